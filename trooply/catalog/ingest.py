@@ -1,0 +1,158 @@
+"""The ingest task: safe fetch ▸ decode ▸ encode (batched) ▸ image signals ▸ upsert, per batch of products.
+
+Idempotent: an item already final is skipped, and a product's point id derives from its id,
+so a task delivered twice (Celery acks_late, restart recovery) converges to the same state.
+"""
+
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from trooply.catalog.models import FAILED, INDEXED, IngestItem, ProductRecord
+from trooply.catalog.payload import index_payload
+from trooply.catalog.queue import Dispatcher
+from trooply.catalog.repository import CatalogRepository
+from trooply.config import Settings
+from trooply.db import Database, utcnow
+from trooply.errors import TrooplyError
+from trooply.index.base import IndexPoint, VectorIndex
+from trooply.vision.colour import aspect_ratio, colour_histogram
+from trooply.vision.decode import DecodedImage, decode_image
+from trooply.vision.encoder import ClipEncoder
+from trooply.vision.fetch import ImageFetcher
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PreparedImage:
+    decoded: DecodedImage
+    signals: dict
+
+
+@dataclass
+class IngestOutcome:
+    indexed: int = 0
+    failed: int = 0
+    retry_ids: list[str] | None = None
+    retry_delay: float = 0.0
+
+
+class IngestPipeline:
+    def __init__(self, db: Database, index: VectorIndex, encoder: ClipEncoder, fetcher: ImageFetcher,
+                 settings: Settings) -> None:
+        self.db = db
+        self.index = index
+        self.encoder = encoder
+        self.fetcher = fetcher
+        self.settings = settings
+        self._fetch_pool = ThreadPoolExecutor(settings.ingest_fetch_concurrency, thread_name_prefix="fetch")
+
+    def process(self, tenant_id: str, job_id: str, product_ids: Sequence[str]) -> IngestOutcome:
+        with self.db.session() as session:
+            repo = CatalogRepository(session)
+            items = {item.product_id: item for item in repo.pending_items(tenant_id, job_id, product_ids)}
+            products = repo.get_products(tenant_id, list(items))
+        if not items:
+            return IngestOutcome()
+        prepared, errors = self._prepare({pid: products[pid] for pid in items if pid in products})
+        errors.update({pid: TrooplyError("the product was deleted before it was indexed", code="product_deleted")
+                       for pid in items if pid not in products})
+        try:
+            stored = self._store(tenant_id, products, prepared)
+        except TrooplyError as error:
+            errors.update({pid: error for pid in prepared})
+            stored = set()
+        except Exception as error:  # index or model outage: retried like any transient failure
+            log.exception("storing ingest batch failed")
+            errors.update({pid: TrooplyError(str(error), code="internal_error", transient=True) for pid in prepared})
+            stored = set()
+        return self._record(tenant_id, job_id, list(items), prepared, stored, errors)
+
+    def _prepare(self, products: dict[str, ProductRecord]) -> tuple[dict[str, PreparedImage], dict[str, TrooplyError]]:
+        futures = {pid: self._fetch_pool.submit(self._prepare_one, record.image_url) for pid, record in products.items()}
+        prepared, errors = {}, {}
+        for pid, future in futures.items():
+            try:
+                prepared[pid] = future.result()
+            except TrooplyError as error:
+                errors[pid] = error
+        return prepared, errors
+
+    def _prepare_one(self, image_url: str) -> PreparedImage:
+        fetched = self.fetcher.fetch(image_url)
+        decoded = decode_image(fetched.data, self.settings.max_image_pixels)
+        return PreparedImage(decoded, {
+            "width": decoded.width, "height": decoded.height,
+            "aspect_ratio": aspect_ratio(decoded.width, decoded.height),
+            "colour_hist": colour_histogram(decoded.image), "content_hash": decoded.content_hash,
+        })
+
+    def _store(self, tenant_id: str, products: dict[str, ProductRecord], prepared: dict[str, PreparedImage]) -> set[str]:
+        unchanged = [pid for pid, image in prepared.items() if _vector_is_current(products[pid], image)]
+        to_encode = [pid for pid in prepared if pid not in unchanged]
+        vectors = self.encoder.encode_images([prepared[pid].decoded.image for pid in to_encode]) if to_encode else []
+        with self.db.session() as session:
+            # Re-read so a PATCH that landed while we fetched is not overwritten by stale metadata.
+            current = CatalogRepository(session).get_products(tenant_id, list(prepared))
+        points = [IndexPoint(pid, vector, index_payload(current[pid], prepared[pid].signals))
+                  for pid, vector in zip(to_encode, vectors) if pid in current]
+        if points:
+            self.index.upsert(tenant_id, points)
+        for pid in unchanged:
+            if pid in current:
+                self.index.set_payload(tenant_id, pid, index_payload(current[pid], prepared[pid].signals))
+        return set(prepared)
+
+    def _record(self, tenant_id: str, job_id: str, product_ids: list[str], prepared: dict[str, PreparedImage],
+                stored: set[str], errors: dict[str, TrooplyError]) -> IngestOutcome:
+        outcome = IngestOutcome(retry_ids=[])
+        with self.db.session() as session:
+            repo = CatalogRepository(session)
+            current = repo.get_products(tenant_id, product_ids)
+            for item in repo.pending_items(tenant_id, job_id, product_ids):
+                record, error = current.get(item.product_id), errors.get(item.product_id)
+                item.attempts += 1
+                if item.product_id in stored:
+                    self._mark_indexed(item, record, prepared[item.product_id])
+                    outcome.indexed += 1
+                elif error is not None and error.transient and item.attempts < self.settings.ingest_max_attempts:
+                    outcome.retry_ids.append(item.product_id)
+                    outcome.retry_delay = max(outcome.retry_delay, self._backoff(item.attempts))
+                else:
+                    _mark_failed(item, record, error)
+                    outcome.failed += 1
+        return outcome
+
+    def _backoff(self, attempts: int) -> float:
+        return self.settings.ingest_retry_base_delay * 2 ** (attempts - 1)
+
+    @staticmethod
+    def _mark_indexed(item: IngestItem, record: ProductRecord | None, image: PreparedImage) -> None:
+        item.status, item.error_code, item.error_message = INDEXED, None, None
+        if record is not None:
+            record.status, record.error_code, record.error_message = INDEXED, None, None
+            record.content_hash = image.decoded.content_hash
+            record.indexed_at = utcnow()
+
+
+def _vector_is_current(record: ProductRecord, image: PreparedImage) -> bool:
+    return record.indexed_at is not None and record.content_hash == image.decoded.content_hash
+
+
+def _mark_failed(item: IngestItem, record: ProductRecord | None, error: TrooplyError | None) -> None:
+    code = error.code if error else "internal_error"
+    message = error.message if error else "ingest failed"
+    item.status, item.error_code, item.error_message = FAILED, code, message
+    if record is not None:
+        record.status, record.error_code, record.error_message = FAILED, code, message
+
+
+def run_ingest_task(pipeline: IngestPipeline, dispatcher: Dispatcher, tenant_id: str, job_id: str,
+                    product_ids: list[str]) -> IngestOutcome:
+    """The one task body both queue shapes run; transient failures come back later with backoff."""
+    outcome = pipeline.process(tenant_id, job_id, product_ids)
+    if outcome.retry_ids:
+        dispatcher.dispatch(tenant_id, job_id, outcome.retry_ids, delay=outcome.retry_delay)
+    return outcome

@@ -1,0 +1,14 @@
+"""What the index stores beside each vector: filterable fields, display metadata, image signals."""
+
+from typing import Any
+
+from trooply.catalog.models import ProductRecord
+from trooply.index.filters import filterable_payload
+
+
+def index_payload(record: ProductRecord, image_signals: dict[str, Any] | None = None) -> dict[str, Any]:
+    payload = {"product_id": record.id, **filterable_payload(record.meta),
+               "metadata": {"image_url": record.image_url, **record.meta}}
+    if image_signals is not None:
+        payload["image"] = image_signals
+    return payload

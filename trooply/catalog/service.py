@@ -1,0 +1,177 @@
+"""Catalog: accept products, track their ingest jobs, and keep SQL and the index in step."""
+
+import logging
+from collections.abc import Callable
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from trooply.catalog.models import PENDING, PRODUCT_STATUSES, IngestItem, IngestJob, ProductRecord
+from trooply.catalog.payload import index_payload
+from trooply.catalog.queue import Dispatcher
+from trooply.catalog.repository import CatalogRepository, touch_items, unfinished_items
+from trooply.catalog.schemas import ProductIn, ProductPatch
+from trooply.config import Settings
+from trooply.db import Database, utcnow
+from trooply.errors import InvalidRequest, NotFound, QuotaExceeded
+from trooply.index.base import VectorIndex
+from trooply.tenancy.repository import TenantRepository
+
+log = logging.getLogger(__name__)
+MAX_JOB_ERRORS = 1000
+
+
+@dataclass
+class ProductAdmission:
+    id: str
+    status: str  # pending | rejected
+    error: dict[str, str] | None = None
+
+
+@dataclass
+class Submission:
+    job_id: str | None
+    products: list[ProductAdmission] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> int:
+        return sum(1 for p in self.products if p.status == PENDING)
+
+
+class CatalogService:
+    def __init__(self, db: Database, index: Callable[[], VectorIndex], dispatcher: Dispatcher, settings: Settings) -> None:
+        self.db = db
+        self._index = index
+        self.dispatcher = dispatcher
+        self.settings = settings
+
+    @property
+    def index(self) -> VectorIndex:
+        # Opened on first use, so a process that only queues work never takes the index lock.
+        return self._index()
+
+    def submit(self, tenant_id: str, products: list[ProductIn]) -> Submission:
+        with self.db.session() as session:
+            tenant = TenantRepository(session).get(tenant_id, for_update=True)  # serialises quota checks
+            if tenant is None:
+                raise NotFound("tenant not found", code="tenant_not_found")
+            repo = CatalogRepository(session)
+            admissions = self._admit(repo, tenant_id, self.settings.plan_product_limit(tenant.plan), products)
+            accepted = [p for p in admissions if p.status == PENDING]
+            if not accepted:
+                raise QuotaExceeded(admissions[0].error["message"], details=[vars(p) for p in admissions])
+            job_id = f"job_{uuid.uuid4().hex[:20]}"
+            repo.add(tenant_id, IngestJob(id=job_id, tenant_id=tenant_id, total=len(accepted)))
+            session.flush()  # the job row must exist before its items reference it
+            for admission in accepted:
+                repo.add(tenant_id, IngestItem(job_id=job_id, product_id=admission.id, tenant_id=tenant_id))
+        self._dispatch_in_batches(tenant_id, job_id, [p.id for p in accepted])
+        return Submission(job_id, admissions)
+
+    def _admit(self, repo: CatalogRepository, tenant_id: str, limit: int | None,
+               products: list[ProductIn]) -> list[ProductAdmission]:
+        existing = repo.get_products(tenant_id, [p.id for p in products])
+        held = repo.count_products(tenant_id)
+        admissions = []
+        for product in products:
+            record = existing.get(product.id)
+            if record is None and limit is not None and held >= limit:
+                admissions.append(ProductAdmission(product.id, "rejected", {
+                    "code": "quota_exceeded",
+                    "message": f"the plan holds at most {limit} products; this one would exceed it"}))
+                continue
+            if record is None:
+                held += 1
+                record = ProductRecord(tenant_id=tenant_id, id=product.id)
+                repo.add(tenant_id, record)
+            record.image_url = product.image_url
+            record.meta = product.metadata()
+            record.status, record.error_code, record.error_message = PENDING, None, None
+            admissions.append(ProductAdmission(product.id, PENDING))
+        return admissions
+
+    def _dispatch_in_batches(self, tenant_id: str, job_id: str, product_ids: list[str]) -> None:
+        size = self.settings.encode_batch_size
+        for start in range(0, len(product_ids), size):
+            self.dispatcher.dispatch(tenant_id, job_id, product_ids[start:start + size])
+
+    def get(self, tenant_id: str, product_id: str) -> ProductRecord:
+        with self.db.session() as session:
+            record = CatalogRepository(session).get_product(tenant_id, product_id)
+        if record is None:
+            raise NotFound(f"no product {product_id!r}", code="product_not_found")
+        return record
+
+    def list(self, tenant_id: str, status: str | None, limit: int, after: str | None) -> list[ProductRecord]:
+        if status is not None and status not in PRODUCT_STATUSES:
+            raise InvalidRequest(f"status must be one of {', '.join(PRODUCT_STATUSES)}", code="invalid_status")
+        with self.db.session() as session:
+            return CatalogRepository(session).list_products(tenant_id, status, limit, after)
+
+    def patch(self, tenant_id: str, product_id: str, patch: ProductPatch) -> ProductRecord:
+        if patch.image_url is not None:
+            raise InvalidRequest("PATCH changes metadata only; POST the product again to change its image",
+                                 code="image_change_requires_post")
+        # null leaves a field as it is: removing a field is a re-POST, which rewrites the whole payload.
+        changes = patch.model_dump(exclude_none=True, exclude={"image_url"})
+        with self.db.session() as session:
+            record = CatalogRepository(session).get_product(tenant_id, product_id)
+            if record is None:
+                raise NotFound(f"no product {product_id!r}", code="product_not_found")
+            record.meta = {**record.meta, **changes}
+            if record.indexed_at is not None:
+                # Metadata only: the stored vector and image signals stay as they are.
+                self.index.set_payload(tenant_id, product_id, index_payload(record))
+        return record
+
+    def delete(self, tenant_id: str, product_id: str) -> None:
+        with self.db.session() as session:
+            if not CatalogRepository(session).delete_product(tenant_id, product_id):
+                raise NotFound(f"no product {product_id!r}", code="product_not_found")
+            self.index.delete(tenant_id, [product_id])
+
+    def job(self, tenant_id: str, job_id: str) -> dict[str, Any]:
+        with self.db.session() as session:
+            repo = CatalogRepository(session)
+            job = repo.get_job(tenant_id, job_id)
+            if job is None:
+                raise NotFound(f"no job {job_id!r}", code="job_not_found")
+            counts = {status: 0 for status in PRODUCT_STATUSES} | repo.job_counts(tenant_id, job_id)
+            errors = [{"product_id": item.product_id, "code": item.error_code, "message": item.error_message}
+                      for item in repo.failed_items(tenant_id, job_id, MAX_JOB_ERRORS)]
+        return {"job_id": job.id, "status": "running" if counts[PENDING] else "completed", "total": job.total,
+                "counts": counts, "errors": errors, "created_at": job.created_at}
+
+    def reindex(self, tenant_id: str) -> str | None:
+        """Drop the tenant's vectors and queue every product again (after a model change)."""
+        self.index.drop_tenant(tenant_id)
+        with self.db.session() as session:
+            repo = CatalogRepository(session)
+            repo.forget_vectors(tenant_id)
+            product_ids = repo.all_product_ids(tenant_id)
+            if not product_ids:
+                return None
+            job_id = f"job_{uuid.uuid4().hex[:20]}"
+            repo.add(tenant_id, IngestJob(id=job_id, tenant_id=tenant_id, total=len(product_ids)))
+            session.flush()
+            for product_id in product_ids:
+                repo.add(tenant_id, IngestItem(job_id=job_id, product_id=product_id, tenant_id=tenant_id))
+        self._dispatch_in_batches(tenant_id, job_id, product_ids)
+        return job_id
+
+    def resume_unfinished(self, stale_after: float | None = None) -> int:
+        """Queue again every accepted item not yet final: the SQL table, not the queue, is the truth."""
+        cutoff = utcnow() - timedelta(seconds=stale_after) if stale_after is not None else None
+        with self.db.session() as session:
+            items = unfinished_items(session, cutoff)
+            touch_items(session, items)
+            groups: dict[tuple[str, str], list[str]] = {}
+            for item in items:
+                groups.setdefault((item.tenant_id, item.job_id), []).append(item.product_id)
+        for (tenant_id, job_id), product_ids in groups.items():
+            self._dispatch_in_batches(tenant_id, job_id, product_ids)
+        if items:
+            log.info("resumed %d unfinished ingest items", len(items))
+        return len(items)
+

@@ -1,0 +1,124 @@
+"""The `trooply` command: serve, worker, migrate, tenants, keys, reindex."""
+
+import argparse
+import json
+import logging
+import sys
+
+from trooply.config import PLANS, Settings
+from trooply.errors import TrooplyError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.run(args, Settings()) or 0
+    except TrooplyError as error:
+        print(f"error [{error.code}]: {error.message}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="trooply", description="Self-hosted visual search for ecommerce")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the API (migrates first; embedded workers without Redis)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(run=_serve)
+
+    worker = commands.add_parser("worker", help="run a Celery ingest worker (needs TROOPLY_REDIS_URL)")
+    worker.add_argument("--concurrency", type=int, default=2)
+    worker.add_argument("--pool", default="prefork", choices=["prefork", "solo", "threads"])
+    worker.set_defaults(run=_worker)
+
+    commands.add_parser("migrate", help="apply the SQL schema migrations").set_defaults(run=_migrate)
+
+    tenants = commands.add_parser("tenants", help="manage tenants").add_subparsers(required=True, metavar="ACTION")
+    create = tenants.add_parser("create", help="create a tenant and print its keys once")
+    create.add_argument("name")
+    create.add_argument("--plan", choices=PLANS, default="free")
+    create.add_argument("--json", action="store_true")
+    create.set_defaults(run=_create_tenant)
+
+    keys = commands.add_parser("keys", help="manage API keys").add_subparsers(required=True, metavar="ACTION")
+    rotate = keys.add_parser("rotate", help="revoke a tenant's keys and print new ones once")
+    rotate.add_argument("tenant_id")
+    rotate.add_argument("--json", action="store_true")
+    rotate.set_defaults(run=_rotate_keys)
+
+    reindex = commands.add_parser("reindex", help="drop a tenant's vectors and encode every product again")
+    reindex.add_argument("tenant_id")
+    reindex.set_defaults(run=_reindex)
+    return parser
+
+
+def _serve(args, settings: Settings) -> None:
+    import uvicorn
+
+    from trooply.api.app import create_app
+
+    uvicorn.run(create_app(settings), host=args.host or settings.host, port=args.port or settings.port)
+
+
+def _worker(args, settings: Settings) -> int:
+    if not settings.redis_url:
+        print("error: `trooply worker` needs TROOPLY_REDIS_URL (without it, `trooply serve` runs "
+              "its own in-process workers)", file=sys.stderr)
+        return 2
+    from workers.celery_app import app
+
+    app.worker_main(["worker", "--loglevel=INFO", f"--concurrency={args.concurrency}", f"--pool={args.pool}"])
+    return 0
+
+
+def _migrate(_args, settings: Settings) -> None:
+    from trooply.db import Database
+
+    Database(settings.sql_url).migrate()
+    print("database is at the latest schema")
+
+
+def _tenant_service(settings: Settings):
+    from trooply.db import Database
+    from trooply.tenancy.service import TenantService
+
+    db = Database(settings.sql_url)
+    db.migrate()
+    return TenantService(db)
+
+
+def _create_tenant(args, settings: Settings) -> None:
+    _print_credentials(_tenant_service(settings).create_tenant(args.name, args.plan), args.json)
+
+
+def _rotate_keys(args, settings: Settings) -> None:
+    _print_credentials(_tenant_service(settings).rotate_keys(args.tenant_id), args.json)
+
+
+def _print_credentials(credentials, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(vars(credentials)))
+        return
+    print(f"tenant_id:       {credentials.tenant_id}\nsecret_key:      {credentials.secret_key}\n"
+          f"publishable_key: {credentials.publishable_key}\n"
+          "Store the keys now: they are kept only as hashes and cannot be shown again.")
+
+
+def _reindex(args, settings: Settings) -> None:
+    from trooply.container import Container
+
+    container = Container(settings)
+    container.db.migrate()
+    try:
+        job_id = container.catalog.reindex(args.tenant_id)
+    finally:
+        container.stop()
+    where = "the Celery workers" if settings.redis_url else "the next `trooply serve`"
+    print(f"queued job {job_id} for {where}" if job_id else "the tenant has no products")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Typed settings, read once from `TROOPLY_*` environment variables."""
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TROOPLY_", extra="ignore")
+
+    # Storage
+    data_dir: Path = Path("./trooply-data")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; SQLite under data_dir when unset")
+    qdrant_url: str | None = Field(None, description="Qdrant server; Qdrant Edge in-process when unset")
+    qdrant_api_key: str | None = None
+    redis_url: str | None = Field(None, description="Celery broker; in-process worker pool when unset")
+
+    # HTTP
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    # Model
+    clip_model: str = "ViT-L-14"
+    clip_pretrained: str = Field("openai", description="registry tag, checkpoint path, or 'random'")
+    clip_device: str = Field("auto", description="auto, cpu or cuda")
+    encode_batch_size: int = Field(16, ge=1, le=512)
+    text_cache_size: int = Field(4096, ge=0)
+    torch_threads: int | None = Field(None, ge=1)
+
+    # Image fetching and decoding
+    allow_private_urls: bool = Field(False, description="local testing only: lifts the address rule")
+    fetch_allowed_networks: list[str] = Field(
+        default_factory=list, description="CIDRs exempt from the address rule (local testing)")
+    fetch_connect_timeout: float = 3.0
+    fetch_read_timeout: float = 10.0
+    fetch_deadline: float = 20.0
+    fetch_max_redirects: int = 3
+    max_image_bytes: int = 20 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+    max_upload_bytes: int = 10 * 1024 * 1024
+
+    # Ingestion
+    ingest_workers: int = Field(2, ge=1, le=64)
+    ingest_fetch_concurrency: int = Field(8, ge=1, le=64)
+    ingest_max_attempts: int = Field(4, ge=1)
+    ingest_retry_base_delay: float = Field(1.0, ge=0)
+
+    # Plans: product limits per plan (None = unlimited)
+    free_plan_max_products: int = 1000
+    pro_plan_max_products: int | None = None
+
+    # Index
+    index_optimize_threshold: int = Field(
+        20_000, description="points added since the last HNSW build that trigger a background rebuild")
+
+    @cached_property
+    def sql_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'trooply.db').resolve()}"
+
+    def plan_product_limit(self, plan: str) -> int | None:
+        return {"free": self.free_plan_max_products, "pro": self.pro_plan_max_products}[plan]
+
+
+PLANS = ("free", "pro")

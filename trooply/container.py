@@ -1,0 +1,83 @@
+"""Wires settings into services; heavy parts (model, index) open on first use or at start()."""
+
+import logging
+import threading
+
+from trooply.catalog.ingest import IngestOutcome, IngestPipeline, run_ingest_task
+from trooply.catalog.queue import CeleryDispatcher, Dispatcher, InProcessQueue
+from trooply.catalog.service import CatalogService
+from trooply.config import Settings
+from trooply.db import Database
+from trooply.index.base import VectorIndex
+from trooply.search.service import SearchService
+from trooply.tenancy.service import TenantService
+from trooply.vision.encoder import ClipEncoder, vector_space
+from trooply.vision.fetch import ImageFetcher
+
+log = logging.getLogger(__name__)
+
+
+class Container:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.db = Database(settings.sql_url)
+        self.fetcher = ImageFetcher.from_settings(settings)
+        self.dispatcher: Dispatcher = (CeleryDispatcher(settings.redis_url) if settings.redis_url
+                                       else InProcessQueue(settings.ingest_workers))
+        self.tenants = TenantService(self.db)
+        self.catalog = CatalogService(self.db, lambda: self.index, self.dispatcher, settings)
+        self.search = SearchService(self.db, lambda: self.index, lambda: self.encoder, self.fetcher, settings)
+        self._open_lock = threading.RLock()  # re-entrant: the pipeline opens the index and model
+        self._opened: dict[str, object] = {}
+
+    @property
+    def embedded_queue(self) -> bool:
+        return isinstance(self.dispatcher, InProcessQueue)
+
+    def _once(self, name: str, build):
+        with self._open_lock:
+            if name not in self._opened:
+                self._opened[name] = build()
+            return self._opened[name]
+
+    @property
+    def encoder(self) -> ClipEncoder:
+        return self._once("encoder", lambda: ClipEncoder.from_settings(self.settings))
+
+    @property
+    def index(self) -> VectorIndex:
+        return self._once("index", self._open_index)
+
+    @property
+    def pipeline(self) -> IngestPipeline:
+        return self._once("pipeline", lambda: IngestPipeline(self.db, self.index, self.encoder, self.fetcher,
+                                                              self.settings))
+
+    def _open_index(self) -> VectorIndex:
+        space = vector_space(self.settings.clip_model, self.settings.clip_pretrained)
+        if self.settings.qdrant_url:
+            from trooply.index.server import QdrantServerIndex
+
+            return QdrantServerIndex.from_url(self.settings.qdrant_url, self.settings.qdrant_api_key, space)
+        from trooply.index.edge import EdgeIndex
+
+        return EdgeIndex(self.settings.data_dir, space, self.settings.index_optimize_threshold)
+
+    def run_ingest(self, tenant_id: str, job_id: str, product_ids: list[str]) -> IngestOutcome:
+        return run_ingest_task(self.pipeline, self.dispatcher, tenant_id, job_id, product_ids)
+
+    def start(self) -> None:
+        """Embedded shape: migrate, open the index and model, start the pool, resume unfinished work."""
+        self.db.migrate()
+        if self.embedded_queue:
+            self.index  # takes the data-directory lock now: a second `serve` must refuse at start
+            self.encoder
+            self.dispatcher.start(self.run_ingest)
+            self.catalog.resume_unfinished()
+
+    def stop(self) -> None:
+        if self.embedded_queue:
+            self.dispatcher.stop()
+        if "index" in self._opened:
+            self.index.close()
+        self.db.close()

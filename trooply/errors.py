@@ -1,0 +1,75 @@
+"""Domain errors: a machine-readable code, a message and an HTTP status, mapped in one handler."""
+
+from typing import Any
+
+
+class TrooplyError(Exception):
+    code = "error"
+    status = 400
+    # Transient errors are worth retrying (timeouts, upstream 5xx/429); the rest are final.
+    transient = False
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None,
+                 details: Any = None, transient: bool | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        if transient is not None:
+            self.transient = transient
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details is not None:
+            body["details"] = self.details
+        return body
+
+
+class InvalidRequest(TrooplyError):
+    code = "invalid_request"
+    status = 422
+
+
+class NotFound(TrooplyError):
+    code = "not_found"
+    status = 404
+
+
+class Unauthorized(TrooplyError):
+    code = "unauthorized"
+    status = 401
+
+
+class Forbidden(TrooplyError):
+    code = "forbidden"
+    status = 403
+
+
+class QuotaExceeded(TrooplyError):
+    code = "quota_exceeded"
+    status = 403
+
+
+class PayloadTooLarge(TrooplyError):
+    code = "payload_too_large"
+    status = 413
+
+
+class ImageError(TrooplyError):
+    """A fetched or uploaded image that cannot be used; `code` says why."""
+
+    code = "invalid_image"
+    status = 422
+
+
+class IndexModelMismatch(TrooplyError):
+    code = "index_model_mismatch"
+    status = 409
+
+
+class ServiceUnavailable(TrooplyError):
+    code = "service_unavailable"
+    status = 503

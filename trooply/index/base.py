@@ -1,0 +1,80 @@
+"""The vector index contract: one interface, implemented on Qdrant Edge and on the Qdrant server.
+
+Every call takes the tenant first; each tenant has its own shard (Edge) or collection (server),
+so no call can reach another tenant's vectors.
+"""
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, Sequence
+
+import numpy as np
+
+from trooply.errors import IndexModelMismatch
+
+# Point ids are derived from the merchant's product id, so re-upserting a product replaces it.
+_POINT_NAMESPACE = uuid.UUID("6f1c3f4e-5d0b-4b8a-9a51-3c1f2d7e9b10")
+
+
+def point_id(product_id: str) -> str:
+    return str(uuid.uuid5(_POINT_NAMESPACE, product_id))
+
+
+@dataclass(frozen=True)
+class VectorSpace:
+    """The model a collection was built with: its name and vector size."""
+
+    name: str
+    size: int
+
+    def check_matches(self, stored: "VectorSpace", where: str) -> None:
+        if stored != self:
+            raise IndexModelMismatch(
+                f"{where} was built with model '{stored.name}' ({stored.size}-d) but the service "
+                f"runs '{self.name}' ({self.size}-d); run `trooply reindex TENANT` to rebuild it")
+
+
+@dataclass
+class IndexPoint:
+    product_id: str
+    vector: np.ndarray
+    payload: dict[str, Any]
+
+
+@dataclass
+class IndexHit:
+    product_id: str
+    score: float  # cosine similarity in [-1, 1]
+    payload: dict[str, Any]
+    vector: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One pre-filter condition on a payload key (already normalised, see `filters`)."""
+
+    key: str
+    kind: Literal["eq", "any", "except", "range"]
+    value: Any = None
+    range: dict[str, float] = field(default_factory=dict)
+
+
+class VectorIndex(Protocol):
+    space: VectorSpace
+
+    def upsert(self, tenant_id: str, points: Sequence[IndexPoint]) -> None: ...
+
+    def set_payload(self, tenant_id: str, product_id: str, payload: dict[str, Any]) -> None: ...
+
+    def delete(self, tenant_id: str, product_ids: Sequence[str]) -> None: ...
+
+    def query(self, tenant_id: str, vector: np.ndarray, limit: int,
+              conditions: Sequence[Condition] = (), with_vectors: bool = False) -> list[IndexHit]: ...
+
+    def count(self, tenant_id: str) -> int: ...
+
+    def drop_tenant(self, tenant_id: str) -> None: ...
+
+    def ping(self) -> None: ...
+
+    def close(self) -> None: ...

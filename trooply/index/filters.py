@@ -1,0 +1,133 @@
+"""The public filter syntax, validated and translated into index pre-filter conditions.
+
+Keyword values are matched case-insensitively: they are lower-cased both when stored and when
+queried. Booleans are stored as 0/1 because Qdrant Edge turns a boolean match into an integer.
+"""
+
+from typing import Any
+
+from trooply.errors import InvalidRequest
+from trooply.index.base import Condition
+
+KEYWORD_FIELDS = ("category", "brand", "currency")
+NUMERIC_FIELDS = ("price",)
+BOOLEAN_FIELDS = ("in_stock",)
+RANGE_OPS = ("gte", "gt", "lte", "lt")
+SET_OPS = ("in", "nin")
+MAX_ATTRIBUTE_KEY = 64
+
+
+def normalise_value(value: Any) -> Any:
+    """How a scalar is stored for filtering: lower-cased text, 0/1 flags, float numbers."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, str):
+        return value.strip().lower()
+    if isinstance(value, (int, float)):
+        return float(value)
+    return None
+
+
+def filterable_payload(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The filterable part of a product's index payload, normalised like queries are."""
+    payload: dict[str, Any] = {}
+    for key in (*KEYWORD_FIELDS, *NUMERIC_FIELDS, *BOOLEAN_FIELDS):
+        value = metadata.get(key)
+        if value is not None:
+            payload[key] = normalise_value(value)
+    attributes = {k: normalise_value(v) for k, v in (metadata.get("attributes") or {}).items()}
+    payload["attributes"] = {k: v for k, v in attributes.items() if v is not None}
+    return payload
+
+
+def parse_filters(filters: dict[str, Any] | None) -> list[Condition]:
+    if filters is None:
+        return []
+    if not isinstance(filters, dict):
+        raise _invalid("filters", "must be an object of field: condition")
+    return [condition for field, spec in filters.items() for condition in _parse_field(field, spec)]
+
+
+def _parse_field(field: str, spec: Any) -> list[Condition]:
+    kind = _field_kind(field)
+    if isinstance(spec, dict):
+        return _parse_operators(field, kind, spec)
+    if isinstance(spec, list):
+        return [_set_condition(field, kind, "in", spec)]
+    return [_equality(field, kind, spec)]
+
+
+def _field_kind(field: str) -> str:
+    if field in KEYWORD_FIELDS:
+        return "keyword"
+    if field in NUMERIC_FIELDS:
+        return "number"
+    if field in BOOLEAN_FIELDS:
+        return "boolean"
+    if field.startswith("attributes.") and 0 < len(field) - len("attributes.") <= MAX_ATTRIBUTE_KEY:
+        return "attribute"
+    raise _invalid(field, "unknown filter field; use category, brand, currency, price, in_stock "
+                          "or attributes.<name>")
+
+
+def _parse_operators(field: str, kind: str, spec: dict[str, Any]) -> list[Condition]:
+    if not spec:
+        raise _invalid(field, "empty condition")
+    unknown = set(spec) - set(RANGE_OPS) - set(SET_OPS)
+    if unknown:
+        raise _invalid(field, f"unknown operator {sorted(unknown)[0]!r}; use "
+                              f"{', '.join(RANGE_OPS + SET_OPS)}")
+    conditions = [_set_condition(field, kind, op, spec[op]) for op in SET_OPS if op in spec]
+    bounds = {op: spec[op] for op in RANGE_OPS if op in spec}
+    if bounds:
+        conditions.append(_range(field, kind, bounds))
+    return conditions
+
+
+def _equality(field: str, kind: str, value: Any) -> Condition:
+    _check_scalar(field, kind, value)
+    if _is_number(value):
+        return Condition(field, "range", range={"gte": float(value), "lte": float(value)})
+    return Condition(field, "eq", normalise_value(value))
+
+
+def _set_condition(field: str, kind: str, op: str, values: Any) -> Condition:
+    if not isinstance(values, list) or not values:
+        raise _invalid(field, f"'{op}' takes a non-empty list")
+    if len(values) > 100:
+        raise _invalid(field, f"'{op}' takes at most 100 values")
+    for value in values:
+        _check_scalar(field, kind, value)
+        if _is_number(value):
+            raise _invalid(field, "lists match text or flags; use gte/lte for numbers")
+    normalised = [normalise_value(v) for v in values]
+    return Condition(field, "any" if op == "in" else "except", normalised)
+
+
+def _range(field: str, kind: str, bounds: dict[str, Any]) -> Condition:
+    if kind not in ("number", "attribute"):
+        raise _invalid(field, "range operators apply to numeric fields only")
+    for op, bound in bounds.items():
+        if not _is_number(bound):
+            raise _invalid(field, f"'{op}' takes a number")
+    return Condition(field, "range", range={op: float(b) for op, b in bounds.items()})
+
+
+def _check_scalar(field: str, kind: str, value: Any) -> None:
+    expected = {
+        "keyword": (lambda v: isinstance(v, str), "a string"),
+        "number": (_is_number, "a number"),
+        "boolean": (lambda v: isinstance(v, bool), "true or false"),
+        "attribute": (lambda v: isinstance(v, (str, bool)) or _is_number(v), "a string, number or boolean"),
+    }[kind]
+    if not expected[0](value):
+        raise _invalid(field, f"expected {expected[1]}, got {type(value).__name__}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _invalid(field: str, message: str) -> InvalidRequest:
+    return InvalidRequest(f"filters.{field}: {message}" if field != "filters" else f"filters: {message}",
+                          code="invalid_filter", details={"field": field})

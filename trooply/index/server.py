@@ -1,0 +1,121 @@
+"""The Qdrant server index, through qdrant-client: one collection per tenant."""
+
+from typing import Any, Sequence
+
+import numpy as np
+from qdrant_client import QdrantClient, models
+
+from trooply.index.base import Condition, IndexHit, IndexPoint, VectorSpace, point_id
+from trooply.index.filters import BOOLEAN_FIELDS, KEYWORD_FIELDS, NUMERIC_FIELDS
+
+# Flags are stored as 0/1, like on Qdrant Edge, so both engines read the same payloads.
+PAYLOAD_INDEXES = {**{f: models.PayloadSchemaType.KEYWORD for f in KEYWORD_FIELDS},
+                   **{f: models.PayloadSchemaType.FLOAT for f in NUMERIC_FIELDS},
+                   **{f: models.PayloadSchemaType.INTEGER for f in BOOLEAN_FIELDS}}
+
+
+class QdrantServerIndex:
+    def __init__(self, client: QdrantClient, space: VectorSpace, collection_prefix: str = "trooply_") -> None:
+        self.client = client
+        self.space = space
+        self._prefix = collection_prefix
+        self._checked: set[str] = set()  # tenants whose collection matched the space
+
+    @classmethod
+    def from_url(cls, url: str, api_key: str | None, space: VectorSpace) -> "QdrantServerIndex":
+        return cls(QdrantClient(url=url, api_key=api_key), space)
+
+    def upsert(self, tenant_id: str, points: Sequence[IndexPoint]) -> None:
+        if not points:
+            return
+        if not self._exists(tenant_id):
+            self._create(tenant_id)
+        self.client.upsert(self._name(tenant_id), points=[
+            models.PointStruct(id=point_id(p.product_id), vector={self.space.name: _floats(p.vector)},
+                               payload={**p.payload, "product_id": p.product_id}) for p in points])
+
+    def set_payload(self, tenant_id: str, product_id: str, payload: dict[str, Any]) -> None:
+        # Top-level keys are replaced, others kept; by filter so that a product not (or no longer)
+        # in the index is left alone instead of failing.
+        if self._exists(tenant_id):
+            only = models.Filter(must=[models.HasIdCondition(has_id=[point_id(product_id)])])
+            self.client.set_payload(self._name(tenant_id), payload=payload,
+                                    points=models.FilterSelector(filter=only))
+
+    def delete(self, tenant_id: str, product_ids: Sequence[str]) -> None:
+        if product_ids and self._exists(tenant_id):
+            self.client.delete(self._name(tenant_id),
+                               points_selector=models.PointIdsList(points=[point_id(p) for p in product_ids]))
+
+    def query(self, tenant_id: str, vector: np.ndarray, limit: int,
+              conditions: Sequence[Condition] = (), with_vectors: bool = False) -> list[IndexHit]:
+        if not self._exists(tenant_id):
+            return []
+        found = self.client.query_points(
+            self._name(tenant_id), query=_floats(vector), using=self.space.name, limit=limit,
+            query_filter=_filter(conditions), with_payload=True, with_vectors=with_vectors).points
+        return [IndexHit(p.payload["product_id"], p.score, p.payload,
+                         np.asarray(p.vector[self.space.name], dtype=np.float32) if with_vectors else None)
+                for p in found]
+
+    def count(self, tenant_id: str) -> int:
+        return self.client.count(self._name(tenant_id), exact=True).count if self._exists(tenant_id) else 0
+
+    def drop_tenant(self, tenant_id: str) -> None:
+        if self.client.collection_exists(self._name(tenant_id)):
+            self.client.delete_collection(self._name(tenant_id))
+        self._checked.discard(tenant_id)
+
+    def ping(self) -> None:
+        self.client.get_collections()
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _name(self, tenant_id: str) -> str:
+        return f"{self._prefix}{tenant_id}"
+
+    def _exists(self, tenant_id: str) -> bool:
+        # Asked on every call: another replica or worker may have created or dropped it.
+        name = self._name(tenant_id)
+        if not self.client.collection_exists(name):
+            return False
+        if tenant_id not in self._checked:
+            vectors = self.client.get_collection(name).config.params.vectors
+            named = vectors if isinstance(vectors, dict) else {"": vectors}
+            stored = self.space.name if self.space.name in named else next(iter(named))
+            self.space.check_matches(VectorSpace(stored, named[stored].size), f"index of tenant {tenant_id}")
+            self._checked.add(tenant_id)
+        return True
+
+    def _create(self, tenant_id: str) -> None:
+        name = self._name(tenant_id)
+        try:
+            self.client.create_collection(name, vectors_config={
+                self.space.name: models.VectorParams(size=self.space.size, distance=models.Distance.COSINE)})
+        except Exception:
+            if not self._exists(tenant_id):  # else another worker created it first: use it
+                raise
+        for key, schema in PAYLOAD_INDEXES.items():
+            self.client.create_payload_index(name, key, schema)  # idempotent
+
+
+def _floats(vector: np.ndarray) -> list[float]:
+    return np.asarray(vector, dtype=np.float32).tolist()
+
+
+def _filter(conditions: Sequence[Condition]) -> models.Filter | None:
+    if not conditions:
+        return None
+    # `except` is must_not MatchAny, as on Edge: a product without the key is kept.
+    return models.Filter(must=[_field(c) for c in conditions if c.kind != "except"],
+                         must_not=[models.FieldCondition(key=c.key, match=models.MatchAny(any=list(c.value)))
+                                   for c in conditions if c.kind == "except"])
+
+
+def _field(condition: Condition) -> models.FieldCondition:
+    if condition.kind == "eq":
+        return models.FieldCondition(key=condition.key, match=models.MatchValue(value=condition.value))
+    if condition.kind == "any":
+        return models.FieldCondition(key=condition.key, match=models.MatchAny(any=list(condition.value)))
+    return models.FieldCondition(key=condition.key, range=models.Range(**condition.range))

@@ -1,0 +1,33 @@
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from trooply.db import utcnow
+from trooply.tenancy.models import ApiKey, Tenant
+
+
+class TenantRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, tenant: Tenant) -> None:
+        self.session.add(tenant)
+
+    def get(self, tenant_id: str, *, for_update: bool = False) -> Tenant | None:
+        query = select(Tenant).where(Tenant.id == tenant_id)
+        if for_update:
+            query = query.with_for_update()
+        return self.session.scalars(query).first()
+
+    def add_key(self, key: ApiKey) -> None:
+        self.session.add(key)
+
+    def active_key(self, key_hash: str) -> tuple[ApiKey, Tenant] | None:
+        row = self.session.execute(
+            select(ApiKey, Tenant).join(Tenant, Tenant.id == ApiKey.tenant_id)
+            .where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
+        ).first()
+        return (row[0], row[1]) if row else None
+
+    def revoke_keys(self, tenant_id: str) -> None:
+        self.session.execute(update(ApiKey).where(ApiKey.tenant_id == tenant_id, ApiKey.revoked_at.is_(None))
+                             .values(revoked_at=utcnow()))

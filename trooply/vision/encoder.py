@@ -1,0 +1,135 @@
+"""The CLIP encoder: one object owning the model, preprocessing, tokenizer and device."""
+
+import logging
+import re
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Sequence
+
+import numpy as np
+import open_clip
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from trooply.index.base import VectorSpace
+
+if TYPE_CHECKING:
+    from trooply.config import Settings
+
+log = logging.getLogger(__name__)
+
+# Project configs (e.g. the tiny test model) join open_clip's registry once per process.
+open_clip.add_model_config(Path(__file__).parent / "model_configs")
+
+RANDOM = "random"
+
+
+def normalise_text(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip().lower()
+
+
+def vector_space(model_name: str, pretrained: str) -> VectorSpace:
+    """The space a model's vectors live in, known without loading the model."""
+    config = open_clip.get_model_config(model_name)
+    if config is None:
+        raise ValueError(f"unknown CLIP model '{model_name}': not in open_clip.list_models()")
+    if pretrained == RANDOM:
+        tag = RANDOM
+    elif Path(pretrained).is_file():
+        tag = Path(pretrained).stem
+    elif pretrained in open_clip.list_pretrained_tags_by_model(model_name):
+        tag = pretrained
+    else:
+        raise ValueError(f"'{pretrained}' is neither an existing checkpoint file nor a pretrained tag "
+                         f"of CLIP model '{model_name}' (nor 'random')")
+    return VectorSpace(name=f"{model_name}:{tag}", size=config["embed_dim"])
+
+
+class ClipEncoder:
+    def __init__(self, model_name: str, pretrained: str, device: str = "auto", batch_size: int = 16,
+                 text_cache_size: int = 4096, torch_threads: int | None = None) -> None:
+        if torch_threads is not None:
+            torch.set_num_threads(torch_threads)
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        # fp16 halves GPU memory and time; CPU kernels are slow or missing in fp16, so it stays fp32.
+        precision = "fp16" if self.device.type == "cuda" else "fp32"
+        self.space = vector_space(model_name, pretrained)
+        weights = None if pretrained == RANDOM else pretrained
+        if weights is None:
+            log.warning("CLIP model '%s' has RANDOM weights: vectors are deterministic but have NO "
+                        "retrieval quality; use only for tests and development", model_name)
+
+        # Same seed in every process, so the API and each worker build identical random weights;
+        # fork_rng restores the caller's CPU RNG state (open_clip initialises on the CPU).
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                model_name, pretrained=weights, precision=precision, device=self.device)
+        self.model = model.eval()
+        self.preprocess: Callable[[Image.Image], torch.Tensor] = preprocess
+        self.tokenizer = open_clip.get_tokenizer(model_name)
+        self._dtype = torch.float16 if precision == "fp16" else torch.float32
+        self.batch_size = batch_size
+
+        # Forward passes run concurrently (an ingest batch must not hold up a storefront query);
+        # this lock only keeps the counters exact.
+        self._counter_lock = threading.Lock()
+        self._cache_lock = threading.Lock()
+        self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._text_cache_size = text_cache_size
+        self.images_encoded = 0
+        self.texts_encoded = 0
+
+    @classmethod
+    def from_settings(cls, settings: "Settings") -> "ClipEncoder":
+        return cls(settings.clip_model, settings.clip_pretrained, device=settings.clip_device,
+                   batch_size=settings.encode_batch_size, text_cache_size=settings.text_cache_size,
+                   torch_threads=settings.torch_threads)
+
+    def encode_images(self, images: Sequence[Image.Image]) -> np.ndarray:
+        out = [np.empty((0, self.space.size), np.float32)]
+        for start in range(0, len(images), self.batch_size):
+            chunk = images[start:start + self.batch_size]
+            # Preprocessing runs outside the lock so other threads can decode while one encodes.
+            pixels = torch.stack([self.preprocess(image) for image in chunk])
+            with torch.inference_mode():
+                features = self.model.encode_image(pixels.to(self.device, self._dtype))
+            out.append(_unit_rows(features))
+            with self._counter_lock:
+                self.images_encoded += len(chunk)
+        return np.concatenate(out)
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        out = [np.empty((0, self.space.size), np.float32)]
+        for start in range(0, len(texts), self.batch_size):
+            chunk = list(texts[start:start + self.batch_size])
+            tokens = self.tokenizer(chunk)
+            with torch.inference_mode():
+                features = self.model.encode_text(tokens.to(self.device))
+            out.append(_unit_rows(features))
+            with self._counter_lock:
+                self.texts_encoded += len(chunk)
+        return np.concatenate(out)
+
+    def encode_text(self, text: str) -> np.ndarray:
+        key = normalise_text(text)
+        with self._cache_lock:
+            if key in self._text_cache:
+                self._text_cache.move_to_end(key)
+                return self._text_cache[key]
+        vector = self.encode_texts([key])[0]
+        vector.setflags(write=False)  # cached arrays are shared between callers
+        if self._text_cache_size:
+            with self._cache_lock:
+                self._text_cache[key] = vector
+                if len(self._text_cache) > self._text_cache_size:
+                    self._text_cache.popitem(last=False)
+        return vector
+
+
+def _unit_rows(features: torch.Tensor) -> np.ndarray:
+    return F.normalize(features.float(), dim=-1).cpu().numpy()

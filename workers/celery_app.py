@@ -1,0 +1,71 @@
+"""The Celery application of the single-host shape: Redis broker, late acks, at-least-once delivery.
+
+Tasks are thin: they call the same ingest code the embedded pool runs (trooply.catalog.ingest).
+"""
+
+import logging
+import threading
+
+from celery import Celery
+from celery.signals import worker_process_init, worker_ready
+
+from trooply.config import Settings
+from trooply.container import Container
+
+log = logging.getLogger(__name__)
+settings = Settings()
+
+app = Celery("trooply", broker=settings.redis_url, include=["workers.tasks"])
+app.conf.update(
+    task_acks_late=True,  # a task lost with its worker is delivered again
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_serializer="json",
+    accept_content=["json"],
+    broker_connection_retry_on_startup=True,
+    # Redelivery after a crash waits for this timeout; the stale-item sweep below is the faster net.
+    broker_transport_options={"visibility_timeout": 3600},
+)
+
+_container: Container | None = None
+_container_lock = threading.Lock()
+SWEEP_INTERVAL_S = 300.0
+STALE_AFTER_S = 900.0
+
+
+def container() -> Container:
+    """One container per worker process, built after fork so each child owns its model.
+
+    With Qdrant Edge (no TROOPLY_QDRANT_URL) only one process may own the index: run the worker
+    with `--pool threads` or `solo`; production runs prefork children against the Qdrant server.
+    """
+    global _container
+    with _container_lock:
+        if _container is None:
+            _container = Container(settings)
+        return _container
+
+
+@worker_process_init.connect
+def _init_child(**_kwargs) -> None:
+    import torch
+
+    torch.set_num_threads(settings.torch_threads or 1)  # one thread per child; the children are the parallelism
+
+
+@worker_ready.connect
+def _resume_unfinished(**_kwargs) -> None:
+    """The SQL table is the source of truth: queue again whatever was accepted but never finished."""
+    main = Container(settings)
+    main.db.migrate()
+    main.catalog.resume_unfinished()
+    threading.Thread(target=_sweep_forever, args=(main,), name="stale-sweep", daemon=True).start()
+
+
+def _sweep_forever(main: Container) -> None:
+    stop = threading.Event()
+    while not stop.wait(SWEEP_INTERVAL_S):
+        try:
+            main.catalog.resume_unfinished(stale_after=STALE_AFTER_S)
+        except Exception:  # the broker or database may be briefly away; try again next round
+            log.exception("stale ingest sweep failed")

@@ -1,0 +1,8 @@
+from workers.celery_app import app, container
+from trooply.catalog.queue import INGEST_TASK
+
+
+@app.task(name=INGEST_TASK)
+def ingest_batch(tenant_id: str, job_id: str, product_ids: list[str]) -> dict[str, int]:
+    outcome = container().run_ingest(tenant_id, job_id, product_ids)
+    return {"indexed": outcome.indexed, "failed": outcome.failed}
