@@ -78,6 +78,7 @@ class Container:
     def stop(self) -> None:
         if self.embedded_queue:
             self.dispatcher.stop()
+        self.search.log_writer.close()
         if "index" in self._opened:
             self.index.close()
         self.db.close()

@@ -5,7 +5,7 @@ import re
 import uuid
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 
 from trooply.api.errors import install_error_handlers
 from trooply.api.routers import health, products, search
@@ -15,6 +15,28 @@ from trooply.container import Container
 REQUEST_ID_HEADER = "X-Request-ID"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 log = logging.getLogger(__name__)
+
+
+class RequestIdMiddleware:
+    """Tags every response with a request id (the caller's, if sane). Plain ASGI: no per-request task."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -33,15 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.container = container
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def request_id(request: Request, call_next):
-        incoming = request.headers.get(REQUEST_ID_HEADER, "")
-        rid = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        request.state.request_id = rid
-        response = await call_next(request)
-        response.headers[REQUEST_ID_HEADER] = rid
-        return response
-
+    app.add_middleware(RequestIdMiddleware)
     app.include_router(health.router)
     app.include_router(products.router)
     app.include_router(search.router)

@@ -11,6 +11,7 @@ from trooply.db import Database
 from trooply.errors import InvalidRequest
 from trooply.index.base import IndexHit, VectorIndex
 from trooply.index.filters import parse_filters
+from trooply.search.log_writer import SearchLogWriter
 from trooply.search.models import SearchLog
 from trooply.search.schemas import PROFILES, MatchBreakdown, SearchEnvelope, SearchHit, SearchOptions
 from trooply.vision.decode import decode_image
@@ -26,6 +27,7 @@ class SearchService:
         self._encoder = encoder
         self.fetcher = fetcher
         self.settings = settings
+        self.log_writer = SearchLogWriter(db)
 
     def search_text(self, tenant_id: str, query: str, options: SearchOptions) -> SearchEnvelope:
         started = time.perf_counter()
@@ -69,10 +71,9 @@ class SearchService:
         return envelope
 
     def _log(self, tenant_id: str, envelope: SearchEnvelope) -> None:
-        with self.db.session() as session:
-            session.add(SearchLog(id=envelope.search_id, tenant_id=tenant_id, mode=envelope.mode,
-                                  profile=envelope.profile, product_ids=[r.id for r in envelope.results],
-                                  took_ms=envelope.took_ms))
+        self.log_writer.write(SearchLog(id=envelope.search_id, tenant_id=tenant_id, mode=envelope.mode,
+                                        profile=envelope.profile, product_ids=[r.id for r in envelope.results],
+                                        took_ms=envelope.took_ms))
 
 
 def clip_signal(cosine: float) -> float:

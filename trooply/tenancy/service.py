@@ -2,6 +2,7 @@
 
 import hashlib
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -45,8 +46,13 @@ def hash_key(raw_key: str) -> str:
 
 
 class TenantService:
+    # Authenticated keys are remembered briefly: a database read per search is measurable latency.
+    # A revoked key therefore stops working within this many seconds in other processes.
+    KEY_CACHE_SECONDS = 10.0
+
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._known_keys: dict[str, tuple[float, Principal]] = {}
 
     def create_tenant(self, name: str, plan: str) -> TenantCredentials:
         if plan not in PLANS:
@@ -66,17 +72,24 @@ class TenantService:
             if repo.get(tenant_id) is None:
                 raise NotFound(f"no tenant {tenant_id!r}", code="tenant_not_found")
             repo.revoke_keys(tenant_id)
+            self._known_keys = {h: known for h, known in self._known_keys.items() if known[1].tenant_id != tenant_id}
             return self._issue_keys(repo, tenant_id)
 
     def authenticate(self, raw_key: str | None) -> Principal:
         if not raw_key:
             raise Unauthorized("missing API key: send Authorization: Bearer <key>", code="missing_api_key")
+        key_hash = hash_key(raw_key)
+        known = self._known_keys.get(key_hash)
+        if known is not None and known[0] > time.monotonic():
+            return known[1]
         with self.db.session() as session:
-            found = TenantRepository(session).active_key(hash_key(raw_key))
+            found = TenantRepository(session).active_key(key_hash)
         if found is None:
             raise Unauthorized("invalid or revoked API key", code="invalid_api_key")
         key, tenant = found
-        return Principal(tenant_id=tenant.id, plan=tenant.plan, key_kind=key.kind)
+        principal = Principal(tenant_id=tenant.id, plan=tenant.plan, key_kind=key.kind)
+        self._known_keys[key_hash] = (time.monotonic() + self.KEY_CACHE_SECONDS, principal)
+        return principal
 
     def get_plan(self, tenant_id: str) -> str:
         with self.db.session() as session:

@@ -1,0 +1,27 @@
+"""Helpers shared by the benchmarks: percentiles, clustered vectors, a throwaway container."""
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from trooply.config import Settings
+
+
+def percentiles(samples_ms: list[float]) -> tuple[float, float]:
+    return float(np.percentile(samples_ms, 50)), float(np.percentile(samples_ms, 95))
+
+
+def clustered_vectors(count: int, dim: int, clusters: int = 256, spread: float = 0.35, seed: int = 0) -> np.ndarray:
+    """Unit vectors grouped around centroids, like real catalogue embeddings (uniform noise is HNSW's worst case)."""
+    rng = np.random.default_rng(seed)
+    centroids = rng.standard_normal((clusters, dim)).astype(np.float32)
+    centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
+    vectors = centroids[rng.integers(0, clusters, count)] + spread * rng.standard_normal((count, dim)).astype(np.float32) / np.sqrt(dim)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def bench_settings(model: str, **overrides) -> Settings:
+    data_dir = Path(tempfile.mkdtemp(prefix="trooply-bench-"))
+    return Settings(data_dir=data_dir, clip_model=model, clip_pretrained="random",
+                    fetch_allowed_networks=["127.0.0.1/32"], **overrides)

@@ -1,0 +1,59 @@
+"""Writes search log rows off the request path, in batches (one SQL transaction per batch)."""
+
+import logging
+import queue
+import threading
+
+from trooply.db import Database
+from trooply.search.models import SearchLog
+
+log = logging.getLogger(__name__)
+_STOP = object()
+
+
+class SearchLogWriter:
+    def __init__(self, db: Database, max_batch: int = 500) -> None:
+        self.db = db
+        self.max_batch = max_batch
+        self._rows: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def write(self, row: SearchLog) -> None:
+        self._ensure_running()
+        self._rows.put(row)
+
+    def flush(self) -> None:
+        """Blocks until every row handed over so far is committed."""
+        if self._thread is not None:
+            self._rows.join()
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._rows.put(_STOP)
+            self._thread.join(30)
+            self._thread = None
+
+    def _ensure_running(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._drain, name="search-log", daemon=True)
+                self._thread.start()
+
+    def _drain(self) -> None:
+        while True:
+            batch = [self._rows.get()]
+            while len(batch) < self.max_batch and not self._rows.empty():
+                batch.append(self._rows.get())
+            rows = [row for row in batch if row is not _STOP]
+            try:
+                if rows:
+                    with self.db.session() as session:
+                        session.add_all(rows)
+            except Exception:  # a lost log row must never fail or slow a search
+                log.exception("could not write %d search log rows", len(rows))
+            finally:
+                for _ in batch:
+                    self._rows.task_done()
+            if len(rows) < len(batch):
+                return
