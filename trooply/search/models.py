@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import JSON, Float, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from trooply.db import Base, utcnow
@@ -16,5 +16,5 @@ class SearchLog(Base):
     mode: Mapped[str] = mapped_column(String(20))
     profile: Mapped[str | None] = mapped_column(String(40), default=None)
     product_ids: Mapped[list[str]] = mapped_column(JSON)
-    took_ms: Mapped[float]
+    took_ms: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
