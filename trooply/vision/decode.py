@@ -2,6 +2,7 @@
 
 import hashlib
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -44,3 +45,21 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     # Transparent product shots go on white, the way storefronts show them.
     rgba = image.convert("RGBA")
     return Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
+
+
+MIN_CROP_SIDE = 8
+
+
+def crop_image(image: Image.Image, bbox: Sequence[float]) -> Image.Image:
+    """The region [x1, y1, x2, y2] in pixels of the upright image; a box that makes no sense is a 422 saying why."""
+    x1, y1, x2, y2 = bbox
+    if x2 <= x1 or y2 <= y1:
+        raise ImageError(f"bbox {list(bbox)} is inverted or empty: x2 must exceed x1 and y2 exceed y1",
+                         code="bbox_inverted")
+    if x1 < 0 or y1 < 0 or x2 > image.width or y2 > image.height:
+        raise ImageError(f"bbox {list(bbox)} lies outside the {image.width}x{image.height} image",
+                         code="bbox_out_of_bounds")
+    if x2 - x1 < MIN_CROP_SIDE or y2 - y1 < MIN_CROP_SIDE:
+        raise ImageError(f"bbox {list(bbox)} is smaller than {MIN_CROP_SIDE}x{MIN_CROP_SIDE} pixels",
+                         code="bbox_too_small")
+    return image.crop((round(x1), round(y1), round(x2), round(y2)))

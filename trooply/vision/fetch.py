@@ -5,6 +5,7 @@ checked address itself (Host header and TLS name kept), so DNS rebinding cannot 
 """
 
 import ipaddress
+import logging
 import socket
 import time
 from collections.abc import Iterable
@@ -14,6 +15,9 @@ import httpx
 
 from trooply.config import Settings
 from trooply.errors import ImageError
+
+# Privacy: httpx logs every request URL at INFO, and a query image URL must never reach the logs.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 

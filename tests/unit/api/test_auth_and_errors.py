@@ -151,4 +151,4 @@ def test_patch_refuses_image_changes(client, creds):
 
 def test_readyz_reports_each_dependency(client):
     body = client.get("/readyz").json()
-    assert body == {"status": "ready", "checks": {"sql": "ok", "index": "ok", "queue": "ok"}}
+    assert body == {"status": "ready", "checks": {"sql": "ok", "index": "ok", "queue": "ok", "model": "ok"}}

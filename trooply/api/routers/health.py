@@ -14,7 +14,7 @@ def healthz() -> dict[str, str]:
 @router.get("/readyz")
 def readyz(container: ContainerDep) -> JSONResponse:
     checks = {"sql": container.db.ping, "index": lambda: container.index.ping(),
-              "queue": container.dispatcher.ping}
+              "queue": container.dispatcher.ping, "model": lambda: container.encoder}
     results = {}
     for name, check in checks.items():
         try:

@@ -1,20 +1,29 @@
-import json
-from typing import Annotated
+"""Search routes. Image modes take JSON (`image_url`) or multipart (`file`/`files` plus the same fields
+as form fields, JSON-valued ones such as `filters` and `bbox` as JSON strings)."""
 
-from fastapi import APIRouter, File, Form, Response, UploadFile
-from pydantic import ValidationError
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ValidationError
+from starlette.datastructures import UploadFile as StarletteUpload
 
 from trooply.api.deps import ContainerDep, SearchPrincipal
 from trooply.errors import InvalidRequest, PayloadTooLarge
-from trooply.search.schemas import SearchEnvelope, SearchOptions, TextSearchRequest, UrlSearchRequest
+from trooply.search.schemas import (CropSearchRequest, FusionSearchRequest, ImageQuery, MultiSearchRequest,
+                                    SearchEnvelope, SearchOptions, TextSearchRequest, UrlSearchRequest)
+from trooply.search.service import QueryImage
 
 router = APIRouter(prefix="/v1/search", tags=["search"])
-# Serialised once by pydantic, not validated again by FastAPI: this is the hot path.
 ENVELOPE = {"response_model": SearchEnvelope}
+JSON_FORM_FIELDS = ("filters", "bbox", "image_urls")
 
 
 def envelope_response(envelope: SearchEnvelope) -> Response:
-    return Response(envelope.model_dump_json(by_alias=True), media_type="application/json")
+    # Serialised once by pydantic, not validated again by FastAPI: this is the hot path.
+    exclude = None if envelope.transcript is not None else {"transcript"}
+    return Response(envelope.model_dump_json(by_alias=True, exclude=exclude), media_type="application/json")
 
 
 @router.post("/text", **ENVELOPE)
@@ -24,39 +33,102 @@ def search_text(request: TextSearchRequest, principal: SearchPrincipal, containe
 
 @router.post("/url", **ENVELOPE)
 def search_url(request: UrlSearchRequest, principal: SearchPrincipal, container: ContainerDep):
-    return envelope_response(container.search.search_url(principal.tenant_id, request.image_url, request))
+    image = QueryImage(url=request.image_url)
+    return envelope_response(container.search.search_image(principal.tenant_id, image, request))
 
 
-@router.post("/image", **ENVELOPE)
-def search_image(principal: SearchPrincipal, container: ContainerDep, file: Annotated[UploadFile, File()],
-                 limit: Annotated[int | None, Form()] = None, threshold: Annotated[float | None, Form()] = None,
-                 filters: Annotated[str | None, Form(description="JSON object")] = None,
-                 profile: Annotated[str | None, Form()] = None, explain: Annotated[bool | None, Form()] = None):
-    options = form_options(limit=limit, threshold=threshold, filters=filters, profile=profile, explain=explain)
-    data = read_upload(file, container.settings.max_upload_bytes)
-    return envelope_response(container.search.search_image(principal.tenant_id, data, options))
+@router.post("/image", **ENVELOPE, openapi_extra={"description": "multipart: `file` plus the common fields"})
+async def search_image(request: Request, principal: SearchPrincipal, container: ContainerDep):
+    options, files = await read_query(request, ImageQuery, container.settings.max_upload_bytes)
+    if not files:
+        raise InvalidRequest("upload the query image as the multipart field `file`", code="image_required")
+    return await _run(container.search.search_image, principal.tenant_id, QueryImage(data=files[0]), options)
 
 
-def form_options(**fields) -> SearchOptions:
-    """The common search fields as multipart form fields; `filters` arrives as a JSON string."""
-    if fields.get("filters") is not None:
+@router.post("/crop", **ENVELOPE)
+async def search_crop(request: Request, principal: SearchPrincipal, container: ContainerDep):
+    options, files = await read_query(request, CropSearchRequest, container.settings.max_upload_bytes)
+    return await _run(container.search.search_crop, principal.tenant_id, one_image(options, files),
+                      options.bbox, options)
+
+
+@router.post("/multi", **ENVELOPE)
+async def search_multi(request: Request, principal: SearchPrincipal, container: ContainerDep):
+    options, files = await read_query(request, MultiSearchRequest, container.settings.max_upload_bytes)
+    images = [QueryImage(url=url) for url in options.image_urls or ()] + [QueryImage(data=d) for d in files]
+    return await _run(container.search.search_multi, principal.tenant_id, images, options)
+
+
+@router.post("/fusion", **ENVELOPE)
+async def search_fusion(request: Request, principal: SearchPrincipal, container: ContainerDep):
+    options, files = await read_query(request, FusionSearchRequest, container.settings.max_upload_bytes)
+    return await _run(container.search.search_fusion, principal.tenant_id, one_image(options, files),
+                      options.text, options.image_weight, options)
+
+
+@router.post("/voice", **ENVELOPE, openapi_extra={"description": "multipart: `audio` (WAV, MP3, WebM/Opus, OGG)"})
+async def search_voice(request: Request, principal: SearchPrincipal, container: ContainerDep):
+    options, files = await read_query(request, SearchOptions, container.settings.max_audio_bytes,
+                                      file_fields=("audio",))
+    if len(files) != 1:
+        raise InvalidRequest("upload one recording as the multipart field `audio`", code="audio_required")
+    return await _run(container.search.search_voice, principal.tenant_id, files[0], options)
+
+
+async def _run(search, *args) -> Response:
+    # Decoding, CLIP and Whisper are CPU-bound: never on the event loop.
+    return envelope_response(await run_in_threadpool(search, *args))
+
+
+def one_image(options: ImageQuery, files: list[bytes]) -> QueryImage:
+    if len(files) > 1 or (files and options.image_url):
+        raise InvalidRequest("send exactly one image: `image_url` or one uploaded `file`", code="image_required")
+    return QueryImage(url=options.image_url, data=files[0] if files else None)
+
+
+async def read_query(request: Request, schema: type[BaseModel], max_bytes: int,
+                     file_fields: tuple[str, ...] = ("file", "files")) -> tuple[Any, list[bytes]]:
+    """The request's fields validated by `schema`, and the uploaded files' bytes (multipart only)."""
+    files: list[bytes] = []
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        form = await request.form()
+        fields: dict[str, Any] = {}
+        for name, value in form.multi_items():
+            if isinstance(value, StarletteUpload):
+                if name in file_fields:
+                    files.append(await _read_capped(value, max_bytes, name))
+            elif name in JSON_FORM_FIELDS:
+                fields[name] = _json_field(name, value)
+            else:
+                fields[name] = value
+    else:
         try:
-            fields["filters"] = json.loads(fields["filters"])
-        except json.JSONDecodeError as error:
-            raise InvalidRequest(f"filters: not valid JSON ({error.msg})", code="invalid_filter") from error
+            fields = await request.json()
+        except ValueError as error:
+            raise InvalidRequest("the body must be JSON or multipart/form-data", code="validation_error") from error
     try:
-        return SearchOptions.model_validate({k: v for k, v in fields.items() if v is not None})
+        return schema.model_validate(fields), files
     except ValidationError as error:
         problem = error.errors()[0]
-        field = ".".join(str(p) for p in problem["loc"])
-        raise InvalidRequest(f"{field}: {problem['msg']}", code="validation_error") from error
+        field = ".".join(str(p) for p in problem["loc"]) or "body"
+        raise InvalidRequest(f"{field}: {problem['msg']}", code="validation_error",
+                             details=[{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+                                      for e in error.errors()]) from error
 
 
-def read_upload(file: UploadFile, max_bytes: int) -> bytes:
+def _json_field(name: str, value: str) -> Any:
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as error:
+        code = "invalid_filter" if name == "filters" else "validation_error"
+        raise InvalidRequest(f"{name}: not valid JSON ({error.msg})", code=code) from error
+
+
+async def _read_capped(upload: StarletteUpload, max_bytes: int, name: str) -> bytes:
     # Read one byte past the cap so an oversized upload is refused without holding all of it.
-    data = file.file.read(max_bytes + 1)
+    data = await upload.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise PayloadTooLarge(f"the upload exceeds {max_bytes} bytes", code="upload_too_large")
+        raise PayloadTooLarge(f"`{name}` exceeds {max_bytes} bytes", code="upload_too_large")
     if not data:
-        raise InvalidRequest("the uploaded file is empty", code="empty_upload")
+        raise InvalidRequest(f"`{name}` is empty", code="empty_upload")
     return data

