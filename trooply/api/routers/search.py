@@ -18,6 +18,7 @@ from trooply.search.service import QueryImage
 router = APIRouter(prefix="/v1/search", tags=["search"])
 ENVELOPE = {"response_model": SearchEnvelope}
 JSON_FORM_FIELDS = ("filters", "bbox", "image_urls")
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
 def envelope_response(envelope: SearchEnvelope) -> Response:
@@ -90,7 +91,7 @@ async def read_query(request: Request, schema: type[BaseModel], max_bytes: int,
                      file_fields: tuple[str, ...] = ("file", "files")) -> tuple[Any, list[bytes]]:
     """The request's fields validated by `schema`, and the uploaded files' bytes (multipart only)."""
     files: list[bytes] = []
-    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+    if request.headers.get("content-type", "").startswith(FORM_TYPES):
         form = await request.form()
         fields: dict[str, Any] = {}
         for name, value in form.multi_items():
