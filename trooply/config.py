@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     free_plan_max_products: int = 1000
     pro_plan_max_products: int | None = None
 
+    # Ranking
+    profiles_dir: Path | None = Field(None, description="scoring profiles; the shipped profiles/ when unset")
+    popularity_refresh_seconds: float = Field(300.0, gt=0)
+    popularity_half_life_days: float = Field(7.0, gt=0)
+
     # Index
     index_optimize_threshold: int = Field(
         20_000, description="points added since the last HNSW build that trigger a background rebuild")

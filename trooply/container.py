@@ -9,6 +9,12 @@ from trooply.catalog.service import CatalogService
 from trooply.config import Settings
 from trooply.db import Database
 from trooply.index.base import VectorIndex
+from trooply.ranking.families import FamilyClassifier
+from trooply.ranking.popularity import PopularityService
+from trooply.ranking.profiles import DEFAULT_PROFILES_DIR, load_profiles
+from trooply.ranking.rules import RuleService
+from trooply.scheduling import PeriodicTask
+from trooply.search.feedback import FeedbackService
 from trooply.search.service import SearchService
 from trooply.tenancy.service import TenantService
 from trooply.vision.encoder import ClipEncoder, vector_space
@@ -25,10 +31,17 @@ class Container:
         self.fetcher = ImageFetcher.from_settings(settings)
         self.dispatcher: Dispatcher = (CeleryDispatcher(settings.redis_url) if settings.redis_url
                                        else InProcessQueue(settings.ingest_workers))
+        self.profiles = load_profiles(settings.profiles_dir or DEFAULT_PROFILES_DIR)  # a bad file fails start-up
+        self.classifier = FamilyClassifier(self.profiles, lambda: self.encoder)
         self.tenants = TenantService(self.db)
-        self.catalog = CatalogService(self.db, lambda: self.index, self.dispatcher, settings)
+        self.catalog = CatalogService(self.db, lambda: self.index, self.dispatcher, settings,
+                                      self.classifier.of_category)
+        self.rules = RuleService(self.db, list(self.profiles))
         self.search = SearchService(self.db, lambda: self.index, lambda: self.encoder, lambda: self.transcriber,
-                                    self.fetcher, settings)
+                                    lambda: self.classifier, self.profiles, self.rules, self.fetcher, settings)
+        self.feedback = FeedbackService(self.db, self.search.log_writer)
+        self.popularity = PopularityService(self.db, lambda: self.index, settings.popularity_half_life_days)
+        self._refresher: PeriodicTask | None = None
         self._open_lock = threading.RLock()  # re-entrant: the pipeline opens the index and model
         self._opened: dict[str, object] = {}
 
@@ -58,8 +71,8 @@ class Container:
 
     @property
     def pipeline(self) -> IngestPipeline:
-        return self._once("pipeline", lambda: IngestPipeline(self.db, self.index, self.encoder, self.fetcher,
-                                                              self.settings))
+        return self._once("pipeline", lambda: IngestPipeline(self.db, self.index, self.encoder, self.classifier,
+                                                              self.fetcher, self.settings))
 
     def _open_index(self) -> VectorIndex:
         space = vector_space(self.settings.clip_model, self.settings.clip_pretrained)
@@ -77,13 +90,18 @@ class Container:
     def start(self) -> None:
         """Migrate and load the model; embedded: also open the index, start the pool, resume unfinished work."""
         self.db.migrate()
-        self.encoder  # loaded before the first request, not inside it
+        self.classifier.warm_up()  # loads the model and embeds the profile prompts before the first request
         if self.embedded_queue:
             self.index  # takes the data-directory lock now: a second `serve` must refuse at start
             self.dispatcher.start(self.run_ingest)
+            # Celery beat refreshes popularity in the single-host shape; embedded, this thread does.
+            self._refresher = PeriodicTask(self.settings.popularity_refresh_seconds, self.popularity.refresh_all,
+                                           "popularity-refresh")
             self.catalog.resume_unfinished()
 
     def stop(self) -> None:
+        if self._refresher is not None:
+            self._refresher.stop()
         if self.embedded_queue:
             self.dispatcher.stop()
         self.search.log_writer.close()

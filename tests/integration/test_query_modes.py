@@ -14,7 +14,7 @@ from tests.support.images import solid_png, two_halves_png
 from tests.support.speech import encode, silence_wav, spoken_wav
 from trooply.api.app import create_app
 from trooply.search.models import SearchLog
-from trooply.search.service import clip_signal
+from trooply.ranking.engine import clip_signal
 from trooply.vision.decode import decode_image
 
 RED, BLUE = (220, 30, 30), (30, 40, 220)
@@ -85,10 +85,11 @@ def test_multi_image_searches_on_the_normalised_centroid(shop):
                                                     "limit": 12})
     vectors = container.encoder.encode_images([decode_image(solid_png(90, 90, c), 10**8).image for c in (RED, BLUE)])
     centroid = vectors.mean(axis=0) / np.linalg.norm(vectors.mean(axis=0))
-    expected = [(h.product_id, clip_signal(h.score)) for h in container.index.query(creds.tenant_id, centroid, 12)]
-    assert response.json()["mode"] == "multi"
-    assert [i for i, _ in ranked(response)] == [i for i, _ in expected]
-    assert np.allclose([s for _, s in ranked(response)], [s for _, s in expected], atol=2e-4)
+    expected = {h.product_id: clip_signal(h.score) for h in container.index.query(creds.tenant_id, centroid, 12)}
+    body = response.json()
+    got = {r["id"]: r["_match_breakdown"]["signals"]["clip"] for r in body["results"]}
+    assert body["mode"] == "multi" and len(got) + len(body["gated"]) == 12
+    assert all(abs(got[pid] - expected[pid]) < 2e-4 for pid in got), (got, expected)
     uploaded = search(client, creds, "multi", files=[("files", ("a", solid_png(90, 90, RED))),
                                                      ("files", ("b", solid_png(90, 90, BLUE)))], data={"limit": "12"})
     assert_same_ranking(uploaded, response)
@@ -149,7 +150,8 @@ def test_voice_search_transcribes_real_speech_in_every_format(shop, tmp_path, su
     client, _, creds = shop
     wav = spoken_wav("blue running shoes under fifty dollars", tmp_path)
     audio = wav.read_bytes() if suffix == ".wav" else encode(wav, suffix, *codec)
-    response = search(client, creds, "voice", files={"audio": (f"clip{suffix}", audio)}, data={"limit": "5"})
+    response = search(client, creds, "voice", files={"audio": (f"clip{suffix}", audio)},
+                      data={"limit": "5", "profile": "footwear"})
     body = response.json()
     assert response.status_code == 200, body
     assert body["mode"] == "voice" and "running shoes" in body["transcript"].lower()

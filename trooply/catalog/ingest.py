@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import numpy as np
+
 from trooply.catalog.models import FAILED, INDEXED, IngestItem, ProductRecord
 from trooply.catalog.payload import index_payload
 from trooply.catalog.queue import Dispatcher
@@ -17,6 +19,7 @@ from trooply.config import Settings
 from trooply.db import Database, utcnow
 from trooply.errors import TrooplyError
 from trooply.index.base import IndexPoint, VectorIndex
+from trooply.ranking.families import FamilyClassifier
 from trooply.vision.colour import aspect_ratio, colour_histogram
 from trooply.vision.decode import DecodedImage, decode_image
 from trooply.vision.encoder import ClipEncoder
@@ -40,11 +43,12 @@ class IngestOutcome:
 
 
 class IngestPipeline:
-    def __init__(self, db: Database, index: VectorIndex, encoder: ClipEncoder, fetcher: ImageFetcher,
-                 settings: Settings) -> None:
+    def __init__(self, db: Database, index: VectorIndex, encoder: ClipEncoder, classifier: FamilyClassifier,
+                 fetcher: ImageFetcher, settings: Settings) -> None:
         self.db = db
         self.index = index
         self.encoder = encoder
+        self.classifier = classifier
         self.fetcher = fetcher
         self.settings = settings
         self._fetch_pool = ThreadPoolExecutor(settings.ingest_fetch_concurrency, thread_name_prefix="fetch")
@@ -92,18 +96,30 @@ class IngestPipeline:
     def _store(self, tenant_id: str, products: dict[str, ProductRecord], prepared: dict[str, PreparedImage]) -> set[str]:
         unchanged = [pid for pid, image in prepared.items() if _vector_is_current(products[pid], image)]
         to_encode = [pid for pid in prepared if pid not in unchanged]
-        vectors = self.encoder.encode_images([prepared[pid].decoded.image for pid in to_encode]) if to_encode else []
+        vectors = dict(zip(to_encode, self.encoder.encode_images([prepared[pid].decoded.image for pid in to_encode])
+                           if to_encode else []))
         with self.db.session() as session:
             # Re-read so a PATCH that landed while we fetched is not overwritten by stale metadata.
             current = CatalogRepository(session).get_products(tenant_id, list(prepared))
-        points = [IndexPoint(pid, vector, index_payload(current[pid], prepared[pid].signals))
-                  for pid, vector in zip(to_encode, vectors) if pid in current]
+            for pid, record in current.items():
+                self._assign_family(record, vectors.get(pid))
+            payloads = {pid: index_payload(record, prepared[pid].signals) for pid, record in current.items()}
+        points = [IndexPoint(pid, vectors[pid], payloads[pid]) for pid in to_encode if pid in payloads]
         if points:
             self.index.upsert(tenant_id, points)
         for pid in unchanged:
-            if pid in current:
-                self.index.set_payload(tenant_id, pid, index_payload(current[pid], prepared[pid].signals))
+            if pid in payloads:
+                # The whole payload is rewritten: a field the merchant dropped must stop matching filters.
+                self.index.set_payload(tenant_id, pid, payloads[pid], replace=True)
         return set(prepared)
+
+    def _assign_family(self, record: ProductRecord, vector: np.ndarray | None) -> None:
+        """Precomputed here so that ranking reads a label instead of classifying 30 candidates per query.
+        Without a new vector, a known category re-maps the family; otherwise the stored one stays."""
+        category = record.meta.get("category")
+        guess = self.classifier.of_product(category, vector) if vector is not None else self.classifier.of_category(category)
+        if guess is not None:
+            record.family, record.family_confidence = guess.family, guess.confidence
 
     def _record(self, tenant_id: str, job_id: str, product_ids: list[str], prepared: dict[str, PreparedImage],
                 stored: set[str], errors: dict[str, TrooplyError]) -> IngestOutcome:

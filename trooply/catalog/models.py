@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Float, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from trooply.db import Base, utcnow
@@ -22,6 +22,11 @@ class ProductRecord(Base):
     error_code: Mapped[str | None] = mapped_column(String(64), default=None)
     error_message: Mapped[str | None] = mapped_column(Text, default=None)
     content_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    # The smoothed, decayed popularity signal last written to the index (None: no feedback yet).
+    popularity: Mapped[float | None] = mapped_column(Float, default=None)
+    # The product family (scoring profile) from its category or zero-shot at ingest, and how sure.
+    family: Mapped[str | None] = mapped_column(String(40), default=None)
+    family_confidence: Mapped[float | None] = mapped_column(Float, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     indexed_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -16,6 +16,7 @@ from trooply.config import Settings
 from trooply.db import Database, utcnow
 from trooply.errors import InvalidRequest, NotFound, QuotaExceeded
 from trooply.index.base import VectorIndex
+from trooply.ranking.families import FamilyGuess
 from trooply.tenancy.repository import TenantRepository
 
 log = logging.getLogger(__name__)
@@ -40,8 +41,10 @@ class Submission:
 
 
 class CatalogService:
-    def __init__(self, db: Database, index: Callable[[], VectorIndex], dispatcher: Dispatcher, settings: Settings) -> None:
+    def __init__(self, db: Database, index: Callable[[], VectorIndex], dispatcher: Dispatcher, settings: Settings,
+                 classify_category: Callable[[str | None], FamilyGuess | None]) -> None:
         self.db = db
+        self.classify_category = classify_category
         self._index = index
         self.dispatcher = dispatcher
         self.settings = settings
@@ -122,6 +125,9 @@ class CatalogService:
             record.meta = {**record.meta, **changes}
             if record.indexed_at is not None:
                 # Metadata only: the stored vector and image signals stay as they are.
+                mapped = self.classify_category(record.meta.get("category"))
+                if mapped is not None:
+                    record.family, record.family_confidence = mapped.family, mapped.confidence
                 self.index.set_payload(tenant_id, product_id, index_payload(record))
         return record
 

@@ -64,7 +64,8 @@ class VectorIndex(Protocol):
 
     def upsert(self, tenant_id: str, points: Sequence[IndexPoint]) -> None: ...
 
-    def set_payload(self, tenant_id: str, product_id: str, payload: dict[str, Any]) -> None: ...
+    def set_payload(self, tenant_id: str, product_id: str, payload: dict[str, Any], replace: bool = False) -> None:
+        """Merge top-level keys into the stored payload, or with `replace` swap the whole payload."""
 
     def delete(self, tenant_id: str, product_ids: Sequence[str]) -> None: ...
 

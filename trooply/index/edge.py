@@ -107,13 +107,14 @@ class EdgeIndex:
                 threading.Thread(target=self._build, args=(tenant_id, shard), daemon=True,
                                  name=f"hnsw-{tenant_id}").start()
 
-    def set_payload(self, tenant_id: str, product_id: str, payload: dict[str, Any]) -> None:
-        # Top-level keys are replaced, others kept; by filter so that a product not (or no longer)
-        # in the index is left alone instead of failing.
+    def set_payload(self, tenant_id: str, product_id: str, payload: dict[str, Any], replace: bool = False) -> None:
+        # Top-level keys are replaced, others kept (all dropped with `replace`); by filter so that a
+        # product not (or no longer) in the index is left alone instead of failing.
         only = qe.Filter(must=[qe.HasIdCondition({point_id(product_id)})])
+        write = qe.UpdateOperation.overwrite_payload_by_filter if replace else qe.UpdateOperation.set_payload_by_filter
         with self._using(tenant_id, create=False) as shard:
             if shard is not None:
-                shard.apply(qe.UpdateOperation.set_payload_by_filter(only, payload))
+                shard.apply(write(only, {**payload, "product_id": product_id}))
 
     def delete(self, tenant_id: str, product_ids: Sequence[str]) -> None:
         with self._using(tenant_id, create=False) as shard:

@@ -131,3 +131,31 @@ def _is_number(value: Any) -> bool:
 def _invalid(field: str, message: str) -> InvalidRequest:
     return InvalidRequest(f"filters.{field}: {message}" if field != "filters" else f"filters: {message}",
                           code="invalid_filter", details={"field": field})
+
+
+def payload_matches(conditions: tuple[Condition, ...] | list[Condition], payload: dict[str, Any]) -> bool:
+    """The same conditions Qdrant pre-filters on, evaluated in Python (merchandising rules use it)."""
+    return all(_holds(condition, _lookup(payload, condition.key)) for condition in conditions)
+
+
+def _lookup(payload: dict[str, Any], key: str) -> Any:
+    value: Any = payload
+    for part in key.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _holds(condition: Condition, value: Any) -> bool:
+    if condition.kind == "eq":
+        return value is not None and value == condition.value
+    if condition.kind == "any":
+        return value is not None and value in condition.value
+    if condition.kind == "except":
+        return value not in condition.value
+    if not _is_number(value):
+        return False
+    bounds = condition.range
+    return (value >= bounds.get("gte", -float("inf")) and value > bounds.get("gt", -float("inf"))
+            and value <= bounds.get("lte", float("inf")) and value < bounds.get("lt", float("inf")))

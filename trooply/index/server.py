@@ -34,13 +34,14 @@ class QdrantServerIndex:
             models.PointStruct(id=point_id(p.product_id), vector={self.space.name: _floats(p.vector)},
                                payload={**p.payload, "product_id": p.product_id}) for p in points])
 
-    def set_payload(self, tenant_id: str, product_id: str, payload: dict[str, Any]) -> None:
-        # Top-level keys are replaced, others kept; by filter so that a product not (or no longer)
-        # in the index is left alone instead of failing.
+    def set_payload(self, tenant_id: str, product_id: str, payload: dict[str, Any], replace: bool = False) -> None:
+        # Top-level keys are replaced, others kept (all dropped with `replace`); by filter so that a
+        # product not (or no longer) in the index is left alone instead of failing.
         if self._exists(tenant_id):
             only = models.Filter(must=[models.HasIdCondition(has_id=[point_id(product_id)])])
-            self.client.set_payload(self._name(tenant_id), payload=payload,
-                                    points=models.FilterSelector(filter=only))
+            write = self.client.overwrite_payload if replace else self.client.set_payload
+            write(self._name(tenant_id), payload={**payload, "product_id": product_id},
+                  points=models.FilterSelector(filter=only))
 
     def delete(self, tenant_id: str, product_ids: Sequence[str]) -> None:
         if product_ids and self._exists(tenant_id):

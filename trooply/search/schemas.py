@@ -4,9 +4,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# The ten scoring families; the ranking engine gives each its weights.
-PROFILES = ("apparel", "footwear", "accessories", "electronics", "displays", "audio", "optics", "home",
-            "media", "beauty")
 MIN_MULTI_IMAGES, MAX_MULTI_IMAGES = 2, 5
 
 
@@ -16,7 +13,7 @@ class SearchOptions(BaseModel):
     limit: int = Field(10, ge=1, le=100)
     threshold: float = Field(0.0, ge=0.0, le=1.0)
     filters: dict[str, Any] | None = None
-    profile: str | None = Field(None, json_schema_extra={"enum": list(PROFILES)})
+    profile: str | None = Field(None, description="a scoring profile (profiles/*.yaml); auto-selected when unset")
     explain: bool = True
 
 
@@ -75,6 +72,8 @@ class SearchEnvelope(BaseModel):
     mode: str
     transcript: str | None = Field(None, description="voice mode only: what was heard")
     profile: str | None
+    profile_confidence: float | None = Field(None, description="1.0 when the request named the profile")
     took_ms: float
     timings: QueryTimingsOut | None = None
+    gated: list[str] | None = Field(None, description="with explain: candidates dropped by a hard gate")
     results: list[SearchHit]

@@ -15,12 +15,19 @@ from PIL import Image
 from trooply.config import Settings
 from trooply.db import Database
 from trooply.errors import InvalidRequest, TrooplyError
-from trooply.index.base import Condition, IndexHit, VectorIndex
+from trooply.index.base import Condition, VectorIndex
 from trooply.index.filters import parse_filters
+from trooply.ranking.engine import QuerySignals, RankedCandidate, rank
+from trooply.ranking.explain import explain
+from trooply.ranking.families import FamilyClassifier, FamilyGuess
+from trooply.ranking.profiles import ScoringProfile
+from trooply.ranking.rules import RuleService
 from trooply.search.log_writer import SearchLogWriter
 from trooply.search.models import SearchLog
-from trooply.search.schemas import (MAX_MULTI_IMAGES, MIN_MULTI_IMAGES, PROFILES, MatchBreakdown, QueryTimingsOut,
+from trooply.search.schemas import (MAX_MULTI_IMAGES, MIN_MULTI_IMAGES, MatchBreakdown, QueryTimingsOut,
                                     SearchEnvelope, SearchHit, SearchOptions)
+from trooply.vision.colour import (colour_histogram, colour_words_in, dominant_colour_name, mix_histograms,
+                                   target_histogram)
 from trooply.vision.decode import crop_image, decode_image
 from trooply.vision.encoder import ClipEncoder
 from trooply.vision.fetch import ImageFetcher
@@ -43,13 +50,38 @@ class QueryTimings:
     transcribe_ms: float = 0.0
 
 
+@dataclass(frozen=True)
+class QueryLook:
+    """The query's colour and shape, for the colour and aspect signals (None: nothing to compare)."""
+
+    colour_hist: list[float] | None = None
+    colour_name: str | None = None
+    aspect_ratio: float | None = None
+
+    @classmethod
+    def of_text(cls, text: str) -> "QueryLook":
+        words = colour_words_in(text)
+        return cls(target_histogram(words), " and ".join(dict.fromkeys(words))) if words else cls()
+
+    @classmethod
+    def of_images(cls, pictures: Sequence[Image.Image]) -> "QueryLook":
+        hist = mix_histograms([colour_histogram(p) for p in pictures])
+        log_ratio = float(np.mean([np.log(p.width / p.height) for p in pictures]))
+        return cls(hist, dominant_colour_name(hist), round(float(np.exp(log_ratio)), 4))
+
+
 class SearchService:
     def __init__(self, db: Database, index: Callable[[], VectorIndex], encoder: Callable[[], ClipEncoder],
-                 transcriber: Callable[[], Transcriber], fetcher: ImageFetcher, settings: Settings) -> None:
+                 transcriber: Callable[[], Transcriber], classifier: Callable[[], FamilyClassifier],
+                 profiles: dict[str, ScoringProfile], rules: RuleService, fetcher: ImageFetcher,
+                 settings: Settings) -> None:
         self.db = db
         self._index = index
         self._encoder = encoder
         self._transcriber = transcriber
+        self._classifier = classifier
+        self.profiles = profiles
+        self.rules = rules
         self.fetcher = fetcher
         self.settings = settings
         self.log_writer = SearchLogWriter(db)
@@ -57,19 +89,23 @@ class SearchService:
     def search_text(self, tenant_id: str, query: str, options: SearchOptions) -> SearchEnvelope:
         started, conditions, timings = time.perf_counter(), self._validate(options), QueryTimings()
         vector = self._timed(timings, lambda: self._encoder().encode_text(query))
-        return self._retrieve(tenant_id, "text", vector, conditions, options, started, timings)
+        return self._retrieve(tenant_id, "text", vector, QueryLook.of_text(query), conditions, options, started,
+                              timings)
 
     def search_image(self, tenant_id: str, image: QueryImage, options: SearchOptions) -> SearchEnvelope:
         started, conditions, timings = time.perf_counter(), self._validate(options), QueryTimings()
-        vector = self._embed(self._load(image), timings)
-        return self._retrieve(tenant_id, "url" if image.url else "image", vector, conditions, options, started,
-                              timings)
+        picture = self._load(image)
+        vector = self._embed(picture, timings)
+        return self._retrieve(tenant_id, "url" if image.url else "image", vector, QueryLook.of_images([picture]),
+                              conditions, options, started, timings)
 
     def search_crop(self, tenant_id: str, image: QueryImage, bbox: Sequence[float],
                     options: SearchOptions) -> SearchEnvelope:
         started, conditions, timings = time.perf_counter(), self._validate(options), QueryTimings()
-        vector = self._embed(crop_image(self._load(image), bbox), timings)
-        return self._retrieve(tenant_id, "crop", vector, conditions, options, started, timings)
+        picture = crop_image(self._load(image), bbox)
+        vector = self._embed(picture, timings)
+        return self._retrieve(tenant_id, "crop", vector, QueryLook.of_images([picture]), conditions, options,
+                              started, timings)
 
     def search_multi(self, tenant_id: str, images: Sequence[QueryImage], options: SearchOptions) -> SearchEnvelope:
         started, conditions, timings = time.perf_counter(), self._validate(options), QueryTimings()
@@ -79,17 +115,18 @@ class SearchService:
         pictures = [self._load_numbered(position, image) for position, image in enumerate(images)]
         vectors = self._timed(timings, lambda: self._encoder().encode_images(pictures))
         vector = _unit(vectors.mean(axis=0))
-        return self._retrieve(tenant_id, "multi", vector, conditions, options, started, timings)
+        return self._retrieve(tenant_id, "multi", vector, QueryLook.of_images(pictures), conditions, options,
+                              started, timings)
 
     def search_fusion(self, tenant_id: str, image: QueryImage, text: str, image_weight: float,
                       options: SearchOptions) -> SearchEnvelope:
         started, conditions, timings = time.perf_counter(), self._validate(options), QueryTimings()
         picture = self._load(image)
-        encoder = self._encoder()
         image_vector = self._embed(picture, timings)
-        text_vector = self._timed(timings, lambda: encoder.encode_text(text))
+        text_vector = self._timed(timings, lambda: self._encoder().encode_text(text))
         vector = _unit(image_weight * image_vector + (1.0 - image_weight) * text_vector)
-        return self._retrieve(tenant_id, "fusion", vector, conditions, options, started, timings)
+        look = _fused_look(picture, text, image_weight)
+        return self._retrieve(tenant_id, "fusion", vector, look, conditions, options, started, timings)
 
     def search_voice(self, tenant_id: str, audio: bytes, options: SearchOptions) -> SearchEnvelope:
         started, conditions, timings = time.perf_counter(), self._validate(options), QueryTimings()
@@ -97,13 +134,14 @@ class SearchService:
         transcript = self._transcriber().transcribe(audio)
         timings.transcribe_ms = (time.perf_counter() - heard_at) * 1000
         vector = self._timed(timings, lambda: self._encoder().encode_text(transcript))
-        envelope = self._retrieve(tenant_id, "voice", vector, conditions, options, started, timings)
+        envelope = self._retrieve(tenant_id, "voice", vector, QueryLook.of_text(transcript), conditions, options,
+                                  started, timings)
         envelope.transcript = transcript
         return envelope
 
     def _validate(self, options: SearchOptions) -> list[Condition]:
-        if options.profile is not None and options.profile not in PROFILES:
-            raise InvalidRequest(f"unknown profile {options.profile!r}; use one of {', '.join(PROFILES)}",
+        if options.profile is not None and options.profile not in self.profiles:
+            raise InvalidRequest(f"unknown profile {options.profile!r}; use one of {', '.join(self.profiles)}",
                                  code="unknown_profile")
         return parse_filters(options.filters)
 
@@ -130,25 +168,51 @@ class SearchService:
         timings.model_ms += (time.perf_counter() - began) * 1000
         return vector
 
-    def _retrieve(self, tenant_id: str, mode: str, vector: np.ndarray, conditions: list[Condition],
+    def _retrieve(self, tenant_id: str, mode: str, vector: np.ndarray, look: QueryLook, conditions: list[Condition],
                   options: SearchOptions, started: float, timings: QueryTimings) -> SearchEnvelope:
-        hits = self._index().query(tenant_id, vector, options.limit, conditions)
-        results = [result for result in map(_score, hits) if result.similarity_score >= options.threshold]
-        if not options.explain:
-            for result in results:
-                result.match_breakdown, result.explanation = None, None
+        predicted = self._classifier().classify(vector)
+        # An explicit profile is the caller saying what the shopper is after: it is the query's family.
+        family = FamilyGuess(options.profile, 1.0) if options.profile else predicted
+        profile = self.profiles[family.family]
+        hits = self._index().query(tenant_id, vector, max(options.limit, profile.candidate_pool), conditions)
+        query = QuerySignals(family, look.colour_hist, look.colour_name, look.aspect_ratio)
+        ranking = rank(hits, query, profile, self.rules.active(tenant_id))
+        results = [self._result(c, query, mode, options.explain) for c in ranking.ranked
+                   if c.score >= options.threshold][:options.limit]
         took_ms = round((time.perf_counter() - started) * 1000, 2)
-        envelope = SearchEnvelope(search_id=f"srch_{uuid.uuid4().hex[:20]}", mode=mode, profile=options.profile,
-                                  took_ms=took_ms, timings=QueryTimingsOut(model_ms=round(timings.model_ms, 2),
-                                                                          transcribe_ms=round(timings.transcribe_ms, 2)),
-                                  results=results)
+        envelope = SearchEnvelope(
+            search_id=f"srch_{uuid.uuid4().hex[:20]}", mode=mode, profile=profile.name,
+            profile_confidence=family.confidence, took_ms=took_ms,
+            timings=QueryTimingsOut(model_ms=round(timings.model_ms, 2), transcribe_ms=round(timings.transcribe_ms, 2)),
+            gated=ranking.gated if options.explain else None, results=results)
         self._log(tenant_id, envelope)
         return envelope
+
+    @staticmethod
+    def _result(candidate: RankedCandidate, query: QuerySignals, mode: str, explain_it: bool) -> SearchHit:
+        hit = SearchHit(id=candidate.hit.product_id, similarity_score=candidate.score,
+                        metadata=candidate.hit.payload.get("metadata", {}))
+        if explain_it:
+            hit.match_breakdown = MatchBreakdown(signals=candidate.signals, weights=candidate.weights,
+                                                 gates=candidate.gates)
+            hit.explanation = explain(candidate, query, visual=mode not in TEXT_MODES)
+        return hit
 
     def _log(self, tenant_id: str, envelope: SearchEnvelope) -> None:
         self.log_writer.write(SearchLog(id=envelope.search_id, tenant_id=tenant_id, mode=envelope.mode,
                                         profile=envelope.profile, product_ids=[r.id for r in envelope.results],
                                         took_ms=envelope.took_ms))
+
+
+TEXT_MODES = ("text", "voice")
+
+
+def _fused_look(picture: Image.Image, text: str, image_weight: float) -> QueryLook:
+    """Shape from the picture; colour from the text when it names one (the shopper said what they want)."""
+    image_look = QueryLook.of_images([picture]) if image_weight > 0 else QueryLook()
+    text_look = QueryLook.of_text(text) if image_weight < 1 else QueryLook()
+    colour = text_look if text_look.colour_hist is not None else image_look
+    return QueryLook(colour.colour_hist, colour.colour_name, image_look.aspect_ratio)
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:
@@ -157,19 +221,3 @@ def _unit(vector: np.ndarray) -> np.ndarray:
         raise InvalidRequest("the image and text cancel each other out; change image_weight",
                              code="degenerate_query")
     return (vector / norm).astype(np.float32)
-
-
-def clip_signal(cosine: float) -> float:
-    return round(min(1.0, max(0.0, (cosine + 1.0) / 2.0)), 4)
-
-
-def _score(hit: IndexHit) -> SearchHit:
-    clip = clip_signal(hit.score)
-    return SearchHit(id=hit.product_id, similarity_score=clip, metadata=hit.payload.get("metadata", {}),
-                     match_breakdown=MatchBreakdown(signals={"clip": clip}, weights={"clip": 1.0}),
-                     explanation=_explain(clip))
-
-
-def _explain(clip: float) -> str:
-    strength = "Close" if clip >= 0.9 else "Good" if clip >= 0.75 else "Partial"
-    return f"{strength} visual match ({clip:.0%} CLIP similarity)"

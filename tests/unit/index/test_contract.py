@@ -123,6 +123,13 @@ def test_set_payload_changes_metadata_and_keeps_other_keys(catalogue: VectorInde
     assert catalogue.count("t1") == 4
 
 
+def test_set_payload_with_replace_drops_keys_not_given(catalogue: VectorIndex) -> None:
+    catalogue.set_payload("t1", "p2", {"brand": "puma", "metadata": {"title": "new"}}, replace=True)
+    hits = {h.product_id: h for h in catalogue.query("t1", np.ones(8, np.float32), 10)}
+    assert hits["p2"].payload == {"brand": "puma", "metadata": {"title": "new"}, "product_id": "p2"}
+    assert [h.product_id for h in catalogue.query("t1", np.ones(8, np.float32), 10, parse_filters({"brand": "puma"}))] == ["p2"]
+
+
 def test_set_payload_of_an_unknown_product_or_tenant_is_a_no_op(catalogue: VectorIndex) -> None:
     catalogue.set_payload("t1", "missing", {"brand": "x"})
     catalogue.set_payload("nobody", "p1", {"brand": "x"})

@@ -1,0 +1,123 @@
+"""Re-ranking: signals per candidate, hard gates, the blended score, and the breakdown that explains it.
+
+Every signal is in [0, 1]. A signal with nothing to say for this query (no colour in a text query,
+aspect for text, no feedback yet, no rules) is inactive: its weight is shared by the active ones
+rather than counted as a mismatch. Everything a candidate needs was computed at ingest and sits in
+its payload, so ranking 30 candidates is arithmetic, not model work.
+"""
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from trooply.index.base import Condition, IndexHit
+from trooply.index.filters import payload_matches
+from trooply.ranking.families import FamilyGuess
+from trooply.ranking.profiles import SIGNALS, ScoringProfile
+from trooply.vision.colour import histogram_intersection
+
+NEUTRAL = 0.5
+# A candidate this close to the query is the same item whatever its label says: never gated.
+NEAR_DUPLICATE_COSINE = 0.95
+
+
+@dataclass(frozen=True)
+class QuerySignals:
+    """What the query brings besides its vector."""
+
+    family: FamilyGuess
+    colour_hist: list[float] | None = None
+    colour_name: str | None = None
+    aspect_ratio: float | None = None
+
+
+@dataclass(frozen=True)
+class MerchandisingRule:
+    conditions: tuple[Condition, ...]
+    weight: float  # -1 (bury) .. +1 (boost)
+    profile: str | None = None
+
+
+@dataclass
+class RankedCandidate:
+    hit: IndexHit
+    score: float
+    signals: dict[str, float]
+    weights: dict[str, float]
+    gates: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Ranking:
+    ranked: list[RankedCandidate]
+    gated: list[str]
+
+
+def clip_signal(cosine: float) -> float:
+    return min(1.0, max(0.0, (cosine + 1.0) / 2.0))
+
+
+def aspect_similarity(query_ratio: float, product_ratio: float) -> float:
+    return math.exp(-abs(math.log(query_ratio / product_ratio)))
+
+
+def rank(hits: list[IndexHit], query: QuerySignals, profile: ScoringProfile,
+         rules: list[MerchandisingRule]) -> Ranking:
+    rules = [r for r in rules if r.profile in (None, profile.name)]
+    active = _active_signals(hits, query, rules)
+    weights = {name: getattr(profile.weights, name) for name in SIGNALS if name in active}
+    total = sum(weights.values()) or 1.0
+    weights = {name: round(w / total, 4) for name, w in weights.items()}
+    ranked, gated = [], []
+    for hit in hits:
+        if hit.score < NEAR_DUPLICATE_COSINE and _contradicts(query.family, hit.payload, profile):
+            gated.append(hit.product_id)
+            continue
+        signals = {name: round(_signal(name, hit, query, rules), 4) for name in weights}
+        score = sum(weights[name] * signals[name] for name in weights)
+        ranked.append(RankedCandidate(hit, round(score, 4), signals, weights))
+    ranked.sort(key=lambda c: c.score, reverse=True)
+    return Ranking(ranked, gated)
+
+
+def _active_signals(hits: list[IndexHit], query: QuerySignals, rules: list[MerchandisingRule]) -> set[str]:
+    active = {"clip", "category"}
+    if query.colour_hist is not None:
+        active.add("colour")
+    if query.aspect_ratio is not None:
+        active.add("aspect")
+    if any("popularity" in hit.payload for hit in hits):
+        active.add("popularity")
+    if rules:
+        active.add("rules")
+    return active
+
+
+def _signal(name: str, hit: IndexHit, query: QuerySignals, rules: list[MerchandisingRule]) -> float:
+    payload, image = hit.payload, hit.payload.get("image") or {}
+    if name == "clip":
+        return clip_signal(hit.score)
+    if name == "colour":
+        stored = image.get("colour_hist")
+        return histogram_intersection(query.colour_hist, stored) if stored else NEUTRAL
+    if name == "aspect":
+        stored = image.get("aspect_ratio")
+        return aspect_similarity(query.aspect_ratio, stored) if stored else NEUTRAL
+    if name == "category":
+        family = payload.get("family")
+        return NEUTRAL if family is None else float(family == query.family.family)
+    if name == "popularity":
+        return float(payload.get("popularity", NEUTRAL))
+    return _rules_signal(payload, rules)
+
+
+def _rules_signal(payload: dict[str, Any], rules: list[MerchandisingRule]) -> float:
+    pull = sum(rule.weight for rule in rules if payload_matches(rule.conditions, payload))
+    return min(1.0, max(0.0, NEUTRAL + pull / 2.0))
+
+
+def _contradicts(query: FamilyGuess, payload: dict[str, Any], profile: ScoringProfile) -> bool:
+    family, confidence = payload.get("family"), payload.get("family_confidence", 0.0)
+    return (family is not None and family != query.family
+            and query.confidence >= profile.gates.query_confidence
+            and confidence >= profile.gates.candidate_confidence)

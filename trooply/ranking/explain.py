@@ -1,0 +1,27 @@
+"""One plain sentence per result, built from its breakdown: the portal shows it verbatim."""
+
+from trooply.ranking.engine import RankedCandidate, QuerySignals
+
+
+def explain(candidate: RankedCandidate, query: QuerySignals, visual: bool) -> str:
+    signals, weights = candidate.signals, candidate.weights
+    clip = signals["clip"]
+    strength = "Close" if clip >= 0.9 else "Good" if clip >= 0.75 else "Partial"
+    reasons = [(float("inf"), f"{strength} {'visual match' if visual else 'match to the description'}")]
+    family = candidate.hit.payload.get("family")
+    phrases = {
+        "colour": (signals.get("colour", 0) >= 0.5, f"same colour family ({query.colour_name})"),
+        "category": (signals.get("category") == 1.0, f"same category ({family})"),
+        "aspect": (signals.get("aspect", 0) >= 0.9, "similar shape"),
+        "popularity": (signals.get("popularity", 0) >= 0.65, "popular this week"),
+    }
+    for name, (holds, phrase) in phrases.items():
+        if name in weights and holds:
+            reasons.append((weights[name] * signals[name], phrase))
+    if "rules" in weights and signals["rules"] != 0.5:
+        promoted = signals["rules"] > 0.5
+        reasons.append((weights["rules"], "promoted by the merchant" if promoted else "lowered by a merchant rule"))
+    if signals.get("category") == 0.0 and family:
+        reasons.append((0.0, f"different category ({family})"))
+    reasons.sort(key=lambda reason: reason[0], reverse=True)
+    return "; ".join(phrase for _, phrase in reasons[:4]) + "."

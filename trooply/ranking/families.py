@@ -1,0 +1,64 @@
+"""Which product family a query or a product belongs to, and how sure we are.
+
+A product's merchant category is looked up in the profiles' category lists first (confidence 1);
+otherwise, like every query, it is classified zero-shot: the softmax of CLIP's scaled cosine
+between its vector and each family's mean prompt embedding.
+"""
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from trooply.ranking.profiles import ScoringProfile
+from trooply.vision.encoder import ClipEncoder
+
+# CLIP's learned logit scale is ~100: the temperature its zero-shot probabilities are calibrated at.
+LOGIT_SCALE = 100.0
+
+
+@dataclass(frozen=True)
+class FamilyGuess:
+    family: str
+    confidence: float
+
+
+class FamilyClassifier:
+    def __init__(self, profiles: dict[str, ScoringProfile], encoder: Callable[[], ClipEncoder]) -> None:
+        self.profiles = profiles
+        self._encoder = encoder  # the model loads on first use; category look-ups never need it
+        self._by_category = {c: name for name, p in profiles.items() for c in p.categories}
+        self._names = list(profiles)
+        self._prompt_matrix: np.ndarray | None = None
+        self._lock = threading.Lock()
+
+    def of_category(self, category: str | None) -> FamilyGuess | None:
+        if not category:
+            return None
+        family = self._by_category.get(category.strip().lower())
+        return FamilyGuess(family, 1.0) if family else None
+
+    def classify(self, vector: np.ndarray) -> FamilyGuess:
+        logits = LOGIT_SCALE * (self._prompts() @ vector)
+        probabilities = np.exp(logits - logits.max())
+        probabilities /= probabilities.sum()
+        best = int(np.argmax(probabilities))
+        return FamilyGuess(self._names[best], round(float(probabilities[best]), 4))
+
+    def of_product(self, category: str | None, vector: np.ndarray) -> FamilyGuess:
+        return self.of_category(category) or self.classify(vector)
+
+    def warm_up(self) -> None:
+        self._prompts()
+
+    def _prompts(self) -> np.ndarray:
+        # Computed once per model (the classifier lives as long as its encoder).
+        with self._lock:
+            if self._prompt_matrix is None:
+                rows = []
+                for name in self._names:
+                    mean = self._encoder().encode_texts(self.profiles[name].prompts).mean(axis=0)
+                    rows.append(mean / np.linalg.norm(mean))
+                self._prompt_matrix = np.stack(rows).astype(np.float32)
+            return self._prompt_matrix

@@ -1,0 +1,90 @@
+"""Popularity from feedback: engagement per impression, Bayesian-smoothed and decayed over time.
+
+engagement  E_p = sum of event weights (click < add_to_cart < purchase), each halved every half-life
+impressions I_p = searches that returned p, decayed the same way (from the search log)
+rate_p      = (E_p + k * mu) / (I_p + k), with mu the tenant's overall rate and k pseudo-impressions
+signal_p    = rate_p / (rate_p + mu): 0.5 for an average product, towards 1 for a popular one.
+
+A periodic refresh writes the signal into SQL and into each changed product's index payload, so the
+query path only reads a number.
+"""
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from trooply.catalog.models import ProductRecord
+from trooply.db import Database, utcnow
+from trooply.index.base import VectorIndex
+from trooply.search.models import FeedbackEvent, SearchLog
+
+log = logging.getLogger(__name__)
+EVENT_WEIGHTS = {"click": 1.0, "add_to_cart": 3.0, "purchase": 8.0}
+PSEUDO_IMPRESSIONS = 20.0
+MIN_CHANGE = 0.001
+
+
+def popularity_signals(events: Iterable[tuple[str, str, datetime]], impressions: Iterable[tuple[list[str], datetime]],
+                       now: datetime, half_life: timedelta) -> dict[str, float]:
+    engagement: dict[str, float] = defaultdict(float)
+    shown: dict[str, float] = defaultdict(float)
+    for product_id, event, at in events:
+        engagement[product_id] += EVENT_WEIGHTS[event] * _decay(now - at, half_life)
+    for product_ids, at in impressions:
+        for product_id in product_ids:
+            shown[product_id] += _decay(now - at, half_life)
+    total_shown = sum(shown.values())
+    if not engagement or total_shown <= 0:
+        return {}
+    mean_rate = sum(engagement.values()) / total_shown
+    signals = {}
+    for product_id in set(engagement) | set(shown):
+        rate = (engagement[product_id] + PSEUDO_IMPRESSIONS * mean_rate) / (shown[product_id] + PSEUDO_IMPRESSIONS)
+        signals[product_id] = round(rate / (rate + mean_rate), 4)
+    return signals
+
+
+def _decay(age: timedelta, half_life: timedelta) -> float:
+    return 0.5 ** (max(age.total_seconds(), 0.0) / half_life.total_seconds())
+
+
+class PopularityService:
+    def __init__(self, db: Database, index: Callable[[], VectorIndex], half_life_days: float) -> None:
+        self.db = db
+        self._index = index
+        self.half_life = timedelta(days=half_life_days)
+
+    def refresh_all(self) -> int:
+        """Refresh every tenant with feedback inside the window; returns how many products changed."""
+        since = utcnow() - 8 * self.half_life  # older events weigh under 0.4%
+        with self.db.session() as session:
+            tenants = list(session.scalars(select(FeedbackEvent.tenant_id).where(FeedbackEvent.created_at >= since)
+                                           .distinct()))
+        return sum(self.refresh(tenant_id) for tenant_id in tenants)
+
+    def refresh(self, tenant_id: str) -> int:
+        now = utcnow()
+        since = now - 8 * self.half_life
+        with self.db.session() as session:
+            events = session.execute(select(FeedbackEvent.product_id, FeedbackEvent.event, FeedbackEvent.created_at)
+                                     .where(FeedbackEvent.tenant_id == tenant_id, FeedbackEvent.created_at >= since)).all()
+            impressions = session.execute(select(SearchLog.product_ids, SearchLog.created_at).where(
+                SearchLog.tenant_id == tenant_id, SearchLog.created_at >= since)).all()
+            signals = popularity_signals(events, impressions, now, self.half_life)
+            products = session.scalars(select(ProductRecord).where(ProductRecord.tenant_id == tenant_id))
+            changed = []
+            for product in products:
+                value = signals.get(product.id, 0.5 if signals else None)
+                if value is None or (product.popularity is not None and abs(product.popularity - value) < MIN_CHANGE):
+                    continue
+                product.popularity = value
+                changed.append((product.id, value))
+        index = self._index()
+        for product_id, value in changed:
+            index.set_payload(tenant_id, product_id, {"popularity": value})
+        if changed:
+            log.info("popularity refreshed for %d products of tenant %s", len(changed), tenant_id)
+        return len(changed)
