@@ -34,6 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--pool", default="prefork", choices=["prefork", "solo", "threads"])
     worker.set_defaults(run=_worker)
 
+    commands.add_parser("beat", help="run Celery beat: the periodic popularity refresh (needs TROOPLY_REDIS_URL)"
+                        ).set_defaults(run=_beat)
+
     commands.add_parser("migrate", help="apply the SQL schema migrations").set_defaults(run=_migrate)
 
     tenants = commands.add_parser("tenants", help="manage tenants").add_subparsers(required=True, metavar="ACTION")
@@ -71,6 +74,17 @@ def _worker(args, settings: Settings) -> int:
     from workers.celery_app import app
 
     app.worker_main(["worker", "--loglevel=INFO", f"--concurrency={args.concurrency}", f"--pool={args.pool}"])
+    return 0
+
+
+def _beat(_args, settings: Settings) -> int:
+    if not settings.redis_url:
+        print("error: `trooply beat` needs TROOPLY_REDIS_URL (`trooply serve` refreshes popularity itself)",
+              file=sys.stderr)
+        return 2
+    from workers.celery_app import app
+
+    app.start(["beat", "--loglevel=INFO"])
     return 0
 
 

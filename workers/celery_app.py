@@ -14,6 +14,7 @@ from trooply.container import Container
 
 log = logging.getLogger(__name__)
 settings = Settings()
+POPULARITY_TASK = "trooply.refresh_popularity"
 
 app = Celery("trooply", broker=settings.redis_url, include=["workers.tasks"])
 app.conf.update(
@@ -25,6 +26,8 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
     # Redelivery after a crash waits for this timeout; the stale-item sweep below is the faster net.
     broker_transport_options={"visibility_timeout": 3600},
+    # `trooply beat` sends this; any worker runs it.
+    beat_schedule={"refresh-popularity": {"task": POPULARITY_TASK, "schedule": settings.popularity_refresh_seconds}},
 )
 
 _container: Container | None = None

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from starlette.formparsers import MultiPartParser
 
 from trooply.api.errors import install_error_handlers
-from trooply.api.routers import health, products, search
+from trooply.api.routers import feedback, health, products, rules, search
 from trooply.config import Settings
 from trooply.container import Container
 
@@ -68,4 +68,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(products.router)
     app.include_router(search.router)
+    app.include_router(feedback.router)
+    app.include_router(rules.router)
     return app

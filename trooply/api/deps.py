@@ -34,3 +34,4 @@ def scoped(scope: str):
 
 CatalogPrincipal = Annotated[Principal, scoped("catalog")]
 SearchPrincipal = Annotated[Principal, scoped("search")]
+FeedbackPrincipal = Annotated[Principal, scoped("feedback")]

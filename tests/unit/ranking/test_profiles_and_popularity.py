@@ -1,0 +1,61 @@
+import shutil
+from datetime import datetime, timedelta
+
+import pytest
+
+from trooply.ranking.popularity import popularity_signals
+from trooply.ranking.profiles import DEFAULT_PROFILES_DIR, ProfileError, load_profiles
+
+FAMILIES = {"apparel", "footwear", "accessories", "electronics", "displays", "audio", "optics", "home", "media",
+            "beauty"}
+
+
+def test_the_ten_profiles_load_with_pools_prompts_and_categories():
+    profiles = load_profiles()
+    assert set(profiles) == FAMILIES
+    for profile in profiles.values():
+        assert profile.candidate_pool == 30 and profile.prompts and profile.categories
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda text: text.replace("clip: 0.4", "clip: 0.9"), "footwear.yaml: field 'weights': Value error, weights must sum to 1"),
+    (lambda text: text.replace("candidate_pool: 30", "candidate_pool: many"), "footwear.yaml: field 'candidate_pool'"),
+    (lambda text: text.replace("prompts:", "promts:"), "footwear.yaml: field 'prompts'"),
+    (lambda text: text.replace("name: footwear", "name: shoes"), "footwear.yaml: field 'name'"),
+    (lambda text: text + "  - \"dresses\"\n", "field 'categories': 'dresses' is already mapped by apparel.yaml"),
+    (lambda text: text + "weights: [", "footwear.yaml: not valid YAML"),
+])
+def test_a_malformed_profile_fails_naming_the_file_and_the_field(tmp_path, edit, message):
+    shutil.copytree(DEFAULT_PROFILES_DIR, tmp_path / "profiles")
+    path = tmp_path / "profiles" / "footwear.yaml"
+    path.write_text(edit(path.read_text()))
+    with pytest.raises(ProfileError) as error:
+        load_profiles(tmp_path / "profiles")
+    assert message in str(error.value)
+
+
+def test_a_service_with_a_malformed_profile_does_not_start(tmp_path):
+    from tests.conftest import make_settings
+    from trooply.container import Container
+
+    shutil.copytree(DEFAULT_PROFILES_DIR, tmp_path / "profiles")
+    (tmp_path / "profiles" / "audio.yaml").write_text("name: audio\n")
+    with pytest.raises(ProfileError, match="audio.yaml: field 'weights'"):
+        Container(make_settings(tmp_path, profiles_dir=tmp_path / "profiles"))
+
+
+def test_popularity_is_smoothed_decayed_and_centred_on_the_average():
+    now = datetime(2026, 11, 1)
+    week = timedelta(days=7)
+    impressions = [(["a", "b", "c"], now)] * 100
+    events = [("a", "purchase", now)] * 10 + [("b", "click", now)] * 10
+    signals = popularity_signals(events, impressions, now, week)
+    assert signals["a"] > signals["b"] > signals["c"]
+    assert all(0 < value < 1 for value in signals.values())
+    # The same purchases a half-life ago count half.
+    older = popularity_signals([("a", "purchase", now - week)] * 10 + [("b", "click", now)] * 10, impressions, now, week)
+    assert older["a"] < signals["a"]
+    # One click on a product shown once is not trusted like ten clicks on ten impressions.
+    sparse = popularity_signals([("x", "click", now)], [(["x"], now), (["y"] * 1, now)] + [(["y"], now)] * 9, now, week)
+    assert 0.5 < sparse["x"] < 0.9
+    assert popularity_signals([], impressions, now, week) == {}
