@@ -4,6 +4,7 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 
 from trooply.config import PLANS, Settings
 from trooply.errors import TrooplyError
@@ -51,6 +52,13 @@ def _parser() -> argparse.ArgumentParser:
     rotate.add_argument("tenant_id")
     rotate.add_argument("--json", action="store_true")
     rotate.set_defaults(run=_rotate_keys)
+
+    evaluate = commands.add_parser("eval", help="Recall@1/@10 and nDCG@10, raw cosine vs the full pipeline")
+    evaluate.add_argument("--catalog", type=Path, required=True, help="JSONL, one product per line (as POSTed)")
+    evaluate.add_argument("--queries", type=Path, required=True,
+                          help='JSONL: {"query" | "image_url", "relevant": [ids], "profile"?, "filters"?}')
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.set_defaults(run=_evaluate)
 
     reindex = commands.add_parser("reindex", help="drop a tenant's vectors and encode every product again")
     reindex.add_argument("tenant_id")
@@ -119,6 +127,13 @@ def _print_credentials(credentials, as_json: bool) -> None:
     print(f"tenant_id:       {credentials.tenant_id}\nsecret_key:      {credentials.secret_key}\n"
           f"publishable_key: {credentials.publishable_key}\n"
           "Store the keys now: they are kept only as hashes and cannot be shown again.")
+
+
+def _evaluate(args, settings: Settings) -> None:
+    from trooply.ranking.evaluation import format_report, run_evaluation
+
+    report = run_evaluation(settings, args.catalog, args.queries)
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
 
 
 def _reindex(args, settings: Settings) -> None:

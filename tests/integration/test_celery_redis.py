@@ -56,7 +56,8 @@ def test_celery_worker_ingests_what_the_api_accepts_and_survives_a_crash(tmp_pat
                                        "message": done["errors"][0]["message"]}]
 
             # The worker has released the index: the API opens it and finds what the worker stored.
-            hits = client.post("/v1/search/text", json={"query": "shoe", "limit": 100, "filters": {"category": "shoes"}},
+            hits = client.post("/v1/search/text", json={"query": "shoe", "limit": 100, "filters": {"category": "shoes"},
+                                                                "profile": "footwear"},
                                headers=auth(creds.publishable_key)).json()
             assert sorted(r["id"] for r in hits["results"]) == sorted(f"p{i}" for i in range(1, 30, 2))
             assert client.get("/readyz").json()["checks"]["queue"] == "ok"
