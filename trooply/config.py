@@ -55,6 +55,15 @@ class Settings(BaseSettings):
     # Plans: product limits per plan (None = unlimited)
     free_plan_max_products: int = 1000
     pro_plan_max_products: int | None = None
+    # Detect and embed calls a month (UTC calendar month), shared by both endpoints
+    free_plan_monthly_item_calls: int | None = 1000
+    pro_plan_monthly_item_calls: int | None = 100_000
+
+    # Detection
+    detector: str = Field("zero-shot", pattern="^(zero-shot|onnx)$")
+    detector_onnx_path: Path | None = None
+    detector_onnx_input_size: int = 640
+    detector_max_proposals: int = Field(48, ge=1, le=500)
 
     # Ranking
     profiles_dir: Path | None = Field(None, description="scoring profiles; the shipped profiles/ when unset")
@@ -73,6 +82,9 @@ class Settings(BaseSettings):
 
     def plan_product_limit(self, plan: str) -> int | None:
         return {"free": self.free_plan_max_products, "pro": self.pro_plan_max_products}[plan]
+
+    def plan_monthly_item_calls(self, plan: str) -> int | None:
+        return {"free": self.free_plan_monthly_item_calls, "pro": self.pro_plan_monthly_item_calls}[plan]
 
 
 PLANS = ("free", "pro")

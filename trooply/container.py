@@ -17,6 +17,10 @@ from trooply.scheduling import PeriodicTask
 from trooply.search.feedback import FeedbackService
 from trooply.search.service import SearchService
 from trooply.tenancy.service import TenantService
+from trooply.tenancy.usage import UsageService
+from trooply.vision.detection import Detector, OnnxDetector, ZeroShotDetector
+from trooply.vision.items import ItemService
+from trooply.vision.query_image import QueryImageLoader
 from trooply.vision.encoder import ClipEncoder, vector_space
 from trooply.vision.fetch import ImageFetcher
 from trooply.voice.transcriber import Transcriber
@@ -37,8 +41,13 @@ class Container:
         self.catalog = CatalogService(self.db, lambda: self.index, self.dispatcher, settings,
                                       self.classifier.of_category)
         self.rules = RuleService(self.db, list(self.profiles))
+        self.usage = UsageService(self.db, settings)
+        loader = QueryImageLoader(self.fetcher, settings.max_image_pixels)
+        self.zero_shot_detector = ZeroShotDetector(lambda: self.encoder, settings.detector_max_proposals)
+        self.items = ItemService(loader, self._detector(), self.zero_shot_detector, lambda: self.encoder, self.usage)
         self.search = SearchService(self.db, lambda: self.index, lambda: self.encoder, lambda: self.transcriber,
-                                    lambda: self.classifier, self.profiles, self.rules, self.fetcher, settings)
+                                    lambda: self.classifier, self.profiles, self.rules, loader, lambda: self.items,
+                                    settings)
         self.feedback = FeedbackService(self.db, self.search.log_writer)
         self.popularity = PopularityService(self.db, lambda: self.index, settings.popularity_half_life_days)
         self._refresher: PeriodicTask | None = None
@@ -48,6 +57,13 @@ class Container:
     @property
     def embedded_queue(self) -> bool:
         return isinstance(self.dispatcher, InProcessQueue)
+
+    def _detector(self) -> Detector:
+        if self.settings.detector == "onnx":
+            if self.settings.detector_onnx_path is None:
+                raise ValueError("TROOPLY_DETECTOR=onnx needs TROOPLY_DETECTOR_ONNX_PATH")
+            return OnnxDetector(self.settings.detector_onnx_path, self.settings.detector_onnx_input_size)
+        return self.zero_shot_detector
 
     def _once(self, name: str, build):
         with self._open_lock:

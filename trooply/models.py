@@ -3,6 +3,6 @@
 from trooply.catalog.models import IngestItem, IngestJob, ProductRecord
 from trooply.ranking.models import RuleRecord
 from trooply.search.models import FeedbackEvent, SearchLog
-from trooply.tenancy.models import ApiKey, Tenant
+from trooply.tenancy.models import ApiKey, Tenant, UsageCounter
 
-__all__ = ["ApiKey", "FeedbackEvent", "IngestItem", "IngestJob", "ProductRecord", "RuleRecord", "SearchLog", "Tenant"]
+__all__ = ["ApiKey", "FeedbackEvent", "IngestItem", "IngestJob", "ProductRecord", "RuleRecord", "SearchLog", "Tenant", "UsageCounter"]

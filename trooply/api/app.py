@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from starlette.formparsers import MultiPartParser
 
 from trooply.api.errors import install_error_handlers
-from trooply.api.routers import feedback, health, products, rules, search
+from trooply.api.routers import detect, feedback, health, products, rules, search
 from trooply.config import Settings
 from trooply.container import Container
 
@@ -70,4 +70,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(search.router)
     app.include_router(feedback.router)
     app.include_router(rules.router)
+    app.include_router(detect.router)
     return app

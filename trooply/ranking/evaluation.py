@@ -19,7 +19,7 @@ from trooply.config import Settings
 from trooply.errors import InvalidRequest
 from trooply.index.filters import parse_filters
 from trooply.search.schemas import SearchOptions
-from trooply.search.service import QueryImage
+from trooply.vision.query_image import QueryImage
 from trooply.vision.decode import decode_image
 
 K = 10

@@ -23,12 +23,21 @@ class TextSearchRequest(SearchOptions):
 
 class UrlSearchRequest(SearchOptions):
     image_url: str = Field(min_length=1, max_length=2048)
+    detect: bool = False
+    detect_class: int | None = Field(None, ge=0, le=9, description="only items of this class id")
 
 
 class ImageQuery(SearchOptions):
     """Modes that take one image: `image_url` here, or an uploaded `file` beside these fields."""
 
     image_url: str | None = Field(None, min_length=1, max_length=2048)
+
+
+class DetectingImageQuery(ImageQuery):
+    """URL and upload search can first detect the most prominent item and search on it alone."""
+
+    detect: bool = False
+    detect_class: int | None = Field(None, ge=0, le=9, description="only items of this class id")
 
 
 class CropSearchRequest(ImageQuery):
@@ -60,6 +69,20 @@ class SearchHit(BaseModel):
     explanation: str | None = None
 
 
+class DetectionOut(BaseModel):
+    """The detected item a search ran on."""
+
+    class_id: int
+    class_name: str
+    score: float
+    bounding_box: list[float]
+
+    @classmethod
+    def of(cls, detection) -> "DetectionOut":
+        return cls(class_id=detection.class_id, class_name=detection.class_name, score=detection.score,
+                   bounding_box=[round(v, 1) for v in detection.box])
+
+
 class QueryTimingsOut(BaseModel):
     """Inside took_ms: time in the CLIP encoder and in speech recognition; the rest is retrieval and ours."""
 
@@ -76,4 +99,5 @@ class SearchEnvelope(BaseModel):
     took_ms: float
     timings: QueryTimingsOut | None = None
     gated: list[str] | None = Field(None, description="with explain: candidates dropped by a hard gate")
+    detection: DetectionOut | None = Field(None, description="with detect: the item the search ran on")
     results: list[SearchHit]

@@ -24,22 +24,15 @@ from trooply.ranking.profiles import ScoringProfile
 from trooply.ranking.rules import RuleService
 from trooply.search.log_writer import SearchLogWriter
 from trooply.search.models import SearchLog
-from trooply.search.schemas import (MAX_MULTI_IMAGES, MIN_MULTI_IMAGES, MatchBreakdown, QueryTimingsOut,
-                                    SearchEnvelope, SearchHit, SearchOptions)
+from trooply.search.schemas import (MAX_MULTI_IMAGES, MIN_MULTI_IMAGES, DetectionOut, MatchBreakdown,
+                                    QueryTimingsOut, SearchEnvelope, SearchHit, SearchOptions)
 from trooply.vision.colour import (colour_histogram, colour_words_in, dominant_colour_name, mix_histograms,
                                    target_histogram)
-from trooply.vision.decode import crop_image, decode_image
+from trooply.vision.decode import crop_image
 from trooply.vision.encoder import ClipEncoder
-from trooply.vision.fetch import ImageFetcher
+from trooply.vision.items import ItemService
+from trooply.vision.query_image import QueryImage, QueryImageLoader
 from trooply.voice.transcriber import Transcriber
-
-
-@dataclass(frozen=True)
-class QueryImage:
-    """A query image given by URL (fetched under the same rules as catalogue images) or uploaded bytes."""
-
-    url: str | None = None
-    data: bytes | None = None
 
 
 @dataclass
@@ -73,8 +66,8 @@ class QueryLook:
 class SearchService:
     def __init__(self, db: Database, index: Callable[[], VectorIndex], encoder: Callable[[], ClipEncoder],
                  transcriber: Callable[[], Transcriber], classifier: Callable[[], FamilyClassifier],
-                 profiles: dict[str, ScoringProfile], rules: RuleService, fetcher: ImageFetcher,
-                 settings: Settings) -> None:
+                 profiles: dict[str, ScoringProfile], rules: RuleService, loader: QueryImageLoader,
+                 items: Callable[[], "ItemService"], settings: Settings) -> None:
         self.db = db
         self._index = index
         self._encoder = encoder
@@ -82,7 +75,8 @@ class SearchService:
         self._classifier = classifier
         self.profiles = profiles
         self.rules = rules
-        self.fetcher = fetcher
+        self.loader = loader
+        self._items = items
         self.settings = settings
         self.log_writer = SearchLogWriter(db)
 
@@ -92,12 +86,21 @@ class SearchService:
         return self._retrieve(tenant_id, "text", vector, QueryLook.of_text(query), conditions, options, started,
                               timings)
 
-    def search_image(self, tenant_id: str, image: QueryImage, options: SearchOptions) -> SearchEnvelope:
+    def search_image(self, tenant_id: str, image: QueryImage, options: SearchOptions, detect: bool = False,
+                     detect_class: int | None = None) -> SearchEnvelope:
         started, conditions, timings = time.perf_counter(), self._validate(options), QueryTimings()
-        picture = self._load(image)
+        picture, used = self._load(image), None
+        if detect:
+            # Street photos hold several products: search on the most prominent item, not the scene.
+            used = self._items().most_prominent(tenant_id, picture, detect_class)
+            if used is not None:
+                picture = picture.crop(tuple(round(v) for v in used.box))
         vector = self._embed(picture, timings)
-        return self._retrieve(tenant_id, "url" if image.url else "image", vector, QueryLook.of_images([picture]),
-                              conditions, options, started, timings)
+        envelope = self._retrieve(tenant_id, "url" if image.url else "image", vector, QueryLook.of_images([picture]),
+                                  conditions, options, started, timings)
+        if detect:
+            envelope.detection = DetectionOut.of(used) if used is not None else None
+        return envelope
 
     def search_crop(self, tenant_id: str, image: QueryImage, bbox: Sequence[float],
                     options: SearchOptions) -> SearchEnvelope:
@@ -146,10 +149,7 @@ class SearchService:
         return parse_filters(options.filters)
 
     def _load(self, image: QueryImage) -> Image.Image:
-        if (image.url is None) == (image.data is None):
-            raise InvalidRequest("send exactly one image: `image_url` or an uploaded file", code="image_required")
-        data = image.data if image.data is not None else self.fetcher.fetch(image.url).data
-        return decode_image(data, self.settings.max_image_pixels).image
+        return self.loader.load(image)
 
     def _load_numbered(self, position: int, image: QueryImage) -> Image.Image:
         try:

@@ -11,19 +11,24 @@ from starlette.datastructures import UploadFile as StarletteUpload
 
 from trooply.api.deps import ContainerDep, SearchPrincipal
 from trooply.errors import InvalidRequest, PayloadTooLarge
-from trooply.search.schemas import (CropSearchRequest, FusionSearchRequest, ImageQuery, MultiSearchRequest,
-                                    SearchEnvelope, SearchOptions, TextSearchRequest, UrlSearchRequest)
-from trooply.search.service import QueryImage
+from trooply.search.schemas import (CropSearchRequest, DetectingImageQuery, FusionSearchRequest, ImageQuery,
+                                    MultiSearchRequest, SearchEnvelope, SearchOptions, TextSearchRequest,
+                                    UrlSearchRequest)
+from trooply.vision.query_image import QueryImage
 
 router = APIRouter(prefix="/v1/search", tags=["search"])
 ENVELOPE = {"response_model": SearchEnvelope}
-JSON_FORM_FIELDS = ("filters", "bbox", "image_urls")
+JSON_FORM_FIELDS = ("filters", "bbox", "image_urls", "classes", "bounding_boxes")
+# Plain text, or a JSON list of texts (embed takes either).
+TEXT_OR_LIST_FIELDS = ("text",)
+# Envelope keys that only some modes fill: left out rather than sent as null.
+OPTIONAL_KEYS = ("transcript", "detection")
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
 def envelope_response(envelope: SearchEnvelope) -> Response:
     # Serialised once by pydantic, not validated again by FastAPI: this is the hot path.
-    exclude = None if envelope.transcript is not None else {"transcript"}
+    exclude = {key for key in OPTIONAL_KEYS if getattr(envelope, key) is None}
     return Response(envelope.model_dump_json(by_alias=True, exclude=exclude), media_type="application/json")
 
 
@@ -35,15 +40,17 @@ def search_text(request: TextSearchRequest, principal: SearchPrincipal, containe
 @router.post("/url", **ENVELOPE)
 def search_url(request: UrlSearchRequest, principal: SearchPrincipal, container: ContainerDep):
     image = QueryImage(url=request.image_url)
-    return envelope_response(container.search.search_image(principal.tenant_id, image, request))
+    return envelope_response(container.search.search_image(principal.tenant_id, image, request, request.detect,
+                                                           request.detect_class))
 
 
 @router.post("/image", **ENVELOPE, openapi_extra={"description": "multipart: `file` plus the common fields"})
 async def search_image(request: Request, principal: SearchPrincipal, container: ContainerDep):
-    options, files = await read_query(request, ImageQuery, container.settings.max_upload_bytes)
+    options, files = await read_query(request, DetectingImageQuery, container.settings.max_upload_bytes)
     if not files:
         raise InvalidRequest("upload the query image as the multipart field `file`", code="image_required")
-    return await _run(container.search.search_image, principal.tenant_id, QueryImage(data=files[0]), options)
+    return await _run(container.search.search_image, principal.tenant_id, QueryImage(data=files[0]), options,
+                      options.detect, options.detect_class)
 
 
 @router.post("/crop", **ENVELOPE)
@@ -98,7 +105,7 @@ async def read_query(request: Request, schema: type[BaseModel], max_bytes: int,
             if isinstance(value, StarletteUpload):
                 if name in file_fields:
                     files.append(await _read_capped(value, max_bytes, name))
-            elif name in JSON_FORM_FIELDS:
+            elif name in JSON_FORM_FIELDS or (name in TEXT_OR_LIST_FIELDS and value.lstrip().startswith("[")):
                 fields[name] = _json_field(name, value)
             else:
                 fields[name] = value

@@ -1,0 +1,130 @@
+"""Items in a photo: detect them, tag and embed each one, score it against text — metered per tenant."""
+
+import base64
+import io
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from trooply.errors import InvalidRequest, TrooplyError
+from trooply.ranking.engine import clip_signal
+from trooply.tenancy.usage import UsageService
+from trooply.vision.decode import crop_image
+from trooply.vision.detection import (CLASS_NAMES, Detection, DetectionTimings, Detector, ZeroShotDetector, annotate,
+                                      area_ratio, center_distance_ratio, finalise, prominence)
+from trooply.vision.encoder import ClipEncoder
+from trooply.vision.query_image import QueryImage, QueryImageLoader
+
+MAX_ITEMS = 50
+DEFAULT_EMBED_TOP_K = 5
+
+
+@dataclass
+class DetectedItem:
+    detection: Detection
+    area_ratio: float
+    center_distance_ratio: float
+
+
+@dataclass
+class DetectResult:
+    width: int
+    height: int
+    items: list[DetectedItem]
+    timings: DetectionTimings
+    annotated_png: str | None = None
+
+
+@dataclass
+class EmbedResult:
+    boxes: list[tuple[float, float, float, float]]
+    tags: list[tuple[str, float]] | None
+    embeddings: np.ndarray | None
+    text_relevance: list[float] | list[list[float]] | None
+
+
+class ItemService:
+    def __init__(self, loader: QueryImageLoader, detector: Detector, tagger: ZeroShotDetector,
+                 encoder: Callable[[], ClipEncoder], usage: UsageService) -> None:
+        self.loader = loader
+        self.detector = detector
+        self.tagger = tagger  # CLIP's zero-shot class scores, whichever detector finds the boxes
+        self._encoder = encoder
+        self.usage = usage
+
+    def detect(self, tenant_id: str, image: QueryImage, top_k: int, classes: Sequence[int] | None,
+               return_image: bool) -> DetectResult:
+        wanted = _check_classes(classes)
+        self.usage.consume(tenant_id, "detect")
+        picture = self.loader.load(image)
+        detections, timings = self._detect(picture, top_k, wanted)
+        items = [DetectedItem(d, round(area_ratio(d.box, picture.width, picture.height), 4),
+                              round(center_distance_ratio(d.box, picture.width, picture.height), 4)) for d in detections]
+        png = _png_base64(annotate(picture, detections)) if return_image else None
+        return DetectResult(picture.width, picture.height, items, timings, png)
+
+    def embed(self, tenant_id: str, image: QueryImage, boxes: Sequence[Sequence[float]] | None, top_k: int | None,
+              text: str | list[str] | None, with_tag: bool, with_embedding: bool) -> EmbedResult:
+        self.usage.consume(tenant_id, "embed")
+        picture = self.loader.load(image)
+        if boxes is None:
+            found, _ = self._detect(picture, top_k or DEFAULT_EMBED_TOP_K, None)
+            boxes = [d.box for d in found]
+        crops = [_crop_numbered(picture, index, box) for index, box in enumerate(boxes)]
+        vectors = self._encoder().encode_images(crops) if crops else np.empty((0, 0), np.float32)
+        tags = None
+        if with_tag and crops:
+            probabilities = self.tagger.class_probabilities(vectors)[:, :-1]
+            probabilities /= probabilities.sum(axis=1, keepdims=True)  # over the ten classes, background left out
+            tags = [(CLASS_NAMES[int(np.argmax(p))], round(float(np.max(p)), 4)) for p in probabilities]
+        elif with_tag:
+            tags = []
+        return EmbedResult([tuple(float(v) for v in box) for box in boxes], tags,
+                           vectors if with_embedding else None, self._relevance(vectors, text))
+
+    def most_prominent(self, tenant_id: str, picture: Image.Image, detect_class: int | None) -> Detection | None:
+        wanted = _check_classes([detect_class] if detect_class is not None else None)
+        self.usage.consume(tenant_id, "detect")
+        detections, _ = self._detect(picture, MAX_ITEMS, wanted)
+        return max(detections, key=lambda d: prominence(d, picture.width, picture.height), default=None)
+
+    def _detect(self, picture: Image.Image, top_k: int, classes: set[int] | None) -> tuple[list[Detection], DetectionTimings]:
+        candidates, timings = self.detector.detect(picture)
+        started = time.perf_counter()
+        kept = finalise(candidates, top_k, classes)
+        return kept, DetectionTimings(timings.proposals_ms, timings.scoring_ms, (time.perf_counter() - started) * 1000)
+
+    def _relevance(self, vectors: np.ndarray, text: str | list[str] | None) -> list[float] | list[list[float]] | None:
+        if text is None:
+            return None
+        texts = [text] if isinstance(text, str) else text
+        text_vectors = self._encoder().encode_texts(texts)
+        scores = [[round(clip_signal(float(c)), 4) for c in row] for row in (vectors @ text_vectors.T)] if len(vectors) else []
+        return [row[0] for row in scores] if isinstance(text, str) else scores
+
+
+def _check_classes(classes: Sequence[int] | None) -> set[int] | None:
+    if classes is None:
+        return None
+    unknown = sorted(set(classes) - set(CLASS_NAMES))
+    if unknown:
+        raise InvalidRequest(f"unknown class id {unknown[0]}; ids are 0-9 ({', '.join(f'{i} {n}' for i, n in CLASS_NAMES.items())})",
+                             code="unknown_class")
+    return set(classes)
+
+
+def _crop_numbered(picture: Image.Image, index: int, box: Sequence[float]) -> Image.Image:
+    try:
+        return crop_image(picture, box)
+    except TrooplyError as error:
+        raise type(error)(f"bounding_boxes[{index}]: {error.message}", code=error.code, status=error.status,
+                          details={"index": index}) from error
+
+
+def _png_base64(image: Image.Image) -> str:
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return base64.b64encode(out.getvalue()).decode("ascii")
