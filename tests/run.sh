@@ -3,12 +3,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Real services and media tools come from Debian: redis-server for the Celery tests, espeak-ng and
-# ffmpeg to speak and encode the voice-search test audio.
+# Real services and media tools come from Debian: redis-server for the Celery tests, PostgreSQL for the
+# SQL backend tests, espeak-ng and ffmpeg to speak and encode the voice-search test audio.
 missing=()
 for tool in redis-server:redis-server espeak-ng:espeak-ng ffmpeg:ffmpeg; do
   command -v "${tool%%:*}" >/dev/null || missing+=("${tool##*:}")
 done
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
   $SUDO apt-get update -q && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
@@ -19,6 +20,6 @@ PYTHON=${PYTHON:-python3}
 .venv/bin/pip install -q --upgrade pip
 # torch and torchvision as the pinned pair first, then the project with its test extras.
 .venv/bin/pip install -q "torch==2.14.1" "torchvision==0.29.1"
-.venv/bin/pip install -q -e ".[test]"
+.venv/bin/pip install -q -e ".[test,postgres]"
 
 exec .venv/bin/python -m pytest "$@"

@@ -2,20 +2,21 @@
 
 import argparse
 import json
-import logging
 import sys
 from pathlib import Path
 
 from trooply.config import PLANS, Settings
 from trooply.errors import TrooplyError
+from trooply.observability import configure_logging
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings()
+    configure_logging(settings.log_format if args.run in (_serve, _worker, _beat) else "text", settings.log_level)
     try:
-        return args.run(args, Settings()) or 0
+        return args.run(args, settings) or 0
     except TrooplyError as error:
         print(f"error [{error.code}]: {error.message}", file=sys.stderr)
         return 1
@@ -71,7 +72,9 @@ def _serve(args, settings: Settings) -> None:
 
     from trooply.api.app import create_app
 
-    uvicorn.run(create_app(settings), host=args.host or settings.host, port=args.port or settings.port)
+    # Our middleware writes the access log (JSON, with the request id): uvicorn's own is off.
+    uvicorn.run(create_app(settings), host=args.host or settings.host, port=args.port or settings.port,
+                access_log=False, log_config=None)
 
 
 def _worker(args, settings: Settings) -> int:

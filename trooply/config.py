@@ -15,11 +15,17 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, description="SQLAlchemy URL; SQLite under data_dir when unset")
     qdrant_url: str | None = Field(None, description="Qdrant server; Qdrant Edge in-process when unset")
     qdrant_api_key: str | None = None
+    # Collections on a Qdrant cluster: shards spread a tenant over peers, replicas survive a lost peer.
+    qdrant_shard_number: int = Field(1, ge=1)
+    qdrant_replication_factor: int = Field(1, ge=1)
+    qdrant_write_consistency_factor: int = Field(1, ge=1)
     redis_url: str | None = Field(None, description="Celery broker; in-process worker pool when unset")
 
-    # HTTP
+    # HTTP and logs
     host: str = "127.0.0.1"
     port: int = 8000
+    log_format: str = Field("json", pattern="^(json|text)$")
+    log_level: str = "INFO"
 
     # Model
     clip_model: str = "ViT-L-14"

@@ -95,7 +95,7 @@ class Container:
         if self.settings.qdrant_url:
             from trooply.index.server import QdrantServerIndex
 
-            return QdrantServerIndex.from_url(self.settings.qdrant_url, self.settings.qdrant_api_key, space)
+            return QdrantServerIndex.from_settings(self.settings, space)
         from trooply.index.edge import EdgeIndex
 
         return EdgeIndex(self.settings.data_dir, space, self.settings.index_optimize_threshold)

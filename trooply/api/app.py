@@ -2,6 +2,7 @@
 
 import logging
 import re
+import time
 import uuid
 from contextlib import asynccontextmanager
 
@@ -12,14 +13,17 @@ from trooply.api.errors import install_error_handlers
 from trooply.api.routers import detect, feedback, health, products, rules, search
 from trooply.config import Settings
 from trooply.container import Container
+from trooply.observability import REQUEST_SECONDS, request_id_var
 
 REQUEST_ID_HEADER = "X-Request-ID"
+access_log = logging.getLogger("trooply.access")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 log = logging.getLogger(__name__)
 
 
 class RequestIdMiddleware:
-    """Tags every response with a request id (the caller's, if sane). Plain ASGI: no per-request task."""
+    """Tags every response and log line with a request id (the caller's, if sane), times the request per
+    route, and writes one access log line. Plain ASGI: no per-request task."""
 
     def __init__(self, app) -> None:
         self.app = app
@@ -30,14 +34,26 @@ class RequestIdMiddleware:
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        token = request_id_var.set(request_id)
+        started, status = time.perf_counter(), 500
 
         async def send_with_id(message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", "unmatched")  # the template: ids never become labels
+            REQUEST_SECONDS.labels(scope["method"], route, str(status)).observe(elapsed)
+            access_log.info("%s %s %s", scope["method"], route, status,
+                            extra={"request_id": request_id, "method": scope["method"], "path": route, "status": status,
+                                   "duration_ms": round(elapsed * 1000, 2)})
+            request_id_var.reset(token)
 
 
 def _keep_uploads_in_memory(settings: Settings) -> None:

@@ -19,6 +19,7 @@ from trooply.config import Settings
 from trooply.db import Database, utcnow
 from trooply.errors import TrooplyError
 from trooply.index.base import IndexPoint, VectorIndex
+from trooply.observability import INGEST_OUTCOMES
 from trooply.ranking.families import FamilyClassifier
 from trooply.vision.colour import aspect_ratio, colour_histogram
 from trooply.vision.decode import DecodedImage, decode_image
@@ -133,12 +134,15 @@ class IngestPipeline:
                 if item.product_id in stored:
                     self._mark_indexed(item, record, prepared[item.product_id])
                     outcome.indexed += 1
+                    INGEST_OUTCOMES.labels("indexed", "").inc()
                 elif error is not None and error.transient and item.attempts < self.settings.ingest_max_attempts:
                     outcome.retry_ids.append(item.product_id)
                     outcome.retry_delay = max(outcome.retry_delay, self._backoff(item.attempts))
+                    INGEST_OUTCOMES.labels("retried", error.code).inc()
                 else:
                     _mark_failed(item, record, error)
                     outcome.failed += 1
+                    INGEST_OUTCOMES.labels("failed", item.error_code).inc()
         return outcome
 
     def _backoff(self, attempts: int) -> float:

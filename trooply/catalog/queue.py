@@ -20,6 +20,8 @@ class Dispatcher(Protocol):
 
     def ping(self) -> None: ...
 
+    def depth(self) -> int: ...
+
 
 TaskRunner = Callable[[str, str, list[str]], None]
 
@@ -103,3 +105,8 @@ class CeleryDispatcher:
     def ping(self) -> None:
         with self.app.connection_for_write() as connection:
             connection.ensure_connection(max_retries=1, timeout=2)
+
+    def depth(self) -> int:
+        """Messages waiting in Celery's default queue (delayed retries wait elsewhere and are not counted)."""
+        with self.app.connection_for_read() as connection:
+            return connection.default_channel.queue_declare("celery", passive=True).message_count

@@ -1,10 +1,12 @@
 """The Qdrant server index, through qdrant-client: one collection per tenant."""
 
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 from qdrant_client import QdrantClient, models
 
+from trooply.config import Settings
 from trooply.index.base import Condition, IndexHit, IndexPoint, VectorSpace, point_id
 from trooply.index.filters import BOOLEAN_FIELDS, KEYWORD_FIELDS, NUMERIC_FIELDS
 
@@ -14,16 +16,29 @@ PAYLOAD_INDEXES = {**{f: models.PayloadSchemaType.KEYWORD for f in KEYWORD_FIELD
                    **{f: models.PayloadSchemaType.INTEGER for f in BOOLEAN_FIELDS}}
 
 
+@dataclass(frozen=True)
+class ClusterLayout:
+    """How each tenant's collection is laid out on a Qdrant cluster (all 1 on a single node)."""
+
+    shard_number: int = 1
+    replication_factor: int = 1
+    write_consistency_factor: int = 1
+
+
 class QdrantServerIndex:
-    def __init__(self, client: QdrantClient, space: VectorSpace, collection_prefix: str = "trooply_") -> None:
+    def __init__(self, client: QdrantClient, space: VectorSpace, collection_prefix: str = "trooply_",
+                 layout: ClusterLayout = ClusterLayout()) -> None:
         self.client = client
         self.space = space
+        self.layout = layout
         self._prefix = collection_prefix
         self._checked: set[str] = set()  # tenants whose collection matched the space
 
     @classmethod
-    def from_url(cls, url: str, api_key: str | None, space: VectorSpace) -> "QdrantServerIndex":
-        return cls(QdrantClient(url=url, api_key=api_key), space)
+    def from_settings(cls, settings: Settings, space: VectorSpace) -> "QdrantServerIndex":
+        layout = ClusterLayout(settings.qdrant_shard_number, settings.qdrant_replication_factor,
+                               settings.qdrant_write_consistency_factor)
+        return cls(QdrantClient(url=settings.qdrant_url, api_key=settings.qdrant_api_key), space, layout=layout)
 
     def upsert(self, tenant_id: str, points: Sequence[IndexPoint]) -> None:
         if not points:
@@ -93,7 +108,9 @@ class QdrantServerIndex:
         name = self._name(tenant_id)
         try:
             self.client.create_collection(name, vectors_config={
-                self.space.name: models.VectorParams(size=self.space.size, distance=models.Distance.COSINE)})
+                self.space.name: models.VectorParams(size=self.space.size, distance=models.Distance.COSINE)},
+                shard_number=self.layout.shard_number, replication_factor=self.layout.replication_factor,
+                write_consistency_factor=self.layout.write_consistency_factor)
         except Exception:
             if not self._exists(tenant_id):  # else another worker created it first: use it
                 raise

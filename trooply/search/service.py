@@ -17,6 +17,7 @@ from trooply.db import Database
 from trooply.errors import InvalidRequest, TrooplyError
 from trooply.index.base import Condition, VectorIndex
 from trooply.index.filters import parse_filters
+from trooply.observability import INDEX_QUERY_SECONDS, SEARCH_SECONDS, timed
 from trooply.ranking.engine import QuerySignals, RankedCandidate, rank
 from trooply.ranking.explain import explain
 from trooply.ranking.families import FamilyClassifier, FamilyGuess
@@ -174,12 +175,14 @@ class SearchService:
         # An explicit profile is the caller saying what the shopper is after: it is the query's family.
         family = FamilyGuess(options.profile, 1.0) if options.profile else predicted
         profile = self.profiles[family.family]
-        hits = self._index().query(tenant_id, vector, max(options.limit, profile.candidate_pool), conditions)
+        with timed(INDEX_QUERY_SECONDS):
+            hits = self._index().query(tenant_id, vector, max(options.limit, profile.candidate_pool), conditions)
         query = QuerySignals(family, look.colour_hist, look.colour_name, look.aspect_ratio)
         ranking = rank(hits, query, profile, self.rules.active(tenant_id))
         results = [self._result(c, query, mode, options.explain) for c in ranking.ranked
                    if c.score >= options.threshold][:options.limit]
         took_ms = round((time.perf_counter() - started) * 1000, 2)
+        SEARCH_SECONDS.labels(mode).observe(took_ms / 1000)
         envelope = SearchEnvelope(
             search_id=f"srch_{uuid.uuid4().hex[:20]}", mode=mode, profile=profile.name,
             profile_confidence=family.confidence, took_ms=took_ms,

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from trooply.index.base import VectorSpace
+from trooply.observability import ENCODER_BATCH_SECONDS, timed
 
 if TYPE_CHECKING:
     from trooply.config import Settings
@@ -96,7 +97,7 @@ class ClipEncoder:
             chunk = images[start:start + self.batch_size]
             # Preprocessing runs outside the lock so other threads can decode while one encodes.
             pixels = torch.stack([self.preprocess(image) for image in chunk])
-            with torch.inference_mode():
+            with timed(ENCODER_BATCH_SECONDS, kind="image"), torch.inference_mode():
                 features = self.model.encode_image(pixels.to(self.device, self._dtype))
             out.append(_unit_rows(features))
             with self._counter_lock:
@@ -108,7 +109,7 @@ class ClipEncoder:
         for start in range(0, len(texts), self.batch_size):
             chunk = list(texts[start:start + self.batch_size])
             tokens = self.tokenizer(chunk)
-            with torch.inference_mode():
+            with timed(ENCODER_BATCH_SECONDS, kind="text"), torch.inference_mode():
                 features = self.model.encode_text(tokens.to(self.device))
             out.append(_unit_rows(features))
             with self._counter_lock:

@@ -1,7 +1,9 @@
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from trooply.api.deps import ContainerDep
+from trooply.observability import QUEUE_DEPTH
 
 router = APIRouter(tags=["operations"])
 
@@ -25,3 +27,12 @@ def readyz(container: ContainerDep) -> JSONResponse:
     ready = all(value == "ok" for value in results.values())
     return JSONResponse({"status": "ready" if ready else "not_ready", "checks": results},
                         status_code=200 if ready else 503)
+
+
+@router.get("/metrics")
+def metrics(container: ContainerDep) -> Response:
+    try:
+        QUEUE_DEPTH.set(container.dispatcher.depth())
+    except Exception:  # an unreachable broker must not take the metrics page down with it
+        QUEUE_DEPTH.set(float("nan"))
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

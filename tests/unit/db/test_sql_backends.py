@@ -1,0 +1,82 @@
+"""Migrations and repositories on both SQL engines: SQLite (embedded) and PostgreSQL (compose, Kubernetes)."""
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import select
+
+import trooply.models  # noqa: F401
+from tests.conftest import make_settings
+from tests.support.postgres import postgres_server
+from trooply.catalog.queue import InProcessQueue
+from trooply.catalog.repository import CatalogRepository
+from trooply.catalog.schemas import ProductIn
+from trooply.catalog.service import CatalogService
+from trooply.db import Base, Database
+from trooply.errors import QuotaExceeded
+from trooply.search.feedback import FeedbackIn, FeedbackService
+from trooply.search.log_writer import SearchLogWriter
+from trooply.search.models import SearchLog
+from trooply.tenancy.service import TenantService
+from trooply.tenancy.usage import UsageService
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, tmp_path):
+    url = f"sqlite:///{tmp_path / 't.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    database = Database(url)
+    database.migrate()
+    yield database
+    with database.engine.begin() as connection:  # PostgreSQL is shared by the module: start each test clean
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())
+    database.close()
+
+
+def test_migrations_build_the_models_schema(db):
+    db.migrate()
+    with db.engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+
+
+def test_tenants_keys_products_jobs_and_quota(db, tmp_path):
+    settings = make_settings(tmp_path, free_plan_max_products=2)
+    tenants = TenantService(db)
+    creds, other = tenants.create_tenant("shop", "free"), tenants.create_tenant("other", "free")
+    assert tenants.authenticate(creds.secret_key).tenant_id == creds.tenant_id
+    catalog = CatalogService(db, lambda: None, InProcessQueue(1), settings, lambda category: None)
+    products = [ProductIn(id=f"p{i}", image_url=f"http://127.0.0.1:9/{i}.png", category="shoes") for i in range(3)]
+    submission = catalog.submit(creds.tenant_id, products)
+    assert [p.status for p in submission.products] == ["pending", "pending", "rejected"]
+    with pytest.raises(QuotaExceeded):
+        catalog.submit(creds.tenant_id, products[2:])
+    job = catalog.job(creds.tenant_id, submission.job_id)
+    assert job["counts"] == {"pending": 2, "indexed": 0, "failed": 0} and job["total"] == 2
+    assert [r.id for r in catalog.list(creds.tenant_id, "pending", 10, None)] == ["p0", "p1"]
+    assert catalog.list(other.tenant_id, None, 10, None) == []
+    with db.session() as session:
+        assert CatalogRepository(session).get_product(other.tenant_id, "p0") is None
+    assert catalog.resume_unfinished() == 2
+
+
+def test_search_logs_feedback_once_and_usage_counters(db, tmp_path):
+    creds = TenantService(db).create_tenant("shop", "pro")
+    writer = SearchLogWriter(db)
+    writer.write(SearchLog(id="srch_1", tenant_id=creds.tenant_id, mode="text", product_ids=["a", "b"], took_ms=3.0))
+    feedback = FeedbackService(db, writer)
+    event = FeedbackIn(search_id="srch_1", product_id="b", event="purchase", position=1)
+    assert feedback.record(creds.tenant_id, event) is True
+    assert feedback.record(creds.tenant_id, event) is False  # the unique constraint makes repeats harmless
+    with db.session() as session:
+        assert session.scalars(select(SearchLog.product_ids)).one() == ["a", "b"]
+    writer.close()
+    usage = UsageService(db, make_settings(tmp_path))
+    for endpoint in ("detect", "embed", "embed"):
+        usage.consume(creds.tenant_id, endpoint)
+    assert usage.report(creds.tenant_id, "pro")["counts"] == {"detect": 1, "embed": 2}
