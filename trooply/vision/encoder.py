@@ -45,7 +45,8 @@ def vector_space(model_name: str, pretrained: str) -> VectorSpace:
     else:
         raise ValueError(f"'{pretrained}' is neither an existing checkpoint file nor a pretrained tag "
                          f"of CLIP model '{model_name}' (nor 'random')")
-    return VectorSpace(name=f"{model_name}:{tag}", size=config["embed_dim"])
+    # Qdrant vector names refuse ':' (and a checkpoint's file name may hold anything): keep [A-Za-z0-9._-].
+    return VectorSpace(name=re.sub(r"[^A-Za-z0-9._-]", "-", f"{model_name}__{tag}"), size=config["embed_dim"])
 
 
 class ClipEncoder:

@@ -37,7 +37,7 @@ def test_shapes_dtype_and_unit_norm(encoder: ClipEncoder) -> None:
 
 
 def test_space(encoder: ClipEncoder) -> None:
-    assert encoder.space == VectorSpace(name="trooply-test-tiny:random", size=64)
+    assert encoder.space == VectorSpace(name="trooply-test-tiny__random", size=64)
 
 
 def test_random_init_is_deterministic_and_keeps_caller_rng(encoder: ClipEncoder) -> None:
@@ -102,7 +102,7 @@ def test_local_checkpoint(encoder: ClipEncoder, tmp_path) -> None:
     path = tmp_path / "tiny-ckpt.pt"
     torch.save(encoder.model.state_dict(), path)
     loaded = ClipEncoder(MODEL, str(path), device="cpu")
-    assert loaded.space == VectorSpace(name="trooply-test-tiny:tiny-ckpt", size=64)
+    assert loaded.space == VectorSpace(name="trooply-test-tiny__tiny-ckpt", size=64)
     np.testing.assert_array_equal(loaded.encode_text("blue shoes"), encoder.encode_text("blue shoes"))
 
 
