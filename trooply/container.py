@@ -19,10 +19,10 @@ from trooply.search.service import SearchService
 from trooply.tenancy.service import TenantService
 from trooply.tenancy.usage import UsageService
 from trooply.vision.detection import Detector, OnnxDetector, ZeroShotDetector
-from trooply.vision.items import ItemService
-from trooply.vision.query_image import QueryImageLoader
 from trooply.vision.encoder import ClipEncoder, vector_space
 from trooply.vision.fetch import ImageFetcher
+from trooply.vision.items import ItemService
+from trooply.vision.query_image import QueryImageLoader
 from trooply.voice.transcriber import Transcriber
 
 log = logging.getLogger(__name__)

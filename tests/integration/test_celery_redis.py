@@ -9,7 +9,13 @@ from fastapi.testclient import TestClient
 from tests.conftest import auth, make_settings, new_tenant, wait_for_job
 from tests.support.image_server import ImageServer
 from tests.support.images import solid_png, two_halves_png
-from tests.support.services import kill_hard, redis_server, start_trooply, stop, trooply_env
+from tests.support.services import (
+    kill_hard,
+    redis_server,
+    start_trooply,
+    stop,
+    trooply_env,
+)
 from trooply.api.app import create_app
 
 pytestmark = pytest.mark.integration

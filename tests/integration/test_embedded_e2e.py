@@ -4,10 +4,10 @@ hostile images among them, then text / URL / upload search with filters and tena
 import pytest
 from fastapi.testclient import TestClient
 
-from trooply.api.app import create_app
 from tests.conftest import auth, make_settings, new_tenant, wait_for_job
 from tests.support.image_server import ImageServer
 from tests.support.images import huge_dimension_png, solid_png, two_halves_png
+from trooply.api.app import create_app
 
 CATEGORIES = ("shoes", "bags")
 HOSTILE = {

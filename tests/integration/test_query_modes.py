@@ -13,8 +13,8 @@ from tests.support.image_server import ImageServer
 from tests.support.images import solid_png, two_halves_png
 from tests.support.speech import encode, silence_wav, spoken_wav
 from trooply.api.app import create_app
-from trooply.search.models import SearchLog
 from trooply.ranking.engine import clip_signal
+from trooply.search.models import SearchLog
 from trooply.vision.decode import decode_image
 
 RED, BLUE = (220, 30, 30), (30, 40, 220)

@@ -6,7 +6,15 @@ import httpx
 
 from tests.support.image_server import ImageServer
 from tests.support.images import two_halves_png
-from tests.support.services import create_tenant_cli, free_port, kill_hard, start_trooply, stop, trooply_env, wait_for_port
+from tests.support.services import (
+    create_tenant_cli,
+    free_port,
+    kill_hard,
+    start_trooply,
+    stop,
+    trooply_env,
+    wait_for_port,
+)
 
 TOTAL = 24
 

@@ -1,13 +1,19 @@
 """Catalog: accept products, track their ingest jobs, and keep SQL and the index in step."""
 
 import logging
-from collections.abc import Callable
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from trooply.catalog.models import PENDING, PRODUCT_STATUSES, IngestItem, IngestJob, ProductRecord
+from trooply.catalog.models import (
+    PENDING,
+    PRODUCT_STATUSES,
+    IngestItem,
+    IngestJob,
+    ProductRecord,
+)
 from trooply.catalog.payload import index_payload
 from trooply.catalog.queue import Dispatcher
 from trooply.catalog.repository import CatalogRepository, touch_items, unfinished_items

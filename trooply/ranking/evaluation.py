@@ -19,8 +19,8 @@ from trooply.config import Settings
 from trooply.errors import InvalidRequest
 from trooply.index.filters import parse_filters
 from trooply.search.schemas import SearchOptions
-from trooply.vision.query_image import QueryImage
 from trooply.vision.decode import decode_image
+from trooply.vision.query_image import QueryImage
 
 K = 10
 

@@ -1,6 +1,6 @@
 """One plain sentence per result, built from its breakdown: the portal shows it verbatim."""
 
-from trooply.ranking.engine import RankedCandidate, QuerySignals
+from trooply.ranking.engine import QuerySignals, RankedCandidate
 
 
 def explain(candidate: RankedCandidate, query: QuerySignals, visual: bool) -> str:

@@ -3,7 +3,14 @@
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 SIGNALS = ("clip", "colour", "aspect", "category", "popularity", "rules")
 DEFAULT_PROFILES_DIR = Path(__file__).resolve().parent.parent.parent / "profiles"

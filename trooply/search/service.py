@@ -25,10 +25,23 @@ from trooply.ranking.profiles import ScoringProfile
 from trooply.ranking.rules import RuleService
 from trooply.search.log_writer import SearchLogWriter
 from trooply.search.models import SearchLog
-from trooply.search.schemas import (MAX_MULTI_IMAGES, MIN_MULTI_IMAGES, DetectionOut, MatchBreakdown,
-                                    QueryTimingsOut, SearchEnvelope, SearchHit, SearchOptions)
-from trooply.vision.colour import (colour_histogram, colour_words_in, dominant_colour_name, mix_histograms,
-                                   target_histogram)
+from trooply.search.schemas import (
+    MAX_MULTI_IMAGES,
+    MIN_MULTI_IMAGES,
+    DetectionOut,
+    MatchBreakdown,
+    QueryTimingsOut,
+    SearchEnvelope,
+    SearchHit,
+    SearchOptions,
+)
+from trooply.vision.colour import (
+    colour_histogram,
+    colour_words_in,
+    dominant_colour_name,
+    mix_histograms,
+    target_histogram,
+)
 from trooply.vision.decode import crop_image
 from trooply.vision.encoder import ClipEncoder
 from trooply.vision.items import ItemService

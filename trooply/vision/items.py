@@ -13,8 +13,18 @@ from trooply.errors import InvalidRequest, TrooplyError
 from trooply.ranking.engine import clip_signal
 from trooply.tenancy.usage import UsageService
 from trooply.vision.decode import crop_image
-from trooply.vision.detection import (CLASS_NAMES, Detection, DetectionTimings, Detector, ZeroShotDetector, annotate,
-                                      area_ratio, center_distance_ratio, finalise, prominence)
+from trooply.vision.detection import (
+    CLASS_NAMES,
+    Detection,
+    DetectionTimings,
+    Detector,
+    ZeroShotDetector,
+    annotate,
+    area_ratio,
+    center_distance_ratio,
+    finalise,
+    prominence,
+)
 from trooply.vision.encoder import ClipEncoder
 from trooply.vision.query_image import QueryImage, QueryImageLoader
 

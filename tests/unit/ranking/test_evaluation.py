@@ -7,7 +7,13 @@ from tests.conftest import make_settings
 from tests.support.image_server import ImageServer
 from tests.support.images import two_halves_png
 from trooply.errors import InvalidRequest
-from trooply.ranking.evaluation import format_report, metrics, ndcg_at, recall_at, run_evaluation
+from trooply.ranking.evaluation import (
+    format_report,
+    metrics,
+    ndcg_at,
+    recall_at,
+    run_evaluation,
+)
 
 
 def test_metric_arithmetic_on_a_hand_made_case():

@@ -6,8 +6,13 @@ import io
 import pytest
 from PIL import Image
 
-from tests.support.images import (huge_dimension_png, jpeg_with_exif_orientation, solid_jpeg, solid_png,
-                                  two_halves_png)
+from tests.support.images import (
+    huge_dimension_png,
+    jpeg_with_exif_orientation,
+    solid_jpeg,
+    solid_png,
+    two_halves_png,
+)
 from trooply.errors import ImageError
 from trooply.vision.decode import decode_image
 

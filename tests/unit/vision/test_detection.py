@@ -8,9 +8,19 @@ import pytest
 from onnx import TensorProto, helper
 from PIL import Image, ImageDraw
 
-from trooply.vision.detection import (CLASS_NAMES, Detection, OnnxDetector, annotate, area_ratio,
-                                      center_distance_ratio, finalise, iou, non_max_suppression, prominence,
-                                      region_proposals)
+from trooply.vision.detection import (
+    CLASS_NAMES,
+    Detection,
+    OnnxDetector,
+    annotate,
+    area_ratio,
+    center_distance_ratio,
+    finalise,
+    iou,
+    non_max_suppression,
+    prominence,
+    region_proposals,
+)
 
 
 def composite() -> tuple[Image.Image, list[tuple[int, int, int, int]]]:

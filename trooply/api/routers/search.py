@@ -11,9 +11,17 @@ from starlette.datastructures import UploadFile as StarletteUpload
 
 from trooply.api.deps import ContainerDep, SearchPrincipal
 from trooply.errors import InvalidRequest, PayloadTooLarge
-from trooply.search.schemas import (CropSearchRequest, DetectingImageQuery, FusionSearchRequest, ImageQuery,
-                                    MultiSearchRequest, SearchEnvelope, SearchOptions, TextSearchRequest,
-                                    UrlSearchRequest)
+from trooply.search.schemas import (
+    CropSearchRequest,
+    DetectingImageQuery,
+    FusionSearchRequest,
+    ImageQuery,
+    MultiSearchRequest,
+    SearchEnvelope,
+    SearchOptions,
+    TextSearchRequest,
+    UrlSearchRequest,
+)
 from trooply.vision.query_image import QueryImage
 
 router = APIRouter(prefix="/v1/search", tags=["search"])
