@@ -8,6 +8,7 @@ class's prompts and a background, then per-class non-maximum suppression.
 
 import math
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,8 +115,6 @@ class ZeroShotDetector:
         self._lock = threading.Lock()
 
     def detect(self, image: Image.Image) -> tuple[list[Detection], DetectionTimings]:
-        import time
-
         started = time.perf_counter()
         boxes = region_proposals(image, self.max_proposals, self.working_side)
         proposed = time.perf_counter()
@@ -238,8 +237,6 @@ class OnnxDetector:
             raise ValueError(f"{path}: an ONNX detector must output boxes, scores and labels; it has {sorted(outputs)}")
 
     def detect(self, image: Image.Image) -> tuple[list[Detection], DetectionTimings]:
-        import time
-
         started = time.perf_counter()
         resized = np.asarray(image.convert("RGB").resize(self.size), dtype=np.float32) / 255.0
         boxes, scores, labels = self.session.run(["boxes", "scores", "labels"],
