@@ -18,6 +18,7 @@ import jsonschema
 import pytest
 import yaml
 
+from tests.support.deploy_files import KNOWN_SETTINGS, TROOPLY_NAME, UniqueKeyLoader
 from trooply.config import Settings
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -25,22 +26,8 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 SCHEMA_FILE = ROOT / "deploy" / "schemas" / "compose-spec.json"
 
-KNOWN_SETTINGS = frozenset(f"TROOPLY_{name.upper()}" for name in Settings.model_fields)
-TROOPLY_NAME = re.compile(r"TROOPLY_[A-Z0-9_]+")
 TROOPLY_SERVICES = ("api", "worker", "worker-gpu", "beat", "migrate")
 REQUIRED_SERVICES = ("api", "worker", "beat", "migrate", "redis", "qdrant", "postgres")
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A YAML loader that refuses a key repeated in one mapping (PyYAML keeps the last one silently)."""
-
-    def construct_mapping(self, node, deep=False):
-        keys = [self.construct_object(key, deep=True) for key, _ in node.value
-                if getattr(key, "value", None) != "<<"]
-        repeated = sorted({str(k) for k in keys if keys.count(k) > 1})
-        if repeated:
-            raise yaml.constructor.ConstructorError(None, None, f"repeated keys {repeated}", node.start_mark)
-        return super().construct_mapping(node, deep)
 
 
 # --- helpers -----------------------------------------------------------------------------------------
@@ -138,10 +125,10 @@ def test_vendored_schema_is_the_compose_specification():
 
 
 def test_no_key_is_repeated():
-    yaml.load(COMPOSE_FILE.read_text(), Loader=_UniqueKeyLoader)
+    yaml.load(COMPOSE_FILE.read_text(), Loader=UniqueKeyLoader)
     with pytest.raises(yaml.YAMLError):
-        yaml.load("services:\n  api:\n    image: a\n    image: b\n", Loader=_UniqueKeyLoader)
-    merged = yaml.load("x: &x {a: 1, b: 2}\ny: {<<: *x, b: 3}\n", Loader=_UniqueKeyLoader)
+        yaml.load("services:\n  api:\n    image: a\n    image: b\n", Loader=UniqueKeyLoader)
+    merged = yaml.load("x: &x {a: 1, b: 2}\ny: {<<: *x, b: 3}\n", Loader=UniqueKeyLoader)
     assert merged["y"] == {"a": 1, "b": 3}  # a merge key overridden is not a repetition
 
 

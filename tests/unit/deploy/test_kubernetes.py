@@ -9,7 +9,6 @@ allowed before they land); and the objects must fit together (selectors, referen
 import base64
 import copy
 import os
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from tests.support.deploy_files import KNOWN_SETTINGS, TROOPLY_NAME, UniqueKeyLoader
 from trooply.config import Settings
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -25,25 +25,9 @@ NAMESPACE = "trooply"
 # The oldest Kubernetes minor we support, and the newest the validator knows.
 KUBERNETES_VERSIONS = ("1.30", kubernetes_validate.latest_version())
 
-SETTINGS_FIELDS = frozenset(f"TROOPLY_{name.upper()}" for name in Settings.model_fields)
-# Being added to Settings by the Qdrant-cluster change; allowed until they exist, and only these.
-PENDING_SETTINGS = frozenset({"TROOPLY_QDRANT_SHARD_NUMBER", "TROOPLY_QDRANT_REPLICATION_FACTOR",
+CLUSTER_SETTINGS = frozenset({"TROOPLY_QDRANT_SHARD_NUMBER", "TROOPLY_QDRANT_REPLICATION_FACTOR",
                               "TROOPLY_QDRANT_WRITE_CONSISTENCY_FACTOR"})
-KNOWN_SETTINGS = SETTINGS_FIELDS | PENDING_SETTINGS
-TROOPLY_NAME = re.compile(r"TROOPLY_[A-Z0-9_]+")
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Job")
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A YAML loader that refuses a key repeated in one mapping (PyYAML keeps the last one silently)."""
-
-    def construct_mapping(self, node, deep=False):
-        keys = [self.construct_object(key, deep=True) for key, _ in node.value
-                if getattr(key, "value", None) != "<<"]
-        repeated = sorted({str(k) for k in keys if keys.count(k) > 1})
-        if repeated:
-            raise yaml.constructor.ConstructorError(None, None, f"repeated keys {repeated}", node.start_mark)
-        return super().construct_mapping(node, deep)
 
 
 # --- loading -----------------------------------------------------------------------------------------
@@ -55,7 +39,7 @@ def manifest_files() -> list[Path]:
 def load_documents() -> list[tuple[str, dict]]:
     documents = []
     for path in manifest_files():
-        for index, document in enumerate(yaml.load_all(path.read_text(), Loader=_UniqueKeyLoader)):
+        for index, document in enumerate(yaml.load_all(path.read_text(), Loader=UniqueKeyLoader)):
             if document is not None:
                 documents.append((f"{path.relative_to(ROOT)}#{index}", document))
     return documents
@@ -120,7 +104,7 @@ def test_there_are_manifests():
 def test_a_repeated_key_is_refused():
     # The schemas cannot see it (the last value wins), so the loader refuses it.
     with pytest.raises(yaml.YAMLError):
-        list(yaml.load_all("kind: Service\nspec:\n  ports: []\n  ports: []\n", Loader=_UniqueKeyLoader))
+        list(yaml.load_all("kind: Service\nspec:\n  ports: []\n  ports: []\n", Loader=UniqueKeyLoader))
 
 
 def test_the_validator_works_offline_from_bundled_schemas():
@@ -181,12 +165,6 @@ def declared_settings(document: dict) -> set[str]:
     return names | trooply_names(document)  # also names used in commands and probes
 
 
-def test_pending_settings_are_only_the_three_qdrant_cluster_settings():
-    assert PENDING_SETTINGS == {"TROOPLY_QDRANT_SHARD_NUMBER", "TROOPLY_QDRANT_REPLICATION_FACTOR",
-                                "TROOPLY_QDRANT_WRITE_CONSISTENCY_FACTOR"}
-    assert not any("METRICS" in name for name in KNOWN_SETTINGS - SETTINGS_FIELDS)
-
-
 def test_every_trooply_variable_is_a_setting():
     unknown = {where: sorted(declared_settings(doc) - KNOWN_SETTINGS) for where, doc in DOCUMENTS}
     assert {where: names for where, names in unknown.items() if names} == {}
@@ -241,11 +219,8 @@ def test_each_trooply_workload_environment_is_valid_settings(workload, monkeypat
     settings = settings_from(env, monkeypatch)
     assert settings.database_url.startswith("postgresql+psycopg://")
     assert settings.qdrant_url and settings.redis_url
-    for name in PENDING_SETTINGS & set(env):
-        assert int(env[name]) >= 1, name
-        field = name.removeprefix("TROOPLY_").lower()
-        if field in Settings.model_fields:  # once the settings exist, they must have read the value
-            assert getattr(settings, field) == int(env[name])
+    for name in CLUSTER_SETTINGS & set(env):
+        assert getattr(settings, name.removeprefix("TROOPLY_").lower()) == int(env[name]) >= 1, name
 
 
 def test_qdrant_cluster_settings_fit_the_cluster():

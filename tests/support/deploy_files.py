@@ -1,0 +1,22 @@
+"""Shared by the compose and Kubernetes checks: strict YAML loading and the settings names that exist."""
+
+import re
+
+import yaml
+
+from trooply.config import Settings
+
+KNOWN_SETTINGS = frozenset(f"TROOPLY_{name.upper()}" for name in Settings.model_fields)
+TROOPLY_NAME = re.compile(r"TROOPLY_[A-Z0-9_]+")
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a key repeated in one mapping (PyYAML keeps the last one silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        keys = [self.construct_object(key, deep=True) for key, _ in node.value
+                if getattr(key, "value", None) != "<<"]
+        repeated = sorted({str(k) for k in keys if keys.count(k) > 1})
+        if repeated:
+            raise yaml.constructor.ConstructorError(None, None, f"repeated keys {repeated}", node.start_mark)
+        return super().construct_mapping(node, deep)
