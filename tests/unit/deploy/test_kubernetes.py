@@ -2,8 +2,8 @@
 
 Every YAML document is validated, strictly (unknown fields fail), against the Kubernetes OpenAPI JSON
 schemas that the `kubernetes-validate` package bundles; every TROOPLY_* name in ConfigMaps, Secrets
-and container env must be a field of Settings (only the three pending Qdrant cluster settings are
-allowed before they land); and the objects must fit together (selectors, references, probes).
+and container env must be a field of Settings; and the objects must fit together (selectors,
+references, probes).
 """
 
 import base64
