@@ -21,11 +21,10 @@ class TrooplyError(Exception):
             self.transient = transient
         self.details = details
 
-    def to_dict(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.details is not None:
-            body["details"] = self.details
-        return body
+    def for_item(self, label: str, index: int) -> "TrooplyError":
+        """The same error, naming which item of a list in the request it is about."""
+        return type(self)(f"{label}: {self.message}", code=self.code, status=self.status,
+                          details={"index": index}, transient=self.transient)
 
 
 class InvalidRequest(TrooplyError):

@@ -1,13 +1,24 @@
 """Shared by the compose and Kubernetes checks: strict YAML loading and the settings names that exist."""
 
+import os
 import re
 
+import pytest
 import yaml
 
 from trooply.config import Settings
 
 KNOWN_SETTINGS = frozenset(f"TROOPLY_{name.upper()}" for name in Settings.model_fields)
 TROOPLY_NAME = re.compile(r"TROOPLY_[A-Z0-9_]+")
+
+
+def settings_from(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings as a container with exactly this environment would read them."""
+    for name in [n for n in os.environ if n.startswith("TROOPLY_")]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return Settings()
 
 
 class UniqueKeyLoader(yaml.SafeLoader):

@@ -7,7 +7,7 @@ so a task delivered twice (Celery acks_late, restart recovery) converges to the 
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -39,7 +39,7 @@ class PreparedImage:
 class IngestOutcome:
     indexed: int = 0
     failed: int = 0
-    retry_ids: list[str] | None = None
+    retry_ids: list[str] = field(default_factory=list)
     retry_delay: float = 0.0
 
 
@@ -124,7 +124,7 @@ class IngestPipeline:
 
     def _record(self, tenant_id: str, job_id: str, product_ids: list[str], prepared: dict[str, PreparedImage],
                 stored: set[str], errors: dict[str, TrooplyError]) -> IngestOutcome:
-        outcome = IngestOutcome(retry_ids=[])
+        outcome = IngestOutcome()
         with self.db.session() as session:
             repo = CatalogRepository(session)
             current = repo.get_products(tenant_id, product_ids)

@@ -99,8 +99,8 @@ def _score(container, tenant: str, labelled: list[LabelledQuery]) -> dict[str, d
             envelope = container.search.search_text(tenant, query.text, options)
             vector = container.encoder.encode_text(query.text)
         else:
-            envelope = container.search.search_image(tenant, QueryImage(url=query.image_url), options)
-            data = container.fetcher.fetch(query.image_url).data
+            data = container.fetcher.fetch(query.image_url).data  # fetched once for both ways
+            envelope = container.search.search_image(tenant, QueryImage(data=data), options)
             vector = container.encoder.encode_images([decode_image(data, container.settings.max_image_pixels).image])[0]
         raw = [h.product_id for h in container.index.query(tenant, vector, K, parse_filters(query.filters))]
         for group in ("all", envelope.profile):

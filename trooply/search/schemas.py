@@ -21,12 +21,6 @@ class TextSearchRequest(SearchOptions):
     query: str = Field(min_length=1, max_length=500)
 
 
-class UrlSearchRequest(SearchOptions):
-    image_url: str = Field(min_length=1, max_length=2048)
-    detect: bool = False
-    detect_class: int | None = Field(None, ge=0, le=9, description="only items of this class id")
-
-
 class ImageQuery(SearchOptions):
     """Modes that take one image: `image_url` here, or an uploaded `file` beside these fields."""
 
@@ -38,6 +32,10 @@ class DetectingImageQuery(ImageQuery):
 
     detect: bool = False
     detect_class: int | None = Field(None, ge=0, le=9, description="only items of this class id")
+
+
+class UrlSearchRequest(DetectingImageQuery):
+    image_url: str = Field(min_length=1, max_length=2048)
 
 
 class CropSearchRequest(ImageQuery):
@@ -86,8 +84,8 @@ class DetectionOut(BaseModel):
 class QueryTimingsOut(BaseModel):
     """Inside took_ms: time in the CLIP encoder and in speech recognition; the rest is retrieval and ours."""
 
-    model_ms: float
-    transcribe_ms: float
+    model_ms: float = 0.0
+    transcribe_ms: float = 0.0
 
 
 class SearchEnvelope(BaseModel):

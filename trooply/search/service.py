@@ -49,14 +49,6 @@ from trooply.vision.query_image import QueryImage, QueryImageLoader
 from trooply.voice.transcriber import Transcriber
 
 
-@dataclass
-class QueryTimings:
-    """Where a search spent its time, so benchmarks can separate models from our own overhead."""
-
-    model_ms: float = 0.0
-    transcribe_ms: float = 0.0
-
-
 @dataclass(frozen=True)
 class QueryLook:
     """The query's colour and shape, for the colour and aspect signals (None: nothing to compare)."""
@@ -95,15 +87,15 @@ class SearchService:
         self.log_writer = SearchLogWriter(db)
 
     def search_text(self, tenant_id: str, query: str, options: SearchOptions) -> SearchEnvelope:
-        started, conditions, timings = time.perf_counter(), self._validate(options), QueryTimings()
+        started, conditions, timings = time.perf_counter(), self._validate(options), QueryTimingsOut()
         vector = self._timed(timings, lambda: self._encoder().encode_text(query))
         return self._retrieve(tenant_id, "text", vector, QueryLook.of_text(query), conditions, options, started,
                               timings)
 
     def search_image(self, tenant_id: str, image: QueryImage, options: SearchOptions, detect: bool = False,
                      detect_class: int | None = None) -> SearchEnvelope:
-        started, conditions, timings = time.perf_counter(), self._validate(options), QueryTimings()
-        picture, used = self._load(image), None
+        started, conditions, timings = time.perf_counter(), self._validate(options), QueryTimingsOut()
+        picture, used = self.loader.load(image), None
         if detect:
             # Street photos hold several products: search on the most prominent item, not the scene.
             used = self._items().most_prominent(tenant_id, picture, detect_class)
@@ -118,18 +110,23 @@ class SearchService:
 
     def search_crop(self, tenant_id: str, image: QueryImage, bbox: Sequence[float],
                     options: SearchOptions) -> SearchEnvelope:
-        started, conditions, timings = time.perf_counter(), self._validate(options), QueryTimings()
-        picture = crop_image(self._load(image), bbox)
+        started, conditions, timings = time.perf_counter(), self._validate(options), QueryTimingsOut()
+        picture = crop_image(self.loader.load(image), bbox)
         vector = self._embed(picture, timings)
         return self._retrieve(tenant_id, "crop", vector, QueryLook.of_images([picture]), conditions, options,
                               started, timings)
 
     def search_multi(self, tenant_id: str, images: Sequence[QueryImage], options: SearchOptions) -> SearchEnvelope:
-        started, conditions, timings = time.perf_counter(), self._validate(options), QueryTimings()
+        started, conditions, timings = time.perf_counter(), self._validate(options), QueryTimingsOut()
         if not MIN_MULTI_IMAGES <= len(images) <= MAX_MULTI_IMAGES:
             raise InvalidRequest(f"multi-image search takes {MIN_MULTI_IMAGES} to {MAX_MULTI_IMAGES} images, "
                                  f"got {len(images)}", code="wrong_image_count")
-        pictures = [self._load_numbered(position, image) for position, image in enumerate(images)]
+        pictures = []
+        for position, image in enumerate(images):
+            try:
+                pictures.append(self.loader.load(image))
+            except TrooplyError as error:
+                raise error.for_item(f"image {position}", position) from error
         vectors = self._timed(timings, lambda: self._encoder().encode_images(pictures))
         vector = _unit(vectors.mean(axis=0))
         return self._retrieve(tenant_id, "multi", vector, QueryLook.of_images(pictures), conditions, options,
@@ -137,8 +134,8 @@ class SearchService:
 
     def search_fusion(self, tenant_id: str, image: QueryImage, text: str, image_weight: float,
                       options: SearchOptions) -> SearchEnvelope:
-        started, conditions, timings = time.perf_counter(), self._validate(options), QueryTimings()
-        picture = self._load(image)
+        started, conditions, timings = time.perf_counter(), self._validate(options), QueryTimingsOut()
+        picture = self.loader.load(image)
         image_vector = self._embed(picture, timings)
         text_vector = self._timed(timings, lambda: self._encoder().encode_text(text))
         vector = _unit(image_weight * image_vector + (1.0 - image_weight) * text_vector)
@@ -146,7 +143,7 @@ class SearchService:
         return self._retrieve(tenant_id, "fusion", vector, look, conditions, options, started, timings)
 
     def search_voice(self, tenant_id: str, audio: bytes, options: SearchOptions) -> SearchEnvelope:
-        started, conditions, timings = time.perf_counter(), self._validate(options), QueryTimings()
+        started, conditions, timings = time.perf_counter(), self._validate(options), QueryTimingsOut()
         heard_at = time.perf_counter()
         transcript = self._transcriber().transcribe(audio)
         timings.transcribe_ms = (time.perf_counter() - heard_at) * 1000
@@ -162,28 +159,18 @@ class SearchService:
                                  code="unknown_profile")
         return parse_filters(options.filters)
 
-    def _load(self, image: QueryImage) -> Image.Image:
-        return self.loader.load(image)
-
-    def _load_numbered(self, position: int, image: QueryImage) -> Image.Image:
-        try:
-            return self._load(image)
-        except TrooplyError as error:
-            raise type(error)(f"image {position}: {error.message}", code=error.code, status=error.status,
-                              details={"index": position}) from error
-
-    def _embed(self, picture: Image.Image, timings: QueryTimings) -> np.ndarray:
+    def _embed(self, picture: Image.Image, timings: QueryTimingsOut) -> np.ndarray:
         return self._timed(timings, lambda: self._encoder().encode_images([picture])[0])
 
     @staticmethod
-    def _timed(timings: QueryTimings, encode: Callable[[], np.ndarray]) -> np.ndarray:
+    def _timed(timings: QueryTimingsOut, encode: Callable[[], np.ndarray]) -> np.ndarray:
         began = time.perf_counter()
         vector = encode()
         timings.model_ms += (time.perf_counter() - began) * 1000
         return vector
 
     def _retrieve(self, tenant_id: str, mode: str, vector: np.ndarray, look: QueryLook, conditions: list[Condition],
-                  options: SearchOptions, started: float, timings: QueryTimings) -> SearchEnvelope:
+                  options: SearchOptions, started: float, timings: QueryTimingsOut) -> SearchEnvelope:
         predicted = self._classifier().classify(vector)
         # An explicit profile is the caller saying what the shopper is after: it is the query's family.
         family = FamilyGuess(options.profile, 1.0) if options.profile else predicted

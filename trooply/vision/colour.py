@@ -6,7 +6,7 @@ every pixel at full weight.
 """
 
 import re
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 from PIL import Image
@@ -56,13 +56,18 @@ def colour_words_in(text: str) -> list[str]:
 def target_histogram(words: list[str]) -> list[float]:
     """What a product of these colours looks like to the histogram: a swatch per word, jittered so
     colours near a bin edge spread over both bins the way real fabric does."""
+    return list(_target_histogram(tuple(dict.fromkeys(words))))
+
+
+@lru_cache(maxsize=512)  # text queries repeat their colour words: keep the Lab work off the query path
+def _target_histogram(words: tuple[str, ...]) -> tuple[float, ...]:
     rng = np.random.default_rng(0)
     swatches = []
     for word in words:
         lab = rgb2lab(np.asarray([[COLOUR_WORDS[word]]], dtype=np.float64) / 255.0).reshape(1, 3)
         swatches.append(lab + rng.normal(0, 4.0, (256, 3)))
     samples = np.concatenate(swatches)
-    return _histogram(samples, np.ones(len(samples)))
+    return tuple(_histogram(samples, np.ones(len(samples))))
 
 
 def dominant_colour_name(histogram: list[float]) -> str:

@@ -83,7 +83,12 @@ class ItemService:
         if boxes is None:
             found, _ = self._detect(picture, top_k or DEFAULT_EMBED_TOP_K, None)
             boxes = [d.box for d in found]
-        crops = [_crop_numbered(picture, index, box) for index, box in enumerate(boxes)]
+        crops = []
+        for index, box in enumerate(boxes):
+            try:
+                crops.append(crop_image(picture, box))
+            except TrooplyError as error:
+                raise error.for_item(f"bounding_boxes[{index}]", index) from error
         vectors = self._encoder().encode_images(crops) if crops else np.empty((0, 0), np.float32)
         tags = None
         if with_tag and crops:
@@ -124,14 +129,6 @@ def _check_classes(classes: Sequence[int] | None) -> set[int] | None:
         raise InvalidRequest(f"unknown class id {unknown[0]}; ids are 0-9 ({', '.join(f'{i} {n}' for i, n in CLASS_NAMES.items())})",
                              code="unknown_class")
     return set(classes)
-
-
-def _crop_numbered(picture: Image.Image, index: int, box: Sequence[float]) -> Image.Image:
-    try:
-        return crop_image(picture, box)
-    except TrooplyError as error:
-        raise type(error)(f"bounding_boxes[{index}]: {error.message}", code=error.code, status=error.status,
-                          details={"index": index}) from error
 
 
 def _png_base64(image: Image.Image) -> str:

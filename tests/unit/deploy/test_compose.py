@@ -9,7 +9,6 @@ The checks are shown to fail on real mistakes (an unknown key, an unknown TROOPL
 import copy
 import importlib
 import json
-import os
 import re
 import tomllib
 from pathlib import Path
@@ -18,8 +17,12 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.support.deploy_files import KNOWN_SETTINGS, TROOPLY_NAME, UniqueKeyLoader
-from trooply.config import Settings
+from tests.support.deploy_files import (
+    KNOWN_SETTINGS,
+    TROOPLY_NAME,
+    UniqueKeyLoader,
+    settings_from,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -100,14 +103,6 @@ def environment(service: dict) -> dict[str, str]:
     if isinstance(env, list):  # the KEY=VALUE list form
         env = dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
     return {key: "" if value is None else str(value) for key, value in interpolate(env, {}).items()}
-
-
-def settings_from(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
-    for name in [n for n in os.environ if n.startswith("TROOPLY_")]:
-        monkeypatch.delenv(name)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    return Settings()
 
 
 def command(service: dict) -> list[str]:

@@ -8,7 +8,6 @@ references, probes).
 
 import base64
 import copy
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,8 +15,12 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.support.deploy_files import KNOWN_SETTINGS, TROOPLY_NAME, UniqueKeyLoader
-from trooply.config import Settings
+from tests.support.deploy_files import (
+    KNOWN_SETTINGS,
+    TROOPLY_NAME,
+    UniqueKeyLoader,
+    settings_from,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 DEPLOY = ROOT / "deploy"
@@ -203,14 +206,6 @@ def workload_environment(workload: dict) -> dict[str, str]:
 def trooply_workloads() -> list[dict]:
     return [doc for kind in WORKLOAD_KINDS for doc in objects(kind)
             if doc["metadata"].get("labels", {}).get("app.kubernetes.io/name") == "trooply"]
-
-
-def settings_from(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
-    for name in [n for n in os.environ if n.startswith("TROOPLY_")]:
-        monkeypatch.delenv(name)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    return Settings()
 
 
 @pytest.mark.parametrize("workload", trooply_workloads(), ids=lambda w: w["metadata"]["name"])
