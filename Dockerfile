@@ -13,7 +13,7 @@
 #
 # torch and torchvision are installed first as the pinned pair (pyproject.toml); the project's other
 # dependencies are then installed from pyproject.toml and the project itself in editable mode from
-# /app, because migrations/ and profiles/ are read from the source tree next to the package.
+# /app, so migrations/ and profiles/ are read from /app beside the package (a wheel carries them inside it).
 
 ARG VARIANT=cpu
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm

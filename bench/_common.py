@@ -23,5 +23,7 @@ def clustered_vectors(count: int, dim: int, clusters: int = 256, spread: float =
 
 def bench_settings(model: str, **overrides) -> Settings:
     data_dir = Path(tempfile.mkdtemp(prefix="trooply-bench-"))
-    return Settings(data_dir=data_dir, clip_model=model, clip_pretrained="random",
-                    fetch_allowed_networks=["127.0.0.1/32"], **overrides)
+    # Rate limits off: a benchmark measures the service, not the plan's allowance.
+    values = dict(data_dir=data_dir, clip_model=model, clip_pretrained="random",
+                  fetch_allowed_networks=["127.0.0.1/32"], rate_limit_per_ip=0, rate_limit_per_tenant=0)
+    return Settings(**(values | overrides))

@@ -18,6 +18,8 @@ def make_settings(data_dir: Path, **overrides) -> Settings:
         # The address rule stays on; only the test server's exact address is exempt.
         fetch_allowed_networks=["127.0.0.1/32"], fetch_connect_timeout=1.0, fetch_read_timeout=1.0,
         fetch_deadline=3.0, ingest_retry_base_delay=0.05, ingest_workers=2, encode_batch_size=8,
+        # Tests send bursts from one address and tenant; tests/unit/api/test_limits.py turns the limits on.
+        rate_limit_per_ip=0, rate_limit_per_tenant=0,
     )
     values.update(overrides)
     return Settings(**values)

@@ -17,7 +17,8 @@ fi
 
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-.venv/bin/pip install -q --upgrade pip
+# setuptools as pyproject.toml's build-system requires: tests/packaging builds the wheel offline, without isolation.
+.venv/bin/pip install -q --upgrade pip "setuptools>=77"
 # torch and torchvision as the pinned pair first, then the project with its test extras.
 .venv/bin/pip install -q "torch==2.14.1" "torchvision==0.29.1"
 .venv/bin/pip install -q -e ".[test,postgres]"

@@ -72,9 +72,14 @@ def _serve(args, settings: Settings) -> None:
 
     from trooply.api.app import create_app
 
+    app = create_app(settings)
+    # The model loads here, not in uvicorn's start-up, so that weights it cannot load are main()'s one-line
+    # error instead of uvicorn's traceback; the start-up then finds it loaded.
+    app.state.container.encoder
     # Our middleware writes the access log (JSON, with the request id): uvicorn's own is off.
-    uvicorn.run(create_app(settings), host=args.host or settings.host, port=args.port or settings.port,
-                access_log=False, log_config=None)
+    # proxy_headers off: the client address is ours to derive, from trusted proxies only (api/limits.py).
+    uvicorn.run(app, host=args.host or settings.host, port=args.port or settings.port,
+                access_log=False, log_config=None, proxy_headers=False)
 
 
 def _worker(args, settings: Settings) -> int:
@@ -121,6 +126,9 @@ def _create_tenant(args, settings: Settings) -> None:
 
 def _rotate_keys(args, settings: Settings) -> None:
     _print_credentials(_tenant_service(settings).rotate_keys(args.tenant_id), args.json)
+    # Running servers are other processes: each trusts a key it already checked for its own cache time.
+    print(f"The old keys are revoked now; running servers refuse them within {settings.key_cache_seconds:g} s "
+          "(TROOPLY_KEY_CACHE_SECONDS).", file=sys.stderr if args.json else sys.stdout)
 
 
 def _print_credentials(credentials, as_json: bool) -> None:

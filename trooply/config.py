@@ -48,9 +48,16 @@ class Settings(BaseSettings):
     fetch_read_timeout: float = 10.0
     fetch_deadline: float = 20.0
     fetch_max_redirects: int = 3
+    query_fetch_concurrency: int = Field(32, ge=1, le=256, description="threads fetching query image URLs")
+    query_fetch_per_tenant: int = Field(8, ge=1, description="query image fetches one tenant may have in flight")
     max_image_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 40_000_000
     max_upload_bytes: int = 10 * 1024 * 1024
+    decode_max_side: int = Field(
+        1024, ge=320, description="longest side images are decoded to (JPEGs never whole): 2x the largest model "
+        "input on a 3:2 photo's short side, and over detection's 320 px; sizes and boxes stay in original pixels")
+    max_concurrent_large_decodes: int = Field(
+        2, ge=1, description="decodes of over 4x decode_max_side^2 pixels (a large PNG or WebP, read whole) at once")
 
     # Ingestion
     ingest_workers: int = Field(2, ge=1, le=64)
@@ -80,6 +87,25 @@ class Settings(BaseSettings):
     index_optimize_threshold: int = Field(
         20_000, description="points added since the last HNSW build that trigger a background rebuild")
 
+    # Limits (trooply/api/limits.py): refused before a request costs anything
+    max_json_body_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024, description="any body but multipart: 1,000 products of ~8 KiB each fit; "
+        "multipart bodies get a cap derived from max_upload_bytes and max_audio_bytes")
+    rate_limit_per_ip: float = Field(
+        300.0, ge=0, description="requests a second per client address; 0 turns it off. Above the pro plan's "
+        "figure, so a single-host integration is bounded by its plan, not its address")
+    rate_limit_per_tenant: float | None = Field(
+        None, ge=0, description="requests a second per tenant; the plan's figure when unset, 0 turns it off")
+    free_plan_rate_limit: float = Field(20.0, ge=0)
+    pro_plan_rate_limit: float = Field(200.0, ge=0)
+    rate_limit_burst_seconds: float = Field(
+        2.0, gt=0, description="a client idle this long may send this many seconds' worth of requests at once")
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description="CIDRs of proxies whose X-Forwarded-For names the client address")
+    key_cache_seconds: float = Field(
+        1.0, ge=0, description="how long a process trusts an authenticated key: a revoked key keeps working "
+        "this long in processes other than the one that revoked it")
+
     @cached_property
     def sql_url(self) -> str:
         if self.database_url:
@@ -91,6 +117,11 @@ class Settings(BaseSettings):
 
     def plan_monthly_item_calls(self, plan: str) -> int | None:
         return {"free": self.free_plan_monthly_item_calls, "pro": self.pro_plan_monthly_item_calls}[plan]
+
+    def tenant_rate_limit(self, plan: str) -> float:
+        if self.rate_limit_per_tenant is not None:
+            return self.rate_limit_per_tenant
+        return {"free": self.free_plan_rate_limit, "pro": self.pro_plan_rate_limit}[plan]
 
 
 PLANS = ("free", "pro")

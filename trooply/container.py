@@ -22,6 +22,7 @@ from trooply.vision.detection import Detector, OnnxDetector, ZeroShotDetector
 from trooply.vision.encoder import ClipEncoder, vector_space
 from trooply.vision.fetch import ImageFetcher
 from trooply.vision.items import ItemService
+from trooply.vision.query_fetch import QueryImageFetcher
 from trooply.vision.query_image import QueryImageLoader
 from trooply.voice.transcriber import Transcriber
 
@@ -33,11 +34,12 @@ class Container:
         self.settings = settings
         self.db = Database(settings.sql_url)
         self.fetcher = ImageFetcher.from_settings(settings)
+        self.query_fetcher = QueryImageFetcher.from_settings(settings)  # its own pool: shoppers' URLs
         self.dispatcher: Dispatcher = (CeleryDispatcher(settings.redis_url) if settings.redis_url
                                        else InProcessQueue(settings.ingest_workers))
         self.profiles = load_profiles(settings.profiles_dir or DEFAULT_PROFILES_DIR)  # a bad file fails start-up
         self.classifier = FamilyClassifier(self.profiles, lambda: self.encoder)
-        self.tenants = TenantService(self.db)
+        self.tenants = TenantService(self.db, settings.key_cache_seconds)
         self.catalog = CatalogService(self.db, lambda: self.index, self.dispatcher, settings,
                                       self.classifier.of_category)
         self.rules = RuleService(self.db, list(self.profiles))
@@ -120,6 +122,10 @@ class Container:
             self._refresher.stop()
         if self.embedded_queue:
             self.dispatcher.stop()
+        self.query_fetcher.close()
+        if "pipeline" in self._opened:
+            self.pipeline.close()  # after the queue: no ingest task is fetching any more
+        self.fetcher.close()
         self.search.log_writer.close()
         if "index" in self._opened:
             self.index.close()

@@ -9,7 +9,9 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+_PACKAGE = Path(__file__).resolve().parent
+# A wheel carries the top-level migrations/ inside the package (pyproject.toml); a source checkout has it beside it.
+MIGRATIONS_DIR = _PACKAGE / "_migrations" if (_PACKAGE / "_migrations").is_dir() else _PACKAGE.parent / "migrations"
 
 
 class Base(DeclarativeBase):

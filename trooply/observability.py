@@ -27,6 +27,8 @@ QUEUE_DEPTH = Gauge("trooply_queue_depth", "Ingest batches waiting in the queue"
 ENCODER_BATCH_SECONDS = Histogram("trooply_encoder_batch_seconds", "CLIP forward pass per batch", ["kind"],
                                   buckets=_FAST)
 INDEX_QUERY_SECONDS = Histogram("trooply_index_query_seconds", "Vector index query latency", buckets=_FAST)
+REQUESTS_REFUSED = Counter("trooply_requests_refused_total", "Requests refused by a limit (ip, tenant, body)",
+                           ["limit"])
 
 
 @contextmanager

@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.formparsers import MultiPartParser
 
-from trooply.api.errors import install_error_handlers
+from trooply.api.errors import UnexpectedErrorMiddleware, install_error_handlers
+from trooply.api.limits import install_limits
 from trooply.api.routers import detect, feedback, health, products, rules, search
 from trooply.config import Settings
 from trooply.container import Container
@@ -80,6 +81,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.container = container
     install_error_handlers(app)
 
+    install_limits(app, container.settings)  # inside the middleware below: refusals get an id and a log line
+    app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health.router)
     app.include_router(products.router)

@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 
 from trooply.container import Container
 from trooply.tenancy.service import Principal
@@ -22,10 +23,13 @@ def _bearer_key(request: Request) -> str | None:
 
 
 def scoped(scope: str):
-    """A dependency that authenticates the key and requires one scope (catalog, search, ...)."""
+    """A dependency that authenticates the key, applies its tenant's rate limit and requires one scope
+    (catalog, search, ...)."""
 
-    def authorise(request: Request, container: ContainerDep) -> Principal:
-        principal = container.tenants.authenticate(_bearer_key(request))
+    async def authorise(request: Request, container: ContainerDep) -> Principal:
+        # The key lookup may read the database: in a thread, as FastAPI runs a sync dependency.
+        principal = await run_in_threadpool(container.tenants.authenticate, _bearer_key(request))
+        await request.app.state.rate_limiter.check_tenant(principal)
         principal.require(scope)
         return principal
 

@@ -54,6 +54,9 @@ class IngestPipeline:
         self.settings = settings
         self._fetch_pool = ThreadPoolExecutor(settings.ingest_fetch_concurrency, thread_name_prefix="fetch")
 
+    def close(self) -> None:
+        self._fetch_pool.shutdown(wait=True, cancel_futures=True)
+
     def process(self, tenant_id: str, job_id: str, product_ids: Sequence[str]) -> IngestOutcome:
         with self.db.session() as session:
             repo = CatalogRepository(session)
@@ -62,8 +65,6 @@ class IngestPipeline:
         if not items:
             return IngestOutcome()
         prepared, errors = self._prepare({pid: products[pid] for pid in items if pid in products})
-        errors.update({pid: TrooplyError("the product was deleted before it was indexed", code="product_deleted")
-                       for pid in items if pid not in products})
         try:
             stored = self._store(tenant_id, products, prepared)
         except TrooplyError as error:
@@ -83,11 +84,17 @@ class IngestPipeline:
                 prepared[pid] = future.result()
             except TrooplyError as error:
                 errors[pid] = error
+            except Exception as error:
+                # A bug met by one product fails that product alone, never its batch-mates.
+                log.exception("preparing product %r failed unexpectedly", pid)
+                errors[pid] = TrooplyError(f"unexpected error while preparing the image ({type(error).__name__})",
+                                           code="internal_error")
         return prepared, errors
 
     def _prepare_one(self, image_url: str) -> PreparedImage:
         fetched = self.fetcher.fetch(image_url)
-        decoded = decode_image(fetched.data, self.settings.max_image_pixels)
+        decoded = decode_image(fetched.data, self.settings.max_image_pixels, self.settings.decode_max_side,
+                               self.settings.max_concurrent_large_decodes)
         return PreparedImage(decoded, {
             "width": decoded.width, "height": decoded.height,
             "aspect_ratio": aspect_ratio(decoded.width, decoded.height),
@@ -100,19 +107,23 @@ class IngestPipeline:
         vectors = dict(zip(to_encode, self.encoder.encode_images([prepared[pid].decoded.image for pid in to_encode])
                            if to_encode else []))
         with self.db.session() as session:
+            repo = CatalogRepository(session)
+            # Held until the vectors are written: a DELETE waits for it, or lands first and the re-read
+            # below no longer finds the product, so a deleted product never gets a vector back.
+            repo.lock_products(tenant_id, list(prepared))
             # Re-read so a PATCH that landed while we fetched is not overwritten by stale metadata.
-            current = CatalogRepository(session).get_products(tenant_id, list(prepared))
+            current = repo.get_products(tenant_id, list(prepared))
             for pid, record in current.items():
                 self._assign_family(record, vectors.get(pid))
             payloads = {pid: index_payload(record, prepared[pid].signals) for pid, record in current.items()}
-        points = [IndexPoint(pid, vectors[pid], payloads[pid]) for pid in to_encode if pid in payloads]
-        if points:
-            self.index.upsert(tenant_id, points)
-        for pid in unchanged:
-            if pid in payloads:
-                # The whole payload is rewritten: a field the merchant dropped must stop matching filters.
-                self.index.set_payload(tenant_id, pid, payloads[pid], replace=True)
-        return set(prepared)
+            points = [IndexPoint(pid, vectors[pid], payloads[pid]) for pid in to_encode if pid in payloads]
+            if points:
+                self.index.upsert(tenant_id, points)
+            for pid in unchanged:
+                if pid in payloads:
+                    # The whole payload is rewritten: a field the merchant dropped must stop matching filters.
+                    self.index.set_payload(tenant_id, pid, payloads[pid], replace=True)
+        return set(payloads)
 
     def _assign_family(self, record: ProductRecord, vector: np.ndarray | None) -> None:
         """Precomputed here so that ranking reads a label instead of classifying 30 candidates per query.
@@ -131,7 +142,12 @@ class IngestPipeline:
             for item in repo.pending_items(tenant_id, job_id, product_ids):
                 record, error = current.get(item.product_id), errors.get(item.product_id)
                 item.attempts += 1
-                if item.product_id in stored:
+                if record is None:
+                    error = TrooplyError("the product was deleted before it was indexed", code="product_deleted")
+                    _mark_failed(item, None, error)
+                    outcome.failed += 1
+                    INGEST_OUTCOMES.labels("failed", error.code).inc()
+                elif item.product_id in stored:
                     self._mark_indexed(item, record, prepared[item.product_id])
                     outcome.indexed += 1
                     INGEST_OUTCOMES.labels("indexed", "").inc()

@@ -43,6 +43,13 @@ class CatalogRepository:
             raise ValueError("record belongs to another tenant")
         self.session.add(record)
 
+    def lock_products(self, tenant_id: str, product_ids: Sequence[str]) -> None:
+        """Write-locks the products' rows until the transaction ends. A no-op UPDATE rather than SELECT FOR
+        UPDATE, which SQLite ignores: there the UPDATE takes the database write lock, on PostgreSQL the rows'."""
+        self.session.execute(update(ProductRecord).where(
+            ProductRecord.tenant_id == tenant_id, ProductRecord.id.in_(product_ids))
+            .values(updated_at=ProductRecord.updated_at).execution_options(synchronize_session=False))
+
     def delete_product(self, tenant_id: str, product_id: str) -> bool:
         result = self.session.execute(delete(ProductRecord).where(
             ProductRecord.tenant_id == tenant_id, ProductRecord.id == product_id))

@@ -1,25 +1,42 @@
 """Product input as merchants send it, validated with errors that name the product and the field."""
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from trooply.errors import InvalidRequest
+from trooply.vision.fetch import image_url_problem
 
 MAX_BATCH = 1000
 AttributeValue = str | bool | int | float
+# An id is one URL path segment in GET/PATCH/DELETE /v1/products/{id}: characters that a client or a
+# proxy would read as structure (a slash, even encoded, is routed as a separator) could never be addressed.
+_UNADDRESSABLE = re.compile(r"[/\\?#\x00-\x1f\x7f]")
 
 
 def _check_http_url(value: str | None) -> str | None:
-    if value is not None and not value.lower().startswith(("http://", "https://")):
-        raise ValueError("must be an http or https URL")
+    if value is not None and (problem := image_url_problem(value)) is not None:
+        raise ValueError(problem)
+    return value
+
+
+def _check_product_id(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value  # the type check reports it
+    if value != value.strip():
+        raise ValueError("must not start or end with whitespace")
+    if value in (".", "..") or _UNADDRESSABLE.search(value):
+        raise ValueError("must not be '.' or '..' nor contain '/', '\\', '?', '#' or control characters: "
+                         "an id is addressed as one URL path segment")
     return value
 
 
 class ProductFields(BaseModel):
     """The metadata fields, shared by create and patch."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # Strict: a JSON body says "price": 12 and "in_stock": true, not "12" and "yes".
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True, allow_inf_nan=False)
 
     title: str | None = Field(None, max_length=1000)
     description: str | None = Field(None, max_length=10_000)
@@ -50,6 +67,7 @@ class ProductIn(ProductFields):
     image_url: str = Field(min_length=1, max_length=2048)
 
     _image_url_is_http = field_validator("image_url")(_check_http_url)
+    _id_is_addressable = field_validator("id", mode="before")(_check_product_id)
 
     def metadata(self) -> dict[str, Any]:
         """Everything but the id, as stored and returned with search results."""

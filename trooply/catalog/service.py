@@ -62,7 +62,7 @@ class CatalogService:
 
     def submit(self, tenant_id: str, products: list[ProductIn]) -> Submission:
         with self.db.session() as session:
-            tenant = TenantRepository(session).get(tenant_id, for_update=True)  # serialises quota checks
+            tenant = TenantRepository(session).lock(tenant_id)  # serialises quota checks across processes
             if tenant is None:
                 raise NotFound("tenant not found", code="tenant_not_found")
             repo = CatalogRepository(session)

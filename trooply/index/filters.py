@@ -4,6 +4,7 @@ Keyword values are matched case-insensitively: they are lower-cased both when st
 queried. Booleans are stored as 0/1 because Qdrant Edge turns a boolean match into an integer.
 """
 
+import math
 from typing import Any
 
 from trooply.errors import InvalidRequest
@@ -64,7 +65,12 @@ def _field_kind(field: str) -> str:
         return "number"
     if field in BOOLEAN_FIELDS:
         return "boolean"
-    if field.startswith("attributes.") and 0 < len(field) - len("attributes.") <= MAX_ATTRIBUTE_KEY:
+    if field.startswith("attributes."):
+        name = field.removeprefix("attributes.")
+        if not 0 < len(name) <= MAX_ATTRIBUTE_KEY or "." in name:
+            # Attributes are flat (names hold no dots): a nested path would silently match nothing.
+            raise _invalid(field, f"attribute names are 1-{MAX_ATTRIBUTE_KEY} characters without dots; "
+                                  "attributes are not nested")
         return "attribute"
     raise _invalid(field, "unknown filter field; use category, brand, currency, price, in_stock "
                           "or attributes.<name>")
@@ -125,7 +131,10 @@ def _check_scalar(field: str, kind: str, value: Any) -> None:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    # Finite and exactly representable: the engine compares doubles, and a panic there would be a 500.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return math.isfinite(value) if isinstance(value, float) else abs(value) <= 2**53
 
 
 def _invalid(field: str, message: str) -> InvalidRequest:

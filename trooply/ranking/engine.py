@@ -19,6 +19,10 @@ from trooply.vision.colour import histogram_intersection
 NEUTRAL = 0.5
 # A candidate this close to the query is the same item whatever its label says: never gated.
 NEAR_DUPLICATE_COSINE = 0.95
+# Outcomes of the category gate. inactive: the query's own type was too unsure to gate on; passed: same
+# type, or a candidate of unsure type; near_duplicate: another type, kept as a near-copy of the query.
+GATE_INACTIVE, GATE_PASSED = "category:inactive", "category:passed"
+GATE_NEAR_DUPLICATE, GATE_DROPPED = "category:near_duplicate", "category:dropped"
 
 
 @dataclass(frozen=True)
@@ -70,12 +74,13 @@ def rank(hits: list[IndexHit], query: QuerySignals, profile: ScoringProfile,
     weights = {name: round(w / total, 4) for name, w in weights.items()}
     ranked, gated = [], []
     for hit in hits:
-        if hit.score < NEAR_DUPLICATE_COSINE and _contradicts(query.family, hit.payload, profile):
+        gate = category_gate(query.family, hit, profile)
+        if gate == GATE_DROPPED:
             gated.append(hit.product_id)
             continue
         signals = {name: round(_signal(name, hit, query, rules), 4) for name in weights}
         score = sum(weights[name] * signals[name] for name in weights)
-        ranked.append(RankedCandidate(hit, round(score, 4), signals, weights))
+        ranked.append(RankedCandidate(hit, round(score, 4), signals, weights, [gate]))
     ranked.sort(key=lambda c: c.score, reverse=True)
     return Ranking(ranked, gated)
 
@@ -116,8 +121,11 @@ def _rules_signal(payload: dict[str, Any], rules: list[MerchandisingRule]) -> fl
     return min(1.0, max(0.0, NEUTRAL + pull / 2.0))
 
 
-def _contradicts(query: FamilyGuess, payload: dict[str, Any], profile: ScoringProfile) -> bool:
-    family, confidence = payload.get("family"), payload.get("family_confidence", 0.0)
-    return (family is not None and family != query.family
-            and query.confidence >= profile.gates.query_confidence
-            and confidence >= profile.gates.candidate_confidence)
+def category_gate(query: FamilyGuess, hit: IndexHit, profile: ScoringProfile) -> str:
+    """What the hard category gate made of a candidate, as recorded in its breakdown's `gates`."""
+    if query.confidence < profile.gates.query_confidence:
+        return GATE_INACTIVE
+    family, confidence = hit.payload.get("family"), hit.payload.get("family_confidence", 0.0)
+    if family is None or family == query.family or confidence < profile.gates.candidate_confidence:
+        return GATE_PASSED
+    return GATE_NEAR_DUPLICATE if hit.score >= NEAR_DUPLICATE_COSINE else GATE_DROPPED

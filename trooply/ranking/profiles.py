@@ -13,7 +13,9 @@ from pydantic import (
 )
 
 SIGNALS = ("clip", "colour", "aspect", "category", "popularity", "rules")
-DEFAULT_PROFILES_DIR = Path(__file__).resolve().parent.parent.parent / "profiles"
+_PACKAGE = Path(__file__).resolve().parent.parent
+# A wheel carries the top-level profiles/ inside the package (pyproject.toml); a source checkout has it beside it.
+DEFAULT_PROFILES_DIR = _PACKAGE / "_profiles" if (_PACKAGE / "_profiles").is_dir() else _PACKAGE.parent / "profiles"
 
 
 class ProfileError(Exception):

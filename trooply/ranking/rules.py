@@ -18,7 +18,7 @@ MAX_RULES_PER_TENANT = 200
 
 
 class RuleIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str | None = Field(None, max_length=200)
     filters: dict[str, Any] = Field(min_length=1)

@@ -13,7 +13,7 @@ from trooply.search.models import FeedbackEvent, SearchLog
 
 
 class FeedbackIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     search_id: str = Field(min_length=1, max_length=40)
     product_id: str = Field(min_length=1, max_length=256)

@@ -8,7 +8,8 @@ MIN_MULTI_IMAGES, MAX_MULTI_IMAGES = 2, 5
 
 
 class SearchOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict for JSON bodies ("10" is not a limit); multipart form fields are text and are validated lax.
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     limit: int = Field(10, ge=1, le=100)
     threshold: float = Field(0.0, ge=0.0, le=1.0)
@@ -39,7 +40,7 @@ class UrlSearchRequest(DetectingImageQuery):
 
 
 class CropSearchRequest(ImageQuery):
-    bbox: tuple[float, float, float, float]
+    bbox: list[float] = Field(min_length=4, max_length=4, description="[x1, y1, x2, y2] in pixels of the image")
 
 
 class FusionSearchRequest(ImageQuery):
@@ -54,7 +55,9 @@ class MultiSearchRequest(SearchOptions):
 class MatchBreakdown(BaseModel):
     signals: dict[str, float]
     weights: dict[str, float]
-    gates: list[str] = []
+    gates: list[str] = Field(default_factory=list, description=(
+        "the category gate's outcome: category:passed, category:inactive (the query's type was unsure) "
+        "or category:near_duplicate (another type, kept as a near-copy of the query)"))
 
 
 class SearchHit(BaseModel):

@@ -95,12 +95,13 @@ class SearchService:
     def search_image(self, tenant_id: str, image: QueryImage, options: SearchOptions, detect: bool = False,
                      detect_class: int | None = None) -> SearchEnvelope:
         started, conditions, timings = time.perf_counter(), self._validate(options), QueryTimingsOut()
-        picture, used = self.loader.load(image), None
+        decoded, used = self.loader.decode(image), None
+        picture = decoded.image
         if detect:
             # Street photos hold several products: search on the most prominent item, not the scene.
-            used = self._items().most_prominent(tenant_id, picture, detect_class)
+            used = self._items().most_prominent(tenant_id, decoded, detect_class)
             if used is not None:
-                picture = picture.crop(tuple(round(v) for v in used.box))
+                picture = decoded.crop(used.box)
         vector = self._embed(picture, timings)
         envelope = self._retrieve(tenant_id, "url" if image.url else "image", vector, QueryLook.of_images([picture]),
                                   conditions, options, started, timings)
@@ -111,7 +112,7 @@ class SearchService:
     def search_crop(self, tenant_id: str, image: QueryImage, bbox: Sequence[float],
                     options: SearchOptions) -> SearchEnvelope:
         started, conditions, timings = time.perf_counter(), self._validate(options), QueryTimingsOut()
-        picture = crop_image(self.loader.load(image), bbox)
+        picture = crop_image(self.loader.decode(image), bbox)
         vector = self._embed(picture, timings)
         return self._retrieve(tenant_id, "crop", vector, QueryLook.of_images([picture]), conditions, options,
                               started, timings)

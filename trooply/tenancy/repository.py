@@ -12,11 +12,16 @@ class TenantRepository:
     def add(self, tenant: Tenant) -> None:
         self.session.add(tenant)
 
-    def get(self, tenant_id: str, *, for_update: bool = False) -> Tenant | None:
-        query = select(Tenant).where(Tenant.id == tenant_id)
-        if for_update:
-            query = query.with_for_update()
-        return self.session.scalars(query).first()
+    def get(self, tenant_id: str) -> Tenant | None:
+        return self.session.scalars(select(Tenant).where(Tenant.id == tenant_id)).first()
+
+    def lock(self, tenant_id: str) -> Tenant | None:
+        """The tenant, write-locked until the transaction ends, so that quota checks run one at a time.
+        A no-op UPDATE first, not SELECT FOR UPDATE, which SQLite ignores: there the UPDATE takes the
+        database write lock before anything is read; on PostgreSQL it locks the tenant's row."""
+        self.session.execute(update(Tenant).where(Tenant.id == tenant_id).values(name=Tenant.name)
+                             .execution_options(synchronize_session=False))
+        return self.get(tenant_id)
 
     def add_key(self, key: ApiKey) -> None:
         self.session.add(key)

@@ -46,12 +46,11 @@ def hash_key(raw_key: str) -> str:
 
 
 class TenantService:
-    # Authenticated keys are remembered briefly: a database read per search is measurable latency.
-    # A revoked key therefore stops working within this many seconds in other processes.
-    KEY_CACHE_SECONDS = 10.0
-
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, key_cache_seconds: float = 1.0) -> None:
         self.db = db
+        # Authenticated keys are remembered briefly: a database read per search is measurable latency.
+        # A revoked key therefore keeps working this long in other processes (TROOPLY_KEY_CACHE_SECONDS).
+        self.key_cache_seconds = key_cache_seconds
         self._known_keys: dict[str, tuple[float, Principal]] = {}
 
     def create_tenant(self, name: str, plan: str) -> TenantCredentials:
@@ -88,7 +87,7 @@ class TenantService:
             raise Unauthorized("invalid or revoked API key", code="invalid_api_key")
         key, tenant = found
         principal = Principal(tenant_id=tenant.id, plan=tenant.plan, key_kind=key.kind)
-        self._known_keys[key_hash] = (time.monotonic() + self.KEY_CACHE_SECONDS, principal)
+        self._known_keys[key_hash] = (time.monotonic() + self.key_cache_seconds, principal)
         return principal
 
     def get_plan(self, tenant_id: str) -> str:

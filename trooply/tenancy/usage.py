@@ -24,7 +24,7 @@ class UsageService:
         """Counts one call, or refuses it with `quota_exceeded` once the month's allowance is spent."""
         period = current_period()
         with self.db.session() as session:
-            tenant = TenantRepository(session).get(tenant_id, for_update=True)  # serialises the check
+            tenant = TenantRepository(session).lock(tenant_id)  # serialises the check across processes
             plan = tenant.plan
             allowance = self.settings.plan_monthly_item_calls(plan)
             used = session.scalar(select(func.coalesce(func.sum(UsageCounter.count), 0)).where(

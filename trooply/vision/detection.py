@@ -19,6 +19,7 @@ import yaml
 from PIL import Image, ImageDraw
 from skimage.segmentation import felzenszwalb
 
+from trooply.vision.decode import pixel_crop
 from trooply.vision.encoder import ClipEncoder
 
 _CLASSES_FILE = Path(__file__).with_name("detection_classes.yaml")
@@ -77,6 +78,15 @@ def finalise(detections: Sequence[Detection], top_k: int, classes: set[int] | No
     return non_max_suppression(wanted)[:top_k]
 
 
+def clip_box(box: Sequence[float], width: int, height: int) -> Box | None:
+    """The part of a box inside the image; None when no area of it is, or a coordinate is not a number."""
+    if not all(math.isfinite(v) for v in box):
+        return None
+    x1, y1 = max(0.0, float(box[0])), max(0.0, float(box[1]))
+    x2, y2 = min(float(width), float(box[2])), min(float(height), float(box[3]))
+    return (x1, y1, x2, y2) if x1 < x2 and y1 < y2 else None
+
+
 def area_ratio(box: Box, width: int, height: int) -> float:
     return (box[2] - box[0]) * (box[3] - box[1]) / (width * height)
 
@@ -118,7 +128,7 @@ class ZeroShotDetector:
         started = time.perf_counter()
         boxes = region_proposals(image, self.max_proposals, self.working_side)
         proposed = time.perf_counter()
-        crops = [image.crop(tuple(round(v) for v in box)) for box in boxes]
+        crops = [pixel_crop(image, box) for box in boxes]
         probabilities = self.class_probabilities(self._encoder().encode_images(crops))
         scored = time.perf_counter()
         detections = [Detection(int(np.argmax(p[:-1])), round(float(np.max(p[:-1])), 4), box)
@@ -154,7 +164,11 @@ def region_proposals(image: Image.Image, limit: int, working_side: int = 320) ->
     for box in boxes:
         if (box[2] - box[0]) * (box[3] - box[1]) >= min_area and all(iou(box, u) < 0.9 for u in unique):
             unique.append(box)
-    return [tuple(v / scale for v in box) for box in _spread(unique, limit)]
+    # Per axis: the thin side of a 39000x1 image rounds to one working pixel, far from 320/39000 of one.
+    sx, sy = image.width / small.width, image.height / small.height
+    boxes = (clip_box((b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy), image.width, image.height)
+             for b in _spread(unique, limit))
+    return [box for box in boxes if box is not None]
 
 
 def _spread(boxes: list[Box], limit: int) -> list[Box]:
@@ -242,12 +256,8 @@ class OnnxDetector:
         boxes, scores, labels = self.session.run(["boxes", "scores", "labels"],
                                                  {self.input_name: resized.transpose(2, 0, 1)[None]})
         sx, sy = image.width / self.size[0], image.height / self.size[1]
-        detections = [Detection(int(label), round(float(score), 4),
-                                _clamp((b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy), image.width, image.height))
-                      for b, score, label in zip(boxes, scores, labels) if int(label) in CLASS_NAMES]
+        clipped = [(clip_box((b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy), image.width, image.height), score, label)
+                   for b, score, label in zip(boxes, scores, labels)]
+        detections = [Detection(int(label), round(float(score), 4), box) for box, score, label in clipped
+                      if box is not None and math.isfinite(score) and int(label) in CLASS_NAMES]
         return detections, DetectionTimings(scoring_ms=(time.perf_counter() - started) * 1000)
-
-
-def _clamp(box: Box, width: int, height: int) -> Box:
-    return (max(0.0, float(box[0])), max(0.0, float(box[1])), min(float(width), float(box[2])),
-            min(float(height), float(box[3])))

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from trooply.errors import TrooplyError
 from trooply.index.base import VectorSpace
 from trooply.observability import ENCODER_BATCH_SECONDS, timed
 
@@ -25,6 +26,15 @@ log = logging.getLogger(__name__)
 open_clip.add_model_config(Path(__file__).parent / "model_configs")
 
 RANDOM = "random"
+_FIX = ("set TROOPLY_CLIP_PRETRAINED=/path/to/checkpoint.pt for local weights, "
+        "or TROOPLY_CLIP_PRETRAINED=random for a demo without retrieval quality")
+
+
+class ModelLoadError(TrooplyError, ValueError):
+    """The configured CLIP model or its weights cannot be loaded: which, from where, and the settings that fix it."""
+
+    code = "model_unavailable"
+    status = 503
 
 
 def normalise_text(text: str) -> str:
@@ -35,7 +45,7 @@ def vector_space(model_name: str, pretrained: str) -> VectorSpace:
     """The space a model's vectors live in, known without loading the model."""
     config = open_clip.get_model_config(model_name)
     if config is None:
-        raise ValueError(f"unknown CLIP model '{model_name}': not in open_clip.list_models()")
+        raise ModelLoadError(f"unknown CLIP model '{model_name}' (TROOPLY_CLIP_MODEL): not in open_clip.list_models()")
     if pretrained == RANDOM:
         tag = RANDOM
     elif Path(pretrained).is_file():
@@ -43,8 +53,8 @@ def vector_space(model_name: str, pretrained: str) -> VectorSpace:
     elif pretrained in open_clip.list_pretrained_tags_by_model(model_name):
         tag = pretrained
     else:
-        raise ValueError(f"'{pretrained}' is neither an existing checkpoint file nor a pretrained tag "
-                         f"of CLIP model '{model_name}' (nor 'random')")
+        raise ModelLoadError(f"CLIP weights '{pretrained}' (TROOPLY_CLIP_PRETRAINED) are neither an existing checkpoint "
+                             f"file nor a pretrained tag of model '{model_name}': {_FIX}")
     # Qdrant vector names refuse ':' (and a checkpoint's file name may hold anything): keep [A-Za-z0-9._-].
     return VectorSpace(name=re.sub(r"[^A-Za-z0-9._-]", "-", f"{model_name}__{tag}"), size=config["embed_dim"])
 
@@ -69,8 +79,15 @@ class ClipEncoder:
         # fork_rng restores the caller's CPU RNG state (open_clip initialises on the CPU).
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
-            model, _, preprocess = open_clip.create_model_and_transforms(
-                model_name, pretrained=weights, precision=precision, device=self.device)
+            try:
+                model, _, preprocess = open_clip.create_model_and_transforms(
+                    model_name, pretrained=weights, precision=precision, device=self.device)
+            except Exception as error:  # no network, no cached copy, a corrupt checkpoint or another model's
+                if weights is None:
+                    raise
+                cause = " ".join(str(error).split())
+                raise ModelLoadError(f"CLIP model '{model_name}' could not load its weights '{pretrained}' from "
+                                     f"{_weights_source(model_name, pretrained)}: {_FIX}. Cause: {cause}") from error
         self.model = model.eval()
         self.preprocess: Callable[[Image.Image], torch.Tensor] = preprocess
         self.tokenizer = open_clip.get_tokenizer(model_name)
@@ -131,6 +148,13 @@ class ClipEncoder:
                 if len(self._text_cache) > self._text_cache_size:
                     self._text_cache.popitem(last=False)
         return vector
+
+
+def _weights_source(model_name: str, pretrained: str) -> str:
+    if Path(pretrained).is_file():
+        return "the checkpoint file"
+    hub = open_clip.get_pretrained_cfg(model_name, pretrained).get("hf_hub", "").rstrip("/")
+    return f"the Hugging Face hub ({hub})" if hub else "open_clip's download URL"
 
 
 def _unit_rows(features: torch.Tensor) -> np.ndarray:

@@ -6,10 +6,12 @@ checked address itself (Host header and TLS name kept), so DNS rebinding cannot 
 
 import ipaddress
 import logging
+import re
 import socket
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -20,6 +22,11 @@ from trooply.errors import ImageError
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# What a host may hold once httpx has parsed it (IDNA names arrive as xn-- ASCII); httpx percent-encodes a
+# space or other odd byte into the host, and a host carrying one must not reach the resolver.
+HOST_CHARS = re.compile(r"[A-Za-z0-9._:-]+")
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+USER_AGENT = "Trooply image fetcher"
 
 
 @dataclass(frozen=True)
@@ -29,9 +36,34 @@ class FetchedImage:
     content_type: str | None
 
 
+def image_url_problem(url: str) -> str | None:
+    """Why `url` can never be fetched, for a person to read, or None when it may be."""
+    # Surrounding whitespace is refused rather than trimmed: the URL checked must be the URL sent.
+    if url != url.strip():
+        return "image URL must not have surrounding whitespace"
+    try:
+        parsed = httpx.URL(url)
+        host = parsed.host  # decoded lazily: a malformed xn-- label fails here
+        raw_host = parsed.raw_host.decode("ascii")
+        # The resolver encodes the host this way; an empty or overlong label would fail there, not here.
+        raw_host.encode("idna")
+    except (httpx.InvalidURL, ValueError):  # IDNAError and UnicodeError are ValueErrors
+        return "image URL cannot be parsed"
+    if parsed.scheme not in ("http", "https") or not host:
+        return "image URL must be http(s) with a host"
+    if parsed.userinfo:
+        return "image URL must not carry credentials"
+    if not HOST_CHARS.fullmatch(raw_host):
+        return "image URL has a malformed host"
+    return None
+
+
 def is_blocked_address(ip: IPAddress) -> bool:
     """True for anything not publicly routable, judged on the IPv4 address an IPv6 one embeds."""
     if isinstance(ip, ipaddress.IPv6Address):
+        # Deprecated site-local fec0::/10 is still routed inside some networks, yet is_global says True.
+        if ip.is_site_local:
+            return True
         # ::ffff:a.b.c.d and 6to4 (2002::/16) land on the embedded IPv4 host.
         ip = ip.ipv4_mapped or ip.sixtofour or ip
     # is_global is False for loopback, private, link-local (169.254.169.254 metadata), shared
@@ -52,11 +84,11 @@ class ImageFetcher:
         self.max_redirects = max_redirects
         self.allow_private = allow_private
         self.allowed_networks = tuple(ipaddress.ip_network(n) for n in allowed_networks)
-        # No keep-alive for https: the pool keys connections by IP, so a connection whose certificate
-        # was checked for one host name would otherwise be reused for another name on the same IP.
-        https = httpx.HTTPTransport(limits=httpx.Limits(max_keepalive_connections=0))
-        # trust_env=False: an environment proxy would make the connection for us, unpinned and unchecked.
-        self._client = httpx.Client(trust_env=False, mounts={"https://": https})
+        # A bare transport, not a Client: no environment proxy connecting for us unpinned, no cookie jar
+        # shared between hosts and tenants, and no Location parsed by httpx before _follow checks it.
+        # No keep-alive: a connection serves one request, so its waits answer to that fetch's deadline, and
+        # one whose certificate was checked for a host name is never reused for another name on the same IP.
+        self._transport = httpx.HTTPTransport(limits=httpx.Limits(max_keepalive_connections=0))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "ImageFetcher":
@@ -66,21 +98,20 @@ class ImageFetcher:
                    allowed_networks=settings.fetch_allowed_networks)
 
     def close(self) -> None:
-        self._client.close()
+        self._transport.close()
 
     def fetch(self, url: str) -> FetchedImage:
-        deadline = time.monotonic() + self.deadline
+        deadline = _Deadline(self.deadline)
         current = _parse(url)
         try:
             for _ in range(self.max_redirects + 1):
                 response = self._send(current, deadline)
                 try:
-                    if not response.is_redirect:
+                    if response.status_code not in REDIRECT_STATUSES:
                         _check_status(response.status_code)
-                        return FetchedImage(self._read_body(response, deadline), str(current),
+                        return FetchedImage(self._read_body(response), str(current),
                                             response.headers.get("content-type"))
-                    # Relative locations resolve against the real URL, not the pinned-IP one.
-                    current = _parse(response.headers["location"], base=current)
+                    current = _follow(response, current)
                 finally:
                     response.close()
         except httpx.TimeoutException as exc:
@@ -90,23 +121,22 @@ class ImageFetcher:
                              transient=True) from exc
         raise ImageError(f"more than {self.max_redirects} redirects", code="too_many_redirects")
 
-    def _send(self, url: httpx.URL, deadline: float) -> httpx.Response:
+    def _send(self, url: httpx.URL, deadline: "_Deadline") -> httpx.Response:
         ip = self._resolve(url)
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise _timeout()
+        remaining = deadline.left()
         # Capping each timeout by what is left keeps a single wait from outliving the deadline.
         connect, read = min(self.connect_timeout, remaining), min(self.read_timeout, remaining)
         timeout = httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
-        extensions = {"sni_hostname": url.raw_host.decode("ascii")} if url.scheme == "https" else {}
-        request = self._client.build_request("GET", url.copy_with(host=str(ip)),
-                                             headers={"Host": url.netloc.decode("ascii")},
-                                             extensions=extensions, timeout=timeout)
-        return self._client.send(request, stream=True)
+        extensions: dict[str, Any] = {"timeout": timeout.as_dict(), "trace": deadline.cap_waits}
+        if url.scheme == "https":
+            extensions["sni_hostname"] = url.raw_host.decode("ascii")
+        headers = {"Host": url.netloc.decode("ascii"), "User-Agent": USER_AGENT, "Accept": "*/*"}
+        request = httpx.Request("GET", url.copy_with(host=str(ip)), headers=headers, extensions=extensions)
+        return self._transport.handle_request(request)
 
     def _resolve(self, url: httpx.URL) -> IPAddress:
         try:
-            infos = socket.getaddrinfo(url.raw_host.decode("ascii"), None, type=socket.SOCK_STREAM)
+            infos = _lookup(url.raw_host.decode("ascii"))
         except socket.gaierror as exc:
             # Only EAI_AGAIN is a resolver hiccup; an unknown name stays unknown.
             raise ImageError(f"cannot resolve {url.host}", code="connection_failed",
@@ -120,7 +150,7 @@ class ImageFetcher:
     def _permitted(self, ip: IPAddress) -> bool:
         return self.allow_private or not is_blocked_address(ip) or any(ip in n for n in self.allowed_networks)
 
-    def _read_body(self, response: httpx.Response, deadline: float) -> bytes:
+    def _read_body(self, response: httpx.Response) -> bytes:
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_bytes:
             raise _too_large(self.max_bytes)
@@ -130,19 +160,63 @@ class ImageFetcher:
             body += chunk
             if len(body) > self.max_bytes:
                 raise _too_large(self.max_bytes)
-            if time.monotonic() > deadline:
-                raise _timeout()
         return bytes(body)
 
 
-def _parse(url: str, base: httpx.URL | None = None) -> httpx.URL:
+class _Deadline:
+    """One fetch's time limit, imposed on every socket wait so a host dribbling bytes cannot outlive it."""
+
+    def __init__(self, seconds: float) -> None:
+        self._at = time.monotonic() + seconds
+
+    def left(self) -> float:
+        left = self._at - time.monotonic()
+        if left <= 0:
+            raise _timeout()
+        return left
+
+    def cap_waits(self, event: str, info: dict[str, Any]) -> None:
+        """httpx trace hook: wraps each new stream (TCP, then TLS) so no read or write waits past the deadline."""
+        # httpcore applies one read timeout to a whole phase, so headers or a body sent a byte at a time
+        # would otherwise restart it with every byte.
+        if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            stream = info["return_value"]
+            read, write = stream.read, stream.write
+            stream.read = lambda max_bytes, timeout=None: read(max_bytes, self._cap(timeout))
+            stream.write = lambda buffer, timeout=None: write(buffer, self._cap(timeout))
+
+    def _cap(self, timeout: float | None) -> float:
+        return self.left() if timeout is None else min(timeout, self.left())
+
+
+def _lookup(host: str) -> list[Any]:
     try:
-        parsed = base.join(url) if base is not None else httpx.URL(url)
-    except httpx.InvalidURL as exc:
-        raise ImageError("invalid image URL", code="invalid_url") from exc
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ImageError("image URL must be http(s) with a host", code="invalid_url")
-    return parsed
+        # An IP literal, in any spelling the resolver takes and with or without a trailing dot, is never
+        # sent to DNS.
+        return socket.getaddrinfo(host.removesuffix("."), None, type=socket.SOCK_STREAM,
+                                  flags=socket.AI_NUMERICHOST)
+    except socket.gaierror:
+        return socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+
+
+def _parse(url: str) -> httpx.URL:
+    problem = image_url_problem(url)
+    if problem is not None:
+        raise ImageError(problem, code="invalid_url")
+    return httpx.URL(url)
+
+
+def _follow(response: httpx.Response, current: httpx.URL) -> httpx.URL:
+    location = response.headers.get("location")
+    if not location:
+        raise ImageError(f"image host answered HTTP {response.status_code} without a Location",
+                         code="invalid_redirect", details={"status": response.status_code})
+    try:
+        # Relative locations resolve against the real URL, not the pinned-IP one.
+        target = current.join(location)
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise ImageError("image host redirected to an invalid URL", code="invalid_url") from exc
+    return _parse(str(target))
 
 
 def _check_status(status: int) -> None:

@@ -4,7 +4,7 @@ import base64
 import io
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image
@@ -12,7 +12,7 @@ from PIL import Image
 from trooply.errors import InvalidRequest, TrooplyError
 from trooply.ranking.engine import clip_signal
 from trooply.tenancy.usage import UsageService
-from trooply.vision.decode import crop_image
+from trooply.vision.decode import DecodedImage, crop_image
 from trooply.vision.detection import (
     CLASS_NAMES,
     Detection,
@@ -22,6 +22,7 @@ from trooply.vision.detection import (
     annotate,
     area_ratio,
     center_distance_ratio,
+    clip_box,
     finalise,
     prominence,
 )
@@ -69,26 +70,25 @@ class ItemService:
                return_image: bool) -> DetectResult:
         wanted = _check_classes(classes)
         self.usage.consume(tenant_id, "detect")
-        picture = self.loader.load(image)
-        detections, timings = self._detect(picture, top_k, wanted)
-        items = [DetectedItem(d, round(area_ratio(d.box, picture.width, picture.height), 4),
-                              round(center_distance_ratio(d.box, picture.width, picture.height), 4)) for d in detections]
-        png = _png_base64(annotate(picture, detections)) if return_image else None
-        return DetectResult(picture.width, picture.height, items, timings, png)
+        decoded = self.loader.decode(image)
+        width, height = decoded.width, decoded.height
+        detections, timings = self._detect(decoded, top_k, wanted)
+        items = [DetectedItem(d, round(area_ratio(d.box, width, height), 4),
+                              round(center_distance_ratio(d.box, width, height), 4)) for d in detections]
+        drawn = [_scaled(d, *decoded.scale) for d in detections]
+        png = _png_base64(annotate(decoded.image, drawn)) if return_image else None
+        return DetectResult(width, height, items, timings, png)
 
     def embed(self, tenant_id: str, image: QueryImage, boxes: Sequence[Sequence[float]] | None, top_k: int | None,
               text: str | list[str] | None, with_tag: bool, with_embedding: bool) -> EmbedResult:
         self.usage.consume(tenant_id, "embed")
-        picture = self.loader.load(image)
+        decoded = self.loader.decode(image)
         if boxes is None:
-            found, _ = self._detect(picture, top_k or DEFAULT_EMBED_TOP_K, None)
-            boxes = [d.box for d in found]
-        crops = []
-        for index, box in enumerate(boxes):
-            try:
-                crops.append(crop_image(picture, box))
-            except TrooplyError as error:
-                raise error.for_item(f"bounding_boxes[{index}]", index) from error
+            # Detected boxes lie inside the image, however thin it is: no caller's box to find fault with.
+            boxes = [d.box for d in self._detect(decoded, top_k or DEFAULT_EMBED_TOP_K, None)[0]]
+            crops = [decoded.crop(box) for box in boxes]
+        else:
+            crops = [_caller_crop(decoded, index, box) for index, box in enumerate(boxes)]
         vectors = self._encoder().encode_images(crops) if crops else np.empty((0, 0), np.float32)
         tags = None
         if with_tag and crops:
@@ -100,16 +100,16 @@ class ItemService:
         return EmbedResult([tuple(float(v) for v in box) for box in boxes], tags,
                            vectors if with_embedding else None, self._relevance(vectors, text))
 
-    def most_prominent(self, tenant_id: str, picture: Image.Image, detect_class: int | None) -> Detection | None:
+    def most_prominent(self, tenant_id: str, decoded: DecodedImage, detect_class: int | None) -> Detection | None:
         wanted = _check_classes([detect_class] if detect_class is not None else None)
         self.usage.consume(tenant_id, "detect")
-        detections, _ = self._detect(picture, MAX_ITEMS, wanted)
-        return max(detections, key=lambda d: prominence(d, picture.width, picture.height), default=None)
+        detections, _ = self._detect(decoded, MAX_ITEMS, wanted)
+        return max(detections, key=lambda d: prominence(d, decoded.width, decoded.height), default=None)
 
-    def _detect(self, picture: Image.Image, top_k: int, classes: set[int] | None) -> tuple[list[Detection], DetectionTimings]:
-        candidates, timings = self.detector.detect(picture)
+    def _detect(self, decoded: DecodedImage, top_k: int, classes: set[int] | None) -> tuple[list[Detection], DetectionTimings]:
+        candidates, timings = self.detector.detect(decoded.image)
         started = time.perf_counter()
-        kept = finalise(candidates, top_k, classes)
+        kept = finalise(_in_original(candidates, decoded), top_k, classes)
         return kept, DetectionTimings(timings.proposals_ms, timings.scoring_ms, (time.perf_counter() - started) * 1000)
 
     def _relevance(self, vectors: np.ndarray, text: str | list[str] | None) -> list[float] | list[list[float]] | None:
@@ -119,6 +119,25 @@ class ItemService:
         text_vectors = self._encoder().encode_texts(texts)
         scores = [[round(clip_signal(float(c)), 4) for c in row] for row in (vectors @ text_vectors.T)] if len(vectors) else []
         return [row[0] for row in scores] if isinstance(text, str) else scores
+
+
+def _scaled(detection: Detection, sx: float, sy: float) -> Detection:
+    x1, y1, x2, y2 = detection.box
+    return replace(detection, box=(x1 * sx, y1 * sy, x2 * sx, y2 * sy))
+
+
+def _in_original(detections: Sequence[Detection], decoded: DecodedImage) -> list[Detection]:
+    """Boxes from the decoded pixels to the original image's, clipped to it."""
+    sx, sy = decoded.scale
+    boxes = [clip_box(_scaled(d, 1 / sx, 1 / sy).box, decoded.width, decoded.height) for d in detections]
+    return [replace(d, box=box) for d, box in zip(detections, boxes) if box is not None]
+
+
+def _caller_crop(decoded: DecodedImage, index: int, box: Sequence[float]) -> Image.Image:
+    try:
+        return crop_image(decoded, box)
+    except TrooplyError as error:
+        raise error.for_item(f"bounding_boxes[{index}]", index) from error
 
 
 def _check_classes(classes: Sequence[int] | None) -> set[int] | None:

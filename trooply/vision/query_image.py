@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from PIL import Image
 
 from trooply.errors import InvalidRequest
-from trooply.vision.decode import decode_image
+from trooply.vision.decode import DECODE_MAX_SIDE, MAX_CONCURRENT_LARGE_DECODES, DecodedImage, decode_image
 from trooply.vision.fetch import ImageFetcher
 
 
@@ -16,12 +16,20 @@ class QueryImage:
 
 
 class QueryImageLoader:
-    def __init__(self, fetcher: ImageFetcher, max_pixels: int) -> None:
+    def __init__(self, fetcher: ImageFetcher, max_pixels: int, max_side: int | None = DECODE_MAX_SIDE,
+                 large_decodes: int = MAX_CONCURRENT_LARGE_DECODES) -> None:
         self.fetcher = fetcher
         self.max_pixels = max_pixels
+        self.max_side = max_side
+        self.large_decodes = large_decodes
+
+    def decode(self, image: QueryImage) -> DecodedImage:
+        """The pixels, reduced, with the original size that boxes and sizes are given in."""
+        if image.url is None and image.data is None:
+            raise InvalidRequest("send an image: `image_url` or an uploaded file", code="image_required")
+        # The API fetches URLs on its own pool first; a URL still without bytes here (eval) is fetched now.
+        data = image.data if image.data is not None else self.fetcher.fetch(image.url).data
+        return decode_image(data, self.max_pixels, self.max_side, self.large_decodes)
 
     def load(self, image: QueryImage) -> Image.Image:
-        if (image.url is None) == (image.data is None):
-            raise InvalidRequest("send exactly one image: `image_url` or an uploaded file", code="image_required")
-        data = image.data if image.data is not None else self.fetcher.fetch(image.url).data
-        return decode_image(data, self.max_pixels).image
+        return self.decode(image).image

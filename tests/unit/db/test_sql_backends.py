@@ -1,5 +1,8 @@
 """Migrations and repositories on both SQL engines: SQLite (embedded) and PostgreSQL (compose, Kubernetes)."""
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -80,3 +83,24 @@ def test_search_logs_feedback_once_and_usage_counters(db, tmp_path):
     for endpoint in ("detect", "embed", "embed"):
         usage.consume(creds.tenant_id, endpoint)
     assert usage.report(creds.tenant_id, "pro")["counts"] == {"detect": 1, "embed": 2}
+
+
+def test_plan_cap_holds_under_concurrent_submissions(db, tmp_path):
+    """8 submissions of 200 at once against a 1,000-product plan: exactly 1,000 held, never more."""
+    tenant = TenantService(db).create_tenant("busy", "free")
+    catalog = CatalogService(db, lambda: None, InProcessQueue(1), make_settings(tmp_path), lambda category: None)
+    start = threading.Barrier(8)
+
+    def submit(batch: int) -> int:
+        products = [ProductIn(id=f"b{batch}-{i}", image_url=f"http://127.0.0.1:9/{i}.png") for i in range(200)]
+        start.wait()
+        try:
+            return catalog.submit(tenant.tenant_id, products).accepted
+        except QuotaExceeded:
+            return 0
+
+    with ThreadPoolExecutor(8) as pool:
+        accepted = sum(pool.map(submit, range(8)))
+    with db.session() as session:
+        held = CatalogRepository(session).count_products(tenant.tenant_id)
+    assert accepted == held == 1000

@@ -4,14 +4,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from trooply.api.body import StrictJsonRoute, body_openapi
 from trooply.api.deps import CatalogPrincipal, ContainerDep, SearchPrincipal
-from trooply.api.routers.search import one_image, read_query
+from trooply.api.routers.search import ONE_IMAGE, fetched, one_image, read_query
 from trooply.search.schemas import ImageQuery
 from trooply.vision.items import MAX_ITEMS
 
-router = APIRouter(prefix="/v1", tags=["detection"])
+router = APIRouter(prefix="/v1", tags=["detection"], route_class=StrictJsonRoute)
 
 
 class DetectRequest(ImageQuery):
@@ -33,14 +34,11 @@ class EmbedRequest(ImageQuery):
     with_embedding: bool = True
 
 
-def _image_fields(model: type[BaseModel]) -> dict[str, Any]:
-    return {"openapi_extra": {"description": f"JSON, or multipart with `file`; fields: {', '.join(model.model_fields)}"}}
-
-
-@router.post("/detect", **_image_fields(DetectRequest))
+@router.post("/detect", openapi_extra=body_openapi(DetectRequest, ONE_IMAGE))
 async def detect(request: Request, principal: SearchPrincipal, container: ContainerDep) -> dict[str, Any]:
     query, files = await read_query(request, DetectRequest, container.settings.max_upload_bytes)
-    result = await run_in_threadpool(container.items.detect, principal.tenant_id, one_image(query, files),
+    image = await fetched(container, principal.tenant_id, one_image(query, files))
+    result = await run_in_threadpool(container.items.detect, principal.tenant_id, image,
                                      query.top_k, query.classes, query.return_image)
     body = {"image_width": result.width, "image_height": result.height, "detections": [
         {"class_id": item.detection.class_id, "class_name": item.detection.class_name, "score": item.detection.score,
@@ -53,10 +51,11 @@ async def detect(request: Request, principal: SearchPrincipal, container: Contai
     return body
 
 
-@router.post("/embed", **_image_fields(EmbedRequest))
+@router.post("/embed", openapi_extra=body_openapi(EmbedRequest, ONE_IMAGE))
 async def embed(request: Request, principal: SearchPrincipal, container: ContainerDep) -> dict[str, Any]:
     query, files = await read_query(request, EmbedRequest, container.settings.max_upload_bytes)
-    result = await run_in_threadpool(container.items.embed, principal.tenant_id, one_image(query, files),
+    image = await fetched(container, principal.tenant_id, one_image(query, files))
+    result = await run_in_threadpool(container.items.embed, principal.tenant_id, image,
                                      query.bounding_boxes, query.top_k, query.text, query.with_tag, query.with_embedding)
     body: dict[str, Any] = {"bounding_boxes": [[round(v, 1) for v in box] for box in result.boxes]}
     if result.tags is not None:

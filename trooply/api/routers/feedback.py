@@ -1,9 +1,10 @@
 from fastapi import APIRouter
 
+from trooply.api.body import StrictJsonRoute
 from trooply.api.deps import ContainerDep, FeedbackPrincipal
 from trooply.search.feedback import FeedbackIn
 
-router = APIRouter(prefix="/v1/search", tags=["feedback"])
+router = APIRouter(prefix="/v1/search", tags=["feedback"], route_class=StrictJsonRoute)
 
 
 @router.post("/feedback", status_code=202)

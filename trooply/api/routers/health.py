@@ -2,10 +2,11 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from trooply.api.body import StrictJsonRoute
 from trooply.api.deps import ContainerDep
 from trooply.observability import QUEUE_DEPTH
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], route_class=StrictJsonRoute)
 
 
 @router.get("/healthz")

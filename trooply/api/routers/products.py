@@ -2,11 +2,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response
 
+from trooply.api.body import StrictJsonRoute
 from trooply.api.deps import CatalogPrincipal, ContainerDep
 from trooply.api.schemas import JobOut, ProductOut, ProductPage, SubmissionOut
 from trooply.catalog.schemas import ProductPatch, parse_product_batch
 
-router = APIRouter(prefix="/v1", tags=["catalog"])
+router = APIRouter(prefix="/v1", tags=["catalog"], route_class=StrictJsonRoute)
 
 
 @router.post("/products", status_code=202, response_model=SubmissionOut)

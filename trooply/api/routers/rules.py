@@ -4,10 +4,11 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
+from trooply.api.body import StrictJsonRoute
 from trooply.api.deps import CatalogPrincipal, ContainerDep
 from trooply.ranking.rules import RuleIn
 
-router = APIRouter(prefix="/v1/rules", tags=["merchandising"])
+router = APIRouter(prefix="/v1/rules", tags=["merchandising"], route_class=StrictJsonRoute)
 
 
 class RuleOut(BaseModel):

@@ -1,7 +1,7 @@
 """Search routes. Image modes take JSON (`image_url`) or multipart (`file`/`files` plus the same fields
 as form fields, JSON-valued ones such as `filters` and `bbox` as JSON strings)."""
 
-import json
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -9,9 +9,13 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile as StarletteUpload
 
+from trooply.api.body import FORM_TYPES, StrictJsonRoute, body_openapi, parse_json
 from trooply.api.deps import ContainerDep, SearchPrincipal
-from trooply.errors import InvalidRequest, PayloadTooLarge
+from trooply.container import Container
+from trooply.errors import InvalidRequest, PayloadTooLarge, TrooplyError
 from trooply.search.schemas import (
+    MAX_MULTI_IMAGES,
+    MIN_MULTI_IMAGES,
     CropSearchRequest,
     DetectingImageQuery,
     FusionSearchRequest,
@@ -24,14 +28,14 @@ from trooply.search.schemas import (
 )
 from trooply.vision.query_image import QueryImage
 
-router = APIRouter(prefix="/v1/search", tags=["search"])
+router = APIRouter(prefix="/v1/search", tags=["search"], route_class=StrictJsonRoute)
 ENVELOPE = {"response_model": SearchEnvelope}
 JSON_FORM_FIELDS = ("filters", "bbox", "image_urls", "classes", "bounding_boxes")
 # Plain text, or a JSON list of texts (embed takes either).
 TEXT_OR_LIST_FIELDS = ("text",)
 # Envelope keys that only some modes fill: left out rather than sent as null.
 OPTIONAL_KEYS = ("transcript", "detection")
-FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+ONE_IMAGE = {"file": "the query image, instead of image_url"}
 
 
 def envelope_response(envelope: SearchEnvelope) -> Response:
@@ -46,13 +50,14 @@ def search_text(request: TextSearchRequest, principal: SearchPrincipal, containe
 
 
 @router.post("/url", **ENVELOPE)
-def search_url(request: UrlSearchRequest, principal: SearchPrincipal, container: ContainerDep):
-    image = QueryImage(url=request.image_url)
-    return envelope_response(container.search.search_image(principal.tenant_id, image, request, request.detect,
-                                                           request.detect_class))
+async def search_url(request: UrlSearchRequest, principal: SearchPrincipal, container: ContainerDep):
+    image = await fetched(container, principal.tenant_id, QueryImage(url=request.image_url))
+    return await _run(container.search.search_image, principal.tenant_id, image, request, request.detect,
+                      request.detect_class)
 
 
-@router.post("/image", **ENVELOPE, openapi_extra={"description": "multipart: `file` plus the common fields"})
+@router.post("/image", **ENVELOPE, openapi_extra=body_openapi(DetectingImageQuery, {"file": "the query image"},
+                                                              json_body=False))
 async def search_image(request: Request, principal: SearchPrincipal, container: ContainerDep):
     options, files = await read_query(request, DetectingImageQuery, container.settings.max_upload_bytes)
     if not files:
@@ -61,28 +66,33 @@ async def search_image(request: Request, principal: SearchPrincipal, container: 
                       options.detect, options.detect_class)
 
 
-@router.post("/crop", **ENVELOPE)
+@router.post("/crop", **ENVELOPE, openapi_extra=body_openapi(CropSearchRequest, ONE_IMAGE))
 async def search_crop(request: Request, principal: SearchPrincipal, container: ContainerDep):
     options, files = await read_query(request, CropSearchRequest, container.settings.max_upload_bytes)
-    return await _run(container.search.search_crop, principal.tenant_id, one_image(options, files),
-                      options.bbox, options)
+    image = await fetched(container, principal.tenant_id, one_image(options, files))
+    return await _run(container.search.search_crop, principal.tenant_id, image, options.bbox, options)
 
 
-@router.post("/multi", **ENVELOPE)
+@router.post("/multi", **ENVELOPE, openapi_extra=body_openapi(
+    MultiSearchRequest, {"files": "2 to 5 query images (with image_urls, 2 to 5 in all)"}))
 async def search_multi(request: Request, principal: SearchPrincipal, container: ContainerDep):
     options, files = await read_query(request, MultiSearchRequest, container.settings.max_upload_bytes)
     images = [QueryImage(url=url) for url in options.image_urls or ()] + [QueryImage(data=d) for d in files]
+    if MIN_MULTI_IMAGES <= len(images) <= MAX_MULTI_IMAGES:  # else the service says how many it takes
+        images = await fetched_all(container, principal.tenant_id, images)
     return await _run(container.search.search_multi, principal.tenant_id, images, options)
 
 
-@router.post("/fusion", **ENVELOPE)
+@router.post("/fusion", **ENVELOPE, openapi_extra=body_openapi(FusionSearchRequest, ONE_IMAGE))
 async def search_fusion(request: Request, principal: SearchPrincipal, container: ContainerDep):
     options, files = await read_query(request, FusionSearchRequest, container.settings.max_upload_bytes)
-    return await _run(container.search.search_fusion, principal.tenant_id, one_image(options, files),
-                      options.text, options.image_weight, options)
+    image = await fetched(container, principal.tenant_id, one_image(options, files))
+    return await _run(container.search.search_fusion, principal.tenant_id, image, options.text,
+                      options.image_weight, options)
 
 
-@router.post("/voice", **ENVELOPE, openapi_extra={"description": "multipart: `audio` (WAV, MP3, WebM/Opus, OGG)"})
+@router.post("/voice", **ENVELOPE, openapi_extra=body_openapi(
+    SearchOptions, {"audio": "the spoken query: WAV, MP3, WebM/Opus or OGG"}, json_body=False))
 async def search_voice(request: Request, principal: SearchPrincipal, container: ContainerDep):
     options, files = await read_query(request, SearchOptions, container.settings.max_audio_bytes,
                                       file_fields=("audio",))
@@ -96,6 +106,23 @@ async def _run(search, *args) -> Response:
     return envelope_response(await run_in_threadpool(search, *args))
 
 
+async def fetched(container: Container, tenant_id: str, image: QueryImage) -> QueryImage:
+    """The image with its bytes: a URL is fetched on the fetch pool, so a slow host holds no request thread."""
+    if image.data is not None or image.url is None:
+        return image
+    return QueryImage(url=image.url, data=await container.query_fetcher.fetch(tenant_id, image.url))
+
+
+async def fetched_all(container: Container, tenant_id: str, images: list[QueryImage]) -> list[QueryImage]:
+    async def one(position: int, image: QueryImage) -> QueryImage:
+        try:
+            return await fetched(container, tenant_id, image)
+        except TrooplyError as error:
+            raise error.for_item(f"image {position}", position) from error
+
+    return list(await asyncio.gather(*(one(position, image) for position, image in enumerate(images))))
+
+
 def one_image(options: ImageQuery, files: list[bytes]) -> QueryImage:
     if len(files) > 1 or (files and options.image_url):
         raise InvalidRequest("send exactly one image: `image_url` or one uploaded `file`", code="image_required")
@@ -106,7 +133,8 @@ async def read_query(request: Request, schema: type[BaseModel], max_bytes: int,
                      file_fields: tuple[str, ...] = ("file", "files")) -> tuple[Any, list[bytes]]:
     """The request's fields validated by `schema`, and the uploaded files' bytes (multipart only)."""
     files: list[bytes] = []
-    if request.headers.get("content-type", "").startswith(FORM_TYPES):
+    is_form = request.headers.get("content-type", "").startswith(FORM_TYPES)
+    if is_form:
         form = await request.form()
         fields: dict[str, Any] = {}
         for name, value in form.multi_items():
@@ -119,11 +147,12 @@ async def read_query(request: Request, schema: type[BaseModel], max_bytes: int,
                 fields[name] = value
     else:
         try:
-            fields = await request.json()
+            fields = await request.json()  # already checked by StrictJsonRoute
         except ValueError as error:
             raise InvalidRequest("the body must be JSON or multipart/form-data", code="validation_error") from error
     try:
-        return schema.model_validate(fields), files
+        # Form fields arrive as text ("10"), so only they are converted; a JSON body is validated strictly.
+        return schema.model_validate(fields, strict=not is_form), files
     except ValidationError as error:
         problem = error.errors()[0]
         field = ".".join(str(p) for p in problem["loc"]) or "body"
@@ -134,10 +163,13 @@ async def read_query(request: Request, schema: type[BaseModel], max_bytes: int,
 
 def _json_field(name: str, value: str) -> Any:
     try:
-        return json.loads(value)
-    except json.JSONDecodeError as error:
+        return parse_json(value)
+    except InvalidRequest as error:
+        if error.code != "invalid_json":  # too deep, a non-finite number, a lone surrogate: as in a JSON body
+            raise
+        # Unparseable JSON in one field is a bad field value, not a bad body.
         code = "invalid_filter" if name == "filters" else "validation_error"
-        raise InvalidRequest(f"{name}: not valid JSON ({error.msg})", code=code) from error
+        raise InvalidRequest(f"{name}: not valid JSON", code=code) from error
 
 
 async def _read_capped(upload: StarletteUpload, max_bytes: int, name: str) -> bytes:
