@@ -31,7 +31,16 @@ class Settings(BaseSettings):
     clip_model: str = "ViT-L-14"
     clip_pretrained: str = Field("openai", description="registry tag, checkpoint path, or 'random'")
     clip_device: str = Field("auto", description="auto, cpu or cuda")
-    encode_batch_size: int = Field(16, ge=1, le=512)
+    encode_batch_size: int = Field(16, ge=1, le=512, description="products per ingest task")
+    # The model runtime: concurrent callers' images or texts share one forward pass.
+    runtime_max_batch: int = Field(16, ge=1, le=512, description="items per forward pass at most")
+    runtime_max_wait_ms: float = Field(3.0, ge=0, le=100, description="how long a lone item waits for company")
+    runtime_max_queue: int = Field(256, ge=1, description="query items waiting per model before 503 overloaded")
+    runtime_wait_budget_seconds: float = Field(
+        3.0, gt=0, description="expected queueing wait beyond which a query is refused (503 overloaded)")
+    preprocess_workers: int | None = Field(None, ge=1, description="threads preprocessing batches; the cores when unset")
+    model_idle_unload_seconds: float = Field(600.0, gt=0, description="idle time after which Whisper and the ONNX "
+                                                                       "detector are unloaded")
     text_cache_size: int = Field(4096, ge=0)
     torch_threads: int | None = Field(None, ge=1)
 

@@ -18,13 +18,13 @@ from trooply.search.feedback import FeedbackService
 from trooply.search.service import SearchService
 from trooply.tenancy.service import TenantService
 from trooply.tenancy.usage import UsageService
-from trooply.vision.detection import Detector, OnnxDetector, ZeroShotDetector
+from trooply.runtime.models import ModelRuntime, SlotDetector
+from trooply.vision.detection import Detector, ZeroShotDetector
 from trooply.vision.encoder import ClipEncoder, vector_space
 from trooply.vision.fetch import ImageFetcher
 from trooply.vision.items import ItemService
 from trooply.vision.query_fetch import QueryImageFetcher
 from trooply.vision.query_image import QueryImageLoader
-from trooply.voice.transcriber import Transcriber
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +44,12 @@ class Container:
                                       self.classifier.of_category)
         self.rules = RuleService(self.db, list(self.profiles))
         self.usage = UsageService(self.db, settings)
-        loader = QueryImageLoader(self.fetcher, settings.max_image_pixels)
+        loader = QueryImageLoader(self.fetcher, settings.max_image_pixels, settings.decode_max_side,
+                                  settings.max_concurrent_large_decodes)
+        self.runtime = ModelRuntime(settings)  # every model; forward passes run on its threads
         self.zero_shot_detector = ZeroShotDetector(lambda: self.encoder, settings.detector_max_proposals)
         self.items = ItemService(loader, self._detector(), self.zero_shot_detector, lambda: self.encoder, self.usage)
-        self.search = SearchService(self.db, lambda: self.index, lambda: self.encoder, lambda: self.transcriber,
+        self.search = SearchService(self.db, lambda: self.index, lambda: self.encoder, self.runtime.transcribe,
                                     lambda: self.classifier, self.profiles, self.rules, loader, lambda: self.items,
                                     settings)
         self.feedback = FeedbackService(self.db, self.search.log_writer)
@@ -61,10 +63,8 @@ class Container:
         return isinstance(self.dispatcher, InProcessQueue)
 
     def _detector(self) -> Detector:
-        if self.settings.detector == "onnx":
-            if self.settings.detector_onnx_path is None:
-                raise ValueError("TROOPLY_DETECTOR=onnx needs TROOPLY_DETECTOR_ONNX_PATH")
-            return OnnxDetector(self.settings.detector_onnx_path, self.settings.detector_onnx_input_size)
+        if self.runtime.detector is not None:
+            return SlotDetector(self.runtime.detector)
         return self.zero_shot_detector
 
     def _once(self, name: str, build):
@@ -75,17 +75,11 @@ class Container:
 
     @property
     def encoder(self) -> ClipEncoder:
-        return self._once("encoder", lambda: ClipEncoder.from_settings(self.settings))
+        return self.runtime.clip
 
     @property
     def index(self) -> VectorIndex:
         return self._once("index", self._open_index)
-
-    @property
-    def transcriber(self) -> Transcriber:
-        # Loaded on the first voice query: most deployments never pay for it.
-        return self._once("transcriber", lambda: Transcriber(self.settings.whisper_model, self.settings.max_audio_bytes,
-                                                             self.settings.max_audio_seconds))
 
     @property
     def pipeline(self) -> IngestPipeline:
@@ -108,6 +102,7 @@ class Container:
     def start(self) -> None:
         """Migrate and load the model; embedded: also open the index, start the pool, resume unfinished work."""
         self.db.migrate()
+        self.runtime.start()
         self.classifier.warm_up()  # loads the model and embeds the profile prompts before the first request
         if self.embedded_queue:
             self.index  # takes the data-directory lock now: a second `serve` must refuse at start
@@ -126,6 +121,7 @@ class Container:
         if "pipeline" in self._opened:
             self.pipeline.close()  # after the queue: no ingest task is fetching any more
         self.fetcher.close()
+        self.runtime.stop()  # after the queue and the pipeline: ingest's last passes are drained first
         self.search.log_writer.close()
         if "index" in self._opened:
             self.index.close()

@@ -27,6 +27,10 @@ QUEUE_DEPTH = Gauge("trooply_queue_depth", "Ingest batches waiting in the queue"
 ENCODER_BATCH_SECONDS = Histogram("trooply_encoder_batch_seconds", "CLIP forward pass per batch", ["kind"],
                                   buckets=_FAST)
 INDEX_QUERY_SECONDS = Histogram("trooply_index_query_seconds", "Vector index query latency", buckets=_FAST)
+RUNTIME_BATCH_SIZE = Histogram("trooply_runtime_batch_size", "Items per forward pass of the model runtime",
+                               ["model", "kind"], buckets=(1, 2, 4, 8, 16, 32, 64, 128))
+RUNTIME_QUEUE_DEPTH = Gauge("trooply_runtime_queue_depth", "Items waiting for a forward pass", ["model", "kind"])
+RUNTIME_SHED = Counter("trooply_runtime_shed_total", "Queries refused as overloaded (503), per model", ["model"])
 REQUESTS_REFUSED = Counter("trooply_requests_refused_total", "Requests refused by a limit (ip, tenant, body)",
                            ["limit"])
 

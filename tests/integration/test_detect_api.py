@@ -25,8 +25,23 @@ def png(image: Image.Image) -> bytes:
     return out.getvalue()
 
 
+def big_scene_jpeg() -> bytes:
+    """The scene at 4000x3000: decoded at 1024 px, yet every size and box the API gives is in these pixels."""
+    out = io.BytesIO()
+    SCENE.resize((4000, 3000)).save(out, "JPEG", quality=80)
+    return out.getvalue()
+
+
+def two_tone_png(width: int, height: int) -> bytes:
+    image = Image.new("RGB", (width, height), (200, 30, 30))
+    image.paste((30, 30, 200), (width // 2, height // 2, width, height))
+    return png(image)
+
+
 SCENE, OBJECTS = composite()
 SCENE_PNG = png(SCENE)
+BIG_SCENE = big_scene_jpeg()
+DEGENERATE = [(39000, 1), (1, 39000), (2, 2)]
 
 
 @pytest.fixture(scope="module")
@@ -131,6 +146,69 @@ def test_bad_boxes_are_422_naming_their_index(shop, boxes, code):
     error = response.json()["error"]
     assert response.status_code == 422 and error["code"] == code
     assert error["details"] == {"index": 1} and error["message"].startswith("bounding_boxes[1]")
+
+
+def inside(box, width, height) -> bool:
+    x1, y1, x2, y2 = box
+    return 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height
+
+
+@pytest.mark.parametrize("size", DEGENERATE)
+def test_detect_on_degenerate_shapes_answers_boxes_inside_the_image(shop, size):
+    client, _, creds = shop
+    response = post(client, creds, "/v1/detect", files={"file": ("t.png", two_tone_png(*size))},
+                    data={"top_k": "10", "return_image": "true"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["image_width"], body["image_height"]) == size and body["detections"]
+    for d in body["detections"]:
+        assert inside(d["bounding_box"], *size) and 0 < d["area_ratio"] <= 1, d
+
+
+@pytest.mark.parametrize("size", DEGENERATE)
+def test_embed_without_boxes_on_degenerate_shapes_embeds_what_it_detects(shop, size):
+    client, _, creds = shop
+    response = post(client, creds, "/v1/embed", files={"file": ("t.png", two_tone_png(*size))}, data={"top_k": "3"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert 1 <= len(body["bounding_boxes"]) <= 3 and len(body["embeddings"]) == len(body["bounding_boxes"])
+    assert all(inside(box, *size) for box in body["bounding_boxes"])
+
+
+def test_a_large_photo_is_described_in_its_own_pixels(shop):
+    client, _, creds = shop
+    body = post(client, creds, "/v1/detect", files={"file": ("big.jpg", BIG_SCENE)},
+                data={"top_k": "10", "return_image": "true"}).json()
+    assert (body["image_width"], body["image_height"]) == (4000, 3000)
+    for d in body["detections"]:
+        assert inside(d["bounding_box"], 4000, 3000)
+        assert d["area_ratio"] == pytest.approx(area_ratio(d["bounding_box"], 4000, 3000), abs=1e-3)
+    assert any(d["bounding_box"][2] > 2000 for d in body["detections"]), "boxes are not in the decoded 1024 px"
+    # Drawn on the decoded pixels: a full-size PNG of a large photo would be tens of megabytes.
+    assert Image.open(io.BytesIO(base64.b64decode(body["annotated_image"]))).size == (1024, 768)
+    quarter = [2000, 1500, 4000, 3000]
+    embedded = post(client, creds, "/v1/embed", files={"file": ("big.jpg", BIG_SCENE)},
+                    data={"bounding_boxes": json.dumps([quarter])})
+    assert embedded.status_code == 200 and embedded.json()["bounding_boxes"] == [quarter]
+    cropped = post(client, creds, "/v1/search/crop", files={"file": ("big.jpg", BIG_SCENE)},
+                   data={"bbox": json.dumps(quarter)})
+    assert cropped.status_code == 200, cropped.text
+    outside = post(client, creds, "/v1/search/crop", files={"file": ("big.jpg", BIG_SCENE)},
+                   data={"bbox": "[2000, 1500, 4001, 3000]"})
+    assert outside.status_code == 422 and outside.json()["error"]["code"] == "bbox_out_of_bounds"
+    detected = post(client, creds, "/v1/search/image", files={"file": ("big.jpg", BIG_SCENE)},
+                    data={"detect": "true", "profile": "accessories"}).json()
+    assert inside(detected["detection"]["bounding_box"], 4000, 3000)
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_box_coordinates_are_422_not_a_crash(shop, number):
+    client, _, creds = shop
+    box = f"[0, 0, {number}, 100]"
+    embedded = post(client, creds, "/v1/embed", files={"file": ("s.png", SCENE_PNG)},
+                    data={"bounding_boxes": f"[{box}]"})
+    cropped = post(client, creds, "/v1/search/crop", files={"file": ("s.png", SCENE_PNG)}, data={"bbox": box})
+    assert (embedded.status_code, cropped.status_code) == (422, 422), (embedded.text, cropped.text)
 
 
 def test_search_with_detect_runs_on_the_most_prominent_item_and_reports_it(shop):

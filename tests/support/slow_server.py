@@ -15,6 +15,7 @@ class DribbleServer:
         # A short accept timeout lets the accept loop notice close() quickly.
         self._listener.settimeout(0.05)
         self.port: int = self._listener.getsockname()[1]
+        self.connections = 0  # accepted so far
         threading.Thread(target=self._accept, daemon=True).start()
 
     def __enter__(self) -> "DribbleServer":
@@ -39,6 +40,7 @@ class DribbleServer:
                 continue
             except OSError:
                 return  # closed
+            self.connections += 1
             threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
 
     def _answer(self, conn: socket.socket) -> None:

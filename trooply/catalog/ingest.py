@@ -20,6 +20,7 @@ from trooply.db import Database, utcnow
 from trooply.errors import TrooplyError
 from trooply.index.base import IndexPoint, VectorIndex
 from trooply.observability import INGEST_OUTCOMES
+from trooply.runtime.batcher import INGEST
 from trooply.ranking.families import FamilyClassifier
 from trooply.vision.colour import aspect_ratio, colour_histogram
 from trooply.vision.decode import DecodedImage, decode_image
@@ -104,8 +105,9 @@ class IngestPipeline:
     def _store(self, tenant_id: str, products: dict[str, ProductRecord], prepared: dict[str, PreparedImage]) -> set[str]:
         unchanged = [pid for pid, image in prepared.items() if _vector_is_current(products[pid], image)]
         to_encode = [pid for pid in prepared if pid not in unchanged]
-        vectors = dict(zip(to_encode, self.encoder.encode_images([prepared[pid].decoded.image for pid in to_encode])
-                           if to_encode else []))
+        # Ingest priority: a storefront query never waits behind these in the runtime's batcher.
+        images = [prepared[pid].decoded.image for pid in to_encode]
+        vectors = dict(zip(to_encode, self.encoder.encode_images(images, priority=INGEST), strict=True))
         with self.db.session() as session:
             repo = CatalogRepository(session)
             # Held until the vectors are written: a DELETE waits for it, or lands first and the re-read

@@ -46,7 +46,6 @@ from trooply.vision.decode import crop_image
 from trooply.vision.encoder import ClipEncoder
 from trooply.vision.items import ItemService
 from trooply.vision.query_image import QueryImage, QueryImageLoader
-from trooply.voice.transcriber import Transcriber
 
 
 @dataclass(frozen=True)
@@ -71,13 +70,13 @@ class QueryLook:
 
 class SearchService:
     def __init__(self, db: Database, index: Callable[[], VectorIndex], encoder: Callable[[], ClipEncoder],
-                 transcriber: Callable[[], Transcriber], classifier: Callable[[], FamilyClassifier],
+                 transcribe: Callable[[bytes], str], classifier: Callable[[], FamilyClassifier],
                  profiles: dict[str, ScoringProfile], rules: RuleService, loader: QueryImageLoader,
                  items: Callable[[], "ItemService"], settings: Settings) -> None:
         self.db = db
         self._index = index
         self._encoder = encoder
-        self._transcriber = transcriber
+        self._transcribe = transcribe
         self._classifier = classifier
         self.profiles = profiles
         self.rules = rules
@@ -146,7 +145,7 @@ class SearchService:
     def search_voice(self, tenant_id: str, audio: bytes, options: SearchOptions) -> SearchEnvelope:
         started, conditions, timings = time.perf_counter(), self._validate(options), QueryTimingsOut()
         heard_at = time.perf_counter()
-        transcript = self._transcriber().transcribe(audio)
+        transcript = self._transcribe(audio)
         timings.transcribe_ms = (time.perf_counter() - heard_at) * 1000
         vector = self._timed(timings, lambda: self._encoder().encode_text(transcript))
         envelope = self._retrieve(tenant_id, "voice", vector, QueryLook.of_text(transcript), conditions, options,

@@ -79,12 +79,15 @@ def finalise(detections: Sequence[Detection], top_k: int, classes: set[int] | No
 
 
 def clip_box(box: Sequence[float], width: int, height: int) -> Box | None:
-    """The part of a box inside the image; None when no area of it is, or a coordinate is not a number."""
+    """The whole pixels of the image a box covers (crops are taken that way): widened to the pixel grid and
+    clipped to the image; None when it covers none, or a coordinate is not a number."""
     if not all(math.isfinite(v) for v in box):
         return None
-    x1, y1 = max(0.0, float(box[0])), max(0.0, float(box[1]))
-    x2, y2 = min(float(width), float(box[2])), min(float(height), float(box[3]))
-    return (x1, y1, x2, y2) if x1 < x2 and y1 < y2 else None
+    # Rounded first, so that float noise (2.0000000001) does not widen a box by a pixel.
+    x1, y1, x2, y2 = (round(float(v), 6) for v in box)
+    x1, y1 = max(0, math.floor(x1)), max(0, math.floor(y1))
+    x2, y2 = min(width, math.ceil(x2)), min(height, math.ceil(y2))
+    return (float(x1), float(y1), float(x2), float(y2)) if x1 < x2 and y1 < y2 else None
 
 
 def area_ratio(box: Box, width: int, height: int) -> float:
@@ -246,9 +249,13 @@ class OnnxDetector:
         height, width = spec.shape[2], spec.shape[3]
         self.input_name = spec.name
         self.size = (width if isinstance(width, int) else input_size, height if isinstance(height, int) else input_size)
+        self.path = str(path)
         outputs = {o.name for o in self.session.get_outputs()}
         if not {"boxes", "scores", "labels"} <= outputs:
             raise ValueError(f"{path}: an ONNX detector must output boxes, scores and labels; it has {sorted(outputs)}")
+
+    def describe(self) -> dict[str, object]:
+        return {"model": self.path, "providers": self.session.get_providers(), "input_size": list(self.size)}
 
     def detect(self, image: Image.Image) -> tuple[list[Detection], DetectionTimings]:
         started = time.perf_counter()

@@ -1,8 +1,10 @@
 """The CLIP encoder: one object owning the model, preprocessing, tokenizer and device."""
 
 import logging
+import os
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
@@ -16,6 +18,7 @@ from PIL import Image
 from trooply.errors import TrooplyError
 from trooply.index.base import VectorSpace
 from trooply.observability import ENCODER_BATCH_SECONDS, timed
+from trooply.runtime.batcher import QUERY, BatchPolicy, MicroBatcher
 
 if TYPE_CHECKING:
     from trooply.config import Settings
@@ -60,8 +63,9 @@ def vector_space(model_name: str, pretrained: str) -> VectorSpace:
 
 
 class ClipEncoder:
-    def __init__(self, model_name: str, pretrained: str, device: str = "auto", batch_size: int = 16,
-                 text_cache_size: int = 4096, torch_threads: int | None = None) -> None:
+    def __init__(self, model_name: str, pretrained: str, device: str = "auto", policy: BatchPolicy = BatchPolicy(),
+                 text_cache_size: int = 4096, torch_threads: int | None = None,
+                 preprocess_workers: int | None = None) -> None:
         if torch_threads is not None:
             torch.set_num_threads(torch_threads)
         if device == "auto":
@@ -92,11 +96,14 @@ class ClipEncoder:
         self.preprocess: Callable[[Image.Image], torch.Tensor] = preprocess
         self.tokenizer = open_clip.get_tokenizer(model_name)
         self._dtype = torch.float16 if precision == "fp16" else torch.float32
-        self.batch_size = batch_size
+        self.model_name, self.pretrained, self.precision = model_name, pretrained, precision
 
-        # Forward passes run concurrently (an ingest batch must not hold up a storefront query);
-        # this lock only keeps the counters exact.
-        self._counter_lock = threading.Lock()
+        # Every forward pass runs on a batcher's thread, coalescing concurrent callers; callers preprocess
+        # (decode, resize, normalise) in parallel beforehand, so the model, not preprocessing, is the limit.
+        self._images = MicroBatcher(model_name, "image", self._forward_images, policy)
+        self._texts = MicroBatcher(model_name, "text", self._forward_texts, policy)
+        self._preprocess_pool = ThreadPoolExecutor(preprocess_workers or os.cpu_count() or 1,
+                                                   thread_name_prefix="preprocess")
         self._cache_lock = threading.Lock()
         self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._text_cache_size = text_cache_size
@@ -105,34 +112,47 @@ class ClipEncoder:
 
     @classmethod
     def from_settings(cls, settings: "Settings") -> "ClipEncoder":
-        return cls(settings.clip_model, settings.clip_pretrained, device=settings.clip_device,
-                   batch_size=settings.encode_batch_size, text_cache_size=settings.text_cache_size,
-                   torch_threads=settings.torch_threads)
+        policy = BatchPolicy(max_batch=settings.runtime_max_batch, max_wait_s=settings.runtime_max_wait_ms / 1000,
+                             max_queue=settings.runtime_max_queue, wait_budget_s=settings.runtime_wait_budget_seconds)
+        return cls(settings.clip_model, settings.clip_pretrained, device=settings.clip_device, policy=policy,
+                   text_cache_size=settings.text_cache_size, torch_threads=settings.torch_threads,
+                   preprocess_workers=settings.preprocess_workers)
 
-    def encode_images(self, images: Sequence[Image.Image]) -> np.ndarray:
-        out = [np.empty((0, self.space.size), np.float32)]
-        for start in range(0, len(images), self.batch_size):
-            chunk = images[start:start + self.batch_size]
-            # Preprocessing runs outside the lock so other threads can decode while one encodes.
-            pixels = torch.stack([self.preprocess(image) for image in chunk])
-            with timed(ENCODER_BATCH_SECONDS, kind="image"), torch.inference_mode():
-                features = self.model.encode_image(pixels.to(self.device, self._dtype))
-            out.append(_unit_rows(features))
-            with self._counter_lock:
-                self.images_encoded += len(chunk)
-        return np.concatenate(out)
+    def describe(self) -> dict[str, str | int]:
+        return {"model": self.model_name, "pretrained": self.pretrained, "dim": self.space.size,
+                "device": str(self.device), "precision": self.precision}
 
-    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
-        out = [np.empty((0, self.space.size), np.float32)]
-        for start in range(0, len(texts), self.batch_size):
-            chunk = list(texts[start:start + self.batch_size])
-            tokens = self.tokenizer(chunk)
-            with timed(ENCODER_BATCH_SECONDS, kind="text"), torch.inference_mode():
-                features = self.model.encode_text(tokens.to(self.device))
-            out.append(_unit_rows(features))
-            with self._counter_lock:
-                self.texts_encoded += len(chunk)
-        return np.concatenate(out)
+    def encode_images(self, images: Sequence[Image.Image], priority: int = QUERY) -> np.ndarray:
+        if not images:
+            return np.empty((0, self.space.size), np.float32)
+        if len(images) == 1:  # a query: its own request thread preprocesses it, in parallel with others'
+            pixels = [self.preprocess(images[0])]
+        else:
+            pixels = list(self._preprocess_pool.map(self.preprocess, images))
+        return np.stack(self._images.map(pixels, priority))
+
+    def encode_texts(self, texts: Sequence[str], priority: int = QUERY) -> np.ndarray:
+        if not texts:
+            return np.empty((0, self.space.size), np.float32)
+        return np.stack(self._texts.map(list(texts), priority))
+
+    def _forward_images(self, pixels: list[torch.Tensor]) -> list[np.ndarray]:
+        with timed(ENCODER_BATCH_SECONDS, kind="image"), torch.inference_mode():
+            features = self.model.encode_image(torch.stack(pixels).to(self.device, self._dtype))
+        self.images_encoded += len(pixels)  # only the batcher's thread writes it
+        return list(_unit_rows(features))
+
+    def _forward_texts(self, texts: list[str]) -> list[np.ndarray]:
+        with timed(ENCODER_BATCH_SECONDS, kind="text"), torch.inference_mode():
+            features = self.model.encode_text(self.tokenizer(texts).to(self.device))
+        self.texts_encoded += len(texts)
+        return list(_unit_rows(features))
+
+    def close(self) -> None:
+        """Finishes the queued passes, then stops the batchers."""
+        self._images.stop()
+        self._texts.stop()
+        self._preprocess_pool.shutdown(wait=True)
 
     def encode_text(self, text: str) -> np.ndarray:
         key = normalise_text(text)

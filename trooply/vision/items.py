@@ -106,7 +106,8 @@ class ItemService:
         detections, _ = self._detect(decoded, MAX_ITEMS, wanted)
         return max(detections, key=lambda d: prominence(d, decoded.width, decoded.height), default=None)
 
-    def _detect(self, decoded: DecodedImage, top_k: int, classes: set[int] | None) -> tuple[list[Detection], DetectionTimings]:
+    def _detect(self, decoded: DecodedImage, top_k: int,
+                classes: set[int] | None) -> tuple[list[Detection], DetectionTimings]:
         candidates, timings = self.detector.detect(decoded.image)
         started = time.perf_counter()
         kept = finalise(_in_original(candidates, decoded), top_k, classes)

@@ -7,7 +7,6 @@ search works offline. Audio is never written to disk or logged.
 import io
 import logging
 import os
-import threading
 
 import av
 import numpy as np
@@ -32,19 +31,20 @@ class Transcriber:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local model path must never reach for a hub
         from faster_whisper import WhisperModel
 
-        self.model = WhisperModel(model_path or default_model_path(), device=device,
-                                  compute_type="int8" if device == "cpu" else "float16")
+        self.model_path, self.device = model_path or default_model_path(), device
+        self.compute_type = "int8" if device == "cpu" else "float16"
+        self.model = WhisperModel(self.model_path, device=device, compute_type=self.compute_type)
         self.max_bytes = max_bytes
         self.max_seconds = max_seconds
-        self._lock = threading.Lock()  # CTranslate2 runs its own threads; one decode at a time is fastest here
 
     def transcribe(self, data: bytes) -> str:
+        """Not thread-safe by design: the model runtime runs one transcription at a time (CTranslate2 uses
+        its own threads, and one decode at a time is fastest here)."""
         audio = self.decode(data)
-        with self._lock:
-            segments, _info = self.model.transcribe(audio, language="en", beam_size=1, temperature=0.0,
-                                                    without_timestamps=True, vad_filter=True,
-                                                    condition_on_previous_text=False)
-            text = " ".join(segment.text.strip() for segment in segments).strip()  # consume the generator
+        segments, _info = self.model.transcribe(audio, language="en", beam_size=1, temperature=0.0,
+                                                without_timestamps=True, vad_filter=True,
+                                                condition_on_previous_text=False)
+        text = " ".join(segment.text.strip() for segment in segments).strip()  # consume the generator
         if not any(ch.isalnum() for ch in text):
             raise InvalidRequest("no speech was recognised in the audio", code="no_speech")
         return text

@@ -151,4 +151,9 @@ def test_patch_refuses_image_changes(client, creds):
 
 def test_readyz_reports_each_dependency(client):
     body = client.get("/readyz").json()
-    assert body == {"status": "ready", "checks": {"sql": "ok", "index": "ok", "queue": "ok", "model": "ok"}}
+    assert body["status"] == "ready"
+    assert body["checks"] == {"sql": "ok", "index": "ok", "queue": "ok", "model": "ok"}
+    # The model runtime says what is loaded, where and in which precision; Whisper loads on first use.
+    assert body["models"]["clip"] == {"loaded": True, "model": "trooply-test-tiny", "pretrained": "random",
+                                      "dim": 64, "device": "cpu", "precision": "fp32"}
+    assert body["models"]["whisper"] == {"loaded": False, "waiting": 0}

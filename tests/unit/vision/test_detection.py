@@ -15,6 +15,7 @@ from trooply.vision.detection import (
     annotate,
     area_ratio,
     center_distance_ratio,
+    clip_box,
     finalise,
     iou,
     non_max_suppression,
@@ -73,6 +74,27 @@ def test_region_proposals_stay_inside_and_find_each_object():
         assert max(iou(box, target) for box in boxes) > 0.8, target
 
 
+@pytest.mark.parametrize("size", [(39000, 1), (1, 39000), (320, 1), (1, 7), (2, 2), (1, 1)])
+def test_region_proposals_on_degenerate_shapes_stay_inside_the_image(size):
+    width, height = size
+    image = Image.new("RGB", size, (200, 30, 30))
+    image.paste((30, 30, 200), (width // 2, height // 2, width, height))
+    boxes = region_proposals(image, limit=48)
+    assert boxes and boxes[0] == (0.0, 0.0, float(width), float(height))
+    assert all(0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height for x1, y1, x2, y2 in boxes)
+    assert all(area_ratio(box, width, height) <= 1.0 for box in boxes)
+
+
+def test_clip_box_keeps_the_whole_pixels_inside_and_drops_boxes_with_none_or_not_a_number():
+    assert clip_box((-5, -5, 50, 120), 40, 100) == (0.0, 0.0, 40.0, 100.0)
+    assert clip_box((10, 10, 20, 20), 40, 100) == (10.0, 10.0, 20.0, 20.0)
+    assert clip_box((0.375, 1.7, 0.4375, 2.0000000001), 2, 2) == (0.0, 1.0, 1.0, 2.0)
+    assert clip_box((50, 10, 60, 20), 40, 100) is None
+    assert clip_box((10, 10, 10, 20), 40, 100) is None
+    assert clip_box((math.nan, 10, 20, 20), 40, 100) is None
+    assert clip_box((0, 0, math.inf, 20), 40, 100) is None
+
+
 def test_annotated_image_keeps_the_size_and_draws_the_boxes():
     image, _ = composite()
     drawn = annotate(image, [Detection(0, 0.9, (40, 60, 220, 300))])
@@ -106,6 +128,16 @@ def test_onnx_detector_scales_boxes_back_and_feeds_the_same_nms(tmp_path):
     assert [d.class_id for d in candidates] == [0, 0, 6], "an unknown label (42) is dropped"
     assert candidates[0].box == (16.0, 32.0, 80.0, 160.0)  # x scaled by 128/64, y by 256/64
     assert finalise(candidates, 10, None) == [candidates[0], candidates[2]]
+
+
+def test_onnx_detector_clips_boxes_to_the_image_and_drops_those_outside_or_not_a_number(tmp_path):
+    path = tmp_path / "detector.onnx"
+    tiny_detector_graph(path, boxes=[[-8, -8, 80, 80], [70, 70, 90, 90], [float("nan"), 0, 8, 8], [8, 8, 16, 16]],
+                        scores=[0.9, 0.8, 0.7, float("nan")], labels=[0, 1, 2, 3])
+    for size in [(128, 256), (39000, 1), (1, 39000), (2, 2)]:
+        candidates, _ = OnnxDetector(path).detect(Image.new("RGB", size))
+        assert [d.class_id for d in candidates] == [0], size
+        assert candidates[0].box == (0.0, 0.0, float(size[0]), float(size[1]))
 
 
 def test_onnx_detector_refuses_a_graph_without_the_contracted_outputs(tmp_path):

@@ -7,11 +7,17 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from prometheus_client import REGISTRY
 
 from trooply.index.base import VectorSpace
+from trooply.runtime.batcher import BatchPolicy
 from trooply.vision.encoder import ClipEncoder
 
 MODEL = "trooply-test-tiny"
+
+
+def image_passes(model: str) -> float:
+    return REGISTRY.get_sample_value("trooply_runtime_batch_size_count", {"model": model, "kind": "image"}) or 0
 
 
 @pytest.fixture(scope="module")
@@ -83,13 +89,27 @@ def test_text_cache_evicts_least_recently_used() -> None:
 
 
 def test_batching_matches_single_images() -> None:
-    batched = ClipEncoder(MODEL, "random", device="cpu", batch_size=2)
+    batched = ClipEncoder(MODEL, "random", device="cpu", policy=BatchPolicy(max_batch=2))
     images = noise_images(5, seed=1)
     before = batched.images_encoded
     together = batched.encode_images(images)
     assert batched.images_encoded == before + 5
     alone = np.concatenate([batched.encode_images([image]) for image in images])
     np.testing.assert_allclose(together, alone, atol=1e-5)
+    batched.close()
+
+
+def test_concurrent_queries_share_forward_passes_and_match_unbatched_vectors() -> None:
+    encoder = ClipEncoder(MODEL, "random", device="cpu", policy=BatchPolicy(max_batch=8, max_wait_s=0.05))
+    images = noise_images(8, seed=2)
+    alone = [encoder.encode_images([image])[0] for image in images]
+    passes_before = image_passes(MODEL)
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(lambda image: encoder.encode_images([image])[0], images))
+    assert image_passes(MODEL) - passes_before < 8  # coalesced
+    for mine, reference in zip(together, alone, strict=True):
+        np.testing.assert_allclose(mine, reference, atol=1e-5)
+    encoder.close()
 
 
 def test_different_images_give_different_vectors(encoder: ClipEncoder) -> None:

@@ -26,8 +26,8 @@ def readyz(container: ContainerDep) -> JSONResponse:
         except Exception as error:  # readiness reports every failing dependency, never raises
             results[name] = f"unavailable: {error}"
     ready = all(value == "ok" for value in results.values())
-    return JSONResponse({"status": "ready" if ready else "not_ready", "checks": results},
-                        status_code=200 if ready else 503)
+    return JSONResponse({"status": "ready" if ready else "not_ready", "checks": results,
+                         "models": container.runtime.describe()}, status_code=200 if ready else 503)
 
 
 @router.get("/metrics")

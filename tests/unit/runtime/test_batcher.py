@@ -1,0 +1,120 @@
+"""The micro-batcher: coalescing, priority of queries over ingest, shedding, error isolation, draining."""
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from prometheus_client import REGISTRY
+
+from trooply.errors import ServiceUnavailable
+from trooply.runtime.batcher import INGEST, QUERY, BatchPolicy, MicroBatcher, Overloaded
+
+
+class RecordingModel:
+    """Doubles its inputs; records every pass; can be held at the start of a pass, or fail on an item."""
+
+    def __init__(self, seconds: float = 0.0) -> None:
+        self.passes: list[list] = []
+        self.seconds = seconds
+        self.gate = threading.Event()
+        self.gate.set()
+        self.started = threading.Event()
+
+    def __call__(self, items: list) -> list:
+        self.started.set()
+        self.gate.wait(10)
+        if any(item == "bad" for item in items):
+            raise ValueError("a bad item")
+        self.passes.append(list(items))
+        time.sleep(self.seconds)
+        return [item * 2 for item in items]
+
+
+def batcher(model, **policy) -> MicroBatcher:
+    return MicroBatcher("test", "item", model, BatchPolicy(**{"max_wait_s": 0.02, **policy}))
+
+
+def test_concurrent_callers_share_passes_and_each_gets_its_own_row():
+    model = RecordingModel(seconds=0.05)
+    runtime = batcher(model, max_batch=8)
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda i: runtime.map([i])[0], range(8)))
+    assert results == [i * 2 for i in range(8)]
+    assert len(model.passes) < 8 and sum(len(p) for p in model.passes) == 8
+    runtime.stop()
+
+
+def test_a_lone_item_runs_after_the_short_wait_alone():
+    model = RecordingModel()
+    runtime = batcher(model, max_batch=8, max_wait_s=0.005)
+    assert runtime.map([21]) == [42]
+    assert model.passes == [[21]]
+    runtime.stop()
+
+
+def test_queries_go_before_waiting_ingest_and_never_share_its_pass():
+    model = RecordingModel()
+    runtime = batcher(model, max_batch=4)
+    model.gate.clear()
+    first = runtime.submit([1], INGEST)  # the pass in progress, held open
+    assert model.started.wait(5)
+    ingest = runtime.submit([10, 11, 12, 13, 14], INGEST)
+    query = runtime.submit([7], QUERY)
+    model.gate.set()
+    assert [f.result(5) for f in first + ingest + query] == [2, 20, 22, 24, 26, 28, 14]
+    assert model.passes == [[1], [7], [10, 11, 12, 13], [14]]
+    runtime.stop()
+
+
+def test_queries_are_shed_with_a_retry_time_when_the_expected_wait_is_over_budget():
+    model = RecordingModel(seconds=0.2)
+    runtime = batcher(model, max_batch=1, wait_budget_s=0.5)
+    runtime.map([0])  # teaches the batcher what a pass costs
+    shed_before = REGISTRY.get_sample_value("trooply_runtime_shed_total", {"model": "test"}) or 0
+    model.gate.clear()
+    held = runtime.submit([1, 2, 3], QUERY)  # a pass running, two queued: ~0.6 s ahead of a newcomer
+    assert model.started.wait(5)
+    with pytest.raises(Overloaded) as refused:
+        runtime.submit([4], QUERY)
+    assert refused.value.status == 503 and refused.value.code == "overloaded"
+    assert refused.value.details["retry_after"] >= 1
+    assert REGISTRY.get_sample_value("trooply_runtime_shed_total", {"model": "test"}) == shed_before + 1
+    runtime.submit([5], INGEST)  # ingest is delayed, never refused
+    model.gate.set()
+    assert [f.result(5) for f in held] == [2, 4, 6]
+    runtime.stop()
+
+
+def test_a_full_queue_refuses_queries():
+    model = RecordingModel()
+    runtime = batcher(model, max_batch=2, max_queue=3)
+    with pytest.raises(Overloaded):
+        runtime.submit([1, 2, 3, 4], QUERY)
+    runtime.stop()
+
+
+def test_one_bad_item_fails_alone():
+    model = RecordingModel()
+    runtime = batcher(model, max_batch=4)
+    model.gate.clear()
+    futures = runtime.submit([1, "bad", 3], QUERY)
+    model.gate.set()
+    assert futures[0].result(5) == 2 and futures[2].result(5) == 6
+    with pytest.raises(ValueError, match="a bad item"):
+        futures[1].result(5)
+    runtime.stop()
+
+
+def test_stop_drains_what_is_queued_and_refuses_new_work():
+    model = RecordingModel(seconds=0.02)
+    runtime = batcher(model, max_batch=2)
+    model.gate.clear()
+    futures = runtime.submit(list(range(6)), INGEST)
+    stopper = threading.Thread(target=runtime.stop)
+    stopper.start()
+    model.gate.set()
+    stopper.join(10)
+    assert [f.result(0) for f in futures] == [i * 2 for i in range(6)]
+    with pytest.raises(ServiceUnavailable):
+        runtime.submit([1])
