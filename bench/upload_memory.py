@@ -11,7 +11,6 @@ the server's RSS before the burst, at its peak (VmHWM) and a few seconds after i
 import argparse
 import io
 import json
-import os
 import subprocess
 import sys
 import tempfile

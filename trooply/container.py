@@ -13,12 +13,12 @@ from trooply.ranking.families import FamilyClassifier
 from trooply.ranking.popularity import PopularityService
 from trooply.ranking.profiles import DEFAULT_PROFILES_DIR, load_profiles
 from trooply.ranking.rules import RuleService
+from trooply.runtime.models import ModelRuntime, SlotDetector
 from trooply.scheduling import PeriodicTask
 from trooply.search.feedback import FeedbackService
 from trooply.search.service import SearchService
 from trooply.tenancy.service import TenantService
 from trooply.tenancy.usage import UsageService
-from trooply.runtime.models import ModelRuntime, SlotDetector
 from trooply.vision.detection import Detector, ZeroShotDetector
 from trooply.vision.encoder import ClipEncoder, vector_space
 from trooply.vision.fetch import ImageFetcher

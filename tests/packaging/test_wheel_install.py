@@ -1,7 +1,6 @@
 """The wheel, not the source tree: it carries every file the service reads, and installed on its own it migrates and
 serves. The fresh virtualenv borrows the test environment's dependencies (torch and the rest) through a .pth file."""
 
-import os
 import shutil
 import subprocess
 import sys

@@ -20,8 +20,8 @@ from trooply.db import Database, utcnow
 from trooply.errors import TrooplyError
 from trooply.index.base import IndexPoint, VectorIndex
 from trooply.observability import INGEST_OUTCOMES
-from trooply.runtime.batcher import INGEST
 from trooply.ranking.families import FamilyClassifier
+from trooply.runtime.batcher import INGEST
 from trooply.vision.colour import aspect_ratio, colour_histogram
 from trooply.vision.decode import DecodedImage, decode_image
 from trooply.vision.encoder import ClipEncoder

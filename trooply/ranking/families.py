@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from trooply.ranking.profiles import ScoringProfile
+from trooply.runtime.batcher import INGEST
 from trooply.vision.encoder import ClipEncoder
 
 # CLIP's learned logit scale is ~100: the temperature its zero-shot probabilities are calibrated at.
@@ -58,7 +59,8 @@ class FamilyClassifier:
             if self._prompt_matrix is None:
                 rows = []
                 for name in self._names:
-                    mean = self._encoder().encode_texts(self.profiles[name].prompts).mean(axis=0)
+                    # Once per model, at start: background work, never refused as a query could be.
+                    mean = self._encoder().encode_texts(self.profiles[name].prompts, priority=INGEST).mean(axis=0)
                     rows.append(mean / np.linalg.norm(mean))
                 self._prompt_matrix = np.stack(rows).astype(np.float32)
             return self._prompt_matrix

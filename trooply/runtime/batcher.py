@@ -22,6 +22,7 @@ from trooply.observability import RUNTIME_BATCH_SIZE, RUNTIME_QUEUE_DEPTH, RUNTI
 
 log = logging.getLogger(__name__)
 
+# Priorities: storefront queries, then ingest and other background work (prompt embeddings at start).
 QUERY, INGEST = 0, 1
 Item = TypeVar("Item")
 Result = TypeVar("Result")

@@ -19,6 +19,7 @@ import yaml
 from PIL import Image, ImageDraw
 from skimage.segmentation import felzenszwalb
 
+from trooply.runtime.batcher import INGEST
 from trooply.vision.decode import pixel_crop
 from trooply.vision.encoder import ClipEncoder
 
@@ -150,7 +151,7 @@ class ZeroShotDetector:
             if self._prompts is None:
                 groups = [CLASS_PROMPTS[i] for i in sorted(CLASS_PROMPTS)] + [BACKGROUND_PROMPTS]
                 encoder = self._encoder()
-                rows = [encoder.encode_texts(prompts).mean(axis=0) for prompts in groups]
+                rows = [encoder.encode_texts(prompts, priority=INGEST).mean(axis=0) for prompts in groups]
                 self._prompts = np.stack([r / np.linalg.norm(r) for r in rows]).astype(np.float32)
             return self._prompts
 

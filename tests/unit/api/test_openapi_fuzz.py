@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 import schemathesis
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
-
-from fastapi.testclient import TestClient
 
 from tests.conftest import auth, make_settings, new_tenant
 from trooply.api.app import create_app
@@ -27,7 +26,7 @@ class WithoutLifespan:
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "lifespan":
             return await self.app(scope, receive, send)
-        while (message := await receive())["type"] != "lifespan.shutdown":
+        while (await receive())["type"] != "lifespan.shutdown":
             await send({"type": "lifespan.startup.complete"})
         await send({"type": "lifespan.shutdown.complete"})
 
