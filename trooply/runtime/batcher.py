@@ -39,6 +39,7 @@ class _Pending:
     item: Any = field(compare=False)
     future: Future = field(compare=False)
     enqueued_at: float = field(compare=False, default_factory=time.monotonic)
+    found_idle: bool = field(compare=False, default=False)  # nothing queued or running when it arrived
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class MicroBatcher(Generic[Item, Result]):
         self._stopping = False
         self._running_until = 0.0  # when the pass in progress is expected to end
         self._pass_seconds = [0.0, 0.0]  # moving average of one pass, per priority
+        self._busy = False  # a pass is running
         self._thread = threading.Thread(target=self._serve, name=f"batcher-{model}-{kind}", daemon=True)
         self._thread.start()
 
@@ -76,9 +78,10 @@ class MicroBatcher(Generic[Item, Result]):
                 raise ServiceUnavailable(f"the {self.model} model is shutting down", code="shutting_down")
             if priority == QUERY:
                 self._admit(len(items))
+            idle = not self._heap and not self._busy
             futures = []
             for item in items:
-                pending = _Pending(priority, next(self._order), item, Future())
+                pending = _Pending(priority, next(self._order), item, Future(), time.monotonic(), idle)
                 heapq.heappush(self._heap, pending)
                 futures.append(pending.future)
             self._queued[priority] += len(items)
@@ -113,6 +116,8 @@ class MicroBatcher(Generic[Item, Result]):
             if batch is None:
                 return
             self._run(batch)
+            with self._ready:
+                self._busy = False
 
     def _next_batch(self) -> list[_Pending] | None:
         with self._ready:
@@ -120,8 +125,11 @@ class MicroBatcher(Generic[Item, Result]):
                 if self._stopping:
                     return None
                 self._ready.wait()
-            # A lone item waits a few milliseconds for company; a full batch goes at once.
-            deadline = self._heap[0].enqueued_at + self.policy.max_wait_s
+            # A lone item that found the model idle goes at once: a single shopper never pays max_wait. Under
+            # traffic items gather while a pass runs, and the next waits a few milliseconds for company.
+            first = self._heap[0]
+            alone = first.found_idle and len(self._heap) == 1
+            deadline = first.enqueued_at + (0.0 if alone else self.policy.max_wait_s)
             while len(self._heap) < self.policy.max_batch and not self._stopping:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -132,6 +140,7 @@ class MicroBatcher(Generic[Item, Result]):
             while self._heap and len(batch) < self.policy.max_batch and self._heap[0].priority == priority:
                 batch.append(heapq.heappop(self._heap))
             self._queued[priority] -= len(batch)
+            self._busy = True
             self._running_until = time.monotonic() + self._pass_seconds[priority]
             RUNTIME_QUEUE_DEPTH.labels(self.model, self.kind).set(len(self._heap))
         return batch

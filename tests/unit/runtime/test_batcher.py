@@ -45,11 +45,27 @@ def test_concurrent_callers_share_passes_and_each_gets_its_own_row():
     runtime.stop()
 
 
-def test_a_lone_item_runs_after_the_short_wait_alone():
+def test_items_arriving_during_a_pass_wait_for_company_and_go_together():
     model = RecordingModel()
-    runtime = batcher(model, max_batch=8, max_wait_s=0.005)
-    assert runtime.map([21]) == [42]
-    assert model.passes == [[21]]
+    runtime = batcher(model, max_batch=8, max_wait_s=0.3)
+    model.gate.clear()
+    first = runtime.submit([1])
+    assert model.started.wait(5)
+    second = runtime.submit([2])  # the model is busy: this one waits for company
+    model.gate.set()
+    time.sleep(0.05)
+    third = runtime.submit([3])
+    assert [f.result(5) for f in first + second + third] == [2, 4, 6]
+    assert model.passes == [[1], [2, 3]]
+    runtime.stop()
+
+
+def test_a_lone_item_on_an_idle_model_does_not_wait_for_company():
+    model = RecordingModel()
+    runtime = batcher(model, max_batch=8, max_wait_s=2.0)
+    started = time.monotonic()
+    assert runtime.map([1]) == [2]
+    assert time.monotonic() - started < 1.0  # well under the 2 s it would wait for company under traffic
     runtime.stop()
 
 
