@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 from PIL import Image, ImageDraw
 
+from trooply.runtime.batcher import BatchPolicy
 from trooply.vision.detection import ZeroShotDetector, finalise
 from trooply.vision.encoder import ClipEncoder
 
@@ -36,7 +37,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--proposals", type=int, default=48)
     args = parser.parse_args()
-    encoder = ClipEncoder(args.model, "random", batch_size=64)
+    encoder = ClipEncoder(args.model, "random", policy=BatchPolicy(max_batch=64))
     detector = ZeroShotDetector(lambda: encoder, args.proposals)
     detector.detect(street_photo(640, 0))  # warm-up: class prompts embedded once
     print(f"{args.model}, up to {args.proposals} proposals, {args.runs} images per size")

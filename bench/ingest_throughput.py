@@ -21,6 +21,7 @@ from bench._common import bench_settings
 from tests.support.image_server import ImageServer
 from trooply.catalog.schemas import ProductIn
 from trooply.container import Container
+from trooply.runtime.batcher import INGEST
 from trooply.vision.decode import decode_image
 
 
@@ -61,7 +62,7 @@ def main() -> None:
 
         images = [decode_image(data, 10**8).image for data in photos]
         started = time.perf_counter()
-        container.encoder.encode_images(images)
+        container.encoder.encode_images(images, priority=INGEST)
         raw_s = time.perf_counter() - started
     finally:
         container.stop()

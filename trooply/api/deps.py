@@ -27,8 +27,10 @@ def scoped(scope: str):
     (catalog, search, ...)."""
 
     async def authorise(request: Request, container: ContainerDep) -> Principal:
-        # The key lookup may read the database: in a thread, as FastAPI runs a sync dependency.
-        principal = await run_in_threadpool(container.tenants.authenticate, _bearer_key(request))
+        key = _bearer_key(request)
+        # A cached key is answered here; a lookup that reads the database goes to a thread.
+        principal = (container.tenants.recently_authenticated(key)
+                     or await run_in_threadpool(container.tenants.authenticate, key))
         await request.app.state.rate_limiter.check_tenant(principal)
         principal.require(scope)
         return principal

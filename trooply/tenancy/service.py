@@ -74,13 +74,17 @@ class TenantService:
             self._known_keys = {h: known for h, known in self._known_keys.items() if known[1].tenant_id != tenant_id}
             return self._issue_keys(repo, tenant_id)
 
+    def recently_authenticated(self, raw_key: str | None) -> Principal | None:
+        """The key's principal if it was checked within the cache time; never touches the database."""
+        known = self._known_keys.get(hash_key(raw_key)) if raw_key else None
+        return known[1] if known is not None and known[0] > time.monotonic() else None
+
     def authenticate(self, raw_key: str | None) -> Principal:
         if not raw_key:
             raise Unauthorized("missing API key: send Authorization: Bearer <key>", code="missing_api_key")
+        if (principal := self.recently_authenticated(raw_key)) is not None:
+            return principal
         key_hash = hash_key(raw_key)
-        known = self._known_keys.get(key_hash)
-        if known is not None and known[0] > time.monotonic():
-            return known[1]
         with self.db.session() as session:
             found = TenantRepository(session).active_key(key_hash)
         if found is None:
