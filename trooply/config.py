@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     runtime_max_queue: int = Field(256, ge=1, description="query items waiting per model before 503 overloaded")
     runtime_wait_budget_seconds: float = Field(
         3.0, gt=0, description="expected queueing wait beyond which a query is refused (503 overloaded)")
+    runtime_query_timeout_seconds: float = Field(
+        30.0, gt=0, description="a query's items still waiting for the model then are withdrawn (503 model_timeout)")
     preprocess_workers: int | None = Field(None, ge=1, description="threads preprocessing batches; the cores when unset")
     model_idle_unload_seconds: float = Field(600.0, gt=0, description="idle time after which Whisper and the ONNX "
                                                                        "detector are unloaded")

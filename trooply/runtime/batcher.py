@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -48,6 +49,7 @@ class BatchPolicy:
     max_wait_s: float = 0.003  # how long the first item of a batch waits for company
     max_queue: int = 256  # query items waiting, beyond which queries are refused
     wait_budget_s: float = 5.0  # expected wait beyond which a query is refused
+    query_timeout_s: float = 30.0  # a query's items still waiting then are withdrawn (503)
 
 
 class MicroBatcher(Generic[Item, Result]):
@@ -69,8 +71,19 @@ class MicroBatcher(Generic[Item, Result]):
         self._thread.start()
 
     def map(self, items: Sequence[Item], priority: int = QUERY) -> list[Result]:
-        """Each item's result, in order; raises the error of the first item that failed."""
-        return [future.result() for future in self.submit(items, priority)]
+        """Each item's result, in order; raises the error of the first item that failed. A query whose items
+        are not done within the policy's timeout withdraws those still waiting, which no pass then runs."""
+        futures = self.submit(items, priority)
+        deadline = time.monotonic() + self.policy.query_timeout_s if priority == QUERY else None
+        try:
+            return [future.result(None if deadline is None else max(0.0, deadline - time.monotonic()))
+                    for future in futures]
+        except FutureTimeout:
+            for future in futures:
+                future.cancel()
+            raise ServiceUnavailable(f"the {self.model} model did not answer within "
+                                     f"{self.policy.query_timeout_s:g} s", code="model_timeout",
+                                     details={"retry_after": 1}) from None
 
     def submit(self, items: Sequence[Item], priority: int = QUERY) -> list[Future]:
         with self._ready:
@@ -147,7 +160,9 @@ class MicroBatcher(Generic[Item, Result]):
 
     def _run(self, batch: list[_Pending]) -> None:
         started = time.monotonic()
-        live = [p for p in batch if p.future.set_running_or_notify_cancel()]
+        live = [p for p in batch if p.future.set_running_or_notify_cancel()]  # withdrawn ones are skipped
+        if not live:
+            return
         try:
             results = self._run_batch([p.item for p in live])
         except Exception:

@@ -113,7 +113,8 @@ class ClipEncoder:
     @classmethod
     def from_settings(cls, settings: "Settings") -> "ClipEncoder":
         policy = BatchPolicy(max_batch=settings.runtime_max_batch, max_wait_s=settings.runtime_max_wait_ms / 1000,
-                             max_queue=settings.runtime_max_queue, wait_budget_s=settings.runtime_wait_budget_seconds)
+                             max_queue=settings.runtime_max_queue, wait_budget_s=settings.runtime_wait_budget_seconds,
+                             query_timeout_s=settings.runtime_query_timeout_seconds)
         return cls(settings.clip_model, settings.clip_pretrained, device=settings.clip_device, policy=policy,
                    text_cache_size=settings.text_cache_size, torch_threads=settings.torch_threads,
                    preprocess_workers=settings.preprocess_workers)

@@ -102,6 +102,22 @@ def test_queries_are_shed_with_a_retry_time_when_the_expected_wait_is_over_budge
     runtime.stop()
 
 
+def test_a_query_that_times_out_is_withdrawn_and_never_run():
+    model = RecordingModel()
+    runtime = batcher(model, max_batch=1, query_timeout_s=0.2)
+    model.gate.clear()
+    held = runtime.submit([1], INGEST)
+    assert model.started.wait(5)
+    with pytest.raises(ServiceUnavailable) as timed_out:
+        runtime.map([2], QUERY)  # waits behind the held pass past its timeout
+    assert timed_out.value.code == "model_timeout" and timed_out.value.status == 503
+    model.gate.set()
+    assert held[0].result(5) == 2
+    assert runtime.map([3]) == [6]
+    assert model.passes == [[1], [3]]  # the withdrawn item never reached the model
+    runtime.stop()
+
+
 def test_a_full_queue_refuses_queries():
     model = RecordingModel()
     runtime = batcher(model, max_batch=2, max_queue=3)
