@@ -46,6 +46,8 @@ class _Pending:
 @dataclass(frozen=True)
 class BatchPolicy:
     max_batch: int = 16
+    # Ingest passes may be kept smaller: a query waits at most for the pass already running (slow CPU models).
+    max_ingest_batch: int | None = None  # max_batch when unset
     max_wait_s: float = 0.003  # how long the first item of a batch waits for company
     max_queue: int = 256  # query items waiting, beyond which queries are refused
     wait_budget_s: float = 5.0  # expected wait beyond which a query is refused
@@ -149,8 +151,11 @@ class MicroBatcher(Generic[Item, Result]):
                     break
                 self._ready.wait(remaining)
             priority = self._heap[0].priority  # the best waiting: queries before ingest
+            limit = self.policy.max_batch
+            if priority == INGEST and self.policy.max_ingest_batch is not None:
+                limit = self.policy.max_ingest_batch
             batch = []
-            while self._heap and len(batch) < self.policy.max_batch and self._heap[0].priority == priority:
+            while self._heap and len(batch) < limit and self._heap[0].priority == priority:
                 batch.append(heapq.heappop(self._heap))
             self._queued[priority] -= len(batch)
             self._busy = True

@@ -83,6 +83,19 @@ def test_queries_go_before_waiting_ingest_and_never_share_its_pass():
     runtime.stop()
 
 
+def test_ingest_passes_can_be_kept_smaller_than_query_passes():
+    model = RecordingModel()
+    runtime = batcher(model, max_batch=4, max_ingest_batch=2)
+    model.gate.clear()
+    held = runtime.submit([0], QUERY)
+    assert model.started.wait(5)
+    later = runtime.submit([1, 2, 3], INGEST) + runtime.submit([4, 5, 6, 7, 8], QUERY)
+    model.gate.set()
+    assert [f.result(5) for f in held + later] == [0, 2, 4, 6, 8, 10, 12, 14, 16]
+    assert model.passes == [[0], [4, 5, 6, 7], [8], [1, 2], [3]]
+    runtime.stop()
+
+
 def test_queries_are_shed_with_a_retry_time_when_the_expected_wait_is_over_budget():
     model = RecordingModel(seconds=0.2)
     runtime = batcher(model, max_batch=1, wait_budget_s=0.5)
