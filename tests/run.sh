@@ -4,9 +4,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Real services and media tools come from Debian: redis-server for the Celery tests, PostgreSQL for the
-# SQL backend tests, espeak-ng and ffmpeg to speak and encode the voice-search test audio.
+# SQL backend tests, espeak-ng and ffmpeg to speak and encode the voice-search test audio, chromium for the
+# portal's browser tests (Playwright drives Debian's build; it never downloads its own).
 missing=()
-for tool in redis-server:redis-server espeak-ng:espeak-ng ffmpeg:ffmpeg; do
+for tool in redis-server:redis-server espeak-ng:espeak-ng ffmpeg:ffmpeg chromium:chromium; do
   command -v "${tool%%:*}" >/dev/null || missing+=("${tool##*:}")
 done
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)

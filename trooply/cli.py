@@ -1,13 +1,15 @@
-"""The `trooply` command: serve, worker, migrate, tenants, keys, reindex."""
+"""The `trooply` command: serve, worker, migrate, tenants, keys, import, reindex, duplicates."""
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 from trooply.config import PLANS, Settings
 from trooply.errors import TrooplyError
 from trooply.observability import configure_logging
+from trooply.ranking.benchmarks import LAYOUTS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,16 +56,45 @@ def _parser() -> argparse.ArgumentParser:
     rotate.add_argument("--json", action="store_true")
     rotate.set_defaults(run=_rotate_keys)
 
-    evaluate = commands.add_parser("eval", help="Recall@1/@10 and nDCG@10, raw cosine vs the full pipeline")
-    evaluate.add_argument("--catalog", type=Path, required=True, help="JSONL, one product per line (as POSTed)")
-    evaluate.add_argument("--queries", type=Path, required=True,
+    evaluate = commands.add_parser("eval", help="Recall@1/@10 and nDCG@10, raw cosine vs the full pipeline, on your "
+                                   "catalogue (--catalog, --queries) or a standard test set (--dataset)")
+    evaluate.add_argument("--catalog", type=Path, help="JSONL, one product per line (as POSTed)")
+    evaluate.add_argument("--queries", type=Path,
                           help='JSONL: {"query" | "image_url", "relevant": [ids], "profile"?, "filters"?}')
+    evaluate.add_argument("--dataset", type=Path, help="Stanford Online Products (Ebay_test.txt), DeepFashion In-shop "
+                          "(list_eval_partition.txt), or a class_name/image.jpg folder tree")
+    evaluate.add_argument("--layout", choices=LAYOUTS, default="auto", help="the dataset's layout (auto: detected)")
+    evaluate.add_argument("--profile", help="score every dataset query with this profile (default: zero-shot)")
+    evaluate.add_argument("--max-queries", type=int, help="a seeded sample of the dataset's queries")
+    evaluate.add_argument("--concurrency", type=int, default=4, help="queries in flight (the model batches them)")
+    evaluate.add_argument("--model", help="TROOPLY_CLIP_MODEL for this run")
+    evaluate.add_argument("--pretrained", help="TROOPLY_CLIP_PRETRAINED for this run")
     evaluate.add_argument("--json", action="store_true")
     evaluate.set_defaults(run=_evaluate)
+
+    bulk = commands.add_parser("import", help="import products from a .csv or .jsonl file (resumable: a re-run "
+                               "skips products already stored as they are)")
+    bulk.add_argument("file", type=Path)
+    bulk.add_argument("--tenant", help="the tenant to import into (this installation's database)")
+    bulk.add_argument("--url", help="import into a running server instead, e.g. http://127.0.0.1:8000")
+    bulk.add_argument("--key", default=os.environ.get("TROOPLY_API_KEY"),
+                      help="the tenant's secret key for --url (default: $TROOPLY_API_KEY)")
+    bulk.add_argument("--format", choices=("csv", "jsonl"), help="the file's format (default: from its name)")
+    bulk.add_argument("--force", action="store_true", help="send every row again, unchanged products included")
+    bulk.add_argument("--batch-size", type=int, default=1000, help="products per request and job (1 to 1,000)")
+    bulk.add_argument("--json", action="store_true", help="print the summary as JSON")
+    bulk.set_defaults(run=_import)
 
     reindex = commands.add_parser("reindex", help="drop a tenant's vectors and encode every product again")
     reindex.add_argument("tenant_id")
     reindex.set_defaults(run=_reindex)
+
+    duplicates = commands.add_parser("duplicates", help="groups of near-duplicate products, one JSON line each")
+    duplicates.add_argument("tenant_id")
+    duplicates.add_argument("--threshold", type=float, default=0.97, help="cosine at which two products are "
+                            "duplicates (0.5 to 1; default 0.97)")
+    duplicates.add_argument("--out", default="-", help="a .jsonl file (default: standard output)")
+    duplicates.set_defaults(run=_duplicates)
     return parser
 
 
@@ -140,11 +171,56 @@ def _print_credentials(credentials, as_json: bool) -> None:
           "Store the keys now: they are kept only as hashes and cannot be shown again.")
 
 
-def _evaluate(args, settings: Settings) -> None:
-    from trooply.ranking.evaluation import format_report, run_evaluation
+def _evaluate(args, settings: Settings) -> int:
+    from trooply.ranking.evaluation import format_report, run_benchmark, run_evaluation
 
-    report = run_evaluation(settings, args.catalog, args.queries)
+    if (args.dataset is None) == (args.catalog is None or args.queries is None) or (args.dataset and args.catalog):
+        print("error: `trooply eval` takes --catalog and --queries, or --dataset", file=sys.stderr)
+        return 2
+    chosen = {"clip_model": args.model, "clip_pretrained": args.pretrained}
+    settings = settings.model_copy(update={name: value for name, value in chosen.items() if value is not None})
+    if args.dataset is not None:
+        report = run_benchmark(settings, args.dataset, args.layout, args.profile, args.max_queries, args.concurrency)
+    else:
+        report = run_evaluation(settings, args.catalog, args.queries, args.concurrency)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 0
+
+
+def _import(args, settings: Settings) -> int:
+    from rich.console import Console
+
+    from trooply.catalog.bulk import LocalCatalog, RemoteCatalog, print_summary, run_import
+    from trooply.catalog.imports import format_of
+
+    if (args.url is None) == (args.tenant is None) or (args.url and not args.key):
+        print("error: `trooply import` takes --tenant TENANT_ID (this installation), or --url URL with --key "
+              "(or $TROOPLY_API_KEY)", file=sys.stderr)
+        return 2
+    if not 1 <= args.batch_size <= 1000:
+        print("error: --batch-size must lie between 1 and 1000", file=sys.stderr)
+        return 2
+    if not args.file.is_file():
+        print(f"error: no file {args.file}", file=sys.stderr)
+        return 2
+    fmt = format_of(args.file.name, args.format)
+    skip_unchanged = not args.force
+    target = (RemoteCatalog(args.url, args.key, skip_unchanged) if args.url
+              else LocalCatalog(settings, args.tenant, skip_unchanged))
+    try:
+        result = run_import(args.file, fmt, target, Console(stderr=True), args.batch_size)
+    except KeyboardInterrupt:
+        print("\ninterrupted: queued products keep their place; run the same command again to resume",
+              file=sys.stderr)
+        return 130
+    finally:
+        target.close()
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print_summary(result, Console(highlight=False, soft_wrap=True))
+    # Scripts can tell a clean import from one that needs a look.
+    return 1 if result["rejected"] or result["failed"] else 0
 
 
 def _reindex(args, settings: Settings) -> None:
@@ -158,6 +234,37 @@ def _reindex(args, settings: Settings) -> None:
         container.stop()
     where = "the Celery workers" if settings.redis_url else "the next `trooply serve`"
     print(f"queued job {job_id} for {where}" if job_id else "the tenant has no products")
+
+
+def _duplicates(args, settings: Settings) -> int:
+    import time
+
+    from trooply.container import Container
+    from trooply.duplicates.schemas import MIN_THRESHOLD
+
+    if not MIN_THRESHOLD <= args.threshold <= 1.0:
+        print(f"error: --threshold must lie between {MIN_THRESHOLD} and 1", file=sys.stderr)
+        return 2
+    container = Container(settings)
+    container.db.migrate()
+    started = time.perf_counter()
+    try:
+        container.tenants.get_plan(args.tenant_id)  # an unknown tenant is an error, not an empty report
+        report = container.duplicates.report(args.tenant_id, args.threshold, progress=lambda done: print(
+            f"\r{done:,} products compared", end="", file=sys.stderr, flush=True))
+    finally:
+        container.stop()
+    out = sys.stdout if args.out == "-" else open(args.out, "w", encoding="utf-8")
+    try:
+        for group in report.groups:
+            out.write(json.dumps(group.as_dict()) + "\n")
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    grouped = sum(len(group.products) for group in report.groups)
+    print(f"\n{len(report.groups):,} groups holding {grouped:,} of {report.products_scanned:,} products "
+          f"(cosine >= {args.threshold:g}) in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":

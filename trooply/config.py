@@ -28,12 +28,16 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     # Model
-    clip_model: str = "ViT-L-14"
-    clip_pretrained: str = Field("openai", description="registry tag, checkpoint path, or 'random'")
+    clip_model: str = Field("ViT-L-14", description="an open_clip registry name, hf-hub:org/repo, or "
+                            "local-dir:/path (open_clip_config.json and the weights)")
+    clip_pretrained: str = Field("openai", description="registry tag, checkpoint path, or 'random'; ignored for "
+                                 "hf-hub: and local-dir: models, which carry their weights")
     clip_device: str = Field("auto", description="auto, cpu or cuda")
     encode_batch_size: int = Field(16, ge=1, le=512, description="products per ingest task")
     # The model runtime: concurrent callers' images or texts share one forward pass.
     runtime_max_batch: int = Field(16, ge=1, le=512, description="items per forward pass at most")
+    runtime_max_ingest_batch: int | None = Field(
+        None, ge=1, le=512, description="items per ingest pass (a query waits for at most one); max_batch when unset")
     runtime_max_wait_ms: float = Field(3.0, ge=0, le=100, description="how long a lone item waits for company")
     runtime_max_queue: int = Field(256, ge=1, description="query items waiting per model before 503 overloaded")
     runtime_wait_budget_seconds: float = Field(
@@ -97,6 +101,16 @@ class Settings(BaseSettings):
     # Index
     index_optimize_threshold: int = Field(
         20_000, description="points added since the last HNSW build that trigger a background rebuild")
+
+    # Discovery: grouped search and catalogue duplicates
+    search_max_candidates: int = Field(
+        500, ge=1, le=5000, description="candidates a grouped search may fetch to fill its page")
+    duplicates_sync_max_products: int = Field(
+        10_000, ge=0, description="catalogues up to this size get GET /v1/duplicates at once; larger ones a scan job")
+    duplicates_max_neighbours: int = Field(32, ge=1, le=500, description="near-duplicates listed per product")
+    duplicates_batch_size: int = Field(
+        64, ge=1, le=1024, description="most products per batched neighbour query; fewer while a call takes over "
+        "50 ms (Qdrant Edge holds the GIL for each)")
 
     # Limits (trooply/api/limits.py): refused before a request costs anything
     max_json_body_bytes: int = Field(

@@ -8,6 +8,7 @@ from trooply.catalog.queue import CeleryDispatcher, Dispatcher, InProcessQueue
 from trooply.catalog.service import CatalogService
 from trooply.config import Settings
 from trooply.db import Database
+from trooply.duplicates.service import SCAN_TASK, DuplicateService
 from trooply.index.base import VectorIndex
 from trooply.ranking.families import FamilyClassifier
 from trooply.ranking.popularity import PopularityService
@@ -54,6 +55,10 @@ class Container:
                                     settings)
         self.feedback = FeedbackService(self.db, self.search.log_writer)
         self.popularity = PopularityService(self.db, lambda: self.index, settings.popularity_half_life_days)
+        # Scans go to the Celery workers; embedded (no sender), to a thread of this process.
+        send_scan = self.dispatcher.send if isinstance(self.dispatcher, CeleryDispatcher) else None
+        self.duplicates = DuplicateService(self.db, lambda: self.index, settings,
+                                           (lambda *scan: send_scan(SCAN_TASK, list(scan))) if send_scan else None)
         self._refresher: PeriodicTask | None = None
         self._open_lock = threading.RLock()  # re-entrant: the pipeline opens the index and model
         self._opened: dict[str, object] = {}
@@ -111,6 +116,7 @@ class Container:
             self._refresher = PeriodicTask(self.settings.popularity_refresh_seconds, self.popularity.refresh_all,
                                            "popularity-refresh")
             self.catalog.resume_unfinished()
+            self.duplicates.resume_unfinished()
 
     def stop(self) -> None:
         if self._refresher is not None:
@@ -123,6 +129,7 @@ class Container:
         self.fetcher.close()
         self.runtime.stop()  # after the queue and the pipeline: ingest's last passes are drained first
         self.search.log_writer.close()
+        self.duplicates.close()  # before the index: a scan stops between two batches
         if "index" in self._opened:
             self.index.close()
         self.db.close()

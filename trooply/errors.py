@@ -37,6 +37,13 @@ class NotFound(TrooplyError):
     status = 404
 
 
+class Conflict(TrooplyError):
+    """The request is fine but the resource is not in a state to serve it (yet)."""
+
+    code = "conflict"
+    status = 409
+
+
 class Unauthorized(TrooplyError):
     code = "unauthorized"
     status = 401

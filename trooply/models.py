@@ -1,8 +1,9 @@
 """Every SQL table, imported in one place for Alembic and for `create_all` in tests."""
 
 from trooply.catalog.models import IngestItem, IngestJob, ProductRecord
+from trooply.duplicates.models import DuplicateScan
 from trooply.ranking.models import RuleRecord
 from trooply.search.models import FeedbackEvent, SearchLog
 from trooply.tenancy.models import ApiKey, Tenant, UsageCounter
 
-__all__ = ["ApiKey", "FeedbackEvent", "IngestItem", "IngestJob", "ProductRecord", "RuleRecord", "SearchLog", "Tenant", "UsageCounter"]
+__all__ = ["ApiKey", "DuplicateScan", "FeedbackEvent", "IngestItem", "IngestJob", "ProductRecord", "RuleRecord", "SearchLog", "Tenant", "UsageCounter"]

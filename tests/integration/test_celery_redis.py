@@ -55,6 +55,13 @@ def test_celery_worker_ingests_what_the_api_accepts_and_survives_a_crash(tmp_pat
             second = worker(tmp_path, redis_url, "worker-2")
             try:
                 done = wait_for_job(client, creds.secret_key, job["job_id"], timeout=120)
+                # A duplicate scan runs on the worker too (the API only writes and reads its SQL row).
+                scan = client.post("/v1/duplicates/scan", json={"threshold": 0.999}, headers=auth(creds.secret_key))
+                while (found := client.get(f"/v1/duplicates/scan/{scan.json()['scan_id']}",
+                                           headers=auth(creds.secret_key)).json())["status"] != "completed":
+                    assert found["status"] in ("pending", "running") and time.monotonic() < deadline + 120, found
+                    time.sleep(0.1)
+                assert found["products_scanned"] == 31 and isinstance(found["groups"], list)
             finally:
                 stop(second)
             assert done["counts"] == {"pending": 0, "indexed": 31, "failed": 1}

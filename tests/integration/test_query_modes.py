@@ -33,7 +33,7 @@ def shop(tmp_path_factory):
         for i in range(12):
             server.add_image(f"/p{i}.png", two_halves_png(80, 80, (i * 20, 90, 40), (10, 255 - i * 20, 200)))
             products.append({"id": f"p{i}", "image_url": server.url(f"/p{i}.png"),
-                             "category": "shoes" if i % 2 else "bags"})
+                             "category": "shoes" if i % 2 else "bags", "price": 20.0 + i})
         creds = new_tenant(client)
         job = client.post("/v1/products", json={"products": products}, headers=auth(creds.secret_key)).json()
         wait_for_job(client, creds.secret_key, job["job_id"])
@@ -156,6 +156,8 @@ def test_voice_search_transcribes_real_speech_in_every_format(shop, tmp_path, su
     assert response.status_code == 200, body
     assert body["mode"] == "voice" and "running shoes" in body["transcript"].lower()
     assert len(body["results"]) == 5 and body["timings"]["transcribe_ms"] > 0
+    assert body["interpreted"]["filters"] == {"price": {"lte": 50}}, "the transcript is read like typed text"
+    assert body["interpreted"]["text"].lower().startswith("blue running shoes")
 
 
 def test_voice_transcript_feeds_the_text_pipeline(shop, tmp_path):

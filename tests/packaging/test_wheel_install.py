@@ -79,6 +79,10 @@ def test_an_installed_wheel_migrates_and_serves(wheel: Path, tmp_path: Path) -> 
         wait_for_port(port, 60, process)
         ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10)
         assert ready.status_code == 200, ready.text
+        # The merchant portal comes with the wheel: no Node.js, no build step at install time.
+        portal = httpx.get(f"http://127.0.0.1:{port}/portal/", timeout=10)
+        assert portal.status_code == 200 and "js/main.js" in portal.text
+        assert httpx.get(f"http://127.0.0.1:{port}/portal/js/views/match-analysis.js", timeout=10).status_code == 200
     finally:
         stop(process)
         print(log_path.read_text())  # shown when the test fails

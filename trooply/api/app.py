@@ -11,10 +11,22 @@ from starlette.formparsers import MultiPartParser
 
 from trooply.api.errors import UnexpectedErrorMiddleware, install_error_handlers
 from trooply.api.limits import install_limits
-from trooply.api.routers import detect, feedback, health, products, rules, search
+from trooply.api.routers import (
+    account,
+    catalog,
+    detect,
+    duplicates,
+    feedback,
+    health,
+    products,
+    profiles,
+    rules,
+    search,
+)
 from trooply.config import Settings
 from trooply.container import Container
 from trooply.observability import REQUEST_SECONDS, request_id_var
+from trooply.portal import portal_app
 
 REQUEST_ID_HEADER = b"x-request-id"  # ASGI header names are lower-case bytes
 access_log = logging.getLogger("trooply.access")
@@ -89,5 +101,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(search.router)
     app.include_router(feedback.router)
     app.include_router(rules.router)
+    app.include_router(duplicates.router)
     app.include_router(detect.router)
+    app.include_router(catalog.router)
+    app.include_router(account.router)
+    app.include_router(profiles.router)
+    app.mount("/portal", portal_app(), name="portal")
     return app

@@ -55,6 +55,8 @@ def _check_tree(root: Any) -> None:
 
 
 def _check_text(text: str, path: tuple[str | int, ...]) -> None:
+    if "\x00" in text:  # PostgreSQL refuses NUL in text and JSONB: a 500 there, so a 422 here
+        raise _unsafe(path, "text holds a NUL character (\\u0000)", code="invalid_text")
     if text.isascii():
         return
     try:

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.concurrency import run_in_threadpool
 
 from trooply.container import Container
@@ -14,6 +14,9 @@ def get_container(request: Request) -> Container:
 
 
 ContainerDep = Annotated[Container, Depends(get_container)]
+# A product id in a path: what POST accepts. Control characters (NUL above all, which PostgreSQL refuses)
+# are a 422 here, never a query.
+ProductIdPath = Annotated[str, Path(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
 def _bearer_key(request: Request) -> str | None:

@@ -102,6 +102,10 @@ class CeleryDispatcher:
     def dispatch(self, tenant_id: str, job_id: str, product_ids: Sequence[str], delay: float = 0.0) -> None:
         self.app.send_task(INGEST_TASK, args=[tenant_id, job_id, list(product_ids)], countdown=delay or None)
 
+    def send(self, task: str, args: list[str]) -> None:
+        """Any other task by name (a duplicate scan, …)."""
+        self.app.send_task(task, args=args)
+
     def ping(self) -> None:
         with self.app.connection_for_write() as connection:
             connection.ensure_connection(max_retries=1, timeout=2)

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from trooply.catalog.models import PENDING, IngestItem, IngestJob, ProductRecord
+from trooply.catalog.models import FAILED, PENDING, IngestItem, IngestJob, ProductRecord
 from trooply.db import utcnow
 
 
@@ -33,6 +33,35 @@ class CatalogRepository:
         if after:
             query = query.where(ProductRecord.id > after)
         return list(self.session.scalars(query.order_by(ProductRecord.id).limit(limit)))
+
+    def status_counts(self, tenant_id: str) -> dict[str, int]:
+        rows = self.session.execute(select(ProductRecord.status, func.count()).where(
+            ProductRecord.tenant_id == tenant_id).group_by(ProductRecord.status))
+        return {status: count for status, count in rows}
+
+    def failure_counts(self, tenant_id: str) -> dict[str, int]:
+        rows = self.session.execute(select(ProductRecord.error_code, func.count()).where(
+            ProductRecord.tenant_id == tenant_id, ProductRecord.status == FAILED)
+            .group_by(ProductRecord.error_code))
+        return {code or "unknown": count for code, count in rows}
+
+    def category_counts(self, tenant_id: str, limit: int) -> list[tuple[str, int]]:
+        category = ProductRecord.meta["category"].as_string()
+        rows = self.session.execute(select(category, func.count()).where(
+            ProductRecord.tenant_id == tenant_id, category.is_not(None))
+            .group_by(category).order_by(func.count().desc(), category).limit(limit))
+        return [(name, count) for name, count in rows]
+
+    def failed_products(self, tenant_id: str, product_ids: Sequence[str] | None) -> list[ProductRecord]:
+        """The tenant's failed products: all of them, or those of `product_ids` that failed."""
+        query = select(ProductRecord).where(ProductRecord.tenant_id == tenant_id, ProductRecord.status == FAILED)
+        if product_ids is not None:
+            query = query.where(ProductRecord.id.in_(product_ids))
+        return list(self.session.scalars(query.order_by(ProductRecord.id)))
+
+    def recent_jobs(self, tenant_id: str, limit: int) -> list[IngestJob]:
+        return list(self.session.scalars(select(IngestJob).where(IngestJob.tenant_id == tenant_id)
+                                         .order_by(IngestJob.created_at.desc(), IngestJob.id).limit(limit)))
 
     def all_product_ids(self, tenant_id: str) -> list[str]:
         return list(self.session.scalars(select(ProductRecord.id).where(ProductRecord.tenant_id == tenant_id)

@@ -1,7 +1,7 @@
 """Product input as merchants send it, validated with errors that name the product and the field."""
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -76,6 +76,23 @@ class ProductIn(ProductFields):
 
 class ProductPatch(ProductFields):
     image_url: str | None = None
+
+
+class RetryRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    ids: list[str] | None = Field(None, min_length=1, max_length=MAX_BATCH,
+                                  description="failed products to queue again; every failed product when left out")
+
+
+class ImportOptions(BaseModel):
+    """The form fields beside an uploaded import file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["csv", "jsonl"] | None = Field(None, description="csv or jsonl; from the file name when unset")
+    skip_unchanged: bool = Field(True, description="leave products stored exactly as in the file alone (a re-run "
+                                 "resumes); false sends every row again")
 
 
 def parse_product_batch(body: Any) -> list[ProductIn]:

@@ -2,12 +2,13 @@
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from trooply.catalog.models import (
+    FAILED,
     PENDING,
     PRODUCT_STATUSES,
     IngestItem,
@@ -24,15 +25,18 @@ from trooply.errors import InvalidRequest, NotFound, QuotaExceeded
 from trooply.index.base import VectorIndex
 from trooply.ranking.families import FamilyGuess
 from trooply.tenancy.repository import TenantRepository
+from trooply.vision.colour import colour_swatch
 
 log = logging.getLogger(__name__)
 MAX_JOB_ERRORS = 1000
+UNCHANGED, REJECTED = "unchanged", "rejected"
+TOP_CATEGORIES = 50
 
 
 @dataclass
 class ProductAdmission:
     id: str
-    status: str  # pending | rejected
+    status: str  # pending | unchanged | rejected
     error: dict[str, str] | None = None
 
 
@@ -44,6 +48,14 @@ class Submission:
     @property
     def accepted(self) -> int:
         return sum(1 for p in self.products if p.status == PENDING)
+
+    @property
+    def unchanged(self) -> int:
+        return sum(1 for p in self.products if p.status == UNCHANGED)
+
+    @property
+    def rejected(self) -> int:
+        return sum(1 for p in self.products if p.status == REJECTED)
 
 
 class CatalogService:
@@ -60,35 +72,40 @@ class CatalogService:
         # Opened on first use, so a process that only queues work never takes the index lock.
         return self._index()
 
-    def submit(self, tenant_id: str, products: list[ProductIn]) -> Submission:
+    def submit(self, tenant_id: str, products: list[ProductIn], skip_unchanged: bool = False) -> Submission:
+        """Queues the products as one job. With `skip_unchanged`, a product stored with the same image URL and
+        metadata (and not failed) is answered `unchanged` and not queued: how a re-run import resumes."""
         with self.db.session() as session:
             tenant = TenantRepository(session).lock(tenant_id)  # serialises quota checks across processes
             if tenant is None:
                 raise NotFound("tenant not found", code="tenant_not_found")
             repo = CatalogRepository(session)
-            admissions = self._admit(repo, tenant_id, self.settings.plan_product_limit(tenant.plan), products)
+            admissions = self._admit(repo, tenant_id, self.settings.plan_product_limit(tenant.plan), products,
+                                     skip_unchanged)
             accepted = [p for p in admissions if p.status == PENDING]
-            if not accepted:
+            if all(p.status == REJECTED for p in admissions):
                 raise QuotaExceeded(admissions[0].error["message"], details=[vars(p) for p in admissions])
-            job_id = f"job_{uuid.uuid4().hex[:20]}"
-            repo.add(tenant_id, IngestJob(id=job_id, tenant_id=tenant_id, total=len(accepted)))
-            session.flush()  # the job row must exist before its items reference it
-            for admission in accepted:
-                repo.add(tenant_id, IngestItem(job_id=job_id, product_id=admission.id, tenant_id=tenant_id))
+            if not accepted:
+                return Submission(None, admissions)
+            job_id = _add_job(repo, tenant_id, [p.id for p in accepted])
         self._dispatch_in_batches(tenant_id, job_id, [p.id for p in accepted])
         return Submission(job_id, admissions)
 
     def _admit(self, repo: CatalogRepository, tenant_id: str, limit: int | None,
-               products: list[ProductIn]) -> list[ProductAdmission]:
+               products: list[ProductIn], skip_unchanged: bool) -> list[ProductAdmission]:
         existing = repo.get_products(tenant_id, [p.id for p in products])
         held = repo.count_products(tenant_id)
         admissions = []
         for product in products:
             record = existing.get(product.id)
             if record is None and limit is not None and held >= limit:
-                admissions.append(ProductAdmission(product.id, "rejected", {
+                admissions.append(ProductAdmission(product.id, REJECTED, {
                     "code": "quota_exceeded",
                     "message": f"the plan holds at most {limit} products; this one would exceed it"}))
+                continue
+            if (skip_unchanged and record is not None and record.status != FAILED
+                    and record.image_url == product.image_url and record.meta == product.metadata()):
+                admissions.append(ProductAdmission(product.id, UNCHANGED))
                 continue
             if record is None:
                 held += 1
@@ -149,11 +166,9 @@ class CatalogService:
             job = repo.get_job(tenant_id, job_id)
             if job is None:
                 raise NotFound(f"no job {job_id!r}", code="job_not_found")
-            counts = {status: 0 for status in PRODUCT_STATUSES} | repo.job_counts(tenant_id, job_id)
             errors = [{"product_id": item.product_id, "code": item.error_code, "message": item.error_message}
                       for item in repo.failed_items(tenant_id, job_id, MAX_JOB_ERRORS)]
-        return {"job_id": job.id, "status": "running" if counts[PENDING] else "completed", "total": job.total,
-                "counts": counts, "errors": errors, "created_at": job.created_at}
+            return {**_job_summary(repo, tenant_id, job), "errors": errors}
 
     def reindex(self, tenant_id: str) -> str | None:
         """Drop the tenant's vectors and queue every product again (after a model change)."""
@@ -164,13 +179,58 @@ class CatalogService:
             product_ids = repo.all_product_ids(tenant_id)
             if not product_ids:
                 return None
-            job_id = f"job_{uuid.uuid4().hex[:20]}"
-            repo.add(tenant_id, IngestJob(id=job_id, tenant_id=tenant_id, total=len(product_ids)))
-            session.flush()
-            for product_id in product_ids:
-                repo.add(tenant_id, IngestItem(job_id=job_id, product_id=product_id, tenant_id=tenant_id))
+            job_id = _add_job(repo, tenant_id, product_ids)
         self._dispatch_in_batches(tenant_id, job_id, product_ids)
         return job_id
+
+    def retry_failed(self, tenant_id: str, product_ids: Sequence[str] | None) -> dict[str, Any]:
+        """Queues failed products again as a new job: every failed product, or those of `product_ids`
+        (the others are reported as skipped: not found, or not failed)."""
+        with self.db.session() as session:
+            repo = CatalogRepository(session)
+            failed = repo.failed_products(tenant_id, product_ids)
+            retried = [record.id for record in failed]
+            skipped = []
+            if product_ids is not None:
+                found, queued = repo.get_products(tenant_id, product_ids), set(retried)
+                skipped = [{"id": pid, "reason": "not_failed" if pid in found else "product_not_found"}
+                           for pid in dict.fromkeys(product_ids) if pid not in queued]
+            for record in failed:
+                record.status, record.error_code, record.error_message = PENDING, None, None
+            job_id = _add_job(repo, tenant_id, retried) if retried else None
+        if job_id is not None:
+            self._dispatch_in_batches(tenant_id, job_id, retried)
+        return {"job_id": job_id, "requeued": len(retried), "skipped": skipped}
+
+    def stats(self, tenant_id: str, plan: str) -> dict[str, Any]:
+        """Products by status, failures by code, the largest categories, and the plan's allowance."""
+        with self.db.session() as session:
+            repo = CatalogRepository(session)
+            counts = {status: 0 for status in PRODUCT_STATUSES} | repo.status_counts(tenant_id)
+            failures = repo.failure_counts(tenant_id)
+            categories = repo.category_counts(tenant_id, TOP_CATEGORIES)
+        return {"counts": counts, "total": sum(counts.values()), "allowance": self.settings.plan_product_limit(plan),
+                "failures": failures, "categories": [{"category": name, "count": n} for name, n in categories]}
+
+    def recent_jobs(self, tenant_id: str, limit: int) -> Sequence[dict[str, Any]]:
+        with self.db.session() as session:
+            repo = CatalogRepository(session)
+            return [_job_summary(repo, tenant_id, job) for job in repo.recent_jobs(tenant_id, limit)]
+
+    def image_signals(self, tenant_id: str, product_id: str) -> dict[str, Any]:
+        """What ranking knows of the product beyond its metadata: its family and its stored image signals
+        (size, aspect ratio, colour histogram and the colour words it reads as). `image` is None until indexed."""
+        record = self.get(tenant_id, product_id)
+        points = self.index.retrieve(tenant_id, [product_id]) if record.indexed_at is not None else []
+        stored = points[0].payload.get("image") if points else None
+        image = None
+        if stored:
+            histogram = stored.get("colour_hist") or []
+            image = {"width": stored.get("width"), "height": stored.get("height"),
+                     "aspect_ratio": stored.get("aspect_ratio"), "colour_histogram": histogram,
+                     "colour_swatch": colour_swatch(histogram) if histogram else []}
+        return {"product_id": record.id, "status": record.status, "family": record.family,
+                "family_confidence": record.family_confidence, "image": image}
 
     def resume_unfinished(self, stale_after: float | None = None) -> int:
         """Queue again every accepted item not yet final: the SQL table, not the queue, is the truth."""
@@ -187,3 +247,17 @@ class CatalogService:
             log.info("resumed %d unfinished ingest items", len(items))
         return len(items)
 
+
+def _add_job(repo: CatalogRepository, tenant_id: str, product_ids: list[str]) -> str:
+    job_id = f"job_{uuid.uuid4().hex[:20]}"
+    repo.add(tenant_id, IngestJob(id=job_id, tenant_id=tenant_id, total=len(product_ids)))
+    repo.session.flush()  # the job row must exist before its items reference it
+    for product_id in product_ids:
+        repo.add(tenant_id, IngestItem(job_id=job_id, product_id=product_id, tenant_id=tenant_id))
+    return job_id
+
+
+def _job_summary(repo: CatalogRepository, tenant_id: str, job: IngestJob) -> dict[str, Any]:
+    counts = {status: 0 for status in PRODUCT_STATUSES} | repo.job_counts(tenant_id, job.id)
+    return {"job_id": job.id, "status": "running" if counts[PENDING] else "completed", "total": job.total,
+            "counts": counts, "created_at": job.created_at}

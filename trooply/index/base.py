@@ -49,6 +49,14 @@ class IndexHit:
     vector: np.ndarray | None = None
 
 
+@dataclass
+class ScrollPage:
+    """One page of a tenant's points in storage order; `next_offset` (engine-specific) continues it."""
+
+    points: list[IndexPoint]
+    next_offset: object | None
+
+
 @dataclass(frozen=True)
 class Condition:
     """One pre-filter condition on a payload key (already normalised, see `filters`)."""
@@ -71,6 +79,19 @@ class VectorIndex(Protocol):
 
     def query(self, tenant_id: str, vector: np.ndarray, limit: int,
               conditions: Sequence[Condition] = (), with_vectors: bool = False) -> list[IndexHit]: ...
+
+    def retrieve(self, tenant_id: str, product_ids: Sequence[str]) -> list[IndexPoint]:
+        """The stored vectors and payloads of these products, in no particular order; products not in the
+        index are left out."""
+
+    def scroll(self, tenant_id: str, limit: int, offset: object | None = None) -> ScrollPage:
+        """Every stored vector once, a page at a time (payloads hold only the product id): pass each page's
+        `next_offset` until it is None."""
+
+    def neighbours(self, tenant_id: str, points: Sequence[IndexPoint], min_score: float,
+                   limit: int) -> list[list[IndexHit]]:
+        """For each point, the other points at cosine >= `min_score`, closest first, at most `limit`, as one
+        batched call (payloads hold only the product id)."""
 
     def count(self, tenant_id: str) -> int: ...
 

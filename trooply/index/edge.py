@@ -30,7 +30,7 @@ import numpy as np
 import qdrant_edge as qe
 
 from trooply.errors import ServiceUnavailable
-from trooply.index.base import Condition, IndexHit, IndexPoint, VectorSpace, point_id
+from trooply.index.base import Condition, IndexHit, IndexPoint, ScrollPage, VectorSpace, point_id
 from trooply.index.filters import BOOLEAN_FIELDS, KEYWORD_FIELDS, NUMERIC_FIELDS
 
 log = logging.getLogger(__name__)
@@ -130,6 +130,33 @@ class EdgeIndex:
         return [IndexHit(p.payload["product_id"], p.score, p.payload,
                          np.asarray(p.vector[self.space.name], dtype=np.float32) if with_vectors else None)
                 for p in found]
+
+    def retrieve(self, tenant_id: str, product_ids: Sequence[str]) -> list[IndexPoint]:
+        with self._using(tenant_id, create=False) as shard:
+            found = shard.edge.retrieve([point_id(p) for p in product_ids], with_payload=True,
+                                        with_vector=True) if shard is not None and product_ids else []
+        return [self._point(record) for record in found]
+
+    def scroll(self, tenant_id: str, limit: int, offset: object | None = None) -> ScrollPage:
+        request = qe.ScrollRequest(offset=offset, limit=limit, with_payload=["product_id"], with_vector=True)
+        with self._using(tenant_id, create=False) as shard:
+            found, after = shard.edge.scroll(request) if shard is not None else ([], None)
+        return ScrollPage([self._point(record) for record in found], after)
+
+    def neighbours(self, tenant_id: str, points: Sequence[IndexPoint], min_score: float,
+                   limit: int) -> list[list[IndexHit]]:
+        # One more than asked: a point is its own nearest neighbour and is dropped below.
+        batch = qe.QueryBatchRequest([qe.QueryRequest(
+            limit=limit + 1, query=qe.Query.Nearest(_floats(p.vector), using=self.space.name),
+            with_payload=["product_id"], score_threshold=min_score) for p in points])
+        with self._using(tenant_id, create=False) as shard:
+            found = shard.edge.query_batch(batch) if shard is not None and points else [[] for _ in points]
+        return [[IndexHit(hit.payload["product_id"], hit.score, hit.payload) for hit in hits
+                 if hit.payload["product_id"] != p.product_id][:limit] for p, hits in zip(points, found)]
+
+    def _point(self, record: qe.Record) -> IndexPoint:
+        return IndexPoint(record.payload["product_id"], np.asarray(record.vector[self.space.name], dtype=np.float32),
+                          record.payload)
 
     def count(self, tenant_id: str) -> int:
         with self._using(tenant_id, create=False) as shard:

@@ -142,12 +142,23 @@ def _invalid(field: str, message: str) -> InvalidRequest:
                           code="invalid_filter", details={"field": field})
 
 
+def check_group_field(field: str) -> None:
+    """`group_by` takes any field a filter can name."""
+    try:
+        _field_kind(field)
+    except InvalidRequest:
+        raise InvalidRequest(f"group_by: {field!r} is not a filterable field; use category, brand, currency, price, "
+                             "in_stock or attributes.<name>", code="invalid_group_by",
+                             details={"field": "group_by"}) from None
+
+
 def payload_matches(conditions: tuple[Condition, ...] | list[Condition], payload: dict[str, Any]) -> bool:
     """The same conditions Qdrant pre-filters on, evaluated in Python (merchandising rules use it)."""
-    return all(_holds(condition, _lookup(payload, condition.key)) for condition in conditions)
+    return all(_holds(condition, payload_value(payload, condition.key)) for condition in conditions)
 
 
-def _lookup(payload: dict[str, Any], key: str) -> Any:
+def payload_value(payload: dict[str, Any], key: str) -> Any:
+    """The value at a dotted key (`attributes.colour`), None when absent."""
     value: Any = payload
     for part in key.split("."):
         if not isinstance(value, dict):

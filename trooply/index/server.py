@@ -7,7 +7,7 @@ import numpy as np
 from qdrant_client import QdrantClient, models
 
 from trooply.config import Settings
-from trooply.index.base import Condition, IndexHit, IndexPoint, VectorSpace, point_id
+from trooply.index.base import Condition, IndexHit, IndexPoint, ScrollPage, VectorSpace, point_id
 from trooply.index.filters import BOOLEAN_FIELDS, KEYWORD_FIELDS, NUMERIC_FIELDS
 
 # Flags are stored as 0/1, like on Qdrant Edge, so both engines read the same payloads.
@@ -73,6 +73,35 @@ class QdrantServerIndex:
         return [IndexHit(p.payload["product_id"], p.score, p.payload,
                          np.asarray(p.vector[self.space.name], dtype=np.float32) if with_vectors else None)
                 for p in found]
+
+    def retrieve(self, tenant_id: str, product_ids: Sequence[str]) -> list[IndexPoint]:
+        if not product_ids or not self._exists(tenant_id):
+            return []
+        found = self.client.retrieve(self._name(tenant_id), [point_id(p) for p in product_ids], with_payload=True,
+                                     with_vectors=[self.space.name])
+        return [self._point(record) for record in found]
+
+    def scroll(self, tenant_id: str, limit: int, offset: object | None = None) -> ScrollPage:
+        if not self._exists(tenant_id):
+            return ScrollPage([], None)
+        found, after = self.client.scroll(self._name(tenant_id), limit=limit, offset=offset,
+                                          with_payload=["product_id"], with_vectors=[self.space.name])
+        return ScrollPage([self._point(record) for record in found], after)
+
+    def neighbours(self, tenant_id: str, points: Sequence[IndexPoint], min_score: float,
+                   limit: int) -> list[list[IndexHit]]:
+        if not points or not self._exists(tenant_id):
+            return [[] for _ in points]
+        # One more than asked: a point is its own nearest neighbour and is dropped below.
+        found = self.client.query_batch_points(self._name(tenant_id), requests=[models.QueryRequest(
+            query=_floats(p.vector), using=self.space.name, limit=limit + 1, score_threshold=min_score,
+            with_payload=["product_id"]) for p in points])
+        return [[IndexHit(hit.payload["product_id"], hit.score, hit.payload) for hit in response.points
+                 if hit.payload["product_id"] != p.product_id][:limit] for p, response in zip(points, found)]
+
+    def _point(self, record: models.Record) -> IndexPoint:
+        return IndexPoint(record.payload["product_id"], np.asarray(record.vector[self.space.name], dtype=np.float32),
+                          record.payload)
 
     def count(self, tenant_id: str) -> int:
         return self.client.count(self._name(tenant_id), exact=True).count if self._exists(tenant_id) else 0

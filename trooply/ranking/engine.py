@@ -20,9 +20,11 @@ NEUTRAL = 0.5
 # A candidate this close to the query is the same item whatever its label says: never gated.
 NEAR_DUPLICATE_COSINE = 0.95
 # Outcomes of the category gate. inactive: the query's own type was too unsure to gate on; passed: same
-# type, or a candidate of unsure type; near_duplicate: another type, kept as a near-copy of the query.
+# type, or a candidate of unsure type; near_duplicate: another type, kept as a near-copy of the query;
+# relaxed: another type, kept because the gate would have dropped every candidate.
 GATE_INACTIVE, GATE_PASSED = "category:inactive", "category:passed"
 GATE_NEAR_DUPLICATE, GATE_DROPPED = "category:near_duplicate", "category:dropped"
+GATE_RELAXED = "category:relaxed"
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class RankedCandidate:
 class Ranking:
     ranked: list[RankedCandidate]
     gated: list[str]
+    relaxed: bool = False  # every candidate was gated, so they are ranked anyway (marked category:relaxed)
 
 
 def clip_signal(cosine: float) -> float:
@@ -76,13 +79,22 @@ def rank(hits: list[IndexHit], query: QuerySignals, profile: ScoringProfile,
     for hit in hits:
         gate = category_gate(query.family, hit, profile)
         if gate == GATE_DROPPED:
-            gated.append(hit.product_id)
-            continue
-        signals = {name: round(_signal(name, hit, query, rules), 4) for name in weights}
-        score = sum(weights[name] * signals[name] for name in weights)
-        ranked.append(RankedCandidate(hit, round(score, 4), signals, weights, [gate]))
+            gated.append(hit)
+        else:
+            ranked.append(_scored(hit, query, rules, weights, gate))
+    relaxed = not ranked and bool(gated) and profile.gates.relax_when_empty
+    if relaxed:
+        # A page of "a different kind of product" beats an empty one: the shopper can still see something.
+        ranked, gated = [_scored(hit, query, rules, weights, GATE_RELAXED) for hit in gated], []
     ranked.sort(key=lambda c: c.score, reverse=True)
-    return Ranking(ranked, gated)
+    return Ranking(ranked, [hit.product_id for hit in gated], relaxed)
+
+
+def _scored(hit: IndexHit, query: QuerySignals, rules: list[MerchandisingRule], weights: dict[str, float],
+            gate: str) -> RankedCandidate:
+    signals = {name: round(_signal(name, hit, query, rules), 4) for name in weights}
+    score = sum(weights[name] * signals[name] for name in weights)
+    return RankedCandidate(hit, round(score, 4), signals, weights, [gate])
 
 
 def _active_signals(hits: list[IndexHit], query: QuerySignals, rules: list[MerchandisingRule]) -> set[str]:

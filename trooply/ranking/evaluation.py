@@ -1,32 +1,47 @@
-"""`trooply eval`: Recall@1, Recall@10 and nDCG@10 of raw cosine and of the full pipeline, per profile,
-on a merchant's own labelled catalogue. It is how real weights and tuned profiles are judged.
+"""`trooply eval`: Recall@1, Recall@10 and nDCG@10 of raw cosine and of the full pipeline, per profile, with the
+wall time and throughput of indexing and of each way of searching. It is how real weights, a model change and
+tuned profiles are judged, on either of:
 
-Recall@K is the share of a query's relevant products found in its top K; nDCG@10 uses binary relevance.
+- a merchant's own labelled catalogue (JSONL): Recall@K is the share of a query's relevant products in its top K;
+- a standard test set in its published layout (trooply.ranking.benchmarks): Recall@K as the papers count it,
+  1 when any relevant image is in the query's top K, so the figures compare with published tables.
+
+nDCG@10 uses binary relevance.
 """
 
 import json
 import math
+import random
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trooply.catalog.schemas import parse_product_batch
+from trooply.catalog.schemas import MAX_BATCH, ProductIn, parse_product_batch
 from trooply.config import Settings
 from trooply.errors import InvalidRequest
 from trooply.index.filters import parse_filters
+from trooply.ranking.benchmarks import image_url, read_benchmark, served
 from trooply.search.schemas import SearchOptions
 from trooply.vision.decode import decode_image
 from trooply.vision.query_image import QueryImage
 
 K = 10
+WAYS = ("cosine", "pipeline")
+Metrics = Callable[[Sequence[str], set[str]], dict[str, float]]
 
 
 def recall_at(ranked: Sequence[str], relevant: set[str], k: int) -> float:
     return len(set(ranked[:k]) & relevant) / len(relevant)
+
+
+def hit_at(ranked: Sequence[str], relevant: set[str], k: int) -> float:
+    """Published retrieval benchmarks' Recall@K: whether any relevant item is in the top K."""
+    return 1.0 if set(ranked[:k]) & relevant else 0.0
 
 
 def ndcg_at(ranked: Sequence[str], relevant: set[str], k: int) -> float:
@@ -40,6 +55,11 @@ def metrics(ranked: Sequence[str], relevant: set[str]) -> dict[str, float]:
             "ndcg@10": ndcg_at(ranked, relevant, K)}
 
 
+def benchmark_metrics(ranked: Sequence[str], relevant: set[str]) -> dict[str, float]:
+    return {"recall@1": hit_at(ranked, relevant, 1), "recall@10": hit_at(ranked, relevant, K),
+            "ndcg@10": ndcg_at(ranked, relevant, K)}
+
+
 @dataclass
 class LabelledQuery:
     text: str | None
@@ -47,6 +67,8 @@ class LabelledQuery:
     relevant: set[str]
     profile: str | None
     filters: dict[str, Any] | None
+    image_file: Path | None = None
+    own_id: str | None = None  # the query's own image in the catalogue (a test set's query in its gallery): not a hit
 
     @classmethod
     def parse(cls, line: dict[str, Any], number: int) -> "LabelledQuery":
@@ -66,58 +88,147 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
         raise InvalidRequest(f"{path}: line {error.lineno} is not JSON", code="invalid_eval_file") from error
 
 
-def run_evaluation(settings: Settings, catalog: Path, queries: Path, timeout_s: float = 3600) -> dict[str, dict]:
+def run_evaluation(settings: Settings, catalog: Path, queries: Path, concurrency: int = 1,
+                   timeout_s: float = 3600) -> dict[str, dict]:
     """Indexes the catalogue in a throwaway data directory, then scores every query both ways."""
+    labelled = [LabelledQuery.parse(line, n) for n, line in enumerate(read_jsonl(queries), 1)]
+    lines = read_jsonl(catalog)
+    products = []
+    for start in range(0, len(lines), MAX_BATCH):
+        try:
+            products += parse_product_batch({"products": lines[start:start + MAX_BATCH]})
+        except InvalidRequest as error:
+            raise InvalidRequest(f"{catalog}, lines {start + 1}-{start + MAX_BATCH}: {error.message}",
+                                 code="invalid_eval_file") from error
+    return _run(settings, products, labelled, metrics, concurrency, timeout_s)
+
+
+def run_benchmark(settings: Settings, path: Path, layout: str = "auto", profile: str | None = None,
+                  max_queries: int | None = None, concurrency: int = 4,
+                  timeout_s: float = 24 * 3600) -> dict[str, dict]:
+    """A standard test set: its gallery indexed through the ingest pipeline (served from 127.0.0.1), its queries
+    (all, or a seeded sample of `max_queries`) searched both ways; `profile` forces one instead of zero-shot."""
+    benchmark = read_benchmark(path, layout)
+    queries = benchmark.queries
+    if max_queries is not None and max_queries < len(queries):
+        chosen = set(random.Random(0).sample(range(len(queries)), max_queries))
+        queries = [query for i, query in enumerate(queries) if i in chosen]
+    in_gallery = {image.id for image in benchmark.gallery}
+    labelled = [LabelledQuery(None, None, benchmark.relevant(q), profile, None, benchmark.root / q.path,
+                              q.id if q.id in in_gallery else None) for q in queries]
+    local = settings.model_copy(update={"fetch_allowed_networks": [*settings.fetch_allowed_networks, "127.0.0.1/32"]})
+    with served(benchmark.root) as base:
+        products = [ProductIn(id=image.id, image_url=image_url(base, image)) for image in benchmark.gallery]
+        report = _run(local, products, labelled, benchmark_metrics, concurrency, timeout_s)
+    report["_dataset"] = benchmark.describe() | {"queries_evaluated": len(labelled)}
+    return report
+
+
+def _run(settings: Settings, products: list[ProductIn], labelled: list[LabelledQuery], metric: Metrics,
+         concurrency: int, timeout_s: float) -> dict[str, dict]:
     from trooply.container import Container
 
-    labelled = [LabelledQuery.parse(line, n) for n, line in enumerate(read_jsonl(queries), 1)]
-    products = parse_product_batch({"products": read_jsonl(catalog)})
     with tempfile.TemporaryDirectory(prefix="trooply-eval-") as scratch:
-        container = Container(settings.model_copy(update={"data_dir": Path(scratch), "database_url": None,
-                                                          "redis_url": None, "qdrant_url": None}))
-        container.start()
+        # A throwaway embedded service; an evaluation waits for the model rather than being shed as overload.
+        container = Container(settings.model_copy(update={
+            "data_dir": Path(scratch), "database_url": None, "redis_url": None, "qdrant_url": None,
+            "pro_plan_max_products": None, "runtime_wait_budget_seconds": timeout_s,
+            "runtime_query_timeout_seconds": timeout_s}))
+        container.start()  # loads the model and embeds the profile prompts: not part of the timings
         try:
             tenant = container.tenants.create_tenant("eval", "pro").tenant_id
-            job_id = container.catalog.submit(tenant, products).job_id
-            deadline = time.monotonic() + timeout_s
-            while (job := container.catalog.job(tenant, job_id))["status"] != "completed":
-                if time.monotonic() > deadline:
-                    raise InvalidRequest("the catalogue did not finish indexing in time", code="eval_timeout")
-                time.sleep(0.2)
-            totals = _score(container, tenant, labelled)
-            totals["_catalogue"] = {"indexed": job["counts"]["indexed"], "failed": job["counts"]["failed"]}
-            return totals
+            catalogue = _index(container, tenant, products, timeout_s)
+            report = _score(container, tenant, labelled, metric, concurrency)
+            described = container.encoder.describe()
+            report["_model"] = {key: described[key] for key in ("model", "loaded_from", "dim", "device", "precision")}
+            report["_catalogue"] = catalogue
+            return report
         finally:
             container.stop()
 
 
-def _score(container, tenant: str, labelled: list[LabelledQuery]) -> dict[str, dict]:
-    sums: dict[str, dict[str, list[dict[str, float]]]] = defaultdict(lambda: defaultdict(list))
-    for query in labelled:
-        options = SearchOptions(limit=K, profile=query.profile, filters=query.filters)
+def _index(container, tenant: str, products: list[ProductIn], timeout_s: float) -> dict[str, float]:
+    started = time.perf_counter()
+    jobs = [container.catalog.submit(tenant, products[i:i + MAX_BATCH]).job_id
+            for i in range(0, len(products), MAX_BATCH)]
+    deadline = time.monotonic() + timeout_s
+    counts = {"indexed": 0, "failed": 0}
+    for job_id in jobs:
+        while (job := container.catalog.job(tenant, job_id))["status"] != "completed":
+            if time.monotonic() > deadline:
+                raise InvalidRequest("the catalogue did not finish indexing in time", code="eval_timeout")
+            time.sleep(0.2)
+        counts = {name: counts[name] + job["counts"][name] for name in counts}
+    seconds = time.perf_counter() - started
+    return {**counts, "seconds": round(seconds, 2), "images_per_s": round(len(products) / seconds, 2)}
+
+
+def _score(container, tenant: str, labelled: list[LabelledQuery], metric: Metrics,
+           concurrency: int) -> dict[str, dict]:
+    # Query image URLs are fetched once, before the clocks start; files are read as part of each query.
+    fetched = {q.image_url: container.fetcher.fetch(q.image_url).data for q in labelled if q.image_url}
+
+    def image(query: LabelledQuery) -> bytes:
+        return fetched[query.image_url] if query.image_url else query.image_file.read_bytes()
+
+    def pipeline(query: LabelledQuery) -> tuple[list[str], str]:
+        options = SearchOptions(limit=K + (query.own_id is not None), profile=query.profile, filters=query.filters)
         if query.text is not None:
             envelope = container.search.search_text(tenant, query.text, options)
+        else:
+            envelope = container.search.search_image(tenant, QueryImage(data=image(query)), options)
+        return [r.id for r in envelope.results if r.id != query.own_id][:K], envelope.profile
+
+    def cosine(query: LabelledQuery) -> list[str]:
+        if query.text is not None:
             vector = container.encoder.encode_text(query.text)
         else:
-            data = container.fetcher.fetch(query.image_url).data  # fetched once for both ways
-            envelope = container.search.search_image(tenant, QueryImage(data=data), options)
-            vector = container.encoder.encode_images([decode_image(data, container.settings.max_image_pixels).image])[0]
-        raw = [h.product_id for h in container.index.query(tenant, vector, K, parse_filters(query.filters))]
-        for group in ("all", envelope.profile):
-            sums[group]["cosine"].append(metrics(raw, query.relevant))
-            sums[group]["pipeline"].append(metrics([r.id for r in envelope.results], query.relevant))
-    return {group: {"queries": len(ways["cosine"]),
-                    **{way: {name: sum(m[name] for m in rows) / len(rows) for name in rows[0]}
-                       for way, rows in ways.items()}}
-            for group, ways in sums.items()}
+            picture = decode_image(image(query), container.settings.max_image_pixels).image
+            vector = container.encoder.encode_images([picture])[0]
+        hits = container.index.query(tenant, vector, K + (query.own_id is not None), parse_filters(query.filters))
+        return [h.product_id for h in hits if h.product_id != query.own_id][:K]
+
+    timing = {}
+    with ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="eval") as pool:
+        started = time.perf_counter()
+        searched = list(pool.map(pipeline, labelled))
+        timing["pipeline"] = time.perf_counter() - started
+        started = time.perf_counter()
+        raw = list(pool.map(cosine, labelled))
+        timing["cosine"] = time.perf_counter() - started
+
+    sums: dict[str, dict[str, list[dict[str, float]]]] = defaultdict(lambda: defaultdict(list))
+    for query, (ranked, profile), cosine_ranked in zip(labelled, searched, raw, strict=True):
+        for group in ("all", profile):
+            sums[group]["cosine"].append(metric(cosine_ranked, query.relevant))
+            sums[group]["pipeline"].append(metric(ranked, query.relevant))
+    report: dict[str, dict] = {group: {"queries": len(ways["cosine"]),
+                                       **{way: {name: sum(m[name] for m in rows) / len(rows) for name in rows[0]}
+                                          for way, rows in ways.items()}}
+                               for group, ways in sums.items()}
+    report["_timing"] = {way: {"seconds": round(timing[way], 2),
+                               "queries_per_s": round(len(labelled) / timing[way], 2) if timing[way] else 0.0}
+                         for way in WAYS}
+    report["_timing"]["concurrency"] = max(1, concurrency)
+    return report
 
 
 def format_report(report: dict[str, dict]) -> str:
-    catalogue = report.pop("_catalogue")
-    lines = [f"catalogue: {catalogue['indexed']} indexed, {catalogue['failed']} failed",
-             f"{'group':14} {'queries':>7}  {'way':9} {'R@1':>6} {'R@10':>6} {'nDCG@10':>8}"]
-    for group in ["all", *sorted(g for g in report if g != "all")]:
-        for way in ("cosine", "pipeline"):
+    catalogue, timing, model = report["_catalogue"], report["_timing"], report["_model"]
+    lines = [f"model: {model['model']} ({model['loaded_from']}; {model['dim']}-d, {model['device']}, "
+             f"{model['precision']})"]
+    if "_dataset" in report:
+        dataset = report["_dataset"]
+        lines.append(f"dataset: {dataset['name']}: {dataset['gallery']} gallery images of {dataset['products']} "
+                     f"products, {dataset['queries_evaluated']} of {dataset['queries']} queries; Recall@K = share of "
+                     "queries with a relevant image in the top K (as published)")
+    lines.append(f"catalogue: {catalogue['indexed']} indexed, {catalogue['failed']} failed in "
+                 f"{catalogue['seconds']:.1f} s ({catalogue['images_per_s']:.1f} images/s through the ingest pipeline)")
+    lines.append("search: " + ", ".join(f"{way} {timing[way]['seconds']:.1f} s ({timing[way]['queries_per_s']:.1f} "
+                                        f"queries/s)" for way in WAYS) + f", {timing['concurrency']} at a time")
+    lines.append(f"{'group':14} {'queries':>7}  {'way':9} {'R@1':>6} {'R@10':>6} {'nDCG@10':>8}")
+    for group in ["all", *sorted(g for g in report if g != "all" and not g.startswith("_"))]:
+        for way in WAYS:
             m = report[group][way]
             lines.append(f"{group:14} {report[group]['queries']:7d}  {way:9} {m['recall@1']:6.3f} "
                          f"{m['recall@10']:6.3f} {m['ndcg@10']:8.3f}")

@@ -1,6 +1,6 @@
 """One plain sentence per result, built from its breakdown: the portal shows it verbatim."""
 
-from trooply.ranking.engine import QuerySignals, RankedCandidate
+from trooply.ranking.engine import GATE_RELAXED, QuerySignals, RankedCandidate
 
 
 def explain(candidate: RankedCandidate, query: QuerySignals, visual: bool) -> str:
@@ -21,7 +21,10 @@ def explain(candidate: RankedCandidate, query: QuerySignals, visual: bool) -> st
     if "rules" in weights and signals["rules"] != 0.5:
         promoted = signals["rules"] > 0.5
         reasons.append((weights["rules"], "promoted by the merchant" if promoted else "lowered by a merchant rule"))
-    if signals.get("category") == 0.0 and family:
+    if GATE_RELAXED in candidate.gates:
+        # Said second, after the match itself: the shopper should know why it is on the page.
+        reasons.append((float("inf"), "a different kind of product than your query"))
+    elif signals.get("category") == 0.0 and family:
         reasons.append((0.0, f"different category ({family})"))
     reasons.sort(key=lambda reason: reason[0], reverse=True)
     return "; ".join(phrase for _, phrase in reasons[:4]) + "."

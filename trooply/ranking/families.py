@@ -1,8 +1,9 @@
 """Which product family a query or a product belongs to, and how sure we are.
 
 A product's merchant category is looked up in the profiles' category lists first (confidence 1);
-otherwise, like every query, it is classified zero-shot: the softmax of CLIP's scaled cosine
-between its vector and each family's mean prompt embedding.
+otherwise, like every query, it is classified zero-shot against each family's mean prompt embedding, at the
+model's own logit scale (and bias, for SigLIP models): a distribution over the families, whatever the model,
+so the profiles' gate thresholds keep their meaning (trooply.vision.scoring).
 """
 
 import threading
@@ -14,9 +15,6 @@ import numpy as np
 from trooply.ranking.profiles import ScoringProfile
 from trooply.runtime.batcher import INGEST
 from trooply.vision.encoder import ClipEncoder
-
-# CLIP's learned logit scale is ~100: the temperature its zero-shot probabilities are calibrated at.
-LOGIT_SCALE = 100.0
 
 
 @dataclass(frozen=True)
@@ -41,9 +39,7 @@ class FamilyClassifier:
         return FamilyGuess(family, 1.0) if family else None
 
     def classify(self, vector: np.ndarray) -> FamilyGuess:
-        logits = LOGIT_SCALE * (self._prompts() @ vector)
-        probabilities = np.exp(logits - logits.max())
-        probabilities /= probabilities.sum()
+        probabilities = self._encoder().scoring.choice_probabilities(self._prompts() @ vector)
         best = int(np.argmax(probabilities))
         return FamilyGuess(self._names[best], round(float(probabilities[best]), 4))
 

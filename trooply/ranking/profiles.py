@@ -45,6 +45,8 @@ class Gates(BaseModel):
 
     query_confidence: float = Field(ge=0, le=1)
     candidate_confidence: float = Field(ge=0, le=1)
+    # When the gate would drop every candidate, show the best of them (marked relaxed) rather than nothing.
+    relax_when_empty: bool = True
 
 
 class ScoringProfile(BaseModel):
@@ -55,9 +57,11 @@ class ScoringProfile(BaseModel):
     weights: SignalWeights
     gates: Gates
     prompts: list[str] = Field(min_length=1)
+    # Words a shopper types for this family beyond the category names ("sneaker", "tote"): the query reader's.
+    query_words: list[str] = Field(default_factory=list)
     categories: list[str] = Field(min_length=1)
 
-    @field_validator("categories")
+    @field_validator("categories", "query_words")
     @classmethod
     def _lower(cls, value: list[str]) -> list[str]:
         return [v.strip().lower() for v in value]
@@ -70,11 +74,11 @@ def load_profiles(directory: Path = DEFAULT_PROFILES_DIR) -> dict[str, ScoringPr
     profiles, owner = {}, {}
     for path in files:
         profile = _load_one(path)
-        for category in profile.categories:
-            if category in owner:
-                raise ProfileError(f"{path.name}: field 'categories': {category!r} is already mapped by "
-                                   f"{owner[category]}")
-            owner[category] = path.name
+        for field in ("categories", "query_words"):
+            for word in getattr(profile, field):
+                if word in owner:
+                    raise ProfileError(f"{path.name}: field '{field}': {word!r} is already mapped by {owner[word]}")
+                owner[word] = path.name
         profiles[profile.name] = profile
     return profiles
 

@@ -16,10 +16,29 @@ class SearchOptions(BaseModel):
     filters: dict[str, Any] | None = None
     profile: str | None = Field(None, description="a scoring profile (profiles/*.yaml); auto-selected when unset")
     explain: bool = True
+    group_by: str | None = Field(None, min_length=1, max_length=80, description=(
+        "a filterable field (brand, attributes.group_id, …): at most group_size results per value, the best kept"))
+    group_size: int = Field(1, ge=1, le=100)
+    diversity: float = Field(0.0, ge=0.0, le=1.0, description=(
+        "0 (off) to 1: trade relevance for variety among the results (maximal marginal relevance)"))
 
 
-class TextSearchRequest(SearchOptions):
+class ReadableQuery(SearchOptions):
+    """Modes with words in them: price, stock, colour and family phrases are read unless `interpret` is false."""
+
+    interpret: bool = Field(True, description="read price, stock, colour and family phrases from the text")
+
+
+class TextSearchRequest(ReadableQuery):
     query: str = Field(min_length=1, max_length=500)
+
+
+class VoiceSearchRequest(ReadableQuery):
+    """The form fields beside the `audio` upload."""
+
+
+class SimilarSearchRequest(SearchOptions):
+    product_id: str = Field(min_length=1, max_length=256, description="a product of the catalogue: more like it")
 
 
 class ImageQuery(SearchOptions):
@@ -45,6 +64,9 @@ class CropSearchRequest(ImageQuery):
 
 class FusionSearchRequest(ImageQuery):
     text: str = Field(min_length=1, max_length=500)
+    interpret: bool = Field(True, description="read price, stock, colour and family phrases from the text; "
+                                              "\"cheaper\" means cheaper than a catalogue product the image is a "
+                                              "near-duplicate of")
     image_weight: float = Field(0.5, ge=0.0, le=1.0)
 
 
@@ -56,8 +78,9 @@ class MatchBreakdown(BaseModel):
     signals: dict[str, float]
     weights: dict[str, float]
     gates: list[str] = Field(default_factory=list, description=(
-        "the category gate's outcome: category:passed, category:inactive (the query's type was unsure) "
-        "or category:near_duplicate (another type, kept as a near-copy of the query)"))
+        "the category gate's outcome: category:passed, category:inactive (the query's type was unsure), "
+        "category:near_duplicate (another type, kept as a near-copy of the query) or category:relaxed "
+        "(another type, shown because the gate would have emptied the page)"))
 
 
 class SearchHit(BaseModel):
@@ -68,6 +91,7 @@ class SearchHit(BaseModel):
     metadata: dict[str, Any]
     match_breakdown: MatchBreakdown | None = Field(None, alias="_match_breakdown")
     explanation: str | None = None
+    group: Any = Field(None, description="with group_by: this result's value of that field (null: it has none)")
 
 
 class DetectionOut(BaseModel):
@@ -91,6 +115,17 @@ class QueryTimingsOut(BaseModel):
     transcribe_ms: float = 0.0
 
 
+class InterpretedOut(BaseModel):
+    """What the query reader understood and applied."""
+
+    text: str = Field(description="what CLIP encoded")
+    filters: dict[str, Any] = Field(description="filters read from the words (the request's own win on conflict)")
+    colours: list[str]
+    profile: str | None = Field(None, description="the family a word named (used unless the request names one)")
+    cheaper_than: str | None = Field(None, description="fusion: the catalogue product the image is a "
+                                                       "near-duplicate of, whose price results stay below")
+
+
 class SearchEnvelope(BaseModel):
     search_id: str
     mode: str
@@ -100,5 +135,9 @@ class SearchEnvelope(BaseModel):
     took_ms: float
     timings: QueryTimingsOut | None = None
     gated: list[str] | None = Field(None, description="with explain: candidates dropped by a hard gate")
+    gates_relaxed: bool = Field(False, description="the gate would have dropped every candidate, so the best of "
+                                                   "them are shown, marked category:relaxed")
     detection: DetectionOut | None = Field(None, description="with detect: the item the search ran on")
+    interpreted: InterpretedOut | None = Field(None, description="text modes: what the query reader understood")
+    group_by: str | None = None
     results: list[SearchHit]

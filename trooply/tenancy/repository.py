@@ -33,6 +33,10 @@ class TenantRepository:
         ).first()
         return (row[0], row[1]) if row else None
 
+    def active_keys(self, tenant_id: str) -> list[ApiKey]:
+        return list(self.session.scalars(select(ApiKey).where(ApiKey.tenant_id == tenant_id,
+                                                              ApiKey.revoked_at.is_(None)).order_by(ApiKey.kind)))
+
     def revoke_keys(self, tenant_id: str) -> None:
         self.session.execute(update(ApiKey).where(ApiKey.tenant_id == tenant_id, ApiKey.revoked_at.is_(None))
                              .values(revoked_at=utcnow()))

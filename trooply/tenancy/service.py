@@ -94,6 +94,18 @@ class TenantService:
         self._known_keys[key_hash] = (time.monotonic() + self.key_cache_seconds, principal)
         return principal
 
+    def account(self, tenant_id: str) -> dict:
+        """The tenant as its own keys see it: name, plan, and which keys are active (prefixes only)."""
+        with self.db.session() as session:
+            repo = TenantRepository(session)
+            tenant = repo.get(tenant_id)
+            if tenant is None:
+                raise NotFound(f"no tenant {tenant_id!r}", code="tenant_not_found")
+            keys = [{"kind": key.kind, "prefix": key.prefix, "created_at": key.created_at}
+                    for key in repo.active_keys(tenant_id)]
+        return {"tenant_id": tenant.id, "name": tenant.name, "plan": tenant.plan, "created_at": tenant.created_at,
+                "keys": keys}
+
     def get_plan(self, tenant_id: str) -> str:
         with self.db.session() as session:
             tenant = TenantRepository(session).get(tenant_id)

@@ -46,5 +46,5 @@ class UsageService:
         counts = {endpoint: 0 for endpoint in METERED_ENDPOINTS} | dict(rows)
         allowance = self.settings.plan_monthly_item_calls(plan)
         used = sum(counts.values())
-        return {"period": period, "counts": counts, "allowance": allowance,
+        return {"plan": plan, "period": period, "counts": counts, "allowance": allowance,
                 "remaining": None if allowance is None else max(0, allowance - used)}

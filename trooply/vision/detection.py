@@ -3,7 +3,8 @@ trained detector exported to ONNX.
 
 Zero-shot: class-agnostic region proposals (Felzenszwalb segments merged hierarchically by colour,
 size and fill, as in selective search, plus the whole image), each crop scored by CLIP against every
-class's prompts and a background, then per-class non-maximum suppression.
+class's prompts and a background (at the model's own logit scale and bias), then per-class non-maximum
+suppression.
 """
 
 import math
@@ -28,7 +29,6 @@ _SPEC = yaml.safe_load(_CLASSES_FILE.read_text())
 CLASS_NAMES: dict[int, str] = {c["id"]: c["name"] for c in _SPEC["classes"]}
 CLASS_PROMPTS: dict[int, list[str]] = {c["id"]: c["prompts"] for c in _SPEC["classes"]}
 BACKGROUND_PROMPTS: list[str] = _SPEC["background"]
-LOGIT_SCALE = 100.0
 NMS_IOU = 0.5
 
 Box = tuple[float, float, float, float]
@@ -140,11 +140,9 @@ class ZeroShotDetector:
         return detections, DetectionTimings((proposed - started) * 1000, (scored - proposed) * 1000)
 
     def class_probabilities(self, vectors: np.ndarray) -> np.ndarray:
-        """Softmax over the ten classes and the background (last column), CLIP's zero-shot temperature."""
-        logits = LOGIT_SCALE * vectors @ self._class_matrix().T
-        logits -= logits.max(axis=1, keepdims=True)
-        weights = np.exp(logits)
-        return weights / weights.sum(axis=1, keepdims=True)
+        """A distribution over the ten classes and the background (last column), at the model's own logit scale
+        and bias (trooply.vision.scoring)."""
+        return self._encoder().scoring.choice_probabilities(vectors @ self._class_matrix().T)
 
     def _class_matrix(self) -> np.ndarray:
         with self._lock:

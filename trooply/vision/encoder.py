@@ -6,8 +6,7 @@ import re
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import open_clip
@@ -15,51 +14,21 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from trooply.errors import TrooplyError
-from trooply.index.base import VectorSpace
 from trooply.observability import ENCODER_BATCH_SECONDS, timed
 from trooply.runtime.batcher import QUERY, BatchPolicy, MicroBatcher
+from trooply.vision.scoring import ZeroShotScoring
+from trooply.vision.sources import RANDOM, ModelLoadError, ModelSource, one_line, resolve, vector_space
 
 if TYPE_CHECKING:
     from trooply.config import Settings
 
 log = logging.getLogger(__name__)
 
-# Project configs (e.g. the tiny test model) join open_clip's registry once per process.
-open_clip.add_model_config(Path(__file__).parent / "model_configs")
-
-RANDOM = "random"
-_FIX = ("set TROOPLY_CLIP_PRETRAINED=/path/to/checkpoint.pt for local weights, "
-        "or TROOPLY_CLIP_PRETRAINED=random for a demo without retrieval quality")
-
-
-class ModelLoadError(TrooplyError, ValueError):
-    """The configured CLIP model or its weights cannot be loaded: which, from where, and the settings that fix it."""
-
-    code = "model_unavailable"
-    status = 503
+__all__ = ["ClipEncoder", "ModelLoadError", "RANDOM", "normalise_text", "vector_space"]
 
 
 def normalise_text(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().lower()
-
-
-def vector_space(model_name: str, pretrained: str) -> VectorSpace:
-    """The space a model's vectors live in, known without loading the model."""
-    config = open_clip.get_model_config(model_name)
-    if config is None:
-        raise ModelLoadError(f"unknown CLIP model '{model_name}' (TROOPLY_CLIP_MODEL): not in open_clip.list_models()")
-    if pretrained == RANDOM:
-        tag = RANDOM
-    elif Path(pretrained).is_file():
-        tag = Path(pretrained).stem
-    elif pretrained in open_clip.list_pretrained_tags_by_model(model_name):
-        tag = pretrained
-    else:
-        raise ModelLoadError(f"CLIP weights '{pretrained}' (TROOPLY_CLIP_PRETRAINED) are neither an existing checkpoint "
-                             f"file nor a pretrained tag of model '{model_name}': {_FIX}")
-    # Qdrant vector names refuse ':' (and a checkpoint's file name may hold anything): keep [A-Za-z0-9._-].
-    return VectorSpace(name=re.sub(r"[^A-Za-z0-9._-]", "-", f"{model_name}__{tag}"), size=config["embed_dim"])
 
 
 class ClipEncoder:
@@ -73,9 +42,12 @@ class ClipEncoder:
         self.device = torch.device(device)
         # fp16 halves GPU memory and time; CPU kernels are slow or missing in fp16, so it stays fp32.
         precision = "fp16" if self.device.type == "cuda" else "fp32"
-        self.space = vector_space(model_name, pretrained)
-        weights = None if pretrained == RANDOM else pretrained
-        if weights is None:
+        self.source: ModelSource = resolve(model_name, pretrained)
+        self.space = self.source.space
+        if self.source.schema and pretrained not in ("", "openai"):  # "openai" is the setting's default
+            log.warning("TROOPLY_CLIP_PRETRAINED='%s' is ignored: '%s' loads %s", pretrained, model_name,
+                        self.source.weights_from)
+        if self.source.random:
             log.warning("CLIP model '%s' has RANDOM weights: vectors are deterministic but have NO "
                         "retrieval quality; use only for tests and development", model_name)
 
@@ -84,17 +56,26 @@ class ClipEncoder:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
             try:
+                # require_pretrained: open_clip would otherwise go on with random weights when a hub download fails.
                 model, _, preprocess = open_clip.create_model_and_transforms(
-                    model_name, pretrained=weights, precision=precision, device=self.device)
+                    model_name, pretrained=self.source.open_clip_pretrained, precision=precision, device=self.device,
+                    require_pretrained=not self.source.random)
             except Exception as error:  # no network, no cached copy, a corrupt checkpoint or another model's
-                if weights is None:
+                if self.source.random:
                     raise
-                cause = " ".join(str(error).split())
-                raise ModelLoadError(f"CLIP model '{model_name}' could not load its weights '{pretrained}' from "
-                                     f"{_weights_source(model_name, pretrained)}: {_FIX}. Cause: {cause}") from error
+                raise ModelLoadError(f"CLIP model '{model_name}' could not load {self.source.weights_from}: "
+                                     f"{self.source.fix}. Cause: {one_line(error)}") from error
         self.model = model.eval()
+        # Mean, std, size, resize mode and interpolation all come from the model's own preprocess config.
         self.preprocess: Callable[[Image.Image], torch.Tensor] = preprocess
-        self.tokenizer = open_clip.get_tokenizer(model_name)
+        try:
+            self.tokenizer = open_clip.get_tokenizer(model_name)  # its vocabulary and context length, from the config
+        except Exception as error:  # a hub tokenizer without network, or without the `transformers` package
+            raise ModelLoadError(f"CLIP model '{model_name}' could not load its tokenizer "
+                                 f"({self.source.config.get('text_cfg', {}).get('hf_tokenizer_name') or 'open_clip'}): "
+                                 "Hugging Face tokenizers need `pip install transformers` and the tokenizer files "
+                                 f"(in the local-dir folder, or from the hub). Cause: {one_line(error)}") from error
+        self.scoring = ZeroShotScoring.of(self.model)
         self._dtype = torch.float16 if precision == "fp16" else torch.float32
         self.model_name, self.pretrained, self.precision = model_name, pretrained, precision
 
@@ -112,16 +93,23 @@ class ClipEncoder:
 
     @classmethod
     def from_settings(cls, settings: "Settings") -> "ClipEncoder":
-        policy = BatchPolicy(max_batch=settings.runtime_max_batch, max_wait_s=settings.runtime_max_wait_ms / 1000,
+        policy = BatchPolicy(max_batch=settings.runtime_max_batch, max_ingest_batch=settings.runtime_max_ingest_batch,
+                             max_wait_s=settings.runtime_max_wait_ms / 1000,
                              max_queue=settings.runtime_max_queue, wait_budget_s=settings.runtime_wait_budget_seconds,
                              query_timeout_s=settings.runtime_query_timeout_seconds)
         return cls(settings.clip_model, settings.clip_pretrained, device=settings.clip_device, policy=policy,
                    text_cache_size=settings.text_cache_size, torch_threads=settings.torch_threads,
                    preprocess_workers=settings.preprocess_workers)
 
-    def describe(self) -> dict[str, str | int]:
-        return {"model": self.model_name, "pretrained": self.pretrained, "dim": self.space.size,
-                "device": str(self.device), "precision": self.precision}
+    def describe(self) -> dict[str, Any]:
+        preprocess = open_clip.get_model_preprocess_cfg(self.model)
+        return {"model": self.model_name, "pretrained": self.source.pretrained or None,
+                "loaded_from": self.source.location, "space": self.space.name,
+                "dim": self.space.size, "device": str(self.device), "precision": self.precision,
+                "image_size": preprocess.get("size"), "resize_mode": preprocess.get("resize_mode"),
+                "interpolation": preprocess.get("interpolation"),
+                "context_length": getattr(self.tokenizer, "context_length", None),
+                "scoring": self.scoring.describe()}
 
     def encode_images(self, images: Sequence[Image.Image], priority: int = QUERY) -> np.ndarray:
         if not images:
@@ -169,13 +157,6 @@ class ClipEncoder:
                 if len(self._text_cache) > self._text_cache_size:
                     self._text_cache.popitem(last=False)
         return vector
-
-
-def _weights_source(model_name: str, pretrained: str) -> str:
-    if Path(pretrained).is_file():
-        return "the checkpoint file"
-    hub = open_clip.get_pretrained_cfg(model_name, pretrained).get("hf_hub", "").rstrip("/")
-    return f"the Hugging Face hub ({hub})" if hub else "open_clip's download URL"
 
 
 def _unit_rows(features: torch.Tensor) -> np.ndarray:

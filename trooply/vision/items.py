@@ -10,7 +10,6 @@ import numpy as np
 from PIL import Image
 
 from trooply.errors import InvalidRequest, TrooplyError
-from trooply.ranking.engine import clip_signal
 from trooply.tenancy.usage import UsageService
 from trooply.vision.decode import DecodedImage, crop_image
 from trooply.vision.detection import (
@@ -117,8 +116,11 @@ class ItemService:
         if text is None:
             return None
         texts = [text] if isinstance(text, str) else text
-        text_vectors = self._encoder().encode_texts(texts)
-        scores = [[round(clip_signal(float(c)), 4) for c in row] for row in (vectors @ text_vectors.T)] if len(vectors) else []
+        encoder = self._encoder()
+        text_vectors = encoder.encode_texts(texts)
+        # The model's own match probability where it has one (SigLIP), else the cosine mapped to [0, 1].
+        relevance = encoder.scoring.relevance(vectors @ text_vectors.T) if len(vectors) else []
+        scores = [[round(float(score), 4) for score in row] for row in relevance]
         return [row[0] for row in scores] if isinstance(text, str) else scores
 
 

@@ -154,6 +154,9 @@ def test_readyz_reports_each_dependency(client):
     assert body["status"] == "ready"
     assert body["checks"] == {"sql": "ok", "index": "ok", "queue": "ok", "model": "ok"}
     # The model runtime says what is loaded, where and in which precision; Whisper loads on first use.
-    assert body["models"]["clip"] == {"loaded": True, "model": "trooply-test-tiny", "pretrained": "random",
-                                      "dim": 64, "device": "cpu", "precision": "fp32"}
+    clip = body["models"]["clip"]
+    assert {key: clip[key] for key in ("loaded", "model", "pretrained", "dim", "device", "precision")} == {
+        "loaded": True, "model": "trooply-test-tiny", "pretrained": "random", "dim": 64, "device": "cpu",
+        "precision": "fp32"}
+    assert clip["loaded_from"] == "random weights (no retrieval quality)"
     assert body["models"]["whisper"] == {"loaded": False, "waiting": 0}

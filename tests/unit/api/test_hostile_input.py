@@ -59,6 +59,8 @@ def test_lone_surrogates_are_refused_and_the_error_still_renders(client, keys):
         assert_error(form, 422, "invalid_text")
     rule = f'{{"filters": {{"brand": "{bad}"}}, "weight": 0.5}}'
     assert_error(send_json(client, "POST", "/v1/rules", rule, keys.secret_key), 422, "invalid_text")
+    nul = '{"id": "p1", "image_url": "http://127.0.0.1:9/a.png", "title": "a\\u0000b"}'
+    assert_error(send_json(client, "POST", "/v1/products", nul, keys.secret_key), 422, "invalid_text")
     # A valid pair of surrogates is one character (an emoji) and is fine.
     ok = send_json(client, "POST", "/v1/products", '{"id": "mug-\\ud83d\\ude00", "image_url": "http://127.0.0.1:9/a.png"}',
                    keys.secret_key)
@@ -120,6 +122,12 @@ def test_unaddressable_ids_are_refused_at_post(client, keys, product_id):
                            headers=auth(keys.secret_key))
     error = assert_error(response, 422, "validation_error")
     assert error["details"][0]["field"] == "id"
+
+
+def test_control_characters_in_a_product_path_are_a_422(client, keys):
+    for method in ("GET", "PATCH", "DELETE"):
+        response = client.request(method, "/v1/products/a%00b", json={"title": "t"}, headers=auth(keys.secret_key))
+        assert_error(response, 422, "validation_error")
 
 
 def test_every_accepted_id_is_addressable(client, keys):

@@ -34,7 +34,8 @@ class WithoutLifespan:
 # Built at collection, when the schema is read. Generated URLs and uploads fail fast: nothing listens on
 # the fuzzed hosts.
 APP = create_app(make_settings(Path(tempfile.mkdtemp(prefix="trooply-fuzz-"))))
-schema = schemathesis.openapi.from_asgi("/openapi.json", WithoutLifespan(APP))
+# Key rotation would revoke the key every later generated request carries (test_account_and_portal.py covers it).
+schema = schemathesis.openapi.from_asgi("/openapi.json", WithoutLifespan(APP)).exclude(path="/v1/keys/rotate")
 
 
 @pytest.fixture(scope="module")

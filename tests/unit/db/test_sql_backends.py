@@ -68,6 +68,31 @@ def test_tenants_keys_products_jobs_and_quota(db, tmp_path):
     assert catalog.resume_unfinished() == 2
 
 
+def test_catalogue_stats_retry_resume_and_recent_jobs(db, tmp_path):
+    tenants = TenantService(db)
+    creds, other = tenants.create_tenant("shop", "free"), tenants.create_tenant("other", "free")
+    catalog = CatalogService(db, lambda: None, InProcessQueue(1), make_settings(tmp_path), lambda category: None)
+    products = [ProductIn(id=f"p{i}", image_url=f"http://127.0.0.1:9/{i}.png", category=category)
+                for i, category in enumerate(["shoes", "shoes", "bags", None])]
+    first = catalog.submit(creds.tenant_id, products)
+    with db.session() as session:  # as the ingest worker leaves them: two indexed, one failed
+        for record in CatalogRepository(session).get_products(creds.tenant_id, ["p0", "p1", "p2"]).values():
+            record.status, record.error_code = ("failed", "image_not_found") if record.id == "p2" else ("indexed", None)
+    stats = catalog.stats(creds.tenant_id, "free")
+    assert stats["counts"] == {"pending": 1, "indexed": 2, "failed": 1} and stats["total"] == 4
+    assert stats["failures"] == {"image_not_found": 1}
+    assert stats["categories"] == [{"category": "shoes", "count": 2}, {"category": "bags", "count": 1}]
+    assert catalog.stats(other.tenant_id, "free")["total"] == 0
+
+    # Resuming: stored products as they are go unqueued, a failed one goes again.
+    again = catalog.submit(creds.tenant_id, products, skip_unchanged=True)
+    assert [p.status for p in again.products] == ["unchanged", "unchanged", "pending", "unchanged"]
+    retried = catalog.retry_failed(creds.tenant_id, None)
+    assert (retried["requeued"], retried["skipped"]) == (0, [])  # p2 is pending again
+    assert [job["job_id"] for job in catalog.recent_jobs(creds.tenant_id, 5)] == [again.job_id, first.job_id]
+    assert catalog.recent_jobs(other.tenant_id, 5) == []
+
+
 def test_search_logs_feedback_once_and_usage_counters(db, tmp_path):
     creds = TenantService(db).create_tenant("shop", "pro")
     writer = SearchLogWriter(db)

@@ -203,6 +203,42 @@ def test_drop_tenant(catalogue: VectorIndex) -> None:
     assert ids(catalogue) == {"p1"}
 
 
+def test_retrieve_returns_the_stored_vector_and_payload_by_product_id(catalogue: VectorIndex) -> None:
+    found = {p.product_id: p for p in catalogue.retrieve("t1", ["p3", "p1", "missing"])}
+    assert set(found) == {"p1", "p3"}
+    assert found["p3"].vector == pytest.approx(unit(2)) and found["p3"].payload["brand"] == "gucci"
+    assert catalogue.retrieve("t1", []) == [] and catalogue.retrieve("nobody", ["p1"]) == []
+    assert catalogue.retrieve("t2", ["p1"]) == [], "another tenant's product is not there"
+
+
+def test_scroll_pages_through_every_vector_once(index: VectorIndex) -> None:
+    index.upsert("t1", [point(f"p{i}", unit(i % 8) + 0.1 * unit((i + 1) % 8)) for i in range(23)])
+    seen, offset, pages = [], None, 0
+    while True:
+        page = index.scroll("t1", 10, offset)
+        seen += page.points
+        pages += 1
+        offset = page.next_offset
+        if offset is None:
+            break
+    assert pages == 3 and sorted(p.product_id for p in seen) == sorted(f"p{i}" for i in range(23))
+    assert all(p.vector.shape == (SPACE.size,) and set(p.payload) == {"product_id"} for p in seen)
+    assert index.scroll("nobody", 10).points == []
+
+
+def test_neighbours_above_a_score_for_many_products_in_one_call(index: VectorIndex) -> None:
+    near = unit(0) + 0.2 * unit(1)  # cosine 0.98 with unit(0)
+    index.upsert("t1", [point("a", unit(0)), point("a-copy", unit(0)), point("a-near", near),
+                        point("b", unit(3)), point("c", unit(5))])
+    points = {p.product_id: p for p in index.retrieve("t1", ["a", "b", "a-near"])}
+    found = index.neighbours("t1", [points["a"], points["b"], points["a-near"]], 0.97, 10)
+    scores = [{hit.product_id: round(hit.score, 3) for hit in hits} for hits in found]
+    assert scores == [{"a-copy": 1.0, "a-near": 0.981}, {}, {"a": 0.981, "a-copy": 0.981}]
+    assert [hit.product_id for hit in found[0]] == ["a-copy", "a-near"], "closest first, itself left out"
+    assert len(index.neighbours("t1", [points["a"]], 0.5, 1)[0]) == 1
+    assert index.neighbours("nobody", [points["a"]], 0.5, 5) == [[]] and index.neighbours("t1", [], 0.5, 5) == []
+
+
 def test_ping(index: VectorIndex) -> None:
     index.ping()
 

@@ -122,3 +122,26 @@ def test_filterable_payload_round_trips_through_rule_matching():
     assert payload_matches(parse_filters({"price": {"gte": 10, "lt": 21}, "attributes.size": 42}), payload)
     assert not payload_matches(parse_filters({"brand": "acme"}), payload)
     assert payload_matches(parse_filters({"brand": {"nin": ["acme"]}}), payload)
+
+
+def test_when_the_gate_would_empty_the_page_the_best_gated_candidates_are_shown_marked_relaxed():
+    # "red bag under 12 dollars" read as optics at 0.68: every candidate is a confident bag or shoe.
+    query = text_query(["red"], family="optics", confidence=0.68)
+    hits = [hit("bag", cosine=0.6, family="accessories"), hit("shoe", cosine=0.4, family="footwear")]
+    ranking = rank(hits, query, PROFILES["optics"], [])
+    assert ranking.relaxed and ranking.gated == [] and ids(ranking) == ["bag", "shoe"]
+    assert all(c.gates == ["category:relaxed"] for c in ranking.ranked)
+    sentence = explain(ranking.ranked[0], query, visual=False)
+    assert sentence.split("; ")[1] == "a different kind of product than your query"
+    assert "different category" not in sentence
+
+
+def test_relaxation_waits_for_an_empty_page_and_a_profile_can_turn_it_off():
+    query = text_query([], family="optics", confidence=0.9)
+    mixed = [hit("bag", family="accessories"), hit("glasses", family="optics")]
+    kept = rank(mixed, query, PROFILES["optics"], [])
+    assert not kept.relaxed and kept.gated == ["bag"] and ids(kept) == ["glasses"]
+    strict = PROFILES["optics"].model_copy(update={"gates": PROFILES["optics"].gates.model_copy(
+        update={"relax_when_empty": False})})
+    empty = rank([hit("bag", family="accessories")], query, strict, [])
+    assert not empty.relaxed and empty.ranked == [] and empty.gated == ["bag"]

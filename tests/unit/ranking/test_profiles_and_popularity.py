@@ -59,3 +59,16 @@ def test_popularity_is_smoothed_decayed_and_centred_on_the_average():
     sparse = popularity_signals([("x", "click", now)], [(["x"], now), (["y"] * 1, now)] + [(["y"], now)] * 9, now, week)
     assert 0.5 < sparse["x"] < 0.9
     assert popularity_signals([], impressions, now, week) == {}
+
+
+def test_profiles_carry_query_words_and_the_gate_relaxation_setting(tmp_path):
+    shutil.copytree(DEFAULT_PROFILES_DIR, tmp_path / "profiles")
+    path = tmp_path / "profiles" / "optics.yaml"
+    path.write_text(path.read_text().replace("gates:\n", "gates:\n  relax_when_empty: false\n"))
+    profiles = load_profiles(tmp_path / "profiles")
+    assert profiles["optics"].gates.relax_when_empty is False and profiles["footwear"].gates.relax_when_empty
+    assert "sneaker" in profiles["footwear"].query_words
+    shoes = tmp_path / "profiles" / "footwear.yaml"
+    shoes.write_text(shoes.read_text().replace('  - "sneaker"\n', '  - "tote"\n'))
+    with pytest.raises(ProfileError, match="field 'query_words': 'tote' is already mapped by accessories.yaml"):
+        load_profiles(tmp_path / "profiles")

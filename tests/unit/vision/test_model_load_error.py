@@ -56,3 +56,14 @@ def test_serve_prints_one_line_and_exits_non_zero(tmp_path, pretrained: str, sou
     errors = [line for line in result.stderr.splitlines() if line.startswith("error [model_unavailable]: ")]
     assert len(errors) == 1, result.stderr
     assert "'ViT-B-32'" in errors[0] and source in errors[0] and FIX in errors[0]
+
+
+def test_serve_on_a_hub_model_out_of_reach_prints_one_line_pointing_to_local_dir(tmp_path) -> None:
+    env = trooply_env(tmp_path / "data", TROOPLY_CLIP_MODEL="hf-hub:Marqo/marqo-fashionSigLIP",
+                      TROOPLY_PORT=str(free_port()), HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"))
+    result = subprocess.run([sys.executable, "-m", "trooply.cli", "serve"], env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stderr + result.stdout
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error [model_unavailable]: ")]
+    assert len(errors) == 1, result.stderr
+    assert "'hf-hub:Marqo/marqo-fashionSigLIP'" in errors[0] and "TROOPLY_CLIP_MODEL=local-dir:" in errors[0]

@@ -3,7 +3,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Response
 
 from trooply.api.body import StrictJsonRoute
-from trooply.api.deps import CatalogPrincipal, ContainerDep
+from trooply.api.deps import CatalogPrincipal, ContainerDep, ProductIdPath
 from trooply.api.schemas import JobOut, ProductOut, ProductPage, SubmissionOut
 from trooply.catalog.schemas import ProductPatch, parse_product_batch
 
@@ -12,11 +12,13 @@ router = APIRouter(prefix="/v1", tags=["catalog"], route_class=StrictJsonRoute)
 
 @router.post("/products", status_code=202, response_model=SubmissionOut)
 def submit_products(principal: CatalogPrincipal, container: ContainerDep,
-                    body: Annotated[Any, Body(description="a product, or {\"products\": [...]} (up to 1,000)")]):
-    submission = container.catalog.submit(principal.tenant_id, parse_product_batch(body))
-    return SubmissionOut(job_id=submission.job_id, accepted=submission.accepted,
-                         rejected=len(submission.products) - submission.accepted,
-                         products=[vars(p) for p in submission.products])
+                    body: Annotated[Any, Body(description="a product, or {\"products\": [...]} (up to 1,000)")],
+                    skip_unchanged: Annotated[bool, Query(description=(
+                        "answer products stored with the same image URL and metadata `unchanged` and queue "
+                        "nothing for them (a resumed import)"))] = False):
+    submission = container.catalog.submit(principal.tenant_id, parse_product_batch(body), skip_unchanged)
+    return SubmissionOut(job_id=submission.job_id, accepted=submission.accepted, rejected=submission.rejected,
+                         unchanged=submission.unchanged, products=[vars(p) for p in submission.products])
 
 
 @router.get("/products", response_model=ProductPage)
@@ -30,17 +32,17 @@ def list_products(principal: CatalogPrincipal, container: ContainerDep,
 
 
 @router.get("/products/{product_id}", response_model=ProductOut)
-def get_product(product_id: str, principal: CatalogPrincipal, container: ContainerDep):
+def get_product(product_id: ProductIdPath, principal: CatalogPrincipal, container: ContainerDep):
     return ProductOut.of(container.catalog.get(principal.tenant_id, product_id))
 
 
 @router.patch("/products/{product_id}", response_model=ProductOut)
-def patch_product(product_id: str, patch: ProductPatch, principal: CatalogPrincipal, container: ContainerDep):
+def patch_product(product_id: ProductIdPath, patch: ProductPatch, principal: CatalogPrincipal, container: ContainerDep):
     return ProductOut.of(container.catalog.patch(principal.tenant_id, product_id, patch))
 
 
 @router.delete("/products/{product_id}", status_code=204)
-def delete_product(product_id: str, principal: CatalogPrincipal, container: ContainerDep) -> Response:
+def delete_product(product_id: ProductIdPath, principal: CatalogPrincipal, container: ContainerDep) -> Response:
     container.catalog.delete(principal.tenant_id, product_id)
     return Response(status_code=204)
 

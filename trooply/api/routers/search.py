@@ -22,9 +22,10 @@ from trooply.search.schemas import (
     ImageQuery,
     MultiSearchRequest,
     SearchEnvelope,
-    SearchOptions,
+    SimilarSearchRequest,
     TextSearchRequest,
     UrlSearchRequest,
+    VoiceSearchRequest,
 )
 from trooply.vision.query_image import QueryImage
 
@@ -33,20 +34,29 @@ ENVELOPE = {"response_model": SearchEnvelope}
 JSON_FORM_FIELDS = ("filters", "bbox", "image_urls", "classes", "bounding_boxes")
 # Plain text, or a JSON list of texts (embed takes either).
 TEXT_OR_LIST_FIELDS = ("text",)
-# Envelope keys that only some modes fill: left out rather than sent as null.
-OPTIONAL_KEYS = ("transcript", "detection")
+# Envelope keys that only some modes or options fill: left out rather than sent as null.
+OPTIONAL_KEYS = ("transcript", "detection", "interpreted", "group_by")
 ONE_IMAGE = {"file": "the query image, instead of image_url"}
 
 
 def envelope_response(envelope: SearchEnvelope) -> Response:
     # Serialised once by pydantic, not validated again by FastAPI: this is the hot path.
-    exclude = {key for key in OPTIONAL_KEYS if getattr(envelope, key) is None}
+    exclude: dict[str, Any] = {key: True for key in OPTIONAL_KEYS if getattr(envelope, key) is None}
+    if envelope.group_by is None:
+        exclude["results"] = {"__all__": {"group"}}
     return Response(envelope.model_dump_json(by_alias=True, exclude=exclude), media_type="application/json")
 
 
 @router.post("/text", **ENVELOPE)
 def search_text(request: TextSearchRequest, principal: SearchPrincipal, container: ContainerDep):
-    return envelope_response(container.search.search_text(principal.tenant_id, request.query, request))
+    return envelope_response(container.search.search_text(principal.tenant_id, request.query, request,
+                                                          request.interpret))
+
+
+@router.post("/similar", **ENVELOPE)
+def search_similar(request: SimilarSearchRequest, principal: SearchPrincipal, container: ContainerDep):
+    """More like a catalogue product (its stored vector: no fetch, no encode); the product itself is left out."""
+    return envelope_response(container.search.search_similar(principal.tenant_id, request.product_id, request))
 
 
 @router.post("/url", **ENVELOPE)
@@ -88,17 +98,17 @@ async def search_fusion(request: Request, principal: SearchPrincipal, container:
     options, files = await read_query(request, FusionSearchRequest, container.settings.max_upload_bytes)
     image = await fetched(container, principal.tenant_id, one_image(options, files))
     return await _run(container.search.search_fusion, principal.tenant_id, image, options.text,
-                      options.image_weight, options)
+                      options.image_weight, options, options.interpret)
 
 
 @router.post("/voice", **ENVELOPE, openapi_extra=body_openapi(
-    SearchOptions, {"audio": "the spoken query: WAV, MP3, WebM/Opus or OGG"}, json_body=False))
+    VoiceSearchRequest, {"audio": "the spoken query: WAV, MP3, WebM/Opus or OGG"}, json_body=False))
 async def search_voice(request: Request, principal: SearchPrincipal, container: ContainerDep):
-    options, files = await read_query(request, SearchOptions, container.settings.max_audio_bytes,
+    options, files = await read_query(request, VoiceSearchRequest, container.settings.max_audio_bytes,
                                       file_fields=("audio",))
     if len(files) != 1:
         raise InvalidRequest("upload one recording as the multipart field `audio`", code="audio_required")
-    return await _run(container.search.search_voice, principal.tenant_id, files[0], options)
+    return await _run(container.search.search_voice, principal.tenant_id, files[0], options, options.interpret)
 
 
 async def _run(search, *args) -> Response:

@@ -1,0 +1,27 @@
+"""The scoring profiles a search may name (`profile`), with their signal weights: read-only."""
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from trooply.api.body import StrictJsonRoute
+from trooply.api.deps import ContainerDep, SearchPrincipal
+
+router = APIRouter(prefix="/v1", tags=["search"], route_class=StrictJsonRoute)
+
+
+class ProfileOut(BaseModel):
+    name: str
+    weights: dict[str, float]
+    candidate_pool: int
+    categories: list[str]
+
+
+class ProfileList(BaseModel):
+    profiles: list[ProfileOut]
+
+
+@router.get("/profiles", response_model=ProfileList)
+def list_profiles(_principal: SearchPrincipal, container: ContainerDep):
+    return {"profiles": [{"name": profile.name, "weights": profile.weights.model_dump(),
+                          "candidate_pool": profile.candidate_pool, "categories": profile.categories}
+                         for profile in container.profiles.values()]}

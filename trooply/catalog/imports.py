@@ -1,0 +1,294 @@
+"""Bulk import: products from a CSV or JSONL file, validated row by row like POST /v1/products, sent in
+batches of up to 1,000 through the catalog service, with every rejected row named by its line.
+
+The portal's upload (POST /v1/imports) and `trooply import` share this module; the CLI can also send the
+batches to a remote server, so sending a batch is a callable here.
+"""
+
+import csv
+import io
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from trooply.catalog.schemas import MAX_BATCH, ProductIn
+from trooply.errors import InvalidRequest, QuotaExceeded
+
+if TYPE_CHECKING:
+    from trooply.catalog.service import CatalogService
+
+FORMATS = ("csv", "jsonl")
+ATTRIBUTE_PREFIX = "attributes."
+_NUMBER_COLUMNS = ("price", "popularity")
+_TRUE, _FALSE = ("true", "yes", "y", "1"), ("false", "no", "n", "0")
+# A CSV cell of an attribute is typed when it reads unambiguously as one: 42, -3.5, true. "007" stays text.
+_PLAIN_NUMBER = re.compile(r"^-?(0|[1-9]\d{0,14})(\.\d+)?$")
+
+
+@dataclass
+class RejectedRow:
+    line: int
+    product_id: str | None
+    code: str
+    message: str
+    field: str | None = None
+
+
+@dataclass
+class ImportRow:
+    """One record of the file: a valid product, or why it is not one."""
+
+    line: int
+    product: ProductIn | None = None
+    rejected: RejectedRow | None = None
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    accepted: int = 0
+    unchanged: int = 0
+    jobs: list[str] = field(default_factory=list)
+    rejected: list[RejectedRow] = field(default_factory=list)
+
+
+# What sending one batch answers: (job id or None, [(product id, status, error code, error message)]).
+BatchOutcome = tuple[str | None, list[tuple[str, str, str | None, str | None]]]
+
+
+def format_of(name: str | None, declared: str | None = None) -> str:
+    if declared:
+        if declared not in FORMATS:
+            raise InvalidRequest(f"format must be one of {', '.join(FORMATS)}", code="unsupported_import_format")
+        return declared
+    suffix = (name or "").lower().rsplit(".", 1)[-1]
+    if suffix in ("jsonl", "ndjson"):
+        return "jsonl"
+    if suffix == "csv":
+        return "csv"
+    raise InvalidRequest("import a .csv or .jsonl file (or name its format)", code="unsupported_import_format")
+
+
+def decode_text(data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InvalidRequest(f"the file is not UTF-8 text (byte {error.start})", code="invalid_import_file") from None
+
+
+def read_rows(text: str | Iterable[str], fmt: str) -> Iterator[ImportRow]:
+    """Every record of the file in order, each a product or a rejection; a duplicate id is rejected at its
+    second line. A CSV header that names an unknown column fails the whole file (InvalidRequest)."""
+    lines = io.StringIO(text, newline="") if isinstance(text, str) else text
+    records = _csv_records(lines) if fmt == "csv" else _jsonl_records(lines)
+    first_line: dict[str, int] = {}
+    for line, record in records:
+        row = record if isinstance(record, ImportRow) else _validated(line, record)
+        if row.product is not None:
+            if (earlier := first_line.get(row.product.id)) is not None:
+                row = ImportRow(line, rejected=RejectedRow(line, row.product.id, "duplicate_id",
+                                                           f"the id is already on line {earlier}", "id"))
+            else:
+                first_line[row.product.id] = line
+        yield row
+
+
+def submit_rows(rows: Iterable[ImportRow], send: Callable[[list[ProductIn]], BatchOutcome],
+                on_batch: Callable[[ImportReport], None] | None = None, batch_size: int = MAX_BATCH) -> ImportReport:
+    """Sends the valid rows in batches; products the service refuses (the plan's cap) join the rejected rows."""
+    report = ImportReport()
+    batch: list[tuple[int, ProductIn]] = []
+
+    def flush() -> None:
+        try:
+            job_id, outcomes = send([product for _, product in batch])
+        except QuotaExceeded as error:
+            job_id, outcomes = None, [(p.id, "rejected", error.code, error.message) for _, p in batch]
+        lines = {product.id: line for line, product in batch}
+        for product_id, status, code, message in outcomes:
+            if status == "pending":
+                report.accepted += 1
+            elif status == "unchanged":
+                report.unchanged += 1
+            else:
+                report.rejected.append(RejectedRow(lines[product_id], product_id, code or "rejected", message or ""))
+        if job_id is not None:
+            report.jobs.append(job_id)
+        batch.clear()
+        if on_batch is not None:
+            on_batch(report)
+
+    for row in rows:
+        report.rows += 1
+        if row.rejected is not None:
+            report.rejected.append(row.rejected)
+        else:
+            batch.append((row.line, row.product))
+            if len(batch) == batch_size:
+                flush()
+    if batch:
+        flush()
+    report.rejected.sort(key=lambda rejected: rejected.line)
+    return report
+
+
+def catalog_sender(catalog: "CatalogService", tenant_id: str,
+                   skip_unchanged: bool = True) -> Callable[[list[ProductIn]], BatchOutcome]:
+    """Sends a batch through this process's catalog service (the API's upload, `trooply import` locally)."""
+    def send(products: list[ProductIn]) -> BatchOutcome:
+        submission = catalog.submit(tenant_id, products, skip_unchanged=skip_unchanged)
+        return submission.job_id, [(p.id, p.status, (p.error or {}).get("code"), (p.error or {}).get("message"))
+                                   for p in submission.products]
+    return send
+
+
+def job_totals(jobs: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Several jobs' counts (GET /v1/jobs/{id}) added up, with the failures by code."""
+    counts: Counter[str] = Counter()
+    failed_by_code: Counter[str] = Counter()
+    running = False
+    for job in jobs:
+        counts.update(job["counts"])
+        failed_by_code.update(error["code"] or "unknown" for error in job.get("errors", []))
+        running = running or job["status"] != "completed"
+    return {"counts": dict(counts), "failed_by_code": dict(failed_by_code),
+            "status": "running" if running else "completed"}
+
+
+def _validated(line: int, record: dict[str, Any]) -> ImportRow:
+    try:
+        return ImportRow(line, product=ProductIn.model_validate(record))
+    except ValidationError as error:
+        problem = error.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"]) or None
+        product_id = record.get("id") if isinstance(record.get("id"), str) else None
+        more = f" (and {len(error.errors()) - 1} more)" if len(error.errors()) > 1 else ""
+        return ImportRow(line, rejected=RejectedRow(line, product_id, "validation_error",
+                                                    f"{where or 'product'}: {problem['msg']}{more}", where))
+
+
+def _jsonl_records(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any] | ImportRow]]:
+    for line, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        try:
+            record = json.loads(text, parse_constant=_refuse_constant)
+            json.dumps(record, ensure_ascii=False).encode("utf-8")  # a lone surrogate is not text
+        except (ValueError, RecursionError, UnicodeEncodeError) as error:
+            reason = "a lone UTF-16 surrogate" if isinstance(error, UnicodeEncodeError) else str(error)
+            yield line, ImportRow(line, rejected=RejectedRow(line, None, "invalid_json", f"not valid JSON: {reason}"))
+            continue
+        if not isinstance(record, dict):
+            yield line, ImportRow(line, rejected=RejectedRow(line, None, "invalid_json", "a line must be a JSON object"))
+            continue
+        yield line, record
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+class _CellError(ValueError):
+    def __init__(self, column: str, message: str) -> None:
+        super().__init__(f"{column}: {message}")
+        self.column, self.message = column, message
+
+
+def _csv_records(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any] | ImportRow]]:
+    reader = csv.reader(lines)
+    try:
+        header = [name.strip() for name in next(reader)]
+    except StopIteration:
+        return
+    except csv.Error as error:
+        raise InvalidRequest(f"the CSV header cannot be read: {error}", code="invalid_import_file") from None
+    _check_header(header)
+    while True:
+        line = reader.line_num + 1  # a quoted cell may span lines: the record starts on the next one
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            yield line, ImportRow(line, rejected=RejectedRow(line, None, "invalid_csv", str(error)))
+            continue
+        if not any(cell.strip() for cell in cells):
+            continue
+        if len(cells) > len(header):
+            yield line, ImportRow(line, rejected=RejectedRow(
+                line, None, "invalid_csv", f"{len(cells)} cells for {len(header)} columns"))
+            continue
+        try:
+            yield line, _csv_product(dict(zip(header, cells)))
+        except _CellError as error:
+            product_id = (cells[header.index("id")].strip() or None) if "id" in header[:len(cells)] else None
+            yield line, ImportRow(line, rejected=RejectedRow(line, product_id, "validation_error",
+                                                             f"{error.column}: {error.message}", error.column))
+
+
+def _check_header(header: list[str]) -> None:
+    known = set(ProductIn.model_fields) - {"attributes"}
+    for position, name in enumerate(header):
+        if name in header[:position]:
+            raise InvalidRequest(f"the CSV header repeats the column {name!r}", code="invalid_import_file")
+        attribute = name.removeprefix(ATTRIBUTE_PREFIX) if name.startswith(ATTRIBUTE_PREFIX) else None
+        if name not in known and not attribute:
+            hint = " (custom fields are columns named attributes.NAME)" if name else ""
+            raise InvalidRequest(f"unknown CSV column {name!r}{hint}; columns: {', '.join(sorted(known))}, "
+                                 "attributes.NAME", code="invalid_import_file")
+    for required in ("id", "image_url"):
+        if required not in header:
+            raise InvalidRequest(f"the CSV header has no {required!r} column", code="invalid_import_file")
+
+
+def _csv_product(row: dict[str, str]) -> dict[str, Any]:
+    """A CSV row as the JSON a client would POST: empty cells left out, typed columns converted."""
+    product: dict[str, Any] = {}
+    attributes: dict[str, Any] = {}
+    for column, raw in row.items():
+        cell = raw.strip()
+        if not cell:
+            continue
+        if column.startswith(ATTRIBUTE_PREFIX):
+            attributes[column.removeprefix(ATTRIBUTE_PREFIX)] = _attribute_value(cell)
+        elif column in _NUMBER_COLUMNS:
+            product[column] = _number(column, cell)
+        elif column == "in_stock":
+            product[column] = _boolean(column, cell)
+        else:
+            product[column] = cell
+    if attributes:
+        product["attributes"] = attributes
+    return product
+
+
+def _number(column: str, cell: str) -> float:
+    try:
+        value = float(cell)
+    except ValueError:
+        raise _CellError(column, f"{cell!r} is not a number") from None
+    if not math.isfinite(value):
+        raise _CellError(column, f"{cell!r} is not a finite number")
+    return value
+
+
+def _boolean(column: str, cell: str) -> bool:
+    if cell.lower() in _TRUE:
+        return True
+    if cell.lower() in _FALSE:
+        return False
+    raise _CellError(column, f"{cell!r} is not true or false (true/false, yes/no, 1/0)")
+
+
+def _attribute_value(cell: str) -> str | bool | int | float:
+    if cell.lower() in ("true", "false"):
+        return cell.lower() == "true"
+    if _PLAIN_NUMBER.match(cell):
+        return float(cell) if "." in cell else int(cell)
+    return cell

@@ -1,0 +1,163 @@
+"""Catalogue duplicates: at once for catalogues up to `duplicates_sync_max_products`, as a background scan
+(same result shape) for any size. Scans run on the Celery workers, or embedded on one thread of this process."""
+
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+from sqlalchemy import delete, select, update
+
+from trooply.config import Settings
+from trooply.db import Database, utcnow
+from trooply.duplicates.finder import DuplicateReport, find_duplicates
+from trooply.duplicates.models import COMPLETED, FAILED, PENDING, RUNNING, UNFINISHED, DuplicateScan
+from trooply.duplicates.schemas import DuplicateScanOut, DuplicatesOut, page_of
+from trooply.errors import InvalidRequest, NotFound, TrooplyError
+from trooply.index.base import VectorIndex
+
+log = logging.getLogger(__name__)
+SCAN_TASK = "trooply.scan_duplicates"
+KEEP_SCANS = 10  # finished scans kept per tenant, newest first
+PROGRESS_EVERY_S = 2.0
+
+
+class ScanInterrupted(Exception):
+    """The process is stopping: the scan stays unfinished and is resumed at the next start."""
+
+
+class DuplicateService:
+    def __init__(self, db: Database, index: Callable[[], VectorIndex], settings: Settings,
+                 dispatch: Callable[[str, str], None] | None = None) -> None:
+        self.db = db
+        self._index = index
+        self.settings = settings
+        # Celery sends the scan to a worker; embedded, one thread of this process runs scans in turn.
+        self._dispatch = dispatch
+        self._waiting: queue.Queue[tuple[str, str] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._thread_lock = threading.Lock()
+        self._stopping = False
+
+    def report(self, tenant_id: str, threshold: float,
+               progress: Callable[[int], None] | None = None) -> DuplicateReport:
+        return find_duplicates(self._index(), tenant_id, threshold, self.settings.duplicates_max_neighbours,
+                               self.settings.duplicates_batch_size, progress)
+
+    def find(self, tenant_id: str, threshold: float, limit: int, cursor: str | None) -> DuplicatesOut:
+        held, most = self._index().count(tenant_id), self.settings.duplicates_sync_max_products
+        if held > most:
+            raise InvalidRequest(f"{held:,} products are too many to compare in one request (at most {most:,}); "
+                                 "start a scan with POST /v1/duplicates/scan and read its result when done",
+                                 code="catalogue_too_large", details={"products": held, "max_products": most})
+        report = self.report(tenant_id, threshold)
+        page = page_of([group.as_dict() for group in report.groups], limit, cursor)
+        return DuplicatesOut(threshold=threshold, products_scanned=report.products_scanned, **dict(page))
+
+    def start_scan(self, tenant_id: str, threshold: float) -> DuplicateScanOut:
+        with self.db.session() as session:
+            running = session.scalars(select(DuplicateScan).where(
+                DuplicateScan.tenant_id == tenant_id, DuplicateScan.status.in_(UNFINISHED),
+                DuplicateScan.threshold == threshold)).first()
+            if running is not None:  # asked twice: one scan answers both
+                return self._out(running, 0, None)
+            scan = DuplicateScan(id=f"dup_{uuid.uuid4().hex[:20]}", tenant_id=tenant_id, threshold=threshold,
+                                 status=PENDING, products_scanned=0)
+            session.add(scan)
+        self._send(tenant_id, scan.id)
+        return self._out(scan, 0, None)
+
+    def scan(self, tenant_id: str, scan_id: str, limit: int, cursor: str | None) -> DuplicateScanOut:
+        with self.db.session() as session:
+            scan = session.scalars(select(DuplicateScan).where(DuplicateScan.tenant_id == tenant_id,
+                                                               DuplicateScan.id == scan_id)).first()
+        if scan is None:
+            raise NotFound(f"no duplicate scan {scan_id!r}", code="scan_not_found")
+        return self._out(scan, limit, cursor)
+
+    def run_scan(self, tenant_id: str, scan_id: str) -> None:
+        """The background task: idempotent, so a redelivered or resumed scan simply runs again."""
+        with self.db.session() as session:
+            scan = session.scalars(select(DuplicateScan).where(DuplicateScan.tenant_id == tenant_id,
+                                                               DuplicateScan.id == scan_id)).first()
+            if scan is None or scan.status not in UNFINISHED:
+                return
+            scan.status, threshold = RUNNING, scan.threshold
+        last = [time.monotonic()]
+
+        def progress(scanned: int) -> None:
+            if self._stopping:
+                raise ScanInterrupted
+            if time.monotonic() - last[0] >= PROGRESS_EVERY_S:
+                last[0] = time.monotonic()
+                self._update(scan_id, products_scanned=scanned)
+
+        try:
+            report = self.report(tenant_id, threshold, progress)
+        except ScanInterrupted:
+            log.info("duplicate scan %s interrupted by shutdown; it resumes at the next start", scan_id)
+            return
+        except Exception as error:
+            if not isinstance(error, TrooplyError):
+                log.exception("duplicate scan %s of tenant %s failed", scan_id, tenant_id)
+            message = error.message if isinstance(error, TrooplyError) else "an unexpected error; it has been logged"
+            self._update(scan_id, status=FAILED, error=message, finished_at=utcnow())
+            return
+        self._update(scan_id, status=COMPLETED, products_scanned=report.products_scanned,
+                     groups=[group.as_dict() for group in report.groups], finished_at=utcnow())
+        self._prune(tenant_id)
+
+    def resume_unfinished(self) -> int:
+        """Scans accepted but not finished when the process stopped: queued again (SQL is the truth)."""
+        with self.db.session() as session:
+            unfinished = session.execute(select(DuplicateScan.tenant_id, DuplicateScan.id)
+                                         .where(DuplicateScan.status.in_(UNFINISHED))).all()
+        for tenant_id, scan_id in unfinished:
+            self._send(tenant_id, scan_id)
+        return len(unfinished)
+
+    def close(self) -> None:
+        """Stops the embedded scan thread between two batches; its scan is resumed at the next start."""
+        self._stopping = True
+        self._waiting.put(None)
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _send(self, tenant_id: str, scan_id: str) -> None:
+        if self._dispatch is not None:
+            self._dispatch(tenant_id, scan_id)
+            return
+        with self._thread_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._work, name="duplicate-scan", daemon=True)
+                self._thread.start()
+        self._waiting.put((tenant_id, scan_id))
+
+    def _work(self) -> None:
+        while (task := self._waiting.get()) is not None and not self._stopping:
+            try:
+                self.run_scan(*task)
+            except Exception:  # the database went away mid-scan: it stays unfinished and is resumed
+                log.exception("duplicate scan %s could not be recorded", task[1])
+
+    def _update(self, scan_id: str, **values) -> None:
+        with self.db.session() as session:
+            session.execute(update(DuplicateScan).where(DuplicateScan.id == scan_id).values(**values))
+
+    def _prune(self, tenant_id: str) -> None:
+        with self.db.session() as session:
+            finished = session.scalars(select(DuplicateScan.id).where(
+                DuplicateScan.tenant_id == tenant_id, DuplicateScan.status.in_((COMPLETED, FAILED)))
+                .order_by(DuplicateScan.created_at.desc()).offset(KEEP_SCANS)).all()
+            if finished:
+                session.execute(delete(DuplicateScan).where(DuplicateScan.id.in_(finished)))
+
+    @staticmethod
+    def _out(scan: DuplicateScan, limit: int, cursor: str | None) -> DuplicateScanOut:
+        page = page_of(scan.groups, limit, cursor) if scan.status == COMPLETED and scan.groups is not None else None
+        return DuplicateScanOut(scan_id=scan.id, status=scan.status, threshold=scan.threshold,
+                                products_scanned=scan.products_scanned, error=scan.error,
+                                created_at=scan.created_at, finished_at=scan.finished_at,
+                                **(dict(page) if page is not None else {}))

@@ -1,0 +1,93 @@
+// One product: its image, metadata, status, family and the colour the ranking sees in its image.
+import { describeError, get, postJson, productPath } from "../api.js";
+import { fmtDate, fmtPrice, h, icon, productImage, replace, statusBadge, toast } from "../dom.js";
+
+export async function render(root, { args, navigate }) {
+  const id = args[0];
+  const [product, signals] = await Promise.all([get(productPath(id)), get(`${productPath(id)}/signals`)]);
+  const meta = product.metadata;
+
+  const actions = h("div", { class: "row" },
+    h("a", { class: "btn", href: "#/catalog" }, icon("back"), "Catalogue"),
+    product.status === "indexed"
+      ? h("a", { class: "btn btn-primary", href: `#/search/url/${encodeURIComponent(product.image_url)}` }, icon("search"), "Search with this image")
+      : null);
+  if (product.status === "failed") {
+    const retry = h("button", { class: "btn btn-primary", type: "button", "data-testid": "retry-product" }, icon("refresh"), "Retry");
+    retry.addEventListener("click", async () => {
+      retry.disabled = true;
+      try {
+        await postJson("/v1/products/retry", { ids: [product.id] });
+        toast("Queued again");
+        await render(root, { args, navigate });
+      } catch (error) {
+        toast(describeError(error), "error");
+        retry.disabled = false;
+      }
+    });
+    actions.append(retry);
+  }
+
+  const rows = [
+    ["Product id", h("code", {}, product.id)],
+    ["Status", h("span", { class: "row" }, statusBadge(product.status), product.error ? h("code", {}, product.error.code) : null)],
+    product.error ? ["Error", product.error.message] : null,
+    ["Category", meta.category],
+    ["Brand", meta.brand],
+    ["Price", meta.price !== undefined ? fmtPrice(meta.price, meta.currency) : null],
+    ["In stock", meta.in_stock === undefined ? null : meta.in_stock ? "Yes" : "No"],
+    ["Product page", meta.url ? h("a", { href: meta.url, target: "_blank", rel: "noopener noreferrer" }, meta.url) : null],
+    ["Image URL", h("a", { href: product.image_url, target: "_blank", rel: "noopener noreferrer", class: "mono small" }, product.image_url)],
+    ["Description", meta.description],
+    ["Attributes", meta.attributes && Object.keys(meta.attributes).length
+      ? h("div", { class: "chips" }, Object.entries(meta.attributes).map(([k, v]) => h("span", { class: "chip" }, h("span", { class: "muted" }, k), String(v))))
+      : null],
+    ["Popularity prior", meta.popularity],
+    ["Created", fmtDate(product.created_at)],
+    ["Updated", fmtDate(product.updated_at)],
+    ["Indexed", fmtDate(product.indexed_at)],
+  ].filter((row) => row && row[1] !== undefined && row[1] !== null && row[1] !== "");
+
+  replace(root,
+    h("div", { class: "page-head" },
+      h("div", {}, h("h1", { "data-testid": "product-title" }, meta.title || product.id), h("p", {}, meta.brand ? `${meta.brand} · ${product.id}` : product.id)),
+      actions),
+    h("div", { class: "detail", "data-testid": "product-detail" },
+      h("div", {}, productImage(product.image_url, meta.title || product.id, "detail-image")),
+      h("div", { class: "stack" },
+        h("section", { class: "card", "aria-labelledby": "meta-title" },
+          h("div", { class: "card-head" }, h("h2", { id: "meta-title" }, "Details")),
+          h("div", { class: "card-body" }, h("dl", { class: "meta" }, rows.flatMap(([label, value]) => [h("dt", {}, label), h("dd", {}, value)])))),
+        rankingCard(signals))));
+}
+
+function rankingCard(signals) {
+  const family = signals.family
+    ? h("div", {},
+      h("div", { class: "row" }, h("span", { class: "badge badge-accent plain", "data-testid": "product-family" }, signals.family),
+        h("span", { class: "muted small" }, `confidence ${(signals.family_confidence ?? 0).toFixed(2)}`)),
+      h("div", { class: "meter", style: { marginTop: "8px" } }, h("div", { style: { width: `${Math.round((signals.family_confidence ?? 0) * 100)}%` } })))
+    : h("p", { class: "muted" }, "Not classified yet: the family is set when the product is indexed.");
+  const image = signals.image;
+  const body = [h("h3", {}, "Family (scoring profile)"), family];
+  if (image) {
+    const peak = Math.max(...image.colour_histogram, 0.0001);
+    body.push(
+      h("h3", { style: { marginTop: "18px" } }, "Stored colour"),
+      h("div", { class: "swatches", "data-testid": "colour-swatch" }, image.colour_swatch.length
+        ? image.colour_swatch.map((c) => h("div", { class: "swatch", title: `histogram overlap ${c.overlap}` },
+          h("i", { style: { background: c.hex } }),
+          h("div", {}, h("b", {}, c.name), h("small", {}, `overlap ${c.overlap.toFixed(2)}`))))
+        : h("span", { class: "muted" }, "No colour words match")),
+      h("div", { class: "histogram", role: "img", "aria-label": "The 64-bin Lab colour histogram stored with the product" },
+        image.colour_histogram.map((v) => h("div", { style: { height: `${(v / peak) * 100}%` } }))),
+      h("p", { class: "faint small", style: { marginTop: "6px" } }, "64-bin CIE-Lab histogram of the object (background discounted). The colour signal compares it with the query's."),
+      h("h3", { style: { marginTop: "18px" } }, "Image"),
+      h("p", {}, `${image.width} × ${image.height} px · aspect ratio ${image.aspect_ratio}`));
+  } else {
+    body.push(h("p", { class: "muted", style: { marginTop: "14px" } }, "Image signals appear once the product is indexed."));
+  }
+  return h("section", { class: "card", "aria-labelledby": "ranking-title" },
+    h("div", { class: "card-head" }, h("div", {}, h("h2", { id: "ranking-title" }, "What ranking sees"), h("p", {}, "Signals stored with the vector at ingest"))),
+    h("div", { class: "card-body" }, body));
+}

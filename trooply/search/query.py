@@ -1,0 +1,76 @@
+"""A query on its way to retrieval: its look (colour and shape) and what is known of it beside its vector."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from trooply.errors import InvalidRequest
+from trooply.index.base import Condition
+from trooply.ranking.families import FamilyGuess
+from trooply.search.schemas import InterpretedOut
+from trooply.vision.colour import (
+    colour_histogram,
+    colour_words_in,
+    dominant_colour_name,
+    mix_histograms,
+    target_histogram,
+)
+
+
+@dataclass(frozen=True)
+class QueryLook:
+    """The query's colour and shape, for the colour and aspect signals (None: nothing to compare)."""
+
+    colour_hist: list[float] | None = None
+    colour_name: str | None = None
+    aspect_ratio: float | None = None
+
+    @classmethod
+    def of_text(cls, text: str) -> "QueryLook":
+        words = colour_words_in(text)
+        return cls(target_histogram(words), " and ".join(dict.fromkeys(words))) if words else cls()
+
+    @classmethod
+    def of_images(cls, pictures: Sequence[Image.Image]) -> "QueryLook":
+        hist = mix_histograms([colour_histogram(p) for p in pictures])
+        log_ratio = float(np.mean([np.log(p.width / p.height) for p in pictures]))
+        return cls(hist, dominant_colour_name(hist), round(float(np.exp(log_ratio)), 4))
+
+    @classmethod
+    def of_product(cls, payload: dict[str, Any]) -> "QueryLook":
+        """A catalogue product's look, from the signals stored with it at ingest."""
+        image = payload.get("image") or {}
+        hist = image.get("colour_hist")
+        return cls(hist, dominant_colour_name(hist) if hist else None, image.get("aspect_ratio"))
+
+
+@dataclass
+class PreparedQuery:
+    """A query ready for retrieval: its vector, its look, its pre-filter and what is known of its family."""
+
+    mode: str
+    vector: np.ndarray
+    look: QueryLook
+    conditions: list[Condition]
+    family: FamilyGuess | None = None  # known without classifying: a family word, a product's own family
+    exclude: str | None = None  # similar: the product itself
+    interpreted: InterpretedOut | None = None
+
+
+def fused_look(picture: Image.Image, text: str, image_weight: float) -> QueryLook:
+    """Shape from the picture; colour from the text when it names one (the shopper said what they want)."""
+    image_look = QueryLook.of_images([picture]) if image_weight > 0 else QueryLook()
+    text_look = QueryLook.of_text(text) if image_weight < 1 else QueryLook()
+    colour = text_look if text_look.colour_hist is not None else image_look
+    return QueryLook(colour.colour_hist, colour.colour_name, image_look.aspect_ratio)
+
+
+def unit(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    if norm < 1e-6:
+        raise InvalidRequest("the image and text cancel each other out; change image_weight",
+                             code="degenerate_query")
+    return (vector / norm).astype(np.float32)
