@@ -17,7 +17,8 @@ def clustered_vectors(count: int, dim: int, clusters: int = 256, spread: float =
     rng = np.random.default_rng(seed)
     centroids = rng.standard_normal((clusters, dim)).astype(np.float32)
     centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
-    vectors = centroids[rng.integers(0, clusters, count)] + spread * rng.standard_normal((count, dim)).astype(np.float32) / np.sqrt(dim)
+    members = centroids[rng.integers(0, clusters, count)]
+    vectors = members + spread * rng.standard_normal((count, dim)).astype(np.float32) / np.sqrt(dim)
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 

@@ -50,8 +50,9 @@ def main() -> None:
             proposals.append(timings.proposals_ms)
             scoring.append(timings.scoring_ms)
             nms.append((time.perf_counter() - started) * 1000)
-        print(f"  {side:5d} px  proposals p50 {np.median(proposals):7.1f} ms   CLIP scoring p50 {np.median(scoring):7.1f} ms"
-              f"   NMS p50 {np.median(nms):6.2f} ms   total p50 {np.median(np.add(np.add(proposals, scoring), nms)):7.1f} ms")
+        print(f"  {side:5d} px  proposals p50 {np.median(proposals):7.1f} ms"
+              f"   CLIP scoring p50 {np.median(scoring):7.1f} ms   NMS p50 {np.median(nms):6.2f} ms"
+              f"   total p50 {np.median(np.add(np.add(proposals, scoring), nms)):7.1f} ms")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import argparse
 import sys
 import tempfile
 import time
+from itertools import pairwise
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -99,7 +100,7 @@ def main() -> None:
     settings = Settings(**overrides)
     timings = {count: run(count, args.dim, settings) for count in args.products}
     counts = sorted(timings)
-    for small, large in zip(counts, counts[1:]):
+    for small, large in pairwise(counts):
         print(f"\nscaling {small:,} -> {large:,} products ({large / small:.0f}x): "
               f"{timings[large] / timings[small]:.1f}x the time")
 

@@ -96,7 +96,8 @@ def main() -> None:
             run(i)
             synchronise()
             samples.append((time.perf_counter() - begin) * 1000)
-        print(f"  one {kind:5} query: p50 {np.percentile(samples, 50):7.2f} ms   p95 {np.percentile(samples, 95):7.2f} ms")
+        print(f"  one {kind:5} query: p50 {np.percentile(samples, 50):7.2f} ms"
+              f"   p95 {np.percentile(samples, 95):7.2f} ms")
     if torch.cuda.is_available():
         print(f"  memory: {torch.cuda.max_memory_allocated() / 2**20:,.0f} MiB GPU peak allocated")
     else:

@@ -445,7 +445,8 @@ def row(level: dict) -> str:
     return (f"{level['mode']:6} {level['concurrency']:>4} {level['completed']:>7} {level['req_per_s']:8.1f} "
             f"{fmt(level['p50_ms']):>8} {fmt(level['p95_ms']):>8} {fmt(level['p99_ms']):>8} {level['shed']:>5} "
             f"{level['rate_limited']:>5} {fmt(level.get('ratio_to_raw8'), '.2f'):>6} {batch_text:>10} "
-            f"{fmt(level['client_cpu_pct'], '.0f') + '%':>8} {fmt(level.get('server_cpu_pct'), '.0f') + '%':>8}  {other}")
+            f"{fmt(level['client_cpu_pct'], '.0f') + '%':>8} "
+            f"{fmt(level.get('server_cpu_pct'), '.0f') + '%':>8}  {other}")
 
 
 def targets(levels: list[dict], raw: dict) -> list[dict]:
@@ -510,11 +511,14 @@ def main() -> int:
     print(f"\nraw open_clip in this process ({raw['device']}, {raw['precision']}, {raw['torch_threads']} torch threads;"
           " ~300 px PIL image, preprocessing included;"
           " from the median pass):")
-    print(f"  image  batch 8: {raw['image_per_s_batch8']:8.1f} images/s   one batch of 8: {raw['image_batch8_ms']:8.1f} ms")
-    print(f"  image  batch 1: {raw['image_per_s_batch1']:8.1f} images/s   one image:      {raw['image_batch1_ms']:8.1f} ms")
-    print(f"  text   batch 8: {raw['text_per_s_batch8']:8.1f} texts/s    one batch of 8: {raw['text_batch8_ms']:8.1f} ms")
-    print(f"  text   batch 1: {raw['text_per_s_batch1']:8.1f} texts/s    one text:       {raw['text_batch1_ms']:8.1f} ms",
-          flush=True)
+    print(f"  image  batch 8: {raw['image_per_s_batch8']:8.1f} images/s"
+          f"   one batch of 8: {raw['image_batch8_ms']:8.1f} ms")
+    print(f"  image  batch 1: {raw['image_per_s_batch1']:8.1f} images/s"
+          f"   one image:      {raw['image_batch1_ms']:8.1f} ms")
+    print(f"  text   batch 8: {raw['text_per_s_batch8']:8.1f} texts/s "
+          f"   one batch of 8: {raw['text_batch8_ms']:8.1f} ms")
+    print(f"  text   batch 1: {raw['text_per_s_batch1']:8.1f} texts/s "
+          f"   one text:       {raw['text_batch1_ms']:8.1f} ms", flush=True)
 
     data_dir = Path(tempfile.mkdtemp(prefix="trooply-load-"))
     env = server_env(data_dir / "data", args.model, extra_env)
@@ -578,7 +582,8 @@ def main() -> int:
                          "miss the service's text-embedding cache")
         if any(level["rate_limited_codes"].get("too_many_fetches") for level in summary["levels"]):
             notes.append("url: 429 too_many_fetches is the per-tenant cap on query image fetches in flight "
-                         "(TROOPLY_QUERY_FETCH_PER_TENANT, default 8); --env TROOPLY_QUERY_FETCH_PER_TENANT=64 lifts it")
+                         "(TROOPLY_QUERY_FETCH_PER_TENANT, default 8); "
+                         "--env TROOPLY_QUERY_FETCH_PER_TENANT=64 lifts it")
         busy = [level for level in summary["levels"] if level["client_cpu_pct"] > 80]
         if busy:
             notes.append("the load generator used >80% of a core at "

@@ -4,6 +4,7 @@ import argparse
 import json
 import os
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 from trooply.config import PLANS, Settings
@@ -106,7 +107,7 @@ def _serve(args, settings: Settings) -> None:
     app = create_app(settings)
     # The model loads here, not in uvicorn's start-up, so that weights it cannot load are main()'s one-line
     # error instead of uvicorn's traceback; the start-up then finds it loaded.
-    app.state.container.encoder
+    _ = app.state.container.encoder
     # Our middleware writes the access log (JSON, with the request id): uvicorn's own is off.
     # proxy_headers off: the client address is ours to derive, from trusted proxies only (api/limits.py).
     uvicorn.run(app, host=args.host or settings.host, port=args.port or settings.port,
@@ -254,13 +255,9 @@ def _duplicates(args, settings: Settings) -> int:
             f"\r{done:,} products compared", end="", file=sys.stderr, flush=True))
     finally:
         container.stop()
-    out = sys.stdout if args.out == "-" else open(args.out, "w", encoding="utf-8")
-    try:
+    with nullcontext(sys.stdout) if args.out == "-" else open(args.out, "w", encoding="utf-8") as out:
         for group in report.groups:
             out.write(json.dumps(group.as_dict()) + "\n")
-    finally:
-        if out is not sys.stdout:
-            out.close()
     grouped = sum(len(group.products) for group in report.groups)
     print(f"\n{len(report.groups):,} groups holding {grouped:,} of {report.products_scanned:,} products "
           f"(cosine >= {args.threshold:g}) in {time.perf_counter() - started:.1f} s", file=sys.stderr)

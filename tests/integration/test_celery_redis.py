@@ -45,12 +45,14 @@ def test_celery_worker_ingests_what_the_api_accepts_and_survives_a_crash(tmp_pat
             try:
                 job = client.post("/v1/products", json={"products": products}, headers=auth(creds.secret_key)).json()
                 deadline = time.monotonic() + 90
-                while client.get(f"/v1/jobs/{job['job_id']}", headers=auth(creds.secret_key)).json()["counts"]["indexed"] < 4:
+                while client.get(f"/v1/jobs/{job['job_id']}",
+                                 headers=auth(creds.secret_key)).json()["counts"]["indexed"] < 4:
                     assert time.monotonic() < deadline, (tmp_path / "worker-1.log").read_text()[-3000:]
                     time.sleep(0.1)
             finally:
                 kill_hard(first)
-            assert client.get(f"/v1/jobs/{job['job_id']}", headers=auth(creds.secret_key)).json()["counts"]["pending"] > 0
+            assert client.get(f"/v1/jobs/{job['job_id']}",
+                              headers=auth(creds.secret_key)).json()["counts"]["pending"] > 0
 
             second = worker(tmp_path, redis_url, "worker-2")
             try:

@@ -90,7 +90,8 @@ def test_classes_filter_top_k_caps_and_the_annotated_png_has_the_image_size(shop
     only = post(client, creds, "/v1/detect", files={"file": ("s.png", SCENE_PNG)},
                 data={"top_k": "50", "classes": json.dumps([some_class]), "return_image": "true"}).json()
     assert only["detections"] and {d["class_id"] for d in only["detections"]} == {some_class}
-    assert len(post(client, creds, "/v1/detect", files={"file": ("s.png", SCENE_PNG)}, data={"top_k": "1"}).json()["detections"]) == 1
+    assert len(post(client, creds, "/v1/detect", files={"file": ("s.png", SCENE_PNG)},
+                    data={"top_k": "1"}).json()["detections"]) == 1
     annotated = Image.open(io.BytesIO(base64.b64decode(only["annotated_image"])))
     assert annotated.format == "PNG" and annotated.size == (640, 480)
     assert "annotated_image" not in everything
@@ -213,7 +214,8 @@ def test_non_finite_box_coordinates_are_422_not_a_crash(shop, number):
 
 def test_search_with_detect_runs_on_the_most_prominent_item_and_reports_it(shop):
     client, server, creds = shop
-    plain = post(client, creds, "/v1/search/url", json={"image_url": server.url("/scene.png"), "profile": "accessories"}).json()
+    plain = post(client, creds, "/v1/search/url",
+                 json={"image_url": server.url("/scene.png"), "profile": "accessories"}).json()
     assert "detection" not in plain
     detected = post(client, creds, "/v1/search/url", json={"image_url": server.url("/scene.png"), "detect": True,
                                                             "profile": "accessories"}).json()

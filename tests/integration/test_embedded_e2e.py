@@ -165,7 +165,8 @@ def test_patch_and_repost_update_metadata_without_re_encoding_and_delete_removes
     job = client.post("/v1/products", json=repost, headers=key).json()["job_id"]
     assert wait_for_job(client, tenants["a"].secret_key, job)["counts"]["indexed"] == 1
     # The family stays footwear (from the old category: the image did not change), so that profile keeps it.
-    hits = client.post("/v1/search/text", json={"query": "x", "filters": {"price": {"gte": 900}}, "profile": "footwear"},
+    hits = client.post("/v1/search/text",
+                       json={"query": "x", "filters": {"price": {"gte": 900}}, "profile": "footwear"},
                        headers=key).json()
     assert [(r["id"], r["metadata"]["title"]) for r in hits["results"]] == [("a-6", "Reposted")]
     stale = client.post("/v1/search/text", json={"query": "x", "filters": {"category": "shoes", "price": {"gte": 900}}},

@@ -81,8 +81,10 @@ def test_feedback_is_validated_against_the_tenants_own_searches(shop):
         (tenant.publishable_key, {"search_id": theirs["search_id"], "product_id": shown}, "unknown_search"),
         (other.publishable_key, {"search_id": body["search_id"], "product_id": shown}, "unknown_search"),
         (tenant.publishable_key, {"search_id": body["search_id"], "product_id": "not-shown"}, "product_not_in_search"),
-        (tenant.publishable_key, {"search_id": body["search_id"], "product_id": shown, "event": "like"}, "validation_error"),
-        (tenant.publishable_key, {"search_id": body["search_id"], "product_id": shown, "position": -1}, "validation_error"),
+        (tenant.publishable_key, {"search_id": body["search_id"], "product_id": shown, "event": "like"},
+         "validation_error"),
+        (tenant.publishable_key, {"search_id": body["search_id"], "product_id": shown, "position": -1},
+         "validation_error"),
     ]
     for key, fields, code in cases:
         response = feedback(client, key, **{"event": "click", "position": 0, **fields})

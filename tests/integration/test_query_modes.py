@@ -223,7 +223,7 @@ def test_no_query_image_url_audio_or_transcript_reaches_the_search_log_or_the_lo
     with container.db.session() as session:
         rows = {row.id: row for row in session.scalars(select(SearchLog).where(SearchLog.id.in_(ids)))}
     assert [rows[i].mode for i in ids] == ["text", "url", "image", "crop", "multi", "fusion", "voice"]
-    for search_id, response in zip(ids, responses):
+    for search_id, response in zip(ids, responses, strict=True):
         assert rows[search_id].product_ids == [r["id"] for r in response.json()["results"]]
     stored = " ".join(f"{r.id} {r.mode} {r.profile} {r.product_ids}" for r in rows.values())
     logged = " ".join(record.getMessage() for record in caplog.records)

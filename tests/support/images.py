@@ -67,7 +67,8 @@ def product_png(shape: str, rgb: RGB, size: int = 240, background: RGB = (246, 2
         draw.arc(box(80, 40, 160, 120), 180, 360, fill=darker, width=round(8 * size / 240))
         draw.rounded_rectangle(box(50, 80, 190, 200), radius=round(14 * size / 240), fill=rgb)
     elif shape == "shirt":
-        draw.polygon(box(80, 40, 160, 40, 205, 80, 185, 105, 165, 92, 165, 205, 75, 205, 75, 92, 55, 105, 35, 80), fill=rgb)
+        draw.polygon(box(80, 40, 160, 40, 205, 80, 185, 105, 165, 92, 165, 205, 75, 205, 75, 92, 55, 105, 35, 80),
+                     fill=rgb)
     elif shape == "lamp":
         draw.polygon(box(85, 50, 155, 50, 180, 120, 60, 120), fill=rgb)
         draw.rectangle(box(115, 120, 125, 190), fill=darker)

@@ -43,7 +43,8 @@ def postgres_server() -> Iterator[str]:
                              capture_output=True).returncode != 0:
             assert server.poll() is None and time.monotonic() < deadline, "PostgreSQL did not start"
             time.sleep(0.2)
-        subprocess.run([_binary("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "trooply", "trooply"], check=True)
+        subprocess.run([_binary("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "trooply", "trooply"],
+                       check=True)
         yield f"postgresql+psycopg://trooply@127.0.0.1:{port}/trooply"
     finally:
         server.terminate()

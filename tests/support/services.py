@@ -61,9 +61,9 @@ def trooply_env(data_dir: Path, **extra: str) -> dict[str, str]:
 
 
 def start_trooply(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
-    log = open(log_path, "ab")
-    return subprocess.Popen([sys.executable, "-m", "trooply.cli", *args], env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    with open(log_path, "ab") as log:  # the child holds its own copy of the descriptor
+        return subprocess.Popen([sys.executable, "-m", "trooply.cli", *args], env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def kill_hard(process: subprocess.Popen) -> None:

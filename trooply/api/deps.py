@@ -32,8 +32,9 @@ def scoped(scope: str):
     async def authorise(request: Request, container: ContainerDep) -> Principal:
         key = _bearer_key(request)
         # A cached key is answered here; a lookup that reads the database goes to a thread.
-        principal = (container.tenants.recently_authenticated(key)
-                     or await run_in_threadpool(container.tenants.authenticate, key))
+        principal = container.tenants.recently_authenticated(key)
+        if principal is None:
+            principal = await run_in_threadpool(container.tenants.authenticate, key)
         await request.app.state.rate_limiter.check_tenant(principal)
         principal.require(scope)
         return principal

@@ -2,6 +2,7 @@
 
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -22,7 +23,7 @@ class ErrorResponse(JSONResponse):
 
 
 def error_response(status: int, code: str, message: str, details=None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
+                   headers: Mapping[str, str] | None = None) -> JSONResponse:
     body = {"code": code, "message": message}
     if details is not None:
         body["details"] = details

@@ -88,8 +88,8 @@ class RemoteCatalog:
         for attempt in range(REMOTE_ATTEMPTS):
             try:
                 response = self.client.request(method, path, **kwargs)
-            except httpx.HTTPError as error:
-                raise TrooplyError(f"{self.client.base_url}{path}: {error}", code="server_unreachable") from None
+            except httpx.HTTPError as failure:
+                raise TrooplyError(f"{self.client.base_url}{path}: {failure}", code="server_unreachable") from None
             if response.status_code in (429, 503) and attempt < REMOTE_ATTEMPTS - 1:
                 time.sleep(_retry_after(response.headers.get("retry-after")))
                 continue

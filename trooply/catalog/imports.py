@@ -90,12 +90,12 @@ def read_rows(text: str | Iterable[str], fmt: str) -> Iterator[ImportRow]:
     first_line: dict[str, int] = {}
     for line, record in records:
         row = record if isinstance(record, ImportRow) else _validated(line, record)
-        if row.product is not None:
-            if (earlier := first_line.get(row.product.id)) is not None:
-                row = ImportRow(line, rejected=RejectedRow(line, row.product.id, "duplicate_id",
+        if (product := row.product) is not None:
+            if (earlier := first_line.get(product.id)) is not None:
+                row = ImportRow(line, rejected=RejectedRow(line, product.id, "duplicate_id",
                                                            f"the id is already on line {earlier}", "id"))
             else:
-                first_line[row.product.id] = line
+                first_line[product.id] = line
         yield row
 
 
@@ -128,7 +128,7 @@ def submit_rows(rows: Iterable[ImportRow], send: Callable[[list[ProductIn]], Bat
         report.rows += 1
         if row.rejected is not None:
             report.rejected.append(row.rejected)
-        else:
+        elif row.product is not None:
             batch.append((row.line, row.product))
             if len(batch) == batch_size:
                 flush()
@@ -185,7 +185,8 @@ def _jsonl_records(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any] |
             yield line, ImportRow(line, rejected=RejectedRow(line, None, "invalid_json", f"not valid JSON: {reason}"))
             continue
         if not isinstance(record, dict):
-            yield line, ImportRow(line, rejected=RejectedRow(line, None, "invalid_json", "a line must be a JSON object"))
+            yield line, ImportRow(line, rejected=RejectedRow(line, None, "invalid_json",
+                                                             "a line must be a JSON object"))
             continue
         yield line, record
 
@@ -225,7 +226,7 @@ def _csv_records(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any] | I
                 line, None, "invalid_csv", f"{len(cells)} cells for {len(header)} columns"))
             continue
         try:
-            yield line, _csv_product(dict(zip(header, cells)))
+            yield line, _csv_product(dict(zip(header, cells, strict=False)))  # a short row leaves its last columns out
         except _CellError as error:
             product_id = (cells[header.index("id")].strip() or None) if "id" in header[:len(cells)] else None
             yield line, ImportRow(line, rejected=RejectedRow(line, product_id, "validation_error",

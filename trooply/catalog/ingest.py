@@ -78,7 +78,8 @@ class IngestPipeline:
         return self._record(tenant_id, job_id, list(items), prepared, stored, errors)
 
     def _prepare(self, products: dict[str, ProductRecord]) -> tuple[dict[str, PreparedImage], dict[str, TrooplyError]]:
-        futures = {pid: self._fetch_pool.submit(self._prepare_one, record.image_url) for pid, record in products.items()}
+        futures = {pid: self._fetch_pool.submit(self._prepare_one, record.image_url)
+                   for pid, record in products.items()}
         prepared, errors = {}, {}
         for pid, future in futures.items():
             try:
@@ -102,7 +103,8 @@ class IngestPipeline:
             "colour_hist": colour_histogram(decoded.image), "content_hash": decoded.content_hash,
         })
 
-    def _store(self, tenant_id: str, products: dict[str, ProductRecord], prepared: dict[str, PreparedImage]) -> set[str]:
+    def _store(self, tenant_id: str, products: dict[str, ProductRecord],
+               prepared: dict[str, PreparedImage]) -> set[str]:
         unchanged = [pid for pid, image in prepared.items() if _vector_is_current(products[pid], image)]
         to_encode = [pid for pid in prepared if pid not in unchanged]
         # Ingest priority: a storefront query never waits behind these in the runtime's batcher.
@@ -131,7 +133,8 @@ class IngestPipeline:
         """Precomputed here so that ranking reads a label instead of classifying 30 candidates per query.
         Without a new vector, a known category re-maps the family; otherwise the stored one stays."""
         category = record.meta.get("category")
-        guess = self.classifier.of_product(category, vector) if vector is not None else self.classifier.of_category(category)
+        guess = (self.classifier.of_product(category, vector) if vector is not None
+                 else self.classifier.of_category(category))
         if guess is not None:
             record.family, record.family_confidence = guess.family, guess.confidence
 

@@ -23,7 +23,7 @@ class Dispatcher(Protocol):
     def depth(self) -> int: ...
 
 
-TaskRunner = Callable[[str, str, list[str]], None]
+TaskRunner = Callable[[str, str, list[str]], object]  # what it returns is not used
 
 
 class InProcessQueue:

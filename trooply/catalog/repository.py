@@ -1,8 +1,9 @@
 """Every catalog query, scoped by tenant: the tenant id is the first argument of each method."""
 
 from collections.abc import Sequence
+from typing import cast
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import CursorResult, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from trooply.catalog.models import FAILED, PENDING, IngestItem, IngestJob, ProductRecord
@@ -80,8 +81,8 @@ class CatalogRepository:
             .values(updated_at=ProductRecord.updated_at).execution_options(synchronize_session=False))
 
     def delete_product(self, tenant_id: str, product_id: str) -> bool:
-        result = self.session.execute(delete(ProductRecord).where(
-            ProductRecord.tenant_id == tenant_id, ProductRecord.id == product_id))
+        result = cast(CursorResult, self.session.execute(delete(ProductRecord).where(
+            ProductRecord.tenant_id == tenant_id, ProductRecord.id == product_id)))
         return bool(result.rowcount)
 
     def forget_vectors(self, tenant_id: str) -> None:

@@ -108,7 +108,9 @@ def parse_product_batch(body: Any) -> list[ProductIn]:
         items = [body]
     else:
         raise InvalidRequest("body must be a product object or {\"products\": [...]}", code="validation_error")
-    products, problems, seen = [], [], {}
+    products: list[ProductIn] = []
+    problems: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}  # product id -> its index
     for index, item in enumerate(items):
         try:
             product = ProductIn.model_validate(item)

@@ -5,7 +5,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from trooply.catalog.models import (
     FAILED,
@@ -84,7 +84,8 @@ class CatalogService:
                                      skip_unchanged)
             accepted = [p for p in admissions if p.status == PENDING]
             if all(p.status == REJECTED for p in admissions):
-                raise QuotaExceeded(admissions[0].error["message"], details=[vars(p) for p in admissions])
+                reason = cast(dict[str, str], admissions[0].error)  # a rejected admission always says why
+                raise QuotaExceeded(reason["message"], details=[vars(p) for p in admissions])
             if not accepted:
                 return Submission(None, admissions)
             job_id = _add_job(repo, tenant_id, [p.id for p in accepted])
@@ -166,9 +167,11 @@ class CatalogService:
             job = repo.get_job(tenant_id, job_id)
             if job is None:
                 raise NotFound(f"no job {job_id!r}", code="job_not_found")
+            # Counts first: reads here are not one snapshot, and a job seen completed must list all its errors.
+            summary = _job_summary(repo, tenant_id, job)
             errors = [{"product_id": item.product_id, "code": item.error_code, "message": item.error_message}
                       for item in repo.failed_items(tenant_id, job_id, MAX_JOB_ERRORS)]
-            return {**_job_summary(repo, tenant_id, job), "errors": errors}
+            return {**summary, "errors": errors}
 
     def reindex(self, tenant_id: str) -> str | None:
         """Drop the tenant's vectors and queue every product again (after a model change)."""

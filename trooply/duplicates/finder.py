@@ -49,7 +49,7 @@ def find_duplicates(index: VectorIndex, tenant_id: str, threshold: float, max_ne
         began = time.perf_counter()
         found = index.neighbours(tenant_id, page.points, threshold, max_neighbours)
         size = _next_size(size, batch_size, time.perf_counter() - began)
-        for point, hits in zip(page.points, found):
+        for point, hits in zip(page.points, found, strict=True):
             for hit in hits:
                 a, b = sorted((point.product_id, hit.product_id))
                 pairs[a, b] = max(pairs.get((a, b), 0.0), round(min(hit.score, 1.0), 4))

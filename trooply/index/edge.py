@@ -20,11 +20,11 @@ import shutil
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, cast
 
 import numpy as np
 import qdrant_edge as qe
@@ -83,7 +83,7 @@ class EdgeIndex:
         self._closed = False
         data_dir.mkdir(parents=True, exist_ok=True)
         # A second process opening a shard breaks the first one's next flush: own the directory.
-        self._lock_file = open(data_dir / "index.lock", "a")
+        self._lock_file = open(data_dir / "index.lock", "a")  # noqa: SIM115 -- held, and locked, until close()
         try:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -127,9 +127,7 @@ class EdgeIndex:
                                   filter=_filter(conditions), with_payload=True, with_vector=with_vectors)
         with self._using(tenant_id, create=False) as shard:
             found = shard.edge.query(request) if shard is not None else []
-        return [IndexHit(p.payload["product_id"], p.score, p.payload,
-                         np.asarray(p.vector[self.space.name], dtype=np.float32) if with_vectors else None)
-                for p in found]
+        return [_hit(p, self.space.name if with_vectors else None) for p in found]
 
     def retrieve(self, tenant_id: str, product_ids: Sequence[str]) -> list[IndexPoint]:
         with self._using(tenant_id, create=False) as shard:
@@ -138,7 +136,9 @@ class EdgeIndex:
         return [self._point(record) for record in found]
 
     def scroll(self, tenant_id: str, limit: int, offset: object | None = None) -> ScrollPage:
-        request = qe.ScrollRequest(offset=offset, limit=limit, with_payload=["product_id"], with_vector=True)
+        # `offset` is a next_offset this engine returned.
+        request = qe.ScrollRequest(offset=cast("qe.PointId | None", offset), limit=limit, with_payload=["product_id"],
+                                   with_vector=True)
         with self._using(tenant_id, create=False) as shard:
             found, after = shard.edge.scroll(request) if shard is not None else ([], None)
         return ScrollPage([self._point(record) for record in found], after)
@@ -151,12 +151,12 @@ class EdgeIndex:
             with_payload=["product_id"], score_threshold=min_score) for p in points])
         with self._using(tenant_id, create=False) as shard:
             found = shard.edge.query_batch(batch) if shard is not None and points else [[] for _ in points]
-        return [[IndexHit(hit.payload["product_id"], hit.score, hit.payload) for hit in hits
-                 if hit.payload["product_id"] != p.product_id][:limit] for p, hits in zip(points, found)]
+        return [[hit for hit in map(_hit, hits) if hit.product_id != p.product_id][:limit]
+                for p, hits in zip(points, found, strict=True)]
 
     def _point(self, record: qe.Record) -> IndexPoint:
-        return IndexPoint(record.payload["product_id"], np.asarray(record.vector[self.space.name], dtype=np.float32),
-                          record.payload)
+        payload = _payload(record)
+        return IndexPoint(payload["product_id"], _vector(record, self.space.name), payload)
 
     def count(self, tenant_id: str) -> int:
         with self._using(tenant_id, create=False) as shard:
@@ -288,6 +288,20 @@ class EdgeIndex:
 
 def _floats(vector: np.ndarray) -> list[float]:
     return np.asarray(vector, dtype=np.float32).tolist()
+
+
+def _hit(point: qe.ScoredPoint, vector_name: str | None = None) -> IndexHit:
+    """`vector_name`: with the stored vector of that name (asked for with with_vector)."""
+    vector = None if vector_name is None else _vector(point, vector_name)
+    return IndexHit(_payload(point)["product_id"], point.score, _payload(point), vector)
+
+
+def _payload(point: qe.ScoredPoint | qe.Record) -> dict[str, Any]:
+    return cast(dict[str, Any], point.payload)  # every call here asks for payloads: never None
+
+
+def _vector(point: qe.ScoredPoint | qe.Record, name: str) -> np.ndarray:
+    return np.asarray(cast(dict[str, list[float]], point.vector)[name], dtype=np.float32)  # asked for: named vectors
 
 
 def _filter(conditions: Sequence[Condition]) -> qe.Filter | None:

@@ -1,7 +1,8 @@
 """The Qdrant server index, through qdrant-client: one collection per tenant."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, cast
 
 import numpy as np
 from qdrant_client import QdrantClient, models
@@ -70,9 +71,7 @@ class QdrantServerIndex:
         found = self.client.query_points(
             self._name(tenant_id), query=_floats(vector), using=self.space.name, limit=limit,
             query_filter=_filter(conditions), with_payload=True, with_vectors=with_vectors).points
-        return [IndexHit(p.payload["product_id"], p.score, p.payload,
-                         np.asarray(p.vector[self.space.name], dtype=np.float32) if with_vectors else None)
-                for p in found]
+        return [_hit(p, self.space.name if with_vectors else None) for p in found]
 
     def retrieve(self, tenant_id: str, product_ids: Sequence[str]) -> list[IndexPoint]:
         if not product_ids or not self._exists(tenant_id):
@@ -84,7 +83,9 @@ class QdrantServerIndex:
     def scroll(self, tenant_id: str, limit: int, offset: object | None = None) -> ScrollPage:
         if not self._exists(tenant_id):
             return ScrollPage([], None)
-        found, after = self.client.scroll(self._name(tenant_id), limit=limit, offset=offset,
+        # `offset` is a next_offset this engine returned.
+        found, after = self.client.scroll(self._name(tenant_id), limit=limit,
+                                          offset=cast("models.ExtendedPointId | None", offset),
                                           with_payload=["product_id"], with_vectors=[self.space.name])
         return ScrollPage([self._point(record) for record in found], after)
 
@@ -96,12 +97,12 @@ class QdrantServerIndex:
         found = self.client.query_batch_points(self._name(tenant_id), requests=[models.QueryRequest(
             query=_floats(p.vector), using=self.space.name, limit=limit + 1, score_threshold=min_score,
             with_payload=["product_id"]) for p in points])
-        return [[IndexHit(hit.payload["product_id"], hit.score, hit.payload) for hit in response.points
-                 if hit.payload["product_id"] != p.product_id][:limit] for p, response in zip(points, found)]
+        return [[hit for hit in map(_hit, response.points) if hit.product_id != p.product_id][:limit]
+                for p, response in zip(points, found, strict=True)]
 
     def _point(self, record: models.Record) -> IndexPoint:
-        return IndexPoint(record.payload["product_id"], np.asarray(record.vector[self.space.name], dtype=np.float32),
-                          record.payload)
+        payload = _payload(record)
+        return IndexPoint(payload["product_id"], _vector(record, self.space.name), payload)
 
     def count(self, tenant_id: str) -> int:
         return self.client.count(self._name(tenant_id), exact=True).count if self._exists(tenant_id) else 0
@@ -127,7 +128,8 @@ class QdrantServerIndex:
             return False
         if tenant_id not in self._checked:
             vectors = self.client.get_collection(name).config.params.vectors
-            named = vectors if isinstance(vectors, dict) else {"": vectors}
+            # Dense vectors, one or named: every collection this index creates has them.
+            named = vectors if isinstance(vectors, dict) else {"": cast(models.VectorParams, vectors)}
             stored = self.space.name if self.space.name in named else next(iter(named))
             self.space.check_matches(VectorSpace(stored, named[stored].size), f"index of tenant {tenant_id}")
             self._checked.add(tenant_id)
@@ -149,6 +151,20 @@ class QdrantServerIndex:
 
 def _floats(vector: np.ndarray) -> list[float]:
     return np.asarray(vector, dtype=np.float32).tolist()
+
+
+def _hit(point: models.ScoredPoint, vector_name: str | None = None) -> IndexHit:
+    """`vector_name`: with the stored vector of that name (asked for with with_vectors)."""
+    vector = None if vector_name is None else _vector(point, vector_name)
+    return IndexHit(_payload(point)["product_id"], point.score, _payload(point), vector)
+
+
+def _payload(point: models.ScoredPoint | models.Record) -> dict[str, Any]:
+    return cast(dict[str, Any], point.payload)  # every call here asks for payloads: never None
+
+
+def _vector(point: models.ScoredPoint | models.Record, name: str) -> np.ndarray:
+    return np.asarray(cast(dict[str, list[float]], point.vector)[name], dtype=np.float32)  # asked for: named vectors
 
 
 def _filter(conditions: Sequence[Condition]) -> models.Filter | None:

@@ -112,7 +112,7 @@ def read_inshop(path: Path) -> Benchmark:
 def read_folders(path: Path) -> Benchmark:
     if not path.is_dir():
         raise InvalidRequest(f"{path} is not a folder of class folders", code="invalid_eval_file")
-    images = []
+    images: list[BenchmarkImage] = []
     for folder in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")):
         for file in sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()):
             images.append(BenchmarkImage(f"img-{len(images)}", f"{folder.name}/{file.name}", folder.name))

@@ -116,10 +116,12 @@ def _signal(name: str, hit: IndexHit, query: QuerySignals, rules: list[Merchandi
         return clip_signal(hit.score)
     if name == "colour":
         stored = image.get("colour_hist")
-        return histogram_intersection(query.colour_hist, stored) if stored else NEUTRAL
+        return (histogram_intersection(query.colour_hist, stored)
+                if stored and query.colour_hist is not None else NEUTRAL)
     if name == "aspect":
         stored = image.get("aspect_ratio")
-        return aspect_similarity(query.aspect_ratio, stored) if stored else NEUTRAL
+        return (aspect_similarity(query.aspect_ratio, stored)
+                if stored and query.aspect_ratio is not None else NEUTRAL)
     if name == "category":
         family = payload.get("family")
         return NEUTRAL if family is None else float(family == query.family.family)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from trooply.catalog.schemas import MAX_BATCH, ProductIn, parse_product_batch
 from trooply.config import Settings
@@ -169,7 +169,8 @@ def _score(container, tenant: str, labelled: list[LabelledQuery], metric: Metric
     fetched = {q.image_url: container.fetcher.fetch(q.image_url).data for q in labelled if q.image_url}
 
     def image(query: LabelledQuery) -> bytes:
-        return fetched[query.image_url] if query.image_url else query.image_file.read_bytes()
+        # Not a text query: an image URL, or a test set's image file.
+        return fetched[query.image_url] if query.image_url else cast(Path, query.image_file).read_bytes()
 
     def pipeline(query: LabelledQuery) -> tuple[list[str], str]:
         options = SearchOptions(limit=K + (query.own_id is not None), profile=query.profile, filters=query.filters)

@@ -70,7 +70,8 @@ class PopularityService:
         since = now - 8 * self.half_life
         with self.db.session() as session:
             events = session.execute(select(FeedbackEvent.product_id, FeedbackEvent.event, FeedbackEvent.created_at)
-                                     .where(FeedbackEvent.tenant_id == tenant_id, FeedbackEvent.created_at >= since)).all()
+                                     .where(FeedbackEvent.tenant_id == tenant_id,
+                                            FeedbackEvent.created_at >= since)).all()
             impressions = session.execute(select(SearchLog.product_ids, SearchLog.created_at).where(
                 SearchLog.tenant_id == tenant_id, SearchLog.created_at >= since)).all()
             signals = popularity_signals(events, impressions, now, self.half_life)

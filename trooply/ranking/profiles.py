@@ -71,7 +71,8 @@ def load_profiles(directory: Path = DEFAULT_PROFILES_DIR) -> dict[str, ScoringPr
     files = sorted(directory.glob("*.yaml"))
     if not files:
         raise ProfileError(f"no profile files (*.yaml) in {directory}")
-    profiles, owner = {}, {}
+    profiles: dict[str, ScoringProfile] = {}
+    owner: dict[str, str] = {}  # word -> the file that maps it
     for path in files:
         profile = _load_one(path)
         for field in ("categories", "query_words"):

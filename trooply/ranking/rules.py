@@ -3,10 +3,10 @@
 import threading
 import time
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 
 from trooply.db import Database
 from trooply.errors import InvalidRequest, NotFound
@@ -63,7 +63,8 @@ class RuleService:
 
     def delete(self, tenant_id: str, rule_id: str) -> None:
         with self.db.session() as session:
-            gone = session.execute(delete(RuleRecord).where(RuleRecord.tenant_id == tenant_id, RuleRecord.id == rule_id))
+            gone = cast(CursorResult, session.execute(delete(RuleRecord).where(RuleRecord.tenant_id == tenant_id,
+                                                                               RuleRecord.id == rule_id)))
             if not gone.rowcount:
                 raise NotFound(f"no rule {rule_id!r}", code="rule_not_found")
         self._forget(tenant_id)
@@ -73,7 +74,8 @@ class RuleService:
             cached = self._cache.get(tenant_id)
             if cached and cached[0] > time.monotonic():
                 return cached[1]
-        rules = [MerchandisingRule(tuple(parse_filters(r.filters)), r.weight, r.profile) for r in self.all_of(tenant_id)]
+        rules = [MerchandisingRule(tuple(parse_filters(r.filters)), r.weight, r.profile)
+                 for r in self.all_of(tenant_id)]
         with self._lock:
             self._cache[tenant_id] = (time.monotonic() + self.CACHE_SECONDS, rules)
         return rules

@@ -154,7 +154,7 @@ class MicroBatcher(Generic[Item, Result]):
             limit = self.policy.max_batch
             if priority == INGEST and self.policy.max_ingest_batch is not None:
                 limit = self.policy.max_ingest_batch
-            batch = []
+            batch: list[_Pending] = []
             while self._heap and len(batch) < limit and self._heap[0].priority == priority:
                 batch.append(heapq.heappop(self._heap))
             self._queued[priority] -= len(batch)

@@ -19,6 +19,8 @@ from trooply.runtime.batcher import Overloaded
 from trooply.scheduling import PeriodicTask
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from PIL import Image
 
     from trooply.config import Settings
@@ -106,17 +108,19 @@ class ModelRuntime:
 
     def __init__(self, settings: "Settings") -> None:
         self.settings = settings
-        self._clip: "ClipEncoder | None" = None
+        self._clip: ClipEncoder | None = None
         self._clip_lock = threading.Lock()
-        limits = dict(idle_unload_s=settings.model_idle_unload_seconds, max_queue=settings.runtime_max_queue)
-        self.whisper: ModelSlot["Transcriber"] = ModelSlot(
-            "whisper", self._load_whisper, describe=lambda t: {"model": t.model_path, "device": t.device,
-                                                               "precision": t.compute_type}, **limits)
-        self.detector: ModelSlot["OnnxDetector"] | None = None
+        idle_s, max_queue = settings.model_idle_unload_seconds, settings.runtime_max_queue
+        self.whisper: ModelSlot[Transcriber] = ModelSlot(
+            "whisper", self._load_whisper, idle_unload_s=idle_s, max_queue=max_queue,
+            describe=lambda t: {"model": t.model_path, "device": t.device, "precision": t.compute_type})
+        self.detector: ModelSlot[OnnxDetector] | None = None
         if settings.detector == "onnx":
-            if settings.detector_onnx_path is None:
+            onnx_path = settings.detector_onnx_path
+            if onnx_path is None:
                 raise ValueError("TROOPLY_DETECTOR=onnx needs TROOPLY_DETECTOR_ONNX_PATH")
-            self.detector = ModelSlot("detector", self._load_detector, describe=lambda d: d.describe(), **limits)
+            self.detector = ModelSlot("detector", lambda: self._load_detector(onnx_path), idle_unload_s=idle_s,
+                                      max_queue=max_queue, describe=lambda d: d.describe())
         self._janitor: PeriodicTask | None = None
 
     @property
@@ -161,10 +165,10 @@ class ModelRuntime:
 
         return Transcriber(self.settings.whisper_model, self.settings.max_audio_bytes, self.settings.max_audio_seconds)
 
-    def _load_detector(self) -> "OnnxDetector":
+    def _load_detector(self, path: "Path") -> "OnnxDetector":
         from trooply.vision.detection import OnnxDetector
 
-        return OnnxDetector(self.settings.detector_onnx_path, self.settings.detector_onnx_input_size)
+        return OnnxDetector(path, self.settings.detector_onnx_input_size)
 
 
 class SlotDetector:

@@ -8,10 +8,10 @@ CURRENCY_SYMBOLS = frozenset({"$", "€", "£"})
 CURRENCY_WORDS = frozenset({"dollar", "dollars", "usd", "bucks", "euro", "euros", "eur", "pound", "pounds", "gbp",
                             "quid"})
 _UNITS = {word: value for value, word in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen".split())}
+    ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+     "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"])}
 _TENS = {word: 10 * (value + 2) for value, word in enumerate(
-    "twenty thirty forty fifty sixty seventy eighty ninety".split())}
+    ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"])}
 _SCALES = {"hundred": 100, "thousand": 1000}
 NUMBER_WORDS = frozenset({*_UNITS, *_TENS, *_SCALES})
 _DIGITS = re.compile(r"^(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(k?)$")

@@ -3,7 +3,7 @@ maximal marginal relevance over the stored vectors."""
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -44,7 +44,8 @@ def diversified(page: list[PageEntry], diversity: float, limit: int) -> list[Pag
     cosine to the picks before it. 0 keeps the ranking; 1 picks the best, then the most different."""
     if diversity <= 0 or len(page) <= 1:
         return page[:limit]
-    vectors = np.stack([entry.candidate.hit.vector for entry in page])
+    # Diversity asks the index for the hits' vectors.
+    vectors = np.stack(cast(list[np.ndarray], [entry.candidate.hit.vector for entry in page]))
     similarity = np.clip(vectors @ vectors.T, 0.0, 1.0)
     scores = np.array([entry.candidate.score for entry in page])
     closest = np.zeros(len(page))

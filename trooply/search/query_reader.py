@@ -9,6 +9,7 @@ currency ("$20-$40", "20 to 40 dollars"), and never when a unit follows it: "iph
 
 import re
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from trooply.ranking.profiles import ScoringProfile
@@ -230,7 +231,7 @@ def _joined(query: str, tokens: list[_Token], kept: list[int]) -> str:
     if not kept:
         return ""
     text = query[tokens[kept[0]].start:tokens[kept[0]].end]
-    for before, index in zip(kept, kept[1:]):
+    for before, index in pairwise(kept):
         text += query[tokens[before].end:tokens[index].start] if index == before + 1 else " "
         text += query[tokens[index].start:tokens[index].end]
     return text

@@ -4,6 +4,7 @@ import hashlib
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from trooply.config import PLANS
@@ -46,7 +47,9 @@ def hash_key(raw_key: str) -> str:
 
 
 class TenantService:
-    def __init__(self, db: Database, key_cache_seconds: float = 1.0) -> None:
+    def __init__(self, db: Database, key_cache_seconds: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self.db = db
         # Authenticated keys are remembered briefly: a database read per search is measurable latency.
         # A revoked key therefore keeps working this long in other processes (TROOPLY_KEY_CACHE_SECONDS).
@@ -77,7 +80,7 @@ class TenantService:
     def recently_authenticated(self, raw_key: str | None) -> Principal | None:
         """The key's principal if it was checked within the cache time; never touches the database."""
         known = self._known_keys.get(hash_key(raw_key)) if raw_key else None
-        return known[1] if known is not None and known[0] > time.monotonic() else None
+        return known[1] if known is not None and known[0] > self._clock() else None
 
     def authenticate(self, raw_key: str | None) -> Principal:
         if not raw_key:
@@ -91,7 +94,7 @@ class TenantService:
             raise Unauthorized("invalid or revoked API key", code="invalid_api_key")
         key, tenant = found
         principal = Principal(tenant_id=tenant.id, plan=tenant.plan, key_kind=key.kind)
-        self._known_keys[key_hash] = (time.monotonic() + self.key_cache_seconds, principal)
+        self._known_keys[key_hash] = (self._clock() + self.key_cache_seconds, principal)
         return principal
 
     def account(self, tenant_id: str) -> dict:

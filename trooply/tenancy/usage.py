@@ -1,10 +1,12 @@
 """Usage metering: detect and embed calls counted per tenant and month against the plan's allowance."""
 
-from sqlalchemy import func, select, update
+from typing import cast
+
+from sqlalchemy import CursorResult, func, select, update
 
 from trooply.config import Settings
 from trooply.db import Database, utcnow
-from trooply.errors import QuotaExceeded
+from trooply.errors import NotFound, QuotaExceeded
 from trooply.tenancy.models import UsageCounter
 from trooply.tenancy.repository import TenantRepository
 
@@ -25,6 +27,8 @@ class UsageService:
         period = current_period()
         with self.db.session() as session:
             tenant = TenantRepository(session).lock(tenant_id)  # serialises the check across processes
+            if tenant is None:
+                raise NotFound("tenant not found", code="tenant_not_found")
             plan = tenant.plan
             allowance = self.settings.plan_monthly_item_calls(plan)
             used = session.scalar(select(func.coalesce(func.sum(UsageCounter.count), 0)).where(
@@ -32,9 +36,9 @@ class UsageService:
             if allowance is not None and used >= allowance:
                 raise QuotaExceeded(f"the {plan} plan allows {allowance} detect/embed calls a month; "
                                     f"{period} is used up", details={"period": period, "allowance": allowance})
-            bumped = session.execute(update(UsageCounter).where(
+            bumped = cast(CursorResult, session.execute(update(UsageCounter).where(
                 UsageCounter.tenant_id == tenant_id, UsageCounter.period == period,
-                UsageCounter.endpoint == endpoint).values(count=UsageCounter.count + 1))
+                UsageCounter.endpoint == endpoint).values(count=UsageCounter.count + 1)))
             if not bumped.rowcount:
                 session.add(UsageCounter(tenant_id=tenant_id, period=period, endpoint=endpoint, count=1))
 

@@ -84,7 +84,7 @@ def colour_swatch(histogram: list[float], most: int = 3) -> list[dict[str, float
     """The colour words this histogram overlaps most, as the colour signal sees them, with a display colour each."""
     overlaps = sorted(((histogram_intersection(histogram, word_histogram), word)
                        for word, word_histogram in _word_histograms().items()), reverse=True)
-    return [{"name": word, "hex": "#%02x%02x%02x" % COLOUR_WORDS[word], "overlap": round(overlap, 4)}
+    return [{"name": word, "hex": "#{:02x}{:02x}{:02x}".format(*COLOUR_WORDS[word]), "overlap": round(overlap, 4)}
             for overlap, word in overlaps[:most] if overlap > 0]
 
 

@@ -117,20 +117,21 @@ class _HeapTrimmer:
         self._pending = False
 
     def request(self) -> None:
-        if self._trim is None:
+        trim = self._trim
+        if trim is None:
             return
         with self._lock:
             if self._pending:
                 return
             self._pending = True
-        timer = threading.Timer(self.delay_s, self._run)
+        timer = threading.Timer(self.delay_s, self._run, (trim,))
         timer.daemon = True
         timer.start()
 
-    def _run(self) -> None:
+    def _run(self, trim: Callable[[int], int]) -> None:
         with self._lock:
             self._pending = False
-        self._trim(0)
+        trim(0)
 
 
 def _malloc_trim() -> Callable[[int], int] | None:

@@ -79,6 +79,12 @@ def finalise(detections: Sequence[Detection], top_k: int, classes: set[int] | No
     return non_max_suppression(wanted)[:top_k]
 
 
+def as_box(values: Sequence[float]) -> Box:
+    """Four coordinates (numpy scalars, JSON numbers) as a box of Python floats."""
+    x1, y1, x2, y2 = map(float, values)
+    return x1, y1, x2, y2
+
+
 def clip_box(box: Sequence[float], width: int, height: int) -> Box | None:
     """The whole pixels of the image a box covers (crops are taken that way): widened to the pixel grid and
     clipped to the image; None when it covers none, or a coordinate is not a number."""
@@ -136,7 +142,7 @@ class ZeroShotDetector:
         probabilities = self.class_probabilities(self._encoder().encode_images(crops))
         scored = time.perf_counter()
         detections = [Detection(int(np.argmax(p[:-1])), round(float(np.max(p[:-1])), 4), box)
-                      for box, p in zip(boxes, probabilities)]
+                      for box, p in zip(boxes, probabilities, strict=True)]
         return detections, DetectionTimings((proposed - started) * 1000, (scored - proposed) * 1000)
 
     def class_probabilities(self, vectors: np.ndarray) -> np.ndarray:
@@ -168,9 +174,9 @@ def region_proposals(image: Image.Image, limit: int, working_side: int = 320) ->
             unique.append(box)
     # Per axis: the thin side of a 39000x1 image rounds to one working pixel, far from 320/39000 of one.
     sx, sy = image.width / small.width, image.height / small.height
-    boxes = (clip_box((b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy), image.width, image.height)
-             for b in _spread(unique, limit))
-    return [box for box in boxes if box is not None]
+    clipped = (clip_box((b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy), image.width, image.height)
+               for b in _spread(unique, limit))
+    return [box for box in clipped if box is not None]
 
 
 def _spread(boxes: list[Box], limit: int) -> list[Box]:
@@ -205,7 +211,7 @@ def _hierarchical_boxes(pixels: np.ndarray, labels: np.ndarray) -> list[Box]:
         neighbours[int(a)].add(int(b))
         neighbours[int(b)].add(int(a))
     total = height * width
-    boxes = [tuple(map(float, r.box)) for r in regions.values()]
+    boxes = [as_box(r.box) for r in regions.values()]
     next_label = max(regions) + 1
     while True:
         candidates = [(a, b) for a in neighbours for b in neighbours[a] if a < b]
@@ -217,7 +223,7 @@ def _hierarchical_boxes(pixels: np.ndarray, labels: np.ndarray) -> list[Box]:
         neighbours[next_label] = (neighbours.pop(a) | neighbours.pop(b)) - {a, b}
         for other in neighbours[next_label]:
             neighbours[other] = (neighbours[other] - {a, b}) | {next_label}
-        boxes.append(tuple(map(float, merged.box)))
+        boxes.append(as_box(merged.box))
         next_label += 1
 
 
@@ -263,7 +269,7 @@ class OnnxDetector:
                                                  {self.input_name: resized.transpose(2, 0, 1)[None]})
         sx, sy = image.width / self.size[0], image.height / self.size[1]
         clipped = [(clip_box((b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy), image.width, image.height), score, label)
-                   for b, score, label in zip(boxes, scores, labels)]
+                   for b, score, label in zip(boxes, scores, labels, strict=False)]
         detections = [Detection(int(label), round(float(score), 4), box) for box, score, label in clipped
                       if box is not None and math.isfinite(score) and int(label) in CLASS_NAMES]
         return detections, DetectionTimings(scoring_ms=(time.perf_counter() - started) * 1000)

@@ -20,6 +20,7 @@ from trooply.vision.detection import (
     ZeroShotDetector,
     annotate,
     area_ratio,
+    as_box,
     center_distance_ratio,
     clip_box,
     finalise,
@@ -96,7 +97,7 @@ class ItemService:
             tags = [(CLASS_NAMES[int(np.argmax(p))], round(float(np.max(p)), 4)) for p in probabilities]
         elif with_tag:
             tags = []
-        return EmbedResult([tuple(float(v) for v in box) for box in boxes], tags,
+        return EmbedResult([as_box(box) for box in boxes], tags,
                            vectors if with_embedding else None, self._relevance(vectors, text))
 
     def most_prominent(self, tenant_id: str, decoded: DecodedImage, detect_class: int | None) -> Detection | None:
@@ -119,7 +120,8 @@ class ItemService:
         encoder = self._encoder()
         text_vectors = encoder.encode_texts(texts)
         # The model's own match probability where it has one (SigLIP), else the cosine mapped to [0, 1].
-        relevance = encoder.scoring.relevance(vectors @ text_vectors.T) if len(vectors) else []
+        relevance: np.ndarray | list[list[float]] = (encoder.scoring.relevance(vectors @ text_vectors.T)
+                                                     if len(vectors) else [])
         scores = [[round(float(score), 4) for score in row] for row in relevance]
         return [row[0] for row in scores] if isinstance(text, str) else scores
 
@@ -133,7 +135,7 @@ def _in_original(detections: Sequence[Detection], decoded: DecodedImage) -> list
     """Boxes from the decoded pixels to the original image's, clipped to it."""
     sx, sy = decoded.scale
     boxes = [clip_box(_scaled(d, 1 / sx, 1 / sy).box, decoded.width, decoded.height) for d in detections]
-    return [replace(d, box=box) for d, box in zip(detections, boxes) if box is not None]
+    return [replace(d, box=box) for d, box in zip(detections, boxes, strict=True) if box is not None]
 
 
 def _caller_crop(decoded: DecodedImage, index: int, box: Sequence[float]) -> Image.Image:
@@ -148,8 +150,8 @@ def _check_classes(classes: Sequence[int] | None) -> set[int] | None:
         return None
     unknown = sorted(set(classes) - set(CLASS_NAMES))
     if unknown:
-        raise InvalidRequest(f"unknown class id {unknown[0]}; ids are 0-9 ({', '.join(f'{i} {n}' for i, n in CLASS_NAMES.items())})",
-                             code="unknown_class")
+        names = ", ".join(f"{i} {n}" for i, n in CLASS_NAMES.items())
+        raise InvalidRequest(f"unknown class id {unknown[0]}; ids are 0-9 ({names})", code="unknown_class")
     return set(classes)
 
 

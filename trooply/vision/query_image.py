@@ -25,10 +25,13 @@ class QueryImageLoader:
 
     def decode(self, image: QueryImage) -> DecodedImage:
         """The pixels, reduced, with the original size that boxes and sizes are given in."""
-        if image.url is None and image.data is None:
+        if image.data is not None:
+            data = image.data
+        elif image.url is not None:
+            # The API fetches URLs on its own pool first; a URL still without bytes here (eval) is fetched now.
+            data = self.fetcher.fetch(image.url).data
+        else:
             raise InvalidRequest("send an image: `image_url` or an uploaded file", code="image_required")
-        # The API fetches URLs on its own pool first; a URL still without bytes here (eval) is fetched now.
-        data = image.data if image.data is not None else self.fetcher.fetch(image.url).data
         return decode_image(data, self.max_pixels, self.max_side, self.large_decodes)
 
     def load(self, image: QueryImage) -> Image.Image:

@@ -13,12 +13,13 @@ instead of a softmax sharpening a small logit difference.
 """
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal, cast
 
 import numpy as np
 import torch
 
-SOFTMAX, SIGMOID = "softmax", "sigmoid"
+SOFTMAX: Final = "softmax"
+SIGMOID: Final = "sigmoid"
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,8 @@ class ZeroShotScoring:
     @classmethod
     def of(cls, model: torch.nn.Module) -> "ZeroShotScoring":
         """The scale (and bias, where the model has one) the model was trained at."""
-        scale = float(model.logit_scale.detach().float().exp().reshape(-1)[0])
+        logit_scale = cast(torch.Tensor, model.logit_scale)  # a Parameter on every open_clip model
+        scale = float(logit_scale.detach().float().exp().reshape(-1)[0])
         bias = getattr(model, "logit_bias", None)
         if bias is None:
             return cls(SOFTMAX, scale)

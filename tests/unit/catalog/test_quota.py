@@ -34,4 +34,5 @@ def test_products_beyond_the_plan_are_refused_one_by_one(tmp_path):
         held = client.get("/v1/products", headers=sk).json()["products"]
         assert sorted(p["id"] for p in held) == ["p0", "p1", "p2", "p3", "p4"]
 
-        assert client.post("/v1/products", json=products(range(10)), headers=auth(pro.secret_key)).json()["accepted"] == 10
+        assert client.post("/v1/products", json=products(range(10)),
+                           headers=auth(pro.secret_key)).json()["accepted"] == 10

@@ -127,7 +127,8 @@ def test_set_payload_with_replace_drops_keys_not_given(catalogue: VectorIndex) -
     catalogue.set_payload("t1", "p2", {"brand": "puma", "metadata": {"title": "new"}}, replace=True)
     hits = {h.product_id: h for h in catalogue.query("t1", np.ones(8, np.float32), 10)}
     assert hits["p2"].payload == {"brand": "puma", "metadata": {"title": "new"}, "product_id": "p2"}
-    assert [h.product_id for h in catalogue.query("t1", np.ones(8, np.float32), 10, parse_filters({"brand": "puma"}))] == ["p2"]
+    puma = catalogue.query("t1", np.ones(8, np.float32), 10, parse_filters({"brand": "puma"}))
+    assert [h.product_id for h in puma] == ["p2"]
 
 
 def test_set_payload_of_an_unknown_product_or_tenant_is_a_no_op(catalogue: VectorIndex) -> None:

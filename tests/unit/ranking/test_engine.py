@@ -47,7 +47,7 @@ def test_colour_word_in_a_text_query_prefers_the_product_of_that_colour():
 
 def test_the_background_does_not_count_as_product_colour():
     small_red_on_white = product_on_white(RED, (200, 200))
-    assert sum(min(a, b) for a, b in zip(small_red_on_white, target_histogram(["red"]))) > 0.6
+    assert sum(min(a, b) for a, b in zip(small_red_on_white, target_histogram(["red"]), strict=True)) > 0.6
 
 
 def test_no_colour_word_makes_colour_neutral_and_its_weight_is_shared_not_counted():

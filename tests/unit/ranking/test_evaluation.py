@@ -38,7 +38,8 @@ def test_eval_indexes_a_catalogue_and_reports_both_ways_per_profile(tmp_path):
         queries.append({"query": "a red shoe", "relevant": ["p1", "p2"]})
         (tmp_path / "catalog.jsonl").write_text("\n".join(map(json.dumps, catalog)))
         (tmp_path / "queries.jsonl").write_text("\n".join(map(json.dumps, queries)))
-        report = run_evaluation(make_settings(tmp_path / "unused"), tmp_path / "catalog.jsonl", tmp_path / "queries.jsonl")
+        report = run_evaluation(make_settings(tmp_path / "unused"), tmp_path / "catalog.jsonl",
+                                tmp_path / "queries.jsonl")
     assert (report["_catalogue"]["indexed"], report["_catalogue"]["failed"]) == (6, 0)
     assert report["_catalogue"]["images_per_s"] > 0 and report["_timing"]["cosine"]["queries_per_s"] > 0
     assert report["all"]["queries"] == 7 and report["footwear"]["queries"] >= 6

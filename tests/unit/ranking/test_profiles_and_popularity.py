@@ -18,7 +18,8 @@ def test_the_ten_profiles_load_with_pools_prompts_and_categories():
 
 
 @pytest.mark.parametrize("edit, message", [
-    (lambda text: text.replace("clip: 0.4", "clip: 0.9"), "footwear.yaml: field 'weights': Value error, weights must sum to 1"),
+    (lambda text: text.replace("clip: 0.4", "clip: 0.9"),
+     "footwear.yaml: field 'weights': Value error, weights must sum to 1"),
     (lambda text: text.replace("candidate_pool: 30", "candidate_pool: many"), "footwear.yaml: field 'candidate_pool'"),
     (lambda text: text.replace("prompts:", "promts:"), "footwear.yaml: field 'prompts'"),
     (lambda text: text.replace("name: footwear", "name: shoes"), "footwear.yaml: field 'name'"),
@@ -53,7 +54,8 @@ def test_popularity_is_smoothed_decayed_and_centred_on_the_average():
     assert signals["a"] > signals["b"] > signals["c"]
     assert all(0 < value < 1 for value in signals.values())
     # The same purchases a half-life ago count half.
-    older = popularity_signals([("a", "purchase", now - week)] * 10 + [("b", "click", now)] * 10, impressions, now, week)
+    older = popularity_signals([("a", "purchase", now - week)] * 10 + [("b", "click", now)] * 10,
+                               impressions, now, week)
     assert older["a"] < signals["a"]
     # One click on a product shown once is not trusted like ten clicks on ten impressions.
     sparse = popularity_signals([("x", "click", now)], [(["x"], now), (["y"] * 1, now)] + [(["y"], now)] * 9, now, week)

@@ -62,10 +62,10 @@ def test_items_arriving_during_a_pass_wait_for_company_and_go_together():
 
 def test_a_lone_item_on_an_idle_model_does_not_wait_for_company():
     model = RecordingModel()
-    runtime = batcher(model, max_batch=8, max_wait_s=2.0)
+    runtime = batcher(model, max_batch=8, max_wait_s=10.0)
     started = time.monotonic()
     assert runtime.map([1]) == [2]
-    assert time.monotonic() - started < 1.0  # well under the 2 s it would wait for company under traffic
+    assert time.monotonic() - started < 5.0  # far under the 10 s it would wait for company under traffic
     runtime.stop()
 
 

@@ -19,9 +19,11 @@ def ids(page) -> list[str]:
 
 
 def test_group_by_keeps_the_best_of_each_group_and_says_its_value():
-    ranked = [candidate("a1", 0.9, attributes={"group_id": "G-1"}), candidate("a2", 0.8, attributes={"group_id": "g-1"}),
+    ranked = [candidate("a1", 0.9, attributes={"group_id": "G-1"}),
+              candidate("a2", 0.8, attributes={"group_id": "g-1"}),
               candidate("b1", 0.7, attributes={"group_id": "G-2"}), candidate("solo", 0.6),
-              candidate("a3", 0.5, attributes={"group_id": "G-1"}), candidate("b2", 0.4, attributes={"group_id": "G-2"})]
+              candidate("a3", 0.5, attributes={"group_id": "G-1"}),
+              candidate("b2", 0.4, attributes={"group_id": "G-2"})]
     page = grouped(ranked, "attributes.group_id", 1)
     assert ids(page) == ["a1", "b1", "solo"], "G-1 and g-1 are one group (matched like filters); no id is no group"
     assert [entry.group for entry in page] == ["G-1", "G-2", None]

@@ -41,7 +41,8 @@ def test_class_ids_and_names_are_stable():
 
 def test_area_and_centre_distance_ratios_match_hand_computation():
     assert area_ratio((0, 0, 100, 50), 200, 100) == 0.25
-    assert center_distance_ratio((0, 0, 100, 50), 200, 100) == pytest.approx(math.hypot(50, 25) / (math.hypot(200, 100) / 2))
+    assert center_distance_ratio((0, 0, 100, 50), 200, 100) == pytest.approx(
+        math.hypot(50, 25) / (math.hypot(200, 100) / 2))
     assert center_distance_ratio((50, 25, 150, 75), 200, 100) == 0.0
     assert center_distance_ratio((0, 0, 0.0001, 0.0001), 200, 100) == pytest.approx(1.0, abs=1e-5)
 
@@ -105,7 +106,8 @@ def test_annotated_image_keeps_the_size_and_draws_the_boxes():
 def tiny_detector_graph(path, boxes, scores, labels, size=64) -> None:
     """A graph that ignores its pixels and answers fixed detections: enough to test the adapter's contract."""
     constant = lambda name, dtype, values: helper.make_node(  # noqa: E731
-        "Constant", [], [name], value=helper.make_tensor(name + "_v", dtype, np.shape(values), np.ravel(values).tolist()))
+        "Constant", [], [name],
+        value=helper.make_tensor(name + "_v", dtype, np.shape(values), np.ravel(values).tolist()))
     graph = helper.make_graph(
         [constant("boxes", TensorProto.FLOAT, boxes), constant("scores", TensorProto.FLOAT, scores),
          constant("labels", TensorProto.INT64, labels)],
@@ -143,7 +145,8 @@ def test_onnx_detector_clips_boxes_to_the_image_and_drops_those_outside_or_not_a
 def test_onnx_detector_refuses_a_graph_without_the_contracted_outputs(tmp_path):
     path = tmp_path / "wrong.onnx"
     node = helper.make_node("Identity", ["images"], ["out"])
-    graph = helper.make_graph([node], "wrong", [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 8, 8])],
+    graph = helper.make_graph([node], "wrong",
+                              [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 8, 8])],
                               [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 3, 8, 8])])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 9

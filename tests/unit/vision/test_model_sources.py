@@ -53,7 +53,8 @@ def test_a_local_dir_model_takes_size_preprocessing_tokenizer_and_scores_from_it
     described = encoder.describe()
     assert described["model"] == f"local-dir:{folder}" and described["dim"] == DIM
     assert described["loaded_from"] == str(folder / "open_clip_pytorch_model.bin")
-    assert described["space"] == encoder.space.name and described["device"] == "cpu" and described["precision"] == "fp32"
+    assert described["space"] == encoder.space.name
+    assert described["device"] == "cpu" and described["precision"] == "fp32"
     assert (described["image_size"], described["resize_mode"], described["context_length"]) == (
         (IMAGE_SIZE, IMAGE_SIZE), "squash", CONTEXT_LENGTH)
     assert described["scoring"] == {"kind": "sigmoid", "logit_scale": 10.0, "logit_bias": -10.0}

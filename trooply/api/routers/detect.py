@@ -29,7 +29,8 @@ class EmbedRequest(ImageQuery):
     bounding_boxes: list[Annotated[list[float], Field(min_length=4, max_length=4)]] | None = Field(
         None, min_length=1, max_length=MAX_ITEMS)
     top_k: int | None = Field(None, ge=1, le=MAX_ITEMS)
-    text: str | Annotated[list[Annotated[str, Field(min_length=1, max_length=500)]], Field(min_length=1, max_length=20)] | None = None
+    text: str | Annotated[list[Annotated[str, Field(min_length=1, max_length=500)]],
+                          Field(min_length=1, max_length=20)] | None = None
     with_tag: bool = False
     with_embedding: bool = True
 
@@ -55,8 +56,8 @@ async def detect(request: Request, principal: SearchPrincipal, container: Contai
 async def embed(request: Request, principal: SearchPrincipal, container: ContainerDep) -> dict[str, Any]:
     query, files = await read_query(request, EmbedRequest, container.settings.max_upload_bytes)
     image = await fetched(container, principal.tenant_id, one_image(query, files))
-    result = await run_in_threadpool(container.items.embed, principal.tenant_id, image,
-                                     query.bounding_boxes, query.top_k, query.text, query.with_tag, query.with_embedding)
+    result = await run_in_threadpool(container.items.embed, principal.tenant_id, image, query.bounding_boxes,
+                                     query.top_k, query.text, query.with_tag, query.with_embedding)
     body: dict[str, Any] = {"bounding_boxes": [[round(v, 1) for v in box] for box in result.boxes]}
     if result.tags is not None:
         body["tags"] = [[label, confidence] for label, confidence in result.tags]

@@ -30,7 +30,6 @@ from trooply.search.schemas import (
 from trooply.vision.query_image import QueryImage
 
 router = APIRouter(prefix="/v1/search", tags=["search"], route_class=StrictJsonRoute)
-ENVELOPE = {"response_model": SearchEnvelope}
 JSON_FORM_FIELDS = ("filters", "bbox", "image_urls", "classes", "bounding_boxes")
 # Plain text, or a JSON list of texts (embed takes either).
 TEXT_OR_LIST_FIELDS = ("text",)
@@ -47,27 +46,27 @@ def envelope_response(envelope: SearchEnvelope) -> Response:
     return Response(envelope.model_dump_json(by_alias=True, exclude=exclude), media_type="application/json")
 
 
-@router.post("/text", **ENVELOPE)
+@router.post("/text", response_model=SearchEnvelope)
 def search_text(request: TextSearchRequest, principal: SearchPrincipal, container: ContainerDep):
     return envelope_response(container.search.search_text(principal.tenant_id, request.query, request,
                                                           request.interpret))
 
 
-@router.post("/similar", **ENVELOPE)
+@router.post("/similar", response_model=SearchEnvelope)
 def search_similar(request: SimilarSearchRequest, principal: SearchPrincipal, container: ContainerDep):
     """More like a catalogue product (its stored vector: no fetch, no encode); the product itself is left out."""
     return envelope_response(container.search.search_similar(principal.tenant_id, request.product_id, request))
 
 
-@router.post("/url", **ENVELOPE)
+@router.post("/url", response_model=SearchEnvelope)
 async def search_url(request: UrlSearchRequest, principal: SearchPrincipal, container: ContainerDep):
     image = await fetched(container, principal.tenant_id, QueryImage(url=request.image_url))
     return await _run(container.search.search_image, principal.tenant_id, image, request, request.detect,
                       request.detect_class)
 
 
-@router.post("/image", **ENVELOPE, openapi_extra=body_openapi(DetectingImageQuery, {"file": "the query image"},
-                                                              json_body=False))
+@router.post("/image", response_model=SearchEnvelope, openapi_extra=body_openapi(
+    DetectingImageQuery, {"file": "the query image"}, json_body=False))
 async def search_image(request: Request, principal: SearchPrincipal, container: ContainerDep):
     options, files = await read_query(request, DetectingImageQuery, container.settings.max_upload_bytes)
     if not files:
@@ -76,14 +75,14 @@ async def search_image(request: Request, principal: SearchPrincipal, container: 
                       options.detect, options.detect_class)
 
 
-@router.post("/crop", **ENVELOPE, openapi_extra=body_openapi(CropSearchRequest, ONE_IMAGE))
+@router.post("/crop", response_model=SearchEnvelope, openapi_extra=body_openapi(CropSearchRequest, ONE_IMAGE))
 async def search_crop(request: Request, principal: SearchPrincipal, container: ContainerDep):
     options, files = await read_query(request, CropSearchRequest, container.settings.max_upload_bytes)
     image = await fetched(container, principal.tenant_id, one_image(options, files))
     return await _run(container.search.search_crop, principal.tenant_id, image, options.bbox, options)
 
 
-@router.post("/multi", **ENVELOPE, openapi_extra=body_openapi(
+@router.post("/multi", response_model=SearchEnvelope, openapi_extra=body_openapi(
     MultiSearchRequest, {"files": "2 to 5 query images (with image_urls, 2 to 5 in all)"}))
 async def search_multi(request: Request, principal: SearchPrincipal, container: ContainerDep):
     options, files = await read_query(request, MultiSearchRequest, container.settings.max_upload_bytes)
@@ -93,7 +92,7 @@ async def search_multi(request: Request, principal: SearchPrincipal, container: 
     return await _run(container.search.search_multi, principal.tenant_id, images, options)
 
 
-@router.post("/fusion", **ENVELOPE, openapi_extra=body_openapi(FusionSearchRequest, ONE_IMAGE))
+@router.post("/fusion", response_model=SearchEnvelope, openapi_extra=body_openapi(FusionSearchRequest, ONE_IMAGE))
 async def search_fusion(request: Request, principal: SearchPrincipal, container: ContainerDep):
     options, files = await read_query(request, FusionSearchRequest, container.settings.max_upload_bytes)
     image = await fetched(container, principal.tenant_id, one_image(options, files))
@@ -101,7 +100,7 @@ async def search_fusion(request: Request, principal: SearchPrincipal, container:
                       options.image_weight, options, options.interpret)
 
 
-@router.post("/voice", **ENVELOPE, openapi_extra=body_openapi(
+@router.post("/voice", response_model=SearchEnvelope, openapi_extra=body_openapi(
     VoiceSearchRequest, {"audio": "the spoken query: WAV, MP3, WebM/Opus or OGG"}, json_body=False))
 async def search_voice(request: Request, principal: SearchPrincipal, container: ContainerDep):
     options, files = await read_query(request, VoiceSearchRequest, container.settings.max_audio_bytes,
