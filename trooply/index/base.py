@@ -7,7 +7,7 @@ so no call can reach another tenant's vectors.
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 import numpy as np
 
@@ -101,3 +101,41 @@ class VectorIndex(Protocol):
     def ping(self) -> None: ...
 
     def close(self) -> None: ...
+
+
+class StoredPoint(Protocol):
+    """A point as either engine returns it (Qdrant Edge's and qdrant-client's records share this shape)."""
+
+    @property
+    def payload(self) -> dict[str, Any] | None: ...
+
+    @property
+    def vector(self) -> Any: ...
+
+
+def as_floats(vector: np.ndarray) -> list[float]:
+    return np.asarray(vector, dtype=np.float32).tolist()
+
+
+def point_payload(point: StoredPoint) -> dict[str, Any]:
+    return cast(dict[str, Any], point.payload)  # every call here asks for payloads: never None
+
+
+def point_vector(point: StoredPoint, name: str) -> np.ndarray:
+    return np.asarray(cast(dict[str, list[float]], point.vector)[name], dtype=np.float32)  # asked for: named vectors
+
+
+def point_hit(point: StoredPoint, score: float, vector_name: str | None = None) -> IndexHit:
+    """`vector_name`: with the stored vector of that name (asked for with the query)."""
+    vector = None if vector_name is None else point_vector(point, vector_name)
+    return IndexHit(point_payload(point)["product_id"], score, point_payload(point), vector)
+
+
+class ScoredStoredPoint(StoredPoint, Protocol):
+    @property
+    def score(self) -> float: ...
+
+
+def neighbours_without(product_id: str, found: Sequence[ScoredStoredPoint], limit: int) -> list[IndexHit]:
+    """A point is its own nearest neighbour: the others found, at most `limit`."""
+    return [hit for hit in (point_hit(p, p.score) for p in found) if hit.product_id != product_id][:limit]

@@ -30,7 +30,19 @@ import numpy as np
 import qdrant_edge as qe
 
 from trooply.errors import ServiceUnavailable
-from trooply.index.base import Condition, IndexHit, IndexPoint, ScrollPage, VectorSpace, point_id
+from trooply.index.base import (
+    Condition,
+    IndexHit,
+    IndexPoint,
+    ScrollPage,
+    VectorSpace,
+    as_floats,
+    neighbours_without,
+    point_hit,
+    point_id,
+    point_payload,
+    point_vector,
+)
 from trooply.index.filters import BOOLEAN_FIELDS, KEYWORD_FIELDS, NUMERIC_FIELDS
 
 log = logging.getLogger(__name__)
@@ -96,7 +108,7 @@ class EdgeIndex:
         if not points:
             return
         operation = qe.UpdateOperation.upsert_points([
-            qe.Point(point_id(p.product_id), {self.space.name: _floats(p.vector)},
+            qe.Point(point_id(p.product_id), {self.space.name: as_floats(p.vector)},
                      {**p.payload, "product_id": p.product_id}) for p in points])
         with self._using(tenant_id, create=True) as shard:
             assert shard is not None
@@ -123,11 +135,11 @@ class EdgeIndex:
 
     def query(self, tenant_id: str, vector: np.ndarray, limit: int,
               conditions: Sequence[Condition] = (), with_vectors: bool = False) -> list[IndexHit]:
-        request = qe.QueryRequest(limit=limit, query=qe.Query.Nearest(_floats(vector), using=self.space.name),
+        request = qe.QueryRequest(limit=limit, query=qe.Query.Nearest(as_floats(vector), using=self.space.name),
                                   filter=_filter(conditions), with_payload=True, with_vector=with_vectors)
         with self._using(tenant_id, create=False) as shard:
             found = shard.edge.query(request) if shard is not None else []
-        return [_hit(p, self.space.name if with_vectors else None) for p in found]
+        return [point_hit(p, p.score, self.space.name if with_vectors else None) for p in found]
 
     def retrieve(self, tenant_id: str, product_ids: Sequence[str]) -> list[IndexPoint]:
         with self._using(tenant_id, create=False) as shard:
@@ -147,16 +159,15 @@ class EdgeIndex:
                    limit: int) -> list[list[IndexHit]]:
         # One more than asked: a point is its own nearest neighbour and is dropped below.
         batch = qe.QueryBatchRequest([qe.QueryRequest(
-            limit=limit + 1, query=qe.Query.Nearest(_floats(p.vector), using=self.space.name),
+            limit=limit + 1, query=qe.Query.Nearest(as_floats(p.vector), using=self.space.name),
             with_payload=["product_id"], score_threshold=min_score) for p in points])
         with self._using(tenant_id, create=False) as shard:
             found = shard.edge.query_batch(batch) if shard is not None and points else [[] for _ in points]
-        return [[hit for hit in map(_hit, hits) if hit.product_id != p.product_id][:limit]
-                for p, hits in zip(points, found, strict=True)]
+        return [neighbours_without(p.product_id, hits, limit) for p, hits in zip(points, found, strict=True)]
 
     def _point(self, record: qe.Record) -> IndexPoint:
-        payload = _payload(record)
-        return IndexPoint(payload["product_id"], _vector(record, self.space.name), payload)
+        payload = point_payload(record)
+        return IndexPoint(payload["product_id"], point_vector(record, self.space.name), payload)
 
     def count(self, tenant_id: str) -> int:
         with self._using(tenant_id, create=False) as shard:
@@ -286,22 +297,8 @@ class EdgeIndex:
         shutil.rmtree(previous)
 
 
-def _floats(vector: np.ndarray) -> list[float]:
-    return np.asarray(vector, dtype=np.float32).tolist()
 
 
-def _hit(point: qe.ScoredPoint, vector_name: str | None = None) -> IndexHit:
-    """`vector_name`: with the stored vector of that name (asked for with with_vector)."""
-    vector = None if vector_name is None else _vector(point, vector_name)
-    return IndexHit(_payload(point)["product_id"], point.score, _payload(point), vector)
-
-
-def _payload(point: qe.ScoredPoint | qe.Record) -> dict[str, Any]:
-    return cast(dict[str, Any], point.payload)  # every call here asks for payloads: never None
-
-
-def _vector(point: qe.ScoredPoint | qe.Record, name: str) -> np.ndarray:
-    return np.asarray(cast(dict[str, list[float]], point.vector)[name], dtype=np.float32)  # asked for: named vectors
 
 
 def _filter(conditions: Sequence[Condition]) -> qe.Filter | None:

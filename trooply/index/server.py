@@ -8,7 +8,19 @@ import numpy as np
 from qdrant_client import QdrantClient, models
 
 from trooply.config import Settings
-from trooply.index.base import Condition, IndexHit, IndexPoint, ScrollPage, VectorSpace, point_id
+from trooply.index.base import (
+    Condition,
+    IndexHit,
+    IndexPoint,
+    ScrollPage,
+    VectorSpace,
+    as_floats,
+    neighbours_without,
+    point_hit,
+    point_id,
+    point_payload,
+    point_vector,
+)
 from trooply.index.filters import BOOLEAN_FIELDS, KEYWORD_FIELDS, NUMERIC_FIELDS
 
 # Flags are stored as 0/1, like on Qdrant Edge, so both engines read the same payloads.
@@ -47,7 +59,7 @@ class QdrantServerIndex:
         if not self._exists(tenant_id):
             self._create(tenant_id)
         self.client.upsert(self._name(tenant_id), points=[
-            models.PointStruct(id=point_id(p.product_id), vector={self.space.name: _floats(p.vector)},
+            models.PointStruct(id=point_id(p.product_id), vector={self.space.name: as_floats(p.vector)},
                                payload={**p.payload, "product_id": p.product_id}) for p in points])
 
     def set_payload(self, tenant_id: str, product_id: str, payload: dict[str, Any], replace: bool = False) -> None:
@@ -69,9 +81,9 @@ class QdrantServerIndex:
         if not self._exists(tenant_id):
             return []
         found = self.client.query_points(
-            self._name(tenant_id), query=_floats(vector), using=self.space.name, limit=limit,
+            self._name(tenant_id), query=as_floats(vector), using=self.space.name, limit=limit,
             query_filter=_filter(conditions), with_payload=True, with_vectors=with_vectors).points
-        return [_hit(p, self.space.name if with_vectors else None) for p in found]
+        return [point_hit(p, p.score, self.space.name if with_vectors else None) for p in found]
 
     def retrieve(self, tenant_id: str, product_ids: Sequence[str]) -> list[IndexPoint]:
         if not product_ids or not self._exists(tenant_id):
@@ -95,14 +107,14 @@ class QdrantServerIndex:
             return [[] for _ in points]
         # One more than asked: a point is its own nearest neighbour and is dropped below.
         found = self.client.query_batch_points(self._name(tenant_id), requests=[models.QueryRequest(
-            query=_floats(p.vector), using=self.space.name, limit=limit + 1, score_threshold=min_score,
+            query=as_floats(p.vector), using=self.space.name, limit=limit + 1, score_threshold=min_score,
             with_payload=["product_id"]) for p in points])
-        return [[hit for hit in map(_hit, response.points) if hit.product_id != p.product_id][:limit]
+        return [neighbours_without(p.product_id, response.points, limit)
                 for p, response in zip(points, found, strict=True)]
 
     def _point(self, record: models.Record) -> IndexPoint:
-        payload = _payload(record)
-        return IndexPoint(payload["product_id"], _vector(record, self.space.name), payload)
+        payload = point_payload(record)
+        return IndexPoint(payload["product_id"], point_vector(record, self.space.name), payload)
 
     def count(self, tenant_id: str) -> int:
         return self.client.count(self._name(tenant_id), exact=True).count if self._exists(tenant_id) else 0
@@ -149,22 +161,8 @@ class QdrantServerIndex:
             self.client.create_payload_index(name, key, schema)  # idempotent
 
 
-def _floats(vector: np.ndarray) -> list[float]:
-    return np.asarray(vector, dtype=np.float32).tolist()
 
 
-def _hit(point: models.ScoredPoint, vector_name: str | None = None) -> IndexHit:
-    """`vector_name`: with the stored vector of that name (asked for with with_vectors)."""
-    vector = None if vector_name is None else _vector(point, vector_name)
-    return IndexHit(_payload(point)["product_id"], point.score, _payload(point), vector)
-
-
-def _payload(point: models.ScoredPoint | models.Record) -> dict[str, Any]:
-    return cast(dict[str, Any], point.payload)  # every call here asks for payloads: never None
-
-
-def _vector(point: models.ScoredPoint | models.Record, name: str) -> np.ndarray:
-    return np.asarray(cast(dict[str, list[float]], point.vector)[name], dtype=np.float32)  # asked for: named vectors
 
 
 def _filter(conditions: Sequence[Condition]) -> models.Filter | None:
