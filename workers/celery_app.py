@@ -5,6 +5,7 @@ Tasks are thin: they call the same ingest code the embedded pool runs (trooply.c
 
 import logging
 import threading
+import time
 
 from celery import Celery
 from celery.signals import worker_process_init, worker_ready
@@ -66,8 +67,8 @@ def _resume_unfinished(**_kwargs) -> None:
 
 
 def _sweep_forever(main: Container) -> None:
-    stop = threading.Event()
-    while not stop.wait(SWEEP_INTERVAL_S):
+    while True:  # a daemon thread: it ends with the worker process
+        time.sleep(SWEEP_INTERVAL_S)
         try:
             main.catalog.resume_unfinished(stale_after=STALE_AFTER_S)
         except Exception:  # the broker or database may be briefly away; try again next round

@@ -101,7 +101,7 @@ class CatalogRepository:
 
     def failed_items(self, tenant_id: str, job_id: str, limit: int) -> list[IngestItem]:
         return list(self.session.scalars(select(IngestItem).where(
-            IngestItem.tenant_id == tenant_id, IngestItem.job_id == job_id, IngestItem.status == "failed")
+            IngestItem.tenant_id == tenant_id, IngestItem.job_id == job_id, IngestItem.status == FAILED)
             .order_by(IngestItem.product_id).limit(limit)))
 
     def pending_items(self, tenant_id: str, job_id: str, product_ids: Sequence[str]) -> list[IngestItem]:

@@ -240,10 +240,6 @@ def test_neighbours_above_a_score_for_many_products_in_one_call(index: VectorInd
     assert index.neighbours("nobody", [points["a"]], 0.5, 5) == [[]] and index.neighbours("t1", [], 0.5, 5) == []
 
 
-def test_ping(index: VectorIndex) -> None:
-    index.ping()
-
-
 # Qdrant Edge only
 
 
@@ -252,6 +248,14 @@ def edge(tmp_path: Path) -> Iterator[EdgeIndex]:
     index = EdgeIndex(tmp_path, SPACE)
     yield index
     index.close()
+
+
+def test_edge_ping_answers_while_open_and_refuses_once_closed(edge: EdgeIndex) -> None:
+    edge.ping()
+    edge.close()
+    with pytest.raises(ServiceUnavailable) as closed:
+        edge.ping()
+    assert closed.value.code == "index_closed"
 
 
 def test_edge_second_owner_of_the_data_dir_is_refused(tmp_path: Path, edge: EdgeIndex) -> None:
