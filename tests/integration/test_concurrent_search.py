@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests.support.images import two_halves_png
-from tests.support.services import create_tenant_cli, free_port, start_trooply, stop, trooply_env, wait_for_port
+from tests.support.services import create_tenant_cli, serving, trooply_env
 
 pytestmark = pytest.mark.integration
 CLIENTS, SEARCHES_EACH = 8, 6
@@ -23,15 +23,11 @@ def runtime_passes(metrics: str, kind: str) -> tuple[float, float]:
 
 
 def test_concurrent_searches_share_forward_passes_and_all_succeed(tmp_path):
-    port = free_port()
     # A wait long enough that concurrent arrivals on a busy 2-core machine reliably meet in one pass.
-    env = trooply_env(tmp_path, TROOPLY_PORT=str(port), TROOPLY_RUNTIME_MAX_WAIT_MS="40",
-                      TROOPLY_RATE_LIMIT_PER_TENANT="0")
+    env = trooply_env(tmp_path, TROOPLY_RUNTIME_MAX_WAIT_MS="40", TROOPLY_RATE_LIMIT_PER_TENANT="0")
     tenant = create_tenant_cli(env)
-    server = start_trooply(["serve"], env, tmp_path / "serve.log")
-    try:
-        wait_for_port(port, 90, server)
-        base, pk = f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {tenant['publishable_key']}"}
+    with serving(env, tmp_path / "serve.log") as base:
+        pk = {"Authorization": f"Bearer {tenant['publishable_key']}"}
         before = httpx.get(f"{base}/metrics").text
         uploads = [two_halves_png(64, 64, (i * 30 % 256, 40, 200), (10, i * 50 % 256, 90)) for i in range(CLIENTS)]
 
@@ -56,5 +52,3 @@ def test_concurrent_searches_share_forward_passes_and_all_succeed(tmp_path):
             items = runtime_passes(after, kind)[1] - runtime_passes(before, kind)[1]
             assert items == CLIENTS * SEARCHES_EACH / 2, kind
             assert passes < items, f"{kind}: {items} items in {passes} passes: nothing was batched"
-    finally:
-        stop(server)

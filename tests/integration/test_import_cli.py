@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import auth
 from tests.support.image_server import ImageServer
 from tests.support.images import solid_png
-from tests.support.services import create_tenant_cli, free_port, start_trooply, stop, trooply_env, wait_for_port
+from tests.support.services import create_tenant_cli, free_port, serving, trooply_env
 
 pytestmark = pytest.mark.integration
 
@@ -98,13 +98,9 @@ def test_jsonl_with_bad_lines(tmp_path: Path, images: ImageServer) -> None:
 
 def test_into_a_running_server_with_its_secret_key(tmp_path: Path, images: ImageServer) -> None:
     env = trooply_env(tmp_path / "data")
-    port = free_port()
-    server = start_trooply(["serve", "--port", str(port)], env, tmp_path / "serve.log")
-    try:
-        wait_for_port(port, 120, server)
+    with serving(env, tmp_path / "serve.log") as url:
         tenant = create_tenant_cli(env)
         path = csv_file(tmp_path, images)
-        url = f"http://127.0.0.1:{port}"
 
         # The data directory belongs to the server: a local import says where to go instead.
         locked = trooply("import", str(path), "--tenant", tenant["tenant_id"], env=env)
@@ -124,8 +120,6 @@ def test_into_a_running_server_with_its_secret_key(tmp_path: Path, images: Image
         assert refused.returncode == 1 and "insufficient_scope" in refused.stderr
         unreachable = trooply("import", str(path), "--url", f"http://127.0.0.1:{free_port()}", "--key", "sk_x", env=env)
         assert unreachable.returncode == 1 and "server_unreachable" in unreachable.stderr
-    finally:
-        stop(server)
 
 
 def test_arguments_are_checked_before_anything_runs(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from tests.conftest import auth
 from tests.support.image_server import ImageServer
 from tests.support.images import product_png
-from tests.support.services import create_tenant_cli, free_port, start_trooply, stop, trooply_env, wait_for_port
+from tests.support.services import create_tenant_cli, serving, trooply_env
 from tests.support.speech import spoken_wav
 
 pytestmark = pytest.mark.integration
@@ -69,18 +69,14 @@ def shop(tmp_path_factory) -> Shop:
         products.append({"id": "sku-lost-photo", "image_url": images.url("/gone.png"), "title": "Lost photo",
                          "category": "shoes", "price": 10.0})
         env = trooply_env(workdir / "data")
-        port = free_port()
-        process = start_trooply(["serve", "--port", str(port)], env, workdir / "serve.log")
         try:
-            wait_for_port(port, 120, process)
-            tenant = create_tenant_cli(env)
-            url = f"http://127.0.0.1:{port}"
-            with httpx.Client(base_url=url, headers=auth(tenant["secret_key"]), timeout=30) as api:
-                job = api.post("/v1/products", json={"products": products}).json()
-                _wait_for_job(api, job["job_id"])
-                yield Shop(url, tenant["secret_key"], tenant["publishable_key"], api, images)
+            with serving(env, workdir / "serve.log") as url:
+                tenant = create_tenant_cli(env)
+                with httpx.Client(base_url=url, headers=auth(tenant["secret_key"]), timeout=30) as api:
+                    job = api.post("/v1/products", json={"products": products}).json()
+                    _wait_for_job(api, job["job_id"])
+                    yield Shop(url, tenant["secret_key"], tenant["publishable_key"], api, images)
         finally:
-            stop(process)
             print((workdir / "serve.log").read_text()[-4000:])  # shown when a test fails
 
 

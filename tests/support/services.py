@@ -66,6 +66,18 @@ def start_trooply(args: list[str], env: dict[str, str], log_path: Path) -> subpr
                                 stderr=subprocess.STDOUT, start_new_session=True)
 
 
+@contextmanager
+def serving(env: dict[str, str], log_path: Path, timeout: float = 120) -> Iterator[str]:
+    """A real `trooply serve` on a free 127.0.0.1 port, stopped afterwards; yields its base URL."""
+    port = free_port()
+    process = start_trooply(["serve", "--port", str(port)], env, log_path)
+    try:
+        wait_for_port(port, timeout, process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(process)
+
+
 def kill_hard(process: subprocess.Popen) -> None:
     """SIGKILL the whole process group: a crash, not a shutdown."""
     os.killpg(process.pid, signal.SIGKILL)
