@@ -27,6 +27,7 @@ Prints figures, asserts nothing. Weights are random: timing does not depend on t
 """
 
 import argparse
+import contextlib
 import gc
 import io
 import json
@@ -35,7 +36,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -53,6 +53,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from tests.support.image_server import ImageServer
+from tests.support.services import free_port, stop, trooply_env
 
 MODES = ("text", "url", "image")
 INGEST_BATCH = 1000
@@ -170,21 +171,11 @@ def measure_raw(model_name: str, seconds: float, torch_threads: int | None) -> d
 
 # ------------------------------------------------------------------------------------------- server
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def server_env(data_dir: Path, model: str, extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TROOPLY_")}
-    env.update({
-        "TROOPLY_DATA_DIR": str(data_dir), "TROOPLY_CLIP_MODEL": model, "TROOPLY_CLIP_PRETRAINED": "random",
-        "TROOPLY_FETCH_ALLOWED_NETWORKS": '["127.0.0.1/32"]', "TROOPLY_RATE_LIMIT_PER_IP": "0",
-        "TROOPLY_RATE_LIMIT_PER_TENANT": "0", "TROOPLY_LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1",
-    })
-    env.update(extra)
-    return env
+    # The tests' environment (random weights, the address rule on with 127.0.0.1 exempt), at full model size.
+    return trooply_env(data_dir, TROOPLY_CLIP_MODEL=model, TROOPLY_RATE_LIMIT_PER_IP="0",
+                       TROOPLY_RATE_LIMIT_PER_TENANT="0", TROOPLY_LOG_LEVEL="WARNING", TROOPLY_ENCODE_BATCH_SIZE="16",
+                       **extra)
 
 
 class Server:
@@ -233,16 +224,8 @@ class Server:
         return "--- server log (tail) ---\n" + "\n".join(text[-lines:])
 
     def stop(self) -> None:
-        if self.process.poll() is not None:
-            return
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
-        except ProcessLookupError:
-            pass
+        with contextlib.suppress(ProcessLookupError):  # already gone
+            stop(self.process)
 
 
 def create_tenant(env: dict[str, str]) -> dict:

@@ -7,7 +7,6 @@ batches to a remote server, so sending a batch is a callable here.
 
 import csv
 import io
-import json
 import math
 import re
 from collections import Counter
@@ -19,6 +18,7 @@ from pydantic import ValidationError
 
 from trooply.catalog.schemas import MAX_BATCH, ProductIn
 from trooply.errors import InvalidRequest, QuotaExceeded
+from trooply.strict_json import parse_json
 
 if TYPE_CHECKING:
     from trooply.catalog.service import CatalogService
@@ -178,21 +178,16 @@ def _jsonl_records(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any] |
         if not text.strip():
             continue
         try:
-            record = json.loads(text, parse_constant=_refuse_constant)
-            json.dumps(record, ensure_ascii=False).encode("utf-8")  # a lone surrogate is not text
-        except (ValueError, RecursionError, UnicodeEncodeError) as error:
-            reason = "a lone UTF-16 surrogate" if isinstance(error, UnicodeEncodeError) else str(error)
-            yield line, ImportRow(line, rejected=RejectedRow(line, None, "invalid_json", f"not valid JSON: {reason}"))
+            record = parse_json(text)  # the same rules as a request body
+        except InvalidRequest as error:
+            field = error.details.get("field") if isinstance(error.details, dict) else None
+            yield line, ImportRow(line, rejected=RejectedRow(line, None, error.code, error.message, field))
             continue
         if not isinstance(record, dict):
             yield line, ImportRow(line, rejected=RejectedRow(line, None, "invalid_json",
                                                              "a line must be a JSON object"))
             continue
         yield line, record
-
-
-def _refuse_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a number JSON allows")
 
 
 class _CellError(ValueError):

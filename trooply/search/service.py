@@ -65,9 +65,9 @@ class SearchService:
         self.log_writer = SearchLogWriter(db)
 
     def search_text(self, tenant_id: str, query: str, options: SearchOptions, interpret: bool = True) -> SearchEnvelope:
-        started, timings = time.perf_counter(), QueryTimingsOut()
-        return self._retrieve(tenant_id, self._words("text", query, options, interpret, timings), options, started,
-                              timings)
+        started, conditions, timings = time.perf_counter(), self._validate(options), QueryTimingsOut()
+        return self._retrieve(tenant_id, self._words("text", query, options, conditions, interpret, timings), options,
+                              started, timings)
 
     def search_similar(self, tenant_id: str, product_id: str, options: SearchOptions) -> SearchEnvelope:
         """More like a catalogue product: its stored vector, colour and shape; no fetch, no encode."""
@@ -125,8 +125,7 @@ class SearchService:
 
     def search_fusion(self, tenant_id: str, image: QueryImage, text: str, image_weight: float,
                       options: SearchOptions, interpret: bool = True) -> SearchEnvelope:
-        started, timings = time.perf_counter(), QueryTimingsOut()
-        self._validate(options)
+        started, conditions, timings = time.perf_counter(), self._validate(options), QueryTimingsOut()
         reading = self.reader.read(text) if interpret else None
         words = reading.text if reading else text
         picture = self.loader.load(image)
@@ -145,27 +144,28 @@ class SearchService:
             interpreted = InterpretedOut(text=words, filters=applied, colours=reading.colours, profile=reading.profile,
                                          cheaper_than=reference)
         query = PreparedQuery("fusion", vector, fused_look(picture, words, image_weight),
-                              self._validate(options, applied), family, interpreted=interpreted)
+                              conditions + parse_filters(applied or None), family, interpreted=interpreted)
         return self._retrieve(tenant_id, query, options, started, timings)
 
     def search_voice(self, tenant_id: str, audio: bytes, options: SearchOptions,
                      interpret: bool = True) -> SearchEnvelope:
-        started, timings = time.perf_counter(), QueryTimingsOut()
-        self._validate(options)
+        # Validated before the audio is transcribed: a bad filter costs no Whisper pass.
+        started, conditions, timings = time.perf_counter(), self._validate(options), QueryTimingsOut()
         heard_at = time.perf_counter()
         transcript = self._transcribe(audio)
         timings.transcribe_ms = (time.perf_counter() - heard_at) * 1000
-        envelope = self._retrieve(tenant_id, self._words("voice", transcript, options, interpret, timings), options,
-                                  started, timings)
+        envelope = self._retrieve(tenant_id, self._words("voice", transcript, options, conditions, interpret, timings),
+                                  options, started, timings)
         envelope.transcript = transcript
         return envelope
 
-    def _words(self, mode: str, said: str, options: SearchOptions, interpret: bool,
+    def _words(self, mode: str, said: str, options: SearchOptions, conditions: list[Condition], interpret: bool,
                timings: QueryTimingsOut) -> PreparedQuery:
-        """A text or transcript, read for constraints; CLIP encodes what remains (all of it if nothing does)."""
+        """A text or transcript, read for constraints; CLIP encodes what remains (all of it if nothing does).
+        `conditions`: the request's own filters, to which what was read is added."""
         reading = self.reader.read(said) if interpret else None
         applied = _applied(options, reading.filters if reading else {})
-        conditions = self._validate(options, applied)
+        conditions = conditions + parse_filters(applied or None)
         text = (reading.text if reading else "") or said
         vector = self._timed(timings, lambda: self._encoder().encode_text(text))
         interpreted = InterpretedOut(text=text, filters=applied, colours=reading.colours,
@@ -173,13 +173,13 @@ class SearchService:
         return PreparedQuery(mode, vector, QueryLook.of_text(text), conditions, _named_family(reading),
                              interpreted=interpreted)
 
-    def _validate(self, options: SearchOptions, read_filters: dict[str, Any] | None = None) -> list[Condition]:
+    def _validate(self, options: SearchOptions) -> list[Condition]:
         if options.profile is not None and options.profile not in self.profiles:
             raise InvalidRequest(f"unknown profile {options.profile!r}; use one of {', '.join(self.profiles)}",
                                  code="unknown_profile")
         if options.group_by is not None:
             check_group_field(options.group_by)
-        return parse_filters(options.filters) + parse_filters(read_filters or None)
+        return parse_filters(options.filters)
 
     def _with_relative_price(self, tenant_id: str, reading: QueryReading | None, image_vector: np.ndarray,
                              options: SearchOptions) -> tuple[dict[str, Any], str | None]:

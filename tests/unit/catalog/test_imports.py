@@ -74,6 +74,8 @@ def test_jsonl_rows_keep_their_types_and_bad_lines_are_named() -> None:
         '{"id": "sku-3", "image_url": "' + URL + '", "price": NaN}',
         '{"id": "sku-4", "image_url": "' + URL + '", "title": "\\udfff"}',
         '{"id": "sku-5", "image_url": "' + URL + '", "colour": "red"}',
+        '{"id": "sku-6", "image_url": "' + URL + '", "attributes": {"size": 1e400}}',
+        '{"id": "sku-7", "image_url": "' + URL + '", "attributes": {"size": ' + "9" * 30 + '}}',
     ])
     result = rows(text, "jsonl")
     assert result[0].line == 1 and result[0].product.attributes == {"size": 42}
@@ -81,10 +83,13 @@ def test_jsonl_rows_keep_their_types_and_bad_lines_are_named() -> None:
     assert rejected[3].field == "price" and rejected[3].product_id == "sku-2"  # strict: "12" is not a number
     assert rejected[4].code == "invalid_json"
     assert rejected[5].message == "a line must be a JSON object"
-    assert rejected[6].code == "invalid_json" and "NaN" in rejected[6].message
-    assert rejected[7].code == "invalid_json" and "surrogate" in rejected[7].message
+    # The same strict JSON rules as a request body, naming the field.
+    assert (rejected[6].code, rejected[6].field) == ("invalid_number", "price")  # NaN
+    assert rejected[7].code == "invalid_text" and "surrogate" in rejected[7].message
     assert rejected[8].field == "colour"  # an unknown field, as POST /v1/products says
-    assert sorted(rejected) == [3, 4, 5, 6, 7, 8]
+    assert (rejected[9].code, rejected[9].field) == ("invalid_number", "attributes.size")  # 1e400
+    assert (rejected[10].code, rejected[10].field) == ("invalid_number", "attributes.size")  # beyond 2^53
+    assert sorted(rejected) == [3, 4, 5, 6, 7, 8, 9, 10]
 
 
 def test_the_format_comes_from_the_name_or_is_named() -> None:

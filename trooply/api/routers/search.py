@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile as StarletteUpload
 
-from trooply.api.body import FORM_TYPES, StrictJsonRoute, body_openapi, parse_json
+from trooply.api.body import FORM_TYPES, StrictJsonRoute, body_openapi
 from trooply.api.deps import ContainerDep, SearchPrincipal
 from trooply.container import Container
 from trooply.errors import InvalidRequest, PayloadTooLarge, TrooplyError
@@ -27,6 +27,7 @@ from trooply.search.schemas import (
     UrlSearchRequest,
     VoiceSearchRequest,
 )
+from trooply.strict_json import parse_json
 from trooply.vision.query_image import QueryImage
 
 router = APIRouter(prefix="/v1/search", tags=["search"], route_class=StrictJsonRoute)
