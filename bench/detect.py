@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 from PIL import Image, ImageDraw
 
-from trooply.runtime.batcher import BatchPolicy
+from trooply.batching import BatchPolicy
 from trooply.vision.detection import ZeroShotDetector, finalise
 from trooply.vision.encoder import ClipEncoder
 

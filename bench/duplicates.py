@@ -23,8 +23,9 @@ import numpy as np
 from bench._common import clustered_vectors
 from trooply.config import Settings
 from trooply.duplicates.finder import find_duplicates
-from trooply.index.base import IndexPoint, VectorSpace
+from trooply.index.base import IndexPoint
 from trooply.index.edge import EdgeIndex
+from trooply.vectors import VectorSpace
 
 COPY_SHARE = 0.01
 THRESHOLD = 0.97

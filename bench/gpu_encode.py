@@ -23,7 +23,7 @@ import open_clip
 import torch
 from PIL import Image
 
-from trooply.runtime.batcher import INGEST, BatchPolicy
+from trooply.batching import INGEST, BatchPolicy
 from trooply.vision.encoder import ClipEncoder
 from trooply.vision.sources import resolve
 

@@ -19,9 +19,9 @@ from PIL import Image
 
 from bench._common import bench_settings
 from tests.support.image_server import ImageServer
+from trooply.batching import INGEST
 from trooply.catalog.schemas import ProductIn
 from trooply.container import Container
-from trooply.runtime.batcher import INGEST
 from trooply.vision.decode import decode_image
 
 

@@ -24,8 +24,9 @@ PYTHON=${PYTHON:-python3}
 .venv/bin/pip install -q "torch==2.14.1" "torchvision==0.29.1"
 .venv/bin/pip install -q -e ".[test,postgres]"
 
-# Lint and type-check before any test runs: a finding fails the run (configured in pyproject.toml).
+# Lint, type-check and check the import layers before any test runs: a finding fails the run (configured in pyproject.toml).
 .venv/bin/ruff check .
 .venv/bin/mypy
+.venv/bin/lint-imports  # the layer contract in pyproject.toml: no import runs back up
 
 exec .venv/bin/python -m pytest "$@"

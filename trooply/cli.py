@@ -10,7 +10,7 @@ from pathlib import Path
 from trooply.config import PLANS, Settings
 from trooply.errors import TrooplyError
 from trooply.observability import configure_logging
-from trooply.ranking.benchmarks import LAYOUTS
+from trooply.tools.benchmarks import LAYOUTS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -173,7 +173,7 @@ def _print_credentials(credentials, as_json: bool) -> None:
 
 
 def _evaluate(args, settings: Settings) -> int:
-    from trooply.ranking.evaluation import format_report, run_benchmark, run_evaluation
+    from trooply.tools.evaluation import format_report, run_benchmark, run_evaluation
 
     if (args.dataset is None) == (args.catalog is None or args.queries is None) or (args.dataset and args.catalog):
         print("error: `trooply eval` takes --catalog and --queries, or --dataset", file=sys.stderr)
@@ -191,8 +191,8 @@ def _evaluate(args, settings: Settings) -> int:
 def _import(args, settings: Settings) -> int:
     from rich.console import Console
 
-    from trooply.catalog.bulk import LocalCatalog, RemoteCatalog, print_summary, run_import
     from trooply.catalog.imports import format_of
+    from trooply.tools.bulk_import import LocalCatalog, RemoteCatalog, print_summary, run_import
 
     if (args.url is None) == (args.tenant is None) or (args.url and not args.key):
         print("error: `trooply import` takes --tenant TENANT_ID (this installation), or --url URL with --key "

@@ -9,21 +9,21 @@ from trooply.catalog.service import CatalogService
 from trooply.config import Settings
 from trooply.db import Database
 from trooply.duplicates.service import SCAN_TASK, DuplicateService
+from trooply.feedback.popularity import PopularityService
+from trooply.feedback.service import FeedbackService
 from trooply.index.base import VectorIndex
+from trooply.items.service import ItemService
 from trooply.ranking.families import FamilyClassifier
-from trooply.ranking.popularity import PopularityService
 from trooply.ranking.profiles import DEFAULT_PROFILES_DIR, load_profiles
 from trooply.ranking.rules import RuleService
 from trooply.runtime.models import ModelRuntime, SlotDetector
 from trooply.scheduling import PeriodicTask
-from trooply.search.feedback import FeedbackService
 from trooply.search.service import SearchService
 from trooply.tenancy.service import TenantService
 from trooply.tenancy.usage import UsageService
 from trooply.vision.detection import Detector, ZeroShotDetector
 from trooply.vision.encoder import ClipEncoder, vector_space
 from trooply.vision.fetch import ImageFetcher
-from trooply.vision.items import ItemService
 from trooply.vision.query_fetch import QueryImageFetcher
 from trooply.vision.query_image import QueryImageLoader
 

@@ -2,8 +2,9 @@
 
 from trooply.catalog.models import IngestItem, IngestJob, ProductRecord
 from trooply.duplicates.models import DuplicateScan
+from trooply.feedback.models import FeedbackEvent
 from trooply.ranking.models import RuleRecord
-from trooply.search.models import FeedbackEvent, SearchLog
+from trooply.search.models import SearchLog
 from trooply.tenancy.models import ApiKey, Tenant, UsageCounter
 
 __all__ = ["ApiKey", "DuplicateScan", "FeedbackEvent", "IngestItem", "IngestJob", "ProductRecord", "RuleRecord",

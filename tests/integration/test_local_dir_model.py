@@ -15,7 +15,7 @@ from tests.support.image_server import ImageServer
 from tests.support.images import two_halves_png
 from tests.support.models import CONTEXT_LENGTH, DIM, write_local_dir_model
 from trooply.api.app import create_app
-from trooply.ranking.evaluation import run_benchmark
+from trooply.tools.evaluation import run_benchmark
 
 
 def product_png(i: int) -> bytes:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from trooply.batching import INGEST
 from trooply.catalog.models import FAILED, INDEXED, IngestItem, ProductRecord
 from trooply.catalog.payload import index_payload
 from trooply.catalog.queue import Dispatcher
@@ -21,7 +22,6 @@ from trooply.errors import TrooplyError
 from trooply.index.base import IndexPoint, VectorIndex
 from trooply.observability import INGEST_OUTCOMES
 from trooply.ranking.families import FamilyClassifier
-from trooply.runtime.batcher import INGEST
 from trooply.vision.colour import aspect_ratio, colour_histogram
 from trooply.vision.decode import DecodedImage, decode_image
 from trooply.vision.encoder import ClipEncoder

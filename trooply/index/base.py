@@ -11,7 +11,7 @@ from typing import Any, Literal, Protocol, cast
 
 import numpy as np
 
-from trooply.errors import IndexModelMismatch
+from trooply.vectors import VectorSpace
 
 # Point ids are derived from the merchant's product id, so re-upserting a product replaces it.
 _POINT_NAMESPACE = uuid.UUID("6f1c3f4e-5d0b-4b8a-9a51-3c1f2d7e9b10")
@@ -19,20 +19,6 @@ _POINT_NAMESPACE = uuid.UUID("6f1c3f4e-5d0b-4b8a-9a51-3c1f2d7e9b10")
 
 def point_id(product_id: str) -> str:
     return str(uuid.uuid5(_POINT_NAMESPACE, product_id))
-
-
-@dataclass(frozen=True)
-class VectorSpace:
-    """The model a collection was built with: its name and vector size."""
-
-    name: str
-    size: int
-
-    def check_matches(self, stored: "VectorSpace", where: str) -> None:
-        if stored != self:
-            raise IndexModelMismatch(
-                f"{where} was built with model '{stored.name}' ({stored.size}-d) but the service "
-                f"runs '{self.name}' ({self.size}-d); run `trooply reindex TENANT` to rebuild it")
 
 
 @dataclass

@@ -35,7 +35,6 @@ from trooply.index.base import (
     IndexHit,
     IndexPoint,
     ScrollPage,
-    VectorSpace,
     as_floats,
     neighbours_without,
     point_hit,
@@ -44,6 +43,7 @@ from trooply.index.base import (
     point_vector,
 )
 from trooply.index.filters import BOOLEAN_FIELDS, KEYWORD_FIELDS, NUMERIC_FIELDS
+from trooply.vectors import VectorSpace
 
 log = logging.getLogger(__name__)
 

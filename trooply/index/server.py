@@ -13,7 +13,6 @@ from trooply.index.base import (
     IndexHit,
     IndexPoint,
     ScrollPage,
-    VectorSpace,
     as_floats,
     neighbours_without,
     point_hit,
@@ -22,6 +21,7 @@ from trooply.index.base import (
     point_vector,
 )
 from trooply.index.filters import BOOLEAN_FIELDS, KEYWORD_FIELDS, NUMERIC_FIELDS
+from trooply.vectors import VectorSpace
 
 # Flags are stored as 0/1, like on Qdrant Edge, so both engines read the same payloads.
 PAYLOAD_INDEXES = {**{f: models.PayloadSchemaType.KEYWORD for f in KEYWORD_FIELDS},

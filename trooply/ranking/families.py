@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from trooply.batching import INGEST
 from trooply.ranking.profiles import ScoringProfile
-from trooply.runtime.batcher import INGEST
 from trooply.vision.encoder import ClipEncoder
 
 

@@ -1,7 +1,7 @@
 """The model runtime: owns every model (CLIP, Whisper, the ONNX detector), says what is loaded where, and
 runs every forward pass on the runtime's own threads, never on a request thread.
 
-CLIP is loaded and warmed at start and batches concurrent callers (trooply.runtime.batcher). The optional
+CLIP is loaded and warmed at start and batches concurrent callers (trooply.batching). The optional
 models load on first use, run one call at a time on their own thread behind a bounded queue, and are
 unloaded after an idle spell: most deployments never pay for them.
 """
@@ -13,9 +13,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from trooply.batching import Overloaded
 from trooply.errors import ServiceUnavailable
 from trooply.observability import RUNTIME_SHED
-from trooply.runtime.batcher import Overloaded
 from trooply.scheduling import PeriodicTask
 
 if TYPE_CHECKING:

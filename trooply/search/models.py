@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import JSON, Float, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from trooply.db import Base, utcnow
@@ -17,19 +17,4 @@ class SearchLog(Base):
     profile: Mapped[str | None] = mapped_column(String(40), default=None)
     product_ids: Mapped[list[str]] = mapped_column(JSON)
     took_ms: Mapped[float] = mapped_column(Float)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-
-
-class FeedbackEvent(Base):
-    """A shopper's action on a search result; one row per (search, product, event), so repeats are harmless."""
-
-    __tablename__ = "feedback_events"
-    __table_args__ = (UniqueConstraint("search_id", "product_id", "event", name="uq_feedback_once"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
-    search_id: Mapped[str] = mapped_column(String(40))
-    product_id: Mapped[str] = mapped_column(String(256))
-    event: Mapped[str] = mapped_column(String(20))
-    position: Mapped[int]
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -18,6 +18,7 @@ from trooply.db import Database
 from trooply.errors import Conflict, InvalidRequest, NotFound, TrooplyError
 from trooply.index.base import Condition, VectorIndex
 from trooply.index.filters import check_group_field, parse_filters
+from trooply.items.service import ItemService
 from trooply.observability import INDEX_QUERY_SECONDS, SEARCH_SECONDS, timed
 from trooply.ranking.engine import NEAR_DUPLICATE_COSINE, MerchandisingRule, QuerySignals, Ranking, rank
 from trooply.ranking.explain import explain
@@ -42,7 +43,6 @@ from trooply.search.schemas import (
 )
 from trooply.vision.decode import crop_image
 from trooply.vision.encoder import ClipEncoder
-from trooply.vision.items import ItemService
 from trooply.vision.query_image import QueryImage, QueryImageLoader
 
 

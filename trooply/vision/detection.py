@@ -20,7 +20,7 @@ import yaml
 from PIL import Image, ImageDraw
 from skimage.segmentation import felzenszwalb
 
-from trooply.runtime.batcher import INGEST
+from trooply.batching import INGEST
 from trooply.vision.decode import pixel_crop
 from trooply.vision.encoder import ClipEncoder
 

@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from trooply.batching import QUERY, BatchPolicy, MicroBatcher
 from trooply.observability import ENCODER_BATCH_SECONDS, timed
-from trooply.runtime.batcher import QUERY, BatchPolicy, MicroBatcher
 from trooply.vision.scoring import ZeroShotScoring
 from trooply.vision.sources import RANDOM, ModelLoadError, ModelSource, one_line, resolve, vector_space
 

@@ -18,7 +18,7 @@ import open_clip
 from open_clip.factory import _find_checkpoint_in_dir, parse_model_name
 
 from trooply.errors import TrooplyError
-from trooply.index.base import VectorSpace
+from trooply.vectors import VectorSpace
 
 RANDOM = "random"
 HF_HUB, LOCAL_DIR = "hf-hub", "local-dir"

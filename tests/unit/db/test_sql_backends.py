@@ -17,7 +17,7 @@ from trooply.catalog.schemas import ProductIn
 from trooply.catalog.service import CatalogService
 from trooply.db import Base, Database
 from trooply.errors import QuotaExceeded
-from trooply.search.feedback import FeedbackIn, FeedbackService
+from trooply.feedback.service import FeedbackIn, FeedbackService
 from trooply.search.log_writer import SearchLogWriter
 from trooply.search.models import SearchLog
 from trooply.tenancy.service import TenantService

@@ -10,9 +10,10 @@ from qdrant_client import QdrantClient
 from trooply.duplicates.finder import DuplicatePair, find_duplicates, group_pairs
 from trooply.duplicates.schemas import page_of
 from trooply.errors import InvalidRequest, NotFound
-from trooply.index.base import IndexPoint, VectorIndex, VectorSpace
+from trooply.index.base import IndexPoint, VectorIndex
 from trooply.index.edge import EdgeIndex
 from trooply.index.server import QdrantServerIndex
+from trooply.vectors import VectorSpace
 
 SPACE = VectorSpace("clip-test", 16)
 pytestmark = pytest.mark.filterwarnings("ignore:Payload indexes have no effect:UserWarning")

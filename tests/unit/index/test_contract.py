@@ -11,10 +11,11 @@ import pytest
 from qdrant_client import QdrantClient
 
 from trooply.errors import IndexModelMismatch, ServiceUnavailable
-from trooply.index.base import IndexPoint, VectorIndex, VectorSpace
+from trooply.index.base import IndexPoint, VectorIndex
 from trooply.index.edge import EdgeIndex
 from trooply.index.filters import filterable_payload, parse_filters
 from trooply.index.server import QdrantServerIndex
+from trooply.vectors import VectorSpace
 
 SPACE = VectorSpace("clip-test", 8)
 # Local-mode qdrant-client ignores payload indexes and says so; the server adapter still creates them.

@@ -4,8 +4,9 @@ import numpy as np
 from qdrant_client import QdrantClient
 
 from trooply.config import Settings
-from trooply.index.base import IndexPoint, VectorSpace
+from trooply.index.base import IndexPoint
 from trooply.index.server import ClusterLayout, QdrantServerIndex
+from trooply.vectors import VectorSpace
 
 SPACE = VectorSpace("tiny__random", 4)
 

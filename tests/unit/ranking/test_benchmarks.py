@@ -13,8 +13,8 @@ from PIL import Image
 from tests.conftest import make_settings
 from trooply.cli import main
 from trooply.errors import InvalidRequest
-from trooply.ranking.benchmarks import read_benchmark
-from trooply.ranking.evaluation import benchmark_metrics, format_report, hit_at, run_benchmark
+from trooply.tools.benchmarks import read_benchmark
+from trooply.tools.evaluation import benchmark_metrics, format_report, hit_at, run_benchmark
 
 
 def picture(seed: int, fmt: str = "JPEG") -> bytes:

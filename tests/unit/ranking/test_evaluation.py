@@ -7,7 +7,7 @@ from tests.conftest import make_settings
 from tests.support.image_server import ImageServer
 from tests.support.images import two_halves_png
 from trooply.errors import InvalidRequest
-from trooply.ranking.evaluation import (
+from trooply.tools.evaluation import (
     format_report,
     metrics,
     ndcg_at,

@@ -3,7 +3,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from trooply.ranking.popularity import popularity_signals
+from trooply.feedback.popularity import popularity_signals
 from trooply.ranking.profiles import DEFAULT_PROFILES_DIR, ProfileError, load_profiles
 
 FAMILIES = {"apparel", "footwear", "accessories", "electronics", "displays", "audio", "optics", "home", "media",

@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from prometheus_client import REGISTRY
 
+from trooply.batching import INGEST, QUERY, BatchPolicy, MicroBatcher, Overloaded
 from trooply.errors import ServiceUnavailable
-from trooply.runtime.batcher import INGEST, QUERY, BatchPolicy, MicroBatcher, Overloaded
 
 
 class RecordingModel:

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from tests.conftest import auth, make_settings, new_tenant
 from tests.support.images import solid_png
 from trooply.api.app import create_app
-from trooply.runtime.batcher import Overloaded
+from trooply.batching import Overloaded
 from trooply.runtime.models import ModelSlot
 
 

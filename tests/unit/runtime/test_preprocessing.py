@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from trooply.runtime.batcher import BatchPolicy
+from trooply.batching import BatchPolicy
 from trooply.vision.decode import decode_image
 from trooply.vision.encoder import ClipEncoder
 

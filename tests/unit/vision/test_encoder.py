@@ -9,8 +9,8 @@ import torch
 from PIL import Image
 from prometheus_client import REGISTRY
 
-from trooply.index.base import VectorSpace
-from trooply.runtime.batcher import BatchPolicy
+from trooply.batching import BatchPolicy
+from trooply.vectors import VectorSpace
 from trooply.vision.encoder import ClipEncoder
 
 MODEL = "trooply-test-tiny"

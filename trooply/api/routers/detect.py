@@ -9,8 +9,8 @@ from pydantic import ConfigDict, Field
 from trooply.api.body import StrictJsonRoute, body_openapi
 from trooply.api.deps import CatalogPrincipal, ContainerDep, SearchPrincipal
 from trooply.api.routers.search import ONE_IMAGE, fetched, one_image, read_query
+from trooply.items.service import MAX_ITEMS
 from trooply.search.schemas import ImageQuery
-from trooply.vision.items import MAX_ITEMS
 
 router = APIRouter(prefix="/v1", tags=["detection"], route_class=StrictJsonRoute)
 

@@ -2,7 +2,7 @@ from fastapi import APIRouter
 
 from trooply.api.body import StrictJsonRoute
 from trooply.api.deps import ContainerDep, FeedbackPrincipal
-from trooply.search.feedback import FeedbackIn
+from trooply.feedback.service import FeedbackIn
 
 router = APIRouter(prefix="/v1/search", tags=["feedback"], route_class=StrictJsonRoute)
 

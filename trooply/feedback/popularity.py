@@ -18,8 +18,9 @@ from sqlalchemy import select
 
 from trooply.catalog.models import ProductRecord
 from trooply.db import Database, utcnow
+from trooply.feedback.models import FeedbackEvent
 from trooply.index.base import VectorIndex
-from trooply.search.models import FeedbackEvent, SearchLog
+from trooply.search.models import SearchLog
 
 log = logging.getLogger(__name__)
 EVENT_WEIGHTS = {"click": 1.0, "add_to_cart": 3.0, "purchase": 8.0}

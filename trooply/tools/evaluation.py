@@ -3,7 +3,7 @@ wall time and throughput of indexing and of each way of searching. It is how rea
 tuned profiles are judged, on either of:
 
 - a merchant's own labelled catalogue (JSONL): Recall@K is the share of a query's relevant products in its top K;
-- a standard test set in its published layout (trooply.ranking.benchmarks): Recall@K as the papers count it,
+- a standard test set in its published layout (trooply.tools.benchmarks): Recall@K as the papers count it,
   1 when any relevant image is in the query's top K, so the figures compare with published tables.
 
 nDCG@10 uses binary relevance.
@@ -25,8 +25,8 @@ from trooply.catalog.schemas import MAX_BATCH, ProductIn, parse_product_batch
 from trooply.config import Settings
 from trooply.errors import InvalidRequest
 from trooply.index.filters import parse_filters
-from trooply.ranking.benchmarks import image_url, read_benchmark, served
 from trooply.search.schemas import SearchOptions
+from trooply.tools.benchmarks import image_url, read_benchmark, served
 from trooply.vision.decode import decode_image
 from trooply.vision.query_image import QueryImage
 

@@ -8,8 +8,9 @@ from sqlalchemy.exc import IntegrityError
 
 from trooply.db import Database
 from trooply.errors import InvalidRequest
+from trooply.feedback.models import FeedbackEvent
 from trooply.search.log_writer import SearchLogWriter
-from trooply.search.models import FeedbackEvent, SearchLog
+from trooply.search.models import SearchLog
 
 
 class FeedbackIn(BaseModel):
