@@ -53,14 +53,10 @@ def run(count: int, dim: int, settings: Settings) -> float:
             index.upsert("t", [IndexPoint(f"p{i}", vectors[i], {"product_id": f"p{i}"})
                                for i in range(start, min(start + 2000, count))])
         loaded = time.perf_counter() - started
-        shard = index._shards["t"]
-        while shard.building:  # the HNSW graph of a large shard: the scan uses it once built
-            time.sleep(0.2)
-        if count >= settings.index_optimize_threshold and shard.unindexed:
-            # A burst leaves the points after the last build outside the graph until the next threshold's
-            # worth arrives; a catalogue at rest has them all in it.
-            shard.building = True
-            index._build("t", shard)
+        if count >= settings.index_promotion_threshold:
+            index.promote("t").result()  # a catalogue this big has its own shard once at rest
+        if count >= settings.index_optimize_threshold:
+            index.build_graph("t")  # and the HNSW graph of every point: the scan uses it
         built = time.perf_counter() - started - loaded
         longest, calls = [0.0], [0]
         neighbours = index.neighbours

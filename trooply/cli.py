@@ -7,7 +7,7 @@ import sys
 from contextlib import nullcontext
 from pathlib import Path
 
-from trooply.config import PLANS, Settings
+from trooply.config import Settings
 from trooply.errors import TrooplyError
 from trooply.observability import configure_logging
 from trooply.tools.benchmarks import LAYOUTS
@@ -47,9 +47,24 @@ def _parser() -> argparse.ArgumentParser:
     tenants = commands.add_parser("tenants", help="manage tenants").add_subparsers(required=True, metavar="ACTION")
     create = tenants.add_parser("create", help="create a tenant and print its keys once")
     create.add_argument("name")
-    create.add_argument("--plan", choices=PLANS, default="free")
+    create.add_argument("--plan", default="free", help="a plan of TROOPLY_PLANS (default: free)")
     create.add_argument("--json", action="store_true")
     create.set_defaults(run=_create_tenant)
+    listing = tenants.add_parser("list", help="tenants with their plan and product count, one JSON line each")
+    listing.add_argument("--limit", type=int, default=100, help="tenants per page (1 to 500)")
+    listing.add_argument("--after", help="the last tenant id of the previous page")
+    listing.set_defaults(run=_list_tenants)
+    show = tenants.add_parser("show", help="a tenant: plan and its limits, product count, active key prefixes")
+    show.add_argument("tenant_id")
+    show.set_defaults(run=_show_tenant)
+    update = tenants.add_parser("update", help="change a tenant's plan (at once, quotas included) or name")
+    update.add_argument("tenant_id")
+    update.add_argument("--plan")
+    update.add_argument("--name")
+    update.set_defaults(run=_update_tenant)
+    remove = tenants.add_parser("delete", help="revoke a tenant's keys now and purge all its data")
+    remove.add_argument("tenant_id")
+    remove.set_defaults(run=_delete_tenant)
 
     keys = commands.add_parser("keys", help="manage API keys").add_subparsers(required=True, metavar="ACTION")
     rotate = keys.add_parser("rotate", help="revoke a tenant's keys and print new ones once")
@@ -143,21 +158,63 @@ def _migrate(_args, settings: Settings) -> None:
     print("database is at the latest schema")
 
 
-def _tenant_service(settings: Settings):
+def _tenant_admin(settings: Settings):
+    """The admin API's service, without the index (a running embedded server holds it) or a task pool: a
+    purge goes to the Celery workers, or embedded, waits for the next `trooply serve`, which resumes it."""
+    from trooply.admin.service import TenantAdminService
+    from trooply.catalog.queue import CeleryDispatcher
     from trooply.db import Database
     from trooply.tenancy.service import TenantService
 
     db = Database(settings.sql_url)
     db.migrate()
-    return TenantService(db)
+    dispatcher = CeleryDispatcher(settings.redis_url) if settings.redis_url else None
+    return TenantAdminService(db, TenantService(db, plans=settings.plans), settings, dispatcher)
 
 
 def _create_tenant(args, settings: Settings) -> None:
-    _print_credentials(_tenant_service(settings).create_tenant(args.name, args.plan), args.json)
+    _print_credentials(_tenant_admin(settings).create(args.name, args.plan), args.json)
+
+
+def _list_tenants(args, settings: Settings) -> int:
+    if not 1 <= args.limit <= 500:
+        print("error: --limit must lie between 1 and 500", file=sys.stderr)
+        return 2
+    page = _tenant_admin(settings).page(args.limit, args.after)
+    for tenant in page.tenants:
+        print(tenant.model_dump_json())
+    if page.next_after:
+        print(f"more: --after {page.next_after}", file=sys.stderr)
+    return 0
+
+
+def _show_tenant(args, settings: Settings) -> None:
+    print(_tenant_admin(settings).get(args.tenant_id).model_dump_json(indent=2))
+
+
+def _update_tenant(args, settings: Settings) -> int:
+    from pydantic import ValidationError
+
+    from trooply.admin.schemas import TenantPatch
+
+    try:
+        patch = TenantPatch(name=args.name, plan=args.plan)
+    except ValidationError as error:
+        print(f"error: {error.errors()[0]['msg']}", file=sys.stderr)
+        return 2
+    print(_tenant_admin(settings).update(args.tenant_id, patch).model_dump_json(indent=2))
+    return 0
+
+
+def _delete_tenant(args, settings: Settings) -> None:
+    _tenant_admin(settings).delete(args.tenant_id)
+    where = "on the Celery workers" if settings.redis_url else "at the next start of `trooply serve`"
+    print(f"tenant {args.tenant_id} deleted: its keys are revoked (running servers refuse them within "
+          f"{settings.key_cache_seconds:g} s); its data is purged {where}")
 
 
 def _rotate_keys(args, settings: Settings) -> None:
-    _print_credentials(_tenant_service(settings).rotate_keys(args.tenant_id), args.json)
+    _print_credentials(_tenant_admin(settings).rotate_keys(args.tenant_id), args.json)
     # Running servers are other processes: each trusts a key it already checked for its own cache time.
     print(f"The old keys are revoked now; running servers refuse them within {settings.key_cache_seconds:g} s "
           "(TROOPLY_KEY_CACHE_SECONDS).", file=sys.stderr if args.json else sys.stdout)
@@ -165,7 +222,8 @@ def _rotate_keys(args, settings: Settings) -> None:
 
 def _print_credentials(credentials, as_json: bool) -> None:
     if as_json:
-        print(json.dumps(vars(credentials)))
+        print(json.dumps({name: getattr(credentials, name)
+                          for name in ("tenant_id", "secret_key", "publishable_key")}))
         return
     print(f"tenant_id:       {credentials.tenant_id}\nsecret_key:      {credentials.secret_key}\n"
           f"publishable_key: {credentials.publishable_key}\n"

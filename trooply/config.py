@@ -1,10 +1,45 @@
 """Typed settings, read once from `TROOPLY_*` environment variables."""
 
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from trooply.errors import InvalidRequest
+
+
+class PlanLimits(BaseModel):
+    """What one plan allows a tenant."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_products: int | None = Field(None, ge=0, description="products the catalogue holds; null = unlimited")
+    monthly_item_calls: int | None = Field(
+        None, ge=0, description="detect and embed calls a UTC calendar month, both together; null = unlimited")
+    rate_limit: float = Field(ge=0, description="requests a second per tenant; 0 = off")
+
+
+DEFAULT_PLANS: Mapping[str, PlanLimits] = {
+    "free": PlanLimits(max_products=1000, monthly_item_calls=1000, rate_limit=20.0),
+    "pro": PlanLimits(max_products=None, monthly_item_calls=100_000, rate_limit=200.0),
+}
+# The flat variables of the free and pro plans that predate TROOPLY_PLANS: each overrides one figure.
+_FLAT_PLAN_OVERRIDES = {f"{plan}_plan_{figure}": (plan, figure) for plan in ("free", "pro")
+                        for figure in ("max_products", "monthly_item_calls", "rate_limit")}
+
+
+class UnknownPlan(InvalidRequest):
+    code = "unknown_plan"
+
+
+def plan_limits(plans: Mapping[str, PlanLimits], name: str) -> PlanLimits:
+    try:
+        return plans[name]
+    except KeyError:
+        raise UnknownPlan(f"unknown plan {name!r}; use one of {', '.join(sorted(plans))}",
+                          details={"plans": sorted(plans)}) from None
 
 
 class Settings(BaseSettings):
@@ -82,12 +117,25 @@ class Settings(BaseSettings):
     ingest_max_attempts: int = Field(4, ge=1)
     ingest_retry_base_delay: float = Field(1.0, ge=0)
 
-    # Plans: product limits per plan (None = unlimited)
-    free_plan_max_products: int = 1000
-    pro_plan_max_products: int | None = None
-    # Detect and embed calls a month (UTC calendar month), shared by both endpoints
-    free_plan_monthly_item_calls: int | None = 1000
-    pro_plan_monthly_item_calls: int | None = 100_000
+    # Model migration (POST /admin/v1/models/migrate)
+    model_cutover: str = Field("auto", pattern="^(auto|manual)$", description="when every tenant is re-encoded: "
+                               "switch at once (auto), or wait for POST /admin/v1/models/cutover (manual)")
+    model_migration_page_size: int = Field(64, ge=1, le=1000, description="products re-encoded per transaction")
+    model_state_cache_seconds: float = Field(
+        2.0, gt=0, le=60, description="how long a process trusts its copy of the active model: a cutover "
+        "reaches every API replica and worker within this")
+
+    # Plans as data: TROOPLY_PLANS='{"free": {"max_products": 1000, "monthly_item_calls": 1000, "rate_limit": 20},
+    # ...}' replaces the whole table; a flat TROOPLY_{FREE,PRO}_PLAN_* variable overrides one figure of it.
+    plans: dict[str, PlanLimits] = Field(default_factory=lambda: dict(DEFAULT_PLANS), min_length=1)
+    free_plan_max_products: int | None = Field(None, ge=0, description="overrides plans.free.max_products")
+    pro_plan_max_products: int | None = Field(None, ge=0, description="overrides plans.pro.max_products")
+    free_plan_monthly_item_calls: int | None = Field(None, ge=0,
+                                                     description="overrides plans.free.monthly_item_calls")
+    pro_plan_monthly_item_calls: int | None = Field(None, ge=0, description="overrides plans.pro.monthly_item_calls")
+    # Operators: the admin API (/admin/v1) answers only when this is set
+    admin_token: SecretStr | None = Field(None, min_length=16, description="bearer token of the admin API (16 "
+                                          "characters at least); unset or empty = no admin API")
 
     # Detection
     detector: str = Field("zero-shot", pattern="^(zero-shot|onnx)$")
@@ -103,6 +151,9 @@ class Settings(BaseSettings):
     # Index
     index_optimize_threshold: int = Field(
         20_000, description="points added since the last HNSW build that trigger a background rebuild")
+    index_promotion_threshold: int = Field(
+        20_000, ge=1, description="products after which a tenant moves from the shared index to its own, in the "
+        "background")
 
     # Discovery: grouped search and catalogue duplicates
     search_max_candidates: int = Field(
@@ -123,8 +174,8 @@ class Settings(BaseSettings):
         "figure, so a single-host integration is bounded by its plan, not its address")
     rate_limit_per_tenant: float | None = Field(
         None, ge=0, description="requests a second per tenant; the plan's figure when unset, 0 turns it off")
-    free_plan_rate_limit: float = Field(20.0, ge=0)
-    pro_plan_rate_limit: float = Field(200.0, ge=0)
+    free_plan_rate_limit: float | None = Field(None, ge=0, description="overrides plans.free.rate_limit")
+    pro_plan_rate_limit: float | None = Field(None, ge=0, description="overrides plans.pro.rate_limit")
     rate_limit_burst_seconds: float = Field(
         2.0, gt=0, description="a client idle this long may send this many seconds' worth of requests at once")
     trusted_proxies: list[str] = Field(
@@ -139,16 +190,27 @@ class Settings(BaseSettings):
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'trooply.db').resolve()}"
 
-    def plan_product_limit(self, plan: str) -> int | None:
-        return {"free": self.free_plan_max_products, "pro": self.pro_plan_max_products}[plan]
-
-    def plan_monthly_item_calls(self, plan: str) -> int | None:
-        return {"free": self.free_plan_monthly_item_calls, "pro": self.pro_plan_monthly_item_calls}[plan]
+    def plan(self, name: str) -> PlanLimits:
+        """The plan's limits; `UnknownPlan` (422 unknown_plan) for a name the table lacks."""
+        return plan_limits(self.plans, name)
 
     def tenant_rate_limit(self, plan: str) -> float:
-        if self.rate_limit_per_tenant is not None:
-            return self.rate_limit_per_tenant
-        return {"free": self.free_plan_rate_limit, "pro": self.pro_plan_rate_limit}[plan]
+        """Requests a second for a tenant on this plan: TROOPLY_RATE_LIMIT_PER_TENANT when set, else the plan's."""
+        return self.rate_limit_per_tenant if self.rate_limit_per_tenant is not None else self.plan(plan).rate_limit
 
+    @field_validator("admin_token", mode="before")
+    @classmethod
+    def _empty_token_is_unset(cls, value: object) -> object:
+        return None if value == "" else value  # TROOPLY_ADMIN_TOKEN= (e.g. compose's ${VAR:-}) turns it off
 
-PLANS = ("free", "pro")
+    @model_validator(mode="after")
+    def _apply_flat_plan_overrides(self) -> "Settings":
+        overrides: dict[str, dict[str, float | int | None]] = {}
+        for field in self.model_fields_set & _FLAT_PLAN_OVERRIDES.keys():
+            plan, figure = _FLAT_PLAN_OVERRIDES[field]
+            if plan not in self.plans:
+                raise ValueError(f"TROOPLY_{field.upper()} is set but TROOPLY_PLANS has no {plan!r} plan")
+            overrides.setdefault(plan, {})[figure] = getattr(self, field)
+        self.plans = {name: PlanLimits.model_validate(limits.model_dump() | overrides.get(name, {}))
+                      for name, limits in self.plans.items()}
+        return self

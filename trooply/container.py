@@ -1,9 +1,10 @@
 """Wires settings into services; heavy parts (model, index) open on first use or at start()."""
 
 import logging
-import threading
 
-from trooply.catalog.ingest import IngestOutcome, IngestPipeline, run_ingest_task
+from trooply.admin.purge import PURGE_TASK
+from trooply.admin.service import TenantAdminService
+from trooply.catalog.ingest import INGEST_TASK, IngestOutcome, IngestPipeline, run_ingest_task
 from trooply.catalog.queue import CeleryDispatcher, Dispatcher, InProcessQueue
 from trooply.catalog.service import CatalogService
 from trooply.config import Settings
@@ -16,8 +17,11 @@ from trooply.items.service import ItemService
 from trooply.ranking.families import FamilyClassifier
 from trooply.ranking.profiles import DEFAULT_PROFILES_DIR, load_profiles
 from trooply.ranking.rules import RuleService
+from trooply.runtime.lazy import Lazy
 from trooply.runtime.models import ModelRuntime, SlotDetector
 from trooply.scheduling import PeriodicTask
+from trooply.search.encoders import QueryEncoders
+from trooply.search.retrieval import RankingSetup
 from trooply.search.service import SearchService
 from trooply.tenancy.service import TenantService
 from trooply.tenancy.usage import UsageService
@@ -39,67 +43,47 @@ class Container:
         self.dispatcher: Dispatcher = (CeleryDispatcher(settings.redis_url) if settings.redis_url
                                        else InProcessQueue(settings.ingest_workers))
         self.profiles = load_profiles(settings.profiles_dir or DEFAULT_PROFILES_DIR)  # a bad file fails start-up
-        self.classifier = FamilyClassifier(self.profiles, lambda: self.encoder)
-        self.tenants = TenantService(self.db, settings.key_cache_seconds)
-        self.catalog = CatalogService(self.db, lambda: self.index, self.dispatcher, settings,
-                                      self.classifier.of_category)
+        self.runtime = ModelRuntime(settings)  # every model, CLIP loaded on first use; forward passes on its threads
+        # Opened on first use: `trooply migrate`, `reindex` and the Celery shape's API never load what they skip.
+        self._index: Lazy[VectorIndex] = Lazy(self._open_index)
+        self._pipeline: Lazy[IngestPipeline] = Lazy(self._open_pipeline)
+        self.classifier = FamilyClassifier(self.profiles, self.runtime.clip)
+        self.tenants = TenantService(self.db, settings.key_cache_seconds, plans=settings.plans)
+        self.catalog = CatalogService(self.db, self._index, self.dispatcher, settings, self.classifier.of_category)
         self.rules = RuleService(self.db, list(self.profiles))
         self.usage = UsageService(self.db, settings)
         loader = QueryImageLoader(self.fetcher, settings.max_image_pixels, settings.decode_max_side,
                                   settings.max_concurrent_large_decodes)
-        self.runtime = ModelRuntime(settings)  # every model; forward passes run on its threads
-        self.zero_shot_detector = ZeroShotDetector(lambda: self.encoder, settings.detector_max_proposals)
-        self.items = ItemService(loader, self._detector(), self.zero_shot_detector, lambda: self.encoder, self.usage)
-        self.search = SearchService(self.db, lambda: self.index, lambda: self.encoder, self.runtime.transcribe,
-                                    lambda: self.classifier, self.profiles, self.rules, loader, lambda: self.items,
+        self.zero_shot_detector = ZeroShotDetector(self.runtime.clip, settings.detector_max_proposals)
+        self.items = ItemService(loader, self._detector(), self.zero_shot_detector, self.runtime.clip, self.usage)
+        self.search = SearchService(QueryEncoders(self.runtime.clip, self.runtime.transcribe, loader, self.items),
+                                    self._index, RankingSetup(self.profiles, self.classifier, self.rules), self.db,
                                     settings)
         self.feedback = FeedbackService(self.db, self.search.log_writer)
-        self.popularity = PopularityService(self.db, lambda: self.index, settings.popularity_half_life_days)
-        # Scans go to the Celery workers; embedded (no sender), to a thread of this process.
-        send_scan = self.dispatcher.send if isinstance(self.dispatcher, CeleryDispatcher) else None
-        self.duplicates = DuplicateService(self.db, lambda: self.index, settings,
-                                           (lambda *scan: send_scan(SCAN_TASK, list(scan))) if send_scan else None)
+        self.popularity = PopularityService(self.db, self._index, settings.popularity_half_life_days)
+        self.duplicates = DuplicateService(self.db, self._index, settings, self._send_scan)
+        # The background tasks by name; both queue shapes run these functions (workers/tasks.py names Celery's).
+        self.dispatcher.register(INGEST_TASK, self.run_ingest)
+        self.dispatcher.register(SCAN_TASK, self.duplicates.run_scan, long_running=True)
+        self.admin = TenantAdminService(self.db, self.tenants, settings, self.dispatcher, self._index)
+        self.dispatcher.register(PURGE_TASK, self.admin.run_purge, long_running=True)
         self._refresher: PeriodicTask | None = None
-        self._open_lock = threading.RLock()  # re-entrant: the pipeline opens the index and model
-        self._opened: dict[str, object] = {}
 
     @property
     def embedded_queue(self) -> bool:
-        return isinstance(self.dispatcher, InProcessQueue)
-
-    def _detector(self) -> Detector:
-        if self.runtime.detector is not None:
-            return SlotDetector(self.runtime.detector)
-        return self.zero_shot_detector
-
-    def _once(self, name: str, build):
-        with self._open_lock:
-            if name not in self._opened:
-                self._opened[name] = build()
-            return self._opened[name]
+        return self.dispatcher.runs_here
 
     @property
     def encoder(self) -> ClipEncoder:
-        return self.runtime.clip
+        return self.runtime.clip()
 
     @property
     def index(self) -> VectorIndex:
-        return self._once("index", self._open_index)
+        return self._index()
 
     @property
     def pipeline(self) -> IngestPipeline:
-        return self._once("pipeline", lambda: IngestPipeline(self.db, self.index, self.encoder, self.classifier,
-                                                              self.fetcher, self.settings))
-
-    def _open_index(self) -> VectorIndex:
-        space = vector_space(self.settings.clip_model, self.settings.clip_pretrained)
-        if self.settings.qdrant_url:
-            from trooply.index.server import QdrantServerIndex
-
-            return QdrantServerIndex.from_settings(self.settings, space)
-        from trooply.index.edge import EdgeIndex
-
-        return EdgeIndex(self.settings.data_dir, space, self.settings.index_optimize_threshold)
+        return self._pipeline()
 
     def run_ingest(self, tenant_id: str, job_id: str, product_ids: list[str]) -> IngestOutcome:
         return run_ingest_task(self.pipeline, self.dispatcher, tenant_id, job_id, product_ids)
@@ -109,27 +93,49 @@ class Container:
         self.db.migrate()
         self.runtime.start()
         self.classifier.warm_up()  # loads the model and embeds the profile prompts before the first request
-        if isinstance(self.dispatcher, InProcessQueue):  # embedded
-            _ = self.index  # takes the data-directory lock now: a second `serve` must refuse at start
-            self.dispatcher.start(self.run_ingest)
+        if self.dispatcher.runs_here:  # embedded; Celery's workers start on their own (`trooply worker`)
+            self._index()  # takes the data-directory lock now: a second `serve` must refuse at start
+            self.dispatcher.start()
             # Celery beat refreshes popularity in the single-host shape; embedded, this thread does.
             self._refresher = PeriodicTask(self.settings.popularity_refresh_seconds, self.popularity.refresh_all,
                                            "popularity-refresh")
             self.catalog.resume_unfinished()
             self.duplicates.resume_unfinished()
+            self.admin.resume_purges()
 
     def stop(self) -> None:
         if self._refresher is not None:
             self._refresher.stop()
-        if isinstance(self.dispatcher, InProcessQueue):  # embedded
-            self.dispatcher.stop()
+        self.duplicates.close()  # first: a running scan stops between two batches and frees its queue thread
+        self.admin.close()  # so does a running purge
+        self.dispatcher.stop()
         self.query_fetcher.close()
-        if "pipeline" in self._opened:
-            self.pipeline.close()  # after the queue: no ingest task is fetching any more
+        self._pipeline.close(lambda pipeline: pipeline.close())  # after the queue: no ingest task is fetching
         self.fetcher.close()
         self.runtime.stop()  # after the queue and the pipeline: ingest's last passes are drained first
         self.search.log_writer.close()
-        self.duplicates.close()  # before the index: a scan stops between two batches
-        if "index" in self._opened:
-            self.index.close()
+        self._index.close(lambda index: index.close())
         self.db.close()
+
+    def _send_scan(self, tenant_id: str, scan_id: str) -> None:
+        self.dispatcher.send(SCAN_TASK, [tenant_id, scan_id])
+
+    def _detector(self) -> Detector:
+        if self.runtime.detector is not None:
+            return SlotDetector(self.runtime.detector)
+        return self.zero_shot_detector
+
+    def _open_index(self) -> VectorIndex:
+        space = vector_space(self.settings.clip_model, self.settings.clip_pretrained)
+        if self.settings.qdrant_url:
+            from trooply.index.server import QdrantServerIndex
+
+            return QdrantServerIndex.from_settings(self.settings, space)
+        from trooply.index.edge import EdgeIndex
+
+        return EdgeIndex(self.settings.data_dir, space, self.settings.index_optimize_threshold,
+                         self.settings.index_promotion_threshold)
+
+    def _open_pipeline(self) -> IngestPipeline:
+        return IngestPipeline(self.db, self._index(), self.runtime.clip(), self.classifier, self.fetcher,
+                              self.settings)

@@ -4,8 +4,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import ColumnElement, Delete, Select, Update, create_engine, delete, event, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -16,6 +17,9 @@ MIGRATIONS_DIR = _PACKAGE / "_migrations" if (_PACKAGE / "_migrations").is_dir()
 
 class Base(DeclarativeBase):
     pass
+
+
+_Row = TypeVar("_Row", bound="Base")
 
 
 def utcnow() -> datetime:
@@ -75,3 +79,52 @@ class Database:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+class TenantScopedRepository:
+    """The base of every repository over tenant-owned rows: built for one tenant, and every statement made by
+    its helpers carries `tenant_id == self.tenant_id`, so a query cannot forget the tenant.
+    Work across tenants (recovery sweeps, periodic refreshes) belongs on a `MaintenanceRepository`."""
+
+    def __init__(self, session: Session, tenant_id: str) -> None:
+        self.session = session
+        self.tenant_id = tenant_id
+
+    def _owned(self, model: type[Base]) -> ColumnElement[bool]:
+        column = getattr(model, "tenant_id", None)
+        if column is None:
+            raise TypeError(f"{model.__name__} has no tenant_id: it does not belong in a tenant-scoped repository")
+        return column == self.tenant_id
+
+    def _select(self, model: type[Base], *columns: Any) -> Select:
+        """The model's rows (or `columns` of them) of this tenant only."""
+        return select(*(columns or (model,))).select_from(model).where(self._owned(model))
+
+    def _update(self, model: type[Base]) -> Update:
+        return update(model).where(self._owned(model))
+
+    def _delete(self, model: type[Base]) -> Delete:
+        return delete(model).where(self._owned(model))
+
+    def _get(self, model: type[_Row], **key: Any) -> _Row | None:
+        """This tenant's row with that key (`id=...`), or None: another tenant's reads as missing."""
+        return self.session.scalars(self._select(model).filter_by(**key)).first()
+
+    def _add(self, row: _Row) -> _Row:
+        """Adds a row owned by this tenant: its tenant_id is set when empty and must match when given."""
+        owner = getattr(row, "tenant_id", None)
+        if owner is None:
+            row.tenant_id = self.tenant_id  # type: ignore[attr-defined]
+        elif owner != self.tenant_id:
+            raise ValueError(f"a {type(row).__name__} of another tenant cannot be added here")
+        self.session.add(row)
+        return row
+
+
+class MaintenanceRepository:
+    """The base of repositories for the few queries not confined to one tenant: authentication, before the
+    tenant is known, and background work across tenants. Each method is named for the job it serves (resume
+    unfinished scans, refresh popularity), so an unscoped query is never reached for by accident."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session

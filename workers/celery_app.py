@@ -1,6 +1,6 @@
 """The Celery application of the single-host shape: Redis broker, late acks, at-least-once delivery.
 
-Tasks are thin: they call the same ingest code the embedded pool runs (trooply.catalog.ingest).
+Tasks are thin: they run the functions the container registers, as the embedded pool does (workers/tasks.py).
 """
 
 import logging
@@ -63,6 +63,7 @@ def _resume_unfinished(**_kwargs) -> None:
     main = Container(settings)
     main.db.migrate()
     main.catalog.resume_unfinished()
+    main.admin.resume_purges()
     threading.Thread(target=_sweep_forever, args=(main,), name="stale-sweep", daemon=True).start()
 
 

@@ -1,19 +1,29 @@
-from trooply.catalog.queue import INGEST_TASK
+"""Celery's names for the container's registered tasks: each definition runs the function registered under the
+same name (trooply/container.py), in this worker's container. A new task is one registration there and one
+definition here; the names are the contract with messages already queued, so they never change."""
+
+from trooply.admin.purge import PURGE_TASK
+from trooply.catalog.ingest import INGEST_TASK
 from trooply.duplicates.service import SCAN_TASK
 from workers.celery_app import POPULARITY_TASK, app, container
 
 
 @app.task(name=INGEST_TASK)
-def ingest_batch(tenant_id: str, job_id: str, product_ids: list[str]) -> dict[str, int]:
-    outcome = container().run_ingest(tenant_id, job_id, product_ids)
-    return {"indexed": outcome.indexed, "failed": outcome.failed}
-
-
-@app.task(name=POPULARITY_TASK)
-def refresh_popularity() -> int:
-    return container().popularity.refresh_all()
+def ingest_batch(tenant_id: str, job_id: str, product_ids: list[str]) -> None:
+    container().dispatcher.run(INGEST_TASK, [tenant_id, job_id, product_ids])
 
 
 @app.task(name=SCAN_TASK)
 def scan_duplicates(tenant_id: str, scan_id: str) -> None:
-    container().duplicates.run_scan(tenant_id, scan_id)
+    container().dispatcher.run(SCAN_TASK, [tenant_id, scan_id])
+
+
+@app.task(name=PURGE_TASK)
+def purge_tenant(tenant_id: str) -> None:
+    container().dispatcher.run(PURGE_TASK, [tenant_id])
+
+
+@app.task(name=POPULARITY_TASK)
+def refresh_popularity() -> int:
+    """Sent by `trooply beat`; embedded, a thread of `trooply serve` runs the same refresh."""
+    return container().popularity.refresh_all()

@@ -13,6 +13,7 @@ from trooply.api.errors import UnexpectedErrorMiddleware, install_error_handlers
 from trooply.api.limits import install_limits
 from trooply.api.routers import (
     account,
+    admin,
     catalog,
     detect,
     duplicates,
@@ -22,6 +23,7 @@ from trooply.api.routers import (
     profiles,
     rules,
     search,
+    usage,
 )
 from trooply.config import Settings
 from trooply.container import Container
@@ -31,7 +33,6 @@ from trooply.portal import portal_app
 REQUEST_ID_HEADER = b"x-request-id"  # ASGI header names are lower-case bytes
 access_log = logging.getLogger("trooply.access")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-log = logging.getLogger(__name__)
 
 
 class RequestIdMiddleware:
@@ -103,8 +104,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(rules.router)
     app.include_router(duplicates.router)
     app.include_router(detect.router)
+    app.include_router(usage.router)
     app.include_router(catalog.router)
     app.include_router(account.router)
     app.include_router(profiles.router)
+    if container.settings.admin_token is not None:  # else every /admin path is 404
+        app.include_router(admin.router)
     app.mount("/portal", portal_app(), name="portal")
     return app

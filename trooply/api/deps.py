@@ -1,19 +1,121 @@
-"""Typed dependencies: every route signature says what it needs."""
+"""Typed dependencies: every route signature says what it needs, and takes only that. Each alias reads one
+service off the app's container; this module is the only place routes meet the container."""
 
-from typing import Annotated
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
 from fastapi.concurrency import run_in_threadpool
 
+from trooply.admin.auth import AdminGate
+from trooply.admin.service import TenantAdminService
+from trooply.catalog.queue import Dispatcher
+from trooply.catalog.service import CatalogService
+from trooply.config import Settings
 from trooply.container import Container
-from trooply.tenancy.service import Principal
+from trooply.duplicates.service import DuplicateService
+from trooply.errors import NotFound
+from trooply.feedback.service import FeedbackService
+from trooply.items.service import ItemService
+from trooply.ranking.profiles import ScoringProfile
+from trooply.ranking.rules import RuleService
+from trooply.search.service import SearchService
+from trooply.tenancy.service import Principal, TenantService
+from trooply.tenancy.usage import UsageService
+from trooply.vision.query_fetch import QueryImageFetcher
+
+# The dependencies below only read attributes: `async def` keeps them on the event loop, where a plain
+# `def` would cost each one a thread-pool hop per request.
 
 
-def get_container(request: Request) -> Container:
+def _container(request: Request) -> Container:
     return request.app.state.container
 
 
-ContainerDep = Annotated[Container, Depends(get_container)]
+async def get_settings(request: Request) -> Settings:
+    return _container(request).settings
+
+
+async def get_tenants(request: Request) -> TenantService:
+    return _container(request).tenants
+
+
+async def get_catalog(request: Request) -> CatalogService:
+    return _container(request).catalog
+
+
+async def get_search(request: Request) -> SearchService:
+    return _container(request).search
+
+
+async def get_query_fetcher(request: Request) -> QueryImageFetcher:
+    return _container(request).query_fetcher
+
+
+async def get_items(request: Request) -> ItemService:
+    return _container(request).items
+
+
+async def get_usage(request: Request) -> UsageService:
+    return _container(request).usage
+
+
+async def get_feedback(request: Request) -> FeedbackService:
+    return _container(request).feedback
+
+
+async def get_duplicates(request: Request) -> DuplicateService:
+    return _container(request).duplicates
+
+
+async def get_rules(request: Request) -> RuleService:
+    return _container(request).rules
+
+
+async def get_profiles(request: Request) -> dict[str, ScoringProfile]:
+    return _container(request).profiles
+
+
+async def get_admin(request: Request) -> TenantAdminService:
+    return _container(request).admin
+
+
+async def get_queue(request: Request) -> Dispatcher:
+    return _container(request).dispatcher
+
+
+@dataclass(frozen=True)
+class ReadinessChecks:
+    """What /readyz looks at: each check raises when its part is unavailable."""
+
+    checks: dict[str, Callable[[], object]]
+    models: Callable[[], dict[str, dict[str, Any]]]
+
+
+async def get_readiness(request: Request) -> ReadinessChecks:
+    container = _container(request)
+    # Lambdas where the container opens a part on first use: the check is that it opens.
+    return ReadinessChecks(checks={"sql": container.db.ping, "index": lambda: container.index.ping(),
+                                   "queue": container.dispatcher.ping, "model": lambda: container.encoder},
+                           models=container.runtime.describe)
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+TenantsDep = Annotated[TenantService, Depends(get_tenants)]
+CatalogDep = Annotated[CatalogService, Depends(get_catalog)]
+SearchDep = Annotated[SearchService, Depends(get_search)]
+QueryFetcherDep = Annotated[QueryImageFetcher, Depends(get_query_fetcher)]
+ItemsDep = Annotated[ItemService, Depends(get_items)]
+UsageDep = Annotated[UsageService, Depends(get_usage)]
+FeedbackDep = Annotated[FeedbackService, Depends(get_feedback)]
+DuplicatesDep = Annotated[DuplicateService, Depends(get_duplicates)]
+RulesDep = Annotated[RuleService, Depends(get_rules)]
+ProfilesDep = Annotated[dict[str, ScoringProfile], Depends(get_profiles)]
+QueueDep = Annotated[Dispatcher, Depends(get_queue)]
+AdminDep = Annotated[TenantAdminService, Depends(get_admin)]
+ReadinessDep = Annotated[ReadinessChecks, Depends(get_readiness)]
+
 # A product id in a path: what POST accepts. Control characters (NUL above all, which PostgreSQL refuses)
 # are a 422 here, never a query.
 ProductIdPath = Annotated[str, Path(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")]
@@ -29,12 +131,12 @@ def scoped(scope: str):
     """A dependency that authenticates the key, applies its tenant's rate limit and requires one scope
     (catalog, search, ...)."""
 
-    async def authorise(request: Request, container: ContainerDep) -> Principal:
+    async def authorise(request: Request, tenants: TenantsDep) -> Principal:
         key = _bearer_key(request)
         # A cached key is answered here; a lookup that reads the database goes to a thread.
-        principal = container.tenants.recently_authenticated(key)
+        principal = tenants.recently_authenticated(key)
         if principal is None:
-            principal = await run_in_threadpool(container.tenants.authenticate, key)
+            principal = await run_in_threadpool(tenants.authenticate, key)
         await request.app.state.rate_limiter.check_tenant(principal)
         principal.require(scope)
         return principal
@@ -45,3 +147,10 @@ def scoped(scope: str):
 CatalogPrincipal = Annotated[Principal, scoped("catalog")]
 SearchPrincipal = Annotated[Principal, scoped("search")]
 FeedbackPrincipal = Annotated[Principal, scoped("feedback")]
+
+
+async def require_admin_token(request: Request, settings: SettingsDep) -> None:
+    """The admin API's guard: TROOPLY_ADMIN_TOKEN, and no rate limit (the API is mounted only when it is set)."""
+    if settings.admin_token is None:
+        raise NotFound("the admin API is off: set TROOPLY_ADMIN_TOKEN", code="not_found")
+    AdminGate(settings.admin_token).check(_bearer_key(request))

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from redis import RedisError
 from redis.asyncio import Redis
 
+from trooply.admin.auth import AdminGate
 from trooply.api.errors import error_response
 from trooply.config import Settings
 from trooply.errors import PayloadTooLarge, TrooplyError
@@ -107,10 +108,19 @@ class RateLimiter:
         self.settings = settings
         self.trusted_proxies = [ip_network(cidr) for cidr in settings.trusted_proxies]  # a bad CIDR fails start-up
         self.buckets = RedisBuckets(settings.redis_url) if settings.redis_url else LocalBuckets()
+        self.admin_gate = AdminGate(settings.admin_token) if settings.admin_token is not None else None
 
     async def check_address(self, scope) -> None:
         await self._take("ip", self.client_address(scope), self.settings.rate_limit_per_ip,
                          "too many requests from this address")
+
+    def exempts(self, scope) -> bool:
+        """Probes, scrapes and the admin token are never limited."""
+        if scope["path"] in UNLIMITED_PATHS:
+            return True
+        if self.admin_gate is None or not scope["path"].startswith("/admin/"):
+            return False
+        return self.admin_gate.admits_header(dict(scope["headers"]).get(b"authorization", b"").decode("latin-1"))
 
     async def check_tenant(self, principal: Principal) -> None:
         rate = self.settings.tenant_rate_limit(principal.plan)
@@ -219,7 +229,7 @@ class RateLimitMiddleware:
                 return await self.app(scope, receive, send)
             finally:
                 await self.limiter.close()
-        if scope["type"] == "http" and scope["path"] not in UNLIMITED_PATHS:
+        if scope["type"] == "http" and not self.limiter.exempts(scope):
             try:
                 await self.limiter.check_address(scope)
             except RateLimited as error:

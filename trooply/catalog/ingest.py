@@ -28,6 +28,7 @@ from trooply.vision.encoder import ClipEncoder
 from trooply.vision.fetch import ImageFetcher
 
 log = logging.getLogger(__name__)
+INGEST_TASK = "trooply.ingest_batch"
 
 
 @dataclass
@@ -60,9 +61,9 @@ class IngestPipeline:
 
     def process(self, tenant_id: str, job_id: str, product_ids: Sequence[str]) -> IngestOutcome:
         with self.db.session() as session:
-            repo = CatalogRepository(session)
-            items = {item.product_id: item for item in repo.pending_items(tenant_id, job_id, product_ids)}
-            products = repo.get_products(tenant_id, list(items))
+            repo = CatalogRepository(session, tenant_id)
+            items = {item.product_id: item for item in repo.pending_items(job_id, product_ids)}
+            products = repo.get_products(list(items))
         if not items:
             return IngestOutcome()
         prepared, errors = self._prepare({pid: products[pid] for pid in items if pid in products})
@@ -111,12 +112,12 @@ class IngestPipeline:
         images = [prepared[pid].decoded.image for pid in to_encode]
         vectors = dict(zip(to_encode, self.encoder.encode_images(images, priority=INGEST), strict=True))
         with self.db.session() as session:
-            repo = CatalogRepository(session)
+            repo = CatalogRepository(session, tenant_id)
             # Held until the vectors are written: a DELETE waits for it, or lands first and the re-read
             # below no longer finds the product, so a deleted product never gets a vector back.
-            repo.lock_products(tenant_id, list(prepared))
+            repo.lock_products(list(prepared))
             # Re-read so a PATCH that landed while we fetched is not overwritten by stale metadata.
-            current = repo.get_products(tenant_id, list(prepared))
+            current = repo.get_products(list(prepared))
             for pid, record in current.items():
                 self._assign_family(record, vectors.get(pid))
             payloads = {pid: index_payload(record, prepared[pid].signals) for pid, record in current.items()}
@@ -142,9 +143,9 @@ class IngestPipeline:
                 stored: set[str], errors: dict[str, TrooplyError]) -> IngestOutcome:
         outcome = IngestOutcome()
         with self.db.session() as session:
-            repo = CatalogRepository(session)
-            current = repo.get_products(tenant_id, product_ids)
-            for item in repo.pending_items(tenant_id, job_id, product_ids):
+            repo = CatalogRepository(session, tenant_id)
+            current = repo.get_products(product_ids)
+            for item in repo.pending_items(job_id, product_ids):
                 record, error = current.get(item.product_id), errors.get(item.product_id)
                 item.attempts += 1
                 if record is None:
@@ -195,5 +196,5 @@ def run_ingest_task(pipeline: IngestPipeline, dispatcher: Dispatcher, tenant_id:
     """The one task body both queue shapes run; transient failures come back later with backoff."""
     outcome = pipeline.process(tenant_id, job_id, product_ids)
     if outcome.retry_ids:
-        dispatcher.dispatch(tenant_id, job_id, outcome.retry_ids, delay=outcome.retry_delay)
+        dispatcher.send(INGEST_TASK, [tenant_id, job_id, outcome.retry_ids], delay=outcome.retry_delay)
     return outcome

@@ -1,6 +1,8 @@
-"""The two queue shapes behind one interface: an in-process pool (embedded) and Celery on Redis.
+"""One task queue, two shapes: an in-process pool (embedded) and Celery on Redis (single host, scale-out).
 
-Both carry (tenant, job, product ids) and run the same task code, `catalog.ingest.run_ingest_task`.
+A task is a name and a function of JSON-able arguments, registered once (trooply/container.py). Senders
+only name it, so the API process of the Celery shape holds no task code and loads no model; a Celery
+worker runs the same registered function (workers/tasks.py routes each task name to it).
 """
 
 import heapq
@@ -9,43 +11,79 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
-INGEST_TASK = "trooply.ingest_batch"
+
+Task = Callable[..., object]  # called with the arguments it was sent with; what it returns is not used
 
 
 class Dispatcher(Protocol):
-    def dispatch(self, tenant_id: str, job_id: str, product_ids: Sequence[str], delay: float = 0.0) -> None: ...
+    @property
+    def runs_here(self) -> bool:
+        """Whether tasks run in this process (embedded) or on workers elsewhere (Celery)."""
+        ...
+
+    def register(self, name: str, task: Task, *, long_running: bool = False) -> None:
+        """`long_running` tasks (scans, purges) run one at a time, beside the batches, never holding them up."""
+        ...
+
+    def send(self, name: str, args: Sequence[Any], delay: float = 0.0) -> None: ...
+
+    def run(self, name: str, args: Sequence[Any]) -> object:
+        """Runs a registered task in this process, as a worker does."""
+        ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
 
     def ping(self) -> None: ...
 
     def depth(self) -> int: ...
 
 
-TaskRunner = Callable[[str, str, list[str]], object]  # what it returns is not used
+class TaskRegistry:
+    """Task names to their functions: the one table both queue shapes run from."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, Task] = {}
+        self.long_running: set[str] = set()
+
+    def register(self, name: str, task: Task, *, long_running: bool = False) -> None:
+        if name in self._tasks:
+            raise ValueError(f"task {name!r} is registered twice")
+        self._tasks[name] = task
+        if long_running:
+            self.long_running.add(name)
+
+    def run(self, name: str, args: Sequence[Any]) -> object:
+        task = self._tasks.get(name)
+        if task is None:
+            raise LookupError(f"no task {name!r} is registered")
+        return task(*args)
 
 
-class InProcessQueue:
-    """A delay-aware queue drained by worker threads; SQL holds the truth, so losing it on exit is safe."""
+class _Lane:
+    """A delay-aware heap drained by worker threads."""
 
-    def __init__(self, workers: int) -> None:
-        self.workers = workers
-        self._heap: list[tuple[float, int, tuple[str, str, list[str]]]] = []
-        self._order = itertools.count()
+    def __init__(self, name: str, workers: int, run: Callable[[str, list[Any]], object]) -> None:
+        self.name, self.workers, self._run = name, workers, run
+        self._heap: list[tuple[float, int, str, list[Any]]] = []
+        self._order = itertools.count()  # equal due times keep their sending order
         self._ready = threading.Condition()
         self._threads: list[threading.Thread] = []
         self._stopping = False
         self._busy = 0
 
-    def start(self, run: TaskRunner) -> None:
+    def start(self) -> None:
         self._stopping = False
         for number in range(self.workers):
-            thread = threading.Thread(target=self._work, args=(run,), name=f"ingest-{number}", daemon=True)
+            thread = threading.Thread(target=self._work, name=f"{self.name}-{number}", daemon=True)
             thread.start()
             self._threads.append(thread)
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def stop(self, timeout: float) -> None:
         with self._ready:
             self._stopping = True
             self._ready.notify_all()
@@ -53,58 +91,106 @@ class InProcessQueue:
             thread.join(timeout)
         self._threads.clear()
 
-    def dispatch(self, tenant_id: str, job_id: str, product_ids: Sequence[str], delay: float = 0.0) -> None:
+    def push(self, name: str, args: list[Any], delay: float) -> None:
         with self._ready:
-            heapq.heappush(self._heap, (time.monotonic() + delay, next(self._order),
-                                        (tenant_id, job_id, list(product_ids))))
+            heapq.heappush(self._heap, (time.monotonic() + delay, next(self._order), name, args))
             self._ready.notify()
 
-    def ping(self) -> None:
-        if not any(thread.is_alive() for thread in self._threads):
-            raise RuntimeError("the ingest worker pool is not running")
+    @property
+    def running(self) -> bool:
+        return any(thread.is_alive() for thread in self._threads)
 
     def depth(self) -> int:
         with self._ready:
             return len(self._heap) + self._busy
 
-    def _work(self, run: TaskRunner) -> None:
-        while True:
-            task = self._next_due()
-            if task is None:
-                return
+    def _work(self) -> None:
+        while (task := self._next_due()) is not None:
+            name, args = task
             try:
-                run(*task)
-            except Exception:  # a bug in one batch must not kill the pool; its items are resumed on restart
-                log.exception("ingest batch failed")
+                self._run(name, args)
+            except Exception:  # a bug in one task must not kill the pool; SQL resumes its work on restart
+                log.exception("task %s failed", name)
             finally:
                 with self._ready:
                     self._busy -= 1
 
-    def _next_due(self) -> tuple[str, str, list[str]] | None:
+    def _next_due(self) -> tuple[str, list[Any]] | None:
         with self._ready:
             while not self._stopping:
                 if self._heap and self._heap[0][0] <= time.monotonic():
                     self._busy += 1
-                    return heapq.heappop(self._heap)[2]
+                    _due, _order, name, args = heapq.heappop(self._heap)
+                    return name, args
                 timeout = self._heap[0][0] - time.monotonic() if self._heap else None
                 self._ready.wait(timeout)
             return None
 
 
+class InProcessQueue:
+    """The embedded shape: `workers` threads for batches, one more for long-running tasks. SQL holds the
+    truth, so what is still queued at exit is safely lost: each domain resumes its unfinished work at start."""
+
+    runs_here = True
+
+    def __init__(self, workers: int) -> None:
+        self.tasks = TaskRegistry()
+        self._batches = _Lane("tasks", workers, self.run)
+        self._long = _Lane("long-task", 1, self.run)
+
+    def register(self, name: str, task: Task, *, long_running: bool = False) -> None:
+        self.tasks.register(name, task, long_running=long_running)
+
+    def send(self, name: str, args: Sequence[Any], delay: float = 0.0) -> None:
+        # Like Celery's, sending never checks the name: a task sent before start waits for the pool.
+        lane = self._long if name in self.tasks.long_running else self._batches
+        lane.push(name, list(args), delay)
+
+    def run(self, name: str, args: Sequence[Any]) -> object:
+        return self.tasks.run(name, args)
+
+    def start(self) -> None:
+        self._batches.start()
+        self._long.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._batches.stop(timeout)
+        self._long.stop(timeout)
+
+    def ping(self) -> None:
+        if not (self._batches.running and self._long.running):
+            raise RuntimeError("the in-process task pool is not running")
+
+    def depth(self) -> int:
+        return self._batches.depth() + self._long.depth()
+
+
 class CeleryDispatcher:
-    """Sends ingest tasks by name, so the API process needs no worker code or models."""
+    """The Celery shape: sends tasks by name to the workers (`trooply worker`), which run them."""
+
+    runs_here = False
 
     def __init__(self, broker_url: str) -> None:
         from celery import Celery
 
+        self.tasks = TaskRegistry()
         self.app = Celery("trooply-client", broker=broker_url)
 
-    def dispatch(self, tenant_id: str, job_id: str, product_ids: Sequence[str], delay: float = 0.0) -> None:
-        self.app.send_task(INGEST_TASK, args=[tenant_id, job_id, list(product_ids)], countdown=delay or None)
+    def register(self, name: str, task: Task, *, long_running: bool = False) -> None:
+        # Run by a worker's `run`; Celery's worker processes take every task alike, long-running or not.
+        self.tasks.register(name, task, long_running=long_running)
 
-    def send(self, task: str, args: list[str]) -> None:
-        """Any other task by name (a duplicate scan, …)."""
-        self.app.send_task(task, args=args)
+    def send(self, name: str, args: Sequence[Any], delay: float = 0.0) -> None:
+        self.app.send_task(name, args=list(args), countdown=delay or None)
+
+    def run(self, name: str, args: Sequence[Any]) -> object:
+        return self.tasks.run(name, args)
+
+    def start(self) -> None:
+        """Nothing to start here: the workers consume, this process only sends."""
+
+    def stop(self) -> None:
+        self.app.close()  # the broker connection pool
 
     def ping(self) -> None:
         with self.app.connection_for_write() as connection:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast
 
+from trooply.catalog.ingest import INGEST_TASK
 from trooply.catalog.models import (
     FAILED,
     PENDING,
@@ -17,7 +18,7 @@ from trooply.catalog.models import (
 )
 from trooply.catalog.payload import index_payload
 from trooply.catalog.queue import Dispatcher
-from trooply.catalog.repository import CatalogRepository, touch_items, unfinished_items
+from trooply.catalog.repository import CatalogMaintenance, CatalogRepository
 from trooply.catalog.schemas import ProductIn, ProductPatch
 from trooply.config import Settings
 from trooply.db import Database, utcnow
@@ -76,11 +77,11 @@ class CatalogService:
         """Queues the products as one job. With `skip_unchanged`, a product stored with the same image URL and
         metadata (and not failed) is answered `unchanged` and not queued: how a re-run import resumes."""
         with self.db.session() as session:
-            tenant = TenantRepository(session).lock(tenant_id)  # serialises quota checks across processes
+            tenant = TenantRepository(session, tenant_id).lock()  # serialises quota checks across processes
             if tenant is None:
                 raise NotFound("tenant not found", code="tenant_not_found")
-            repo = CatalogRepository(session)
-            admissions = self._admit(repo, tenant_id, self.settings.plan_product_limit(tenant.plan), products,
+            repo = CatalogRepository(session, tenant_id)
+            admissions = self._admit(repo, self.settings.plan(tenant.plan).max_products, products,
                                      skip_unchanged)
             accepted = [p for p in admissions if p.status == PENDING]
             if all(p.status == REJECTED for p in admissions):
@@ -88,14 +89,14 @@ class CatalogService:
                 raise QuotaExceeded(reason["message"], details=[vars(p) for p in admissions])
             if not accepted:
                 return Submission(None, admissions)
-            job_id = _add_job(repo, tenant_id, [p.id for p in accepted])
+            job_id = _add_job(repo, [p.id for p in accepted])
         self._dispatch_in_batches(tenant_id, job_id, [p.id for p in accepted])
         return Submission(job_id, admissions)
 
-    def _admit(self, repo: CatalogRepository, tenant_id: str, limit: int | None,
+    def _admit(self, repo: CatalogRepository, limit: int | None,
                products: list[ProductIn], skip_unchanged: bool) -> list[ProductAdmission]:
-        existing = repo.get_products(tenant_id, [p.id for p in products])
-        held = repo.count_products(tenant_id)
+        existing = repo.get_products([p.id for p in products])
+        held = repo.count_products()
         admissions = []
         for product in products:
             record = existing.get(product.id)
@@ -110,8 +111,8 @@ class CatalogService:
                 continue
             if record is None:
                 held += 1
-                record = ProductRecord(tenant_id=tenant_id, id=product.id)
-                repo.add(tenant_id, record)
+                record = ProductRecord(id=product.id)
+                repo.add(record)
             record.image_url = product.image_url
             record.meta = product.metadata()
             record.status, record.error_code, record.error_message = PENDING, None, None
@@ -121,11 +122,11 @@ class CatalogService:
     def _dispatch_in_batches(self, tenant_id: str, job_id: str, product_ids: list[str]) -> None:
         size = self.settings.encode_batch_size
         for start in range(0, len(product_ids), size):
-            self.dispatcher.dispatch(tenant_id, job_id, product_ids[start:start + size])
+            self.dispatcher.send(INGEST_TASK, [tenant_id, job_id, product_ids[start:start + size]])
 
     def get(self, tenant_id: str, product_id: str) -> ProductRecord:
         with self.db.session() as session:
-            record = CatalogRepository(session).get_product(tenant_id, product_id)
+            record = CatalogRepository(session, tenant_id).get_product(product_id)
         if record is None:
             raise NotFound(f"no product {product_id!r}", code="product_not_found")
         return record
@@ -134,7 +135,7 @@ class CatalogService:
         if status is not None and status not in PRODUCT_STATUSES:
             raise InvalidRequest(f"status must be one of {', '.join(PRODUCT_STATUSES)}", code="invalid_status")
         with self.db.session() as session:
-            return CatalogRepository(session).list_products(tenant_id, status, limit, after)
+            return CatalogRepository(session, tenant_id).list_products(status, limit, after)
 
     def patch(self, tenant_id: str, product_id: str, patch: ProductPatch) -> ProductRecord:
         if patch.image_url is not None:
@@ -143,7 +144,7 @@ class CatalogService:
         # null leaves a field as it is: removing a field is a re-POST, which rewrites the whole payload.
         changes = patch.model_dump(exclude_none=True, exclude={"image_url"})
         with self.db.session() as session:
-            record = CatalogRepository(session).get_product(tenant_id, product_id)
+            record = CatalogRepository(session, tenant_id).get_product(product_id)
             if record is None:
                 raise NotFound(f"no product {product_id!r}", code="product_not_found")
             record.meta = {**record.meta, **changes}
@@ -157,32 +158,32 @@ class CatalogService:
 
     def delete(self, tenant_id: str, product_id: str) -> None:
         with self.db.session() as session:
-            if not CatalogRepository(session).delete_product(tenant_id, product_id):
+            if not CatalogRepository(session, tenant_id).delete_product(product_id):
                 raise NotFound(f"no product {product_id!r}", code="product_not_found")
             self.index.delete(tenant_id, [product_id])
 
     def job(self, tenant_id: str, job_id: str) -> dict[str, Any]:
         with self.db.session() as session:
-            repo = CatalogRepository(session)
-            job = repo.get_job(tenant_id, job_id)
+            repo = CatalogRepository(session, tenant_id)
+            job = repo.get_job(job_id)
             if job is None:
                 raise NotFound(f"no job {job_id!r}", code="job_not_found")
             # Counts first: reads here are not one snapshot, and a job seen completed must list all its errors.
-            summary = _job_summary(repo, tenant_id, job)
+            summary = _job_summary(repo, job)
             errors = [{"product_id": item.product_id, "code": item.error_code, "message": item.error_message}
-                      for item in repo.failed_items(tenant_id, job_id, MAX_JOB_ERRORS)]
+                      for item in repo.failed_items(job_id, MAX_JOB_ERRORS)]
             return {**summary, "errors": errors}
 
     def reindex(self, tenant_id: str) -> str | None:
         """Drop the tenant's vectors and queue every product again (after a model change)."""
         self.index.drop_tenant(tenant_id)
         with self.db.session() as session:
-            repo = CatalogRepository(session)
-            repo.forget_vectors(tenant_id)
-            product_ids = repo.all_product_ids(tenant_id)
+            repo = CatalogRepository(session, tenant_id)
+            repo.forget_vectors()
+            product_ids = repo.all_product_ids()
             if not product_ids:
                 return None
-            job_id = _add_job(repo, tenant_id, product_ids)
+            job_id = _add_job(repo, product_ids)
         self._dispatch_in_batches(tenant_id, job_id, product_ids)
         return job_id
 
@@ -190,17 +191,17 @@ class CatalogService:
         """Queues failed products again as a new job: every failed product, or those of `product_ids`
         (the others are reported as skipped: not found, or not failed)."""
         with self.db.session() as session:
-            repo = CatalogRepository(session)
-            failed = repo.failed_products(tenant_id, product_ids)
+            repo = CatalogRepository(session, tenant_id)
+            failed = repo.failed_products(product_ids)
             retried = [record.id for record in failed]
             skipped = []
             if product_ids is not None:
-                found, queued = repo.get_products(tenant_id, product_ids), set(retried)
+                found, queued = repo.get_products(product_ids), set(retried)
                 skipped = [{"id": pid, "reason": "not_failed" if pid in found else "product_not_found"}
                            for pid in dict.fromkeys(product_ids) if pid not in queued]
             for record in failed:
                 record.status, record.error_code, record.error_message = PENDING, None, None
-            job_id = _add_job(repo, tenant_id, retried) if retried else None
+            job_id = _add_job(repo, retried) if retried else None
         if job_id is not None:
             self._dispatch_in_batches(tenant_id, job_id, retried)
         return {"job_id": job_id, "requeued": len(retried), "skipped": skipped}
@@ -208,17 +209,17 @@ class CatalogService:
     def stats(self, tenant_id: str, plan: str) -> dict[str, Any]:
         """Products by status, failures by code, the largest categories, and the plan's allowance."""
         with self.db.session() as session:
-            repo = CatalogRepository(session)
-            counts = {status: 0 for status in PRODUCT_STATUSES} | repo.status_counts(tenant_id)
-            failures = repo.failure_counts(tenant_id)
-            categories = repo.category_counts(tenant_id, TOP_CATEGORIES)
-        return {"counts": counts, "total": sum(counts.values()), "allowance": self.settings.plan_product_limit(plan),
+            repo = CatalogRepository(session, tenant_id)
+            counts = {status: 0 for status in PRODUCT_STATUSES} | repo.status_counts()
+            failures = repo.failure_counts()
+            categories = repo.category_counts(TOP_CATEGORIES)
+        return {"counts": counts, "total": sum(counts.values()), "allowance": self.settings.plan(plan).max_products,
                 "failures": failures, "categories": [{"category": name, "count": n} for name, n in categories]}
 
     def recent_jobs(self, tenant_id: str, limit: int) -> Sequence[dict[str, Any]]:
         with self.db.session() as session:
-            repo = CatalogRepository(session)
-            return [_job_summary(repo, tenant_id, job) for job in repo.recent_jobs(tenant_id, limit)]
+            repo = CatalogRepository(session, tenant_id)
+            return [_job_summary(repo, job) for job in repo.recent_jobs(limit)]
 
     def image_signals(self, tenant_id: str, product_id: str) -> dict[str, Any]:
         """What ranking knows of the product beyond its metadata: its family and its stored image signals
@@ -239,8 +240,7 @@ class CatalogService:
         """Queue again every accepted item not yet final: the SQL table, not the queue, is the truth."""
         cutoff = utcnow() - timedelta(seconds=stale_after) if stale_after is not None else None
         with self.db.session() as session:
-            items = unfinished_items(session, cutoff)
-            touch_items(session, items)
+            items = CatalogMaintenance(session).claim_unfinished_items(cutoff)
             groups: dict[tuple[str, str], list[str]] = {}
             for item in items:
                 groups.setdefault((item.tenant_id, item.job_id), []).append(item.product_id)
@@ -251,16 +251,14 @@ class CatalogService:
         return len(items)
 
 
-def _add_job(repo: CatalogRepository, tenant_id: str, product_ids: list[str]) -> str:
+def _add_job(repo: CatalogRepository, product_ids: list[str]) -> str:
     job_id = f"job_{uuid.uuid4().hex[:20]}"
-    repo.add(tenant_id, IngestJob(id=job_id, tenant_id=tenant_id, total=len(product_ids)))
-    repo.session.flush()  # the job row must exist before its items reference it
-    for product_id in product_ids:
-        repo.add(tenant_id, IngestItem(job_id=job_id, product_id=product_id, tenant_id=tenant_id))
+    repo.add_job(IngestJob(id=job_id, total=len(product_ids)),
+                 [IngestItem(job_id=job_id, product_id=product_id) for product_id in product_ids])
     return job_id
 
 
-def _job_summary(repo: CatalogRepository, tenant_id: str, job: IngestJob) -> dict[str, Any]:
-    counts = {status: 0 for status in PRODUCT_STATUSES} | repo.job_counts(tenant_id, job.id)
+def _job_summary(repo: CatalogRepository, job: IngestJob) -> dict[str, Any]:
+    counts = {status: 0 for status in PRODUCT_STATUSES} | repo.job_counts(job.id)
     return {"job_id": job.id, "status": "running" if counts[PENDING] else "completed", "total": job.total,
             "counts": counts, "created_at": job.created_at}

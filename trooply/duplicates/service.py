@@ -1,19 +1,17 @@
 """Catalogue duplicates: at once for catalogues up to `duplicates_sync_max_products`, as a background scan
-(same result shape) for any size. Scans run on the Celery workers, or embedded on one thread of this process."""
+(same result shape) for any size. Scans are a long-running queue task: on the Celery workers, or embedded on the
+in-process queue's long-task thread."""
 
 import logging
-import queue
-import threading
 import time
 import uuid
 from collections.abc import Callable
-
-from sqlalchemy import delete, select, update
 
 from trooply.config import Settings
 from trooply.db import Database, utcnow
 from trooply.duplicates.finder import DuplicateReport, find_duplicates
 from trooply.duplicates.models import COMPLETED, FAILED, PENDING, RUNNING, UNFINISHED, DuplicateScan
+from trooply.duplicates.repository import DuplicateScanMaintenance, DuplicateScanRepository
 from trooply.duplicates.schemas import DuplicateScanOut, DuplicatesOut, page_of
 from trooply.errors import InvalidRequest, NotFound, TrooplyError
 from trooply.index.base import VectorIndex
@@ -30,15 +28,11 @@ class ScanInterrupted(Exception):
 
 class DuplicateService:
     def __init__(self, db: Database, index: Callable[[], VectorIndex], settings: Settings,
-                 dispatch: Callable[[str, str], None] | None = None) -> None:
+                 dispatch: Callable[[str, str], None]) -> None:
         self.db = db
         self._index = index
         self.settings = settings
-        # Celery sends the scan to a worker; embedded, one thread of this process runs scans in turn.
-        self._dispatch = dispatch
-        self._waiting: queue.Queue[tuple[str, str] | None] = queue.Queue()
-        self._thread: threading.Thread | None = None
-        self._thread_lock = threading.Lock()
+        self._dispatch = dispatch  # queues a scan's task (trooply.catalog.queue), which calls run_scan
         self._stopping = False
 
     def report(self, tenant_id: str, threshold: float,
@@ -58,21 +52,19 @@ class DuplicateService:
 
     def start_scan(self, tenant_id: str, threshold: float) -> DuplicateScanOut:
         with self.db.session() as session:
-            running = session.scalars(select(DuplicateScan).where(
-                DuplicateScan.tenant_id == tenant_id, DuplicateScan.status.in_(UNFINISHED),
-                DuplicateScan.threshold == threshold)).first()
+            repo = DuplicateScanRepository(session, tenant_id)
+            running = repo.unfinished_with_threshold(threshold)
             if running is not None:  # asked twice: one scan answers both
                 return self._out(running, 0, None)
             scan = DuplicateScan(id=f"dup_{uuid.uuid4().hex[:20]}", tenant_id=tenant_id, threshold=threshold,
                                  status=PENDING, products_scanned=0)
-            session.add(scan)
+            repo.add(scan)
         self._send(tenant_id, scan.id)
         return self._out(scan, 0, None)
 
     def scan(self, tenant_id: str, scan_id: str, limit: int, cursor: str | None) -> DuplicateScanOut:
         with self.db.session() as session:
-            scan = session.scalars(select(DuplicateScan).where(DuplicateScan.tenant_id == tenant_id,
-                                                               DuplicateScan.id == scan_id)).first()
+            scan = DuplicateScanRepository(session, tenant_id).get(scan_id)
         if scan is None:
             raise NotFound(f"no duplicate scan {scan_id!r}", code="scan_not_found")
         return self._out(scan, limit, cursor)
@@ -80,8 +72,7 @@ class DuplicateService:
     def run_scan(self, tenant_id: str, scan_id: str) -> None:
         """The background task: idempotent, so a redelivered or resumed scan simply runs again."""
         with self.db.session() as session:
-            scan = session.scalars(select(DuplicateScan).where(DuplicateScan.tenant_id == tenant_id,
-                                                               DuplicateScan.id == scan_id)).first()
+            scan = DuplicateScanRepository(session, tenant_id).get(scan_id)
             if scan is None or scan.status not in UNFINISHED:
                 return
             scan.status, threshold = RUNNING, scan.threshold
@@ -92,7 +83,7 @@ class DuplicateService:
                 raise ScanInterrupted
             if time.monotonic() - last[0] >= PROGRESS_EVERY_S:
                 last[0] = time.monotonic()
-                self._update(scan_id, products_scanned=scanned)
+                self._update(tenant_id, scan_id, products_scanned=scanned)
 
         try:
             report = self.report(tenant_id, threshold, progress)
@@ -103,56 +94,34 @@ class DuplicateService:
             if not isinstance(error, TrooplyError):
                 log.exception("duplicate scan %s of tenant %s failed", scan_id, tenant_id)
             message = error.message if isinstance(error, TrooplyError) else "an unexpected error; it has been logged"
-            self._update(scan_id, status=FAILED, error=message, finished_at=utcnow())
+            self._update(tenant_id, scan_id, status=FAILED, error=message, finished_at=utcnow())
             return
-        self._update(scan_id, status=COMPLETED, products_scanned=report.products_scanned,
+        self._update(tenant_id, scan_id, status=COMPLETED, products_scanned=report.products_scanned,
                      groups=[group.as_dict() for group in report.groups], finished_at=utcnow())
         self._prune(tenant_id)
 
     def resume_unfinished(self) -> int:
         """Scans accepted but not finished when the process stopped: queued again (SQL is the truth)."""
         with self.db.session() as session:
-            unfinished = session.execute(select(DuplicateScan.tenant_id, DuplicateScan.id)
-                                         .where(DuplicateScan.status.in_(UNFINISHED))).all()
+            unfinished = DuplicateScanMaintenance(session).unfinished_scans()
         for tenant_id, scan_id in unfinished:
             self._send(tenant_id, scan_id)
         return len(unfinished)
 
     def close(self) -> None:
-        """Stops the embedded scan thread between two batches; its scan is resumed at the next start."""
+        """Stops a scan running in this process between two batches; it is resumed at the next start."""
         self._stopping = True
-        self._waiting.put(None)
-        if self._thread is not None:
-            self._thread.join(timeout=30)
 
     def _send(self, tenant_id: str, scan_id: str) -> None:
-        if self._dispatch is not None:
-            self._dispatch(tenant_id, scan_id)
-            return
-        with self._thread_lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._work, name="duplicate-scan", daemon=True)
-                self._thread.start()
-        self._waiting.put((tenant_id, scan_id))
+        self._dispatch(tenant_id, scan_id)
 
-    def _work(self) -> None:
-        while (task := self._waiting.get()) is not None and not self._stopping:
-            try:
-                self.run_scan(*task)
-            except Exception:  # the database went away mid-scan: it stays unfinished and is resumed
-                log.exception("duplicate scan %s could not be recorded", task[1])
-
-    def _update(self, scan_id: str, **values) -> None:
+    def _update(self, tenant_id: str, scan_id: str, **values) -> None:
         with self.db.session() as session:
-            session.execute(update(DuplicateScan).where(DuplicateScan.id == scan_id).values(**values))
+            DuplicateScanRepository(session, tenant_id).update(scan_id, **values)
 
     def _prune(self, tenant_id: str) -> None:
         with self.db.session() as session:
-            finished = session.scalars(select(DuplicateScan.id).where(
-                DuplicateScan.tenant_id == tenant_id, DuplicateScan.status.in_((COMPLETED, FAILED)))
-                .order_by(DuplicateScan.created_at.desc()).offset(KEEP_SCANS)).all()
-            if finished:
-                session.execute(delete(DuplicateScan).where(DuplicateScan.id.in_(finished)))
+            DuplicateScanRepository(session, tenant_id).prune_finished(KEEP_SCANS)
 
     @staticmethod
     def _out(scan: DuplicateScan, limit: int, cursor: str | None) -> DuplicateScanOut:

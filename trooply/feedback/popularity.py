@@ -14,13 +14,10 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-
-from trooply.catalog.models import ProductRecord
+from trooply.catalog.repository import CatalogRepository
 from trooply.db import Database, utcnow
-from trooply.feedback.models import FeedbackEvent
+from trooply.feedback.repository import FeedbackMaintenance, FeedbackRepository
 from trooply.index.base import VectorIndex
-from trooply.search.models import SearchLog
 
 log = logging.getLogger(__name__)
 EVENT_WEIGHTS = {"click": 1.0, "add_to_cart": 3.0, "purchase": 8.0}
@@ -62,23 +59,18 @@ class PopularityService:
         """Refresh every tenant with feedback inside the window; returns how many products changed."""
         since = utcnow() - 8 * self.half_life  # older events weigh under 0.4%
         with self.db.session() as session:
-            tenants = list(session.scalars(select(FeedbackEvent.tenant_id).where(FeedbackEvent.created_at >= since)
-                                           .distinct()))
+            tenants = FeedbackMaintenance(session).tenants_with_feedback_since(since)
         return sum(self.refresh(tenant_id) for tenant_id in tenants)
 
     def refresh(self, tenant_id: str) -> int:
         now = utcnow()
         since = now - 8 * self.half_life
         with self.db.session() as session:
-            events = session.execute(select(FeedbackEvent.product_id, FeedbackEvent.event, FeedbackEvent.created_at)
-                                     .where(FeedbackEvent.tenant_id == tenant_id,
-                                            FeedbackEvent.created_at >= since)).all()
-            impressions = session.execute(select(SearchLog.product_ids, SearchLog.created_at).where(
-                SearchLog.tenant_id == tenant_id, SearchLog.created_at >= since)).all()
-            signals = popularity_signals(events, impressions, now, self.half_life)
-            products = session.scalars(select(ProductRecord).where(ProductRecord.tenant_id == tenant_id))
+            feedback = FeedbackRepository(session, tenant_id)
+            signals = popularity_signals(feedback.events_since(since), feedback.impressions_since(since), now,
+                                         self.half_life)
             changed = []
-            for product in products:
+            for product in CatalogRepository(session, tenant_id).all_products():
                 value = signals.get(product.id, 0.5 if signals else None)
                 if value is None or (product.popularity is not None and abs(product.popularity - value) < MIN_CHANGE):
                     continue

@@ -1,25 +1,13 @@
 """Shopper feedback on search results: validated against the search log, stored once per event."""
 
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from trooply.db import Database
 from trooply.errors import InvalidRequest
 from trooply.feedback.models import FeedbackEvent
+from trooply.feedback.repository import FeedbackRepository
+from trooply.feedback.schemas import FeedbackIn
 from trooply.search.log_writer import SearchLogWriter
-from trooply.search.models import SearchLog
-
-
-class FeedbackIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    search_id: str = Field(min_length=1, max_length=40)
-    product_id: str = Field(min_length=1, max_length=256)
-    event: Literal["click", "add_to_cart", "purchase"]
-    position: int = Field(ge=0, le=1000, description="0-based rank of the product in the results")
 
 
 class FeedbackService:
@@ -41,12 +29,11 @@ class FeedbackService:
                                  code="product_not_in_search")
         try:
             with self.db.session() as session:
-                session.add(FeedbackEvent(tenant_id=tenant_id, **feedback.model_dump()))
+                FeedbackRepository(session, tenant_id).add_event(FeedbackEvent(**feedback.model_dump()))
         except IntegrityError:
             return False
         return True
 
     def _returned_ids(self, tenant_id: str, search_id: str) -> list[str] | None:
         with self.db.session() as session:
-            return session.scalar(select(SearchLog.product_ids).where(SearchLog.id == search_id,
-                                                                      SearchLog.tenant_id == tenant_id))
+            return FeedbackRepository(session, tenant_id).returned_ids(search_id)

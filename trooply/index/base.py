@@ -1,11 +1,13 @@
 """The vector index contract: one interface, implemented on Qdrant Edge and on the Qdrant server.
 
-Every call takes the tenant first; each tenant has its own shard (Edge) or collection (server),
-so no call can reach another tenant's vectors.
+Every call takes the tenant first. Small tenants share one store (an Edge shard or a server
+collection) partitioned by a tenant payload key; a tenant whose catalogue passes a threshold is
+promoted to a store of its own (see `tiers`). Either way no call can reach another tenant's vectors.
 """
 
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, cast
 
@@ -18,7 +20,13 @@ _POINT_NAMESPACE = uuid.UUID("6f1c3f4e-5d0b-4b8a-9a51-3c1f2d7e9b10")
 
 
 def point_id(product_id: str) -> str:
+    """The point id in a tenant's own store (the layout every store had before tiers)."""
     return str(uuid.uuid5(_POINT_NAMESPACE, product_id))
+
+
+def shared_point_id(tenant_id: str, product_id: str) -> str:
+    """The point id in the shared store: two tenants may both have a product "p1"."""
+    return str(uuid.uuid5(uuid.uuid5(_POINT_NAMESPACE, tenant_id), product_id))
 
 
 @dataclass
@@ -54,6 +62,17 @@ class Condition:
     range: dict[str, float] = field(default_factory=dict)
 
 
+Tier = Literal["shared", "dedicated"]
+
+
+@dataclass(frozen=True)
+class TierStatus:
+    """Where a tenant's vectors live, and whether a move to a store of its own is running."""
+
+    tier: Tier
+    promoting: bool = False
+
+
 class VectorIndex(Protocol):
     space: VectorSpace
 
@@ -83,6 +102,12 @@ class VectorIndex(Protocol):
     def count(self, tenant_id: str) -> int: ...
 
     def drop_tenant(self, tenant_id: str) -> None: ...
+
+    def tier(self, tenant_id: str) -> TierStatus: ...
+
+    def promote(self, tenant_id: str) -> Future[None]:
+        """Moves a shared tenant to a store of its own in the background (searches answer throughout, no
+        write is lost); the future is done at once for a dedicated tenant."""
 
     def ping(self) -> None: ...
 

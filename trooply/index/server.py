@@ -1,5 +1,18 @@
-"""The Qdrant server index, through qdrant-client: one collection per tenant."""
+"""The Qdrant server index, through qdrant-client.
 
+Per vector space: one shared collection `<prefix><space>.shared`, partitioned by tenant (a keyword
+index marked `is_tenant`), and for each promoted tenant an alias `<prefix><space>.tenant.<tenant>`
+onto its own collection (`….data`, or the tenant's collection from before tiers). Creating the alias
+is the atomic switch of a promotion; a `….data` collection without its alias is a promotion under
+way, and every process mirrors the tenant's writes into it.
+
+Promotion guarantee with several writing processes: writes made through any process after the
+target exists (plus a settle delay for calls in flight) are mirrored into it, and a catch-up pass
+compares version stamps and copies again whatever raced the copy; a write still in flight in
+another process past the settle delay is the one case not covered.
+"""
+
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -14,169 +27,240 @@ from trooply.index.base import (
     IndexPoint,
     ScrollPage,
     as_floats,
-    neighbours_without,
     point_hit,
-    point_id,
     point_payload,
     point_vector,
 )
-from trooply.index.filters import BOOLEAN_FIELDS, KEYWORD_FIELDS, NUMERIC_FIELDS
+from trooply.index.server_filters import PAYLOAD_INDEXES, TENANT_INDEX, server_filter
+from trooply.index.tiers import TENANT_KEY, StorePoint, TenantView, TieredIndex, new_version
 from trooply.vectors import VectorSpace
 
-# Flags are stored as 0/1, like on Qdrant Edge, so both engines read the same payloads.
-PAYLOAD_INDEXES = {**{f: models.PayloadSchemaType.KEYWORD for f in KEYWORD_FIELDS},
-                   **{f: models.PayloadSchemaType.FLOAT for f in NUMERIC_FIELDS},
-                   **{f: models.PayloadSchemaType.INTEGER for f in BOOLEAN_FIELDS}}
+_LEGACY_COPY_PAGE = 1024
 
 
 @dataclass(frozen=True)
 class ClusterLayout:
-    """How each tenant's collection is laid out on a Qdrant cluster (all 1 on a single node)."""
+    """How each collection is laid out on a Qdrant cluster (all 1 on a single node)."""
 
     shard_number: int = 1
     replication_factor: int = 1
     write_consistency_factor: int = 1
 
 
-class QdrantServerIndex:
-    def __init__(self, client: QdrantClient, space: VectorSpace, collection_prefix: str = "trooply_",
-                 layout: ClusterLayout = ClusterLayout()) -> None:
+class CollectionStore:
+    """A collection (or an alias of one) as a tenant-agnostic point store (see `tiers.PointStore`)."""
+
+    def __init__(self, client: QdrantClient, name: str, vector_name: str) -> None:
         self.client = client
-        self.space = space
+        self.name = name
+        self._vector = vector_name
+
+    def upsert(self, points: Sequence[StorePoint]) -> None:
+        self.client.upsert(self.name, points=[
+            models.PointStruct(id=p.id, vector={self._vector: as_floats(p.vector)}, payload=p.payload)
+            for p in points])
+
+    def set_payload(self, point_id: str, payload: dict[str, Any], replace: bool, scope: Sequence[Condition]) -> None:
+        # By filter, so that a product not (or no longer) in the index is left alone instead of failing.
+        write = self.client.overwrite_payload if replace else self.client.set_payload
+        write(self.name, payload=payload, points=models.FilterSelector(filter=self._only(scope, [point_id])))
+
+    def delete(self, point_ids: Sequence[str], scope: Sequence[Condition]) -> None:
+        self.client.delete(self.name, points_selector=models.FilterSelector(filter=self._only(scope, point_ids)))
+
+    def delete_matching(self, scope: Sequence[Condition]) -> None:
+        self.client.delete(self.name, points_selector=models.FilterSelector(filter=self._only(scope)))
+
+    def query(self, vector: np.ndarray, limit: int, conditions: Sequence[Condition],
+              with_vectors: bool) -> list[IndexHit]:
+        found = self.client.query_points(
+            self.name, query=as_floats(vector), using=self._vector, limit=limit,
+            query_filter=server_filter(conditions), with_payload=True, with_vectors=with_vectors).points
+        return [point_hit(p, p.score, self._vector if with_vectors else None) for p in found]
+
+    def neighbours(self, vectors: Sequence[np.ndarray], min_score: float, limit: int,
+                   conditions: Sequence[Condition]) -> list[list[IndexHit]]:
+        found = self.client.query_batch_points(self.name, requests=[models.QueryRequest(
+            query=as_floats(v), using=self._vector, limit=limit, score_threshold=min_score,
+            filter=server_filter(conditions), with_payload=["product_id"]) for v in vectors])
+        return [[point_hit(p, p.score) for p in response.points] for response in found]
+
+    def retrieve(self, point_ids: Sequence[str], conditions: Sequence[Condition]) -> list[IndexPoint]:
+        found, _ = self.client.scroll(self.name, limit=len(point_ids),
+                                      scroll_filter=server_filter(conditions, point_ids), with_payload=True,
+                                      with_vectors=[self._vector])
+        return [self._point(record) for record in found]
+
+    def scroll(self, limit: int, offset: object | None, conditions: Sequence[Condition],
+               full_payload: bool) -> ScrollPage:
+        found, after = self.client.scroll(self.name, limit=limit,
+                                          offset=cast("models.ExtendedPointId | None", offset),
+                                          scroll_filter=server_filter(conditions),
+                                          with_payload=True if full_payload else ["product_id"],
+                                          with_vectors=[self._vector])
+        return ScrollPage([self._point(record) for record in found], after)
+
+    def count(self, conditions: Sequence[Condition]) -> int:
+        return self.client.count(self.name, count_filter=server_filter(conditions), exact=True).count
+
+    def _only(self, scope: Sequence[Condition], point_ids: Sequence[str] | None = None) -> models.Filter:
+        selected = server_filter(scope, point_ids)
+        assert selected is not None, "a write by filter names its points or its scope"
+        return selected
+
+    def _point(self, record: models.Record) -> IndexPoint:
+        payload = point_payload(record)
+        return IndexPoint(payload["product_id"], point_vector(record, self._vector), payload)
+
+
+class QdrantServerIndex(TieredIndex):
+    def __init__(self, client: QdrantClient, space: VectorSpace, collection_prefix: str = "trooply_",
+                 layout: ClusterLayout = ClusterLayout(), promotion_threshold: int = 20000,
+                 settle_seconds: float = 2.0) -> None:
+        """`settle_seconds`: how long a promotion waits for other processes' writes in flight before copying."""
+        super().__init__(space, promotion_threshold, settle_seconds)
+        self.client = client
         self.layout = layout
         self._prefix = collection_prefix
-        self._checked: set[str] = set()  # tenants whose collection matched the space
+        self._shared: CollectionStore | None = None
+        self._checked: dict[str, str] = {}  # collections that matched the space: their vector name
+        self._legacy_moved = False
+        self._legacy_lock = threading.RLock()  # re-entered: moving a small tenant opens the shared collection
 
     @classmethod
     def from_settings(cls, settings: Settings, space: VectorSpace) -> "QdrantServerIndex":
         layout = ClusterLayout(settings.qdrant_shard_number, settings.qdrant_replication_factor,
                                settings.qdrant_write_consistency_factor)
-        return cls(QdrantClient(url=settings.qdrant_url, api_key=settings.qdrant_api_key), space, layout=layout)
-
-    def upsert(self, tenant_id: str, points: Sequence[IndexPoint]) -> None:
-        if not points:
-            return
-        if not self._exists(tenant_id):
-            self._create(tenant_id)
-        self.client.upsert(self._name(tenant_id), points=[
-            models.PointStruct(id=point_id(p.product_id), vector={self.space.name: as_floats(p.vector)},
-                               payload={**p.payload, "product_id": p.product_id}) for p in points])
-
-    def set_payload(self, tenant_id: str, product_id: str, payload: dict[str, Any], replace: bool = False) -> None:
-        # Top-level keys are replaced, others kept (all dropped with `replace`); by filter so that a
-        # product not (or no longer) in the index is left alone instead of failing.
-        if self._exists(tenant_id):
-            only = models.Filter(must=[models.HasIdCondition(has_id=[point_id(product_id)])])
-            write = self.client.overwrite_payload if replace else self.client.set_payload
-            write(self._name(tenant_id), payload={**payload, "product_id": product_id},
-                  points=models.FilterSelector(filter=only))
-
-    def delete(self, tenant_id: str, product_ids: Sequence[str]) -> None:
-        if product_ids and self._exists(tenant_id):
-            self.client.delete(self._name(tenant_id),
-                               points_selector=models.PointIdsList(points=[point_id(p) for p in product_ids]))
-
-    def query(self, tenant_id: str, vector: np.ndarray, limit: int,
-              conditions: Sequence[Condition] = (), with_vectors: bool = False) -> list[IndexHit]:
-        if not self._exists(tenant_id):
-            return []
-        found = self.client.query_points(
-            self._name(tenant_id), query=as_floats(vector), using=self.space.name, limit=limit,
-            query_filter=_filter(conditions), with_payload=True, with_vectors=with_vectors).points
-        return [point_hit(p, p.score, self.space.name if with_vectors else None) for p in found]
-
-    def retrieve(self, tenant_id: str, product_ids: Sequence[str]) -> list[IndexPoint]:
-        if not product_ids or not self._exists(tenant_id):
-            return []
-        found = self.client.retrieve(self._name(tenant_id), [point_id(p) for p in product_ids], with_payload=True,
-                                     with_vectors=[self.space.name])
-        return [self._point(record) for record in found]
-
-    def scroll(self, tenant_id: str, limit: int, offset: object | None = None) -> ScrollPage:
-        if not self._exists(tenant_id):
-            return ScrollPage([], None)
-        # `offset` is a next_offset this engine returned.
-        found, after = self.client.scroll(self._name(tenant_id), limit=limit,
-                                          offset=cast("models.ExtendedPointId | None", offset),
-                                          with_payload=["product_id"], with_vectors=[self.space.name])
-        return ScrollPage([self._point(record) for record in found], after)
-
-    def neighbours(self, tenant_id: str, points: Sequence[IndexPoint], min_score: float,
-                   limit: int) -> list[list[IndexHit]]:
-        if not points or not self._exists(tenant_id):
-            return [[] for _ in points]
-        # One more than asked: a point is its own nearest neighbour and is dropped below.
-        found = self.client.query_batch_points(self._name(tenant_id), requests=[models.QueryRequest(
-            query=as_floats(p.vector), using=self.space.name, limit=limit + 1, score_threshold=min_score,
-            with_payload=["product_id"]) for p in points])
-        return [neighbours_without(p.product_id, response.points, limit)
-                for p, response in zip(points, found, strict=True)]
-
-    def _point(self, record: models.Record) -> IndexPoint:
-        payload = point_payload(record)
-        return IndexPoint(payload["product_id"], point_vector(record, self.space.name), payload)
-
-    def count(self, tenant_id: str) -> int:
-        return self.client.count(self._name(tenant_id), exact=True).count if self._exists(tenant_id) else 0
-
-    def drop_tenant(self, tenant_id: str) -> None:
-        if self.client.collection_exists(self._name(tenant_id)):
-            self.client.delete_collection(self._name(tenant_id))
-        self._checked.discard(tenant_id)
+        return cls(QdrantClient(url=settings.qdrant_url, api_key=settings.qdrant_api_key), space, layout=layout,
+                   promotion_threshold=settings.index_promotion_threshold)
 
     def ping(self) -> None:
         self.client.get_collections()
 
     def close(self) -> None:
+        self._stop_promotions()
         self.client.close()
 
-    def _name(self, tenant_id: str) -> str:
-        return f"{self._prefix}{tenant_id}"
+    # Names
 
-    def _exists(self, tenant_id: str) -> bool:
-        # Asked on every call: another replica or worker may have created or dropped it.
-        name = self._name(tenant_id)
+    def shared_name(self, space: VectorSpace | None = None) -> str:
+        return f"{self._prefix}{(space or self.space).name}.shared"
+
+    def tenant_name(self, tenant_id: str, space: VectorSpace | None = None) -> str:
+        """The alias a promoted tenant's collection is reached by."""
+        return f"{self._prefix}{(space or self.space).name}.tenant.{tenant_id}"
+
+    def _target_name(self, tenant_id: str) -> str:
+        return f"{self.tenant_name(tenant_id)}.data"
+
+    # The stores
+
+    def _shared_store(self) -> CollectionStore:
+        if self._shared is None:  # never dropped once created: checked once per process
+            self._move_legacy_tenants()
+            name = self.shared_name()
+            self._create(name, shared=True)
+            self._shared = CollectionStore(self.client, name, self._check(name, "the shared index"))
+        return self._shared
+
+    def _dedicated_store(self, tenant_id: str) -> CollectionStore | None:
+        # Asked on every call: another process may have promoted or dropped the tenant.
+        self._move_legacy_tenants()
+        name = self.tenant_name(tenant_id)
         if not self.client.collection_exists(name):
-            return False
-        if tenant_id not in self._checked:
-            vectors = self.client.get_collection(name).config.params.vectors
-            # Dense vectors, one or named: every collection this index creates has them.
-            named = vectors if isinstance(vectors, dict) else {"": cast(models.VectorParams, vectors)}
-            stored = self.space.name if self.space.name in named else next(iter(named))
-            self.space.check_matches(VectorSpace(stored, named[stored].size), f"index of tenant {tenant_id}")
-            self._checked.add(tenant_id)
-        return True
+            return None
+        return CollectionStore(self.client, name, self._check(name, f"index of tenant {tenant_id}"))
 
-    def _create(self, tenant_id: str) -> None:
-        name = self._name(tenant_id)
-        try:
-            self.client.create_collection(name, vectors_config={
-                self.space.name: models.VectorParams(size=self.space.size, distance=models.Distance.COSINE)},
-                shard_number=self.layout.shard_number, replication_factor=self.layout.replication_factor,
-                write_consistency_factor=self.layout.write_consistency_factor)
-        except Exception:
-            if not self._exists(tenant_id):  # else another worker created it first: use it
-                raise
-        for key, schema in PAYLOAD_INDEXES.items():
+    def _promotion_target(self, tenant_id: str) -> CollectionStore | None:
+        name = self._target_name(tenant_id)
+        return CollectionStore(self.client, name, self.space.name) if self.client.collection_exists(name) else None
+
+    def _begin_promotion(self, tenant_id: str) -> CollectionStore:
+        name = self._target_name(tenant_id)
+        if self.client.collection_exists(name):  # a crashed promotion's, or a racing one's: start over
+            self.client.delete_collection(name)
+        self._create(name, shared=False)
+        return CollectionStore(self.client, name, self.space.name)
+
+    def _finish_promotion(self, tenant_id: str) -> None:
+        self.client.update_collection_aliases(change_aliases_operations=[models.CreateAliasOperation(
+            create_alias=models.CreateAlias(collection_name=self._target_name(tenant_id),
+                                            alias_name=self.tenant_name(tenant_id)))])
+
+    def _abandon_promotion(self, tenant_id: str) -> None:
+        target = self._target_name(tenant_id)
+        if not self.client.collection_exists(self.tenant_name(tenant_id)) and self.client.collection_exists(target):
+            self.client.delete_collection(target)
+
+    def _drop_dedicated(self, tenant_id: str) -> None:
+        alias = self.tenant_name(tenant_id)
+        found = [a.collection_name for a in self.client.get_aliases().aliases if a.alias_name == alias]
+        for collection in found:
+            self.client.update_collection_aliases(change_aliases_operations=[models.DeleteAliasOperation(
+                delete_alias=models.DeleteAlias(alias_name=alias))])
+            self.client.delete_collection(collection)
+        self._checked.pop(alias, None)
+
+    def _create(self, name: str, shared: bool) -> None:
+        if not self.client.collection_exists(name):
+            try:
+                self.client.create_collection(name, vectors_config={
+                    self.space.name: models.VectorParams(size=self.space.size, distance=models.Distance.COSINE)},
+                    shard_number=self.layout.shard_number, replication_factor=self.layout.replication_factor,
+                    write_consistency_factor=self.layout.write_consistency_factor)
+            except Exception:
+                if not self.client.collection_exists(name):  # else another process created it first: use it
+                    raise
+        indexes: dict[str, models.PayloadSchemaType | models.KeywordIndexParams] = {
+            **PAYLOAD_INDEXES, **({TENANT_KEY: TENANT_INDEX} if shared else {})}
+        for key, schema in indexes.items():
             self.client.create_payload_index(name, key, schema)  # idempotent
 
+    def _check(self, name: str, where: str) -> str:
+        """The collection's vector name, once it is known to match the space."""
+        if name not in self._checked:
+            stored = _stored_space(self.client, name, self.space.name)
+            self.space.check_matches(stored, where)
+            self._checked[name] = stored.name
+        return self._checked[name]
+
+    # The layout before tiers
+
+    def _move_legacy_tenants(self) -> None:
+        """Moves each `<prefix><tenant>` collection into this layout: a big one (or another model's) gets its
+        alias, a small one is copied into the shared collection and then deleted. Idempotent: a rerun
+        copies the same point ids again; once per process."""
+        with self._legacy_lock:
+            if self._legacy_moved:
+                return
+            self._legacy_moved = True
+            aliased = {a.collection_name for a in self.client.get_aliases().aliases}
+            for collection in self.client.get_collections().collections:
+                rest = collection.name.removeprefix(self._prefix)
+                if collection.name.startswith(self._prefix) and "." not in rest and collection.name not in aliased:
+                    self._adopt_legacy(rest, collection.name)
+
+    def _adopt_legacy(self, tenant_id: str, name: str) -> None:
+        stored = _stored_space(self.client, name, self.space.name)
+        legacy = CollectionStore(self.client, name, stored.name)
+        if stored != self.space or legacy.count([]) >= self._promotion_threshold:
+            self.client.update_collection_aliases(change_aliases_operations=[models.CreateAliasOperation(
+                create_alias=models.CreateAlias(collection_name=name, alias_name=self.tenant_name(tenant_id, stored)))])
+            return
+        shared = TenantView(self._shared_store(), tenant_id, shared=True)
+        offset: object | None = None
+        while True:
+            page = legacy.scroll(_LEGACY_COPY_PAGE, offset, [], full_payload=True)
+            shared.upsert(page.points, new_version())
+            offset = page.next_offset
+            if offset is None:
+                break
+        self.client.delete_collection(name)
 
 
-
-
-
-def _filter(conditions: Sequence[Condition]) -> models.Filter | None:
-    if not conditions:
-        return None
-    # `except` is must_not MatchAny, as on Edge: a product without the key is kept.
-    return models.Filter(must=[_field(c) for c in conditions if c.kind != "except"],
-                         must_not=[models.FieldCondition(key=c.key, match=models.MatchAny(any=list(c.value)))
-                                   for c in conditions if c.kind == "except"])
-
-
-def _field(condition: Condition) -> models.FieldCondition:
-    if condition.kind == "eq":
-        return models.FieldCondition(key=condition.key, match=models.MatchValue(value=condition.value))
-    if condition.kind == "any":
-        return models.FieldCondition(key=condition.key, match=models.MatchAny(any=list(condition.value)))
-    return models.FieldCondition(key=condition.key, range=models.Range(**condition.range))
+def _stored_space(client: QdrantClient, name: str, expected: str) -> VectorSpace:
+    vectors = client.get_collection(name).config.params.vectors
+    # Dense vectors, one or named: every collection this index creates has them.
+    named = vectors if isinstance(vectors, dict) else {"": cast(models.VectorParams, vectors)}
+    stored = expected if expected in named else next(iter(named))
+    return VectorSpace(stored, named[stored].size)

@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from trooply.errors import InvalidRequest, TrooplyError
+from trooply.items.schemas import MAX_ITEMS
 from trooply.tenancy.usage import UsageService
 from trooply.vision.decode import DecodedImage, crop_image
 from trooply.vision.detection import (
@@ -29,7 +30,6 @@ from trooply.vision.detection import (
 from trooply.vision.encoder import ClipEncoder
 from trooply.vision.query_image import QueryImage, QueryImageLoader
 
-MAX_ITEMS = 50
 DEFAULT_EMBED_TOP_K = 5
 
 

@@ -14,7 +14,9 @@ import numpy as np
 
 from trooply.batching import INGEST
 from trooply.ranking.profiles import ScoringProfile
+from trooply.vectors import VectorSpace
 from trooply.vision.encoder import ClipEncoder
+from trooply.vision.scoring import ZeroShotScoring
 
 
 @dataclass(frozen=True)
@@ -23,13 +25,21 @@ class FamilyGuess:
     confidence: float
 
 
+@dataclass(frozen=True)
+class _PromptEmbeddings:
+    """Each family's mean prompt embedding in one model's space, and that model's scoring."""
+
+    matrix: np.ndarray
+    scoring: ZeroShotScoring
+
+
 class FamilyClassifier:
     def __init__(self, profiles: dict[str, ScoringProfile], encoder: Callable[[], ClipEncoder]) -> None:
         self.profiles = profiles
-        self._encoder = encoder  # the model loads on first use; category look-ups never need it
+        self._encoder = encoder  # the active model, loaded on first use; category look-ups never need it
         self._by_category = {c: name for name, p in profiles.items() for c in p.categories}
         self._names = list(profiles)
-        self._prompt_matrix: np.ndarray | None = None
+        self._embedded: dict[VectorSpace, _PromptEmbeddings] = {}  # per model: a migration brings a second one
         self._lock = threading.Lock()
 
     def of_category(self, category: str | None) -> FamilyGuess | None:
@@ -38,25 +48,39 @@ class FamilyClassifier:
         family = self._by_category.get(category.strip().lower())
         return FamilyGuess(family, 1.0) if family else None
 
-    def classify(self, vector: np.ndarray) -> FamilyGuess:
-        probabilities = self._encoder().scoring.choice_probabilities(self._prompts() @ vector)
+    def classify(self, vector: np.ndarray, encoder: ClipEncoder | None = None) -> FamilyGuess:
+        """`encoder`: the model that made the vector; the active one when not given."""
+        prompts = self._for_vector(encoder or self._encoder(), vector)
+        probabilities = prompts.scoring.choice_probabilities(prompts.matrix @ vector)
         best = int(np.argmax(probabilities))
         return FamilyGuess(self._names[best], round(float(probabilities[best]), 4))
 
-    def of_product(self, category: str | None, vector: np.ndarray) -> FamilyGuess:
-        return self.of_category(category) or self.classify(vector)
+    def of_product(self, category: str | None, vector: np.ndarray, encoder: ClipEncoder | None = None) -> FamilyGuess:
+        return self.of_category(category) or self.classify(vector, encoder)
 
     def warm_up(self) -> None:
         self._prompts()
 
-    def _prompts(self) -> np.ndarray:
-        # Computed once per model (the classifier lives as long as its encoder).
+    def _for_vector(self, encoder: ClipEncoder, vector: np.ndarray) -> _PromptEmbeddings:
+        """A query encoded a moment before this process saw a model cutover is classified in its own space."""
+        if len(vector) != encoder.space.size:
+            with self._lock:
+                earlier = [p for space, p in self._embedded.items() if space.size == len(vector)]
+            if earlier:
+                return earlier[0]
+        return self._embeddings(encoder)
+
+    def _prompts(self, encoder: ClipEncoder | None = None) -> np.ndarray:
+        return self._embeddings(encoder or self._encoder()).matrix
+
+    def _embeddings(self, encoder: ClipEncoder) -> _PromptEmbeddings:
+        # Computed once per model, at start or when a migration brings a new one.
         with self._lock:
-            if self._prompt_matrix is None:
+            if encoder.space not in self._embedded:
                 rows = []
                 for name in self._names:
-                    # Once per model, at start: background work, never refused as a query could be.
-                    mean = self._encoder().encode_texts(self.profiles[name].prompts, priority=INGEST).mean(axis=0)
+                    # Background work, never refused as a query could be.
+                    mean = encoder.encode_texts(self.profiles[name].prompts, priority=INGEST).mean(axis=0)
                     rows.append(mean / np.linalg.norm(mean))
-                self._prompt_matrix = np.stack(rows).astype(np.float32)
-            return self._prompt_matrix
+                self._embedded[encoder.space] = _PromptEmbeddings(np.stack(rows).astype(np.float32), encoder.scoring)
+            return self._embedded[encoder.space]

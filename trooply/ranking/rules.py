@@ -3,34 +3,16 @@
 import threading
 import time
 import uuid
-from typing import Any, cast
-
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import CursorResult, delete, select
 
 from trooply.db import Database
 from trooply.errors import InvalidRequest, NotFound
 from trooply.index.filters import parse_filters
 from trooply.ranking.engine import MerchandisingRule
 from trooply.ranking.models import RuleRecord
+from trooply.ranking.repository import RuleRepository
+from trooply.ranking.schemas import RuleIn
 
 MAX_RULES_PER_TENANT = 200
-
-
-class RuleIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    name: str | None = Field(None, max_length=200)
-    filters: dict[str, Any] = Field(min_length=1)
-    weight: float = Field(ge=-1.0, le=1.0, description="+1 strongest boost, -1 strongest bury")
-    profile: str | None = None
-
-    @field_validator("weight")
-    @classmethod
-    def _not_zero(cls, value: float) -> float:
-        if value == 0:
-            raise ValueError("a rule with weight 0 does nothing")
-        return value
 
 
 class RuleService:
@@ -48,24 +30,21 @@ class RuleService:
         if rule.profile is not None and rule.profile not in self.profile_names:
             raise InvalidRequest(f"unknown profile {rule.profile!r}", code="unknown_profile")
         with self.db.session() as session:
-            count = len(session.scalars(select(RuleRecord.id).where(RuleRecord.tenant_id == tenant_id)).all())
-            if count >= MAX_RULES_PER_TENANT:
+            repo = RuleRepository(session, tenant_id)
+            if repo.count() >= MAX_RULES_PER_TENANT:
                 raise InvalidRequest(f"a tenant holds at most {MAX_RULES_PER_TENANT} rules", code="too_many_rules")
             record = RuleRecord(id=f"rule_{uuid.uuid4().hex[:20]}", tenant_id=tenant_id, **rule.model_dump())
-            session.add(record)
+            repo.add(record)
         self._forget(tenant_id)
         return record
 
     def all_of(self, tenant_id: str) -> list[RuleRecord]:
         with self.db.session() as session:
-            return list(session.scalars(select(RuleRecord).where(RuleRecord.tenant_id == tenant_id)
-                                        .order_by(RuleRecord.created_at)))
+            return RuleRepository(session, tenant_id).all()
 
     def delete(self, tenant_id: str, rule_id: str) -> None:
         with self.db.session() as session:
-            gone = cast(CursorResult, session.execute(delete(RuleRecord).where(RuleRecord.tenant_id == tenant_id,
-                                                                               RuleRecord.id == rule_id)))
-            if not gone.rowcount:
+            if not RuleRepository(session, tenant_id).delete(rule_id):
                 raise NotFound(f"no rule {rule_id!r}", code="rule_not_found")
         self._forget(tenant_id)
 

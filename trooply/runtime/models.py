@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from trooply.batching import Overloaded
 from trooply.errors import ServiceUnavailable
 from trooply.observability import RUNTIME_SHED
+from trooply.runtime.lazy import Lazy
 from trooply.scheduling import PeriodicTask
 
 if TYPE_CHECKING:
@@ -108,8 +109,7 @@ class ModelRuntime:
 
     def __init__(self, settings: "Settings") -> None:
         self.settings = settings
-        self._clip: ClipEncoder | None = None
-        self._clip_lock = threading.Lock()
+        self.clip: Lazy[ClipEncoder] = Lazy(self._load_clip)  # callers share one encoder, loaded once
         idle_s, max_queue = settings.model_idle_unload_seconds, settings.runtime_max_queue
         self.whisper: ModelSlot[Transcriber] = ModelSlot(
             "whisper", self._load_whisper, idle_unload_s=idle_s, max_queue=max_queue,
@@ -123,18 +123,9 @@ class ModelRuntime:
                                       max_queue=max_queue, describe=lambda d: d.describe())
         self._janitor: PeriodicTask | None = None
 
-    @property
-    def clip(self) -> "ClipEncoder":
-        with self._clip_lock:
-            if self._clip is None:
-                from trooply.vision.encoder import ClipEncoder
-
-                self._clip = ClipEncoder.from_settings(self.settings)
-            return self._clip
-
     def start(self) -> None:
         """Loads CLIP now (the first query must not pay for it) and starts unloading idle optional models."""
-        self.clip  # noqa: B018 (loads it)
+        self.clip()
         interval = min(60.0, self.settings.model_idle_unload_seconds / 2)
         self._janitor = PeriodicTask(interval, self.unload_idle, "model-janitor")
 
@@ -145,8 +136,7 @@ class ModelRuntime:
         return [slot.name for slot in self._slots() if slot.unload_if_idle()]
 
     def describe(self) -> dict[str, dict[str, Any]]:
-        clip = self._clip
-        models = {"clip": {"loaded": clip is not None, **(clip.describe() if clip is not None else {})}}
+        models = {"clip": {"loaded": self.clip.opened, **(self.clip().describe() if self.clip.opened else {})}}
         return models | {slot.name: slot.status() for slot in self._slots()}
 
     def stop(self) -> None:
@@ -154,11 +144,15 @@ class ModelRuntime:
             self._janitor.stop()
         for slot in self._slots():
             slot.close()
-        if self._clip is not None:
-            self._clip.close()
+        self.clip.close(lambda clip: clip.close())
 
     def _slots(self) -> list[ModelSlot]:
         return [self.whisper] + ([self.detector] if self.detector is not None else [])
+
+    def _load_clip(self) -> "ClipEncoder":
+        from trooply.vision.encoder import ClipEncoder
+
+        return ClipEncoder.from_settings(self.settings)
 
     def _load_whisper(self) -> "Transcriber":
         from trooply.voice.transcriber import Transcriber

@@ -6,6 +6,7 @@ import threading
 
 from trooply.db import Database
 from trooply.search.models import SearchLog
+from trooply.search.repository import SearchLogRepository
 
 log = logging.getLogger(__name__)
 _STOP = object()
@@ -49,7 +50,8 @@ class SearchLogWriter:
             try:
                 if rows:
                     with self.db.session() as session:
-                        session.add_all(rows)
+                        for tenant_id, tenant_rows in _by_tenant(rows).items():
+                            SearchLogRepository(session, tenant_id).add_all(tenant_rows)
             except Exception:  # a lost log row must never fail or slow a search
                 log.exception("could not write %d search log rows", len(rows))
             finally:
@@ -57,3 +59,10 @@ class SearchLogWriter:
                     self._rows.task_done()
             if len(rows) < len(batch):
                 return
+
+
+def _by_tenant(rows: list[SearchLog]) -> dict[str, list[SearchLog]]:
+    grouped: dict[str, list[SearchLog]] = {}
+    for row in rows:
+        grouped.setdefault(row.tenant_id, []).append(row)
+    return grouped

@@ -13,6 +13,8 @@ class Tenant(Base):
     name: Mapped[str] = mapped_column(String(200))
     plan: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set when an operator deletes the tenant: its keys are revoked then, and the row goes when the purge ends.
+    deleted_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class ApiKey(Base):

@@ -1,42 +1,69 @@
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+"""Tenant rows, API keys and usage counters. `TenantRepository` is one tenant's view of them;
+`TenantDirectory` answers the one question asked before any tenant is known: whose key is this?"""
 
-from trooply.db import utcnow
-from trooply.tenancy.models import ApiKey, Tenant
+from typing import cast
+
+from sqlalchemy import ColumnElement, CursorResult, func, select, update
+
+from trooply.db import MaintenanceRepository, TenantScopedRepository, utcnow
+from trooply.tenancy.models import ApiKey, Tenant, UsageCounter
 
 
-class TenantRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
+class TenantRepository(TenantScopedRepository):
     def add(self, tenant: Tenant) -> None:
+        if tenant.id != self.tenant_id:
+            raise ValueError("a repository adds only its own tenant")
         self.session.add(tenant)
+        self.session.flush()  # the tenant row must exist before its keys reference it
 
-    def get(self, tenant_id: str) -> Tenant | None:
-        return self.session.scalars(select(Tenant).where(Tenant.id == tenant_id)).first()
+    def get(self) -> Tenant | None:
+        return self.session.scalars(select(Tenant).where(self._is_this_tenant())).first()
 
-    def lock(self, tenant_id: str) -> Tenant | None:
+    def lock(self) -> Tenant | None:
         """The tenant, write-locked until the transaction ends, so that quota checks run one at a time.
         A no-op UPDATE first, not SELECT FOR UPDATE, which SQLite ignores: there the UPDATE takes the
         database write lock before anything is read; on PostgreSQL it locks the tenant's row."""
-        self.session.execute(update(Tenant).where(Tenant.id == tenant_id).values(name=Tenant.name)
+        self.session.execute(update(Tenant).where(self._is_this_tenant()).values(name=Tenant.name)
                              .execution_options(synchronize_session=False))
-        return self.get(tenant_id)
+        return self.get()
 
     def add_key(self, key: ApiKey) -> None:
-        self.session.add(key)
+        self._add(key)
 
+    def active_keys(self) -> list[ApiKey]:
+        return list(self.session.scalars(self._select(ApiKey).where(ApiKey.revoked_at.is_(None))
+                                         .order_by(ApiKey.kind)))
+
+    def revoke_keys(self) -> None:
+        self.session.execute(self._update(ApiKey).where(ApiKey.revoked_at.is_(None)).values(revoked_at=utcnow()))
+
+    def usage_total(self, period: str) -> int:
+        return self.session.scalar(self._select(UsageCounter, func.coalesce(func.sum(UsageCounter.count), 0))
+                                   .where(UsageCounter.period == period)) or 0
+
+    def usage_counts(self, period: str) -> dict[str, int]:
+        rows = self.session.execute(self._select(UsageCounter, UsageCounter.endpoint, UsageCounter.count)
+                                    .where(UsageCounter.period == period))
+        return {endpoint: count for endpoint, count in rows}
+
+    def count_usage(self, period: str, endpoint: str) -> None:
+        """One more call of `endpoint` in `period`; callers hold `lock()`, so update-or-insert cannot race."""
+        bumped = cast(CursorResult, self.session.execute(
+            self._update(UsageCounter).where(UsageCounter.period == period, UsageCounter.endpoint == endpoint)
+            .values(count=UsageCounter.count + 1)))
+        if not bumped.rowcount:
+            self._add(UsageCounter(period=period, endpoint=endpoint, count=1))
+
+    def _is_this_tenant(self) -> ColumnElement[bool]:
+        # The tenants table is keyed by the tenant itself, not by a tenant_id column.
+        return Tenant.id == self.tenant_id
+
+
+class TenantDirectory(MaintenanceRepository):
     def active_key(self, key_hash: str) -> tuple[ApiKey, Tenant] | None:
+        """Authentication: the unrevoked key with this hash and its tenant, whichever tenant that is."""
         row = self.session.execute(
             select(ApiKey, Tenant).join(Tenant, Tenant.id == ApiKey.tenant_id)
             .where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
         ).first()
         return (row[0], row[1]) if row else None
-
-    def active_keys(self, tenant_id: str) -> list[ApiKey]:
-        return list(self.session.scalars(select(ApiKey).where(ApiKey.tenant_id == tenant_id,
-                                                              ApiKey.revoked_at.is_(None)).order_by(ApiKey.kind)))
-
-    def revoke_keys(self, tenant_id: str) -> None:
-        self.session.execute(update(ApiKey).where(ApiKey.tenant_id == tenant_id, ApiKey.revoked_at.is_(None))
-                             .values(revoked_at=utcnow()))

@@ -4,20 +4,21 @@ import hashlib
 import secrets
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from trooply.config import PLANS
-from trooply.db import Database
+from trooply.config import DEFAULT_PLANS, PlanLimits, plan_limits
+from trooply.db import Database, utcnow
 from trooply.errors import Forbidden, InvalidRequest, NotFound, Unauthorized
 from trooply.tenancy.models import ApiKey, Tenant
-from trooply.tenancy.repository import TenantRepository
+from trooply.tenancy.repository import TenantDirectory, TenantRepository
 
 SECRET, PUBLISHABLE = "secret", "publishable"
 KEY_PREFIXES = {SECRET: "sk_", PUBLISHABLE: "pk_"}
-# A secret key does everything for its tenant; a publishable key is safe in a browser.
+# A secret key does everything for its tenant; a publishable key is safe in a browser. Operating on tenants
+# themselves is no tenant key's scope: the admin API takes TROOPLY_ADMIN_TOKEN (trooply.admin).
 SCOPES = {
-    SECRET: frozenset({"catalog", "search", "feedback", "admin"}),
+    SECRET: frozenset({"catalog", "search", "feedback"}),
     PUBLISHABLE: frozenset({"search", "feedback"}),
 }
 
@@ -46,36 +47,67 @@ def hash_key(raw_key: str) -> str:
     return hashlib.sha256(raw_key.encode()).hexdigest()
 
 
+def is_tenant_key(raw_key: str) -> bool:
+    """Whether a token has the shape of a tenant's key (valid or not)."""
+    return raw_key.startswith(tuple(KEY_PREFIXES.values()))
+
+
+def live_tenant(repo: TenantRepository, lock: bool = False) -> Tenant:
+    """The repository's tenant, unless it does not exist or is deleted (being purged): then `tenant_not_found`.
+    `lock` write-locks its row until the transaction ends (a deletion waits for the caller, or it for it)."""
+    tenant = repo.lock() if lock else repo.get()
+    if tenant is None or tenant.deleted_at is not None:
+        raise NotFound(f"no tenant {repo.tenant_id!r}", code="tenant_not_found")
+    return tenant
+
+
 class TenantService:
     def __init__(self, db: Database, key_cache_seconds: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 plans: Mapping[str, PlanLimits] = DEFAULT_PLANS) -> None:
         self._clock = clock
         self.db = db
+        self.plans = plans
         # Authenticated keys are remembered briefly: a database read per search is measurable latency.
         # A revoked key therefore keeps working this long in other processes (TROOPLY_KEY_CACHE_SECONDS).
         self.key_cache_seconds = key_cache_seconds
         self._known_keys: dict[str, tuple[float, Principal]] = {}
 
     def create_tenant(self, name: str, plan: str) -> TenantCredentials:
-        if plan not in PLANS:
-            raise InvalidRequest(f"unknown plan {plan!r}; use one of {', '.join(PLANS)}", code="invalid_plan")
+        plan_limits(self.plans, plan)  # unknown_plan
         if not name.strip():
             raise InvalidRequest("tenant name must not be empty", code="invalid_name")
         tenant_id = f"ten_{uuid.uuid4().hex[:20]}"
         with self.db.session() as session:
-            repo = TenantRepository(session)
+            repo = TenantRepository(session, tenant_id)
             repo.add(Tenant(id=tenant_id, name=name.strip(), plan=plan))
-            session.flush()
             return self._issue_keys(repo, tenant_id)
 
     def rotate_keys(self, tenant_id: str) -> TenantCredentials:
         with self.db.session() as session:
-            repo = TenantRepository(session)
-            if repo.get(tenant_id) is None:
-                raise NotFound(f"no tenant {tenant_id!r}", code="tenant_not_found")
-            repo.revoke_keys(tenant_id)
-            self._known_keys = {h: known for h, known in self._known_keys.items() if known[1].tenant_id != tenant_id}
+            repo = TenantRepository(session, tenant_id)
+            live_tenant(repo, lock=True)
+            repo.revoke_keys()
+            self.forget(tenant_id)
             return self._issue_keys(repo, tenant_id)
+
+    def mark_deleted(self, tenant_id: str) -> bool:
+        """Marks the tenant deleted and revokes its keys, in this process's cache too; False when no such
+        tenant is left. Marking again is a no-op: the purge that follows (trooply.admin) may be sent again."""
+        with self.db.session() as session:
+            repo = TenantRepository(session, tenant_id)
+            tenant = repo.lock()
+            if tenant is None:
+                return False
+            if tenant.deleted_at is None:
+                tenant.deleted_at = utcnow()
+            repo.revoke_keys()
+        self.forget(tenant_id)
+        return True
+
+    def forget(self, tenant_id: str) -> None:
+        """Drops the tenant's keys from this process's cache: its next request reads keys and plan afresh."""
+        self._known_keys = {h: known for h, known in self._known_keys.items() if known[1].tenant_id != tenant_id}
 
     def recently_authenticated(self, raw_key: str | None) -> Principal | None:
         """The key's principal if it was checked within the cache time; never touches the database."""
@@ -89,8 +121,8 @@ class TenantService:
             return principal
         key_hash = hash_key(raw_key)
         with self.db.session() as session:
-            found = TenantRepository(session).active_key(key_hash)
-        if found is None:
+            found = TenantDirectory(session).active_key(key_hash)
+        if found is None or found[1].deleted_at is not None:
             raise Unauthorized("invalid or revoked API key", code="invalid_api_key")
         key, tenant = found
         principal = Principal(tenant_id=tenant.id, plan=tenant.plan, key_kind=key.kind)
@@ -100,21 +132,16 @@ class TenantService:
     def account(self, tenant_id: str) -> dict:
         """The tenant as its own keys see it: name, plan, and which keys are active (prefixes only)."""
         with self.db.session() as session:
-            repo = TenantRepository(session)
-            tenant = repo.get(tenant_id)
-            if tenant is None:
-                raise NotFound(f"no tenant {tenant_id!r}", code="tenant_not_found")
+            repo = TenantRepository(session, tenant_id)
+            tenant = live_tenant(repo)
             keys = [{"kind": key.kind, "prefix": key.prefix, "created_at": key.created_at}
-                    for key in repo.active_keys(tenant_id)]
+                    for key in repo.active_keys()]
         return {"tenant_id": tenant.id, "name": tenant.name, "plan": tenant.plan, "created_at": tenant.created_at,
                 "keys": keys}
 
     def get_plan(self, tenant_id: str) -> str:
         with self.db.session() as session:
-            tenant = TenantRepository(session).get(tenant_id)
-        if tenant is None:
-            raise NotFound(f"no tenant {tenant_id!r}", code="tenant_not_found")
-        return tenant.plan
+            return live_tenant(TenantRepository(session, tenant_id)).plan
 
     @staticmethod
     def _issue_keys(repo: TenantRepository, tenant_id: str) -> TenantCredentials:

@@ -1,7 +1,9 @@
 import threading
 import time
 
-from trooply.catalog.queue import InProcessQueue
+import pytest
+
+from trooply.catalog.queue import InProcessQueue, TaskRegistry
 
 
 def test_delayed_tasks_run_after_their_delay_and_a_failing_task_does_not_stop_the_pool():
@@ -15,12 +17,13 @@ def test_delayed_tasks_run_after_their_delay_and_a_failing_task_does_not_stop_th
             done.set()
 
     pool = InProcessQueue(workers=2)
-    pool.start(run)
+    pool.register("ingest", run)
+    pool.start()
     try:
         started = time.monotonic()
-        pool.dispatch("t", "j", ["late"], delay=0.3)
-        pool.dispatch("t", "j", ["boom"])
-        pool.dispatch("t", "j", ["now"])
+        pool.send("ingest", ["t", "j", ["late"]], delay=0.3)
+        pool.send("ingest", ["t", "j", ["boom"]])
+        pool.send("ingest", ["t", "j", ["now"]])
         assert done.wait(5)
         order = [name for name, _ in ran]
         assert order[-1] == "late" and set(order) == {"late", "boom", "now"}
@@ -29,3 +32,55 @@ def test_delayed_tasks_run_after_their_delay_and_a_failing_task_does_not_stop_th
     finally:
         pool.stop()
     assert pool.depth() == 0
+    with pytest.raises(RuntimeError, match="not running"):
+        pool.ping()
+
+
+def test_tasks_sent_before_start_wait_for_the_pool_and_run_by_name():
+    ran, done = [], threading.Event()
+
+    def ingest(*args):
+        ran.append(("ingest", *args))
+        done.set()
+
+    pool = InProcessQueue(workers=1)
+    pool.register("scan", lambda tenant_id, scan_id: ran.append(("scan", tenant_id, scan_id)), long_running=True)
+    pool.register("ingest", ingest)
+    pool.send("ingest", ["t", "j", ["p1"]])
+    assert pool.depth() == 1 and ran == []  # queued, nothing runs before start (`trooply reindex` leaves it so)
+    pool.start()
+    try:
+        assert done.wait(5)
+        pool.send("scan", ["t", "dup_1"])
+        deadline = time.monotonic() + 5
+        while len(ran) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        pool.stop()
+    assert ran == [("ingest", "t", "j", ["p1"]), ("scan", "t", "dup_1")]
+
+
+def test_a_long_running_task_never_holds_up_the_batches():
+    release, batch_ran = threading.Event(), threading.Event()
+    pool = InProcessQueue(workers=1)  # one batch thread: a scan on it would block every ingest batch
+    pool.register("scan", lambda: release.wait(10), long_running=True)
+    pool.register("ingest", batch_ran.set)
+    pool.start()
+    try:
+        pool.send("scan", [])
+        pool.send("ingest", [])
+        assert batch_ran.wait(5), "the batch waited for the long task"
+        assert pool.depth() == 1  # the scan, still running
+    finally:
+        release.set()
+        pool.stop()
+
+
+def test_an_unknown_task_is_an_error_where_it_runs_and_a_name_registers_once():
+    tasks = TaskRegistry()
+    tasks.register("ingest", lambda x: x * 2)
+    assert tasks.run("ingest", [21]) == 42
+    with pytest.raises(ValueError, match="twice"):
+        tasks.register("ingest", print)
+    with pytest.raises(LookupError, match="no task 'purge'"):
+        tasks.run("purge", [])

@@ -12,8 +12,8 @@ def products(ids):
 
 
 def test_free_plan_holds_1000_products_by_default():
-    assert Settings().plan_product_limit("free") == 1000
-    assert Settings().plan_product_limit("pro") is None
+    assert Settings().plan("free").max_products == 1000
+    assert Settings().plan("pro").max_products is None
 
 
 def test_products_beyond_the_plan_are_refused_one_by_one(tmp_path):

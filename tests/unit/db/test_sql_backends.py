@@ -17,7 +17,8 @@ from trooply.catalog.schemas import ProductIn
 from trooply.catalog.service import CatalogService
 from trooply.db import Base, Database
 from trooply.errors import QuotaExceeded
-from trooply.feedback.service import FeedbackIn, FeedbackService
+from trooply.feedback.schemas import FeedbackIn
+from trooply.feedback.service import FeedbackService
 from trooply.search.log_writer import SearchLogWriter
 from trooply.search.models import SearchLog
 from trooply.tenancy.service import TenantService
@@ -64,7 +65,7 @@ def test_tenants_keys_products_jobs_and_quota(db, tmp_path):
     assert [r.id for r in catalog.list(creds.tenant_id, "pending", 10, None)] == ["p0", "p1"]
     assert catalog.list(other.tenant_id, None, 10, None) == []
     with db.session() as session:
-        assert CatalogRepository(session).get_product(other.tenant_id, "p0") is None
+        assert CatalogRepository(session, other.tenant_id).get_product("p0") is None
     assert catalog.resume_unfinished() == 2
 
 
@@ -76,7 +77,7 @@ def test_catalogue_stats_retry_resume_and_recent_jobs(db, tmp_path):
                 for i, category in enumerate(["shoes", "shoes", "bags", None])]
     first = catalog.submit(creds.tenant_id, products)
     with db.session() as session:  # as the ingest worker leaves them: two indexed, one failed
-        for record in CatalogRepository(session).get_products(creds.tenant_id, ["p0", "p1", "p2"]).values():
+        for record in CatalogRepository(session, creds.tenant_id).get_products(["p0", "p1", "p2"]).values():
             record.status, record.error_code = ("failed", "image_not_found") if record.id == "p2" else ("indexed", None)
     stats = catalog.stats(creds.tenant_id, "free")
     assert stats["counts"] == {"pending": 1, "indexed": 2, "failed": 1} and stats["total"] == 4
@@ -127,5 +128,5 @@ def test_plan_cap_holds_under_concurrent_submissions(db, tmp_path):
     with ThreadPoolExecutor(8) as pool:
         accepted = sum(pool.map(submit, range(8)))
     with db.session() as session:
-        held = CatalogRepository(session).count_products(tenant.tenant_id)
+        held = CatalogRepository(session, tenant.tenant_id).count_products()
     assert accepted == held == 1000

@@ -11,7 +11,7 @@ import pytest
 from qdrant_client import QdrantClient
 
 from trooply.errors import IndexModelMismatch, ServiceUnavailable
-from trooply.index.base import IndexPoint, VectorIndex
+from trooply.index.base import IndexPoint, TierStatus, VectorIndex
 from trooply.index.edge import EdgeIndex
 from trooply.index.filters import filterable_payload, parse_filters
 from trooply.index.server import QdrantServerIndex
@@ -178,21 +178,30 @@ def test_tenants_are_isolated(catalogue: VectorIndex) -> None:
 
 def test_unknown_tenant_is_empty_and_not_created(backend: Backend, index: VectorIndex) -> None:
     assert index.query("nobody", unit(0), 10) == [] and index.count("nobody") == 0
+    assert index.tier("nobody") == TierStatus("shared")
     if backend.kind == "edge":
-        assert not (backend.tmp_path / "index" / "nobody").exists()
+        assert not (backend.tmp_path / "index" / SPACE.name / "tenants" / "nobody").exists()
     else:
-        assert not backend.client.collection_exists("trooply_nobody")
+        assert not backend.client.collection_exists(f"trooply_{SPACE.name}.tenant.nobody")
 
 
-@pytest.mark.parametrize("other", [VectorSpace("another-model", SPACE.size), VectorSpace(SPACE.name, 16)])
-def test_model_mismatch_raises(backend: Backend, catalogue: VectorIndex, other: VectorSpace) -> None:
+def test_a_model_of_the_same_name_and_another_size_is_refused(backend: Backend, catalogue: VectorIndex) -> None:
+    other = VectorSpace(SPACE.name, 16)
     reopened = backend.reopen(catalogue, other)
-    with pytest.raises(IndexModelMismatch, match="t1"):
+    with pytest.raises(IndexModelMismatch, match="8-d"):
         reopened.query("t1", np.ones(other.size, np.float32), 5)
     with pytest.raises(IndexModelMismatch):
-        reopened.upsert("t1", [IndexPoint("p9", np.ones(other.size, np.float32), {})])
-    reopened.upsert("t2", [IndexPoint("p9", np.ones(other.size, np.float32), {})])  # a new tenant is fine
-    assert reopened.count("t2") == 1
+        reopened.upsert("t2", [IndexPoint("p9", np.ones(other.size, np.float32), {})])
+
+
+def test_another_model_has_its_own_storage_beside(backend: Backend, catalogue: VectorIndex) -> None:
+    other = VectorSpace("another-model", SPACE.size)
+    beside = backend.reopen(catalogue, other)
+    assert beside.count("t1") == 0, "never a silent mix of two models' vectors"
+    beside.upsert("t1", [point("z", unit(4))])
+    assert ids(beside) == {"z"}
+    again = backend.reopen(beside)
+    assert again.count("t1") == 4 and "z" not in ids(again)
 
 
 def test_drop_tenant(catalogue: VectorIndex) -> None:
@@ -284,9 +293,9 @@ def test_edge_builds_in_the_background_and_keeps_writes_made_meanwhile(tmp_path:
     index = EdgeIndex(tmp_path, SPACE, optimize_threshold=20)
     try:
         index.upsert("t1", [point(f"p{i}", unit(i % 8), price=i) for i in range(20)])
-        shard = index._shards["t1"]
+        shard = index._shared_store()  # a small tenant lives in the shared shard
         deadline = time.monotonic() + 30
-        while shard.building and shard.replay is None and time.monotonic() < deadline:
+        while shard.building and not shard.recording and time.monotonic() < deadline:
             time.sleep(0.01)  # until the copy is taken: what follows is replayed on it
         index.upsert("t1", [point("late", unit(0), brand="new")])
         index.delete("t1", ["p1"])
@@ -299,8 +308,8 @@ def test_edge_builds_in_the_background_and_keeps_writes_made_meanwhile(tmp_path:
         assert ids(index, filters={"brand": "new"}) == {"late"}
         assert ids(index, filters={"brand": "patched"}) == {"p2"}
         assert "p1" not in {hit.product_id for hit in index.query("t1", unit(1), 30)}
-        assert not (tmp_path / "index-build" / "new" / "t1").exists()
-        assert not (tmp_path / "index-build" / "old" / "t1").exists()
+        assert not (tmp_path / "index-work" / "new" / "index" / SPACE.name / "shared").exists()
+        assert not (tmp_path / "index-work" / "old" / "index" / SPACE.name / "shared").exists()
     finally:
         index.close()
     reopened = EdgeIndex(tmp_path, SPACE)

@@ -8,6 +8,7 @@ import pytest
 
 from trooply.ranking.families import FamilyClassifier
 from trooply.ranking.profiles import DEFAULT_PROFILES_DIR, load_profiles
+from trooply.vectors import VectorSpace
 from trooply.vision.detection import ZeroShotDetector
 from trooply.vision.scoring import SIGMOID, SOFTMAX, ZeroShotScoring
 
@@ -62,6 +63,7 @@ class PromptEncoder:
 
     def __init__(self, scoring: ZeroShotScoring, dim: int = 16) -> None:
         self.scoring, self.dim = scoring, dim
+        self.space = VectorSpace("prompt-stand-in", dim)
 
     def encode_texts(self, texts, priority=None) -> np.ndarray:
         rows = [np.random.default_rng(zlib.crc32(text.encode())).standard_normal(self.dim) for text in texts]

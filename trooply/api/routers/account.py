@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from trooply.api.body import StrictJsonRoute
-from trooply.api.deps import CatalogPrincipal, ContainerDep
+from trooply.api.deps import CatalogPrincipal, TenantsDep
 
 router = APIRouter(prefix="/v1", tags=["account"], route_class=StrictJsonRoute)
 
@@ -32,12 +32,12 @@ class RotatedKeys(BaseModel):
 
 
 @router.get("/account", response_model=AccountOut)
-def account(principal: CatalogPrincipal, container: ContainerDep):
-    return container.tenants.account(principal.tenant_id)
+def account(principal: CatalogPrincipal, tenants: TenantsDep):
+    return tenants.account(principal.tenant_id)
 
 
 @router.post("/keys/rotate", response_model=RotatedKeys)
-def rotate_keys(principal: CatalogPrincipal, container: ContainerDep, response: Response):
+def rotate_keys(principal: CatalogPrincipal, tenants: TenantsDep, response: Response):
     """Revokes both of the tenant's keys, the one calling included, and answers the new ones: shown once."""
     response.headers["Cache-Control"] = "no-store"
-    return vars(container.tenants.rotate_keys(principal.tenant_id))
+    return vars(tenants.rotate_keys(principal.tenant_id))

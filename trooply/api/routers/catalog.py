@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from trooply.api.body import StrictJsonRoute, body_openapi
-from trooply.api.deps import CatalogPrincipal, ContainerDep, ProductIdPath
+from trooply.api.deps import CatalogDep, CatalogPrincipal, ProductIdPath
 from trooply.api.schemas import CatalogStats, ImportOut, JobList, ProductSignalsOut, RetryOut
 from trooply.catalog.imports import catalog_sender, decode_text, format_of, read_rows, submit_rows
 from trooply.catalog.schemas import ImportOptions, RetryRequest
@@ -19,31 +19,31 @@ router = APIRouter(prefix="/v1", tags=["catalog"], route_class=StrictJsonRoute)
 
 
 @router.get("/catalog/stats", response_model=CatalogStats)
-def catalog_stats(principal: CatalogPrincipal, container: ContainerDep):
-    return container.catalog.stats(principal.tenant_id, principal.plan)
+def catalog_stats(principal: CatalogPrincipal, catalog: CatalogDep):
+    return catalog.stats(principal.tenant_id, principal.plan)
 
 
 @router.post("/products/retry", status_code=202, response_model=RetryOut)
-def retry_failed(principal: CatalogPrincipal, container: ContainerDep,
+def retry_failed(principal: CatalogPrincipal, catalog: CatalogDep,
                  request: Annotated[RetryRequest | None, Body()] = None):
     ids = request.ids if request is not None else None
-    return container.catalog.retry_failed(principal.tenant_id, ids)
+    return catalog.retry_failed(principal.tenant_id, ids)
 
 
 @router.get("/products/{product_id}/signals", response_model=ProductSignalsOut)
-def product_signals(product_id: ProductIdPath, principal: CatalogPrincipal, container: ContainerDep):
-    return container.catalog.image_signals(principal.tenant_id, product_id)
+def product_signals(product_id: ProductIdPath, principal: CatalogPrincipal, catalog: CatalogDep):
+    return catalog.image_signals(principal.tenant_id, product_id)
 
 
 @router.get("/jobs", response_model=JobList)
-def recent_jobs(principal: CatalogPrincipal, container: ContainerDep,
+def recent_jobs(principal: CatalogPrincipal, catalog: CatalogDep,
                 limit: Annotated[int, Query(ge=1, le=100)] = 20):
-    return {"jobs": container.catalog.recent_jobs(principal.tenant_id, limit)}
+    return {"jobs": catalog.recent_jobs(principal.tenant_id, limit)}
 
 
 @router.post("/imports", status_code=202, response_model=ImportOut, openapi_extra=body_openapi(
     ImportOptions, {"file": "the products: .csv (attributes as attributes.NAME columns) or .jsonl"}, json_body=False))
-async def import_file(request: Request, principal: CatalogPrincipal, container: ContainerDep):
+async def import_file(request: Request, principal: CatalogPrincipal, catalog: CatalogDep):
     form = await request.form()
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
@@ -58,6 +58,6 @@ async def import_file(request: Request, principal: CatalogPrincipal, container: 
     data = await upload.read()
     if not data:
         raise InvalidRequest("`file` is empty", code="empty_upload")
-    send = catalog_sender(container.catalog, principal.tenant_id, options.skip_unchanged)
+    send = catalog_sender(catalog, principal.tenant_id, options.skip_unchanged)
     # Parsing, validating and queueing thousands of rows is CPU and SQL work: off the event loop.
     return await run_in_threadpool(lambda: submit_rows(read_rows(decode_text(data), fmt), send))

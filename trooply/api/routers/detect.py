@@ -1,46 +1,37 @@
 """Fashion item detection and per-item embeddings. Both take JSON (`image_url`) or multipart (`file`)."""
 
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict
 
 from trooply.api.body import StrictJsonRoute, body_openapi
-from trooply.api.deps import CatalogPrincipal, ContainerDep, SearchPrincipal
-from trooply.api.routers.search import ONE_IMAGE, fetched, one_image, read_query
-from trooply.items.service import MAX_ITEMS
+from trooply.api.deps import ItemsDep, QueryFetcherDep, SearchPrincipal, SettingsDep
+from trooply.api.forms import ONE_IMAGE, read_query
+from trooply.api.query_images import fetched, one_image
+from trooply.items.schemas import DetectOptions, EmbedOptions
 from trooply.search.schemas import ImageQuery
 
 router = APIRouter(prefix="/v1", tags=["detection"], route_class=StrictJsonRoute)
 
 
-class DetectRequest(ImageQuery):
+# The items domain sits below search, so the image fields (search's ImageQuery) join its options here.
+class DetectRequest(DetectOptions, ImageQuery):
     model_config = ConfigDict(extra="forbid")
 
-    top_k: int = Field(ge=1, le=MAX_ITEMS)
-    classes: list[int] | None = Field(None, min_length=1, max_length=10)
-    return_image: bool = False
 
-
-class EmbedRequest(ImageQuery):
+class EmbedRequest(EmbedOptions, ImageQuery):
     model_config = ConfigDict(extra="forbid")
-
-    bounding_boxes: list[Annotated[list[float], Field(min_length=4, max_length=4)]] | None = Field(
-        None, min_length=1, max_length=MAX_ITEMS)
-    top_k: int | None = Field(None, ge=1, le=MAX_ITEMS)
-    text: str | Annotated[list[Annotated[str, Field(min_length=1, max_length=500)]],
-                          Field(min_length=1, max_length=20)] | None = None
-    with_tag: bool = False
-    with_embedding: bool = True
 
 
 @router.post("/detect", openapi_extra=body_openapi(DetectRequest, ONE_IMAGE))
-async def detect(request: Request, principal: SearchPrincipal, container: ContainerDep) -> dict[str, Any]:
-    query, files = await read_query(request, DetectRequest, container.settings.max_upload_bytes)
-    image = await fetched(container, principal.tenant_id, one_image(query, files))
-    result = await run_in_threadpool(container.items.detect, principal.tenant_id, image,
-                                     query.top_k, query.classes, query.return_image)
+async def detect(request: Request, principal: SearchPrincipal, items: ItemsDep, fetcher: QueryFetcherDep,
+                 settings: SettingsDep) -> dict[str, Any]:
+    query, files = await read_query(request, DetectRequest, settings.max_upload_bytes)
+    image = await fetched(fetcher, principal.tenant_id, one_image(query, files))
+    result = await run_in_threadpool(items.detect, principal.tenant_id, image, query.top_k, query.classes,
+                                     query.return_image)
     body = {"image_width": result.width, "image_height": result.height, "detections": [
         {"class_id": item.detection.class_id, "class_name": item.detection.class_name, "score": item.detection.score,
          "bounding_box": [round(v, 1) for v in item.detection.box], "area_ratio": item.area_ratio,
@@ -53,11 +44,12 @@ async def detect(request: Request, principal: SearchPrincipal, container: Contai
 
 
 @router.post("/embed", openapi_extra=body_openapi(EmbedRequest, ONE_IMAGE))
-async def embed(request: Request, principal: SearchPrincipal, container: ContainerDep) -> dict[str, Any]:
-    query, files = await read_query(request, EmbedRequest, container.settings.max_upload_bytes)
-    image = await fetched(container, principal.tenant_id, one_image(query, files))
-    result = await run_in_threadpool(container.items.embed, principal.tenant_id, image, query.bounding_boxes,
-                                     query.top_k, query.text, query.with_tag, query.with_embedding)
+async def embed(request: Request, principal: SearchPrincipal, items: ItemsDep, fetcher: QueryFetcherDep,
+                settings: SettingsDep) -> dict[str, Any]:
+    query, files = await read_query(request, EmbedRequest, settings.max_upload_bytes)
+    image = await fetched(fetcher, principal.tenant_id, one_image(query, files))
+    result = await run_in_threadpool(items.embed, principal.tenant_id, image, query.bounding_boxes, query.top_k,
+                                     query.text, query.with_tag, query.with_embedding)
     body: dict[str, Any] = {"bounding_boxes": [[round(v, 1) for v in box] for box in result.boxes]}
     if result.tags is not None:
         body["tags"] = [[label, confidence] for label, confidence in result.tags]
@@ -66,8 +58,3 @@ async def embed(request: Request, principal: SearchPrincipal, container: Contain
     if result.text_relevance is not None:
         body["text_relevance_scores"] = result.text_relevance
     return body
-
-
-@router.get("/usage")
-def usage(principal: CatalogPrincipal, container: ContainerDep) -> dict[str, Any]:
-    return container.usage.report(principal.tenant_id, principal.plan)

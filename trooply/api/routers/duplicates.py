@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query
 
 from trooply.api.body import StrictJsonRoute
-from trooply.api.deps import CatalogPrincipal, ContainerDep
+from trooply.api.deps import CatalogPrincipal, DuplicatesDep
 from trooply.duplicates.schemas import DEFAULT_THRESHOLD, MIN_THRESHOLD, DuplicateScanOut, DuplicatesOut, ScanRequest
 
 router = APIRouter(prefix="/v1/duplicates", tags=["catalog"], route_class=StrictJsonRoute)
@@ -16,21 +16,21 @@ Cursor = Annotated[str | None, Query(max_length=64, description="the previous pa
 
 
 @router.get("", response_model=DuplicatesOut)
-def list_duplicates(principal: CatalogPrincipal, container: ContainerDep, threshold: Threshold = DEFAULT_THRESHOLD,
+def list_duplicates(principal: CatalogPrincipal, duplicates: DuplicatesDep, threshold: Threshold = DEFAULT_THRESHOLD,
                     limit: Limit = 50, cursor: Cursor = None):
     """Groups of near-duplicate products, largest first, computed now (up to
     TROOPLY_DUPLICATES_SYNC_MAX_PRODUCTS products; larger catalogues use a scan)."""
-    return container.duplicates.find(principal.tenant_id, threshold, limit, cursor)
+    return duplicates.find(principal.tenant_id, threshold, limit, cursor)
 
 
 @router.post("/scan", status_code=202, response_model=DuplicateScanOut)
-def start_scan(principal: CatalogPrincipal, container: ContainerDep,
+def start_scan(principal: CatalogPrincipal, duplicates: DuplicatesDep,
                request: Annotated[ScanRequest | None, Body(description="optional: {\"threshold\": 0.97}")] = None):
-    return container.duplicates.start_scan(principal.tenant_id, (request or ScanRequest()).threshold)
+    return duplicates.start_scan(principal.tenant_id, (request or ScanRequest()).threshold)
 
 
 @router.get("/scan/{scan_id}", response_model=DuplicateScanOut)
-def get_scan(scan_id: str, principal: CatalogPrincipal, container: ContainerDep, limit: Limit = 50,
+def get_scan(scan_id: str, principal: CatalogPrincipal, duplicates: DuplicatesDep, limit: Limit = 50,
              cursor: Cursor = None):
     """The scan's status; once completed, its groups in the same shape as GET /v1/duplicates."""
-    return container.duplicates.scan(principal.tenant_id, scan_id, limit, cursor)
+    return duplicates.scan(principal.tenant_id, scan_id, limit, cursor)

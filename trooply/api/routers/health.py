@@ -3,7 +3,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from trooply.api.body import StrictJsonRoute
-from trooply.api.deps import ContainerDep
+from trooply.api.deps import QueueDep, ReadinessDep
 from trooply.observability import QUEUE_DEPTH
 
 router = APIRouter(tags=["operations"], route_class=StrictJsonRoute)
@@ -15,11 +15,9 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-def readyz(container: ContainerDep) -> JSONResponse:
-    checks = {"sql": container.db.ping, "index": lambda: container.index.ping(),
-              "queue": container.dispatcher.ping, "model": lambda: container.encoder}
+def readyz(readiness: ReadinessDep) -> JSONResponse:
     results = {}
-    for name, check in checks.items():
+    for name, check in readiness.checks.items():
         try:
             check()
             results[name] = "ok"
@@ -27,13 +25,13 @@ def readyz(container: ContainerDep) -> JSONResponse:
             results[name] = f"unavailable: {error}"
     ready = all(value == "ok" for value in results.values())
     return JSONResponse({"status": "ready" if ready else "not_ready", "checks": results,
-                         "models": container.runtime.describe()}, status_code=200 if ready else 503)
+                         "models": readiness.models()}, status_code=200 if ready else 503)
 
 
 @router.get("/metrics")
-def metrics(container: ContainerDep) -> Response:
+def metrics(queue: QueueDep) -> Response:
     try:
-        QUEUE_DEPTH.set(container.dispatcher.depth())
+        QUEUE_DEPTH.set(queue.depth())
     except Exception:  # an unreachable broker must not take the metrics page down with it
         QUEUE_DEPTH.set(float("nan"))
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -4,7 +4,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from trooply.api.body import StrictJsonRoute
-from trooply.api.deps import ContainerDep, SearchPrincipal
+from trooply.api.deps import ProfilesDep, SearchPrincipal
 
 router = APIRouter(prefix="/v1", tags=["search"], route_class=StrictJsonRoute)
 
@@ -21,7 +21,7 @@ class ProfileList(BaseModel):
 
 
 @router.get("/profiles", response_model=ProfileList)
-def list_profiles(_principal: SearchPrincipal, container: ContainerDep):
+def list_profiles(_principal: SearchPrincipal, profiles: ProfilesDep):
     return {"profiles": [{"name": profile.name, "weights": profile.weights.model_dump(),
                           "candidate_pool": profile.candidate_pool, "categories": profile.categories}
-                         for profile in container.profiles.values()]}
+                         for profile in profiles.values()]}

@@ -1,0 +1,157 @@
+"""The admin API: off (404) without TROOPLY_ADMIN_TOKEN; with it, tenants are created, listed, read, moved to
+another plan (at once, quotas included), given new keys and deleted (keys refused at once, data purged)."""
+
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import auth, make_settings
+from trooply.api.app import create_app
+
+TOKEN = "admin-token-for-tests-0123456789"
+ADMIN = auth(TOKEN)
+
+
+def products(ids):
+    return {"products": [{"id": f"p{i}", "image_url": f"http://127.0.0.1:9/{i}.png"} for i in ids]}
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    settings = make_settings(tmp_path_factory.mktemp("admin"), admin_token=TOKEN, free_plan_max_products=2)
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def create(client, name="shop", plan="free") -> dict:
+    response = client.post("/admin/v1/tenants", json={"name": name, "plan": plan}, headers=ADMIN)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def error_code(response) -> str:
+    return response.json()["error"]["code"]
+
+
+def test_without_a_token_every_admin_path_is_404(tmp_path):
+    with TestClient(create_app(make_settings(tmp_path))) as client:
+        for method, path in [("GET", "/admin/v1/tenants"), ("POST", "/admin/v1/tenants"),
+                             ("DELETE", "/admin/v1/tenants/ten_x")]:
+            response = client.request(method, path, headers=ADMIN)
+            assert response.status_code == 404 and error_code(response) == "not_found"
+
+
+def test_only_the_admin_token_opens_the_admin_api(client):
+    tenant = create(client)
+    for headers, status, code in [({}, 401, "invalid_admin_token"), (auth("wrong-token"), 401, "invalid_admin_token"),
+                                  (auth(TOKEN + "x"), 401, "invalid_admin_token"),
+                                  (auth(tenant["secret_key"]), 403, "forbidden"),
+                                  (auth(tenant["publishable_key"]), 403, "forbidden")]:
+        response = client.get("/admin/v1/tenants", headers=headers)
+        assert (response.status_code, error_code(response)) == (status, code)
+    # And the admin token is no tenant key.
+    assert error_code(client.get("/v1/account", headers=ADMIN)) == "invalid_api_key"
+
+
+def test_a_created_tenant_gets_working_keys_shown_once(client):
+    tenant = create(client, "  Acme Shoes ", "pro")
+    assert tenant["name"] == "Acme Shoes" and tenant["plan"] == "pro"
+    account = client.get("/v1/account", headers=auth(tenant["secret_key"])).json()
+    assert account["tenant_id"] == tenant["tenant_id"] and account["plan"] == "pro"
+    shown = client.get(f"/admin/v1/tenants/{tenant['tenant_id']}", headers=ADMIN).json()
+    assert tenant["secret_key"] not in str(shown)
+    assert {key["kind"] for key in shown["keys"]} == {"secret", "publishable"}
+    assert shown["limits"] == {"max_products": None, "monthly_item_calls": 100_000, "rate_limit": 200.0}
+
+
+@pytest.mark.parametrize("body, code", [
+    ({"name": "shop", "plan": "gold"}, "unknown_plan"),
+    ({"name": "   "}, "validation_error"),
+    ({"plan": "free"}, "validation_error"),
+    ({"name": "shop", "owner": "me"}, "validation_error"),
+    ({"name": 5}, "validation_error"),
+])
+def test_bad_tenants_are_refused(client, body, code):
+    response = client.post("/admin/v1/tenants", json=body, headers=ADMIN)
+    assert response.status_code == 422 and error_code(response) == code
+
+
+def test_tenants_are_listed_in_pages_with_their_product_counts(client):
+    made = [create(client, f"listed-{i}") for i in range(3)]
+    client.post("/v1/products", json=products(range(2)), headers=auth(made[0]["secret_key"]))
+    seen, after = {}, None
+    while True:
+        page = client.get("/admin/v1/tenants", params={"limit": 2, **({"after": after} if after else {})},
+                          headers=ADMIN).json()
+        assert len(page["tenants"]) <= 2
+        seen |= {tenant["tenant_id"]: tenant for tenant in page["tenants"]}
+        if (after := page["next_after"]) is None:
+            break
+    assert {tenant["tenant_id"] for tenant in made} <= seen.keys()
+    assert seen[made[0]["tenant_id"]]["products"] == 2 and seen[made[1]["tenant_id"]]["products"] == 0
+    assert all(tenant["storage_tier"] in (None, "shared", "dedicated") for tenant in seen.values())
+    assert client.get("/admin/v1/tenants", params={"limit": 0}, headers=ADMIN).status_code == 422
+
+
+def test_a_plan_change_takes_effect_at_once_quotas_included(client):
+    tenant = create(client, "growing", "free")
+    key, path = auth(tenant["secret_key"]), f"/admin/v1/tenants/{tenant['tenant_id']}"
+    assert client.post("/v1/products", json=products(range(3)), headers=key).json()["accepted"] == 2
+    changed = client.patch(path, json={"plan": "pro", "name": "grown"}, headers=ADMIN).json()
+    assert changed["plan"] == "pro" and changed["name"] == "grown" and changed["limits"]["max_products"] is None
+    assert client.post("/v1/products", json=products(range(2, 5)), headers=key).json()["accepted"] == 3
+    assert client.get("/v1/account", headers=key).json()["plan"] == "pro"
+    for body, code in [({"plan": "gold"}, "unknown_plan"), ({}, "validation_error"),
+                       ({"name": ""}, "validation_error")]:
+        response = client.patch(path, json=body, headers=ADMIN)
+        assert response.status_code == 422 and error_code(response) == code
+
+
+def test_unknown_and_malformed_tenant_ids(client):
+    response = client.get("/admin/v1/tenants/ten_missing", headers=ADMIN)
+    assert response.status_code == 404 and error_code(response) == "tenant_not_found"
+    for method in ("GET", "PATCH", "DELETE"):
+        response = client.request(method, "/admin/v1/tenants/bad%00id", headers=ADMIN, json={"plan": "pro"})
+        assert response.status_code == 422 and error_code(response) == "validation_error"
+    assert error_code(client.post("/admin/v1/tenants/ten_missing/keys/rotate", headers=ADMIN)) == "tenant_not_found"
+
+
+def test_rotated_keys_replace_the_old_ones_at_once(client):
+    tenant = create(client)
+    old = auth(tenant["secret_key"])
+    assert client.get("/v1/account", headers=old).status_code == 200
+    rotated = client.post(f"/admin/v1/tenants/{tenant['tenant_id']}/keys/rotate", headers=ADMIN)
+    assert rotated.status_code == 200 and rotated.headers["Cache-Control"] == "no-store"
+    assert client.get("/v1/account", headers=old).status_code == 401
+    assert client.get("/v1/account", headers=auth(rotated.json()["secret_key"])).status_code == 200
+
+
+def test_a_deleted_tenant_is_refused_at_once_and_purged(client):
+    tenant, bystander = create(client, "leaving"), create(client, "staying")
+    key, tenant_id = auth(tenant["secret_key"]), tenant["tenant_id"]
+    assert client.post("/v1/products", json=products(range(2)), headers=key).json()["accepted"] == 2
+    assert client.get("/v1/account", headers=key).status_code == 200  # the key is cached now
+
+    response = client.delete(f"/admin/v1/tenants/{tenant_id}", headers=ADMIN)
+    assert response.status_code == 202 and response.json() == {"tenant_id": tenant_id, "status": "deleting"}
+    assert error_code(client.get("/v1/account", headers=key)) == "invalid_api_key"
+    assert error_code(client.get("/v1/products", headers=auth(tenant["publishable_key"]))) == "invalid_api_key"
+
+    deadline = time.monotonic() + 30
+    while client.delete(f"/admin/v1/tenants/{tenant_id}", headers=ADMIN).status_code == 202:
+        assert time.monotonic() < deadline, "the purge did not finish"
+        time.sleep(0.05)
+    assert error_code(client.delete(f"/admin/v1/tenants/{tenant_id}", headers=ADMIN)) == "tenant_not_found"
+    assert error_code(client.get(f"/admin/v1/tenants/{tenant_id}", headers=ADMIN)) == "tenant_not_found"
+    assert client.app.state.container.index.count(tenant_id) == 0
+    assert client.get("/v1/account", headers=auth(bystander["secret_key"])).status_code == 200
+
+
+def test_the_admin_token_is_never_rate_limited(tmp_path):
+    settings = make_settings(tmp_path, admin_token=TOKEN, rate_limit_per_ip=1, rate_limit_burst_seconds=1)
+    with TestClient(create_app(settings)) as client:
+        client.app.state.rate_limiter.buckets.clock = lambda: 0.0  # time stands still: no bucket refills
+        assert all(client.get("/admin/v1/tenants", headers=ADMIN).status_code == 200 for _ in range(10))
+        statuses = [client.get("/admin/v1/tenants", headers=auth("wrong-token")).status_code for _ in range(3)]
+        assert statuses == [401, 429, 429]

@@ -1,0 +1,218 @@
+"""Tiered storage on both engines: isolation in the shared store, promotion (also under load), crashes."""
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from qdrant_client import QdrantClient
+
+from trooply.errors import ServiceUnavailable
+from trooply.index.base import Condition, IndexPoint, TierStatus
+from trooply.index.datadir_lock import DataDirLock
+from trooply.index.edge import EdgeIndex
+from trooply.index.filters import filterable_payload, parse_filters
+from trooply.index.server import QdrantServerIndex
+from trooply.index.tiers import TENANT_KEY, TieredIndex
+from trooply.vectors import VectorSpace
+
+SPACE = VectorSpace("clip-test", 8)
+pytestmark = pytest.mark.filterwarnings("ignore:Payload indexes have no effect:UserWarning")
+
+
+def unit(i: int) -> np.ndarray:
+    vector = np.zeros(SPACE.size, dtype=np.float32)
+    vector[i % SPACE.size] = 1.0
+    return vector
+
+
+def point(product_id: str, vector: np.ndarray, **metadata: Any) -> IndexPoint:
+    return IndexPoint(product_id, vector, {"product_id": product_id, **filterable_payload(metadata)})
+
+
+class SerialisedClient:
+    """The real in-memory client, one call at a time: local mode is not thread-safe (a server is)."""
+
+    def __init__(self) -> None:
+        self._client = QdrantClient(":memory:")
+        self._lock = threading.RLock()
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+
+        def serialised(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return method(*args, **kwargs)
+        return serialised
+
+
+@pytest.fixture(params=["edge", "server"])
+def open_index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    client: Any = SerialisedClient()
+    opened: list[TieredIndex] = []
+
+    def open_(threshold: int = 20000) -> TieredIndex:
+        index: TieredIndex = (EdgeIndex(tmp_path, SPACE, promotion_threshold=threshold) if request.param == "edge"
+                              else QdrantServerIndex(client, SPACE, promotion_threshold=threshold, settle_seconds=0))
+        opened.append(index)
+        return index
+
+    yield open_
+    for index in opened:
+        if isinstance(index, EdgeIndex):
+            index.close()
+    client.close()
+
+
+def shared_points_of(index: TieredIndex, tenant_id: str) -> int:
+    return index._shared_store().count([Condition(TENANT_KEY, "eq", tenant_id)])
+
+
+def test_every_call_for_one_shared_tenant_leaves_the_other_alone(open_index: Any) -> None:
+    index = open_index()
+    # The same product ids and vectors in both tenants: only the tenant condition tells them apart.
+    for tenant, brand in (("a", "nike"), ("b", "puma")):
+        index.upsert(tenant, [point(f"p{i}", unit(i), brand=brand, price=i) for i in range(6)])
+    assert index.tier("a") == index.tier("b") == TierStatus("shared")
+
+    assert {h.payload["brand"] for h in index.query("a", unit(0), 50)} == {"nike"}
+    assert index.query("a", unit(0), 50, parse_filters({"brand": "puma"})) == []
+    assert {p.payload["brand"] for p in index.retrieve("a", ["p0", "p5", "missing"])} == {"nike"}
+    assert len(index.scroll("a", 50).points) == 6 and index.count("a") == 6
+    (near,) = index.neighbours("a", index.retrieve("a", ["p0"]), -1.0, 50)
+    assert sorted(h.product_id for h in near) == [f"p{i}" for i in range(1, 6)], "b's p0 is not a's neighbour"
+    assert all(TENANT_KEY not in h.payload and "_v" not in h.payload for h in index.query("a", unit(0), 50))
+
+    index.set_payload("a", "p1", {"brand": "changed"})
+    index.set_payload("a", "p2", {"brand": "replaced"}, replace=True)
+    index.delete("a", ["p3"])
+    index.upsert("a", [point("p4", unit(7), brand="moved")])
+    index.drop_tenant("a")
+
+    assert index.count("a") == 0 and index.count("b") == 6
+    assert {h.product_id: h.payload["brand"] for h in index.query("b", unit(0), 50)} == {
+        f"p{i}": "puma" for i in range(6)}
+    (p4,) = index.retrieve("b", ["p4"])
+    assert p4.vector == pytest.approx(unit(4))
+
+
+def test_a_tenant_past_the_threshold_is_promoted_in_the_background(open_index: Any) -> None:
+    index = open_index(threshold=10)
+    index.upsert("small", [point("s1", unit(1))])
+    index.upsert("big", [point(f"p{i}", unit(i), price=i) for i in range(9)])
+    assert index.tier("big") == TierStatus("shared")
+    index.upsert("big", [point("p9", unit(9), price=9)])  # the tenth: promotion starts
+    index.promote("big").result(timeout=60)  # the one already running
+
+    assert index.tier("big") == TierStatus("dedicated") and index.tier("small") == TierStatus("shared")
+    assert index.count("big") == 10 and shared_points_of(index, "big") == 0
+    assert {h.product_id for h in index.query("big", unit(0), 20, parse_filters({"price": {"lte": 3}}))} == {
+        "p0", "p1", "p2", "p3"}
+    assert index.count("small") == 1
+    index.promote("big").result(timeout=5)  # a dedicated tenant: nothing to do
+    index.drop_tenant("big")
+    assert index.tier("big") == TierStatus("shared") and index.count("big") == 0 and index.count("small") == 1
+
+
+def test_promotion_under_concurrent_writes_and_searches_loses_nothing(open_index: Any) -> None:
+    index = open_index()
+    index.upsert("t", [point(f"base{i}", unit(i), price=i) for i in range(600)])
+    expected: dict[str, float] = {f"base{i}": float(i) for i in range(600)}
+    errors: list[BaseException] = []
+    empty_answers: list[int] = []
+    stop = threading.Event()
+
+    def write(worker: int) -> None:
+        try:
+            i = 0
+            while not stop.is_set() or i < 20:
+                index.upsert("t", [point(f"w{worker}-{i}", unit(i), price=1000 + i)])
+                expected[f"w{worker}-{i}"] = 1000.0 + i
+                if i % 3 == 0 and i % 5 != 1 and i < 590:  # a product still there
+                    index.set_payload("t", f"base{i}", filterable_payload({"price": 5000 + i}))
+                    expected[f"base{i}"] = 5000.0 + i
+                if i % 5 == 0:
+                    index.delete("t", [f"base{i + 1}"])
+                    expected.pop(f"base{i + 1}", None)
+                i += 1
+        except BaseException as error:  # reported by the main thread
+            errors.append(error)
+
+    def search() -> None:
+        try:
+            while not stop.is_set():
+                if not index.query("t", unit(0), 5):
+                    empty_answers.append(1)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(2)] + [threading.Thread(target=search)]
+    for thread in threads:
+        thread.start()
+    try:
+        index.promote("t").result(timeout=120)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+
+    assert errors == [] and empty_answers == []
+    assert index.tier("t") == TierStatus("dedicated") and shared_points_of(index, "t") == 0
+    stored: dict[str, float] = {}
+    offset = None
+    while True:
+        page = index.scroll("t", 500, offset)
+        found = index.retrieve("t", [p.product_id for p in page.points])
+        stored.update((p.product_id, p.payload["price"]) for p in found)
+        offset = page.next_offset
+        if offset is None:
+            break
+    assert stored == expected
+
+
+def test_a_promotion_cut_short_leaves_the_tenant_in_shared_and_a_later_one_succeeds(
+        open_index: Any, tmp_path: Path) -> None:
+    index = open_index()
+    index.upsert("t", [point(f"p{i}", unit(i)) for i in range(5)])
+    index._begin_promotion("t")  # as if the process died while copying
+    index.upsert("t", [point("late", unit(6))])
+    if isinstance(index, EdgeIndex):
+        index.close()
+        index = open_index()
+        assert not (tmp_path / "index" / SPACE.name / "promoting" / "t").exists()
+    assert index.tier("t").tier == "shared" and index.count("t") == 6
+
+    index.promote("t").result(timeout=60)
+    assert index.tier("t") == TierStatus("dedicated") and index.count("t") == 6
+
+
+def test_a_dedicated_tenant_survives_a_reopen(open_index: Any) -> None:
+    index = open_index()
+    index.upsert("t", [point(f"p{i}", unit(i), brand="x") for i in range(5)])
+    index.promote("t").result(timeout=60)
+    if isinstance(index, EdgeIndex):
+        index.close()
+    reopened = open_index()
+    assert reopened.tier("t") == TierStatus("dedicated") and reopened.count("t") == 5
+    assert {h.product_id for h in reopened.query("t", unit(0), 10, parse_filters({"brand": "x"}))} == {
+        f"p{i}" for i in range(5)}
+
+
+def test_two_spaces_open_side_by_side_under_one_data_directory_lock(tmp_path: Path) -> None:
+    lock = DataDirLock(tmp_path)
+    active, next_model = EdgeIndex(tmp_path, SPACE, lock=lock), EdgeIndex(tmp_path, VectorSpace("next", 4), lock=lock)
+    try:
+        active.upsert("t", [point("p1", unit(1))])
+        next_model.upsert("t", [IndexPoint("p1", np.ones(4, np.float32), {"product_id": "p1"})])
+        assert active.count("t") == next_model.count("t") == 1
+        with pytest.raises(ServiceUnavailable):
+            EdgeIndex(tmp_path, SPACE)  # another owner is still refused
+    finally:
+        active.close()
+        next_model.close()
+    with pytest.raises(ServiceUnavailable):
+        DataDirLock(tmp_path)  # the indexes did not release what they did not take
+    lock.release()
+    EdgeIndex(tmp_path, SPACE).close()

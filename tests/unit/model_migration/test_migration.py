@@ -1,0 +1,304 @@
+"""The model migration's SQL state and background re-encode, on real parts: SQLite (or PostgreSQL), qdrant-client
+in memory for both models' indexes, the tiny random models (64-d active, 48-d target) and a real image server."""
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from qdrant_client import QdrantClient
+
+from tests.conftest import make_settings
+from tests.support.image_server import ImageServer
+from tests.support.images import two_halves_png
+from tests.support.postgres import postgres_server
+from trooply.catalog.models import INDEXED, PENDING, ProductRecord
+from trooply.catalog.queue import InProcessQueue
+from trooply.config import Settings
+from trooply.db import Database
+from trooply.errors import Conflict, TrooplyError
+from trooply.index.base import IndexPoint
+from trooply.index.server import QdrantServerIndex
+from trooply.model_migration.indexes import ModelIndexes
+from trooply.model_migration.repository import TenantMigrationRepository
+from trooply.model_migration.service import DROP_SPACE_TASK, REENCODE_TASK, ModelService
+from trooply.model_migration.state import ModelSpec
+from trooply.model_migration.task import TenantReencoder
+from trooply.tenancy.service import TenantService
+from trooply.vectors import VectorSpace
+from trooply.vision.encoder import ClipEncoder
+from trooply.vision.fetch import ImageFetcher
+
+pytestmark = pytest.mark.filterwarnings("ignore:Payload indexes have no effect:UserWarning")
+TARGET = ("trooply-test-tiny-b", "random")
+_ENCODERS: dict[tuple[str, str], ClipEncoder] = {}
+
+
+def encoder_for(spec: ModelSpec) -> ClipEncoder:
+    key = (spec.model, spec.pretrained)
+    if key not in _ENCODERS:  # shared by the tests of this module: loading is the slow part
+        _ENCODERS[key] = ClipEncoder(spec.model, spec.pretrained, device="cpu")
+    return _ENCODERS[key]
+
+
+@dataclass
+class Migration:
+    settings: Settings
+    db: Database
+    service: ModelService
+    indexes: ModelIndexes
+    queue: InProcessQueue
+    images: ImageServer
+    reencoder: TenantReencoder
+
+    def add_products(self, tenant_id: str, count: int, prefix: str = "p") -> list[str]:
+        """Indexed products with the active model's vectors, as ingest leaves them."""
+        ids = [f"{prefix}{i:03d}" for i in range(count)]
+        records = []
+        for i, pid in enumerate(ids):
+            path = f"/{tenant_id}/{pid}.png"
+            self.images.add_image(path, two_halves_png(64, 64, (i * 7 % 255, 20, 0), (0, 0, 200)))
+            records.append(ProductRecord(tenant_id=tenant_id, id=pid, image_url=self.images.url(path),
+                                         meta={"category": "shoes", "title": pid}, status=INDEXED))
+        with self.db.session() as session:
+            session.add_all(records)
+        active = self.service.read().active
+        vectors = encoder_for(active).encode_texts(ids)
+        self.indexes.of(active.space).upsert(tenant_id, [
+            IndexPoint(pid, vector, {"category": "shoes", "image": {"aspect_ratio": 1.0}, "title": pid})
+            for pid, vector in zip(ids, vectors, strict=True)])
+        return ids
+
+    def wait_until(self, condition, timeout: float = 60.0):
+        deadline = time.monotonic() + timeout
+        while not (found := condition(self.service.status())):
+            assert time.monotonic() < deadline, f"not reached: {self.service.status()}"
+            time.sleep(0.05)
+        return found
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite"])
+def migration(request, tmp_path: Path) -> Iterator[Migration]:
+    database = {} if request.param == "sqlite" else {"database_url": request.getfixturevalue("postgres_url")}
+    yield from _migration(make_settings(tmp_path, model_state_cache_seconds=0.1, model_migration_page_size=3,
+                                        **database))
+
+
+def _migration(settings: Settings) -> Iterator[Migration]:
+    db = Database(settings.sql_url)
+    db.migrate()
+    queue = InProcessQueue(1)
+    service = ModelService(db, settings, queue.send)
+    service.ensure_state()
+    # One local qdrant-client per model, as the service opens one per space; on disk, so that a reopened
+    # index shows what the cleanup left.
+    indexes = ModelIndexes(service.state.current, lambda space: QdrantServerIndex(
+        QdrantClient(path=str(settings.data_dir / "qdrant" / space.name)), space))
+    fetcher = ImageFetcher.from_settings(settings)
+    reencoder = TenantReencoder(db, indexes, encoder_for, fetcher, settings, service.read)
+
+    queue.register(REENCODE_TASK, lambda tenant_id, space: service.reencode(reencoder, tenant_id, space),
+                   long_running=True)
+    queue.register(DROP_SPACE_TASK, lambda name, dim: service.drop_space(indexes, name, dim), long_running=True)
+    queue.start()
+    with ImageServer() as images:
+        try:
+            yield Migration(settings, db, service, indexes, queue, images, reencoder)
+        finally:
+            queue.stop()
+            reencoder.close()
+            fetcher.close()
+            db.close()
+
+
+def tenant(migration: Migration, name: str) -> str:
+    return TenantService(migration.db).create_tenant(name, "free").tenant_id
+
+
+@pytest.mark.parametrize("migration", ["sqlite", "postgresql"], indirect=True)
+def test_migrate_re_encodes_every_tenant_then_cuts_over_rolls_back_and_cleans_up(migration):
+    shop, other = tenant(migration, "shop"), tenant(migration, "other")
+    shop_ids, other_ids = migration.add_products(shop, 7), migration.add_products(other, 2)
+    old = migration.service.read().active
+
+    started = migration.service.migrate(*TARGET)
+    assert started.active.model == "trooply-test-tiny" and started.active.dim == 64
+    assert started.migrating is not None and started.migrating.model == TARGET[0] and started.migrating.dim == 48
+    assert (started.migrating.total, started.migrating.tenants_total, started.migrating.done) == (9, 2, 0)
+
+    after = migration.wait_until(lambda s: s if s.migrating is None else None)
+    assert after.active.model == TARGET[0] and after.active.dim == 48
+    assert after.previous is not None and after.previous.space == old.space.name
+    new_space = VectorSpace(after.active.space, after.active.dim)
+    for tenant_id, ids in ((shop, shop_ids), (other, other_ids)):
+        copied = {p.product_id: p for p in migration.indexes.of(new_space).retrieve(tenant_id, ids)}
+        assert sorted(copied) == ids
+        assert all(p.vector.shape == (48,) and p.payload["title"] == p.product_id for p in copied.values())
+        assert copied[ids[0]].payload["image"] == {"aspect_ratio": 1.0}  # signals copied, not recomputed
+    # Searches now read the new model's index; the old one stays current until cleanup.
+    query = encoder_for(ModelSpec(*TARGET, new_space)).encode_text("shoes")
+    assert {h.product_id for h in migration.indexes.query(shop, query, 10)} == set(shop_ids)
+    migration.indexes.set_payload(shop, shop_ids[0], {"title": "renamed"})
+    assert migration.indexes.of(old.space).retrieve(shop, shop_ids[:1])[0].payload["title"] == "renamed"
+
+    rolled_back = migration.service.rollback()
+    assert rolled_back.active.space == old.space.name and rolled_back.previous.space == new_space.name
+    assert migration.indexes.of(old.space).count(shop) == len(shop_ids)
+    assert migration.indexes.space == old.space
+    again = migration.service.rollback()  # and forth: the two models swap
+    assert again.active.space == new_space.name
+
+    cleaned = migration.service.cleanup()
+    assert cleaned.previous is None and cleaned.active.space == new_space.name
+    migration.wait_until(lambda _s: migration.indexes.of(old.space).count(shop) == 0)
+    assert migration.indexes.of(new_space).count(shop) == len(shop_ids)
+    with pytest.raises(Conflict) as refused:
+        migration.service.rollback()
+    assert refused.value.code == "no_previous_model"
+
+
+def test_manual_cutover_waits_for_every_tenant_and_for_the_call(tmp_path):
+    settings = make_settings(tmp_path, model_cutover="manual", model_state_cache_seconds=0.1)
+    for migration in _migration(settings):
+        shop = tenant(migration, "shop")
+        migration.add_products(shop, 3)
+        migration.service.migrate(*TARGET)
+        with pytest.raises(Conflict) as early:  # the tasks wait for every process to see the migration first
+            migration.service.cutover()
+        assert early.value.code == "not_ready" and early.value.details == {"tenants_waiting": 1}
+        ready = migration.wait_until(lambda s: s if s.migrating.ready else None)
+        assert ready.active.model == "trooply-test-tiny" and ready.migrating.cutover == "manual"
+        assert (ready.migrating.done, ready.migrating.total, ready.migrating.failed) == (3, 3, 0)
+        switched = migration.service.cutover()
+        assert switched.active.model == TARGET[0] and switched.migrating is None
+        with pytest.raises(Conflict) as twice:
+            migration.service.cutover()
+        assert twice.value.code == "no_migration"
+
+
+def test_conflicting_calls_are_refused_with_a_code(migration):
+    with pytest.raises(Conflict) as same:
+        migration.service.migrate("trooply-test-tiny", "random")
+    assert same.value.code == "already_active"
+    with pytest.raises(TrooplyError) as unknown:
+        migration.service.migrate("no-such-model", "random")
+    assert unknown.value.code == "model_unavailable" and 400 <= unknown.value.status < 500
+    for call in (migration.service.cleanup, migration.service.rollback):
+        with pytest.raises(Conflict) as nothing:
+            call()
+        assert nothing.value.code == "no_previous_model"
+    tenant(migration, "shop")
+    migration.queue.stop()  # keeps the migration running for the calls below
+    migration.service.migrate(*TARGET)
+    for call in (lambda: migration.service.migrate(*TARGET), migration.service.cleanup):
+        with pytest.raises(Conflict) as busy:
+            call()
+        assert busy.value.code == "migration_in_progress"
+
+
+def test_a_failed_image_is_counted_and_retried_on_the_next_run(migration):
+    shop = tenant(migration, "shop")
+    ids = migration.add_products(shop, 4)
+    migration.images.add_status(f"/{shop}/{ids[1]}.png", 404)
+    migration.queue.stop()  # the test runs the task itself
+    migration.service.migrate(*TARGET)
+    target = migration.service.read().target
+    assert migration.reencoder.run(shop, target.space.name) is True
+    progress = migration.service.status().migrating
+    assert (progress.done, progress.total, progress.failed, progress.ready) == (3, 4, 1, True)
+    assert sorted(p.product_id for p in migration.indexes.of(target.space).retrieve(shop, ids)) == [
+        ids[0], ids[2], ids[3]]
+
+    migration.images.add_image(f"/{shop}/{ids[1]}.png", two_halves_png(64, 64, (1, 2, 3), (4, 5, 6)))
+    migration.service.record_failures(shop, {ids[1]: ("upstream_error", "ingest's second encode failed")})
+    assert migration.service.status().migrating.ready is False  # the tenant is not done until it is retried
+    assert migration.reencoder.run(shop, target.space.name) is True
+    progress = migration.service.status().migrating
+    assert (progress.done, progress.total, progress.failed, progress.ready) == (4, 4, 0, True)
+
+
+def test_a_second_run_resumes_after_the_recorded_cursor(migration):
+    """What a killed worker leaves: some pages recorded. A new run starts after them and encodes no page twice."""
+    shop = tenant(migration, "shop")
+    ids = migration.add_products(shop, 7)
+    migration.queue.stop()
+    migration.service.migrate(*TARGET)
+    target = migration.service.read().target
+    with migration.db.session() as session:
+        repo = TenantMigrationRepository(session, shop)
+        repo.set_status("running")
+        assert repo.advance(None, ids[2], 3, 7)  # three products recorded before the crash
+        assert not repo.advance(None, ids[5], 3, 7)  # a duplicate run that read the same cursor stops
+    encoded_before = encoder_for(target).images_encoded
+    assert migration.reencoder.run(shop, target.space.name) is True
+    assert encoder_for(target).images_encoded - encoded_before == 4
+    progress = migration.service.status().migrating
+    assert (progress.done, progress.total, progress.ready) == (7, 7, True)
+
+
+def test_the_first_start_records_the_model_and_later_ones_keep_it(tmp_path, caplog):
+    db_path = tmp_path / "shared"
+    first = make_settings(db_path)
+    db = Database(first.sql_url)
+    db.migrate()
+    assert ModelService(db, first, lambda *_: None).ensure_state().active.model == "trooply-test-tiny"
+    other = make_settings(db_path, clip_model=TARGET[0])
+    state = ModelService(db, other, lambda *_: None).ensure_state()
+    assert state.active.model == "trooply-test-tiny" and state.active.space.size == 64
+    assert "is ignored: the active model is trooply-test-tiny" in caplog.text
+    db.close()
+
+
+def test_pages_skip_products_deleted_or_re_imaged_meanwhile(migration):
+    shop = tenant(migration, "shop")
+    ids = migration.add_products(shop, 3)
+    migration.queue.stop()
+    migration.service.migrate(*TARGET)
+    target = migration.service.read().target
+    with migration.db.session() as session:
+        session.get(ProductRecord, (shop, ids[0])).status = PENDING  # re-posted: ingest encodes it with both
+    assert migration.reencoder.run(shop, target.space.name) is True
+    stored = migration.indexes.of(target.space).retrieve(shop, ids)
+    assert sorted(p.product_id for p in stored) == ids[1:]
+    assert all(np.isclose(np.linalg.norm(p.vector), 1.0, atol=1e-3) for p in stored)
+
+
+def test_work_queued_by_another_process_is_picked_up_once(migration):
+    """`trooply models migrate` and `cleanup` run in a CLI process whose queue never runs: the serving process
+    finds the unfinished tenants (and models to drop) in SQL, and queues each once however often it looks."""
+    shop = tenant(migration, "shop")
+    migration.add_products(shop, 2)
+    cli = ModelService(migration.db, migration.settings, lambda *_: None)  # its tasks go nowhere
+    cli.migrate(*TARGET)
+    assert migration.service.resume_unfinished() == 1
+    assert migration.service.resume_unfinished() == 0  # already queued here
+    state = migration.wait_until(lambda s: s if s.migrating is None else None)
+    assert state.active.model == TARGET[0]
+    old = state.previous
+    old_space = VectorSpace(old.space, old.dim)
+    assert migration.indexes.of(old_space).count(shop) == 2
+    cli.cleanup()
+    migration.service.resume_unfinished()
+    migration.wait_until(lambda _s: migration.indexes.of(old_space).count(shop) == 0)
+
+
+def test_family_prompts_are_embedded_per_model(migration):
+    from trooply.ranking.families import FamilyClassifier
+    from trooply.ranking.profiles import DEFAULT_PROFILES_DIR, load_profiles
+
+    active = migration.service.read().active
+    target = ModelSpec(*TARGET, VectorSpace("trooply-test-tiny-b__random", 48))
+    classifier = FamilyClassifier(load_profiles(DEFAULT_PROFILES_DIR), lambda: encoder_for(active))
+    new_vector = encoder_for(target).encode_text("running shoes")
+    assert classifier._prompts(encoder_for(target)).shape[1] == 48
+    assert classifier._prompts().shape[1] == 64
+    # A vector of the other model (a query encoded just before a cutover) is classified in its own space.
+    assert classifier.classify(new_vector) == classifier.classify(new_vector, encoder_for(target))

@@ -1,0 +1,1 @@
+"""Operating the installation: tenants' lifecycle (create, plan, keys, delete and purge) behind the admin token."""

@@ -1,0 +1,78 @@
+"""What the admin API reads and answers."""
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from trooply.config import PlanLimits
+
+TenantName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S", description="not unique")]
+PlanName = Annotated[str, Field(min_length=1, max_length=20, description="a plan of TROOPLY_PLANS")]
+
+
+class TenantIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: TenantName
+    plan: PlanName = "free"
+
+
+class TenantPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: TenantName | None = None
+    plan: PlanName | None = Field(None, description="takes effect at once, quotas included")
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> "TenantPatch":
+        if self.name is None and self.plan is None:
+            raise ValueError("send name, plan or both")
+        return self
+
+
+class TenantCreated(BaseModel):
+    """The keys are shown this once: only their hashes are stored."""
+
+    tenant_id: str
+    name: str
+    plan: str
+    secret_key: str
+    publishable_key: str
+
+
+class RotatedKeys(BaseModel):
+    tenant_id: str
+    secret_key: str
+    publishable_key: str
+
+
+class KeyOut(BaseModel):
+    kind: str = Field(description="secret or publishable")
+    prefix: str = Field(description="the key's first characters")
+    created_at: datetime
+
+
+class TenantSummary(BaseModel):
+    tenant_id: str
+    name: str
+    plan: str
+    created_at: datetime
+    products: int = Field(description="products in the catalogue, any status")
+    storage_tier: Literal["shared", "dedicated"] | None = Field(
+        description="shared: in the store small tenants share; dedicated: a store of its own; null: not known here")
+
+
+class TenantOut(TenantSummary):
+    limits: PlanLimits
+    keys: list[KeyOut]
+
+
+class TenantPage(BaseModel):
+    tenants: list[TenantSummary]
+    next_after: str | None = Field(description="pass as `after` for the next page; null on the last")
+
+
+class TenantDeletion(BaseModel):
+    tenant_id: str
+    status: Literal["deleting"] = Field(description="keys are revoked; the data is purged in the background")

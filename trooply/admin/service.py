@@ -1,0 +1,127 @@
+"""Operating tenants: create, list, read, change plan or name, rotate keys, delete (then purge).
+
+The admin API and the CLI's tenant commands both call this service.
+"""
+
+import logging
+from collections.abc import Callable
+
+from trooply.admin.purge import PURGE_TASK, PurgeInterrupted, TenantPurge
+from trooply.admin.repository import TenantRoster
+from trooply.admin.schemas import (
+    KeyOut,
+    TenantCreated,
+    TenantDeletion,
+    TenantOut,
+    TenantPage,
+    TenantPatch,
+    TenantSummary,
+)
+from trooply.catalog.queue import Dispatcher
+from trooply.config import Settings
+from trooply.db import Database
+from trooply.errors import NotFound
+from trooply.index.base import VectorIndex
+from trooply.tenancy.models import Tenant
+from trooply.tenancy.repository import TenantRepository
+from trooply.tenancy.service import TenantCredentials, TenantService, live_tenant
+
+log = logging.getLogger(__name__)
+
+
+class TenantAdminService:
+    def __init__(self, db: Database, tenants: TenantService, settings: Settings, dispatcher: Dispatcher | None,
+                 index: Callable[[], VectorIndex] | None = None) -> None:
+        self.db = db
+        self.tenants = tenants
+        self.settings = settings
+        # Runs PURGE_TASK (the container registers it). The CLI has no queue of its own beside an embedded
+        # server (None): a purge then waits for the server's next start, which resumes it.
+        self.dispatcher = dispatcher
+        # None in a process that must not open the index (the CLI: a running server may hold it): storage
+        # tiers then read as unknown.
+        self._index = index
+        self._stopping = False
+
+    def create(self, name: str, plan: str) -> TenantCreated:
+        credentials = self.tenants.create_tenant(name, plan)
+        return TenantCreated(tenant_id=credentials.tenant_id, name=name.strip(), plan=plan,
+                             secret_key=credentials.secret_key, publishable_key=credentials.publishable_key)
+
+    def page(self, limit: int, after: str | None = None) -> TenantPage:
+        with self.db.session() as session:
+            roster = TenantRoster(session)
+            tenants = roster.live_page(limit, after)
+            products = roster.product_counts([tenant.id for tenant in tenants])
+        return TenantPage(tenants=[self._summary(tenant, products[tenant.id]) for tenant in tenants],
+                          next_after=tenants[-1].id if len(tenants) == limit else None)
+
+    def get(self, tenant_id: str) -> TenantOut:
+        with self.db.session() as session:
+            repo = TenantRepository(session, tenant_id)
+            tenant = live_tenant(repo)
+            keys = [KeyOut(kind=key.kind, prefix=key.prefix, created_at=key.created_at) for key in repo.active_keys()]
+            products = TenantRoster(session).product_counts([tenant_id])[tenant_id]
+        summary = self._summary(tenant, products)
+        return TenantOut(**summary.model_dump(), limits=self.settings.plan(tenant.plan), keys=keys)
+
+    def update(self, tenant_id: str, patch: TenantPatch) -> TenantOut:
+        if patch.plan is not None:
+            self.settings.plan(patch.plan)  # unknown_plan
+        with self.db.session() as session:
+            tenant = live_tenant(TenantRepository(session, tenant_id), lock=True)
+            if patch.name is not None:
+                tenant.name = patch.name.strip()
+            if patch.plan is not None:
+                tenant.plan = patch.plan
+        # Quotas read the plan from SQL; rate limits from the cached key, so this process forgets it now
+        # (other processes within TROOPLY_KEY_CACHE_SECONDS).
+        self.tenants.forget(tenant_id)
+        return self.get(tenant_id)
+
+    def rotate_keys(self, tenant_id: str) -> TenantCredentials:
+        return self.tenants.rotate_keys(tenant_id)
+
+    def delete(self, tenant_id: str) -> TenantDeletion:
+        """Revokes the keys at once and purges the data in the background. Asking again while the purge runs
+        sends it again (it is idempotent); once it has finished, the tenant is not found."""
+        if not self.tenants.mark_deleted(tenant_id):
+            raise NotFound(f"no tenant {tenant_id!r}", code="tenant_not_found")
+        self._send_purge(tenant_id)
+        return TenantDeletion(tenant_id=tenant_id, status="deleting")
+
+    def run_purge(self, tenant_id: str) -> None:
+        """PURGE_TASK: on a Celery worker, or embedded on the queue's long-running lane."""
+        if self._index is None:
+            raise RuntimeError("this process has no index to purge")
+        try:
+            TenantPurge(self.db, self._index, stopping=lambda: self._stopping).run(tenant_id)
+        except PurgeInterrupted:
+            log.info("purge of tenant %s interrupted by shutdown; it resumes at the next start", tenant_id)
+
+    def resume_purges(self) -> int:
+        """Tenants deleted but not yet purged when a process stopped: their purges are sent again."""
+        with self.db.session() as session:
+            deleted = TenantRoster(session).deleted_tenant_ids()
+        for tenant_id in deleted:
+            self._send_purge(tenant_id)
+        return len(deleted)
+
+    def close(self) -> None:
+        """Stops a purge running in this process between two batches; it resumes at the next start."""
+        self._stopping = True
+
+    def _send_purge(self, tenant_id: str) -> None:
+        if self.dispatcher is not None:
+            self.dispatcher.send(PURGE_TASK, [tenant_id])
+
+    def _summary(self, tenant: Tenant, products: int) -> TenantSummary:
+        return TenantSummary(tenant_id=tenant.id, name=tenant.name, plan=tenant.plan, created_at=tenant.created_at,
+                             products=products, storage_tier=self._storage_tier(tenant.id))
+
+    def _storage_tier(self, tenant_id: str) -> str | None:
+        if self._index is None:
+            return None
+        # Guarded until every engine has VectorIndex.tier (tiered tenant storage is landing beside this).
+        tier = getattr(self._index(), "tier", None)
+        return tier(tenant_id).tier if tier is not None else None

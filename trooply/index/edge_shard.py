@@ -1,0 +1,289 @@
+"""One Qdrant Edge shard: its lifecycle (open, create, retire) and its background HNSW build.
+
+Measured with qdrant-edge-py 0.9.0:
+- Every EdgeShard call holds the GIL for its whole duration, so calls from several threads are
+  serialised (safe, never parallel). The per-shard lock below orders our own lifecycle (open,
+  drop, close, HNSW swap) against use, not the engine.
+- `optimize()` holds the GIL too: run in a thread it freezes the whole process (~8 s for 30k
+  128-d points, minutes at 100k 768-d). So the HNSW build runs in a child process on a copy of
+  the shard, writes made meanwhile are recorded and replayed on the copy, and the copy is
+  swapped in; the shard's users wait only for the copy and the swap.
+- Updates go to a write-ahead log first and survive a killed process without `flush()`, so
+  writes are not flushed one by one; flush happens before each build copy and on close.
+"""
+
+import json
+import logging
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import qdrant_edge as qe
+
+from trooply.index.base import (
+    Condition,
+    IndexHit,
+    IndexPoint,
+    ScrollPage,
+    as_floats,
+    point_hit,
+    point_payload,
+    point_vector,
+)
+from trooply.index.edge_filters import PAYLOAD_INDEXES, edge_filter, tenant_index
+from trooply.index.tiers import TENANT_KEY, StorePoint, StoreRetired
+from trooply.vectors import VectorSpace
+
+log = logging.getLogger(__name__)
+
+# Niced so that request threads keep the CPU while the graph is built.
+_BUILD_SCRIPT = ("import os, sys; from qdrant_edge import EdgeShard; os.nice(10); "
+                 "s = EdgeShard.load(sys.argv[1]); s.optimize(); s.flush(); s.close()")
+
+
+@dataclass
+class ShardBuilds:
+    """The HNSW builds of every shard under one index directory: one at a time, each uses every core."""
+
+    data_dir: Path  # shards live below it; their build copies mirror their place under `work`
+    work: Path
+    threshold: int  # points written since the last build that trigger the next
+    slot: threading.Lock = field(default_factory=threading.Lock)
+
+    def copy_path(self, shard: Path) -> Path:
+        return self.work / "new" / shard.relative_to(self.data_dir)
+
+    def previous_path(self, shard: Path) -> Path:
+        return self.work / "old" / shard.relative_to(self.data_dir)
+
+
+def stored_space(path: Path, expected: str | None = None) -> VectorSpace:
+    """The space a shard was created for, read from its config without opening it: its vector named
+    `expected` if it has one, else its first."""
+    vectors = json.loads((path / "edge_config.json").read_text())["vectors"]
+    name = expected if expected is not None and expected in vectors else next(iter(vectors))
+    return VectorSpace(name, vectors[name]["size"])
+
+
+def is_shard(path: Path) -> bool:
+    return (path / "edge_config.json").exists()
+
+
+class EdgeShardStore:
+    """A shard as a tenant-agnostic point store (see `tiers.PointStore`)."""
+
+    def __init__(self, path: Path, edge: qe.EdgeShard, vector_name: str, builds: ShardBuilds) -> None:
+        self.path = path
+        self._edge = edge
+        self._vector = vector_name
+        self._builds = builds
+        info = edge.info()
+        self._unindexed = info.points_count - info.indexed_vectors_count  # points written since the last build
+        self._lock = threading.Lock()
+        self._closed = False
+        self._building = False
+        # While a copy is being built, writes are recorded here to be replayed on it.
+        self._replay: list[qe.UpdateOperation] | None = None
+        self._child: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def open(cls, path: Path, space: VectorSpace, where: str, builds: ShardBuilds) -> "EdgeShardStore":
+        """An existing shard, checked against the space (`where` names it in the error)."""
+        previous = builds.previous_path(path)
+        if not path.exists() and previous.exists():
+            previous.rename(path)  # the process died between the two renames of a swap
+        stored = stored_space(path, space.name)
+        space.check_matches(stored, where)
+        return cls(path, qe.EdgeShard.load(str(path)), stored.name, builds)
+
+    @classmethod
+    def create(cls, path: Path, space: VectorSpace, builds: ShardBuilds, shared: bool) -> "EdgeShardStore":
+        """A new, empty shard; `shared`: partitioned by tenant."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        vectors = {space.name: qe.EdgeVectorParams(size=space.size, distance=qe.Distance.Cosine)}
+        edge = qe.EdgeShard.create(str(path), qe.EdgeConfig(vectors=vectors))
+        indexes = {**PAYLOAD_INDEXES, **({TENANT_KEY: tenant_index()} if shared else {})}
+        for key, schema in indexes.items():
+            edge.update(qe.UpdateOperation.create_field_index(key, schema))
+        return cls(path, edge, space.name, builds)
+
+    @property
+    def building(self) -> bool:
+        return self._building
+
+    @property
+    def recording(self) -> bool:
+        """Whether a build copy has been taken and writes are being recorded for it."""
+        return self._replay is not None
+
+    # PointStore
+
+    def upsert(self, points: Sequence[StorePoint]) -> None:
+        operation = qe.UpdateOperation.upsert_points([
+            qe.Point(p.id, {self._vector: as_floats(p.vector)}, p.payload) for p in points])
+        with self._using():
+            self._apply(operation)
+            self._unindexed += len(points)
+            self._build_if_due()
+
+    def set_payload(self, point_id: str, payload: dict[str, Any], replace: bool, scope: Sequence[Condition]) -> None:
+        # By filter, so that a product not (or no longer) in the index is left alone instead of failing.
+        write = qe.UpdateOperation.overwrite_payload_by_filter if replace else qe.UpdateOperation.set_payload_by_filter
+        with self._using():
+            self._apply(write(self._only(scope, [point_id]), payload))
+
+    def delete(self, point_ids: Sequence[str], scope: Sequence[Condition]) -> None:
+        with self._using():
+            self._apply(qe.UpdateOperation.delete_points_by_filter(self._only(scope, point_ids)))
+
+    def delete_matching(self, scope: Sequence[Condition]) -> None:
+        with self._using():
+            self._apply(qe.UpdateOperation.delete_points_by_filter(self._only(scope)))
+
+    def query(self, vector: np.ndarray, limit: int, conditions: Sequence[Condition],
+              with_vectors: bool) -> list[IndexHit]:
+        request = qe.QueryRequest(limit=limit, query=qe.Query.Nearest(as_floats(vector), using=self._vector),
+                                  filter=edge_filter(conditions), with_payload=True, with_vector=with_vectors)
+        with self._using():
+            found = self._edge.query(request)
+        return [point_hit(p, p.score, self._vector if with_vectors else None) for p in found]
+
+    def neighbours(self, vectors: Sequence[np.ndarray], min_score: float, limit: int,
+                   conditions: Sequence[Condition]) -> list[list[IndexHit]]:
+        batch = qe.QueryBatchRequest([qe.QueryRequest(
+            limit=limit, query=qe.Query.Nearest(as_floats(v), using=self._vector), filter=edge_filter(conditions),
+            with_payload=["product_id"], score_threshold=min_score) for v in vectors])
+        with self._using():
+            found = self._edge.query_batch(batch)
+        return [[point_hit(p, p.score) for p in hits] for hits in found]
+
+    def retrieve(self, point_ids: Sequence[str], conditions: Sequence[Condition]) -> list[IndexPoint]:
+        request = qe.ScrollRequest(limit=len(point_ids), filter=edge_filter(conditions, point_ids), with_payload=True,
+                                   with_vector=True)
+        with self._using():
+            found, _ = self._edge.scroll(request)
+        return [self._point(record) for record in found]
+
+    def scroll(self, limit: int, offset: object | None, conditions: Sequence[Condition],
+               full_payload: bool) -> ScrollPage:
+        request = qe.ScrollRequest(offset=cast("qe.PointId | None", offset), limit=limit,
+                                   filter=edge_filter(conditions),
+                                   with_payload=True if full_payload else ["product_id"], with_vector=True)
+        with self._using():
+            found, after = self._edge.scroll(request)
+        return ScrollPage([self._point(record) for record in found], after)
+
+    def count(self, conditions: Sequence[Condition]) -> int:
+        with self._using():
+            return self._edge.count(qe.CountRequest(filter=edge_filter(conditions), exact=True))
+
+    # Lifecycle
+
+    def retire(self) -> None:
+        """Flushes and closes the shard; later calls raise StoreRetired."""
+        with self._lock:
+            if self._closed:
+                return
+            if self._child is not None:
+                self._child.kill()  # the copy it was building is discarded by the build thread
+            self._edge.flush()
+            self._edge.close()
+            self._closed = True
+
+    def build_if_due(self) -> None:
+        with self._using():
+            self._build_if_due()
+
+    def build_graph(self) -> None:
+        """Waits for a build under way, then builds the graph of every point written since, before returning."""
+        while True:
+            with self._using():
+                if not self._building:
+                    if self._unindexed == 0:
+                        return
+                    self._building = True
+                    break
+            time.sleep(0.1)
+        self._build()
+
+    @contextmanager
+    def _using(self) -> Iterator[None]:
+        with self._lock:
+            if self._closed:
+                raise StoreRetired(str(self.path))
+            yield
+
+    def _apply(self, operation: qe.UpdateOperation) -> None:
+        self._edge.update(operation)
+        if self._replay is not None:
+            self._replay.append(operation)
+
+    def _only(self, scope: Sequence[Condition], point_ids: Sequence[str] | None = None) -> qe.Filter:
+        selected = edge_filter(scope, point_ids)
+        assert selected is not None, "a write by filter names its points or its scope"
+        return selected
+
+    def _point(self, record: qe.Record) -> IndexPoint:
+        payload = point_payload(record)
+        return IndexPoint(payload["product_id"], point_vector(record, self._vector), payload)
+
+    def _build_if_due(self) -> None:
+        if self._unindexed >= self._builds.threshold and not self._building:
+            self._building = True
+            threading.Thread(target=self._build, daemon=True, name=f"hnsw-{self.path.name}").start()
+
+    def _build(self) -> None:
+        """Builds the HNSW graph on a copy in a child process, then swaps the copy in."""
+        copy = self._builds.copy_path(self.path)
+        try:
+            with self._builds.slot:
+                shutil.rmtree(copy, ignore_errors=True)  # left over by a crash
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                with self._lock:
+                    if self._closed:
+                        return
+                    self._edge.flush()
+                    shutil.copytree(self.path, copy)  # copying releases the GIL: others carry on
+                    self._unindexed, self._replay = 0, []
+                    child = self._child = subprocess.Popen([sys.executable, "-c", _BUILD_SCRIPT, str(copy)])
+                returncode = child.wait()
+                with self._lock:
+                    if self._closed:
+                        return
+                    if returncode != 0:
+                        raise RuntimeError(f"the build process exited with {returncode}")
+                    self._swap(copy)
+        except Exception:
+            log.exception("HNSW build of %s failed; its queries stay exhaustive", self.path)
+        finally:
+            with self._lock:
+                self._building, self._replay, self._child = False, None, None
+            shutil.rmtree(copy, ignore_errors=True)
+
+    def _swap(self, copy: Path) -> None:
+        """Replaces the shard by its built copy and replays the writes made during the build."""
+        previous = self._builds.previous_path(self.path)
+        shutil.rmtree(previous, ignore_errors=True)
+        previous.parent.mkdir(parents=True, exist_ok=True)
+        self._edge.close()
+        self.path.rename(previous)
+        copy.rename(self.path)
+        try:
+            self._edge = qe.EdgeShard.load(str(self.path))
+        except Exception:
+            # Back to the shard as it was: its WAL holds every write, nothing is lost.
+            self.path.rename(copy)
+            previous.rename(self.path)
+            self._edge = qe.EdgeShard.load(str(self.path))
+            raise
+        for operation in self._replay or ():
+            self._edge.update(operation)
+        shutil.rmtree(previous)

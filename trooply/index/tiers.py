@@ -1,0 +1,412 @@
+"""Tiered tenant storage, the same on both engines: small tenants share one store, big ones get their own.
+
+A tenant starts in the shared store, where every point carries the tenant's id under `TENANT_KEY`
+and every read and write is scoped by it (`TenantView`, the only place that condition is added).
+When a write takes a shared tenant past the promotion threshold, or on demand, it is promoted in
+the background:
+
+1. begin: an empty target store is created; from then on every write of the tenant goes to the
+   shared store and is mirrored into the target (the engine makes the target visible to writers:
+   in-process on Edge, by its collection's existence on the server, so other processes mirror too);
+2. copy: the tenant's points are copied page by page, each page under the tenant's write lock so
+   that no write of this process falls between reading a page and writing it;
+3. catch up: every write carries a version stamp (`VERSION_KEY`); the two stores are compared and
+   points whose version differs are copied again (or deleted) until they agree, which catches the
+   writes of other processes that raced the copy;
+4. switch: the engine makes the target the tenant's store in one atomic step (a directory rename
+   on Edge, a collection alias on the server), under the tenant's write lock;
+5. the tenant's points are deleted from the shared store.
+
+Searches answer from the shared store until the switch and from the dedicated one after it. A crash
+before the switch leaves the tenant served from shared and the target is discarded by the next
+promotion (or on open); a crash after it leaves stale points in shared that no read sees.
+"""
+
+import logging
+import threading
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import numpy as np
+
+from trooply.errors import ServiceUnavailable
+from trooply.index.base import (
+    Condition,
+    IndexHit,
+    IndexPoint,
+    ScrollPage,
+    TierStatus,
+    point_id,
+    shared_point_id,
+)
+from trooply.vectors import VectorSpace
+
+log = logging.getLogger(__name__)
+
+TENANT_KEY = "_tenant"
+VERSION_KEY = "_v"
+_INTERNAL_KEYS = (TENANT_KEY, VERSION_KEY)
+_COPY_PAGE = 256
+_CATCH_UP_PASSES = 5
+
+R = TypeVar("R")
+
+
+class StoreRetired(Exception):
+    """The store was closed (tenant dropped or promoted, index closed) between lookup and use: look again."""
+
+
+@dataclass
+class StorePoint:
+    id: str
+    vector: np.ndarray
+    payload: dict[str, Any]
+
+
+class PointStore(Protocol):
+    """One engine collection or shard. It knows nothing of tenants: `conditions` and `scope` scope it."""
+
+    def upsert(self, points: Sequence[StorePoint]) -> None: ...
+
+    def set_payload(self, point_id: str, payload: dict[str, Any], replace: bool,
+                    scope: Sequence[Condition]) -> None: ...
+
+    def delete(self, point_ids: Sequence[str], scope: Sequence[Condition]) -> None: ...
+
+    def delete_matching(self, scope: Sequence[Condition]) -> None: ...
+
+    def query(self, vector: np.ndarray, limit: int, conditions: Sequence[Condition],
+              with_vectors: bool) -> list[IndexHit]: ...
+
+    def neighbours(self, vectors: Sequence[np.ndarray], min_score: float, limit: int,
+                   conditions: Sequence[Condition]) -> list[list[IndexHit]]:
+        """Payloads hold only the product id."""
+
+    def retrieve(self, point_ids: Sequence[str], conditions: Sequence[Condition]) -> list[IndexPoint]: ...
+
+    def scroll(self, limit: int, offset: object | None, conditions: Sequence[Condition],
+               full_payload: bool) -> ScrollPage:
+        """Without `full_payload`, payloads hold only the product id."""
+
+    def count(self, conditions: Sequence[Condition]) -> int: ...
+
+
+def new_version() -> str:
+    return uuid.uuid4().hex
+
+
+def public_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in payload.items() if key not in _INTERNAL_KEYS}
+
+
+class TenantView:
+    """One tenant's points in one store. In the shared store, every read and write is scoped to the tenant
+    here and nowhere else: its condition, its payload key and its point ids."""
+
+    def __init__(self, store: PointStore, tenant_id: str, shared: bool) -> None:
+        self.store = store
+        self.tenant_id = tenant_id
+        self.shared = shared
+        self._scope = [Condition(TENANT_KEY, "eq", tenant_id)] if shared else []
+
+    def upsert(self, points: Sequence[IndexPoint], version: str) -> None:
+        self.store.upsert([StorePoint(self._id(p.product_id), p.vector,
+                                      self._tagged({**p.payload, "product_id": p.product_id, VERSION_KEY: version}))
+                           for p in points])
+
+    def write_stamped(self, points: Sequence[IndexPoint]) -> None:
+        """Writes points read with their stamps from another store (a copy keeps their versions)."""
+        self.store.upsert([StorePoint(self._id(p.product_id), p.vector, self._tagged(p.payload)) for p in points])
+
+    def set_payload(self, product_id: str, payload: dict[str, Any], replace: bool, version: str) -> None:
+        stamped = {**payload, "product_id": product_id, VERSION_KEY: version}
+        self.store.set_payload(self._id(product_id), self._tagged(stamped), replace, self._scope)
+
+    def delete(self, product_ids: Sequence[str]) -> None:
+        if product_ids:
+            self.store.delete([self._id(p) for p in product_ids], self._scope)
+
+    def delete_all(self) -> None:
+        """Only for a shared store: a dedicated one is dropped whole by its engine."""
+        assert self.shared, "delete_all scopes by the tenant condition"
+        self.store.delete_matching(self._scope)
+
+    def query(self, vector: np.ndarray, limit: int, conditions: Sequence[Condition],
+              with_vectors: bool) -> list[IndexHit]:
+        hits = self.store.query(vector, limit, [*self._scope, *conditions], with_vectors)
+        return [IndexHit(h.product_id, h.score, public_payload(h.payload), h.vector) for h in hits]
+
+    def retrieve(self, product_ids: Sequence[str]) -> list[IndexPoint]:
+        return [_public(p) for p in self.retrieve_stamped(product_ids)]
+
+    def retrieve_stamped(self, product_ids: Sequence[str]) -> list[IndexPoint]:
+        return self.store.retrieve([self._id(p) for p in product_ids], self._scope) if product_ids else []
+
+    def scroll(self, limit: int, offset: object | None) -> ScrollPage:
+        return self.store.scroll(limit, offset, self._scope, full_payload=False)
+
+    def scroll_stamped(self, limit: int, offset: object | None) -> ScrollPage:
+        return self.store.scroll(limit, offset, self._scope, full_payload=True)
+
+    def neighbours(self, points: Sequence[IndexPoint], min_score: float, limit: int) -> list[list[IndexHit]]:
+        if not points:
+            return []
+        # One more than asked: a point is its own nearest neighbour and is dropped.
+        found = self.store.neighbours([p.vector for p in points], min_score, limit + 1, self._scope)
+        return [[hit for hit in hits if hit.product_id != p.product_id][:limit]
+                for p, hits in zip(points, found, strict=True)]
+
+    def count(self) -> int:
+        return self.store.count(self._scope)
+
+    def versions(self) -> dict[str, str]:
+        """Every product's version stamp (empty for a point written before stamps)."""
+        found: dict[str, str] = {}
+        offset: object | None = None
+        while True:
+            page = self.scroll_stamped(_COPY_PAGE, offset)
+            found.update((p.product_id, str(p.payload.get(VERSION_KEY, ""))) for p in page.points)
+            offset = page.next_offset
+            if offset is None:
+                return found
+
+    def _id(self, product_id: str) -> str:
+        return shared_point_id(self.tenant_id, product_id) if self.shared else point_id(product_id)
+
+    def _tagged(self, payload: dict[str, Any]) -> dict[str, Any]:
+        untagged = {key: value for key, value in payload.items() if key != TENANT_KEY}
+        return {**untagged, TENANT_KEY: self.tenant_id} if self.shared else untagged
+
+
+def _public(point: IndexPoint) -> IndexPoint:
+    return IndexPoint(point.product_id, point.vector, public_payload(point.payload))
+
+
+class TieredIndex(ABC):
+    """The VectorIndex protocol over an engine's shared and dedicated stores, with promotion between them."""
+
+    space: VectorSpace
+
+    def __init__(self, space: VectorSpace, promotion_threshold: int, settle_seconds: float = 0.0) -> None:
+        self.space = space
+        self._promotion_threshold = promotion_threshold
+        # How long a promotion waits after creating its target for other processes' writes in flight.
+        self._settle_seconds = settle_seconds
+        self._tenant_locks: dict[str, threading.Lock] = {}
+        self._promotions: dict[str, Future[None]] = {}
+        self._registry = threading.Lock()  # guards the two dicts above
+        self._promoter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="promote")
+        self._stopping = False
+
+    # The engine's part
+
+    @abstractmethod
+    def _shared_store(self) -> PointStore: ...
+
+    @abstractmethod
+    def _dedicated_store(self, tenant_id: str) -> PointStore | None: ...
+
+    @abstractmethod
+    def _promotion_target(self, tenant_id: str) -> PointStore | None:
+        """The target of a promotion under way (here or, on the server, in another process)."""
+
+    @abstractmethod
+    def _begin_promotion(self, tenant_id: str) -> PointStore:
+        """A new, empty target, replacing any left by a crash; writers mirror into it from now on."""
+
+    @abstractmethod
+    def _finish_promotion(self, tenant_id: str) -> None:
+        """Makes the target the tenant's store in one atomic step."""
+
+    @abstractmethod
+    def _abandon_promotion(self, tenant_id: str) -> None: ...
+
+    @abstractmethod
+    def _drop_dedicated(self, tenant_id: str) -> None: ...
+
+    # VectorIndex
+
+    def upsert(self, tenant_id: str, points: Sequence[IndexPoint]) -> None:
+        if not points:
+            return
+        version = new_version()
+        if self._write(tenant_id, lambda view: view.upsert(points, version)):
+            self._promote_when_due(tenant_id)
+
+    def set_payload(self, tenant_id: str, product_id: str, payload: dict[str, Any], replace: bool = False) -> None:
+        # Top-level keys are replaced, others kept (all dropped with `replace`); a product not (or no
+        # longer) in the index is left alone.
+        version = new_version()
+        self._write(tenant_id, lambda view: view.set_payload(product_id, payload, replace, version))
+
+    def delete(self, tenant_id: str, product_ids: Sequence[str]) -> None:
+        self._write(tenant_id, lambda view: view.delete(product_ids))
+
+    def query(self, tenant_id: str, vector: np.ndarray, limit: int,
+              conditions: Sequence[Condition] = (), with_vectors: bool = False) -> list[IndexHit]:
+        return self._read(tenant_id, lambda view: view.query(vector, limit, conditions, with_vectors))
+
+    def retrieve(self, tenant_id: str, product_ids: Sequence[str]) -> list[IndexPoint]:
+        return self._read(tenant_id, lambda view: view.retrieve(product_ids))
+
+    def scroll(self, tenant_id: str, limit: int, offset: object | None = None) -> ScrollPage:
+        # `offset` is a next_offset this index returned.
+        return self._read(tenant_id, lambda view: view.scroll(limit, offset))
+
+    def neighbours(self, tenant_id: str, points: Sequence[IndexPoint], min_score: float,
+                   limit: int) -> list[list[IndexHit]]:
+        return self._read(tenant_id, lambda view: view.neighbours(points, min_score, limit))
+
+    def count(self, tenant_id: str) -> int:
+        return self._read(tenant_id, lambda view: view.count())
+
+    def drop_tenant(self, tenant_id: str) -> None:
+        self._await_promotion(tenant_id)
+        with self._tenant_lock(tenant_id):
+            self._drop_dedicated(tenant_id)
+            self._abandon_promotion(tenant_id)
+            TenantView(self._shared_store(), tenant_id, shared=True).delete_all()
+
+    def tier(self, tenant_id: str) -> TierStatus:
+        if self._dedicated_store(tenant_id) is not None:
+            return TierStatus("dedicated")
+        with self._registry:
+            running = tenant_id in self._promotions
+        return TierStatus("shared", promoting=running or self._promotion_target(tenant_id) is not None)
+
+    def promote(self, tenant_id: str) -> Future[None]:
+        with self._registry:
+            running = self._promotions.get(tenant_id)
+            if running is not None:
+                return running
+            if self._stopping:
+                raise ServiceUnavailable("the index is closed", code="index_closed")
+            # Submitted under the registry lock: the promotion forgets itself (under it) only once listed.
+            future = self._promotions[tenant_id] = self._promoter.submit(self._promote, tenant_id)
+            return future
+
+    # Routing
+
+    def _view(self, tenant_id: str) -> TenantView:
+        dedicated = self._dedicated_store(tenant_id)
+        if dedicated is not None:
+            return TenantView(dedicated, tenant_id, shared=False)
+        return TenantView(self._shared_store(), tenant_id, shared=True)
+
+    def _read(self, tenant_id: str, read: Callable[[TenantView], R]) -> R:
+        while True:
+            try:
+                return read(self._view(tenant_id))
+            except StoreRetired:
+                continue  # dropped or promoted meanwhile: look again
+
+    def _write(self, tenant_id: str, write: Callable[[TenantView], None]) -> bool:
+        """Applies a write where the tenant lives (writes are idempotent: a retry repeats it whole); true when
+        that is the shared store."""
+        with self._tenant_lock(tenant_id):
+            while True:
+                try:
+                    return self._write_once(tenant_id, write)
+                except StoreRetired:
+                    continue
+
+    def _write_once(self, tenant_id: str, write: Callable[[TenantView], None]) -> bool:
+        view = self._view(tenant_id)
+        write(view)
+        if not view.shared:
+            return False
+        target = self._promotion_target(tenant_id)
+        if target is not None:
+            write(TenantView(target, tenant_id, shared=False))  # a promotion is copying this tenant
+        return True
+
+    def _tenant_lock(self, tenant_id: str) -> threading.Lock:
+        with self._registry:
+            return self._tenant_locks.setdefault(tenant_id, threading.Lock())
+
+    # Promotion
+
+    def _promote_when_due(self, tenant_id: str) -> None:
+        with self._registry:
+            if tenant_id in self._promotions:
+                return
+        if self._read(tenant_id, lambda view: view.shared and view.count() >= self._promotion_threshold):
+            self.promote(tenant_id)
+
+    def _promote(self, tenant_id: str) -> None:
+        try:
+            if self._dedicated_store(tenant_id) is None:
+                self._move_to_own_store(tenant_id)
+        except Exception:
+            log.exception("promotion of tenant %s failed; it stays in the shared store", tenant_id)
+            try:
+                self._abandon_promotion(tenant_id)
+            except Exception:  # a crashed promotion's target is also discarded by the next one
+                log.exception("discarding the promotion target of tenant %s failed", tenant_id)
+            raise
+        finally:
+            with self._registry:
+                self._promotions.pop(tenant_id, None)
+
+    def _move_to_own_store(self, tenant_id: str) -> None:
+        with self._tenant_lock(tenant_id):
+            target = TenantView(self._begin_promotion(tenant_id), tenant_id, shared=False)
+        time.sleep(self._settle_seconds)
+        source = TenantView(self._shared_store(), tenant_id, shared=True)
+        self._copy(source, target)
+        self._catch_up(source, target)
+        with self._tenant_lock(tenant_id):
+            self._finish_promotion(tenant_id)
+        source.delete_all()
+        log.info("tenant %s moved to its own store", tenant_id)
+
+    def _copy(self, source: TenantView, target: TenantView) -> None:
+        offset: object | None = None
+        while True:
+            self._check_running()
+            # Read and written under the write lock: no write of this process lands in between and is
+            # then overwritten by an older copy.
+            with self._tenant_lock(source.tenant_id):
+                page = source.scroll_stamped(_COPY_PAGE, offset)
+                target.write_stamped(page.points)
+            offset = page.next_offset
+            if offset is None:
+                return
+
+    def _catch_up(self, source: TenantView, target: TenantView) -> None:
+        """Copies again what changed in the shared store behind the copy's back (writes from other processes)."""
+        for _ in range(_CATCH_UP_PASSES):
+            self._check_running()
+            wanted, held = source.versions(), target.versions()
+            stale = [p for p in set(wanted) | set(held) if wanted.get(p) != held.get(p)]
+            if not stale:
+                return
+            with self._tenant_lock(source.tenant_id):
+                current = source.retrieve_stamped(stale)
+                target.write_stamped(current)
+                target.delete(sorted(set(stale) - {p.product_id for p in current}))
+        log.warning("tenant %s still changed in another process after %d catch-up passes; those writes are "
+                    "mirrored into its new store", source.tenant_id, _CATCH_UP_PASSES)
+
+    def _check_running(self) -> None:
+        if self._stopping:
+            raise ServiceUnavailable("the index is closing", code="index_closed")
+
+    def _await_promotion(self, tenant_id: str) -> None:
+        with self._registry:
+            running = self._promotions.get(tenant_id)
+        if running is not None:
+            with suppress(Exception):  # logged by the promotion; the tenant is still in the shared store
+                running.result()
+
+    def _stop_promotions(self) -> None:
+        """A promotion under way stops at its next page; its tenant stays in the shared store."""
+        with self._registry:
+            self._stopping = True
+        self._promoter.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,99 @@
+"""The vector index the services see while two models coexist: one index per vector space, behind the
+VectorIndex contract. Reads go to the active model's index; writes without a vector (payloads, deletes, drops)
+go to every model being kept current; vectors go to the index of their own space."""
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from trooply.index.base import Condition, IndexHit, IndexPoint, ScrollPage, VectorIndex
+from trooply.model_migration.state import ModelSnapshot
+from trooply.vectors import VectorSpace
+
+
+class ModelIndexes:
+    def __init__(self, state: Callable[[], ModelSnapshot], open_index: Callable[[VectorSpace], VectorIndex]) -> None:
+        self._state = state
+        self._open_index = open_index
+        self._opened: dict[VectorSpace, VectorIndex] = {}
+        self._lock = threading.Lock()
+
+    def of(self, space: VectorSpace) -> VectorIndex:
+        """The index of one model's vectors, opened on first use."""
+        with self._lock:
+            if space not in self._opened:
+                self._opened[space] = self._open_index(space)
+            return self._opened[space]
+
+    def retire(self, space: VectorSpace) -> None:
+        """Closes a cleaned-up model's index: its storage is gone."""
+        with self._lock:
+            index = self._opened.pop(space, None)
+        if index is not None:
+            index.close()
+
+    @property
+    def space(self) -> VectorSpace:
+        return self._state().active.space
+
+    @property
+    def active(self) -> VectorIndex:
+        return self.of(self.space)
+
+    def _written(self) -> list[VectorIndex]:
+        return [self.of(spec.space) for spec in self._state().written]
+
+    def _for_vector(self, vector: np.ndarray) -> VectorIndex:
+        """The active index, unless the vector is plainly the other model's: a query encoded a moment before
+        this process saw a cutover is answered from the model that encoded it, never refused for its size."""
+        state = self._state()
+        second = state.second
+        if len(vector) != state.active.space.size and second is not None and len(vector) == second.space.size:
+            return self.of(second.space)
+        return self.of(state.active.space)
+
+    def upsert(self, tenant_id: str, points: Sequence[IndexPoint]) -> None:
+        if points:
+            self._for_vector(points[0].vector).upsert(tenant_id, points)
+
+    def set_payload(self, tenant_id: str, product_id: str, payload: dict[str, Any], replace: bool = False) -> None:
+        for index in self._written():
+            index.set_payload(tenant_id, product_id, payload, replace)
+
+    def delete(self, tenant_id: str, product_ids: Sequence[str]) -> None:
+        for index in self._written():
+            index.delete(tenant_id, product_ids)
+
+    def query(self, tenant_id: str, vector: np.ndarray, limit: int,
+              conditions: Sequence[Condition] = (), with_vectors: bool = False) -> list[IndexHit]:
+        return self._for_vector(vector).query(tenant_id, vector, limit, conditions, with_vectors)
+
+    def retrieve(self, tenant_id: str, product_ids: Sequence[str]) -> list[IndexPoint]:
+        return self.active.retrieve(tenant_id, product_ids)
+
+    def scroll(self, tenant_id: str, limit: int, offset: object | None = None) -> ScrollPage:
+        return self.active.scroll(tenant_id, limit, offset)
+
+    def neighbours(self, tenant_id: str, points: Sequence[IndexPoint], min_score: float,
+                   limit: int) -> list[list[IndexHit]]:
+        if not points:
+            return []
+        return self._for_vector(points[0].vector).neighbours(tenant_id, points, min_score, limit)
+
+    def count(self, tenant_id: str) -> int:
+        return self.active.count(tenant_id)
+
+    def drop_tenant(self, tenant_id: str) -> None:
+        for index in self._written():
+            index.drop_tenant(tenant_id)
+
+    def ping(self) -> None:
+        self.active.ping()
+
+    def close(self) -> None:
+        with self._lock:
+            opened, self._opened = list(self._opened.values()), {}
+        for index in opened:
+            index.close()

@@ -1,0 +1,171 @@
+"""Re-encoding one tenant into the target model: the migration's background task.
+
+Products are paged in id order after the tenant's persisted cursor; each page is fetched and decoded with
+ingest's rules (safe fetch, pixel caps, retries of transient failures), encoded by the target model, and
+written to the target's index with the payload copied from the active index (colour, aspect and family need
+no recomputation). The vectors, the cursor and the counts of a page land together, so a killed process
+resumes at the first page it had not recorded, and a page done twice writes the same points again.
+"""
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from trooply.batching import INGEST
+from trooply.catalog.models import ProductRecord
+from trooply.catalog.repository import CatalogRepository
+from trooply.config import Settings
+from trooply.db import Database
+from trooply.errors import TrooplyError
+from trooply.index.base import IndexPoint
+from trooply.model_migration.indexes import ModelIndexes
+from trooply.model_migration.models import DONE, RUNNING
+from trooply.model_migration.repository import TenantMigrationRepository
+from trooply.model_migration.state import ModelSnapshot, ModelSpec
+from trooply.vision.decode import DecodedImage, decode_image
+from trooply.vision.encoder import ClipEncoder
+from trooply.vision.fetch import ImageFetcher
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EncodedPage:
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)
+    urls: dict[str, str] = field(default_factory=dict)  # the image each vector was made from
+    errors: dict[str, TrooplyError] = field(default_factory=dict)
+
+
+class TenantReencoder:
+    def __init__(self, db: Database, indexes: ModelIndexes, encoder_for: Callable[[ModelSpec], ClipEncoder],
+                 fetcher: ImageFetcher, settings: Settings, read_state: Callable[[], ModelSnapshot]) -> None:
+        self.db = db
+        self.indexes = indexes
+        self._encoder_for = encoder_for  # the target model loads only where a migration runs
+        self.fetcher = fetcher
+        self.settings = settings
+        self._read_state = read_state
+        self._pool = ThreadPoolExecutor(settings.ingest_fetch_concurrency, thread_name_prefix="migrate-fetch")
+        self._stopping = False
+
+    def close(self) -> None:
+        """Stops between two pages: the tenant stays unfinished and is resumed at the next start."""
+        self._stopping = True
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def run(self, tenant_id: str, target_space: str) -> bool:
+        """Re-encodes the tenant's products; True when it finished (then the caller may cut over)."""
+        state = self._read_state()
+        target = state.target
+        if target is None or target.space.name != target_space:
+            return False  # the migration this task was sent for is over (cut over, or another one started)
+        with self.db.session() as session:
+            repo = TenantMigrationRepository(session, tenant_id)
+            progress = repo.get()
+            if progress is None or progress.status == DONE:
+                return False
+            repo.set_status(RUNNING)
+            cursor = progress.cursor
+        encoder = self._encoder_for(target)
+        self._retry_failures(tenant_id, state, encoder)
+        page_size = self.settings.model_migration_page_size
+        while not self._stopping:
+            with self.db.session() as session:
+                products = TenantMigrationRepository(session, tenant_id).indexed_after(cursor, page_size)
+            if not products:
+                self._finish(tenant_id)
+                return True
+            encoded = self._encode(products, encoder)
+            with self.db.session() as session:
+                repo = TenantMigrationRepository(session, tenant_id)
+                written = self._write(session, repo, tenant_id, state, encoded)
+                total = repo.count_indexed_after(None)
+                if not repo.advance(cursor, products[-1].id, written, total):
+                    log.info("tenant %s: another run of its migration task moved on; this one stops", tenant_id)
+                    session.rollback()
+                    return False
+            cursor = products[-1].id
+        return False
+
+    def _retry_failures(self, tenant_id: str, state: ModelSnapshot, encoder: ClipEncoder) -> None:
+        """Each run tries every recorded failure once more (an image back online, ingest's second encode)."""
+        after = None
+        while not self._stopping:
+            with self.db.session() as session:
+                repo = TenantMigrationRepository(session, tenant_id)
+                failed = repo.failures_after(after, self.settings.model_migration_page_size)
+                products = repo.indexed(failed)
+                repo.clear_failures(sorted(set(failed) - {p.id for p in products}))  # gone, or re-ingesting
+            if not failed:
+                return
+            encoded = self._encode(products, encoder)
+            with self.db.session() as session:
+                repo = TenantMigrationRepository(session, tenant_id)
+                self._write(session, repo, tenant_id, state, encoded)
+            after = failed[-1]
+
+    def _finish(self, tenant_id: str) -> None:
+        with self.db.session() as session:
+            repo = TenantMigrationRepository(session, tenant_id)
+            progress = repo.get()
+            if progress is not None and progress.status == RUNNING:
+                progress.total = repo.count_indexed_after(None)
+                progress.done = max(0, progress.total - repo.failure_count())
+                progress.status = DONE
+
+    def _encode(self, products: Sequence[ProductRecord], encoder: ClipEncoder) -> EncodedPage:
+        page = EncodedPage()
+        futures = {p.id: (p.image_url, self._pool.submit(self._decode, p.image_url)) for p in products}
+        images = {}
+        for pid, (url, future) in futures.items():
+            try:
+                images[pid] = future.result()
+                page.urls[pid] = url
+            except TrooplyError as error:
+                page.errors[pid] = error
+            except Exception as error:  # one product's bug fails that product alone
+                log.exception("re-encoding product %r failed unexpectedly", pid)
+                page.errors[pid] = TrooplyError(f"unexpected error ({type(error).__name__})", code="internal_error")
+        if images:
+            vectors = encoder.encode_images([image.image for image in images.values()], priority=INGEST)
+            page.vectors = dict(zip(images, vectors, strict=True))
+        return page
+
+    def _decode(self, url: str) -> DecodedImage:
+        """Ingest's fetch and decode, with its retries of transient failures (timeouts, 5xx, 429)."""
+        attempt = 1
+        while True:
+            try:
+                fetched = self.fetcher.fetch(url)
+                return decode_image(fetched.data, self.settings.max_image_pixels, self.settings.decode_max_side,
+                                    self.settings.max_concurrent_large_decodes)
+            except TrooplyError as error:
+                if not error.transient or attempt >= self.settings.ingest_max_attempts or self._stopping:
+                    raise
+            time.sleep(self.settings.ingest_retry_base_delay * 2 ** (attempt - 1))
+            attempt += 1
+
+    def _write(self, session: Session, repo: TenantMigrationRepository, tenant_id: str, state: ModelSnapshot,
+               page: EncodedPage) -> int:
+        """Writes the page's vectors and records its failures; returns how many products were written."""
+        ids = list(page.vectors)
+        catalog = CatalogRepository(session, tenant_id)
+        if ids:
+            # Held until the points are written, as ingest does: a DELETE or a new image waits for it, or lands
+            # first and the re-read below leaves the product to ingest, which writes both models itself.
+            catalog.lock_products(ids)
+        current = {p.id: p for p in repo.indexed(ids)} if ids else {}
+        still = [pid for pid in ids if pid in current and current[pid].image_url == page.urls[pid]]
+        stored = {p.product_id: p.payload for p in self.indexes.of(state.active.space).retrieve(tenant_id, still)}
+        assert state.target is not None
+        points = [IndexPoint(pid, page.vectors[pid], stored[pid]) for pid in still if pid in stored]
+        self.indexes.of(state.target.space).upsert(tenant_id, points)
+        repo.clear_failures(ids)
+        for pid, error in page.errors.items():
+            repo.record_failure(pid, error.code, error.message)
+        return len(points)

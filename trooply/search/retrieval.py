@@ -1,0 +1,95 @@
+"""From a prepared query to the response: choose the profile, pre-filtered ANN, re-rank, page, explain, log."""
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from trooply.index.base import VectorIndex
+from trooply.observability import INDEX_QUERY_SECONDS, SEARCH_SECONDS, timed
+from trooply.ranking.engine import MerchandisingRule, QuerySignals, Ranking, rank
+from trooply.ranking.explain import explain
+from trooply.ranking.families import FamilyClassifier, FamilyGuess
+from trooply.ranking.profiles import ScoringProfile
+from trooply.ranking.rules import RuleService
+from trooply.search.context import SearchContext
+from trooply.search.log_writer import SearchLogWriter
+from trooply.search.models import SearchLog
+from trooply.search.page import PageEntry, diversified, grouped
+from trooply.search.query import PreparedQuery
+from trooply.search.schemas import MatchBreakdown, SearchEnvelope, SearchHit
+
+TEXT_MODES = ("text", "voice")
+
+
+@dataclass(frozen=True)
+class RankingSetup:
+    """What re-ranking reads besides the hits: the scoring profiles, the family classifier that picks one per
+    query, and each tenant's merchandising rules."""
+
+    profiles: dict[str, ScoringProfile]
+    classifier: FamilyClassifier
+    rules: RuleService
+
+    def family_of(self, context: SearchContext, query: PreparedQuery) -> FamilyGuess:
+        # An explicit profile is the caller saying what the shopper is after: it is the query's family.
+        if context.options.profile:
+            return FamilyGuess(context.options.profile, 1.0)
+        return query.family or self.classifier.classify(query.vector)
+
+
+class Retriever:
+    def __init__(self, index: Callable[[], VectorIndex], ranking: RankingSetup, log_writer: SearchLogWriter,
+                 max_candidates: int) -> None:
+        self._index = index
+        self.ranking = ranking
+        self.log_writer = log_writer
+        self.max_candidates = max_candidates
+
+    def retrieve(self, context: SearchContext, query: PreparedQuery) -> SearchEnvelope:
+        options = context.options
+        family = self.ranking.family_of(context, query)
+        profile = self.ranking.profiles[family.family]
+        signals = QuerySignals(family, query.look.colour_hist, query.look.colour_name, query.look.aspect_ratio)
+        ranking, page = self._page(context, query, signals, profile, self.ranking.rules.active(context.tenant_id))
+        results = [_result(entry, signals, query.mode, options.explain) for entry in page]
+        took_ms = context.took_ms()
+        SEARCH_SECONDS.labels(query.mode).observe(took_ms / 1000)
+        envelope = SearchEnvelope(
+            search_id=f"srch_{uuid.uuid4().hex[:20]}", mode=query.mode, profile=profile.name,
+            profile_confidence=family.confidence, took_ms=took_ms, timings=context.timings(),
+            gated=ranking.gated if options.explain else None, gates_relaxed=ranking.relaxed,
+            interpreted=query.interpreted, group_by=options.group_by, results=results)
+        self.log_writer.write(SearchLog(id=envelope.search_id, tenant_id=context.tenant_id, mode=envelope.mode,
+                                        profile=envelope.profile, product_ids=[r.id for r in envelope.results],
+                                        took_ms=envelope.took_ms))
+        return envelope
+
+    def _page(self, context: SearchContext, query: PreparedQuery, signals: QuerySignals, profile: ScoringProfile,
+              rules: list[MerchandisingRule]) -> tuple[Ranking, list[PageEntry]]:
+        """Candidates ranked, thresholded, grouped and diversified. Grouping can leave the page short: then
+        more candidates are fetched, up to `search_max_candidates`."""
+        options = context.options
+        pool = max(options.limit, profile.candidate_pool) + (query.exclude is not None)
+        most = max(pool, self.max_candidates)
+        while True:
+            with timed(INDEX_QUERY_SECONDS):
+                hits = self._index().query(context.tenant_id, query.vector, pool, query.conditions,
+                                           with_vectors=options.diversity > 0)
+            exhausted = len(hits) < pool
+            ranking = rank([h for h in hits if h.product_id != query.exclude], signals, profile, rules)
+            page = grouped([c for c in ranking.ranked if c.score >= options.threshold], options.group_by,
+                           options.group_size)
+            if options.group_by is None or len(page) >= options.limit or exhausted or pool >= most:
+                return ranking, diversified(page, options.diversity, options.limit)
+            pool = min(most, pool * 4)
+
+
+def _result(entry: PageEntry, query: QuerySignals, mode: str, explain_it: bool) -> SearchHit:
+    candidate = entry.candidate
+    hit = SearchHit(id=candidate.hit.product_id, similarity_score=candidate.score,
+                    metadata=candidate.hit.payload.get("metadata", {}), group=entry.group)
+    if explain_it:
+        hit.match_breakdown = MatchBreakdown(signals=candidate.signals, weights=candidate.weights,
+                                             gates=candidate.gates)
+        hit.explanation = explain(candidate, query, visual=mode not in TEXT_MODES)
+    return hit
