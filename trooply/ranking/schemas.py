@@ -1,4 +1,4 @@
-"""Merchandising rules at the edge: what a merchant sends, and what the API answers."""
+"""Ranking at the edge: merchandising rules (what a merchant sends, what the API answers) and the scoring profiles."""
 
 from datetime import datetime
 from typing import Any
@@ -31,3 +31,14 @@ class RuleOut(BaseModel):
     weight: float
     profile: str | None
     created_at: datetime
+
+
+class ProfileOut(BaseModel):
+    name: str
+    weights: dict[str, float]
+    candidate_pool: int
+    categories: list[str]
+
+
+class ProfileList(BaseModel):
+    profiles: list[ProfileOut]

@@ -109,7 +109,11 @@ class ModelRuntime:
 
     def __init__(self, settings: "Settings") -> None:
         self.settings = settings
-        self.clip: Lazy[ClipEncoder] = Lazy(self._load_clip)  # callers share one encoder, loaded once
+        # CLIP models by (model, pretrained), each loaded once on first use: the active one, and while a model
+        # migration runs (until its cleanup) the other one, where ingest or the migration needs it.
+        self._clips: dict[tuple[str, str], Lazy[ClipEncoder]] = {}
+        self._clips_lock = threading.Lock()
+        self._active_model: Callable[[], tuple[str, str]] = lambda: (settings.clip_model, settings.clip_pretrained)
         idle_s, max_queue = settings.model_idle_unload_seconds, settings.runtime_max_queue
         self.whisper: ModelSlot[Transcriber] = ModelSlot(
             "whisper", self._load_whisper, idle_unload_s=idle_s, max_queue=max_queue,
@@ -122,6 +126,31 @@ class ModelRuntime:
             self.detector = ModelSlot("detector", lambda: self._load_detector(onnx_path), idle_unload_s=idle_s,
                                       max_queue=max_queue, describe=lambda d: d.describe())
         self._janitor: PeriodicTask | None = None
+
+    def follow(self, active_model: Callable[[], tuple[str, str]]) -> None:
+        """Where the active CLIP model is decided (the model state in SQL) instead of the settings."""
+        self._active_model = active_model
+
+    def clip(self) -> "ClipEncoder":
+        """The active CLIP model's encoder."""
+        return self.clip_for(*self._active_model())
+
+    def clip_for(self, model: str, pretrained: str) -> "ClipEncoder":
+        with self._clips_lock:
+            lazy = self._clips.get((model, pretrained))
+            if lazy is None:
+                lazy = self._clips[model, pretrained] = Lazy(lambda: self._load_clip(model, pretrained))
+        return lazy()
+
+    def release_clips(self, keep: set[tuple[str, str]]) -> list[str]:
+        """Closes the CLIP models not in `keep` (a model a cleanup retired); a later call loads one again."""
+        with self._clips_lock:
+            released = {key: lazy for key, lazy in self._clips.items() if key not in keep}
+            for key in released:
+                del self._clips[key]
+        for lazy in released.values():
+            lazy.close(lambda clip: clip.close())
+        return [model for model, _pretrained in released]
 
     def start(self) -> None:
         """Loads CLIP now (the first query must not pay for it) and starts unloading idle optional models."""
@@ -136,23 +165,35 @@ class ModelRuntime:
         return [slot.name for slot in self._slots() if slot.unload_if_idle()]
 
     def describe(self) -> dict[str, dict[str, Any]]:
-        models = {"clip": {"loaded": self.clip.opened, **(self.clip().describe() if self.clip.opened else {})}}
-        return models | {slot.name: slot.status() for slot in self._slots()}
+        active = self._active_model()
+        with self._clips_lock:
+            clips = dict(self._clips)
+        lazy = clips.pop(active, None)
+        models = {"clip": {"loaded": lazy is not None and lazy.opened,
+                           **(lazy().describe() if lazy is not None and lazy.opened else {})}}
+        # The other model of a migration, where loaded: its own entry, so `clip` stays the one searches use.
+        others = {f"clip:{model}": {"loaded": True, **other().describe()}
+                  for (model, _pretrained), other in clips.items() if other.opened}
+        return models | others | {slot.name: slot.status() for slot in self._slots()}
 
     def stop(self) -> None:
         if self._janitor is not None:
             self._janitor.stop()
         for slot in self._slots():
             slot.close()
-        self.clip.close(lambda clip: clip.close())
+        with self._clips_lock:
+            clips = list(self._clips.values())
+        for lazy in clips:  # closed, and kept: a late caller gets the closed encoder's error, never a new copy
+            lazy.close(lambda clip: clip.close())
 
     def _slots(self) -> list[ModelSlot]:
         return [self.whisper] + ([self.detector] if self.detector is not None else [])
 
-    def _load_clip(self) -> "ClipEncoder":
+    def _load_clip(self, model: str, pretrained: str) -> "ClipEncoder":
         from trooply.vision.encoder import ClipEncoder
 
-        return ClipEncoder.from_settings(self.settings)
+        return ClipEncoder.from_settings(self.settings.model_copy(update={"clip_model": model,
+                                                                          "clip_pretrained": pretrained}))
 
     def _load_whisper(self) -> "Transcriber":
         from trooply.voice.transcriber import Transcriber

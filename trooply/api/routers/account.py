@@ -1,34 +1,13 @@
 """The tenant's own account, for its secret key: who it is, its plan and active keys, and key rotation."""
 
-from datetime import datetime
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, Field
 
 from trooply.api.body import StrictJsonRoute
 from trooply.api.deps import CatalogPrincipal, TenantsDep
+from trooply.tenancy.schemas import AccountOut, RotatedKeys
 
 router = APIRouter(prefix="/v1", tags=["account"], route_class=StrictJsonRoute)
-
-
-class KeyOut(BaseModel):
-    kind: str = Field(description="secret or publishable")
-    prefix: str = Field(description="the key's first characters; the key itself is stored only as a hash")
-    created_at: datetime
-
-
-class AccountOut(BaseModel):
-    tenant_id: str
-    name: str
-    plan: str
-    created_at: datetime
-    keys: list[KeyOut]
-
-
-class RotatedKeys(BaseModel):
-    tenant_id: str
-    secret_key: str
-    publishable_key: str
 
 
 @router.get("/account", response_model=AccountOut)

@@ -10,9 +10,16 @@ from starlette.datastructures import UploadFile
 
 from trooply.api.body import StrictJsonRoute, body_openapi
 from trooply.api.deps import CatalogDep, CatalogPrincipal, ProductIdPath
-from trooply.api.schemas import CatalogStats, ImportOut, JobList, ProductSignalsOut, RetryOut
 from trooply.catalog.imports import catalog_sender, decode_text, format_of, read_rows, submit_rows
-from trooply.catalog.schemas import ImportOptions, RetryRequest
+from trooply.catalog.schemas import (
+    CatalogStats,
+    ImportOptions,
+    ImportOut,
+    JobList,
+    ProductSignalsOut,
+    RetryOut,
+    RetryRequest,
+)
 from trooply.errors import InvalidRequest
 
 router = APIRouter(prefix="/v1", tags=["catalog"], route_class=StrictJsonRoute)

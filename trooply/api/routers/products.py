@@ -4,8 +4,7 @@ from fastapi import APIRouter, Body, Query, Response
 
 from trooply.api.body import StrictJsonRoute
 from trooply.api.deps import CatalogDep, CatalogPrincipal, ProductIdPath
-from trooply.api.schemas import JobOut, ProductOut, ProductPage, SubmissionOut
-from trooply.catalog.schemas import ProductPatch, parse_product_batch
+from trooply.catalog.schemas import JobOut, ProductOut, ProductPage, ProductPatch, SubmissionOut, parse_product_batch
 
 router = APIRouter(prefix="/v1", tags=["catalog"], route_class=StrictJsonRoute)
 

@@ -1,23 +1,12 @@
 """The scoring profiles a search may name (`profile`), with their signal weights: read-only."""
 
 from fastapi import APIRouter
-from pydantic import BaseModel
 
 from trooply.api.body import StrictJsonRoute
 from trooply.api.deps import ProfilesDep, SearchPrincipal
+from trooply.ranking.schemas import ProfileList
 
 router = APIRouter(prefix="/v1", tags=["search"], route_class=StrictJsonRoute)
-
-
-class ProfileOut(BaseModel):
-    name: str
-    weights: dict[str, float]
-    candidate_pool: int
-    categories: list[str]
-
-
-class ProfileList(BaseModel):
-    profiles: list[ProfileOut]
 
 
 @router.get("/profiles", response_model=ProfileList)
