@@ -11,6 +11,15 @@ from trooply.api.app import create_app
 from trooply.config import Settings
 from trooply.tenancy.service import TenantCredentials
 
+INTEGRATION_TESTS = Path(__file__).parent / "integration"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under tests/integration/ starts real services: `-m "not integration"` leaves it out."""
+    for item in items:
+        if item.path.is_relative_to(INTEGRATION_TESTS):
+            item.add_marker(pytest.mark.integration)
+
 
 def make_settings(data_dir: Path, **overrides) -> Settings:
     values = dict(
@@ -18,7 +27,7 @@ def make_settings(data_dir: Path, **overrides) -> Settings:
         # The address rule stays on; only the test server's exact address is exempt.
         fetch_allowed_networks=["127.0.0.1/32"], fetch_connect_timeout=1.0, fetch_read_timeout=1.0,
         fetch_deadline=3.0, ingest_retry_base_delay=0.05, ingest_workers=2, encode_batch_size=8,
-        # Tests send bursts from one address and tenant; tests/unit/api/test_limits.py turns the limits on.
+        # Tests send bursts from one address and tenant; tests/api/test_limits.py turns the limits on.
         rate_limit_per_ip=0, rate_limit_per_tenant=0,
     )
     values.update(overrides)

@@ -3,7 +3,6 @@ dispatching to it. Also at-least-once: a worker killed mid-ingest is replaced an
 
 import time
 
-import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import auth, make_settings, new_tenant, wait_for_job
@@ -17,8 +16,6 @@ from tests.support.services import (
     trooply_env,
 )
 from trooply.api.app import create_app
-
-pytestmark = pytest.mark.integration
 
 
 def worker(tmp_path, redis_url, name):

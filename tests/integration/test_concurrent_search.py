@@ -5,12 +5,10 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-import pytest
 
 from tests.support.images import two_halves_png
 from tests.support.services import create_tenant_cli, serving, trooply_env
 
-pytestmark = pytest.mark.integration
 CLIENTS, SEARCHES_EACH = 8, 6
 
 

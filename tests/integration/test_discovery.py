@@ -6,12 +6,9 @@ import shutil
 import time
 
 import pytest
-from fastapi.testclient import TestClient
 
-from tests.conftest import auth, make_settings, new_tenant, wait_for_job
-from tests.support.image_server import ImageServer
+from tests.conftest import auth, wait_for_job
 from tests.support.images import solid_png, two_halves_png
-from trooply.api.app import create_app
 from trooply.ranking.profiles import DEFAULT_PROFILES_DIR
 
 SNEAKER = two_halves_png(90, 60, (200, 30, 35), (240, 240, 240))
@@ -25,26 +22,18 @@ def product(pid: str, url: str, **fields) -> dict:
 
 
 @pytest.fixture(scope="module")
-def shop(tmp_path_factory):
-    settings = make_settings(tmp_path_factory.mktemp("discovery"))
-    with TestClient(create_app(settings)) as client, ImageServer() as server:
-        server.add_image("/sneaker.png", SNEAKER)
-        server.add_image("/variant.png", VARIANT)
-        server.add_status("/gone.png", 404)
-        products = [product("sku-1", server.url("/sneaker.png"), price=89.0, brand="Acme",
-                            attributes={"group_id": "S-1"}),
-                    product("sku-1-copy", server.url("/sneaker.png"), price=60.0, brand="Copycat"),
-                    product("broken", server.url("/gone.png"))]
-        products += [product(pid, server.url("/variant.png"), price=10.0 + i, in_stock=i % 2 == 0,
-                             attributes={"group_id": "V-1"}) for i, pid in enumerate(VARIANTS)]
-        for name, picture in OTHERS.items():
-            server.add_image(f"/{name}.png", picture)
-            products.append(product(f"other-{name}", server.url(f"/{name}.png"), price=5.0,
-                                    category="sneakers", attributes={"group_id": f"O-{name}"}))
-        tenant, stranger = new_tenant(client, "shop"), new_tenant(client, "stranger")
-        job = client.post("/v1/products", json={"products": products}, headers=auth(tenant.secret_key)).json()
-        wait_for_job(client, tenant.secret_key, job["job_id"])
-        yield client, server, tenant, stranger
+def shop(shop_factory):
+    products = [product("sku-1", "/sneaker.png", price=89.0, brand="Acme", attributes={"group_id": "S-1"}),
+                product("sku-1-copy", "/sneaker.png", price=60.0, brand="Copycat"),
+                product("broken", "/gone.png")]
+    products += [product(pid, "/variant.png", price=10.0 + i, in_stock=i % 2 == 0,
+                         attributes={"group_id": "V-1"}) for i, pid in enumerate(VARIANTS)]
+    products += [product(f"other-{name}", f"/{name}.png", price=5.0, category="sneakers",
+                         attributes={"group_id": f"O-{name}"}) for name in OTHERS]
+    images = {"/sneaker.png": SNEAKER, "/variant.png": VARIANT, **{f"/{name}.png": p for name, p in OTHERS.items()}}
+    opened = shop_factory({"shop": products, "stranger": []}, images=images,
+                          routes=lambda server: server.add_status("/gone.png", 404))
+    return opened.client, opened.server, opened.tenants["shop"], opened.tenants["stranger"]
 
 
 def post(client, path, key, **body):
@@ -186,20 +175,15 @@ def test_a_query_whose_family_gates_every_candidate_still_gets_a_page_marked_rel
 
 
 @pytest.fixture(scope="module")
-def strict_shop(tmp_path_factory):
+def strict_shop(shop_factory, tmp_path_factory):
     """A second service: optics never relaxes its gate, and only 2 products get duplicates at once."""
     root = tmp_path_factory.mktemp("strict")
     shutil.copytree(DEFAULT_PROFILES_DIR, root / "profiles")
     optics = root / "profiles" / "optics.yaml"
     optics.write_text(optics.read_text().replace("gates:\n", "gates:\n  relax_when_empty: false\n"))
-    settings = make_settings(root / "data", profiles_dir=root / "profiles", duplicates_sync_max_products=2)
-    with TestClient(create_app(settings)) as client, ImageServer() as server:
-        server.add_image("/v.png", VARIANT)
-        tenant = new_tenant(client, "strict")
-        products = [product(f"s{i}", server.url("/v.png")) for i in range(3)]
-        job = client.post("/v1/products", json={"products": products}, headers=auth(tenant.secret_key)).json()
-        wait_for_job(client, tenant.secret_key, job["job_id"])
-        yield client, tenant, root
+    opened = shop_factory({"strict": [product(f"s{i}", "/v.png") for i in range(3)]}, images={"/v.png": VARIANT},
+                          data_dir=root / "data", profiles_dir=root / "profiles", duplicates_sync_max_products=2)
+    return opened.client, opened.tenants["strict"], root
 
 
 def test_a_profile_can_turn_the_relaxation_off(strict_shop):

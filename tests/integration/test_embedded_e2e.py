@@ -2,12 +2,12 @@
 hostile images among them, then text / URL / upload search with filters and tenant isolation."""
 
 import pytest
-from fastapi.testclient import TestClient
 
-from tests.conftest import auth, make_settings, new_tenant, wait_for_job
+from tests.conftest import auth, new_tenant, wait_for_job
 from tests.support.image_server import ImageServer
 from tests.support.images import huge_dimension_png, solid_png, two_halves_png
-from trooply.api.app import create_app
+from tests.support.shop import on_server, post_catalogue
+from trooply.tenancy.service import TenantCredentials
 
 CATEGORIES = ("shoes", "bags")
 HOSTILE = {
@@ -25,11 +25,12 @@ def product_image(tenant: str, i: int) -> bytes:
     return two_halves_png(96 + i % 5 * 16, 96, left, (255 - left[0], left[2], left[1]))
 
 
-def catalog(tenant: str, url_of=lambda path: f"http://127.0.0.1{path}") -> list[dict]:
+def catalog(tenant: str) -> list[dict]:
+    """The tenant's 50 products; image URLs as paths on the image server."""
     products = []
     for i in range(50):
         products.append({
-            "id": f"{tenant}-{i}", "image_url": url_of(f"/{tenant}/{i}.png"), "title": f"Item {i}",
+            "id": f"{tenant}-{i}", "image_url": f"/{tenant}/{i}.png", "title": f"Item {i}",
             "category": CATEGORIES[i % 2].upper() if i % 10 == 0 else CATEGORIES[i % 2],
             "brand": "Acme" if i < 25 else "Zenith", "price": float(10 + i), "in_stock": i % 3 != 0,
             "attributes": {"colour": "red" if i % 4 == 0 else "blue"},
@@ -43,32 +44,34 @@ def returned(body: dict) -> list[str]:
     return [r["id"] for r in body["results"]] + body["gated"]
 
 
+def hostile_routes(server: ImageServer) -> None:
+    server.add_status("/missing.png", 404)
+    server.add_slow("/slow.png", 2.5, solid_png(32, 32))
+    server.add_image("/not-an-image.png", b"<html>definitely not a picture</html>", "image/png")
+    server.add_image("/huge.png", huge_dimension_png(30000, 30000))
+    server.add_redirect("/to-blocked.png", f"http://127.0.0.2:{server.port}/")
+    server.add_flaky("/flaky.png", 2, 503, solid_png(40, 40, (0, 200, 0)))
+
+
 @pytest.fixture(scope="module")
-def shop(tmp_path_factory):
-    # One shop for the module (ingest takes seconds); the test that mutates products runs last.
-    settings = make_settings(tmp_path_factory.mktemp("shop"))
-    with TestClient(create_app(settings)) as client, ImageServer() as server:
-        server.add_status("/missing.png", 404)
-        server.add_slow("/slow.png", 2.5, solid_png(32, 32))
-        server.add_image("/not-an-image.png", b"<html>definitely not a picture</html>", "image/png")
-        server.add_image("/huge.png", huge_dimension_png(30000, 30000))
-        server.add_redirect("/to-blocked.png", f"http://127.0.0.2:{server.url('/').split(':')[-1]}")
-        server.add_flaky("/flaky.png", 2, 503, solid_png(40, 40, (0, 200, 0)))
-        tenants = {name: new_tenant(client, f"shop-{name}") for name in ("a", "b")}
-        jobs = {}
-        for name, creds in tenants.items():
-            for i in range(50):
-                server.add_image(f"/{name}/{i}.png", product_image(name, i))
-            products = catalog(name, server.url)
-            if name == "a":
-                products += [{"id": f"hostile-{k}", "image_url": server.url(f"/{k}.png")} for k in HOSTILE]
-                products.append({"id": "a-flaky", "image_url": server.url("/flaky.png"), "brand": "Acme"})
-            response = client.post("/v1/products", json={"products": products}, headers=auth(creds.secret_key))
-            assert response.status_code == 202, response.text
-            assert response.json()["accepted"] == len(products)
-            jobs[name] = response.json()["job_id"]
-        finished = {name: wait_for_job(client, tenants[name].secret_key, job) for name, job in jobs.items()}
-        yield client, server, tenants, finished
+def shop(shop_factory):
+    # One shop for the module (ingest takes seconds), which no test changes: see `own_tenant`.
+    images = {f"/{name}/{i}.png": product_image(name, i) for name in ("a", "b") for i in range(50)}
+    hostile = [{"id": f"hostile-{k}", "image_url": f"/{k}.png"} for k in HOSTILE]
+    flaky = {"id": "a-flaky", "image_url": "/flaky.png", "brand": "Acme"}
+    opened = shop_factory({"a": [*catalog("a"), *hostile, flaky], "b": catalog("b")}, images=images,
+                          routes=hostile_routes)
+    return opened.client, opened.server, opened.tenants, opened.jobs
+
+
+@pytest.fixture
+def own_tenant(shop) -> TenantCredentials:
+    """A tenant holding a copy of ten of A's products, for a test that changes and deletes them."""
+    client, server, _, _ = shop
+    creds = new_tenant(client, "a-changes")
+    job_id = post_catalogue(client, creds, on_server(catalog("a")[:10], server))
+    wait_for_job(client, creds.secret_key, job_id)
+    return creds
 
 
 def test_jobs_report_good_products_indexed_and_hostile_ones_failed_with_codes(shop):
@@ -149,9 +152,9 @@ def test_a_key_cannot_read_change_or_delete_another_tenants_products(shop):
     assert all(p["id"].startswith("b-") for p in jobs_of_a)
 
 
-def test_patch_and_repost_update_metadata_without_re_encoding_and_delete_removes(shop):
-    client, server, tenants, _ = shop
-    key = auth(tenants["a"].secret_key)
+def test_patch_and_repost_update_metadata_without_re_encoding_and_delete_removes(shop, own_tenant):
+    client, server, _, _ = shop
+    key = auth(own_tenant.secret_key)
     encoder = client.app.state.container.encoder
     encoded_before = encoder.images_encoded
 
@@ -163,7 +166,7 @@ def test_patch_and_repost_update_metadata_without_re_encoding_and_delete_removes
 
     repost = {"id": "a-6", "image_url": server.url("/a/6.png"), "title": "Reposted", "price": 999.0}
     job = client.post("/v1/products", json=repost, headers=key).json()["job_id"]
-    assert wait_for_job(client, tenants["a"].secret_key, job)["counts"]["indexed"] == 1
+    assert wait_for_job(client, own_tenant.secret_key, job)["counts"]["indexed"] == 1
     # The family stays footwear (from the old category: the image did not change), so that profile keeps it.
     hits = client.post("/v1/search/text",
                        json={"query": "x", "filters": {"price": {"gte": 900}}, "profile": "footwear"},
@@ -176,7 +179,7 @@ def test_patch_and_repost_update_metadata_without_re_encoding_and_delete_removes
 
     server.add_image("/a/6-new.png", solid_png(50, 80, (1, 2, 3)))
     job = client.post("/v1/products", json={**repost, "image_url": server.url("/a/6-new.png")}, headers=key).json()
-    wait_for_job(client, tenants["a"].secret_key, job["job_id"])
+    wait_for_job(client, own_tenant.secret_key, job["job_id"])
     assert encoder.images_encoded == encoded_before + 1
 
     assert client.delete("/v1/products/a-6", headers=key).status_code == 204

@@ -2,33 +2,24 @@
 validate their input and stay inside the tenant."""
 
 import pytest
-from fastapi.testclient import TestClient
 
-from tests.conftest import auth, make_settings, new_tenant, wait_for_job
-from tests.support.image_server import ImageServer
+from tests.conftest import auth
 from tests.support.images import solid_png, two_halves_png
-from trooply.api.app import create_app
 
 TWIN = two_halves_png(80, 80, (200, 40, 40), (40, 40, 200))
 QUERY = {"query": "red and blue sneaker", "profile": "footwear", "limit": 10}
 
 
 @pytest.fixture(scope="module")
-def shop(tmp_path_factory):
-    settings = make_settings(tmp_path_factory.mktemp("feedback"))
-    with TestClient(create_app(settings)) as client, ImageServer() as server:
-        server.add_image("/twin-1.png", TWIN)
-        server.add_image("/twin-2.png", TWIN)
-        products = [{"id": "twin-1", "image_url": server.url("/twin-1.png"), "category": "shoes", "brand": "Acme"},
-                    {"id": "twin-2", "image_url": server.url("/twin-2.png"), "category": "shoes", "brand": "Acme"}]
-        for i in range(4):
-            server.add_image(f"/other-{i}.png", solid_png(80, 80, (i * 50, 120, 30)))
-            products.append({"id": f"other-{i}", "image_url": server.url(f"/other-{i}.png"), "category": "sneakers",
-                             "brand": "Zenith", "price": 10.0 * (i + 1)})
-        tenant, other = new_tenant(client, "shop"), new_tenant(client, "other")
-        job = client.post("/v1/products", json={"products": products}, headers=auth(tenant.secret_key)).json()
-        wait_for_job(client, tenant.secret_key, job["job_id"])
-        yield client, tenant, other
+def shop(shop_factory):
+    products = [{"id": f"twin-{i}", "image_url": f"/twin-{i}.png", "category": "shoes", "brand": "Acme"}
+                for i in (1, 2)]
+    products += [{"id": f"other-{i}", "image_url": f"/other-{i}.png", "category": "sneakers", "brand": "Zenith",
+                  "price": 10.0 * (i + 1)} for i in range(4)]
+    images = {"/twin-1.png": TWIN, "/twin-2.png": TWIN,
+              **{f"/other-{i}.png": solid_png(80, 80, (i * 50, 120, 30)) for i in range(4)}}
+    opened = shop_factory({"shop": products, "other": []}, images=images)
+    return opened.client, opened.tenants["shop"], opened.tenants["other"]
 
 
 def search(client, key, **overrides):

@@ -14,8 +14,6 @@ from tests.support.image_server import ImageServer
 from tests.support.images import solid_png
 from tests.support.services import create_tenant_cli, free_port, serving, trooply_env
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture(scope="module")
 def images():

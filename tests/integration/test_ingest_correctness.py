@@ -14,8 +14,6 @@ from tests.support.image_server import ImageServer
 from tests.support.images import solid_png
 from trooply.api.app import create_app
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def shop(tmp_path):
@@ -75,7 +73,7 @@ def test_a_product_deleted_while_its_image_is_fetched_is_not_indexed(shop):
 def test_a_delete_racing_the_vector_write_leaves_no_orphan(shop, monkeypatch):
     client, server, keys = shop
     server.add_image("/a.png", solid_png(40, 40))
-    index = client.app.state.container.index
+    index = client.app.state.container.index.active  # the active model's index, which ingest writes
     real_upsert, deleter = index.upsert, []
 
     def upsert_while_a_delete_arrives(tenant_id, points):

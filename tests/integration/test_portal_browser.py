@@ -17,8 +17,6 @@ from tests.support.images import product_png
 from tests.support.services import create_tenant_cli, serving, trooply_env
 from tests.support.speech import spoken_wav
 
-pytestmark = pytest.mark.integration
-
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("TROOPLY_TEST_ARTIFACTS", ROOT / "test-artifacts")) / "portal"
 CHROMIUM = os.environ.get("TROOPLY_CHROMIUM", "/usr/bin/chromium")

@@ -8,8 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import inspect, select
 
-from tests.conftest import auth, make_settings, new_tenant, wait_for_job
-from tests.support.image_server import ImageServer
+from tests.conftest import auth, make_settings, new_tenant
 from tests.support.images import solid_png, two_halves_png
 from tests.support.speech import encode, silence_wav, spoken_wav
 from trooply.api.app import create_app
@@ -22,22 +21,13 @@ HALVES = two_halves_png(200, 100, RED, BLUE)
 
 
 @pytest.fixture(scope="module")
-def shop(tmp_path_factory):
-    settings = make_settings(tmp_path_factory.mktemp("modes"))
-    with TestClient(create_app(settings)) as client, ImageServer() as server:
-        server.add_image("/halves.png", HALVES)
-        server.add_image("/red.png", solid_png(90, 90, RED))
-        server.add_image("/blue.png", solid_png(90, 90, BLUE))
-        server.add_status("/gone.png", 404)
-        products = []
-        for i in range(12):
-            server.add_image(f"/p{i}.png", two_halves_png(80, 80, (i * 20, 90, 40), (10, 255 - i * 20, 200)))
-            products.append({"id": f"p{i}", "image_url": server.url(f"/p{i}.png"),
-                             "category": "shoes" if i % 2 else "bags", "price": 20.0 + i})
-        creds = new_tenant(client)
-        job = client.post("/v1/products", json={"products": products}, headers=auth(creds.secret_key)).json()
-        wait_for_job(client, creds.secret_key, job["job_id"])
-        yield client, server, creds
+def shop(shop_factory):
+    products = [{"id": f"p{i}", "image_url": f"/p{i}.png", "category": "shoes" if i % 2 else "bags",
+                 "price": 20.0 + i} for i in range(12)]
+    images = {"/halves.png": HALVES, "/red.png": solid_png(90, 90, RED), "/blue.png": solid_png(90, 90, BLUE),
+              **{f"/p{i}.png": two_halves_png(80, 80, (i * 20, 90, 40), (10, 255 - i * 20, 200)) for i in range(12)}}
+    opened = shop_factory({"acme": products}, images=images, routes=lambda server: server.add_status("/gone.png", 404))
+    return opened.client, opened.server, opened.tenants["acme"]
 
 
 def search(client, creds, mode, **kwargs):

@@ -11,8 +11,6 @@ from tests.conftest import auth, make_settings, new_tenant
 from tests.support.services import redis_server
 from trooply.api.app import create_app
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def two_apps(tmp_path: Path):

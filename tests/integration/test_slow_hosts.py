@@ -4,14 +4,12 @@ own pool, not on the threads that serve requests, and one tenant can only have s
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import auth, make_settings, new_tenant
 from tests.support.slow_server import DribbleServer
 from trooply.api.app import create_app
 
-pytestmark = pytest.mark.integration
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 4096\r\n\r\n"
 SLOW_SEARCHES = 45  # more than the 40 threads that serve sync routes
 

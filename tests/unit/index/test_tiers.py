@@ -7,10 +7,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from qdrant_client import QdrantClient
+import qdrant_edge as qe
+from qdrant_client import QdrantClient, models
 
 from trooply.errors import ServiceUnavailable
-from trooply.index.base import Condition, IndexPoint, TierStatus
+from trooply.index.base import IndexPoint, TierStatus
 from trooply.index.datadir_lock import DataDirLock
 from trooply.index.edge import EdgeIndex
 from trooply.index.filters import filterable_payload, parse_filters
@@ -66,8 +67,19 @@ def open_index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     client.close()
 
 
-def shared_points_of(index: TieredIndex, tenant_id: str) -> int:
-    return index._shared_store().count([Condition(TENANT_KEY, "eq", tenant_id)])
+def copies_left_in_shared(index: TieredIndex, tenant_id: str, data_dir: Path) -> int:
+    """Points of the tenant still in the shared storage, read as any other client of it would: the server's
+    shared collection, or Edge's `shared/` shard (after closing the index: a shard has one owner)."""
+    if isinstance(index, QdrantServerIndex):
+        tenant = models.Filter(must=[models.FieldCondition(key=TENANT_KEY, match=models.MatchValue(value=tenant_id))])
+        return index.client.count(index.shared_name(), count_filter=tenant, exact=True).count
+    index.close()
+    shard = qe.EdgeShard.load(str(data_dir / "index" / SPACE.name / "shared"))
+    try:
+        tenant_only = qe.Filter(must=[qe.FieldCondition(TENANT_KEY, match=qe.MatchValue(tenant_id))])
+        return shard.count(qe.CountRequest(filter=tenant_only, exact=True))
+    finally:
+        shard.close()
 
 
 def test_every_call_for_one_shared_tenant_leaves_the_other_alone(open_index: Any) -> None:
@@ -98,7 +110,7 @@ def test_every_call_for_one_shared_tenant_leaves_the_other_alone(open_index: Any
     assert p4.vector == pytest.approx(unit(4))
 
 
-def test_a_tenant_past_the_threshold_is_promoted_in_the_background(open_index: Any) -> None:
+def test_a_tenant_past_the_threshold_is_promoted_in_the_background(open_index: Any, tmp_path: Path) -> None:
     index = open_index(threshold=10)
     index.upsert("small", [point("s1", unit(1))])
     index.upsert("big", [point(f"p{i}", unit(i), price=i) for i in range(9)])
@@ -107,7 +119,8 @@ def test_a_tenant_past_the_threshold_is_promoted_in_the_background(open_index: A
     index.promote("big").result(timeout=60)  # the one already running
 
     assert index.tier("big") == TierStatus("dedicated") and index.tier("small") == TierStatus("shared")
-    assert index.count("big") == 10 and shared_points_of(index, "big") == 0
+    assert index.count("big") == 10 and copies_left_in_shared(index, "big", tmp_path) == 0
+    index = index if isinstance(index, QdrantServerIndex) else open_index(threshold=10)
     assert {h.product_id for h in index.query("big", unit(0), 20, parse_filters({"price": {"lte": 3}}))} == {
         "p0", "p1", "p2", "p3"}
     assert index.count("small") == 1
@@ -116,7 +129,7 @@ def test_a_tenant_past_the_threshold_is_promoted_in_the_background(open_index: A
     assert index.tier("big") == TierStatus("shared") and index.count("big") == 0 and index.count("small") == 1
 
 
-def test_promotion_under_concurrent_writes_and_searches_loses_nothing(open_index: Any) -> None:
+def test_promotion_under_concurrent_writes_and_searches_loses_nothing(open_index: Any, tmp_path: Path) -> None:
     index = open_index()
     index.upsert("t", [point(f"base{i}", unit(i), price=i) for i in range(600)])
     expected: dict[str, float] = {f"base{i}": float(i) for i in range(600)}
@@ -159,7 +172,8 @@ def test_promotion_under_concurrent_writes_and_searches_loses_nothing(open_index
             thread.join()
 
     assert errors == [] and empty_answers == []
-    assert index.tier("t") == TierStatus("dedicated") and shared_points_of(index, "t") == 0
+    assert index.tier("t") == TierStatus("dedicated") and copies_left_in_shared(index, "t", tmp_path) == 0
+    index = index if isinstance(index, QdrantServerIndex) else open_index()
     stored: dict[str, float] = {}
     offset = None
     while True:

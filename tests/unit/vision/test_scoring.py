@@ -9,7 +9,7 @@ import pytest
 from trooply.ranking.families import FamilyClassifier
 from trooply.ranking.profiles import DEFAULT_PROFILES_DIR, load_profiles
 from trooply.vectors import VectorSpace
-from trooply.vision.detection import ZeroShotDetector
+from trooply.vision.detection import BACKGROUND_PROMPTS, CLASS_PROMPTS, ZeroShotDetector
 from trooply.vision.scoring import SIGMOID, SOFTMAX, ZeroShotScoring
 
 CLIP = ZeroShotScoring(SOFTMAX, 100.0)
@@ -70,12 +70,18 @@ class PromptEncoder:
         return np.stack([row / np.linalg.norm(row) for row in rows]).astype(np.float32)
 
 
+def prompt_matrix(encoder: PromptEncoder, groups: list[list[str]]) -> np.ndarray:
+    """One row per group of prompts: their mean embedding, normalised (what the zero-shot scorers compare to)."""
+    rows = [encoder.encode_texts(prompts).mean(axis=0) for prompts in groups]
+    return np.stack([row / np.linalg.norm(row) for row in rows])
+
+
 @pytest.mark.parametrize("scoring", [CLIP, SIGLIP, ZeroShotScoring(SOFTMAX, 14.3)])
 def test_family_classifier_and_detector_score_at_the_encoders_scale_and_bias(scoring):
     encoder = PromptEncoder(scoring)
     profiles = load_profiles(DEFAULT_PROFILES_DIR)
     classifier = FamilyClassifier(profiles, lambda: encoder)
-    prompts = classifier._prompts()
+    prompts = prompt_matrix(encoder, [profile.prompts for profile in profiles.values()])
     vector = prompts[list(profiles).index("footwear")] + 0.3 * prompts[list(profiles).index("apparel")]
     vector /= np.linalg.norm(vector)
     guess = classifier.classify(vector)
@@ -85,5 +91,6 @@ def test_family_classifier_and_detector_score_at_the_encoders_scale_and_bias(sco
     detector = ZeroShotDetector(lambda: encoder)
     crops = np.stack([vector, -vector])
     probabilities = detector.class_probabilities(crops)
-    np.testing.assert_allclose(probabilities, scoring.choice_probabilities(crops @ detector._class_matrix().T))
+    classes = prompt_matrix(encoder, [CLASS_PROMPTS[i] for i in sorted(CLASS_PROMPTS)] + [BACKGROUND_PROMPTS])
+    np.testing.assert_allclose(probabilities, scoring.choice_probabilities(crops @ classes.T), rtol=1e-5)
     assert probabilities.shape == (2, 11)
