@@ -9,6 +9,7 @@ import logging
 import os
 import shutil
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from trooply.errors import ServiceUnavailable
@@ -72,6 +73,12 @@ class EdgeIndex(TieredIndex):
         """Builds the HNSW graph of the store the tenant lives in now, as a catalogue at rest would have it
         (benchmarks measure searches on it)."""
         (self._dedicated_store(tenant_id) or self._shared_store()).build_graph()
+
+    def graph_build(self, tenant_id: str) -> "GraphBuild":
+        """Whether the HNSW graph of the store the tenant lives in is being rebuilt in the background, and
+        whether writes are being recorded meanwhile (to be replayed on the built copy)."""
+        store = self._dedicated_store(tenant_id) or self._shared_store()
+        return GraphBuild(store.building, store.recording)
 
     # The stores
 
@@ -204,3 +211,9 @@ def _path_part(name: str, what: str) -> str:
     if name in ("", ".", "..") or "/" in name or "\0" in name:
         raise ValueError(f"invalid {what} {name!r}")  # it names a directory
     return name
+
+
+@dataclass(frozen=True)
+class GraphBuild:
+    building: bool
+    recording: bool

@@ -293,17 +293,16 @@ def test_edge_builds_in_the_background_and_keeps_writes_made_meanwhile(tmp_path:
     index = EdgeIndex(tmp_path, SPACE, optimize_threshold=20)
     try:
         index.upsert("t1", [point(f"p{i}", unit(i % 8), price=i) for i in range(20)])
-        shard = index._shared_store()  # a small tenant lives in the shared shard
         deadline = time.monotonic() + 30
-        while shard.building and not shard.recording and time.monotonic() < deadline:
+        while (build := index.graph_build("t1")).building and not build.recording and time.monotonic() < deadline:
             time.sleep(0.01)  # until the copy is taken: what follows is replayed on it
         index.upsert("t1", [point("late", unit(0), brand="new")])
         index.delete("t1", ["p1"])
         index.set_payload("t1", "p2", {"brand": "patched"})
         assert index.count("t1") == 20  # served while the build runs
-        while shard.building and time.monotonic() < deadline:
+        while index.graph_build("t1").building and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not shard.building
+        assert not index.graph_build("t1").building
         assert index.count("t1") == 20
         assert ids(index, filters={"brand": "new"}) == {"late"}
         assert ids(index, filters={"brand": "patched"}) == {"p2"}
