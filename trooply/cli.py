@@ -1,4 +1,4 @@
-"""The `trooply` command: serve, worker, migrate, tenants, keys, import, reindex, duplicates."""
+"""The `trooply` command: serve, worker, migrate, tenants, keys, import, models, reindex, duplicates."""
 
 import argparse
 import json
@@ -101,6 +101,20 @@ def _parser() -> argparse.ArgumentParser:
     bulk.add_argument("--json", action="store_true", help="print the summary as JSON")
     bulk.set_defaults(run=_import)
 
+    models = commands.add_parser("models", help="the active CLIP model, and changing it without downtime"
+                                 ).add_subparsers(required=True, metavar="ACTION")
+    models.add_parser("status", help="the active model and a migration's progress (JSON)").set_defaults(
+        run=_models, action="status")
+    migrate_model = models.add_parser("migrate", help="re-encode every product with MODEL in the background; "
+                                      "searches switch when every tenant is done (or on `cutover`)")
+    migrate_model.add_argument("model", help="as TROOPLY_CLIP_MODEL")
+    migrate_model.add_argument("--pretrained", default="openai", help="as TROOPLY_CLIP_PRETRAINED (default: openai)")
+    migrate_model.set_defaults(run=_models, action="migrate")
+    for action, description in (("cutover", "make the migrated model active (TROOPLY_MODEL_CUTOVER=manual)"),
+                                ("rollback", "back to the model the last cutover replaced"),
+                                ("cleanup", "drop the previous model's vectors (no rollback after this)")):
+        models.add_parser(action, help=description).set_defaults(run=_models, action=action)
+
     reindex = commands.add_parser("reindex", help="drop a tenant's vectors and encode every product again")
     reindex.add_argument("tenant_id")
     reindex.set_defaults(run=_reindex)
@@ -120,6 +134,7 @@ def _serve(args, settings: Settings) -> None:
     from trooply.api.app import create_app
 
     app = create_app(settings)
+    app.state.container.prepare()  # the schema, and which model is active (recorded in SQL)
     # The model loads here, not in uvicorn's start-up, so that weights it cannot load are main()'s one-line
     # error instead of uvicorn's traceback; the start-up then finds it loaded.
     _ = app.state.container.encoder
@@ -170,6 +185,27 @@ def _tenant_admin(settings: Settings):
     db.migrate()
     dispatcher = CeleryDispatcher(settings.redis_url) if settings.redis_url else None
     return TenantAdminService(db, TenantService(db, plans=settings.plans), settings, dispatcher)
+
+
+def _models(args, settings: Settings) -> None:
+    """Embedded, the running `trooply serve` picks the work up within seconds; with Celery, the workers do."""
+    from trooply.catalog.queue import CeleryDispatcher
+    from trooply.db import Database
+    from trooply.model_migration.service import ModelService
+
+    db = Database(settings.sql_url)
+    dispatcher = CeleryDispatcher(settings.redis_url) if settings.redis_url else None
+    try:
+        db.migrate()
+        service = ModelService(db, settings, dispatcher.send if dispatcher else lambda *_task: None)
+        service.ensure_state()
+        calls = {"status": service.status, "cutover": service.cutover, "rollback": service.rollback,
+                 "cleanup": service.cleanup, "migrate": lambda: service.migrate(args.model, args.pretrained)}
+        print(calls[args.action]().model_dump_json(indent=2))
+    finally:
+        if dispatcher is not None:
+            dispatcher.stop()
+        db.close()
 
 
 def _create_tenant(args, settings: Settings) -> None:

@@ -1,6 +1,8 @@
 """Wires settings into services; heavy parts (model, index) open on first use or at start()."""
 
 import logging
+import threading
+from collections.abc import Callable
 
 from trooply.admin.purge import PURGE_TASK
 from trooply.admin.service import TenantAdminService
@@ -13,7 +15,13 @@ from trooply.duplicates.service import SCAN_TASK, DuplicateService
 from trooply.feedback.popularity import PopularityService
 from trooply.feedback.service import FeedbackService
 from trooply.index.base import VectorIndex
+from trooply.index.datadir_lock import DataDirLock
 from trooply.items.service import ItemService
+from trooply.model_migration.encoding import MigrationModels
+from trooply.model_migration.indexes import ModelIndexes
+from trooply.model_migration.service import DROP_SPACE_TASK, REENCODE_TASK, ModelService
+from trooply.model_migration.state import ModelSpec
+from trooply.model_migration.task import TenantReencoder
 from trooply.ranking.families import FamilyClassifier
 from trooply.ranking.profiles import DEFAULT_PROFILES_DIR, load_profiles
 from trooply.ranking.rules import RuleService
@@ -25,13 +33,15 @@ from trooply.search.retrieval import RankingSetup
 from trooply.search.service import SearchService
 from trooply.tenancy.service import TenantService
 from trooply.tenancy.usage import UsageService
+from trooply.vectors import VectorSpace
 from trooply.vision.detection import Detector, ZeroShotDetector
-from trooply.vision.encoder import ClipEncoder, vector_space
+from trooply.vision.encoder import ClipEncoder
 from trooply.vision.fetch import ImageFetcher
 from trooply.vision.query_fetch import QueryImageFetcher
 from trooply.vision.query_image import QueryImageLoader
 
 log = logging.getLogger(__name__)
+MODEL_SWEEP_SECONDS = 5.0
 
 
 class Container:
@@ -43,9 +53,16 @@ class Container:
         self.dispatcher: Dispatcher = (CeleryDispatcher(settings.redis_url) if settings.redis_url
                                        else InProcessQueue(settings.ingest_workers))
         self.profiles = load_profiles(settings.profiles_dir or DEFAULT_PROFILES_DIR)  # a bad file fails start-up
+        # The active CLIP model (and a migration's other one) as SQL records it, re-read every few seconds.
+        self.models = ModelService(self.db, settings, self.dispatcher.send)
         self.runtime = ModelRuntime(settings)  # every model, CLIP loaded on first use; forward passes on its threads
+        self.runtime.follow(self._active_model)
         # Opened on first use: `trooply migrate`, `reindex` and the Celery shape's API never load what they skip.
-        self._index: Lazy[VectorIndex] = Lazy(self._open_index)
+        # One index per model's vector space; services see them as one (reads: the active model's).
+        self._dir_lock: DataDirLock | None = None
+        self._open_lock = threading.Lock()
+        self._indexes: Lazy[ModelIndexes] = Lazy(lambda: ModelIndexes(self.models.state.current, self._open_index))
+        self._index: Callable[[], VectorIndex] = self._indexes
         self._pipeline: Lazy[IngestPipeline] = Lazy(self._open_pipeline)
         self.classifier = FamilyClassifier(self.profiles, self.runtime.clip)
         self.tenants = TenantService(self.db, settings.key_cache_seconds, plans=settings.plans)
@@ -67,7 +84,13 @@ class Container:
         self.dispatcher.register(SCAN_TASK, self.duplicates.run_scan, long_running=True)
         self.admin = TenantAdminService(self.db, self.tenants, settings, self.dispatcher, self._index)
         self.dispatcher.register(PURGE_TASK, self.admin.run_purge, long_running=True)
+        self.reencoder = TenantReencoder(self.db, self._indexes, self._encoder_for, self.fetcher, settings,
+                                         self.models.read)
+        self.dispatcher.register(REENCODE_TASK, lambda tenant_id, space: self.models.reencode(
+            self.reencoder, tenant_id, space), long_running=True)
+        self.dispatcher.register(DROP_SPACE_TASK, self._drop_space, long_running=True)
         self._refresher: PeriodicTask | None = None
+        self._model_sweep: PeriodicTask | None = None
 
     @property
     def embedded_queue(self) -> bool:
@@ -90,11 +113,11 @@ class Container:
 
     def start(self) -> None:
         """Migrate and load the model; embedded: also open the index, start the pool, resume unfinished work."""
-        self.db.migrate()
+        self.prepare()
         self.runtime.start()
         self.classifier.warm_up()  # loads the model and embeds the profile prompts before the first request
         if self.dispatcher.runs_here:  # embedded; Celery's workers start on their own (`trooply worker`)
-            self._index()  # takes the data-directory lock now: a second `serve` must refuse at start
+            self._indexes().active  # noqa: B018 -- takes the data-directory lock now: a second `serve` must refuse
             self.dispatcher.start()
             # Celery beat refreshes popularity in the single-host shape; embedded, this thread does.
             self._refresher = PeriodicTask(self.settings.popularity_refresh_seconds, self.popularity.refresh_all,
@@ -102,10 +125,20 @@ class Container:
             self.catalog.resume_unfinished()
             self.duplicates.resume_unfinished()
             self.admin.resume_purges()
+            # Also picks up what `trooply models …` run in another process asked for.
+            self._model_sweep = PeriodicTask(MODEL_SWEEP_SECONDS, self.models.resume_unfinished, "model-migration")
+            self.models.resume_unfinished()
+
+    def prepare(self) -> None:
+        """The SQL schema, and the active model recorded (from the settings at the very first start)."""
+        self.db.migrate()
+        self.models.ensure_state()
 
     def stop(self) -> None:
-        if self._refresher is not None:
-            self._refresher.stop()
+        for periodic in (self._refresher, self._model_sweep):
+            if periodic is not None:
+                periodic.stop()
+        self.reencoder.close()  # a running re-encode stops between two pages; it resumes at the next start
         self.duplicates.close()  # first: a running scan stops between two batches and frees its queue thread
         self.admin.close()  # so does a running purge
         self.dispatcher.stop()
@@ -114,7 +147,9 @@ class Container:
         self.fetcher.close()
         self.runtime.stop()  # after the queue and the pipeline: ingest's last passes are drained first
         self.search.log_writer.close()
-        self._index.close(lambda index: index.close())
+        self._indexes.close(lambda index: index.close())
+        if self._dir_lock is not None:
+            self._dir_lock.release()
         self.db.close()
 
     def _send_scan(self, tenant_id: str, scan_id: str) -> None:
@@ -125,17 +160,31 @@ class Container:
             return SlotDetector(self.runtime.detector)
         return self.zero_shot_detector
 
-    def _open_index(self) -> VectorIndex:
-        space = vector_space(self.settings.clip_model, self.settings.clip_pretrained)
+    def _active_model(self) -> tuple[str, str]:
+        active = self.models.state.current().active
+        return active.model, active.pretrained
+
+    def _encoder_for(self, spec: ModelSpec) -> ClipEncoder:
+        return self.runtime.clip_for(spec.model, spec.pretrained)
+
+    def _drop_space(self, space_name: str, dim: int) -> None:
+        """The cleanup task: the retired model's vectors, then the model itself where this process loaded it."""
+        self.models.drop_space(self._indexes(), space_name, dim)
+        self.runtime.release_clips({(spec.model, spec.pretrained) for spec in self.models.read().written})
+
+    def _open_index(self, space: VectorSpace) -> VectorIndex:
         if self.settings.qdrant_url:
             from trooply.index.server import QdrantServerIndex
 
             return QdrantServerIndex.from_settings(self.settings, space)
         from trooply.index.edge import EdgeIndex
 
+        with self._open_lock:  # one data-directory lock, shared by every space's index and released at stop
+            if self._dir_lock is None:
+                self._dir_lock = DataDirLock(self.settings.data_dir)
         return EdgeIndex(self.settings.data_dir, space, self.settings.index_optimize_threshold,
-                         self.settings.index_promotion_threshold)
+                         self.settings.index_promotion_threshold, lock=self._dir_lock)
 
     def _open_pipeline(self) -> IngestPipeline:
-        return IngestPipeline(self.db, self._index(), self.runtime.clip(), self.classifier, self.fetcher,
-                              self.settings)
+        return IngestPipeline(self.db, self._index(), MigrationModels(self.models, self._indexes, self._encoder_for),
+                              self.classifier, self.fetcher, self.settings)

@@ -61,9 +61,10 @@ def _init_child(**_kwargs) -> None:
 def _resume_unfinished(**_kwargs) -> None:
     """The SQL table is the source of truth: queue again whatever was accepted but never finished."""
     main = Container(settings)
-    main.db.migrate()
+    main.prepare()
     main.catalog.resume_unfinished()
     main.admin.resume_purges()
+    main.models.resume_unfinished()
     threading.Thread(target=_sweep_forever, args=(main,), name="stale-sweep", daemon=True).start()
 
 

@@ -5,6 +5,7 @@ definition here; the names are the contract with messages already queued, so the
 from trooply.admin.purge import PURGE_TASK
 from trooply.catalog.ingest import INGEST_TASK
 from trooply.duplicates.service import SCAN_TASK
+from trooply.model_migration.service import DROP_SPACE_TASK, REENCODE_TASK
 from workers.celery_app import POPULARITY_TASK, app, container
 
 
@@ -21,6 +22,16 @@ def scan_duplicates(tenant_id: str, scan_id: str) -> None:
 @app.task(name=PURGE_TASK)
 def purge_tenant(tenant_id: str) -> None:
     container().dispatcher.run(PURGE_TASK, [tenant_id])
+
+
+@app.task(name=REENCODE_TASK)
+def reencode_tenant(tenant_id: str, target_space: str) -> None:
+    container().dispatcher.run(REENCODE_TASK, [tenant_id, target_space])
+
+
+@app.task(name=DROP_SPACE_TASK)
+def drop_model_space(space_name: str, dim: int) -> None:
+    container().dispatcher.run(DROP_SPACE_TASK, [space_name, dim])
 
 
 @app.task(name=POPULARITY_TASK)

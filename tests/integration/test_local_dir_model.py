@@ -1,9 +1,10 @@
 """A model from a `local-dir:` folder (built here: a SigLIP-like tiny config, 48-d, which no shipped config is)
 through the whole service: /readyz names it, products are ingested and searched in its space, /v1/embed scores
-text with its own sigmoid, `trooply eval` runs on it, and a service started on another model refuses its index
-until `reindex`. Random weights: behaviour only, no quality."""
+text with its own sigmoid, `trooply eval` runs on it, and a service started with another model configured keeps it
+until a model migration. Random weights: behaviour only, no quality."""
 
 import io
+import time
 
 import numpy as np
 import pytest
@@ -102,7 +103,7 @@ def test_eval_runs_on_it(tmp_path, model):
     assert report["all"]["cosine"]["recall@1"] == 1.0
 
 
-def test_another_model_refuses_its_index_until_reindex(tmp_path, model):
+def test_a_restart_on_another_model_keeps_the_recorded_one_until_a_migration(tmp_path, model, caplog):
     with ImageServer() as server:
         server.add_image("/p.png", product_png(3))
         settings = make_settings(tmp_path, clip_model=model)
@@ -111,12 +112,19 @@ def test_another_model_refuses_its_index_until_reindex(tmp_path, model):
             job = client.post("/v1/products", json={"id": "p", "image_url": server.url("/p.png")},
                               headers=auth(creds.secret_key)).json()
             wait_for_job(client, creds.secret_key, job["job_id"])
-        # The same data directory served with the 64-d test model: an explicit error, never mixed vectors.
-        with TestClient(create_app(make_settings(tmp_path))) as client:
-            refused = client.post("/v1/search/text", json={"query": "shirt"}, headers=auth(creds.publishable_key))
-            assert refused.status_code == 409 and refused.json()["error"]["code"] == "index_model_mismatch"
-            assert "reindex" in refused.json()["error"]["message"]
-            job_id = client.app.state.container.catalog.reindex(creds.tenant_id)
-            wait_for_job(client, creds.secret_key, job_id)
+        # The same data served with the 64-d test model configured: the database's model stays (else a restart
+        # would undo a cutover), with a warning; a migration is how the model changes.
+        with TestClient(create_app(make_settings(tmp_path, model_state_cache_seconds=0.2))) as client:
+            container = client.app.state.container
+            assert container.encoder.space.size == DIM and "is ignored: the active model is" in caplog.text
+            found = client.post("/v1/search/text", json={"query": "shirt"}, headers=auth(creds.publishable_key))
+            assert found.status_code == 200 and [r["id"] for r in found.json()["results"]] == ["p"]
+            container.models.migrate("trooply-test-tiny", "random")
+            deadline = time.monotonic() + 60
+            while container.models.status().migrating is not None:
+                assert time.monotonic() < deadline, container.models.status()
+                time.sleep(0.05)
+            time.sleep(0.3)  # the state cache
+            assert container.encoder.space.size == 64
             found = client.post("/v1/search/text", json={"query": "shirt"}, headers=auth(creds.publishable_key))
             assert found.status_code == 200 and [r["id"] for r in found.json()["results"]] == ["p"]

@@ -1,24 +1,28 @@
 """Changing the CLIP model of a real `trooply serve` without downtime: every search answers 200 throughout, new
-products land in both models, and a migration killed with SIGKILL resumes where it stopped."""
+products land in both models, a migration killed with SIGKILL resumes where it stopped, and Celery workers run it."""
 
 import threading
 import time
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
+from tests.conftest import make_settings, new_tenant, wait_for_job
 from tests.support.image_server import ImageServer
 from tests.support.images import two_halves_png
 from tests.support.services import (
     create_tenant_cli,
     free_port,
     kill_hard,
+    redis_server,
     serving,
     start_trooply,
     stop,
     trooply_env,
     wait_for_port,
 )
+from trooply.api.app import create_app
 
 pytestmark = pytest.mark.integration
 ADMIN_TOKEN = "admin-token-for-tests-0123456789"
@@ -103,7 +107,7 @@ def test_migration_under_concurrent_searches_with_new_products(tmp_path):
         try:
             started = httpx.post(f"{base}/admin/v1/models/migrate", json=TARGET, headers=ADMIN, timeout=30)
             assert started.status_code == 202, started.text
-            assert started.json()["migrating"]["total"] == 24 and started.json()["migrating"]["dim"] == 48
+            assert started.json()["migrating"]["total"] == 24 and started.json()["migrating"]["dim"] == 40
             again = httpx.post(f"{base}/admin/v1/models/migrate", json=TARGET, headers=ADMIN, timeout=30)
             assert again.status_code == 409 and again.json()["error"]["code"] == "migration_in_progress"
             early = httpx.post(f"{base}/admin/v1/models/cutover", headers=ADMIN, timeout=30)
@@ -125,7 +129,7 @@ def test_migration_under_concurrent_searches_with_new_products(tmp_path):
             for thread in shoppers:
                 thread.join(60)
         assert statuses and set(statuses) == {200}, f"{len(statuses)} searches: {sorted(set(statuses))}"
-        assert state["active"]["dim"] == 48 and state["previous"]["model"] == "trooply-test-tiny"
+        assert state["active"]["dim"] == 40 and state["previous"]["model"] == "trooply-test-tiny"
         expected = {f"old-{i}" for i in range(24)} | {f"new-{i}" for i in range(6)}
         assert found_ids(base, pk) == expected  # every product, old and new, is in the new model's index
 
@@ -133,7 +137,7 @@ def test_migration_under_concurrent_searches_with_new_products(tmp_path):
         assert rolled_back["active"]["model"] == "trooply-test-tiny"
         time.sleep(1.0)  # the state cache (0.5 s) of the search path
         assert found_ids(base, pk) == expected  # the old model's vectors were kept current
-        assert httpx.post(f"{base}/admin/v1/models/rollback", headers=ADMIN).json()["active"]["dim"] == 48
+        assert httpx.post(f"{base}/admin/v1/models/rollback", headers=ADMIN).json()["active"]["dim"] == 40
         cleaned = httpx.post(f"{base}/admin/v1/models/cleanup", headers=ADMIN)
         assert cleaned.status_code == 200 and cleaned.json()["previous"] is None
         none_left = httpx.post(f"{base}/admin/v1/models/rollback", headers=ADMIN)
@@ -186,3 +190,33 @@ def progress_from_db(data_dir, tenant_id: str) -> tuple[str | None, int]:
                                  {"t": tenant_id}).one()
     engine.dispose()
     return row[0], row[1]
+
+
+def test_the_celery_workers_run_the_migration(tmp_path):
+    """The single-host shape: the API records the migration and sends each tenant's task by name; a `trooply
+    worker` runs it and cuts over. (Qdrant Edge has one owning process, so the API searches once it stopped.)"""
+    with redis_server() as redis_url, ImageServer() as images:
+        products = [product(images, f"p{i}", i * 17) for i in range(6)]
+        env = trooply_env(tmp_path, TROOPLY_REDIS_URL=redis_url, TROOPLY_MODEL_STATE_CACHE_SECONDS="0.5")
+        settings = make_settings(tmp_path, redis_url=redis_url, model_state_cache_seconds=0.5)
+        with TestClient(create_app(settings)) as client:
+            creds = new_tenant(client)
+            worker = start_trooply(["worker", "--pool", "threads", "--concurrency", "2"], env,
+                                   tmp_path / "worker.log")
+            try:
+                job = client.post("/v1/products", json={"products": products},
+                                  headers={"Authorization": f"Bearer {creds.secret_key}"}).json()
+                wait_for_job(client, creds.secret_key, job["job_id"], timeout=120)
+                models_service = client.app.state.container.models
+                assert models_service.migrate(*TARGET.values()).migrating.total == 6
+                deadline = time.monotonic() + 120
+                while (state := models_service.status()).migrating is not None:
+                    assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()[-3000:]
+                    time.sleep(0.2)
+            finally:
+                stop(worker)
+            assert state.active.model == TARGET["model"] and state.previous.model == "trooply-test-tiny"
+            time.sleep(0.6)  # the API's state cache
+            hits = client.post("/v1/search/text", json={"query": "a product", "limit": 100, "threshold": 0},
+                               headers={"Authorization": f"Bearer {creds.publishable_key}"}).json()
+            assert {r["id"] for r in hits["results"]} | set(hits.get("gated") or []) == {p["id"] for p in products}

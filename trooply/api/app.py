@@ -14,6 +14,7 @@ from trooply.api.limits import install_limits
 from trooply.api.routers import (
     account,
     admin,
+    admin_models,
     catalog,
     detect,
     duplicates,
@@ -110,5 +111,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(profiles.router)
     if container.settings.admin_token is not None:  # else every /admin path is 404
         app.include_router(admin.router)
+        app.include_router(admin_models.router)
     app.mount("/portal", portal_app(), name="portal")
     return app

@@ -8,8 +8,10 @@ import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
+from PIL import Image
 
 from trooply.batching import INGEST
 from trooply.catalog.models import FAILED, INDEXED, IngestItem, ProductRecord
@@ -37,6 +39,26 @@ class PreparedImage:
     signals: dict
 
 
+@dataclass(frozen=True)
+class ModelTarget:
+    """A model products are encoded with, and the index its vectors go to."""
+
+    encoder: ClipEncoder
+    index: VectorIndex
+
+
+class IngestModels(Protocol):
+    """Which models ingest encodes with (trooply.model_migration.encoding implements it)."""
+
+    def targets(self) -> list[ModelTarget]:
+        """The active model first; while a model migration runs (and until its cleanup), the other one too."""
+        ...
+
+    def second_failed(self, tenant_id: str, errors: dict[str, TrooplyError]) -> None:
+        """The other model could not encode or store these products: the migration tries them again."""
+        ...
+
+
 @dataclass
 class IngestOutcome:
     indexed: int = 0
@@ -46,11 +68,11 @@ class IngestOutcome:
 
 
 class IngestPipeline:
-    def __init__(self, db: Database, index: VectorIndex, encoder: ClipEncoder, classifier: FamilyClassifier,
+    def __init__(self, db: Database, index: VectorIndex, models: IngestModels, classifier: FamilyClassifier,
                  fetcher: ImageFetcher, settings: Settings) -> None:
         self.db = db
-        self.index = index
-        self.encoder = encoder
+        self.index = index  # payload updates: every model's index
+        self.models = models
         self.classifier = classifier
         self.fetcher = fetcher
         self.settings = settings
@@ -110,7 +132,9 @@ class IngestPipeline:
         to_encode = [pid for pid in prepared if pid not in unchanged]
         # Ingest priority: a storefront query never waits behind these in the runtime's batcher.
         images = [prepared[pid].decoded.image for pid in to_encode]
-        vectors = dict(zip(to_encode, self.encoder.encode_images(images, priority=INGEST), strict=True))
+        active, *others = self.models.targets()
+        vectors = dict(zip(to_encode, active.encoder.encode_images(images, priority=INGEST), strict=True))
+        second_vectors, second_errors = self._encode_second(others, to_encode, images)
         with self.db.session() as session:
             repo = CatalogRepository(session, tenant_id)
             # Held until the vectors are written: a DELETE waits for it, or lands first and the re-read
@@ -119,22 +143,52 @@ class IngestPipeline:
             # Re-read so a PATCH that landed while we fetched is not overwritten by stale metadata.
             current = repo.get_products(list(prepared))
             for pid, record in current.items():
-                self._assign_family(record, vectors.get(pid))
+                self._assign_family(record, vectors.get(pid), active.encoder)
             payloads = {pid: index_payload(record, prepared[pid].signals) for pid, record in current.items()}
             points = [IndexPoint(pid, vectors[pid], payloads[pid]) for pid in to_encode if pid in payloads]
             if points:
-                self.index.upsert(tenant_id, points)
+                active.index.upsert(tenant_id, points)
+            for target, encoded in second_vectors:
+                second_errors |= self._store_second(tenant_id, target, encoded, payloads)
             for pid in unchanged:
                 if pid in payloads:
                     # The whole payload is rewritten: a field the merchant dropped must stop matching filters.
                     self.index.set_payload(tenant_id, pid, payloads[pid], replace=True)
+        if second_errors:
+            self.models.second_failed(tenant_id, second_errors)
         return set(payloads)
 
-    def _assign_family(self, record: ProductRecord, vector: np.ndarray | None) -> None:
+    @staticmethod
+    def _encode_second(others: list[ModelTarget], to_encode: list[str], images: list[Image.Image]
+                       ) -> tuple[list[tuple[ModelTarget, dict[str, np.ndarray]]], dict[str, TrooplyError]]:
+        """A model migration's other model: its failure never fails the product for the active model."""
+        encoded: list[tuple[ModelTarget, dict[str, np.ndarray]]] = []
+        errors: dict[str, TrooplyError] = {}
+        for target in others:
+            try:
+                encoded.append((target, dict(zip(to_encode, target.encoder.encode_images(images, priority=INGEST),
+                                                 strict=True))))
+            except Exception as error:
+                log.exception("the second model could not encode %d products", len(to_encode))
+                errors |= {pid: _second_model_error(error) for pid in to_encode}
+        return encoded, errors
+
+    @staticmethod
+    def _store_second(tenant_id: str, target: ModelTarget, vectors: dict[str, np.ndarray],
+                      payloads: dict[str, dict]) -> dict[str, TrooplyError]:
+        points = [IndexPoint(pid, vector, payloads[pid]) for pid, vector in vectors.items() if pid in payloads]
+        try:
+            target.index.upsert(tenant_id, points)
+        except Exception as error:
+            log.exception("the second model's index could not store %d products", len(points))
+            return {point.product_id: _second_model_error(error) for point in points}
+        return {}
+
+    def _assign_family(self, record: ProductRecord, vector: np.ndarray | None, encoder: ClipEncoder) -> None:
         """Precomputed here so that ranking reads a label instead of classifying 30 candidates per query.
         Without a new vector, a known category re-maps the family; otherwise the stored one stays."""
         category = record.meta.get("category")
-        guess = (self.classifier.of_product(category, vector) if vector is not None
+        guess = (self.classifier.of_product(category, vector, encoder) if vector is not None
                  else self.classifier.of_category(category))
         if guess is not None:
             record.family, record.family_confidence = guess.family, guess.confidence
@@ -177,6 +231,11 @@ class IngestPipeline:
             record.status, record.error_code, record.error_message = INDEXED, None, None
             record.content_hash = image.decoded.content_hash
             record.indexed_at = utcnow()
+
+
+def _second_model_error(error: Exception) -> TrooplyError:
+    message = error.message if isinstance(error, TrooplyError) else type(error).__name__
+    return TrooplyError(f"the migration's second model failed: {message}", code="second_model_failed", transient=True)
 
 
 def _vector_is_current(record: ProductRecord, image: PreparedImage) -> bool:

@@ -74,7 +74,8 @@ class TierStatus:
 
 
 class VectorIndex(Protocol):
-    space: VectorSpace
+    @property
+    def space(self) -> VectorSpace: ...
 
     def upsert(self, tenant_id: str, points: Sequence[IndexPoint]) -> None: ...
 

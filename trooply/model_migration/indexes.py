@@ -4,11 +4,13 @@ go to every model being kept current; vectors go to the index of their own space
 
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
 
-from trooply.index.base import Condition, IndexHit, IndexPoint, ScrollPage, VectorIndex
+from trooply.errors import ServiceUnavailable
+from trooply.index.base import Condition, IndexHit, IndexPoint, ScrollPage, TierStatus, VectorIndex
 from trooply.model_migration.state import ModelSnapshot
 from trooply.vectors import VectorSpace
 
@@ -19,10 +21,13 @@ class ModelIndexes:
         self._open_index = open_index
         self._opened: dict[VectorSpace, VectorIndex] = {}
         self._lock = threading.Lock()
+        self._closed = False
 
     def of(self, space: VectorSpace) -> VectorIndex:
         """The index of one model's vectors, opened on first use."""
         with self._lock:
+            if self._closed:
+                raise ServiceUnavailable("the index is closed", code="index_closed")
             if space not in self._opened:
                 self._opened[space] = self._open_index(space)
             return self._opened[space]
@@ -89,11 +94,21 @@ class ModelIndexes:
         for index in self._written():
             index.drop_tenant(tenant_id)
 
+    def tier(self, tenant_id: str) -> TierStatus:
+        return self.active.tier(tenant_id)
+
+    def promote(self, tenant_id: str) -> Future[None]:
+        """Promotes the tenant in every model's index; the future is the active one's."""
+        active, *others = self._written()
+        for index in others:
+            index.promote(tenant_id)
+        return active.promote(tenant_id)
+
     def ping(self) -> None:
         self.active.ping()
 
     def close(self) -> None:
         with self._lock:
-            opened, self._opened = list(self._opened.values()), {}
+            opened, self._opened, self._closed = list(self._opened.values()), {}, True
         for index in opened:
             index.close()

@@ -42,10 +42,11 @@ class EncodedPage:
 
 
 class TenantReencoder:
-    def __init__(self, db: Database, indexes: ModelIndexes, encoder_for: Callable[[ModelSpec], ClipEncoder],
-                 fetcher: ImageFetcher, settings: Settings, read_state: Callable[[], ModelSnapshot]) -> None:
+    def __init__(self, db: Database, indexes: Callable[[], ModelIndexes],
+                 encoder_for: Callable[[ModelSpec], ClipEncoder], fetcher: ImageFetcher, settings: Settings,
+                 read_state: Callable[[], ModelSnapshot]) -> None:
         self.db = db
-        self.indexes = indexes
+        self._indexes = indexes  # opened on first use
         self._encoder_for = encoder_for  # the target model loads only where a migration runs
         self.fetcher = fetcher
         self.settings = settings
@@ -81,6 +82,8 @@ class TenantReencoder:
                 self._finish(tenant_id)
                 return True
             encoded = self._encode(products, encoder)
+            if self._stopping:
+                return False  # the page was cut short: done again at the next start, not recorded as failures
             with self.db.session() as session:
                 repo = TenantMigrationRepository(session, tenant_id)
                 written = self._write(session, repo, tenant_id, state, encoded)
@@ -104,6 +107,8 @@ class TenantReencoder:
             if not failed:
                 return
             encoded = self._encode(products, encoder)
+            if self._stopping:
+                return
             with self.db.session() as session:
                 repo = TenantMigrationRepository(session, tenant_id)
                 self._write(session, repo, tenant_id, state, encoded)
@@ -161,10 +166,11 @@ class TenantReencoder:
             catalog.lock_products(ids)
         current = {p.id: p for p in repo.indexed(ids)} if ids else {}
         still = [pid for pid in ids if pid in current and current[pid].image_url == page.urls[pid]]
-        stored = {p.product_id: p.payload for p in self.indexes.of(state.active.space).retrieve(tenant_id, still)}
+        indexes = self._indexes()
+        stored = {p.product_id: p.payload for p in indexes.of(state.active.space).retrieve(tenant_id, still)}
         assert state.target is not None
         points = [IndexPoint(pid, page.vectors[pid], stored[pid]) for pid in still if pid in stored]
-        self.indexes.of(state.target.space).upsert(tenant_id, points)
+        indexes.of(state.target.space).upsert(tenant_id, points)
         repo.clear_failures(ids)
         for pid, error in page.errors.items():
             repo.record_failure(pid, error.code, error.message)

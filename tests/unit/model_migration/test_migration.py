@@ -1,5 +1,5 @@
 """The model migration's SQL state and background re-encode, on real parts: SQLite (or PostgreSQL), qdrant-client
-in memory for both models' indexes, the tiny random models (64-d active, 48-d target) and a real image server."""
+on disk for both models' indexes, the tiny random models (64-d active, 40-d target) and a real image server."""
 
 import time
 from collections.abc import Iterator
@@ -103,7 +103,7 @@ def _migration(settings: Settings) -> Iterator[Migration]:
     indexes = ModelIndexes(service.state.current, lambda space: QdrantServerIndex(
         QdrantClient(path=str(settings.data_dir / "qdrant" / space.name)), space))
     fetcher = ImageFetcher.from_settings(settings)
-    reencoder = TenantReencoder(db, indexes, encoder_for, fetcher, settings, service.read)
+    reencoder = TenantReencoder(db, lambda: indexes, encoder_for, fetcher, settings, service.read)
 
     queue.register(REENCODE_TASK, lambda tenant_id, space: service.reencode(reencoder, tenant_id, space),
                    long_running=True)
@@ -131,17 +131,17 @@ def test_migrate_re_encodes_every_tenant_then_cuts_over_rolls_back_and_cleans_up
 
     started = migration.service.migrate(*TARGET)
     assert started.active.model == "trooply-test-tiny" and started.active.dim == 64
-    assert started.migrating is not None and started.migrating.model == TARGET[0] and started.migrating.dim == 48
+    assert started.migrating is not None and started.migrating.model == TARGET[0] and started.migrating.dim == 40
     assert (started.migrating.total, started.migrating.tenants_total, started.migrating.done) == (9, 2, 0)
 
     after = migration.wait_until(lambda s: s if s.migrating is None else None)
-    assert after.active.model == TARGET[0] and after.active.dim == 48
+    assert after.active.model == TARGET[0] and after.active.dim == 40
     assert after.previous is not None and after.previous.space == old.space.name
     new_space = VectorSpace(after.active.space, after.active.dim)
     for tenant_id, ids in ((shop, shop_ids), (other, other_ids)):
         copied = {p.product_id: p for p in migration.indexes.of(new_space).retrieve(tenant_id, ids)}
         assert sorted(copied) == ids
-        assert all(p.vector.shape == (48,) and p.payload["title"] == p.product_id for p in copied.values())
+        assert all(p.vector.shape == (40,) and p.payload["title"] == p.product_id for p in copied.values())
         assert copied[ids[0]].payload["image"] == {"aspect_ratio": 1.0}  # signals copied, not recomputed
     # Searches now read the new model's index; the old one stays current until cleanup.
     query = encoder_for(ModelSpec(*TARGET, new_space)).encode_text("shoes")
@@ -295,10 +295,31 @@ def test_family_prompts_are_embedded_per_model(migration):
     from trooply.ranking.profiles import DEFAULT_PROFILES_DIR, load_profiles
 
     active = migration.service.read().active
-    target = ModelSpec(*TARGET, VectorSpace("trooply-test-tiny-b__random", 48))
+    target = ModelSpec(*TARGET, VectorSpace("trooply-test-tiny-b__random", 40))
     classifier = FamilyClassifier(load_profiles(DEFAULT_PROFILES_DIR), lambda: encoder_for(active))
     new_vector = encoder_for(target).encode_text("running shoes")
-    assert classifier._prompts(encoder_for(target)).shape[1] == 48
+    assert classifier._prompts(encoder_for(target)).shape[1] == 40
     assert classifier._prompts().shape[1] == 64
     # A vector of the other model (a query encoded just before a cutover) is classified in its own space.
     assert classifier.classify(new_vector) == classifier.classify(new_vector, encoder_for(target))
+
+
+def test_the_cli_starts_and_reports_a_migration(tmp_path, monkeypatch, capsys):
+    import json
+
+    from trooply.cli import main
+
+    for name, value in {"TROOPLY_DATA_DIR": str(tmp_path), "TROOPLY_CLIP_MODEL": "trooply-test-tiny",
+                        "TROOPLY_CLIP_PRETRAINED": "random"}.items():
+        monkeypatch.setenv(name, value)
+    db = Database(make_settings(tmp_path).sql_url)
+    db.migrate()
+    TenantService(db).create_tenant("shop", "free")
+    db.close()
+    assert main(["models", "migrate", TARGET[0], "--pretrained", TARGET[1]]) == 0
+    started = json.loads(capsys.readouterr().out)
+    assert started["active"]["model"] == "trooply-test-tiny" and started["migrating"]["tenants_total"] == 1
+    assert main(["models", "cutover"]) == 1  # nothing ran it yet: `trooply serve` picks it up
+    assert "error [not_ready]" in capsys.readouterr().err
+    assert main(["models", "status"]) == 0
+    assert json.loads(capsys.readouterr().out)["migrating"]["model"] == TARGET[0]

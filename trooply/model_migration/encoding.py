@@ -1,0 +1,27 @@
+"""What ingest encodes with while two models coexist: the active one and the one a migration keeps current."""
+
+from collections.abc import Callable
+
+from trooply.catalog.ingest import ModelTarget
+from trooply.errors import TrooplyError
+from trooply.model_migration.indexes import ModelIndexes
+from trooply.model_migration.service import ModelService
+from trooply.model_migration.state import ModelSpec
+from trooply.vision.encoder import ClipEncoder
+
+
+class MigrationModels:
+    """Ingest's view of the model state (trooply.catalog.ingest.IngestModels)."""
+
+    def __init__(self, service: ModelService, indexes: Callable[[], ModelIndexes],
+                 encoder_for: Callable[[ModelSpec], ClipEncoder]) -> None:
+        self._service = service
+        self._indexes = indexes
+        self._encoder_for = encoder_for  # the second model loads on the first product that needs it
+
+    def targets(self) -> list[ModelTarget]:
+        return [ModelTarget(self._encoder_for(spec), self._indexes().of(spec.space))
+                for spec in self._service.state.current().written]
+
+    def second_failed(self, tenant_id: str, errors: dict[str, TrooplyError]) -> None:
+        self._service.record_failures(tenant_id, {pid: (e.code, e.message) for pid, e in errors.items()})
