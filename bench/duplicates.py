@@ -46,16 +46,16 @@ def catalogue(count: int, dim: int, seed: int = 0) -> tuple[np.ndarray, set[tupl
 def run(count: int, dim: int, settings: Settings) -> float:
     vectors, planted = catalogue(count, dim)
     data_dir = Path(tempfile.mkdtemp(prefix="trooply-bench-dups-"))
-    index = EdgeIndex(data_dir, VectorSpace("bench", dim), settings.index_optimize_threshold)
+    index = EdgeIndex(data_dir, VectorSpace("bench", dim), settings.index.optimize_threshold)
     try:
         started = time.perf_counter()
         for start in range(0, count, 2000):
             index.upsert("t", [IndexPoint(f"p{i}", vectors[i], {"product_id": f"p{i}"})
                                for i in range(start, min(start + 2000, count))])
         loaded = time.perf_counter() - started
-        if count >= settings.index_promotion_threshold:
+        if count >= settings.index.promotion_threshold:
             index.promote("t").result()  # a catalogue this big has its own shard once at rest
-        if count >= settings.index_optimize_threshold:
+        if count >= settings.index.optimize_threshold:
             index.build_graph("t")  # and the HNSW graph of every point: the scan uses it
         built = time.perf_counter() - started - loaded
         longest, calls = [0.0], [0]
@@ -71,8 +71,8 @@ def run(count: int, dim: int, settings: Settings) -> float:
 
         index.neighbours = timed_neighbours
         started = time.perf_counter()
-        report = find_duplicates(index, "t", THRESHOLD, settings.duplicates_max_neighbours,
-                                 settings.duplicates_batch_size)
+        report = find_duplicates(index, "t", THRESHOLD, settings.discovery.duplicates_max_neighbours,
+                                 settings.discovery.duplicates_batch_size)
         seconds = time.perf_counter() - started
     finally:
         index.close()
@@ -82,7 +82,8 @@ def run(count: int, dim: int, settings: Settings) -> float:
     print(f"  duplicates (cosine >= {THRESHOLD}): {seconds:.1f} s = {count / seconds:,.0f} products/s, "
           f"{len(report.groups):,} groups, planted pairs found {100 * recall:.1f}%, extra pairs "
           f"{len(found - planted):,}")
-    print(f"  {calls[0]:,} batched index calls of at most {settings.duplicates_batch_size} products, the longest "
+    print(f"  {calls[0]:,} batched index calls of at most {settings.discovery.duplicates_batch_size} products, "
+          f"the longest "
           f"{longest[0] * 1000:.0f} ms")
     return seconds
 

@@ -246,13 +246,13 @@ def _delete_tenant(args, settings: Settings) -> None:
     _tenant_admin(settings).delete(args.tenant_id)
     where = "on the Celery workers" if settings.redis_url else "at the next start of `trooply serve`"
     print(f"tenant {args.tenant_id} deleted: its keys are revoked (running servers refuse them within "
-          f"{settings.key_cache_seconds:g} s); its data is purged {where}")
+          f"{settings.limits.key_cache_seconds:g} s); its data is purged {where}")
 
 
 def _rotate_keys(args, settings: Settings) -> None:
     _print_credentials(_tenant_admin(settings).rotate_keys(args.tenant_id), args.json)
     # Running servers are other processes: each trusts a key it already checked for its own cache time.
-    print(f"The old keys are revoked now; running servers refuse them within {settings.key_cache_seconds:g} s "
+    print(f"The old keys are revoked now; running servers refuse them within {settings.limits.key_cache_seconds:g} s "
           "(TROOPLY_KEY_CACHE_SECONDS).", file=sys.stderr if args.json else sys.stdout)
 
 
@@ -273,7 +273,7 @@ def _evaluate(args, settings: Settings) -> int:
         print("error: `trooply eval` takes --catalog and --queries, or --dataset", file=sys.stderr)
         return 2
     chosen = {"clip_model": args.model, "clip_pretrained": args.pretrained}
-    settings = settings.model_copy(update={name: value for name, value in chosen.items() if value is not None})
+    settings = settings.updated(**{name: value for name, value in chosen.items() if value is not None})
     if args.dataset is not None:
         report = run_benchmark(settings, args.dataset, args.layout, args.profile, args.max_queries, args.concurrency)
     else:

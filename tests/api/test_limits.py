@@ -71,7 +71,7 @@ def realistic_product(i: int) -> dict:
 
 def test_a_batch_of_1000_realistic_products_fits_under_the_json_cap(client):
     body = json.dumps({"products": [realistic_product(i) for i in range(1000)]})
-    assert 2 * MiB < len(body) < client.app.state.container.settings.max_json_body_bytes
+    assert 2 * MiB < len(body) < client.app.state.container.settings.limits.max_json_body_bytes
     # A publishable key may not write the catalog: the 403 shows the body got past the cap and was parsed.
     creds = new_tenant(client)
     response = client.post("/v1/products", content=body, headers={**auth(creds.publishable_key),
@@ -80,7 +80,7 @@ def test_a_batch_of_1000_realistic_products_fits_under_the_json_cap(client):
 
 
 def test_a_body_declared_over_the_cap_is_refused_unread(client):
-    cap = client.app.state.container.settings.max_json_body_bytes
+    cap = client.app.state.container.settings.limits.max_json_body_bytes
     body = b'{"products": [' + b" " * (cap + MiB) + b"]}"
     response = client.post("/v1/products", content=body, headers={"Content-Type": "application/json"})
     assert response.status_code == 413
@@ -89,7 +89,7 @@ def test_a_body_declared_over_the_cap_is_refused_unread(client):
 
 
 def test_a_chunked_body_over_the_cap_is_refused(client):
-    cap = client.app.state.container.settings.max_json_body_bytes
+    cap = client.app.state.container.settings.limits.max_json_body_bytes
     chunks = (b" " * MiB for _ in range(cap // MiB + 2))
     response = client.post("/v1/products", content=chunks, headers={"Content-Type": "application/json"})
     assert response.status_code == 413 and "content-length" not in response.request.headers
@@ -99,10 +99,10 @@ def test_a_chunked_body_over_the_cap_is_refused(client):
 def test_multipart_bodies_get_the_larger_cap_derived_from_the_upload_caps(client):
     settings = client.app.state.container.settings
     cap = multipart_body_cap(settings)
-    assert cap == 5 * settings.max_upload_bytes + MiB > settings.max_json_body_bytes
+    assert cap == 5 * settings.images.max_upload_bytes + MiB > settings.limits.max_json_body_bytes
     key = auth(new_tenant(client).publishable_key)
-    within = client.post("/v1/search/image", files={"file": ("q.png", b"\0" * (settings.max_json_body_bytes + MiB))},
-                         headers=key)
+    upload = b"\0" * (settings.limits.max_json_body_bytes + MiB)
+    within = client.post("/v1/search/image", files={"file": ("q.png", upload)}, headers=key)
     assert within.status_code == 422 and within.json()["error"]["code"] != "payload_too_large", within.text
     over = client.post("/v1/search/multi", files=[("files", (f"{i}.png", b"\0" * (cap // 4))) for i in range(5)],
                        headers=key)
@@ -111,7 +111,7 @@ def test_multipart_bodies_get_the_larger_cap_derived_from_the_upload_caps(client
 
 
 @pytest.mark.parametrize("path, content_type, capped", [
-    ("/v1/products", b"application/json", lambda settings: settings.max_json_body_bytes),
+    ("/v1/products", b"application/json", lambda settings: settings.limits.max_json_body_bytes),
     ("/v1/search/image", b"multipart/form-data; boundary=x", multipart_body_cap),
 ])
 def test_a_streamed_body_is_read_no_further_than_the_cap(client, path, content_type, capped):

@@ -6,7 +6,9 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import auth, make_settings
+from tests.conftest import auth, make_settings, wait_for_job
+from tests.support.image_server import ImageServer
+from tests.support.images import solid_png
 from trooply.api.app import create_app
 
 TOKEN = "admin-token-for-tests-0123456789"
@@ -90,7 +92,7 @@ def test_tenants_are_listed_in_pages_with_their_product_counts(client):
             break
     assert {tenant["tenant_id"] for tenant in made} <= seen.keys()
     assert seen[made[0]["tenant_id"]]["products"] == 2 and seen[made[1]["tenant_id"]]["products"] == 0
-    assert all(tenant["storage_tier"] in (None, "shared", "dedicated") for tenant in seen.values())
+    assert all(tenant["storage_tier"] == "shared" and tenant["promoting"] is False for tenant in seen.values())
     assert client.get("/admin/v1/tenants", params={"limit": 0}, headers=ADMIN).status_code == 422
 
 
@@ -155,3 +157,29 @@ def test_the_admin_token_is_never_rate_limited(tmp_path):
         assert all(client.get("/admin/v1/tenants", headers=ADMIN).status_code == 200 for _ in range(10))
         statuses = [client.get("/admin/v1/tenants", headers=auth("wrong-token")).status_code for _ in range(3)]
         assert statuses == [401, 429, 429]
+
+
+def test_a_tenant_past_the_promotion_threshold_is_listed_dedicated_and_keeps_answering(tmp_path):
+    settings = make_settings(tmp_path, admin_token=TOKEN, index_promotion_threshold=4)
+    with TestClient(create_app(settings)) as client, ImageServer() as images:
+        small, big = create(client, "small", "pro"), create(client, "big", "pro")
+        for i in range(6):
+            images.add_image(f"/{i}.png", solid_png(40, 40, (40 * i, 90, 200 - 30 * i)))
+        for tenant, count in ((small, 2), (big, 6)):
+            batch = {"products": [{"id": f"p{i}", "image_url": images.url(f"/{i}.png")} for i in range(count)]}
+            job = client.post("/v1/products", json=batch, headers=auth(tenant["secret_key"])).json()["job_id"]
+            assert wait_for_job(client, tenant["secret_key"], job)["counts"]["indexed"] == count
+
+        def tier(tenant):
+            return client.get(f"/admin/v1/tenants/{tenant['tenant_id']}", headers=ADMIN).json()
+
+        deadline = time.monotonic() + 60
+        while (tier(big)["storage_tier"], tier(big)["promoting"]) != ("dedicated", False) \
+                and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert (tier(big)["storage_tier"], tier(small)["storage_tier"]) == ("dedicated", "shared")
+        for tenant, count in ((small, 2), (big, 6)):
+            found = client.post("/v1/search/text", json={"query": "a product", "limit": 10},
+                                headers=auth(tenant["publishable_key"])).json()["results"]
+            assert {hit["id"] for hit in found} == {f"p{i}" for i in range(count)}
+

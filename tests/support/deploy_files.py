@@ -8,7 +8,7 @@ import yaml
 
 from trooply.config import Settings
 
-KNOWN_SETTINGS = frozenset(f"TROOPLY_{name.upper()}" for name in Settings.model_fields)
+KNOWN_SETTINGS = Settings.variables()
 TROOPLY_NAME = re.compile(r"TROOPLY_[A-Z0-9_]+")
 
 

@@ -61,6 +61,7 @@ class TenantSummary(BaseModel):
     products: int = Field(description="products in the catalogue, any status")
     storage_tier: Literal["shared", "dedicated"] | None = Field(
         description="shared: in the store small tenants share; dedicated: a store of its own; null: not known here")
+    promoting: bool = Field(False, description="a move from the shared store to a store of its own is running")
 
 
 class TenantOut(TenantSummary):

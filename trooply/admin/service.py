@@ -5,6 +5,7 @@ The admin API and the CLI's tenant commands both call this service.
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from trooply.admin.purge import PURGE_TASK, PurgeInterrupted, TenantPurge
 from trooply.admin.repository import TenantRoster
@@ -117,11 +118,10 @@ class TenantAdminService:
 
     def _summary(self, tenant: Tenant, products: int) -> TenantSummary:
         return TenantSummary(tenant_id=tenant.id, name=tenant.name, plan=tenant.plan, created_at=tenant.created_at,
-                             products=products, storage_tier=self._storage_tier(tenant.id))
+                             products=products, **self._storage(tenant.id))
 
-    def _storage_tier(self, tenant_id: str) -> str | None:
+    def _storage(self, tenant_id: str) -> dict[str, Any]:
         if self._index is None:
-            return None
-        # Guarded until every engine has VectorIndex.tier (tiered tenant storage is landing beside this).
-        tier = getattr(self._index(), "tier", None)
-        return tier(tenant_id).tier if tier is not None else None
+            return {"storage_tier": None}
+        status = self._index().tier(tenant_id)
+        return {"storage_tier": status.tier, "promoting": status.promoting}

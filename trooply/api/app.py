@@ -74,7 +74,7 @@ class RequestIdMiddleware:
 def _keep_uploads_in_memory(settings: Settings) -> None:
     # Privacy: Starlette spools multipart files over 1 MiB to a temporary file; query images and
     # audio must never touch the disk, so spool only beyond what our caps accept anyway.
-    cap = max(settings.max_upload_bytes, settings.max_audio_bytes) + 1
+    cap = max(settings.images.max_upload_bytes, settings.voice.max_audio_bytes) + 1
     MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, cap)
 
 

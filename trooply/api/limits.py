@@ -40,7 +40,8 @@ class RateLimited(TrooplyError):
 
 def multipart_body_cap(settings: Settings) -> int:
     # The largest multipart query: a multi-image search's uploads, or one recording.
-    return max(settings.max_upload_bytes * MAX_MULTI_IMAGES, settings.max_audio_bytes) + FORM_OVERHEAD_BYTES
+    largest = max(settings.images.max_upload_bytes * MAX_MULTI_IMAGES, settings.voice.max_audio_bytes)
+    return largest + FORM_OVERHEAD_BYTES
 
 
 class LocalBuckets:
@@ -106,12 +107,13 @@ class RedisBuckets:
 class RateLimiter:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.trusted_proxies = [ip_network(cidr) for cidr in settings.trusted_proxies]  # a bad CIDR fails start-up
+        # A bad CIDR fails start-up.
+        self.trusted_proxies = [ip_network(cidr) for cidr in settings.limits.trusted_proxies]
         self.buckets = RedisBuckets(settings.redis_url) if settings.redis_url else LocalBuckets()
         self.admin_gate = AdminGate(settings.admin_token) if settings.admin_token is not None else None
 
     async def check_address(self, scope) -> None:
-        await self._take("ip", self.client_address(scope), self.settings.rate_limit_per_ip,
+        await self._take("ip", self.client_address(scope), self.settings.limits.rate_limit_per_ip,
                          "too many requests from this address")
 
     def exempts(self, scope) -> bool:
@@ -129,7 +131,7 @@ class RateLimiter:
     async def _take(self, limit: str, key: str, rate: float, message: str) -> None:
         if rate <= 0:  # 0 turns a limit off
             return
-        burst = max(1.0, rate * self.settings.rate_limit_burst_seconds)
+        burst = max(1.0, rate * self.settings.limits.rate_limit_burst_seconds)
         # A microsecond of slack: rounding in the sum of intervals must not cost a burst its last request.
         wait = await self.buckets.take(f"{limit}:{key}", 1 / rate, (burst - 1) / rate + 1e-6)
         if wait > 0:
@@ -241,6 +243,6 @@ def install_limits(app: FastAPI, settings: Settings) -> None:
     """The limit middleware (call before adding the request-id middleware, so that refusals carry an id and
     an access log line), and the limiter the auth dependency applies per tenant."""
     app.state.rate_limiter = limiter = RateLimiter(settings)
-    app.add_middleware(BodyLimitMiddleware, json_cap=settings.max_json_body_bytes,
+    app.add_middleware(BodyLimitMiddleware, json_cap=settings.limits.max_json_body_bytes,
                        multipart_cap=multipart_body_cap(settings))
     app.add_middleware(RateLimitMiddleware, limiter=limiter)

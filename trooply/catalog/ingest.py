@@ -76,7 +76,7 @@ class IngestPipeline:
         self.classifier = classifier
         self.fetcher = fetcher
         self.settings = settings
-        self._fetch_pool = ThreadPoolExecutor(settings.ingest_fetch_concurrency, thread_name_prefix="fetch")
+        self._fetch_pool = ThreadPoolExecutor(settings.ingest.fetch_concurrency, thread_name_prefix="fetch")
 
     def close(self) -> None:
         self._fetch_pool.shutdown(wait=True, cancel_futures=True)
@@ -118,8 +118,8 @@ class IngestPipeline:
 
     def _prepare_one(self, image_url: str) -> PreparedImage:
         fetched = self.fetcher.fetch(image_url)
-        decoded = decode_image(fetched.data, self.settings.max_image_pixels, self.settings.decode_max_side,
-                               self.settings.max_concurrent_large_decodes)
+        decoded = decode_image(fetched.data, self.settings.images.max_pixels, self.settings.images.decode_max_side,
+                               self.settings.images.max_concurrent_large_decodes)
         return PreparedImage(decoded, {
             "width": decoded.width, "height": decoded.height,
             "aspect_ratio": aspect_ratio(decoded.width, decoded.height),
@@ -211,7 +211,7 @@ class IngestPipeline:
                     self._mark_indexed(item, record, prepared[item.product_id])
                     outcome.indexed += 1
                     INGEST_OUTCOMES.labels("indexed", "").inc()
-                elif error is not None and error.transient and item.attempts < self.settings.ingest_max_attempts:
+                elif error is not None and error.transient and item.attempts < self.settings.ingest.max_attempts:
                     outcome.retry_ids.append(item.product_id)
                     outcome.retry_delay = max(outcome.retry_delay, self._backoff(item.attempts))
                     INGEST_OUTCOMES.labels("retried", error.code).inc()
@@ -222,7 +222,7 @@ class IngestPipeline:
         return outcome
 
     def _backoff(self, attempts: int) -> float:
-        return self.settings.ingest_retry_base_delay * 2 ** (attempts - 1)
+        return self.settings.ingest.retry_base_delay * 2 ** (attempts - 1)
 
     @staticmethod
     def _mark_indexed(item: IngestItem, record: ProductRecord | None, image: PreparedImage) -> None:

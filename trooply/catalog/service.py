@@ -120,7 +120,7 @@ class CatalogService:
         return admissions
 
     def _dispatch_in_batches(self, tenant_id: str, job_id: str, product_ids: list[str]) -> None:
-        size = self.settings.encode_batch_size
+        size = self.settings.ingest.encode_batch_size
         for start in range(0, len(product_ids), size):
             self.dispatcher.send(INGEST_TASK, [tenant_id, job_id, product_ids[start:start + size]])
 

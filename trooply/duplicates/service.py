@@ -37,11 +37,11 @@ class DuplicateService:
 
     def report(self, tenant_id: str, threshold: float,
                progress: Callable[[int], None] | None = None) -> DuplicateReport:
-        return find_duplicates(self._index(), tenant_id, threshold, self.settings.duplicates_max_neighbours,
-                               self.settings.duplicates_batch_size, progress)
+        return find_duplicates(self._index(), tenant_id, threshold, self.settings.discovery.duplicates_max_neighbours,
+                               self.settings.discovery.duplicates_batch_size, progress)
 
     def find(self, tenant_id: str, threshold: float, limit: int, cursor: str | None) -> DuplicatesOut:
-        held, most = self._index().count(tenant_id), self.settings.duplicates_sync_max_products
+        held, most = self._index().count(tenant_id), self.settings.discovery.duplicates_sync_max_products
         if held > most:
             raise InvalidRequest(f"{held:,} products are too many to compare in one request (at most {most:,}); "
                                  "start a scan with POST /v1/duplicates/scan and read its result when done",

@@ -129,10 +129,10 @@ class QdrantServerIndex(TieredIndex):
 
     @classmethod
     def from_settings(cls, settings: Settings, space: VectorSpace) -> "QdrantServerIndex":
-        layout = ClusterLayout(settings.qdrant_shard_number, settings.qdrant_replication_factor,
-                               settings.qdrant_write_consistency_factor)
-        return cls(QdrantClient(url=settings.qdrant_url, api_key=settings.qdrant_api_key), space, layout=layout,
-                   promotion_threshold=settings.index_promotion_threshold)
+        layout = ClusterLayout(settings.qdrant.shard_number, settings.qdrant.replication_factor,
+                               settings.qdrant.write_consistency_factor)
+        return cls(QdrantClient(url=settings.qdrant.url, api_key=settings.qdrant.api_key), space, layout=layout,
+                   promotion_threshold=settings.index.promotion_threshold)
 
     def ping(self) -> None:
         self.client.get_collections()

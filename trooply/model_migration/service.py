@@ -40,16 +40,16 @@ class ModelService:
         self.db = db
         self.settings = settings
         self._send = send
-        self.state = ModelStateCache(self.read, settings.model_state_cache_seconds)
+        self.state = ModelStateCache(self.read, settings.migration.state_cache_seconds)
         # Tasks start after every process has seen the new state: a product ingested meanwhile is encoded by both.
-        self._settle_s = settings.model_state_cache_seconds + 1.0
+        self._settle_s = settings.migration.state_cache_seconds + 1.0
         self._queued: set[str] = set()  # tenants whose task this process sent and has not seen end
         self._queued_lock = threading.Lock()
 
     def ensure_state(self) -> ModelSnapshot:
         """At start: the first start records the configured model; afterwards the database wins, else a
         restart with the old environment would undo a cutover."""
-        configured = (self.settings.clip_model, self.settings.clip_pretrained)
+        configured = (self.settings.clip.model, self.settings.clip.pretrained)
         with self.db.session() as session:
             repo = ModelStateRepository(session)
             if repo.get() is None:
@@ -66,7 +66,7 @@ class ModelService:
         with self.db.session() as session:
             row = ModelStateRepository(session).get()
             if row is None:  # before ensure_state (a tool that never starts the service): the configuration
-                return ModelSnapshot(model_spec(self.settings.clip_model, self.settings.clip_pretrained))
+                return ModelSnapshot(model_spec(self.settings.clip.model, self.settings.clip.pretrained))
             return _snapshot(row)
 
     def status(self) -> ModelsOut:
@@ -96,7 +96,7 @@ class ModelService:
                                "POST /admin/v1/models/cleanup (or rollback) first", code="cleanup_required")
             if target.space == state.active.space:
                 raise Conflict(f"{model} is already the active model", code="already_active")
-            row.target, row.cutover, row.started_at = target.stored(), self.settings.model_cutover, utcnow()
+            row.target, row.cutover, row.started_at = target.stored(), self.settings.migration.cutover, utcnow()
             tenant_ids = repo.live_tenant_ids()
             repo.begin_tenants(tenant_ids)
         self.state.forget()

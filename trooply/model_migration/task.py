@@ -51,7 +51,7 @@ class TenantReencoder:
         self.fetcher = fetcher
         self.settings = settings
         self._read_state = read_state
-        self._pool = ThreadPoolExecutor(settings.ingest_fetch_concurrency, thread_name_prefix="migrate-fetch")
+        self._pool = ThreadPoolExecutor(settings.ingest.fetch_concurrency, thread_name_prefix="migrate-fetch")
         self._stopping = False
 
     def close(self) -> None:
@@ -74,7 +74,7 @@ class TenantReencoder:
             cursor = progress.cursor
         encoder = self._encoder_for(target)
         self._retry_failures(tenant_id, state, encoder)
-        page_size = self.settings.model_migration_page_size
+        page_size = self.settings.migration.page_size
         while not self._stopping:
             with self.db.session() as session:
                 products = TenantMigrationRepository(session, tenant_id).indexed_after(cursor, page_size)
@@ -101,7 +101,7 @@ class TenantReencoder:
         while not self._stopping:
             with self.db.session() as session:
                 repo = TenantMigrationRepository(session, tenant_id)
-                failed = repo.failures_after(after, self.settings.model_migration_page_size)
+                failed = repo.failures_after(after, self.settings.migration.page_size)
                 products = repo.indexed(failed)
                 repo.clear_failures(sorted(set(failed) - {p.id for p in products}))  # gone, or re-ingesting
             if not failed:
@@ -147,12 +147,12 @@ class TenantReencoder:
         while True:
             try:
                 fetched = self.fetcher.fetch(url)
-                return decode_image(fetched.data, self.settings.max_image_pixels, self.settings.decode_max_side,
-                                    self.settings.max_concurrent_large_decodes)
+                return decode_image(fetched.data, self.settings.images.max_pixels, self.settings.images.decode_max_side,
+                                    self.settings.images.max_concurrent_large_decodes)
             except TrooplyError as error:
-                if not error.transient or attempt >= self.settings.ingest_max_attempts or self._stopping:
+                if not error.transient or attempt >= self.settings.ingest.max_attempts or self._stopping:
                     raise
-            time.sleep(self.settings.ingest_retry_base_delay * 2 ** (attempt - 1))
+            time.sleep(self.settings.ingest.retry_base_delay * 2 ** (attempt - 1))
             attempt += 1
 
     def _write(self, session: Session, repo: TenantMigrationRepository, tenant_id: str, state: ModelSnapshot,

@@ -113,14 +113,14 @@ class ModelRuntime:
         # migration runs (until its cleanup) the other one, where ingest or the migration needs it.
         self._clips: dict[tuple[str, str], Lazy[ClipEncoder]] = {}
         self._clips_lock = threading.Lock()
-        self._active_model: Callable[[], tuple[str, str]] = lambda: (settings.clip_model, settings.clip_pretrained)
-        idle_s, max_queue = settings.model_idle_unload_seconds, settings.runtime_max_queue
+        self._active_model: Callable[[], tuple[str, str]] = lambda: (settings.clip.model, settings.clip.pretrained)
+        idle_s, max_queue = settings.runtime.idle_unload_seconds, settings.runtime.max_queue
         self.whisper: ModelSlot[Transcriber] = ModelSlot(
             "whisper", self._load_whisper, idle_unload_s=idle_s, max_queue=max_queue,
             describe=lambda t: {"model": t.model_path, "device": t.device, "precision": t.compute_type})
         self.detector: ModelSlot[OnnxDetector] | None = None
-        if settings.detector == "onnx":
-            onnx_path = settings.detector_onnx_path
+        if settings.detection.detector == "onnx":
+            onnx_path = settings.detection.onnx_path
             if onnx_path is None:
                 raise ValueError("TROOPLY_DETECTOR=onnx needs TROOPLY_DETECTOR_ONNX_PATH")
             self.detector = ModelSlot("detector", lambda: self._load_detector(onnx_path), idle_unload_s=idle_s,
@@ -155,7 +155,7 @@ class ModelRuntime:
     def start(self) -> None:
         """Loads CLIP now (the first query must not pay for it) and starts unloading idle optional models."""
         self.clip()
-        interval = min(60.0, self.settings.model_idle_unload_seconds / 2)
+        interval = min(60.0, self.settings.runtime.idle_unload_seconds / 2)
         self._janitor = PeriodicTask(interval, self.unload_idle, "model-janitor")
 
     def transcribe(self, audio: bytes) -> str:
@@ -192,18 +192,18 @@ class ModelRuntime:
     def _load_clip(self, model: str, pretrained: str) -> "ClipEncoder":
         from trooply.vision.encoder import ClipEncoder
 
-        return ClipEncoder.from_settings(self.settings.model_copy(update={"clip_model": model,
-                                                                          "clip_pretrained": pretrained}))
+        return ClipEncoder.from_settings(self.settings.updated(clip_model=model, clip_pretrained=pretrained))
 
     def _load_whisper(self) -> "Transcriber":
         from trooply.voice.transcriber import Transcriber
 
-        return Transcriber(self.settings.whisper_model, self.settings.max_audio_bytes, self.settings.max_audio_seconds)
+        voice = self.settings.voice
+        return Transcriber(voice.whisper_model, voice.max_audio_bytes, voice.max_audio_seconds)
 
     def _load_detector(self, path: "Path") -> "OnnxDetector":
         from trooply.vision.detection import OnnxDetector
 
-        return OnnxDetector(path, self.settings.detector_onnx_input_size)
+        return OnnxDetector(path, self.settings.detection.onnx_input_size)
 
 
 class SlotDetector:

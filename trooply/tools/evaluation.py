@@ -116,7 +116,7 @@ def run_benchmark(settings: Settings, path: Path, layout: str = "auto", profile:
     in_gallery = {image.id for image in benchmark.gallery}
     labelled = [LabelledQuery(None, None, benchmark.relevant(q), profile, None, benchmark.root / q.path,
                               q.id if q.id in in_gallery else None) for q in queries]
-    local = settings.model_copy(update={"fetch_allowed_networks": [*settings.fetch_allowed_networks, "127.0.0.1/32"]})
+    local = settings.updated(fetch_allowed_networks=[*settings.fetch.allowed_networks, "127.0.0.1/32"])
     with served(benchmark.root) as base:
         products = [ProductIn(id=image.id, image_url=image_url(base, image)) for image in benchmark.gallery]
         report = _run(local, products, labelled, benchmark_metrics, concurrency, timeout_s)
@@ -130,10 +130,10 @@ def _run(settings: Settings, products: list[ProductIn], labelled: list[LabelledQ
 
     with tempfile.TemporaryDirectory(prefix="trooply-eval-") as scratch:
         # A throwaway embedded service; an evaluation waits for the model rather than being shed as overload.
-        container = Container(settings.model_copy(update={
-            "data_dir": Path(scratch), "database_url": None, "redis_url": None, "qdrant_url": None,
-            "pro_plan_max_products": None, "runtime_wait_budget_seconds": timeout_s,
-            "runtime_query_timeout_seconds": timeout_s}))
+        unlimited = {**settings.plans, "pro": settings.plan("pro").model_copy(update={"max_products": None})}
+        container = Container(settings.updated(
+            data_dir=Path(scratch), database_url=None, redis_url=None, qdrant_url=None, plans=unlimited,
+            runtime_wait_budget_seconds=timeout_s, runtime_query_timeout_seconds=timeout_s))
         container.start()  # loads the model and embeds the profile prompts: not part of the timings
         try:
             tenant = container.tenants.create_tenant("eval", "pro").tenant_id
@@ -184,7 +184,7 @@ def _score(container, tenant: str, labelled: list[LabelledQuery], metric: Metric
         if query.text is not None:
             vector = container.encoder.encode_text(query.text)
         else:
-            picture = decode_image(image(query), container.settings.max_image_pixels).image
+            picture = decode_image(image(query), container.settings.images.max_pixels).image
             vector = container.encoder.encode_images([picture])[0]
         hits = container.index.query(tenant, vector, K + (query.own_id is not None), parse_filters(query.filters))
         return [h.product_id for h in hits if h.product_id != query.own_id][:K]

@@ -94,13 +94,13 @@ class ClipEncoder:
 
     @classmethod
     def from_settings(cls, settings: "Settings") -> "ClipEncoder":
-        policy = BatchPolicy(max_batch=settings.runtime_max_batch, max_ingest_batch=settings.runtime_max_ingest_batch,
-                             max_wait_s=settings.runtime_max_wait_ms / 1000,
-                             max_queue=settings.runtime_max_queue, wait_budget_s=settings.runtime_wait_budget_seconds,
-                             query_timeout_s=settings.runtime_query_timeout_seconds)
-        return cls(settings.clip_model, settings.clip_pretrained, device=settings.clip_device, policy=policy,
-                   text_cache_size=settings.text_cache_size, torch_threads=settings.torch_threads,
-                   preprocess_workers=settings.preprocess_workers)
+        policy = BatchPolicy(max_batch=settings.runtime.max_batch, max_ingest_batch=settings.runtime.max_ingest_batch,
+                             max_wait_s=settings.runtime.max_wait_ms / 1000,
+                             max_queue=settings.runtime.max_queue, wait_budget_s=settings.runtime.wait_budget_seconds,
+                             query_timeout_s=settings.runtime.query_timeout_seconds)
+        return cls(settings.clip.model, settings.clip.pretrained, device=settings.clip.device, policy=policy,
+                   text_cache_size=settings.runtime.text_cache_size, torch_threads=settings.runtime.torch_threads,
+                   preprocess_workers=settings.runtime.preprocess_workers)
 
     def describe(self) -> dict[str, Any]:
         preprocess = open_clip.get_model_preprocess_cfg(self.model)

@@ -92,10 +92,10 @@ class ImageFetcher:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "ImageFetcher":
-        return cls(connect_timeout=settings.fetch_connect_timeout, read_timeout=settings.fetch_read_timeout,
-                   deadline=settings.fetch_deadline, max_bytes=settings.max_image_bytes,
-                   max_redirects=settings.fetch_max_redirects, allow_private=settings.allow_private_urls,
-                   allowed_networks=settings.fetch_allowed_networks)
+        return cls(connect_timeout=settings.fetch.connect_timeout, read_timeout=settings.fetch.read_timeout,
+                   deadline=settings.fetch.deadline, max_bytes=settings.fetch.max_image_bytes,
+                   max_redirects=settings.fetch.max_redirects, allow_private=settings.fetch.allow_private_urls,
+                   allowed_networks=settings.fetch.allowed_networks)
 
     def close(self) -> None:
         self._transport.close()

@@ -27,8 +27,8 @@ class QueryImageFetcher:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "QueryImageFetcher":
-        return cls(ImageFetcher.from_settings(settings), concurrency=settings.query_fetch_concurrency,
-                   per_tenant=settings.query_fetch_per_tenant)
+        return cls(ImageFetcher.from_settings(settings), concurrency=settings.fetch.query_concurrency,
+                   per_tenant=settings.fetch.query_per_tenant)
 
     async def fetch(self, tenant_id: str, url: str) -> bytes:
         """The image's bytes; the event loop awaits the fetch thread, no request thread is held."""

@@ -188,7 +188,7 @@ def test_each_trooply_service_environment_is_valid_settings(name, monkeypatch):
     env = environment(service)
     settings = settings_from(env, monkeypatch)
     assert settings.database_url.startswith("postgresql+psycopg://")
-    assert settings.qdrant_url and settings.redis_url
+    assert settings.qdrant.url and settings.redis_url
 
 
 def test_a_bad_setting_value_is_caught(monkeypatch):

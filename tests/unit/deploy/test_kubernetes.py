@@ -213,9 +213,9 @@ def test_each_trooply_workload_environment_is_valid_settings(workload, monkeypat
     env = workload_environment(workload)
     settings = settings_from(env, monkeypatch)
     assert settings.database_url.startswith("postgresql+psycopg://")
-    assert settings.qdrant_url and settings.redis_url
+    assert settings.qdrant.url and settings.redis_url
     for name in CLUSTER_SETTINGS & set(env):
-        assert getattr(settings, name.removeprefix("TROOPLY_").lower()) == int(env[name]) >= 1, name
+        assert settings.by_variable(name) == int(env[name]) >= 1, name
 
 
 def test_qdrant_cluster_settings_fit_the_cluster():

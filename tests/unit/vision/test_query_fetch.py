@@ -129,7 +129,7 @@ def test_close_shuts_the_pool_and_the_fetcher(gated: GatedFetcher) -> None:
 
 
 def test_settings_default_to_32_threads_and_8_per_tenant() -> None:
-    assert (Settings().query_fetch_concurrency, Settings().query_fetch_per_tenant) == (32, 8)
+    assert (Settings().fetch.query_concurrency, Settings().fetch.query_per_tenant) == (32, 8)
 
 
 def test_from_settings_fetches_under_the_address_rule() -> None:

@@ -28,7 +28,7 @@ class EmbedRequest(EmbedOptions, ImageQuery):
 @router.post("/detect", openapi_extra=body_openapi(DetectRequest, ONE_IMAGE))
 async def detect(request: Request, principal: SearchPrincipal, items: ItemsDep, fetcher: QueryFetcherDep,
                  settings: SettingsDep) -> dict[str, Any]:
-    query, files = await read_query(request, DetectRequest, settings.max_upload_bytes)
+    query, files = await read_query(request, DetectRequest, settings.images.max_upload_bytes)
     image = await fetched(fetcher, principal.tenant_id, one_image(query, files))
     result = await run_in_threadpool(items.detect, principal.tenant_id, image, query.top_k, query.classes,
                                      query.return_image)
@@ -46,7 +46,7 @@ async def detect(request: Request, principal: SearchPrincipal, items: ItemsDep, 
 @router.post("/embed", openapi_extra=body_openapi(EmbedRequest, ONE_IMAGE))
 async def embed(request: Request, principal: SearchPrincipal, items: ItemsDep, fetcher: QueryFetcherDep,
                 settings: SettingsDep) -> dict[str, Any]:
-    query, files = await read_query(request, EmbedRequest, settings.max_upload_bytes)
+    query, files = await read_query(request, EmbedRequest, settings.images.max_upload_bytes)
     image = await fetched(fetcher, principal.tenant_id, one_image(query, files))
     result = await run_in_threadpool(items.embed, principal.tenant_id, image, query.bounding_boxes, query.top_k,
                                      query.text, query.with_tag, query.with_embedding)

@@ -60,7 +60,7 @@ async def search_url(request: UrlSearchRequest, principal: SearchPrincipal, sear
 @router.post("/image", response_model=SearchEnvelope, openapi_extra=body_openapi(
     DetectingImageQuery, {"file": "the query image"}, json_body=False))
 async def search_image(request: Request, principal: SearchPrincipal, search: SearchDep, settings: SettingsDep):
-    options, files = await read_query(request, DetectingImageQuery, settings.max_upload_bytes)
+    options, files = await read_query(request, DetectingImageQuery, settings.images.max_upload_bytes)
     if not files:
         raise InvalidRequest("upload the query image as the multipart field `file`", code="image_required")
     return await _run(search.search_image, principal.tenant_id, QueryImage(data=files[0]), options,
@@ -70,7 +70,7 @@ async def search_image(request: Request, principal: SearchPrincipal, search: Sea
 @router.post("/crop", response_model=SearchEnvelope, openapi_extra=body_openapi(CropSearchRequest, ONE_IMAGE))
 async def search_crop(request: Request, principal: SearchPrincipal, search: SearchDep, fetcher: QueryFetcherDep,
                       settings: SettingsDep):
-    options, files = await read_query(request, CropSearchRequest, settings.max_upload_bytes)
+    options, files = await read_query(request, CropSearchRequest, settings.images.max_upload_bytes)
     image = await fetched(fetcher, principal.tenant_id, one_image(options, files))
     return await _run(search.search_crop, principal.tenant_id, image, options.bbox, options)
 
@@ -79,7 +79,7 @@ async def search_crop(request: Request, principal: SearchPrincipal, search: Sear
     MultiSearchRequest, {"files": "2 to 5 query images (with image_urls, 2 to 5 in all)"}))
 async def search_multi(request: Request, principal: SearchPrincipal, search: SearchDep, fetcher: QueryFetcherDep,
                        settings: SettingsDep):
-    options, files = await read_query(request, MultiSearchRequest, settings.max_upload_bytes)
+    options, files = await read_query(request, MultiSearchRequest, settings.images.max_upload_bytes)
     images = [QueryImage(url=url) for url in options.image_urls or ()] + [QueryImage(data=d) for d in files]
     if MIN_MULTI_IMAGES <= len(images) <= MAX_MULTI_IMAGES:  # else the service says how many it takes
         images = await fetched_all(fetcher, principal.tenant_id, images)
@@ -89,7 +89,7 @@ async def search_multi(request: Request, principal: SearchPrincipal, search: Sea
 @router.post("/fusion", response_model=SearchEnvelope, openapi_extra=body_openapi(FusionSearchRequest, ONE_IMAGE))
 async def search_fusion(request: Request, principal: SearchPrincipal, search: SearchDep, fetcher: QueryFetcherDep,
                         settings: SettingsDep):
-    options, files = await read_query(request, FusionSearchRequest, settings.max_upload_bytes)
+    options, files = await read_query(request, FusionSearchRequest, settings.images.max_upload_bytes)
     image = await fetched(fetcher, principal.tenant_id, one_image(options, files))
     return await _run(search.search_fusion, principal.tenant_id, image, options.text, options.image_weight, options,
                       options.interpret)
@@ -98,7 +98,8 @@ async def search_fusion(request: Request, principal: SearchPrincipal, search: Se
 @router.post("/voice", response_model=SearchEnvelope, openapi_extra=body_openapi(
     VoiceSearchRequest, {"audio": "the spoken query: WAV, MP3, WebM/Opus or OGG"}, json_body=False))
 async def search_voice(request: Request, principal: SearchPrincipal, search: SearchDep, settings: SettingsDep):
-    options, files = await read_query(request, VoiceSearchRequest, settings.max_audio_bytes, file_fields=("audio",))
+    options, files = await read_query(request, VoiceSearchRequest, settings.voice.max_audio_bytes,
+                                      file_fields=("audio",))
     if len(files) != 1:
         raise InvalidRequest("upload one recording as the multipart field `audio`", code="audio_required")
     return await _run(search.search_voice, principal.tenant_id, files[0], options, options.interpret)

@@ -1,0 +1,44 @@
+"""Settings are grouped by concern, yet every one still reads its flat TROOPLY_* variable."""
+
+import pytest
+
+from trooply.config import Settings
+
+
+def test_a_grouped_setting_reads_its_flat_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TROOPLY_FETCH_CONNECT_TIMEOUT", "7")
+    monkeypatch.setenv("TROOPLY_CLIP_MODEL", "ViT-B-32")
+    monkeypatch.setenv("TROOPLY_RUNTIME_MAX_BATCH", "32")
+    settings = Settings()
+    assert (settings.fetch.connect_timeout, settings.clip.model, settings.runtime.max_batch) == (7.0, "ViT-B-32", 32)
+
+
+def test_a_flat_name_in_code_sets_its_group_and_the_group_keeps_the_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TROOPLY_FETCH_CONNECT_TIMEOUT", "7")
+    settings = Settings(fetch_read_timeout=2, clip_pretrained="random")
+    assert (settings.fetch.connect_timeout, settings.fetch.read_timeout) == (7.0, 2.0)
+    assert settings.clip.pretrained == "random"
+
+
+def test_updated_changes_one_grouped_setting_and_leaves_the_original_alone() -> None:
+    settings = Settings()
+    changed = settings.updated(clip_model="ViT-B-32", redis_url="redis://127.0.0.1:6379/0")
+    assert (changed.clip.model, changed.redis_url) == ("ViT-B-32", "redis://127.0.0.1:6379/0")
+    assert (settings.clip.model, settings.redis_url) == ("ViT-L-14", None)
+    assert changed.clip.pretrained == settings.clip.pretrained
+
+
+def test_every_variable_is_listed_once_and_readable() -> None:
+    settings = Settings()
+    variables = Settings.variables()
+    assert {"TROOPLY_DATA_DIR", "TROOPLY_QDRANT_URL", "TROOPLY_MAX_IMAGE_PIXELS", "TROOPLY_DETECTOR",
+            "TROOPLY_FREE_PLAN_MAX_PRODUCTS"} <= variables
+    assert not any(name in variables for name in ("TROOPLY_FETCH", "TROOPLY_CLIP", "TROOPLY_LIMITS"))
+    assert settings.by_variable("TROOPLY_MAX_IMAGE_PIXELS") == settings.images.max_pixels
+
+
+def test_an_invalid_grouped_value_fails_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TROOPLY_RUNTIME_MAX_BATCH", "0")
+    with pytest.raises(ValueError, match="TROOPLY_RUNTIME_MAX_BATCH"):
+        Settings()
