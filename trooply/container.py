@@ -1,6 +1,5 @@
 """Wires settings into services; heavy parts (model, index) open on first use or at start()."""
 
-import logging
 import threading
 from collections.abc import Callable
 
@@ -40,8 +39,8 @@ from trooply.vision.fetch import ImageFetcher
 from trooply.vision.query_fetch import QueryImageFetcher
 from trooply.vision.query_image import QueryImageLoader
 
-log = logging.getLogger(__name__)
 MODEL_SWEEP_SECONDS = 5.0
+PURGE_SWEEP_SECONDS = 10.0
 
 
 class Container:
@@ -92,6 +91,7 @@ class Container:
         self.dispatcher.register(DROP_SPACE_TASK, self._drop_space, long_running=True)
         self._refresher: PeriodicTask | None = None
         self._model_sweep: PeriodicTask | None = None
+        self._purge_sweep: PeriodicTask | None = None
 
     @property
     def embedded_queue(self) -> bool:
@@ -118,15 +118,17 @@ class Container:
         self.runtime.start()
         self.classifier.warm_up()  # loads the model and embeds the profile prompts before the first request
         if self.dispatcher.runs_here:  # embedded; Celery's workers start on their own (`trooply worker`)
-            self._indexes().active  # noqa: B018 -- takes the data-directory lock now: a second `serve` must refuse
+            self._indexes().open_active()
             self.dispatcher.start()
             # Celery beat refreshes popularity in the single-host shape; embedded, this thread does.
             self._refresher = PeriodicTask(self.settings.ranking.popularity_refresh_seconds,
                                            self.popularity.refresh_all, "popularity-refresh")
             self.catalog.resume_unfinished()
             self.duplicates.resume_unfinished()
+            # Both sweeps also pick up what the CLI asked for in another process (`trooply tenants delete`,
+            # `trooply models …`).
+            self._purge_sweep = PeriodicTask(PURGE_SWEEP_SECONDS, self.admin.resume_purges, "tenant-purge")
             self.admin.resume_purges()
-            # Also picks up what `trooply models …` run in another process asked for.
             self._model_sweep = PeriodicTask(MODEL_SWEEP_SECONDS, self.models.resume_unfinished, "model-migration")
             self.models.resume_unfinished()
 
@@ -136,7 +138,7 @@ class Container:
         self.models.ensure_state()
 
     def stop(self) -> None:
-        for periodic in (self._refresher, self._model_sweep):
+        for periodic in (self._refresher, self._model_sweep, self._purge_sweep):
             if periodic is not None:
                 periodic.stop()
         self.reencoder.close()  # a running re-encode stops between two pages; it resumes at the next start

@@ -183,3 +183,27 @@ def test_a_tenant_past_the_promotion_threshold_is_listed_dedicated_and_keeps_ans
                                 headers=auth(tenant["publishable_key"])).json()["results"]
             assert {hit["id"] for hit in found} == {f"p{i}" for i in range(count)}
 
+
+
+def test_a_tenant_deleted_from_the_cli_beside_a_running_server_is_purged_by_its_sweep(tmp_path):
+    import sqlite3
+    import subprocess
+    import sys
+
+    from tests.support.services import create_tenant_cli, serving, trooply_env
+
+    env = trooply_env(tmp_path)
+    with serving(env, tmp_path / "serve.log"):
+        tenant_id = create_tenant_cli(env)["tenant_id"]
+        subprocess.run([sys.executable, "-m", "trooply.cli", "tenants", "delete", tenant_id], env=env,
+                       capture_output=True, text=True, check=True)
+
+        def tenant_rows() -> int:
+            with sqlite3.connect(tmp_path / "trooply.db") as db:
+                return db.execute("SELECT count(*) FROM tenants WHERE id = ?", (tenant_id,)).fetchone()[0]
+
+        # The CLI only marks the tenant deleted (it has no queue beside the server): the server's sweep purges it.
+        deadline = time.monotonic() + 60
+        while tenant_rows() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert tenant_rows() == 0

@@ -4,6 +4,7 @@ The admin API and the CLI's tenant commands both call this service.
 """
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -37,12 +38,15 @@ class TenantAdminService:
         self.tenants = tenants
         self.settings = settings
         # Runs PURGE_TASK (the container registers it). The CLI has no queue of its own beside an embedded
-        # server (None): a purge then waits for the server's next start, which resumes it.
+        # server (None): the server's purge sweep (or its next start) then runs it.
         self.dispatcher = dispatcher
         # None in a process that must not open the index (the CLI: a running server may hold it): storage
         # tiers then read as unknown.
         self._index = index
         self._stopping = False
+        # Purges sent from this process and not yet finished: a sweep does not send them twice.
+        self._in_flight: set[str] = set()
+        self._in_flight_lock = threading.Lock()
 
     def create(self, name: str, plan: str) -> TenantCreated:
         credentials = self.tenants.create_tenant(name, plan)
@@ -84,8 +88,8 @@ class TenantAdminService:
         return self.tenants.rotate_keys(tenant_id)
 
     def delete(self, tenant_id: str) -> TenantDeletion:
-        """Revokes the keys at once and purges the data in the background. Asking again while the purge runs
-        sends it again (it is idempotent); once it has finished, the tenant is not found."""
+        """Revokes the keys at once and purges the data in the background. Asking again sends the purge again
+        (it is idempotent) unless this process is running it; once it has finished, the tenant is not found."""
         if not self.tenants.mark_deleted(tenant_id):
             raise NotFound(f"no tenant {tenant_id!r}", code="tenant_not_found")
         self._send_purge(tenant_id)
@@ -99,9 +103,13 @@ class TenantAdminService:
             TenantPurge(self.db, self._index, stopping=lambda: self._stopping).run(tenant_id)
         except PurgeInterrupted:
             log.info("purge of tenant %s interrupted by shutdown; it resumes at the next start", tenant_id)
+        finally:
+            with self._in_flight_lock:
+                self._in_flight.discard(tenant_id)
 
     def resume_purges(self) -> int:
-        """Tenants deleted but not yet purged when a process stopped: their purges are sent again."""
+        """Tenants deleted but not yet purged (a process stopped midway, or `trooply tenants delete` ran beside
+        an embedded server): their purges are sent again, unless this process is already running them."""
         with self.db.session() as session:
             deleted = TenantRoster(session).deleted_tenant_ids()
         for tenant_id in deleted:
@@ -113,8 +121,13 @@ class TenantAdminService:
         self._stopping = True
 
     def _send_purge(self, tenant_id: str) -> None:
-        if self.dispatcher is not None:
-            self.dispatcher.send(PURGE_TASK, [tenant_id])
+        if self.dispatcher is None:
+            return
+        with self._in_flight_lock:
+            if tenant_id in self._in_flight:
+                return
+            self._in_flight.add(tenant_id)
+        self.dispatcher.send(PURGE_TASK, [tenant_id])
 
     def _summary(self, tenant: Tenant, products: int) -> TenantSummary:
         return TenantSummary(tenant_id=tenant.id, name=tenant.name, plan=tenant.plan, created_at=tenant.created_at,

@@ -39,6 +39,11 @@ class ModelIndexes:
         if index is not None:
             index.close()
 
+    def open_active(self) -> None:
+        """Opens the active model's index now (embedded: takes the data-directory lock, so a second `serve`
+        refuses at start rather than at its first request)."""
+        self.of(self.space)
+
     @property
     def space(self) -> VectorSpace:
         return self._state().active.space

@@ -5,7 +5,6 @@ search works offline. Audio is never written to disk or logged.
 """
 
 import io
-import logging
 import os
 
 import av
@@ -13,7 +12,6 @@ import numpy as np
 
 from trooply.errors import InvalidRequest, PayloadTooLarge
 
-log = logging.getLogger(__name__)
 SAMPLE_RATE = 16_000
 # Container formats PyAV reports for WAV, MP3, WebM (Matroska) and OGG.
 ACCEPTED_FORMATS = {"wav", "mp3", "matroska", "webm", "ogg"}
