@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from trooply.errors import InvalidRequest
 
@@ -253,6 +253,14 @@ _FLAT_NAMES = {str(info.validation_alias).removeprefix("TROOPLY_").lower(): (gro
                for group, model in _GROUPS.items() for name, info in model.model_fields.items()}
 
 
+class _FlatEnvironment(EnvSettingsSource):
+    """The environment without the group fields: a group reads its own flat variables (TROOPLY_FETCH_…), and a
+    TROOPLY_FETCH holding JSON is not a second, unlisted way in."""
+
+    def __call__(self) -> dict[str, Any]:
+        return {name: value for name, value in super().__call__().items() if name not in _GROUPS}
+
+
 class Settings(BaseSettings):
     """Every setting, grouped by concern (`settings.fetch.connect_timeout`); each still reads its flat
     `TROOPLY_*` variable (TROOPLY_FETCH_CONNECT_TIMEOUT), as README's table lists them."""
@@ -289,6 +297,14 @@ class Settings(BaseSettings):
     limits: LimitSettings = Field(default_factory=LimitSettings)
     legacy_plans: LegacyPlanOverrides = Field(default_factory=LegacyPlanOverrides, exclude=True)
 
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, _FlatEnvironment(settings_cls), dotenv_settings, file_secret_settings
+
     @cached_property
     def sql_url(self) -> str:
         if self.database_url:
@@ -319,18 +335,24 @@ class Settings(BaseSettings):
         return frozenset(top | {f"TROOPLY_{name.upper()}" for name in _FLAT_NAMES})
 
     def updated(self, **changes: Any) -> "Settings":
-        """A copy with some settings changed, each by its flat name (`clip_model=...`) or a top-level one."""
+        """A validated copy with some settings changed, each by its flat name (`clip_model=...`) or a top-level one
+        (`plans=...`; the flat plan figures are environment overrides only)."""
         grouped: dict[str, dict[str, Any]] = {}
-        top: dict[str, Any] = {}
+        top: dict[str, Any] = {name: getattr(self, name) for name in type(self).model_fields}
         for key, value in changes.items():
             if key in _FLAT_NAMES:
                 group, name = _FLAT_NAMES[key]
+                if group == "legacy_plans":
+                    raise ValueError(f"{key}: change the plan table instead (plans=...)")
                 grouped.setdefault(group, {})[name] = value
-            else:
+            elif key in top:
                 top[key] = value
+            else:
+                raise ValueError(f"no setting named {key!r}")
         for group, values in grouped.items():
-            top[group] = getattr(self, group).model_copy(update=values)
-        return self.model_copy(update=top)
+            current = getattr(self, group)
+            top[group] = type(current).model_validate(current.model_dump() | values)
+        return type(self).model_validate(top)
 
     @model_validator(mode="before")
     @classmethod

@@ -42,3 +42,21 @@ def test_an_invalid_grouped_value_fails_naming_it(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("TROOPLY_RUNTIME_MAX_BATCH", "0")
     with pytest.raises(ValueError, match="TROOPLY_RUNTIME_MAX_BATCH"):
         Settings()
+
+
+def test_a_group_is_read_from_its_flat_variables_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TROOPLY_FETCH", '{"connect_timeout": 9}')  # not a way in: unlisted, and ignored
+    monkeypatch.setenv("TROOPLY_FETCH_READ_TIMEOUT", "4")
+    settings = Settings()
+    assert (settings.fetch.connect_timeout, settings.fetch.read_timeout) == (3.0, 4.0)
+
+
+def test_updated_validates_what_it_changes() -> None:
+    settings = Settings()
+    with pytest.raises(ValueError, match="max_batch"):
+        settings.updated(runtime_max_batch=0)
+    with pytest.raises(ValueError, match="plan table"):
+        settings.updated(free_plan_max_products=5)
+    with pytest.raises(ValueError, match="no setting"):
+        settings.updated(clip_modle="ViT-B-32")
+    assert settings.updated(port="9000").port == 9000

@@ -18,6 +18,7 @@ from trooply.duplicates.service import DuplicateService
 from trooply.errors import NotFound
 from trooply.feedback.service import FeedbackService
 from trooply.items.service import ItemService
+from trooply.model_migration.service import ModelService
 from trooply.ranking.profiles import ScoringProfile
 from trooply.ranking.rules import RuleService
 from trooply.search.service import SearchService
@@ -81,6 +82,10 @@ async def get_admin(request: Request) -> TenantAdminService:
     return _container(request).admin
 
 
+async def get_models(request: Request) -> ModelService:
+    return _container(request).models
+
+
 async def get_queue(request: Request) -> Dispatcher:
     return _container(request).dispatcher
 
@@ -114,6 +119,7 @@ RulesDep = Annotated[RuleService, Depends(get_rules)]
 ProfilesDep = Annotated[dict[str, ScoringProfile], Depends(get_profiles)]
 QueueDep = Annotated[Dispatcher, Depends(get_queue)]
 AdminDep = Annotated[TenantAdminService, Depends(get_admin)]
+ModelsDep = Annotated[ModelService, Depends(get_models)]
 ReadinessDep = Annotated[ReadinessChecks, Depends(get_readiness)]
 
 # A product id in a path: what POST accepts. Control characters (NUL above all, which PostgreSQL refuses)

@@ -26,6 +26,7 @@ from trooply.errors import InvalidRequest, NotFound, QuotaExceeded
 from trooply.index.base import VectorIndex
 from trooply.ranking.families import FamilyGuess
 from trooply.tenancy.repository import TenantRepository
+from trooply.tenancy.service import live_tenant
 from trooply.vision.colour import colour_swatch
 
 log = logging.getLogger(__name__)
@@ -77,9 +78,9 @@ class CatalogService:
         """Queues the products as one job. With `skip_unchanged`, a product stored with the same image URL and
         metadata (and not failed) is answered `unchanged` and not queued: how a re-run import resumes."""
         with self.db.session() as session:
-            tenant = TenantRepository(session, tenant_id).lock()  # serialises quota checks across processes
-            if tenant is None:
-                raise NotFound("tenant not found", code="tenant_not_found")
+            # Locked: serialises quota checks across processes, and a deletion waits for this submission (or it
+            # sees the tenant deleted: a key cached a moment before the deletion queues nothing).
+            tenant = live_tenant(TenantRepository(session, tenant_id), lock=True)
             repo = CatalogRepository(session, tenant_id)
             admissions = self._admit(repo, self.settings.plan(tenant.plan).max_products, products,
                                      skip_unchanged)

@@ -72,7 +72,7 @@ class SearchService:
 
     def _begin(self, tenant_id: str, options: SearchOptions, interpret: bool = True) -> SearchContext:
         """The request's context, its options checked first: a bad profile, group field or filter is a 4xx
-        before any image is fetched or model runs."""
+        before any model runs (a query image URL is fetched by the router before this)."""
         if options.profile is not None and options.profile not in self.profiles:
             raise InvalidRequest(f"unknown profile {options.profile!r}; use one of {', '.join(self.profiles)}",
                                  code="unknown_profile")

@@ -67,3 +67,9 @@ class TenantDirectory(MaintenanceRepository):
             .where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
         ).first()
         return (row[0], row[1]) if row else None
+
+    def plans_in_use(self) -> dict[str, int]:
+        """Live tenants per plan name."""
+        rows = self.session.execute(select(Tenant.plan, func.count()).where(Tenant.deleted_at.is_(None))
+                                    .group_by(Tenant.plan))
+        return {plan: count for plan, count in rows}

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from trooply.config import DEFAULT_PLANS, PlanLimits, plan_limits
+from trooply.config import DEFAULT_PLANS, PlanLimits, UnknownPlan, plan_limits
 from trooply.db import Database, utcnow
 from trooply.errors import Forbidden, InvalidRequest, NotFound, Unauthorized
 from trooply.tenancy.models import ApiKey, Tenant
@@ -72,6 +72,16 @@ class TenantService:
         # A revoked key therefore keeps working this long in other processes (TROOPLY_KEY_CACHE_SECONDS).
         self.key_cache_seconds = key_cache_seconds
         self._known_keys: dict[str, tuple[float, Principal]] = {}
+
+    def check_plans(self) -> None:
+        """At start-up: every live tenant's plan must be in the plan table. A plan dropped from TROOPLY_PLANS would
+        otherwise answer each of its tenants' requests with 422 unknown_plan, the operator's error as theirs."""
+        with self.db.session() as session:
+            missing = {plan: n for plan, n in TenantDirectory(session).plans_in_use().items() if plan not in self.plans}
+        if missing:
+            listed = ", ".join(f"{plan!r} ({n} tenant{'s' if n > 1 else ''})" for plan, n in sorted(missing.items()))
+            raise UnknownPlan(f"tenants are on plans TROOPLY_PLANS lacks: {listed}; add the plans, or move the "
+                              "tenants first (PATCH /admin/v1/tenants/{id})", details={"plans": sorted(missing)})
 
     def create_tenant(self, name: str, plan: str) -> TenantCredentials:
         plan_limits(self.plans, plan)  # unknown_plan

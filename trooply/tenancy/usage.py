@@ -2,8 +2,9 @@
 
 from trooply.config import Settings
 from trooply.db import Database, utcnow
-from trooply.errors import NotFound, QuotaExceeded
+from trooply.errors import QuotaExceeded
 from trooply.tenancy.repository import TenantRepository
+from trooply.tenancy.service import live_tenant
 
 METERED_ENDPOINTS = ("detect", "embed")
 
@@ -22,9 +23,7 @@ class UsageService:
         period = current_period()
         with self.db.session() as session:
             repo = TenantRepository(session, tenant_id)
-            tenant = repo.lock()  # serialises the check across processes
-            if tenant is None:
-                raise NotFound("tenant not found", code="tenant_not_found")
+            tenant = live_tenant(repo, lock=True)  # serialises the check across processes; a deleted tenant is gone
             plan = tenant.plan
             allowance = self.settings.plan(plan).monthly_item_calls
             used = repo.usage_total(period)

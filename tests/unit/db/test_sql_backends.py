@@ -16,7 +16,7 @@ from trooply.catalog.repository import CatalogRepository
 from trooply.catalog.schemas import ProductIn
 from trooply.catalog.service import CatalogService
 from trooply.db import Base, Database
-from trooply.errors import QuotaExceeded
+from trooply.errors import NotFound, QuotaExceeded
 from trooply.feedback.schemas import FeedbackIn
 from trooply.feedback.service import FeedbackService
 from trooply.search.log_writer import SearchLogWriter
@@ -109,6 +109,24 @@ def test_search_logs_feedback_once_and_usage_counters(db, tmp_path):
     for endpoint in ("detect", "embed", "embed"):
         usage.consume(creds.tenant_id, endpoint)
     assert usage.report(creds.tenant_id, "pro")["counts"] == {"detect": 1, "embed": 2}
+
+
+def test_a_deleted_tenant_queues_nothing_and_counts_no_usage(db, tmp_path):
+    """A key cached a moment before the deletion still authenticates in another process: the write paths must
+    refuse the tenant themselves."""
+    settings = make_settings(tmp_path)
+    tenants = TenantService(db)
+    creds = tenants.create_tenant("leaving", "pro")
+    assert tenants.mark_deleted(creds.tenant_id)
+    catalog = CatalogService(db, lambda: None, InProcessQueue(1), settings, lambda category: None)
+    with pytest.raises(NotFound) as refused:
+        catalog.submit(creds.tenant_id, [ProductIn(id="p1", image_url="http://127.0.0.1:9/1.png")])
+    assert refused.value.code == "tenant_not_found"
+    with pytest.raises(NotFound) as refused:
+        UsageService(db, settings).consume(creds.tenant_id, "detect")
+    assert refused.value.code == "tenant_not_found"
+    with db.session() as session:
+        assert CatalogRepository(session, creds.tenant_id).count_products() == 0
 
 
 def test_plan_cap_holds_under_concurrent_submissions(db, tmp_path):

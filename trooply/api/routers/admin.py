@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from trooply.admin.schemas import TenantCreated, TenantDeletion, TenantIn, TenantOut, TenantPage, TenantPatch
 from trooply.api.body import StrictJsonRoute
 from trooply.api.deps import AdminDep, require_admin_token
-from trooply.api.routers.account import RotatedKeys
+from trooply.tenancy.schemas import RotatedKeys
 
 router = APIRouter(prefix="/admin/v1", tags=["admin"], route_class=StrictJsonRoute,
                    dependencies=[Depends(require_admin_token)])

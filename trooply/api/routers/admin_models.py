@@ -1,24 +1,14 @@
 """The admin API's model routes: which CLIP model is active, and changing it without downtime. Mounted beside
 the tenant routes, under the same prefix and token (trooply/api/routers/admin.py)."""
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 
 from trooply.api.body import StrictJsonRoute
-from trooply.api.deps import require_admin_token
+from trooply.api.deps import ModelsDep, require_admin_token
 from trooply.model_migration.schemas import ModelIn, ModelsOut
-from trooply.model_migration.service import ModelService
 
 router = APIRouter(prefix="/admin/v1/models", tags=["admin"], route_class=StrictJsonRoute,
                    dependencies=[Depends(require_admin_token)])
-
-
-async def get_models(request: Request) -> ModelService:
-    return request.app.state.container.models
-
-
-ModelsDep = Annotated[ModelService, Depends(get_models)]
 
 
 @router.get("", response_model=ModelsOut)
