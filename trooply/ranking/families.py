@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from trooply.batching import INGEST
+from trooply.errors import ServiceUnavailable
 from trooply.ranking.profiles import ScoringProfile
 from trooply.vectors import VectorSpace
 from trooply.vision.encoder import ClipEncoder
@@ -66,8 +67,10 @@ class FamilyClassifier:
         if len(vector) != encoder.space.size:
             with self._lock:
                 earlier = [p for space, p in self._embedded.items() if space.size == len(vector)]
-            if earlier:
-                return earlier[0]
+            if not earlier:  # a model this process never embedded prompts for: the request raced a switch
+                raise ServiceUnavailable("the model changed while this request ran; send it again",
+                                         code="model_switched", details={"retry_after": 1})
+            return earlier[0]
         return self._embeddings(encoder)
 
     def _prompts(self, encoder: ClipEncoder | None = None) -> np.ndarray:
