@@ -4,7 +4,7 @@ import argparse
 import json
 import os
 import sys
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from trooply.config import Settings
@@ -173,18 +173,25 @@ def _migrate(_args, settings: Settings) -> None:
     print("database is at the latest schema")
 
 
+@contextmanager
 def _tenant_admin(settings: Settings):
     """The admin API's service, without the index (a running embedded server holds it) or a task pool: a
-    purge goes to the Celery workers, or embedded, waits for the next `trooply serve`, which resumes it."""
+    purge goes to the Celery workers, or embedded, to the running `trooply serve`'s purge sweep (or its next
+    start)."""
     from trooply.admin.service import TenantAdminService
     from trooply.catalog.queue import CeleryDispatcher
     from trooply.db import Database
     from trooply.tenancy.service import TenantService
 
     db = Database(settings.sql_url)
-    db.migrate()
     dispatcher = CeleryDispatcher(settings.redis_url) if settings.redis_url else None
-    return TenantAdminService(db, TenantService(db, plans=settings.plans), settings, dispatcher)
+    try:
+        db.migrate()
+        yield TenantAdminService(db, TenantService(db, plans=settings.plans), settings, dispatcher)
+    finally:
+        if dispatcher is not None:
+            dispatcher.stop()
+        db.close()
 
 
 def _models(args, settings: Settings) -> None:
@@ -197,7 +204,7 @@ def _models(args, settings: Settings) -> None:
     dispatcher = CeleryDispatcher(settings.redis_url) if settings.redis_url else None
     try:
         db.migrate()
-        service = ModelService(db, settings, dispatcher.send if dispatcher else lambda *_task: None)
+        service = ModelService(db, settings, dispatcher)
         service.ensure_state()
         calls = {"status": service.status, "cutover": service.cutover, "rollback": service.rollback,
                  "cleanup": service.cleanup, "migrate": lambda: service.migrate(args.model, args.pretrained)}
@@ -209,14 +216,16 @@ def _models(args, settings: Settings) -> None:
 
 
 def _create_tenant(args, settings: Settings) -> None:
-    _print_credentials(_tenant_admin(settings).create(args.name, args.plan), args.json)
+    with _tenant_admin(settings) as admin:
+        _print_credentials(admin.create(args.name, args.plan), args.json)
 
 
 def _list_tenants(args, settings: Settings) -> int:
     if not 1 <= args.limit <= 500:
         print("error: --limit must lie between 1 and 500", file=sys.stderr)
         return 2
-    page = _tenant_admin(settings).page(args.limit, args.after)
+    with _tenant_admin(settings) as admin:
+        page = admin.page(args.limit, args.after)
     for tenant in page.tenants:
         print(tenant.model_dump_json())
     if page.next_after:
@@ -225,7 +234,8 @@ def _list_tenants(args, settings: Settings) -> int:
 
 
 def _show_tenant(args, settings: Settings) -> None:
-    print(_tenant_admin(settings).get(args.tenant_id).model_dump_json(indent=2))
+    with _tenant_admin(settings) as admin:
+        print(admin.get(args.tenant_id).model_dump_json(indent=2))
 
 
 def _update_tenant(args, settings: Settings) -> int:
@@ -238,19 +248,25 @@ def _update_tenant(args, settings: Settings) -> int:
     except ValidationError as error:
         print(f"error: {error.errors()[0]['msg']}", file=sys.stderr)
         return 2
-    print(_tenant_admin(settings).update(args.tenant_id, patch).model_dump_json(indent=2))
+    with _tenant_admin(settings) as admin:
+        print(admin.update(args.tenant_id, patch).model_dump_json(indent=2))
     return 0
 
 
 def _delete_tenant(args, settings: Settings) -> None:
-    _tenant_admin(settings).delete(args.tenant_id)
-    where = "on the Celery workers" if settings.redis_url else "at the next start of `trooply serve`"
+    from trooply.container import PURGE_SWEEP_SECONDS
+
+    with _tenant_admin(settings) as admin:
+        admin.delete(args.tenant_id)
+    where = ("on the Celery workers" if settings.redis_url
+             else f"by the running `trooply serve` within {PURGE_SWEEP_SECONDS:g} s (or at its next start)")
     print(f"tenant {args.tenant_id} deleted: its keys are revoked (running servers refuse them within "
           f"{settings.limits.key_cache_seconds:g} s); its data is purged {where}")
 
 
 def _rotate_keys(args, settings: Settings) -> None:
-    _print_credentials(_tenant_admin(settings).rotate_keys(args.tenant_id), args.json)
+    with _tenant_admin(settings) as admin:
+        _print_credentials(admin.rotate_keys(args.tenant_id), args.json)
     # Running servers are other processes: each trusts a key it already checked for its own cache time.
     print(f"The old keys are revoked now; running servers refuse them within {settings.limits.key_cache_seconds:g} s "
           "(TROOPLY_KEY_CACHE_SECONDS).", file=sys.stderr if args.json else sys.stdout)

@@ -13,7 +13,7 @@ from trooply.db import Database
 from trooply.duplicates.service import SCAN_TASK, DuplicateService
 from trooply.feedback.popularity import PopularityService
 from trooply.feedback.service import FeedbackService
-from trooply.index.base import VectorIndex
+from trooply.index.base import SpaceIndex, VectorIndex
 from trooply.index.datadir_lock import DataDirLock
 from trooply.items.service import ItemService
 from trooply.model_migration.encoding import MigrationModels
@@ -54,7 +54,7 @@ class Container:
         # A bad profile file fails start-up.
         self.profiles = load_profiles(settings.ranking.profiles_dir or DEFAULT_PROFILES_DIR)
         # The active CLIP model (and a migration's other one) as SQL records it, re-read every few seconds.
-        self.models = ModelService(self.db, settings, self.dispatcher.send)
+        self.models = ModelService(self.db, settings, self.dispatcher)
         self.runtime = ModelRuntime(settings)  # every model, CLIP loaded on first use; forward passes on its threads
         self.runtime.follow(self._active_model)
         # Opened on first use: `trooply migrate`, `reindex` and the Celery shape's API never load what they skip.
@@ -133,8 +133,10 @@ class Container:
             self.models.resume_unfinished()
 
     def prepare(self) -> None:
-        """The SQL schema, and the active model recorded (from the settings at the very first start)."""
+        """The SQL schema, every tenant's plan in the plan table, and the active model recorded (from the
+        settings at the very first start)."""
         self.db.migrate()
+        self.tenants.check_plans()
         self.models.ensure_state()
 
     def stop(self) -> None:
@@ -175,7 +177,7 @@ class Container:
         self.models.drop_space(self._indexes(), space_name, dim)
         self.runtime.release_clips({(spec.model, spec.pretrained) for spec in self.models.read().written})
 
-    def _open_index(self, space: VectorSpace) -> VectorIndex:
+    def _open_index(self, space: VectorSpace) -> SpaceIndex:
         if self.settings.qdrant.url:
             from trooply.index.server import QdrantServerIndex
 

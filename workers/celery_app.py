@@ -34,7 +34,7 @@ app.conf.update(
 
 _container: Container | None = None
 _container_lock = threading.Lock()
-SWEEP_INTERVAL_S = 300.0
+SWEEP_INTERVAL_S = 300.0  # each sweep resends what is unfinished: the tasks are idempotent
 STALE_AFTER_S = 900.0
 
 
@@ -70,9 +70,14 @@ def _resume_unfinished(**_kwargs) -> None:
 
 
 def _sweep_forever(main: Container) -> None:
+    """As the embedded server's sweeps: work whose message was lost, tenants deleted by the CLI while no worker
+    ran, and a model migration's tenants created since it began."""
+    sweeps = {"stale ingest": lambda: main.catalog.resume_unfinished(stale_after=STALE_AFTER_S),
+              "tenant purge": main.admin.resume_purges, "model migration": main.models.resume_unfinished}
     while True:  # a daemon thread: it ends with the worker process
         time.sleep(SWEEP_INTERVAL_S)
-        try:
-            main.catalog.resume_unfinished(stale_after=STALE_AFTER_S)
-        except Exception:  # the broker or database may be briefly away; try again next round
-            log.exception("stale ingest sweep failed")
+        for name, sweep in sweeps.items():
+            try:
+                sweep()
+            except Exception:  # the broker or database may be briefly away; try again next round
+                log.exception("%s sweep failed", name)

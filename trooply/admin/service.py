@@ -4,7 +4,6 @@ The admin API and the CLI's tenant commands both call this service.
 """
 
 import logging
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +19,7 @@ from trooply.admin.schemas import (
     TenantSummary,
 )
 from trooply.catalog.queue import Dispatcher
+from trooply.catalog.send_once import SendOnce
 from trooply.config import Settings
 from trooply.db import Database
 from trooply.errors import NotFound
@@ -37,16 +37,13 @@ class TenantAdminService:
         self.db = db
         self.tenants = tenants
         self.settings = settings
-        # Runs PURGE_TASK (the container registers it). The CLI has no queue of its own beside an embedded
-        # server (None): the server's purge sweep (or its next start) then runs it.
-        self.dispatcher = dispatcher
+        # The dispatcher runs PURGE_TASK (the container registers it). The CLI has no queue of its own beside an
+        # embedded server (None): the server's purge sweep then runs it.
+        self._sends = SendOnce(dispatcher)
         # None in a process that must not open the index (the CLI: a running server may hold it): storage
         # tiers then read as unknown.
         self._index = index
         self._stopping = False
-        # Purges sent from this process and not yet finished: a sweep does not send them twice.
-        self._in_flight: set[str] = set()
-        self._in_flight_lock = threading.Lock()
 
     def create(self, name: str, plan: str) -> TenantCreated:
         credentials = self.tenants.create_tenant(name, plan)
@@ -104,8 +101,7 @@ class TenantAdminService:
         except PurgeInterrupted:
             log.info("purge of tenant %s interrupted by shutdown; it resumes at the next start", tenant_id)
         finally:
-            with self._in_flight_lock:
-                self._in_flight.discard(tenant_id)
+            self._sends.ended(tenant_id)
 
     def resume_purges(self) -> int:
         """Tenants deleted but not yet purged (a process stopped midway, or `trooply tenants delete` ran beside
@@ -121,13 +117,7 @@ class TenantAdminService:
         self._stopping = True
 
     def _send_purge(self, tenant_id: str) -> None:
-        if self.dispatcher is None:
-            return
-        with self._in_flight_lock:
-            if tenant_id in self._in_flight:
-                return
-            self._in_flight.add(tenant_id)
-        self.dispatcher.send(PURGE_TASK, [tenant_id])
+        self._sends.send(tenant_id, PURGE_TASK, [tenant_id])
 
     def _summary(self, tenant: Tenant, products: int) -> TenantSummary:
         return TenantSummary(tenant_id=tenant.id, name=tenant.name, plan=tenant.plan, created_at=tenant.created_at,

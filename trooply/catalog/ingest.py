@@ -5,7 +5,7 @@ so a task delivered twice (Celery acks_late, restart recovery) converges to the 
 """
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -24,6 +24,7 @@ from trooply.errors import TrooplyError
 from trooply.index.base import IndexPoint, VectorIndex
 from trooply.observability import INGEST_OUTCOMES
 from trooply.ranking.families import FamilyClassifier
+from trooply.vectors import VectorSpace
 from trooply.vision.colour import aspect_ratio, colour_histogram
 from trooply.vision.decode import DecodedImage, decode_image
 from trooply.vision.encoder import ClipEncoder
@@ -41,10 +42,12 @@ class PreparedImage:
 
 @dataclass(frozen=True)
 class ModelTarget:
-    """A model products are encoded with, and the index its vectors go to."""
+    """A model products are encoded with, and the index its vectors go to: both resolved when used, so a
+    migration's model that cannot load (or whose index cannot open) fails only its own encode."""
 
-    encoder: ClipEncoder
-    index: VectorIndex
+    space: VectorSpace
+    encoder: Callable[[], ClipEncoder]
+    index: Callable[[], VectorIndex]
 
 
 class IngestModels(Protocol):
@@ -133,7 +136,8 @@ class IngestPipeline:
         # Ingest priority: a storefront query never waits behind these in the runtime's batcher.
         images = [prepared[pid].decoded.image for pid in to_encode]
         active, *others = self.models.targets()
-        vectors = dict(zip(to_encode, active.encoder.encode_images(images, priority=INGEST), strict=True))
+        encoder = active.encoder()
+        vectors = dict(zip(to_encode, encoder.encode_images(images, priority=INGEST), strict=True))
         second_vectors, second_errors = self._encode_second(others, to_encode, images)
         with self.db.session() as session:
             repo = CatalogRepository(session, tenant_id)
@@ -143,13 +147,14 @@ class IngestPipeline:
             # Re-read so a PATCH that landed while we fetched is not overwritten by stale metadata.
             current = repo.get_products(list(prepared))
             for pid, record in current.items():
-                self._assign_family(record, vectors.get(pid), active.encoder)
+                self._assign_family(record, vectors.get(pid), encoder)
             payloads = {pid: index_payload(record, prepared[pid].signals) for pid, record in current.items()}
             points = [IndexPoint(pid, vectors[pid], payloads[pid]) for pid in to_encode if pid in payloads]
             if points:
-                active.index.upsert(tenant_id, points)
+                active.index().upsert(tenant_id, points)
             for target, encoded in second_vectors:
                 second_errors |= self._store_second(tenant_id, target, encoded, payloads)
+            second_errors |= self._started_meanwhile(others, [pid for pid in to_encode if pid in payloads])
             for pid in unchanged:
                 if pid in payloads:
                     # The whole payload is rewritten: a field the merchant dropped must stop matching filters.
@@ -157,6 +162,17 @@ class IngestPipeline:
         if second_errors:
             self.models.second_failed(tenant_id, second_errors)
         return set(payloads)
+
+    def _started_meanwhile(self, encoded_with: list[ModelTarget], stored: list[str]) -> dict[str, TrooplyError]:
+        """A migration that began while the batch was encoding: its model has no vector for these products,
+        and its re-encode may already have passed them (not indexed yet), so the migration tries them again."""
+        known = {target.space for target in encoded_with}
+        missed = [target for target in self.models.targets()[1:] if target.space not in known]
+        if not missed or not stored:
+            return {}
+        error = TrooplyError("the model migration began while this product was being encoded",
+                             code="second_model_failed", transient=True)
+        return {pid: error for pid in stored}
 
     @staticmethod
     def _encode_second(others: list[ModelTarget], to_encode: list[str], images: list[Image.Image]
@@ -166,8 +182,8 @@ class IngestPipeline:
         errors: dict[str, TrooplyError] = {}
         for target in others:
             try:
-                encoded.append((target, dict(zip(to_encode, target.encoder.encode_images(images, priority=INGEST),
-                                                 strict=True))))
+                vectors = target.encoder().encode_images(images, priority=INGEST)
+                encoded.append((target, dict(zip(to_encode, vectors, strict=True))))
             except Exception as error:
                 log.exception("the second model could not encode %d products", len(to_encode))
                 errors |= {pid: _second_model_error(error) for pid in to_encode}
@@ -178,7 +194,7 @@ class IngestPipeline:
                       payloads: dict[str, dict]) -> dict[str, TrooplyError]:
         points = [IndexPoint(pid, vector, payloads[pid]) for pid, vector in vectors.items() if pid in payloads]
         try:
-            target.index.upsert(tenant_id, points)
+            target.index().upsert(tenant_id, points)
         except Exception as error:
             log.exception("the second model's index could not store %d products", len(points))
             return {point.product_id: _second_model_error(error) for point in points}

@@ -115,6 +115,14 @@ class VectorIndex(Protocol):
     def close(self) -> None: ...
 
 
+class SpaceIndex(VectorIndex, Protocol):
+    """An engine's index of one vector space: it owns that space's storage."""
+
+    def destroy(self) -> None:
+        """Closes the index and deletes every store of its space (shared, dedicated, promotions under way), so
+        that no tenant's vectors survive, not even a tenant's no longer known elsewhere."""
+
+
 class StoredPoint(Protocol):
     """A point as either engine returns it (Qdrant Edge's and qdrant-client's records share this shape)."""
 

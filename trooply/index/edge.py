@@ -21,6 +21,7 @@ from trooply.vectors import VectorSpace
 log = logging.getLogger(__name__)
 
 _LEGACY_COPY_PAGE = 1024
+_CONFLICTS = ".conflicts"  # under `index-legacy/`: legacy shards that could not be moved
 
 
 class EdgeIndex(TieredIndex):
@@ -57,9 +58,24 @@ class EdgeIndex(TieredIndex):
                                      code="index_unavailable")
 
     def close(self) -> None:
+        if self._close_stores():
+            self._release_dir_lock()
+
+    def destroy(self) -> None:
+        self._close_stores()
+        # Still under the data-directory lock: no other process can open the space while it is deleted.
+        try:
+            for path in (self._root, self._builds.copy_path(self._root), self._builds.previous_path(self._root)):
+                shutil.rmtree(path, ignore_errors=True)
+        finally:
+            self._release_dir_lock()
+        log.info("deleted the index of %s", self.space.name)
+
+    def _close_stores(self) -> bool:
+        """False when already closed."""
         with self._guard:
             if self._closed:
-                return
+                return False
             self._closed = True
         self._stop_promotions()  # after `_closed`: a promotion under way fails at its next step
         with self._guard:
@@ -67,11 +83,11 @@ class EdgeIndex(TieredIndex):
             self._shared, self._dedicated, self._targets = None, {}, {}
         for store in stores:
             store.retire()
-        self._release_dir_lock()
+        return True
 
     def build_graph(self, tenant_id: str) -> None:
         """Builds the HNSW graph of the store the tenant lives in now, as a catalogue at rest would have it
-        (benchmarks measure searches on it)."""
+        (bench/tenants.py and bench/duplicates.py measure searches on it)."""
         (self._dedicated_store(tenant_id) or self._shared_store()).build_graph()
 
     def graph_build(self, tenant_id: str) -> "GraphBuild":
@@ -166,25 +182,26 @@ class EdgeIndex(TieredIndex):
         legacy_builds = self._data_dir / "index-build"
         for previous in sorted((legacy_builds / "old").glob("*")):
             if is_shard(previous) and not (self._data_dir / "index" / previous.name).exists():
-                _move(previous, aside / previous.name)  # the process died between the two renames of a swap
+                self._move(previous, aside / previous.name)  # the process died between the two renames of a swap
         for shard in sorted((self._data_dir / "index").glob("*")):
             if is_shard(shard):
-                _move(shard, aside / shard.name)
+                self._move(shard, aside / shard.name)
         shutil.rmtree(legacy_builds, ignore_errors=True)  # unfinished build copies: discarded, as a crash did
         for shard in sorted(aside.glob("*")):
-            self._adopt_legacy(shard.name, shard)
+            if shard.name != _CONFLICTS:
+                self._adopt_legacy(shard.name, shard)
         if aside.exists() and not any(aside.iterdir()):
             aside.rmdir()
 
     def _adopt_legacy(self, tenant_id: str, path: Path) -> None:
         stored = stored_space(path, self.space.name)
         if stored != self.space:  # another model's, or a size mismatch its tenant's calls report as before
-            _move(path, self._data_dir / "index" / _path_part(stored.name, "vector space") / "tenants" / tenant_id)
+            self._move(path, self._data_dir / "index" / _path_part(stored.name, "vector space") / "tenants" / tenant_id)
             return
         legacy = EdgeShardStore.open(path, self.space, f"index of tenant {tenant_id}", self._builds)
         if legacy.count([]) >= self._promotion_threshold:
             legacy.retire()
-            _move(path, self._tenant_path(tenant_id))
+            self._move(path, self._tenant_path(tenant_id))
             return
         shared = TenantView(self._shared_store(), tenant_id, shared=True)
         offset: object | None = None
@@ -198,13 +215,24 @@ class EdgeIndex(TieredIndex):
         shutil.rmtree(path)
         log.info("moved the index of tenant %s into the shared shard", tenant_id)
 
+    def _move(self, source: Path, destination: Path) -> None:
+        if destination.exists():
+            _set_aside(source, destination, self._data_dir / "index-legacy" / _CONFLICTS)
+            return
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        source.rename(destination)
 
-def _move(source: Path, destination: Path) -> None:
-    if destination.exists():
-        log.warning("not moving %s: %s already exists", source, destination)
-        return
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    source.rename(destination)
+
+def _set_aside(source: Path, destination: Path, conflicts: Path) -> None:
+    """A legacy shard whose place is taken: kept for an operator in `conflicts`, and out of the way of the next
+    start (which would otherwise open and count it again)."""
+    conflicts.mkdir(parents=True, exist_ok=True)
+    kept = conflicts / source.name
+    suffix = 1
+    while kept.exists():
+        kept, suffix = conflicts / f"{source.name}.{suffix}", suffix + 1
+    source.rename(kept)
+    log.warning("not moving %s: %s already exists; set aside as %s", source, destination, kept)
 
 
 def _path_part(name: str, what: str) -> str:

@@ -12,6 +12,7 @@ compares version stamps and copies again whatever raced the copy; a write still 
 another process past the settle delay is the one case not covered.
 """
 
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ import numpy as np
 from qdrant_client import QdrantClient, models
 
 from trooply.config import Settings
+from trooply.errors import ServiceUnavailable
 from trooply.index.base import (
     Condition,
     IndexHit,
@@ -34,6 +36,8 @@ from trooply.index.base import (
 from trooply.index.server_filters import PAYLOAD_INDEXES, TENANT_INDEX, server_filter
 from trooply.index.tiers import TENANT_KEY, StorePoint, TenantView, TieredIndex, new_version
 from trooply.vectors import VectorSpace
+
+log = logging.getLogger(__name__)
 
 _LEGACY_COPY_PAGE = 1024
 
@@ -141,6 +145,22 @@ class QdrantServerIndex(TieredIndex):
         self._stop_promotions()
         self.client.close()
 
+    def destroy(self) -> None:
+        self._stop_promotions()  # first: a promotion under way would create its target again
+        self._move_legacy_tenants()  # a collection from before tiers may hold this space's vectors too
+        tenants = self.tenant_name("")  # a space name may hold dots: match whole parts, not `<space>.`
+        for alias in self.client.get_aliases().aliases:
+            if alias.alias_name.startswith(tenants):  # a promoted tenant's, onto `….data` or a collection before tiers
+                self.client.update_collection_aliases(change_aliases_operations=[models.DeleteAliasOperation(
+                    delete_alias=models.DeleteAlias(alias_name=alias.alias_name))])
+                self.client.delete_collection(alias.collection_name)
+        for collection in self.client.get_collections().collections:
+            if collection.name == self.shared_name() or collection.name.startswith(tenants):  # promotions under way
+                self.client.delete_collection(collection.name)
+        self._shared, self._checked = None, {}
+        self.client.close()
+        log.info("deleted the collections of %s", self.space.name)
+
     # Names
 
     def shared_name(self, space: VectorSpace | None = None) -> str:
@@ -233,12 +253,25 @@ class QdrantServerIndex(TieredIndex):
         with self._legacy_lock:
             if self._legacy_moved:
                 return
-            self._legacy_moved = True
-            aliased = {a.collection_name for a in self.client.get_aliases().aliases}
-            for collection in self.client.get_collections().collections:
-                rest = collection.name.removeprefix(self._prefix)
-                if collection.name.startswith(self._prefix) and "." not in rest and collection.name not in aliased:
+            self._legacy_moved = True  # already now: moving a small tenant re-enters through the shared collection
+            try:
+                self._adopt_legacy_collections()
+            except BaseException:
+                self._legacy_moved = False  # the next call tries the rest again
+                raise
+
+    def _adopt_legacy_collections(self) -> None:
+        aliased = {a.collection_name for a in self.client.get_aliases().aliases}
+        for collection in self.client.get_collections().collections:
+            rest = collection.name.removeprefix(self._prefix)
+            if collection.name.startswith(self._prefix) and "." not in rest and collection.name not in aliased:
+                try:
                     self._adopt_legacy(rest, collection.name)
+                except Exception as failed:
+                    log.exception("moving collection %s into the tiered layout failed", collection.name)
+                    raise ServiceUnavailable(
+                        f"moving the index collection {collection.name} from before tiers failed: {failed}",
+                        code="index_unavailable") from failed
 
     def _adopt_legacy(self, tenant_id: str, name: str) -> None:
         stored = _stored_space(self.client, name, self.space.name)

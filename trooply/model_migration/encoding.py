@@ -20,8 +20,10 @@ class MigrationModels:
         self._encoder_for = encoder_for  # the second model loads on the first product that needs it
 
     def targets(self) -> list[ModelTarget]:
-        return [ModelTarget(self._encoder_for(spec), self._indexes().of(spec.space))
-                for spec in self._service.state.current().written]
+        return [self._target(spec) for spec in self._service.state.current().written]
+
+    def _target(self, spec: ModelSpec) -> ModelTarget:
+        return ModelTarget(spec.space, lambda: self._encoder_for(spec), lambda: self._indexes().of(spec.space))
 
     def second_failed(self, tenant_id: str, errors: dict[str, TrooplyError]) -> None:
         self._service.record_failures(tenant_id, {pid: (e.code, e.message) for pid, e in errors.items()})

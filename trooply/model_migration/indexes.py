@@ -10,16 +10,16 @@ from typing import Any
 import numpy as np
 
 from trooply.errors import ServiceUnavailable
-from trooply.index.base import Condition, IndexHit, IndexPoint, ScrollPage, TierStatus, VectorIndex
+from trooply.index.base import Condition, IndexHit, IndexPoint, ScrollPage, SpaceIndex, TierStatus, VectorIndex
 from trooply.model_migration.state import ModelSnapshot
 from trooply.vectors import VectorSpace
 
 
 class ModelIndexes:
-    def __init__(self, state: Callable[[], ModelSnapshot], open_index: Callable[[VectorSpace], VectorIndex]) -> None:
+    def __init__(self, state: Callable[[], ModelSnapshot], open_index: Callable[[VectorSpace], SpaceIndex]) -> None:
         self._state = state
         self._open_index = open_index
-        self._opened: dict[VectorSpace, VectorIndex] = {}
+        self._opened: dict[VectorSpace, SpaceIndex] = {}
         self._lock = threading.Lock()
         self._closed = False
 
@@ -33,11 +33,10 @@ class ModelIndexes:
             return self._opened[space]
 
     def retire(self, space: VectorSpace) -> None:
-        """Closes a cleaned-up model's index: its storage is gone."""
+        """Deletes a cleaned-up model's index, every tenant's vectors at once (those of tenants purged since too)."""
         with self._lock:
             index = self._opened.pop(space, None)
-        if index is not None:
-            index.close()
+        (index or self._open_index(space)).destroy()
 
     def open_active(self) -> None:
         """Opens the active model's index now (embedded: takes the data-directory lock, so a second `serve`

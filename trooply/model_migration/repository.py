@@ -38,14 +38,25 @@ class ModelStateRepository(MaintenanceRepository):
     def live_tenant_ids(self) -> list[str]:
         return list(self.session.scalars(select(Tenant.id).where(Tenant.deleted_at.is_(None)).order_by(Tenant.id)))
 
-    def all_tenant_ids(self) -> list[str]:
-        return list(self.session.scalars(select(Tenant.id)))
-
     def begin_tenants(self, tenant_ids: Sequence[str]) -> None:
         """A new migration: each tenant from its first product, and no failures of an earlier one."""
         self.clear_tenants()
+        self._add_tenants(tenant_ids)
+
+    def add_new_tenants(self) -> list[str]:
+        """Live tenants created since the migration began (they have no row yet): each from its first product."""
+        known = select(TenantMigration.tenant_id)
+        new = list(self.session.scalars(select(Tenant.id).where(Tenant.deleted_at.is_(None), Tenant.id.not_in(known))
+                                        .order_by(Tenant.id)))
+        self._add_tenants(new)
+        return new
+
+    def _add_tenants(self, tenant_ids: Sequence[str]) -> None:
+        if not tenant_ids:
+            return
         rows = self.session.execute(select(ProductRecord.tenant_id, func.count())
-                                    .where(ProductRecord.status == INDEXED).group_by(ProductRecord.tenant_id))
+                                    .where(ProductRecord.status == INDEXED, ProductRecord.tenant_id.in_(tenant_ids))
+                                    .group_by(ProductRecord.tenant_id))
         indexed = {tenant_id: count for tenant_id, count in rows}
         self.session.add_all(TenantMigration(tenant_id=t, status=PENDING, done=0, total=indexed.get(t, 0))
                              for t in tenant_ids)

@@ -7,15 +7,15 @@ current until cleanup, so a rollback is one call.
 """
 
 import logging
-import threading
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
+from trooply.catalog.queue import Dispatcher
+from trooply.catalog.send_once import SendOnce
 from trooply.config import Settings
 from trooply.db import Database, utcnow
 from trooply.errors import Conflict, InvalidRequest
 from trooply.model_migration.indexes import ModelIndexes
-from trooply.model_migration.models import AUTO, DONE, PENDING, STATE_ID, ModelStateRow, TenantMigration
+from trooply.model_migration.models import AUTO, DONE, PENDING, RUNNING, STATE_ID, ModelStateRow, TenantMigration
 from trooply.model_migration.repository import ModelStateRepository, TenantMigrationRepository
 from trooply.model_migration.schemas import MigrationOut, ModelOut, ModelsOut
 from trooply.model_migration.state import ModelSnapshot, ModelSpec, ModelStateCache
@@ -26,7 +26,6 @@ from trooply.vision.sources import ModelLoadError, resolve
 log = logging.getLogger(__name__)
 REENCODE_TASK = "trooply.model_reencode_tenant"
 DROP_SPACE_TASK = "trooply.model_drop_space"
-Send = Callable[[str, Sequence[Any], float], None]  # a queue's send(name, args, delay)
 
 
 def model_spec(model: str, pretrained: str) -> ModelSpec:
@@ -36,15 +35,14 @@ def model_spec(model: str, pretrained: str) -> ModelSpec:
 
 
 class ModelService:
-    def __init__(self, db: Database, settings: Settings, send: Send) -> None:
+    def __init__(self, db: Database, settings: Settings, dispatcher: Dispatcher | None) -> None:
         self.db = db
         self.settings = settings
-        self._send = send
+        # None in the CLI beside an embedded server: that server's sweep picks the work up.
+        self._sends = SendOnce(dispatcher)
         self.state = ModelStateCache(self.read, settings.migration.state_cache_seconds)
         # Tasks start after every process has seen the new state: a product ingested meanwhile is encoded by both.
         self._settle_s = settings.migration.state_cache_seconds + 1.0
-        self._queued: set[str] = set()  # tenants whose task this process sent and has not seen end
-        self._queued_lock = threading.Lock()
 
     def ensure_state(self) -> ModelSnapshot:
         """At start: the first start records the configured model; afterwards the database wins, else a
@@ -113,7 +111,7 @@ class ModelService:
         try:
             finished = reencoder.run(tenant_id, target_space)
         finally:
-            self._ended(tenant_id)
+            self._sends.ended(tenant_id)
         if finished:
             self.cut_over_when_ready()
         self._requeue_if_reopened(tenant_id)
@@ -127,19 +125,25 @@ class ModelService:
         if reopened and state.target is not None:
             self._send_reencode(tenant_id, state.target, 0.0)
 
-    def _ended(self, key: str) -> None:
-        with self._queued_lock:
-            self._queued.discard(key)
-
     def cut_over_when_ready(self) -> bool:
+        """The automatic cutover: once every tenant, those created since the migration began included, is
+        re-encoded and no product still lacks the target's vector (a manual `cutover` may go past failures)."""
         with self.db.session() as session:
             repo = ModelStateRepository(session)
             row = self._locked(repo)
-            if row.target is None or row.cutover != AUTO or not _all_done(repo.tenants()):
+            if row.target is None:
                 return False
-            self._switch(row, repo)
-        self.state.forget()
-        return True
+            target = ModelSpec.of(row.target)
+            new_tenants = repo.add_new_tenants()
+            ready = (row.cutover == AUTO and not new_tenants and _all_done(repo.tenants())
+                     and not repo.failures_per_tenant())
+            if ready:
+                self._switch(row, repo)
+        for tenant_id in new_tenants:
+            self._send_reencode(tenant_id, target, 0.0)
+        if ready:
+            self.state.forget()
+        return ready
 
     def cutover(self) -> ModelsOut:
         with self.db.session() as session:
@@ -186,18 +190,13 @@ class ModelService:
         try:
             self._drop_space(indexes, VectorSpace(space_name, dim))
         finally:
-            self._ended(f"drop:{space_name}")
+            self._sends.ended(f"drop:{space_name}")
 
     def _drop_space(self, indexes: ModelIndexes, space: VectorSpace) -> None:
         space_name = space.name
         if space not in {spec.space for spec in self.read().written}:  # else in use again: nothing to drop
-            with self.db.session() as session:
-                tenant_ids = ModelStateRepository(session).all_tenant_ids()
-            index = indexes.of(space)
-            for tenant_id in tenant_ids:
-                index.drop_tenant(tenant_id)
             indexes.retire(space)
-            log.info("dropped the vectors of %s for %d tenants", space_name, len(tenant_ids))
+            log.info("dropped the vectors of %s", space_name)
         with self.db.session() as session:
             row = self._locked(ModelStateRepository(session))
             row.retired = [spec for spec in row.retired if spec["space"] != space_name]
@@ -213,16 +212,17 @@ class ModelService:
             for product_id, (code, message) in errors.items():
                 repo.record_failure(product_id, code, message)
             progress = repo.get()
-            if progress is None:  # a tenant created during the migration: only these products to do
-                repo.add(TenantMigration(status=PENDING, cursor=max(errors), done=0, total=0))
-            elif progress.status == DONE:
+            if progress is None:  # a tenant created during the migration: from its first product
+                repo.add(TenantMigration(status=PENDING, done=0, total=0))
+            elif progress.status in (RUNNING, DONE):  # a run ending now must not mark it done
                 progress.status = PENDING
         self._send_reencode(tenant_id, state.target, 0.0)
 
     def resume_unfinished(self) -> int:
-        """Work accepted but not finished: at start (a killed process), and every few seconds embedded, where
-        `trooply models …` run from another process could not queue its tasks here. Queues each unfinished
-        tenant this process has not already queued, and each cleaned-up model whose vectors remain."""
+        """Work accepted but not finished: at start (a killed process), and periodically (embedded, where
+        `trooply models …` run from another process could not queue its tasks here; on the Celery workers, for
+        work whose messages were lost). Queues each unfinished tenant (embedded: unless already queued here),
+        each tenant created since the migration began, and each cleaned-up model whose vectors remain."""
         with self.db.session() as session:
             repo = ModelStateRepository(session)
             row = repo.get()
@@ -234,22 +234,16 @@ class ModelService:
         for spec in retired:
             self._send_drop(spec, 0.0)
         if state.target is not None:
-            self.cut_over_when_ready()  # a crash between the last tenant and the cutover
+            # Tenants created since the migration began, and a crash between the last tenant and the cutover.
+            self.cut_over_when_ready()
         return len(sent)
 
     def _send_reencode(self, tenant_id: str, target: ModelSpec, delay: float) -> bool:
-        return self._send_once(tenant_id, REENCODE_TASK, [tenant_id, target.space.name], delay)
+        return self._sends.send(tenant_id, REENCODE_TASK, [tenant_id, target.space.name], delay)
 
     def _send_drop(self, retired: ModelSpec, delay: float) -> None:
-        self._send_once(f"drop:{retired.space.name}", DROP_SPACE_TASK, [retired.space.name, retired.space.size], delay)
-
-    def _send_once(self, key: str, task: str, args: list[Any], delay: float = 0.0) -> bool:
-        with self._queued_lock:
-            if key in self._queued:
-                return False
-            self._queued.add(key)
-        self._send(task, args, delay)
-        return True
+        self._sends.send(f"drop:{retired.space.name}", DROP_SPACE_TASK, [retired.space.name, retired.space.size],
+                         delay)
 
     @staticmethod
     def _locked(repo: ModelStateRepository) -> ModelStateRow:

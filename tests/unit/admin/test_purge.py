@@ -10,6 +10,7 @@ from qdrant_client import QdrantClient
 from sqlalchemy import func, select
 
 import trooply.models  # noqa: F401  (every table, for Base.metadata)
+from tests.support.queues import WorkerQueue
 from trooply.admin.purge import PURGE_TASK, PurgeInterrupted, TenantPurge
 from trooply.admin.repository import TENANT_TABLES
 from trooply.admin.service import TenantAdminService
@@ -165,3 +166,14 @@ def test_a_deleted_tenant_is_gone_for_every_operation(db, index):
         admin.delete(tenant)
     with db.session() as session:
         assert session.get(Tenant, tenant) is None
+
+
+def test_with_workers_elsewhere_every_sweep_sends_the_purge_again(db, index):
+    """A worker's purge that was lost (or is still running) is sent again: it is idempotent."""
+    tenants = TenantService(db)
+    workers = WorkerQueue()
+    admin = TenantAdminService(db, tenants, Settings(), workers, lambda: index)
+    tenant, _ = new_tenant(tenants, db, index)
+    admin.delete(tenant)
+    assert admin.resume_purges() == 1
+    assert workers.sent == [(PURGE_TASK, [tenant])] * 2

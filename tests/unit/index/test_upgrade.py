@@ -8,7 +8,8 @@ import pytest
 import qdrant_edge as qe
 from qdrant_client import QdrantClient, models
 
-from trooply.index.base import TierStatus, point_id
+from trooply.errors import ServiceUnavailable
+from trooply.index.base import IndexPoint, TierStatus, point_id
 from trooply.index.edge import EdgeIndex
 from trooply.index.filters import parse_filters
 from trooply.index.server import QdrantServerIndex
@@ -140,3 +141,34 @@ def test_server_legacy_collections_move_into_the_tiers() -> None:
     again.drop_tenant("big")
     assert "trooply_big" not in {c.name for c in client.get_collections().collections}
     assert again.count("big") == 0 and again.tier("big") == TierStatus("shared")
+
+
+def test_edge_legacy_shard_whose_place_is_taken_is_set_aside_once(tmp_path: Path) -> None:
+    index = EdgeIndex(tmp_path, SPACE, promotion_threshold=THRESHOLD)
+    index.upsert("big", [IndexPoint(f"q{i}", unit(i), {"product_id": f"q{i}"}) for i in range(THRESHOLD)])
+    index.promote("big").result()
+    index.close()
+    write_legacy_shard(tmp_path, "big", THRESHOLD + 1)  # an older copy, left by a run of the version before tiers
+    for _ in range(2):  # the second start finds nothing left to move
+        reopened = EdgeIndex(tmp_path, SPACE, promotion_threshold=THRESHOLD)
+        try:
+            assert reopened.count("big") == THRESHOLD, "the tenant keeps its own store"
+        finally:
+            reopened.close()
+        assert sorted(p.name for p in (tmp_path / "index-legacy").iterdir()) == [".conflicts"]
+        assert (tmp_path / "index-legacy" / ".conflicts" / "big" / "edge_config.json").exists()
+
+
+def test_server_legacy_move_that_fails_is_refused_clearly_and_tried_again() -> None:
+    client = QdrantClient(":memory:")
+    write_legacy_collection(client, "small", 3)
+    # No dense vector to read a space from: its adoption fails until an operator removes it.
+    client.create_collection("trooply_broken", vectors_config={},
+                             sparse_vectors_config={"sparse": models.SparseVectorParams()})
+    index = QdrantServerIndex(client, SPACE, promotion_threshold=THRESHOLD, settle_seconds=0)
+    for _ in range(2):  # not marked as moved after a failure
+        with pytest.raises(ServiceUnavailable) as refused:
+            index.count("small")
+        assert refused.value.code == "index_unavailable" and "trooply_broken" in str(refused.value)
+    client.delete_collection("trooply_broken")
+    assert_served(index, "small", 3)

@@ -8,7 +8,10 @@ from fastapi.testclient import TestClient
 from tests.conftest import auth, make_settings, new_tenant, wait_for_job
 from tests.support.image_server import ImageServer
 from tests.support.images import two_halves_png
+from tests.support.models import write_local_dir_model
 from trooply.api.app import create_app
+from trooply.catalog.ingest import IngestModels, IngestPipeline, ModelTarget
+from trooply.errors import TrooplyError
 
 TARGET = ("trooply-test-tiny-b", "random")
 
@@ -53,3 +56,53 @@ def test_products_ingested_during_a_migration_reach_both_models_even_when_the_se
         migrating = wait_ready(container)
         assert migrating.failed == 0 and migrating.done == migrating.total == 3
         assert [p.product_id for p in target_index.retrieve(creds.tenant_id, ["broken"])] == ["broken"]
+
+
+def test_a_target_model_that_cannot_load_fails_only_the_migration(tmp_path):
+    model = write_local_dir_model(tmp_path / "models" / "shop-siglip")
+    settings = make_settings(tmp_path / "data", model_cutover="manual", model_state_cache_seconds=0.1)
+    with ImageServer() as server, TestClient(create_app(settings)) as client:
+        container = client.app.state.container
+        creds = new_tenant(client)
+        container.models.migrate(model, "openai")
+        (tmp_path / "models" / "shop-siglip" / "open_clip_pytorch_model.bin").unlink()  # its weights are gone
+        post(client, creds.secret_key, server, "shoe", 40)
+        assert [p.product_id for p in container.index.retrieve(creds.tenant_id, ["shoe"])] == ["shoe"]
+        assert container.models.status().migrating.failed == 1  # the migration tries it again
+
+
+class MigrationLandsMidBatch:
+    """Ingest's model view, with `trooply models migrate` landing right after the batch chose its models."""
+
+    def __init__(self, models: IngestModels, migrate) -> None:
+        self._models, self._migrate = models, migrate
+        self._landed = False
+
+    def targets(self) -> list[ModelTarget]:
+        chosen = self._models.targets()
+        if not self._landed:
+            self._landed = True
+            self._migrate()
+        return chosen
+
+    def second_failed(self, tenant_id: str, errors: dict[str, TrooplyError]) -> None:
+        self._models.second_failed(tenant_id, errors)
+
+
+def test_a_product_encoded_while_the_migration_began_is_left_to_the_migration(tmp_path):
+    settings = make_settings(tmp_path, model_cutover="manual", model_state_cache_seconds=0.1)
+    with ImageServer() as server, TestClient(create_app(settings)) as client:
+        container = client.app.state.container
+        container.dispatcher.stop()  # this test runs the batch itself
+        creds = new_tenant(client)
+        server.add_image("/shoe.png", two_halves_png(48, 48, (40, 0, 0), (0, 0, 215)))
+        job = client.post("/v1/products", json={"id": "shoe", "image_url": server.url("/shoe.png")},
+                          headers=auth(creds.secret_key)).json()
+        models = MigrationLandsMidBatch(container.pipeline.models, lambda: container.models.migrate(*TARGET))
+        pipeline = IngestPipeline(container.db, container.index, models, container.classifier, container.fetcher,
+                                  settings)
+        try:
+            assert pipeline.process(creds.tenant_id, job["job_id"], ["shoe"]).indexed == 1
+        finally:
+            pipeline.close()
+        assert container.models.status().migrating.failed == 1  # the migration tries it again

@@ -14,6 +14,7 @@ from tests.conftest import make_settings
 from tests.support.image_server import ImageServer
 from tests.support.images import two_halves_png
 from tests.support.postgres import postgres_server
+from tests.support.queues import WorkerQueue
 from trooply.catalog.models import INDEXED, PENDING, ProductRecord
 from trooply.catalog.queue import InProcessQueue
 from trooply.config import Settings
@@ -96,7 +97,7 @@ def _migration(settings: Settings) -> Iterator[Migration]:
     db = Database(settings.sql_url)
     db.migrate()
     queue = InProcessQueue(1)
-    service = ModelService(db, settings, queue.send)
+    service = ModelService(db, settings, queue)
     service.ensure_state()
     # One local qdrant-client per model, as the service opens one per space; on disk, so that a reopened
     # index shows what the cleanup left.
@@ -249,9 +250,9 @@ def test_the_first_start_records_the_model_and_later_ones_keep_it(tmp_path, capl
     first = make_settings(db_path)
     db = Database(first.sql_url)
     db.migrate()
-    assert ModelService(db, first, lambda *_: None).ensure_state().active.model == "trooply-test-tiny"
+    assert ModelService(db, first, None).ensure_state().active.model == "trooply-test-tiny"
     other = make_settings(db_path, clip_model=TARGET[0])
-    state = ModelService(db, other, lambda *_: None).ensure_state()
+    state = ModelService(db, other, None).ensure_state()
     assert state.active.model == "trooply-test-tiny" and state.active.space.size == 64
     assert "is ignored: the active model is trooply-test-tiny" in caplog.text
     db.close()
@@ -276,7 +277,7 @@ def test_work_queued_by_another_process_is_picked_up_once(migration):
     finds the unfinished tenants (and models to drop) in SQL, and queues each once however often it looks."""
     shop = tenant(migration, "shop")
     migration.add_products(shop, 2)
-    cli = ModelService(migration.db, migration.settings, lambda *_: None)  # its tasks go nowhere
+    cli = ModelService(migration.db, migration.settings, None)  # its tasks go nowhere
     cli.migrate(*TARGET)
     assert migration.service.resume_unfinished() == 1
     assert migration.service.resume_unfinished() == 0  # already queued here
@@ -325,3 +326,57 @@ def test_the_cli_starts_and_reports_a_migration(tmp_path, monkeypatch, capsys):
     assert "error [not_ready]" in capsys.readouterr().err
     assert main(["models", "status"]) == 0
     assert json.loads(capsys.readouterr().out)["migrating"]["model"] == TARGET[0]
+
+
+def test_with_workers_elsewhere_every_send_goes_out(migration):
+    """A worker, not this process, runs the task: deduplicating here would drop a resend for good."""
+    shop = tenant(migration, "shop")
+    ids = migration.add_products(shop, 2)
+    workers = WorkerQueue()
+    api = ModelService(migration.db, migration.settings, workers)
+    api.migrate(*TARGET)
+    space = api.read().target.space.name
+    api.record_failures(shop, {ids[0]: ("second_model_failed", "the second model failed")})
+    assert api.resume_unfinished() == 1
+    assert workers.sent == [(REENCODE_TASK, [shop, space])] * 3
+
+
+def test_auto_cutover_waits_for_failures_and_a_manual_one_may_force_it(migration):
+    shop = tenant(migration, "shop")
+    ids = migration.add_products(shop, 3)
+    migration.images.add_status(f"/{shop}/{ids[1]}.png", 404)
+    migration.queue.stop()  # the test runs the task itself
+    migration.service.migrate(*TARGET)
+    target = migration.service.read().target
+    assert migration.reencoder.run(shop, target.space.name) is True
+    assert migration.service.cut_over_when_ready() is False
+    assert migration.service.status().migrating.failed == 1
+    assert migration.service.cutover().active.model == TARGET[0]
+
+
+def test_a_failure_recorded_while_the_tenant_runs_keeps_it_unfinished(migration):
+    shop = tenant(migration, "shop")
+    ids = migration.add_products(shop, 2)
+    migration.queue.stop()
+    migration.service.migrate(*TARGET)
+    with migration.db.session() as session:
+        TenantMigrationRepository(session, shop).set_status("running")
+    migration.service.record_failures(shop, {ids[0]: ("second_model_failed", "the second model failed")})
+    with migration.db.session() as session:
+        assert TenantMigrationRepository(session, shop).get().status == "pending"
+
+
+def test_a_tenant_created_during_the_migration_is_re_encoded_before_the_cutover(migration):
+    shop = tenant(migration, "shop")
+    migration.add_products(shop, 2)
+    migration.queue.stop()
+    migration.service.migrate(*TARGET)
+    target = migration.service.read().target
+    late = tenant(migration, "late")
+    late_ids = migration.add_products(late, 2, prefix="l")
+    assert migration.reencoder.run(shop, target.space.name) is True
+    assert migration.service.cut_over_when_ready() is False
+    assert migration.service.status().migrating.tenants_total == 2
+    assert migration.reencoder.run(late, target.space.name) is True
+    assert migration.service.cut_over_when_ready() is True
+    assert sorted(p.product_id for p in migration.indexes.of(target.space).retrieve(late, late_ids)) == late_ids
