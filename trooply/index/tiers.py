@@ -391,8 +391,8 @@ class TieredIndex(ABC):
                 current = source.retrieve_stamped(stale)
                 target.write_stamped(current)
                 target.delete(sorted(set(stale) - {p.product_id for p in current}))
-        log.warning("tenant %s still changed in another process after %d catch-up passes; those writes are "
-                    "mirrored into its new store", source.tenant_id, _CATCH_UP_PASSES)
+        log.warning("tenant %s was still being written after %d catch-up passes; those writes are mirrored into "
+                    "its new store", source.tenant_id, _CATCH_UP_PASSES)
 
     def _check_running(self) -> None:
         if self._stopping:
