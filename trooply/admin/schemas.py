@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from trooply.config import PlanLimits
+from trooply.tenancy.schemas import KeyOut
 
 TenantName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S", description="not unique")]
 PlanName = Annotated[str, Field(min_length=1, max_length=20, description="a plan of TROOPLY_PLANS")]
@@ -39,18 +40,6 @@ class TenantCreated(BaseModel):
     plan: str
     secret_key: str
     publishable_key: str
-
-
-class RotatedKeys(BaseModel):
-    tenant_id: str
-    secret_key: str
-    publishable_key: str
-
-
-class KeyOut(BaseModel):
-    kind: str = Field(description="secret or publishable")
-    prefix: str = Field(description="the key's first characters")
-    created_at: datetime
 
 
 class TenantSummary(BaseModel):

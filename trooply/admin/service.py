@@ -10,7 +10,6 @@ from typing import Any
 from trooply.admin.purge import PURGE_TASK, PurgeInterrupted, TenantPurge
 from trooply.admin.repository import TenantRoster
 from trooply.admin.schemas import (
-    KeyOut,
     TenantCreated,
     TenantDeletion,
     TenantOut,
@@ -26,6 +25,7 @@ from trooply.errors import NotFound
 from trooply.index.base import VectorIndex
 from trooply.tenancy.models import Tenant
 from trooply.tenancy.repository import TenantRepository
+from trooply.tenancy.schemas import KeyOut
 from trooply.tenancy.service import TenantCredentials, TenantService, live_tenant
 
 log = logging.getLogger(__name__)
