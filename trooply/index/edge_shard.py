@@ -127,6 +127,8 @@ class EdgeShardStore:
     # PointStore
 
     def upsert(self, points: Sequence[StorePoint]) -> None:
+        if not points:
+            return
         operation = qe.UpdateOperation.upsert_points([
             qe.Point(p.id, {self._vector: as_floats(p.vector)}, p.payload) for p in points])
         with self._using():

@@ -60,6 +60,8 @@ class CollectionStore:
         self._vector = vector_name
 
     def upsert(self, points: Sequence[StorePoint]) -> None:
+        if not points:  # a catch-up pass whose stale points were all deleted meanwhile: Qdrant refuses empty writes
+            return
         self.client.upsert(self.name, points=[
             models.PointStruct(id=p.id, vector={self._vector: as_floats(p.vector)}, payload=p.payload)
             for p in points])
