@@ -205,14 +205,20 @@ def test_conflicting_calls_are_refused_with_a_code(migration):
         assert busy.value.code == "migration_in_progress"
 
 
-def test_a_failed_image_is_counted_and_retried_on_the_next_run(migration):
+def reencoded_with_one_missing_image(migration, count: int):
+    """A shop of `count` products whose second image is gone, migrated and re-encoded once by the test itself."""
     shop = tenant(migration, "shop")
-    ids = migration.add_products(shop, 4)
+    ids = migration.add_products(shop, count)
     migration.images.add_status(f"/{shop}/{ids[1]}.png", 404)
     migration.queue.stop()  # the test runs the task itself
     migration.service.migrate(*TARGET)
     target = migration.service.read().target
     assert migration.reencoder.run(shop, target.space.name) is True
+    return shop, ids, target
+
+
+def test_a_failed_image_is_counted_and_retried_on_the_next_run(migration):
+    shop, ids, target = reencoded_with_one_missing_image(migration, 4)
     progress = migration.service.status().migrating
     assert (progress.done, progress.total, progress.failed, progress.ready) == (3, 4, 1, True)
     assert sorted(p.product_id for p in migration.indexes.of(target.space).retrieve(shop, ids)) == [
@@ -342,13 +348,7 @@ def test_with_workers_elsewhere_every_send_goes_out(migration):
 
 
 def test_auto_cutover_waits_for_failures_and_a_manual_one_may_force_it(migration):
-    shop = tenant(migration, "shop")
-    ids = migration.add_products(shop, 3)
-    migration.images.add_status(f"/{shop}/{ids[1]}.png", 404)
-    migration.queue.stop()  # the test runs the task itself
-    migration.service.migrate(*TARGET)
-    target = migration.service.read().target
-    assert migration.reencoder.run(shop, target.space.name) is True
+    shop, ids, target = reencoded_with_one_missing_image(migration, 3)
     assert migration.service.cut_over_when_ready() is False
     assert migration.service.status().migrating.failed == 1
     assert migration.service.cutover().active.model == TARGET[0]
