@@ -9,7 +9,9 @@ way, and every process mirrors the tenant's writes into it.
 Promotion guarantee with several writing processes: writes made through any process after the
 target exists (plus a settle delay for calls in flight) are mirrored into it, and a catch-up pass
 compares version stamps and copies again whatever raced the copy; a write still in flight in
-another process past the settle delay is the one case not covered.
+another process past the settle delay is the one case not covered. Likewise the tenant's shared points
+are deleted a settle delay after the switch, for reads of other processes that chose the shared
+collection just before it.
 """
 
 import logging
@@ -123,7 +125,8 @@ class QdrantServerIndex(TieredIndex):
     def __init__(self, client: QdrantClient, space: VectorSpace, collection_prefix: str = "trooply_",
                  layout: ClusterLayout = ClusterLayout(), promotion_threshold: int = 20000,
                  settle_seconds: float = 2.0) -> None:
-        """`settle_seconds`: how long a promotion waits for other processes' writes in flight before copying."""
+        """`settle_seconds`: how long a promotion waits for other processes' calls in flight, before copying and
+        before deleting the tenant from the shared collection."""
         super().__init__(space, promotion_threshold, settle_seconds)
         self.client = client
         self.layout = layout

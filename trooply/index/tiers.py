@@ -15,9 +15,12 @@ the background:
    writes of other processes that raced the copy;
 4. switch: the engine makes the target the tenant's store in one atomic step (a directory rename
    on Edge, a collection alias on the server), under the tenant's write lock;
-5. the tenant's points are deleted from the shared store.
+5. after the settle delay again (reads of other processes that chose the shared store before the
+   switch), the tenant's points are deleted from the shared store.
 
-Searches answer from the shared store until the switch and from the dedicated one after it. A crash
+Searches answer from the shared store until the switch and from the dedicated one after it. A read of
+this process that chose the shared store and ran across the switch is made again in the dedicated
+one (`_switches`), so it never sees the shared store half emptied. A crash
 before the switch leaves the tenant served from shared and the target is discarded by the next
 promotion (or on open); a crash after it leaves stale points in shared that no read sees.
 """
@@ -200,7 +203,8 @@ class TieredIndex(ABC):
         self._settle_seconds = settle_seconds
         self._tenant_locks: dict[str, threading.Lock] = {}
         self._promotions: dict[str, Future[None]] = {}
-        self._registry = threading.Lock()  # guards the two dicts above
+        self._switches: dict[str, int] = {}  # promotions switched in this process, per tenant
+        self._registry = threading.Lock()  # guards the three dicts above
         self._promoter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="promote")
         self._stopping = False
 
@@ -301,10 +305,15 @@ class TieredIndex(ABC):
 
     def _read(self, tenant_id: str, read: Callable[[TenantView], R]) -> R:
         while True:
+            switches = self._switch_count(tenant_id)
+            view = self._view(tenant_id)
             try:
-                return read(self._view(tenant_id))
+                result = read(view)
             except StoreRetired:
                 continue  # dropped or promoted meanwhile: look again
+            if view.shared and self._switch_count(tenant_id) != switches:
+                continue  # promoted meanwhile: its shared points may have been deleted under this read
+            return result
 
     def _write(self, tenant_id: str, write: Callable[[TenantView], None]) -> bool:
         """Applies a write where the tenant lives (writes are idempotent: a retry repeats it whole); true when
@@ -325,6 +334,10 @@ class TieredIndex(ABC):
         if target is not None:
             write(TenantView(target, tenant_id, shared=False))  # a promotion is copying this tenant
         return True
+
+    def _switch_count(self, tenant_id: str) -> int:
+        with self._registry:
+            return self._switches.get(tenant_id, 0)
 
     def _tenant_lock(self, tenant_id: str) -> threading.Lock:
         with self._registry:
@@ -363,6 +376,9 @@ class TieredIndex(ABC):
         self._catch_up(source, target)
         with self._tenant_lock(tenant_id):
             self._finish_promotion(tenant_id)
+            with self._registry:  # before any shared point is deleted: reads under way start over
+                self._switches[tenant_id] = self._switches.get(tenant_id, 0) + 1
+        time.sleep(self._settle_seconds)
         source.delete_all()
         log.info("tenant %s moved to its own store", tenant_id)
 

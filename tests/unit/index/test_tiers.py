@@ -186,6 +186,36 @@ def test_promotion_under_concurrent_writes_and_searches_loses_nothing(open_index
     assert stored == expected
 
 
+def test_a_search_that_chose_the_shared_store_before_the_switch_answers_from_the_new_one(
+        open_index: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The race CI once hit: a search picks the shared store, the promotion switches and empties it, and only
+    then does the search's query run."""
+    index = open_index()
+    index.upsert("t", [point(f"p{i}", unit(i)) for i in range(SPACE.size)])  # one point per direction
+    shared = index._shared_store()
+    chosen, promoted = threading.Event(), threading.Event()
+    query_shared = shared.query
+
+    def query_after_the_promotion(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread().name == "searcher" and not promoted.is_set():
+            chosen.set()
+            assert promoted.wait(timeout=60)
+        return query_shared(*args, **kwargs)
+
+    monkeypatch.setattr(shared, "query", query_after_the_promotion)
+    answers: list[list[str]] = []
+    searcher = threading.Thread(name="searcher", target=lambda: answers.append(
+        [hit.product_id for hit in index.query("t", unit(3), 3)]))
+    searcher.start()
+    assert chosen.wait(timeout=60)
+    index.promote("t").result(timeout=60)
+    assert index._shared_store().count([]) == 0  # the shared copy is gone before the search reads
+    promoted.set()
+    searcher.join(timeout=60)
+
+    assert len(answers) == 1 and answers[0] and answers[0][0] == "p3"
+
+
 def test_a_promotion_cut_short_leaves_the_tenant_in_shared_and_a_later_one_succeeds(
         open_index: Any, tmp_path: Path) -> None:
     index = open_index()
