@@ -111,6 +111,8 @@ def _parser() -> argparse.ArgumentParser:
     migrate_model.add_argument("--pretrained", default="openai", help="as TROOPLY_CLIP_PRETRAINED (default: openai)")
     migrate_model.set_defaults(run=_models, action="migrate")
     for action, description in (("cutover", "make the migrated model active (TROOPLY_MODEL_CUTOVER=manual)"),
+                                ("abort", "stop a migration before its cutover and drop what it re-encoded"),
+                                ("retry", "try the products a migration failed on again now"),
                                 ("rollback", "back to the model the last cutover replaced"),
                                 ("cleanup", "drop the previous model's vectors (no rollback after this)")):
         models.add_parser(action, help=description).set_defaults(run=_models, action=action)
@@ -207,6 +209,7 @@ def _models(args, settings: Settings) -> None:
         service = ModelService(db, settings, dispatcher)
         service.ensure_state()
         calls = {"status": service.status, "cutover": service.cutover, "rollback": service.rollback,
+                 "abort": service.abort, "retry": service.retry_failures,
                  "cleanup": service.cleanup, "migrate": lambda: service.migrate(args.model, args.pretrained)}
         print(calls[args.action]().model_dump_json(indent=2))
     finally:

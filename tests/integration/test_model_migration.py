@@ -142,6 +142,9 @@ def test_migration_under_concurrent_searches_with_new_products(tmp_path):
         assert cleaned.status_code == 200 and cleaned.json()["previous"] is None
         none_left = httpx.post(f"{base}/admin/v1/models/rollback", headers=ADMIN)
         assert none_left.status_code == 409 and none_left.json()["error"]["code"] == "no_previous_model"
+        for call in ("abort", "retry"):  # nothing to stop or retry once cut over
+            nothing = httpx.post(f"{base}/admin/v1/models/{call}", headers=ADMIN)
+            assert nothing.status_code == 409 and nothing.json()["error"]["code"] == "no_migration"
 
 
 def test_a_migration_killed_mid_way_resumes_after_restart(tmp_path):

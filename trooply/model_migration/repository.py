@@ -61,6 +61,12 @@ class ModelStateRepository(MaintenanceRepository):
         self.session.add_all(TenantMigration(tenant_id=t, status=PENDING, done=0, total=indexed.get(t, 0))
                              for t in tenant_ids)
 
+    def reopen_tenants(self, tenant_ids: Sequence[str]) -> None:
+        """The tenants run again (a run under way stops at its next page and is queued again)."""
+        if tenant_ids:
+            self.session.execute(update(TenantMigration).where(TenantMigration.tenant_id.in_(tenant_ids))
+                                 .values(status=PENDING))
+
     def clear_tenants(self) -> None:
         self.session.execute(delete(MigrationFailure))
         self.session.execute(delete(TenantMigration))
@@ -82,6 +88,13 @@ class ModelStateRepository(MaintenanceRepository):
 class TenantMigrationRepository(TenantScopedRepository):
     def get(self) -> TenantMigration | None:
         return self._get(TenantMigration)
+
+    def lock_if_running(self) -> bool:
+        """Write-locks the tenant's progress row until the transaction ends, when its run is still on: an abort
+        (which deletes the row) then waits for the page being written, and a page after it writes nothing."""
+        result = cast(CursorResult, self.session.execute(
+            self._update(TenantMigration).where(TenantMigration.status == RUNNING).values(status=RUNNING)))
+        return result.rowcount == 1
 
     def set_status(self, status: str) -> None:
         self.session.execute(self._update(TenantMigration).values(status=status))

@@ -94,6 +94,10 @@ class ModelService:
                                "POST /admin/v1/models/cleanup (or rollback) first", code="cleanup_required")
             if target.space == state.active.space:
                 raise Conflict(f"{model} is already the active model", code="already_active")
+            if any(spec["space"] == target.space.name for spec in row.retired):
+                # Its old vectors, no longer kept current, would otherwise be kept and served after the cutover.
+                raise Conflict(f"the vectors {model} left behind (cleanup or abort) are still being dropped: try again "
+                               "in a few seconds", code="drop_in_progress")
             row.target, row.cutover, row.started_at = target.stored(), self.settings.migration.cutover, utcnow()
             tenant_ids = repo.live_tenant_ids()
             repo.begin_tenants(tenant_ids)
@@ -158,6 +162,38 @@ class ModelService:
                                details={"tenants_waiting": len(waiting)})
             self._switch(row, repo)
         self.state.forget()
+        return self.status()
+
+    def abort(self) -> ModelsOut:
+        """Stops a migration before its cutover: searches never left the active model, ingest stops encoding with
+        the target within seconds, and the target's vectors are dropped once every process has stopped writing them."""
+        with self.db.session() as session:
+            repo = ModelStateRepository(session)
+            row = self._locked(repo)
+            if row.target is None:
+                raise Conflict("no model migration is in progress", code="no_migration")
+            target = ModelSpec.of(row.target)
+            # Waits for a page being written (its progress row is locked); pages after it write nothing.
+            repo.clear_tenants()
+            row.target, row.retired = None, [*row.retired, target.stored()]
+        self.state.forget()
+        log.warning("model migration to %s aborted", target.model)
+        self._send_drop(target, self._settle_s)
+        return self.status()
+
+    def retry_failures(self) -> ModelsOut:
+        """Tries every product under `failed` again now (images fixed at their source): each tenant with failures
+        runs once more, and with the automatic cutover the last one to succeed switches the model."""
+        with self.db.session() as session:
+            repo = ModelStateRepository(session)
+            row = self._locked(repo)
+            if row.target is None:
+                raise Conflict("no model migration is in progress", code="no_migration")
+            target = ModelSpec.of(row.target)
+            tenant_ids = sorted(repo.failures_per_tenant())
+            repo.reopen_tenants(tenant_ids)
+        for tenant_id in tenant_ids:
+            self._send_reencode(tenant_id, target, 0.0)
         return self.status()
 
     def rollback(self) -> ModelsOut:

@@ -89,7 +89,8 @@ class TenantReencoder:
                 written = self._write(session, repo, tenant_id, state, encoded)
                 total = repo.count_indexed_after(None)
                 if not repo.advance(cursor, products[-1].id, written, total):
-                    log.info("tenant %s: another run of its migration task moved on; this one stops", tenant_id)
+                    log.info("tenant %s: its migration was aborted, reopened or moved on by another run of its "
+                             "task; this run stops", tenant_id)
                     session.rollback()
                     return False
             cursor = products[-1].id
@@ -164,6 +165,8 @@ class TenantReencoder:
             # Held until the points are written, as ingest does: a DELETE or a new image waits for it, or lands
             # first and the re-read below leaves the product to ingest, which writes both models itself.
             catalog.lock_products(ids)
+        if not repo.lock_if_running():
+            return 0  # aborted (or reopened) since the page began: its vectors must not outlive the drop
         current = {p.id: p for p in repo.indexed(ids)} if ids else {}
         still = [pid for pid in ids if pid in current and current[pid].image_url == page.urls[pid]]
         indexes = self._indexes()

@@ -23,7 +23,7 @@ from trooply.errors import Conflict, TrooplyError
 from trooply.index.base import IndexPoint
 from trooply.index.server import QdrantServerIndex
 from trooply.model_migration.indexes import ModelIndexes
-from trooply.model_migration.repository import TenantMigrationRepository
+from trooply.model_migration.repository import ModelStateRepository, TenantMigrationRepository
 from trooply.model_migration.service import DROP_SPACE_TASK, REENCODE_TASK, ModelService
 from trooply.model_migration.state import ModelSpec
 from trooply.model_migration.task import TenantReencoder
@@ -380,3 +380,72 @@ def test_a_tenant_created_during_the_migration_is_re_encoded_before_the_cutover(
     assert migration.reencoder.run(late, target.space.name) is True
     assert migration.service.cut_over_when_ready() is True
     assert sorted(p.product_id for p in migration.indexes.of(target.space).retrieve(late, late_ids)) == late_ids
+
+
+def retired_spaces(migration: Migration) -> list[str]:
+    with migration.db.session() as session:
+        return [spec["space"] for spec in ModelStateRepository(session).get().retired]
+
+
+def test_abort_keeps_the_active_model_and_drops_what_was_re_encoded(tmp_path):
+    settings = make_settings(tmp_path, model_cutover="manual", model_state_cache_seconds=0.1)
+    for migration in _migration(settings):
+        shop = tenant(migration, "shop")
+        ids = migration.add_products(shop, 3)
+        active = migration.service.read().active
+        migration.service.migrate(*TARGET)
+        target = migration.service.read().target
+        migration.wait_until(lambda s: s.migrating.ready)
+        assert migration.indexes.of(target.space).count(shop) == 3
+
+        aborted = migration.service.abort()
+        assert aborted.migrating is None and aborted.previous is None and aborted.active.space == active.space.name
+        with pytest.raises(Conflict) as dropping:  # the drop first waits for every process to stop writing it
+            migration.service.migrate(*TARGET)
+        assert dropping.value.code == "drop_in_progress"
+        migration.wait_until(lambda _s, m=migration: retired_spaces(m) == [])
+        assert migration.indexes.of(target.space).count(shop) == 0
+        query = encoder_for(active).encode_text("shoes")
+        assert {h.product_id for h in migration.indexes.query(shop, query, 10)} == set(ids)
+
+        migration.service.migrate(*TARGET)  # and again, from the first product
+        migration.wait_until(lambda s: s.migrating.ready)
+        assert migration.service.cutover().active.space == target.space.name
+        assert migration.indexes.count(shop) == 3
+        with pytest.raises(Conflict) as over:
+            migration.service.abort()
+        assert over.value.code == "no_migration"
+
+
+def test_a_page_under_way_when_the_migration_is_aborted_writes_nothing(migration, monkeypatch):
+    shop = tenant(migration, "shop")
+    migration.add_products(shop, 5)
+    migration.queue.stop()  # the test runs the task itself
+    migration.service.migrate(*TARGET)
+    target = migration.service.read().target
+    encode = migration.reencoder._encode
+
+    def encode_then_abort(products, encoder):
+        page = encode(products, encoder)
+        migration.service.abort()
+        return page
+
+    monkeypatch.setattr(migration.reencoder, "_encode", encode_then_abort)
+    assert migration.reencoder.run(shop, target.space.name) is False
+    assert migration.indexes.of(target.space).count(shop) == 0  # else left behind once the drop has run
+    assert migration.service.status().migrating is None
+
+
+def test_retry_runs_the_tenants_with_failures_again_and_the_automatic_cutover_follows(migration):
+    shop, ids, target = reencoded_with_one_missing_image(migration, 3)
+    assert migration.service.cut_over_when_ready() is False  # held back by the missing image
+    migration.images.add_image(f"/{shop}/{ids[1]}.png", two_halves_png(64, 64, (1, 2, 3), (4, 5, 6)))
+
+    retried = migration.service.retry_failures()
+    assert retried.migrating.ready is False and retried.migrating.failed == 1
+    with migration.db.session() as session:  # so the sweep finds it again if that send is lost
+        assert ModelStateRepository(session).unfinished_tenants() == [shop]
+    migration.service.reencode(migration.reencoder, shop, target.space.name)  # the task body, run here
+    state = migration.service.status()
+    assert state.migrating is None and state.active.space == target.space.name
+    assert sorted(p.product_id for p in migration.indexes.retrieve(shop, ids)) == ids

@@ -20,7 +20,7 @@ def models_status(models: ModelsDep):
 @router.post("/migrate", status_code=202, response_model=ModelsOut)
 def migrate(target: ModelIn, models: ModelsDep):
     """Re-encodes every product into the new model in the background; searches keep the active one until the
-    cutover. 409 migration_in_progress, cleanup_required, already_active; 422 model_unavailable."""
+    cutover. 409 migration_in_progress, cleanup_required, already_active, drop_in_progress; 422 model_unavailable."""
     return models.migrate(target.model, target.pretrained)
 
 
@@ -28,6 +28,20 @@ def migrate(target: ModelIn, models: ModelsDep):
 def cutover(models: ModelsDep):
     """Makes the migrated model active (TROOPLY_MODEL_CUTOVER=manual). 409 no_migration, not_ready."""
     return models.cutover()
+
+
+@router.post("/abort", response_model=ModelsOut)
+def abort(models: ModelsDep):
+    """Stops a migration before its cutover and drops what it re-encoded; the active model never changed.
+    409 no_migration."""
+    return models.abort()
+
+
+@router.post("/retry", response_model=ModelsOut)
+def retry(models: ModelsDep):
+    """Tries every product under `failed` again now (after fixing their images); the automatic cutover follows
+    when they succeed. 409 no_migration."""
+    return models.retry_failures()
 
 
 @router.post("/rollback", response_model=ModelsOut)
