@@ -152,9 +152,7 @@ class ModelService:
     def cutover(self) -> ModelsOut:
         with self.db.session() as session:
             repo = ModelStateRepository(session)
-            row = self._locked(repo)
-            if row.target is None:
-                raise Conflict("no model migration is in progress", code="no_migration")
+            row, _target = self._migrating(repo)
             tenants = repo.tenants()
             if not _all_done(tenants):
                 waiting = [t.tenant_id for t in tenants if t.status != DONE]
@@ -169,10 +167,7 @@ class ModelService:
         the target within seconds, and the target's vectors are dropped once every process has stopped writing them."""
         with self.db.session() as session:
             repo = ModelStateRepository(session)
-            row = self._locked(repo)
-            if row.target is None:
-                raise Conflict("no model migration is in progress", code="no_migration")
-            target = ModelSpec.of(row.target)
+            row, target = self._migrating(repo)
             # Waits for a page being written (its progress row is locked); pages after it write nothing.
             repo.clear_tenants()
             row.target, row.retired = None, [*row.retired, target.stored()]
@@ -186,10 +181,7 @@ class ModelService:
         runs once more, and with the automatic cutover the last one to succeed switches the model."""
         with self.db.session() as session:
             repo = ModelStateRepository(session)
-            row = self._locked(repo)
-            if row.target is None:
-                raise Conflict("no model migration is in progress", code="no_migration")
-            target = ModelSpec.of(row.target)
+            _row, target = self._migrating(repo)  # locked: no cutover or abort in between
             tenant_ids = sorted(repo.failures_per_tenant())
             repo.reopen_tenants(tenant_ids)
         for tenant_id in tenant_ids:
@@ -287,6 +279,14 @@ class ModelService:
         if row is None:
             raise Conflict("the model state is not initialised: start the service once", code="not_ready")
         return row
+
+    @classmethod
+    def _migrating(cls, repo: ModelStateRepository) -> tuple[ModelStateRow, ModelSpec]:
+        """The state row, locked, and the migration's target (409 no_migration when none is in progress)."""
+        row = cls._locked(repo)
+        if row.target is None:
+            raise Conflict("no model migration is in progress", code="no_migration")
+        return row, ModelSpec.of(row.target)
 
     @staticmethod
     def _switch(row: ModelStateRow, repo: ModelStateRepository) -> None:
