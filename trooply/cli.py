@@ -7,6 +7,7 @@ import sys
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
+from trooply.catalog.queue import WORKER_QUEUES
 from trooply.config import Settings
 from trooply.errors import TrooplyError
 from trooply.observability import configure_logging
@@ -37,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run a Celery ingest worker (needs TROOPLY_REDIS_URL)")
     worker.add_argument("--concurrency", type=int, default=2)
     worker.add_argument("--pool", default="prefork", choices=["prefork", "solo", "threads"])
+    worker.add_argument("--queues", default="all", choices=sorted(WORKER_QUEUES),
+                        help="ingest batches, background tasks (scans, tenant purges, model migrations), or both "
+                        "(default); run one worker of each so that a migration never holds up ingest")
     worker.set_defaults(run=_worker)
 
     commands.add_parser("beat", help="run Celery beat: the periodic popularity refresh (needs TROOPLY_REDIS_URL)"
@@ -153,7 +157,8 @@ def _worker(args, settings: Settings) -> int:
         return 2
     from workers.celery_app import app
 
-    app.worker_main(["worker", "--loglevel=INFO", f"--concurrency={args.concurrency}", f"--pool={args.pool}"])
+    app.worker_main(["worker", "--loglevel=INFO", f"--concurrency={args.concurrency}", f"--pool={args.pool}",
+                     f"--queues={','.join(WORKER_QUEUES[args.queues])}"])
     return 0
 
 

@@ -81,14 +81,14 @@ class Container:
         self.duplicates = DuplicateService(self.db, self._index, settings, self._send_scan)
         # The background tasks by name; both queue shapes run these functions (workers/tasks.py names Celery's).
         self.dispatcher.register(INGEST_TASK, self.run_ingest)
-        self.dispatcher.register(SCAN_TASK, self.duplicates.run_scan, long_running=True)
+        self.dispatcher.register(SCAN_TASK, self.duplicates.run_scan)
         self.admin = TenantAdminService(self.db, self.tenants, settings, self.dispatcher, self._index)
-        self.dispatcher.register(PURGE_TASK, self.admin.run_purge, long_running=True)
+        self.dispatcher.register(PURGE_TASK, self.admin.run_purge)
         self.reencoder = TenantReencoder(self.db, self._indexes, self._encoder_for, self.fetcher, settings,
                                          self.models.read)
         self.dispatcher.register(REENCODE_TASK, lambda tenant_id, space: self.models.reencode(
-            self.reencoder, tenant_id, space), long_running=True)
-        self.dispatcher.register(DROP_SPACE_TASK, self._drop_space, long_running=True)
+            self.reencoder, tenant_id, space))
+        self.dispatcher.register(DROP_SPACE_TASK, self._drop_space)
         self._refresher: PeriodicTask | None = None
         self._model_sweep: PeriodicTask | None = None
         self._purge_sweep: PeriodicTask | None = None

@@ -3,6 +3,7 @@ dispatching to it. Also at-least-once: a worker killed mid-ingest is replaced an
 
 import time
 
+import redis
 from fastapi.testclient import TestClient
 
 from tests.conftest import auth, make_settings, new_tenant, wait_for_job
@@ -15,13 +16,40 @@ from tests.support.services import (
     stop,
     trooply_env,
 )
+from trooply.admin.purge import PURGE_TASK
 from trooply.api.app import create_app
+from trooply.catalog.ingest import INGEST_TASK
+from trooply.catalog.queue import BACKGROUND_QUEUE, INGEST_QUEUE, CeleryDispatcher
 
 
-def worker(tmp_path, redis_url, name):
+def worker(tmp_path, redis_url, name, queues="all"):
     # Qdrant Edge allows one owning process: a threads pool shares it (production uses the Qdrant server).
     env = trooply_env(tmp_path, TROOPLY_REDIS_URL=redis_url)
-    return start_trooply(["worker", "--pool", "threads", "--concurrency", "2"], env, tmp_path / f"{name}.log")
+    return start_trooply(["worker", "--pool", "threads", "--concurrency", "2", "--queues", queues], env,
+                         tmp_path / f"{name}.log")
+
+
+def test_background_tasks_have_a_queue_and_a_worker_of_their_own(tmp_path):
+    """A model migration sends a task per tenant at once: none of them may wait in front of an ingest batch."""
+    with redis_server() as redis_url:
+        broker = redis.Redis.from_url(redis_url)
+        dispatcher = CeleryDispatcher(redis_url)
+        try:
+            dispatcher.send(PURGE_TASK, ["no-such-tenant"])
+            dispatcher.send(INGEST_TASK, ["no-such-tenant", "no-such-job", []])
+            assert (broker.llen(BACKGROUND_QUEUE), broker.llen(INGEST_QUEUE)) == (1, 1)
+            assert dispatcher.depth() == 1  # ingest backpressure counts ingest alone
+            background = worker(tmp_path, redis_url, "background", queues="background")
+            try:
+                deadline = time.monotonic() + 90
+                while broker.llen(BACKGROUND_QUEUE):
+                    assert time.monotonic() < deadline, (tmp_path / "background.log").read_text()[-3000:]
+                    time.sleep(0.2)
+                assert broker.llen(INGEST_QUEUE) == 1  # left to the ingest workers
+            finally:
+                stop(background)
+        finally:
+            dispatcher.stop()
 
 
 def test_celery_worker_ingests_what_the_api_accepts_and_survives_a_crash(tmp_path):

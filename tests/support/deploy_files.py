@@ -6,6 +6,7 @@ import re
 import pytest
 import yaml
 
+from trooply.catalog.queue import WORKER_QUEUES
 from trooply.config import Settings
 
 KNOWN_SETTINGS = Settings.variables()
@@ -19,6 +20,14 @@ def settings_from(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Setti
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return Settings()
+
+
+def consumed_queues(argv: list[str]) -> set[str]:
+    """The Celery queues a `trooply worker …` command consumes."""
+    from trooply.cli import _parser
+
+    assert argv[:2] == ["trooply", "worker"], argv
+    return set(WORKER_QUEUES[_parser().parse_args(argv[1:]).queues])
 
 
 class UniqueKeyLoader(yaml.SafeLoader):

@@ -3,6 +3,11 @@
 A task is a name and a function of JSON-able arguments, registered once (trooply/container.py). Senders
 only name it, so the API process of the Celery shape holds no task code and loads no model; a Celery
 worker runs the same registered function (workers/tasks.py routes each task name to it).
+
+Background tasks (a duplicate scan, a tenant purge, a model migration's re-encodes: minutes each, sometimes
+thousands queued at once) are declared where their name is (`background_task`) and never queue in front of
+ingest batches or of another kind of background task: embedded, each kind has its own thread; with Celery
+they go to their own queue, which `trooply worker --queues background` consumes.
 """
 
 import heapq
@@ -16,6 +21,21 @@ from typing import Any, Protocol
 log = logging.getLogger(__name__)
 
 Task = Callable[..., object]  # called with the arguments it was sent with; what it returns is not used
+INGEST_QUEUE = "celery"  # Celery's default: messages queued before background queues existed still run
+BACKGROUND_QUEUE = "trooply.background"
+# What `trooply worker --queues` consumes.
+WORKER_QUEUES = {"all": (INGEST_QUEUE, BACKGROUND_QUEUE), "ingest": (INGEST_QUEUE,), "background": (BACKGROUND_QUEUE,)}
+_background_tasks: set[str] = set()
+
+
+def background_task(name: str) -> str:
+    """Declares a task name long-running (module level, beside the name's constant, so every sender knows)."""
+    _background_tasks.add(name)
+    return name
+
+
+def is_background(name: str) -> bool:
+    return name in _background_tasks
 
 
 class Dispatcher(Protocol):
@@ -24,9 +44,7 @@ class Dispatcher(Protocol):
         """Whether tasks run in this process (embedded) or on workers elsewhere (Celery)."""
         ...
 
-    def register(self, name: str, task: Task, *, long_running: bool = False) -> None:
-        """`long_running` tasks (scans, purges) run one at a time, beside the batches, never holding them up."""
-        ...
+    def register(self, name: str, task: Task) -> None: ...
 
     def send(self, name: str, args: Sequence[Any], delay: float = 0.0) -> None: ...
 
@@ -48,14 +66,11 @@ class TaskRegistry:
 
     def __init__(self) -> None:
         self._tasks: dict[str, Task] = {}
-        self.long_running: set[str] = set()
 
-    def register(self, name: str, task: Task, *, long_running: bool = False) -> None:
+    def register(self, name: str, task: Task) -> None:
         if name in self._tasks:
             raise ValueError(f"task {name!r} is registered twice")
         self._tasks[name] = task
-        if long_running:
-            self.long_running.add(name)
 
     def run(self, name: str, args: Sequence[Any]) -> object:
         task = self._tasks.get(name)
@@ -128,41 +143,63 @@ class _Lane:
 
 
 class InProcessQueue:
-    """The embedded shape: `workers` threads for batches, one more for long-running tasks. SQL holds the
-    truth, so what is still queued at exit is safely lost: each domain resumes its unfinished work at start."""
+    """The embedded shape: `workers` threads for batches, and one thread per kind of background task (each
+    kind runs one at a time, and a migration's thousand re-encodes never hold up a merchant's scan). SQL holds
+    the truth, so what is still queued at exit is safely lost: each domain resumes its unfinished work at start."""
 
     runs_here = True
 
     def __init__(self, workers: int) -> None:
         self.tasks = TaskRegistry()
         self._batches = _Lane("tasks", workers, self.run)
-        self._long = _Lane("long-task", 1, self.run)
+        self._background: dict[str, _Lane] = {}
+        self._lanes_lock = threading.Lock()  # guards the dict above and `_started`
+        self._started = False
 
-    def register(self, name: str, task: Task, *, long_running: bool = False) -> None:
-        self.tasks.register(name, task, long_running=long_running)
+    def register(self, name: str, task: Task) -> None:
+        self.tasks.register(name, task)
 
     def send(self, name: str, args: Sequence[Any], delay: float = 0.0) -> None:
         # Like Celery's, sending never checks the name: a task sent before start waits for the pool.
-        lane = self._long if name in self.tasks.long_running else self._batches
-        lane.push(name, list(args), delay)
+        self._lane(name).push(name, list(args), delay)
 
     def run(self, name: str, args: Sequence[Any]) -> object:
         return self.tasks.run(name, args)
 
     def start(self) -> None:
-        self._batches.start()
-        self._long.start()
+        with self._lanes_lock:
+            self._started = True
+            for lane in (self._batches, *self._background.values()):
+                lane.start()
 
     def stop(self, timeout: float = 30.0) -> None:
-        self._batches.stop(timeout)
-        self._long.stop(timeout)
+        with self._lanes_lock:
+            self._started = False
+            lanes = [self._batches, *self._background.values()]
+        for lane in lanes:
+            lane.stop(timeout)
 
     def ping(self) -> None:
-        if not (self._batches.running and self._long.running):
+        with self._lanes_lock:
+            lanes = [self._batches, *self._background.values()]
+        if not all(lane.running for lane in lanes):
             raise RuntimeError("the in-process task pool is not running")
 
     def depth(self) -> int:
-        return self._batches.depth() + self._long.depth()
+        with self._lanes_lock:
+            lanes = [self._batches, *self._background.values()]
+        return sum(lane.depth() for lane in lanes)
+
+    def _lane(self, name: str) -> _Lane:
+        if not is_background(name):
+            return self._batches
+        with self._lanes_lock:
+            lane = self._background.get(name)
+            if lane is None:
+                lane = self._background[name] = _Lane(name.rsplit(".", 1)[-1], 1, self.run)
+                if self._started:
+                    lane.start()
+            return lane
 
 
 class CeleryDispatcher:
@@ -176,12 +213,12 @@ class CeleryDispatcher:
         self.tasks = TaskRegistry()
         self.app = Celery("trooply-client", broker=broker_url)
 
-    def register(self, name: str, task: Task, *, long_running: bool = False) -> None:
-        # Run by a worker's `run`; Celery's worker processes take every task alike, long-running or not.
-        self.tasks.register(name, task, long_running=long_running)
+    def register(self, name: str, task: Task) -> None:
+        self.tasks.register(name, task)  # run by a worker's `run`
 
     def send(self, name: str, args: Sequence[Any], delay: float = 0.0) -> None:
-        self.app.send_task(name, args=list(args), countdown=delay or None)
+        queue = BACKGROUND_QUEUE if is_background(name) else INGEST_QUEUE
+        self.app.send_task(name, args=list(args), countdown=delay or None, queue=queue)
 
     def run(self, name: str, args: Sequence[Any]) -> object:
         return self.tasks.run(name, args)
@@ -197,6 +234,7 @@ class CeleryDispatcher:
             connection.ensure_connection(max_retries=1, timeout=2)
 
     def depth(self) -> int:
-        """Messages waiting in Celery's default queue (delayed retries wait elsewhere and are not counted)."""
+        """Ingest messages waiting (delayed retries wait elsewhere, background tasks in their own queue: neither
+        is counted)."""
         with self.app.connection_for_read() as connection:
-            return connection.default_channel.queue_declare("celery", passive=True).message_count
+            return connection.default_channel.queue_declare(INGEST_QUEUE, passive=True).message_count

@@ -1,12 +1,13 @@
 """Catalogue duplicates: at once for catalogues up to `duplicates_sync_max_products`, as a background scan
-(same result shape) for any size. Scans are a long-running queue task: on the Celery workers, or embedded on the
-in-process queue's long-task thread."""
+(same result shape) for any size. Scans are a background task: on the Celery workers that consume the background
+queue, or embedded on the in-process queue's scan thread."""
 
 import logging
 import time
 import uuid
 from collections.abc import Callable
 
+from trooply.catalog.queue import background_task
 from trooply.config import Settings
 from trooply.db import Database, utcnow
 from trooply.duplicates.finder import DuplicateReport, find_duplicates
@@ -17,7 +18,7 @@ from trooply.errors import InvalidRequest, NotFound, TrooplyError
 from trooply.index.base import VectorIndex
 
 log = logging.getLogger(__name__)
-SCAN_TASK = "trooply.scan_duplicates"
+SCAN_TASK = background_task("trooply.scan_duplicates")
 KEEP_SCANS = 10  # finished scans kept per tenant, newest first
 PROGRESS_EVERY_S = 2.0
 

@@ -9,7 +9,7 @@ current until cleanup, so a rollback is one call.
 import logging
 from collections.abc import Sequence
 
-from trooply.catalog.queue import Dispatcher
+from trooply.catalog.queue import Dispatcher, background_task
 from trooply.catalog.send_once import SendOnce
 from trooply.config import Settings
 from trooply.db import Database, utcnow
@@ -24,8 +24,8 @@ from trooply.vectors import VectorSpace
 from trooply.vision.sources import ModelLoadError, resolve
 
 log = logging.getLogger(__name__)
-REENCODE_TASK = "trooply.model_reencode_tenant"
-DROP_SPACE_TASK = "trooply.model_drop_space"
+REENCODE_TASK = background_task("trooply.model_reencode_tenant")
+DROP_SPACE_TASK = background_task("trooply.model_drop_space")
 
 
 def model_spec(model: str, pretrained: str) -> ModelSpec:

@@ -130,7 +130,7 @@ def test_an_interrupted_purge_is_resumed_at_start(db, index):
 
     queue = InProcessQueue(1)  # the next start: the service resumes the purge on the real task queue
     admin = TenantAdminService(db, tenants, Settings(), queue, lambda: index)
-    queue.register(PURGE_TASK, admin.run_purge, long_running=True)
+    queue.register(PURGE_TASK, admin.run_purge)
     queue.start()
     try:
         assert admin.resume_purges() == 1

@@ -3,7 +3,10 @@ import time
 
 import pytest
 
-from trooply.catalog.queue import InProcessQueue, TaskRegistry
+from trooply.catalog.queue import InProcessQueue, TaskRegistry, background_task
+
+SCAN = background_task("tests.queue.scan")
+REENCODE = background_task("tests.queue.reencode")
 
 
 def test_delayed_tasks_run_after_their_delay_and_a_failing_task_does_not_stop_the_pool():
@@ -44,14 +47,14 @@ def test_tasks_sent_before_start_wait_for_the_pool_and_run_by_name():
         done.set()
 
     pool = InProcessQueue(workers=1)
-    pool.register("scan", lambda tenant_id, scan_id: ran.append(("scan", tenant_id, scan_id)), long_running=True)
+    pool.register(SCAN, lambda tenant_id, scan_id: ran.append(("scan", tenant_id, scan_id)))
     pool.register("ingest", ingest)
     pool.send("ingest", ["t", "j", ["p1"]])
     assert pool.depth() == 1 and ran == []  # queued, nothing runs before start (`trooply reindex` leaves it so)
     pool.start()
     try:
         assert done.wait(5)
-        pool.send("scan", ["t", "dup_1"])
+        pool.send(SCAN, ["t", "dup_1"])
         deadline = time.monotonic() + 5
         while len(ran) < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -63,17 +66,49 @@ def test_tasks_sent_before_start_wait_for_the_pool_and_run_by_name():
 def test_a_long_running_task_never_holds_up_the_batches():
     release, batch_ran = threading.Event(), threading.Event()
     pool = InProcessQueue(workers=1)  # one batch thread: a scan on it would block every ingest batch
-    pool.register("scan", lambda: release.wait(10), long_running=True)
+    pool.register(SCAN, lambda: release.wait(10))
     pool.register("ingest", batch_ran.set)
     pool.start()
     try:
-        pool.send("scan", [])
+        pool.send(SCAN, [])
         pool.send("ingest", [])
         assert batch_ran.wait(5), "the batch waited for the long task"
         assert pool.depth() == 1  # the scan, still running
     finally:
         release.set()
         pool.stop()
+
+
+def test_each_kind_of_background_task_runs_one_at_a_time_beside_the_others():
+    """A migration queues a re-encode per tenant at once: a merchant's scan must not wait behind them all."""
+    release, scanned = threading.Event(), threading.Event()
+    running, most_at_once, lock = [0], [0], threading.Lock()
+
+    def reencode() -> None:
+        with lock:
+            running[0] += 1
+            most_at_once[0] = max(most_at_once[0], running[0])
+        release.wait(10)
+        with lock:
+            running[0] -= 1
+
+    pool = InProcessQueue(workers=1)
+    pool.register(REENCODE, reencode)
+    pool.register(SCAN, scanned.set)
+    pool.start()
+    try:
+        for _ in range(3):
+            pool.send(REENCODE, [])
+        pool.send(SCAN, [])
+        assert scanned.wait(5), "the scan waited behind the re-encodes"
+        assert pool.depth() == 3  # one re-encode running, two waiting for it
+    finally:
+        release.set()
+        deadline = time.monotonic() + 5
+        while pool.depth() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        pool.stop()
+    assert most_at_once[0] == 1 and pool.depth() == 0
 
 
 def test_an_unknown_task_is_an_error_where_it_runs_and_a_name_registers_once():

@@ -21,16 +21,18 @@ from tests.support.deploy_files import (
     KNOWN_SETTINGS,
     TROOPLY_NAME,
     UniqueKeyLoader,
+    consumed_queues,
     settings_from,
 )
+from trooply.catalog.queue import BACKGROUND_QUEUE, INGEST_QUEUE
 
 ROOT = Path(__file__).resolve().parents[3]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 SCHEMA_FILE = ROOT / "deploy" / "schemas" / "compose-spec.json"
 
-TROOPLY_SERVICES = ("api", "worker", "worker-gpu", "beat", "migrate")
-REQUIRED_SERVICES = ("api", "worker", "beat", "migrate", "redis", "qdrant", "postgres")
+TROOPLY_SERVICES = ("api", "worker", "worker-background", "worker-gpu", "beat", "migrate")
+REQUIRED_SERVICES = ("api", "worker", "worker-background", "beat", "migrate", "redis", "qdrant", "postgres")
 
 
 # --- helpers -----------------------------------------------------------------------------------------
@@ -221,7 +223,7 @@ def test_dependencies_are_waited_for_by_condition():
             assert target in services, f"{name} depends on an unknown service {target}"
             expected = "service_completed_successfully" if target == "migrate" else "service_healthy"
             assert rule.get("condition") == expected, f"{name} -> {target}"
-    for name in ("api", "worker"):
+    for name in ("api", "worker", "worker-background"):
         assert set(services[name]["depends_on"]) == {"migrate", "postgres", "redis", "qdrant"}, name
     assert set(services["migrate"]["depends_on"]) == {"postgres"}
     assert services["migrate"]["restart"] == "no"
@@ -254,6 +256,13 @@ def test_commands_are_real_entry_points():
     assert command(services["worker"])[:2] == ["trooply", "worker"]
     assert command(services["beat"]) == ["trooply", "beat"]
     assert command(services["migrate"]) == ["trooply", "migrate"]
+
+
+def test_ingest_and_background_tasks_have_workers_of_their_own():
+    """A model migration queues thousands of background tasks: they must not wait in front of ingest."""
+    services = load_compose()["services"]
+    assert consumed_queues(command(services["worker"])) == {INGEST_QUEUE}
+    assert consumed_queues(command(services["worker-background"])) == {BACKGROUND_QUEUE}
 
 
 def test_a_mistyped_command_is_caught():

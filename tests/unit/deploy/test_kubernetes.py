@@ -19,8 +19,10 @@ from tests.support.deploy_files import (
     KNOWN_SETTINGS,
     TROOPLY_NAME,
     UniqueKeyLoader,
+    consumed_queues,
     settings_from,
 )
+from trooply.catalog.queue import BACKGROUND_QUEUE, INGEST_QUEUE
 
 ROOT = Path(__file__).resolve().parents[3]
 DEPLOY = ROOT / "deploy"
@@ -341,6 +343,16 @@ def test_gpu_worker_runs_on_gpu_nodes_with_cuda():
     for name in ("trooply-worker-cpu", "trooply-worker-gpu"):
         one("PodDisruptionBudget", name)
 
+
+def test_ingest_and_background_tasks_have_workers_of_their_own():
+    """A model migration queues thousands of background tasks: they must not wait in front of ingest."""
+    def queues(name: str) -> set[str]:
+        return consumed_queues(pod_spec(one("Deployment", name))["containers"][0]["args"])
+
+    assert queues("trooply-worker-cpu") == {INGEST_QUEUE}
+    assert queues("trooply-worker-background") == {BACKGROUND_QUEUE}
+    assert queues("trooply-worker-gpu") == {INGEST_QUEUE, BACKGROUND_QUEUE}
+    one("PodDisruptionBudget", "trooply-worker-background")
 
 def test_beat_is_a_singleton():
     beat = one("Deployment", "trooply-beat")

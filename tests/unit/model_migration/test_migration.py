@@ -106,9 +106,8 @@ def _migration(settings: Settings) -> Iterator[Migration]:
     fetcher = ImageFetcher.from_settings(settings)
     reencoder = TenantReencoder(db, lambda: indexes, encoder_for, fetcher, settings, service.read)
 
-    queue.register(REENCODE_TASK, lambda tenant_id, space: service.reencode(reencoder, tenant_id, space),
-                   long_running=True)
-    queue.register(DROP_SPACE_TASK, lambda name, dim: service.drop_space(indexes, name, dim), long_running=True)
+    queue.register(REENCODE_TASK, lambda tenant_id, space: service.reencode(reencoder, tenant_id, space))
+    queue.register(DROP_SPACE_TASK, lambda name, dim: service.drop_space(indexes, name, dim))
     queue.start()
     with ImageServer() as images:
         try:
