@@ -16,12 +16,14 @@ collection just before it.
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
 from qdrant_client import QdrantClient, models
+from qdrant_client.http.exceptions import UnexpectedResponse
 
 from trooply.config import Settings
 from trooply.errors import ServiceUnavailable
@@ -36,7 +38,7 @@ from trooply.index.base import (
     point_vector,
 )
 from trooply.index.server_filters import PAYLOAD_INDEXES, TENANT_INDEX, server_filter
-from trooply.index.tiers import TENANT_KEY, StorePoint, TenantView, TieredIndex, new_version
+from trooply.index.tiers import TENANT_KEY, StorePoint, StoreRetired, TenantView, TieredIndex, new_version
 from trooply.vectors import VectorSpace
 
 log = logging.getLogger(__name__)
@@ -54,62 +56,85 @@ class ClusterLayout:
 
 
 class CollectionStore:
-    """A collection (or an alias of one) as a tenant-agnostic point store (see `tiers.PointStore`)."""
+    """A collection (or an alias of one) as a tenant-agnostic point store (see `tiers.PointStore`). A call that
+    finds the collection deleted (by another process: a tenant dropped, a model's vectors dropped) raises
+    `StoreRetired`, after `on_missing` let the index forget it, so the caller looks the store up again."""
 
-    def __init__(self, client: QdrantClient, name: str, vector_name: str) -> None:
+    def __init__(self, client: QdrantClient, name: str, vector_name: str,
+                 on_missing: Callable[[str], None] = lambda _name: None) -> None:
         self.client = client
         self.name = name
         self._vector = vector_name
+        self._on_missing = on_missing
 
     def upsert(self, points: Sequence[StorePoint]) -> None:
         if not points:  # a catch-up pass whose stale points were all deleted meanwhile: Qdrant refuses empty writes
             return
-        self.client.upsert(self.name, points=[
-            models.PointStruct(id=p.id, vector={self._vector: as_floats(p.vector)}, payload=p.payload)
-            for p in points])
+        with self._retired_when_missing():
+            self.client.upsert(self.name, points=[
+                models.PointStruct(id=p.id, vector={self._vector: as_floats(p.vector)}, payload=p.payload)
+                for p in points])
 
     def set_payload(self, point_id: str, payload: dict[str, Any], replace: bool, scope: Sequence[Condition]) -> None:
         # By filter, so that a product not (or no longer) in the index is left alone instead of failing.
         write = self.client.overwrite_payload if replace else self.client.set_payload
-        write(self.name, payload=payload, points=models.FilterSelector(filter=self._only(scope, [point_id])))
+        with self._retired_when_missing():
+            write(self.name, payload=payload, points=models.FilterSelector(filter=self._only(scope, [point_id])))
 
     def delete(self, point_ids: Sequence[str], scope: Sequence[Condition]) -> None:
-        self.client.delete(self.name, points_selector=models.FilterSelector(filter=self._only(scope, point_ids)))
+        with self._retired_when_missing():
+            self.client.delete(self.name, points_selector=models.FilterSelector(filter=self._only(scope, point_ids)))
 
     def delete_matching(self, scope: Sequence[Condition]) -> None:
-        self.client.delete(self.name, points_selector=models.FilterSelector(filter=self._only(scope)))
+        with self._retired_when_missing():
+            self.client.delete(self.name, points_selector=models.FilterSelector(filter=self._only(scope)))
 
     def query(self, vector: np.ndarray, limit: int, conditions: Sequence[Condition],
               with_vectors: bool) -> list[IndexHit]:
-        found = self.client.query_points(
-            self.name, query=as_floats(vector), using=self._vector, limit=limit,
-            query_filter=server_filter(conditions), with_payload=True, with_vectors=with_vectors).points
+        with self._retired_when_missing():
+            found = self.client.query_points(
+                self.name, query=as_floats(vector), using=self._vector, limit=limit,
+                query_filter=server_filter(conditions), with_payload=True, with_vectors=with_vectors).points
         return [point_hit(p, p.score, self._vector if with_vectors else None) for p in found]
 
     def neighbours(self, vectors: Sequence[np.ndarray], min_score: float, limit: int,
                    conditions: Sequence[Condition]) -> list[list[IndexHit]]:
-        found = self.client.query_batch_points(self.name, requests=[models.QueryRequest(
-            query=as_floats(v), using=self._vector, limit=limit, score_threshold=min_score,
-            filter=server_filter(conditions), with_payload=["product_id"]) for v in vectors])
+        with self._retired_when_missing():
+            found = self.client.query_batch_points(self.name, requests=[models.QueryRequest(
+                query=as_floats(v), using=self._vector, limit=limit, score_threshold=min_score,
+                filter=server_filter(conditions), with_payload=["product_id"]) for v in vectors])
         return [[point_hit(p, p.score) for p in response.points] for response in found]
 
     def retrieve(self, point_ids: Sequence[str], conditions: Sequence[Condition]) -> list[IndexPoint]:
-        found, _ = self.client.scroll(self.name, limit=len(point_ids),
-                                      scroll_filter=server_filter(conditions, point_ids), with_payload=True,
-                                      with_vectors=[self._vector])
+        with self._retired_when_missing():
+            found, _ = self.client.scroll(self.name, limit=len(point_ids),
+                                          scroll_filter=server_filter(conditions, point_ids), with_payload=True,
+                                          with_vectors=[self._vector])
         return [self._point(record) for record in found]
 
     def scroll(self, limit: int, offset: object | None, conditions: Sequence[Condition],
                full_payload: bool) -> ScrollPage:
-        found, after = self.client.scroll(self.name, limit=limit,
-                                          offset=cast("models.ExtendedPointId | None", offset),
-                                          scroll_filter=server_filter(conditions),
-                                          with_payload=True if full_payload else ["product_id"],
-                                          with_vectors=[self._vector])
+        with self._retired_when_missing():
+            found, after = self.client.scroll(self.name, limit=limit,
+                                              offset=cast("models.ExtendedPointId | None", offset),
+                                              scroll_filter=server_filter(conditions),
+                                              with_payload=True if full_payload else ["product_id"],
+                                              with_vectors=[self._vector])
         return ScrollPage([self._point(record) for record in found], after)
 
     def count(self, conditions: Sequence[Condition]) -> int:
-        return self.client.count(self.name, count_filter=server_filter(conditions), exact=True).count
+        with self._retired_when_missing():
+            return self.client.count(self.name, count_filter=server_filter(conditions), exact=True).count
+
+    @contextmanager
+    def _retired_when_missing(self) -> Iterator[None]:
+        try:
+            yield
+        except Exception as error:
+            if not _collection_missing(error):
+                raise
+            self._on_missing(self.name)
+            raise StoreRetired(f"collection {self.name} was deleted") from error
 
     def _only(self, scope: Sequence[Condition], point_ids: Sequence[str] | None = None) -> models.Filter:
         selected = server_filter(scope, point_ids)
@@ -185,7 +210,7 @@ class QdrantServerIndex(TieredIndex):
             self._move_legacy_tenants()
             name = self.shared_name()
             self._create(name, shared=True)
-            self._shared = CollectionStore(self.client, name, self._check(name, "the shared index"))
+            self._shared = CollectionStore(self.client, name, self._check(name, "the shared index"), self._forget)
         return self._shared
 
     def _dedicated_store(self, tenant_id: str) -> CollectionStore | None:
@@ -194,18 +219,20 @@ class QdrantServerIndex(TieredIndex):
         name = self.tenant_name(tenant_id)
         if not self.client.collection_exists(name):
             return None
-        return CollectionStore(self.client, name, self._check(name, f"index of tenant {tenant_id}"))
+        return CollectionStore(self.client, name, self._check(name, f"index of tenant {tenant_id}"), self._forget)
 
     def _promotion_target(self, tenant_id: str) -> CollectionStore | None:
         name = self._target_name(tenant_id)
-        return CollectionStore(self.client, name, self.space.name) if self.client.collection_exists(name) else None
+        if not self.client.collection_exists(name):
+            return None
+        return CollectionStore(self.client, name, self.space.name, self._forget)
 
     def _begin_promotion(self, tenant_id: str) -> CollectionStore:
         name = self._target_name(tenant_id)
         if self.client.collection_exists(name):  # a crashed promotion's, or a racing one's: start over
             self.client.delete_collection(name)
         self._create(name, shared=False)
-        return CollectionStore(self.client, name, self.space.name)
+        return CollectionStore(self.client, name, self.space.name, self._forget)
 
     def _finish_promotion(self, tenant_id: str) -> None:
         self.client.update_collection_aliases(change_aliases_operations=[models.CreateAliasOperation(
@@ -225,6 +252,12 @@ class QdrantServerIndex(TieredIndex):
                 delete_alias=models.DeleteAlias(alias_name=alias))])
             self.client.delete_collection(collection)
         self._checked.pop(alias, None)
+
+    def _forget(self, name: str) -> None:
+        """A collection another process deleted: looked up (the shared one created) again on next use."""
+        if self._shared is not None and self._shared.name == name:
+            self._shared = None
+        self._checked.pop(name, None)
 
     def _create(self, name: str, shared: bool) -> None:
         if not self.client.collection_exists(name):
@@ -294,6 +327,14 @@ class QdrantServerIndex(TieredIndex):
             if offset is None:
                 break
         self.client.delete_collection(name)
+
+
+def _collection_missing(error: Exception) -> bool:
+    """Whether a call failed because its collection does not exist (a server's 404, local mode's ValueError);
+    missing points never fail a call this index makes."""
+    if isinstance(error, UnexpectedResponse):
+        return error.status_code == 404
+    return isinstance(error, ValueError) and str(error).startswith("Collection ") and str(error).endswith(" not found")
 
 
 def _stored_space(client: QdrantClient, name: str, expected: str) -> VectorSpace:

@@ -57,6 +57,7 @@ VERSION_KEY = "_v"
 _INTERNAL_KEYS = (TENANT_KEY, VERSION_KEY)
 _COPY_PAGE = 256
 _CATCH_UP_PASSES = 5
+_LOOKUPS = 10  # a store retired this many times in a row during one call is a fault, not a race
 
 R = TypeVar("R")
 
@@ -187,6 +188,11 @@ class TenantView:
         return {**untagged, TENANT_KEY: self.tenant_id} if self.shared else untagged
 
 
+def _store_unavailable(tenant_id: str) -> ServiceUnavailable:
+    log.error("the store of tenant %s kept disappearing during one call", tenant_id)
+    return ServiceUnavailable("the vector index is being changed: try again", code="index_unavailable")
+
+
 def _public(point: IndexPoint) -> IndexPoint:
     return IndexPoint(point.product_id, point.vector, public_payload(point.payload))
 
@@ -304,7 +310,7 @@ class TieredIndex(ABC):
         return TenantView(self._shared_store(), tenant_id, shared=True)
 
     def _read(self, tenant_id: str, read: Callable[[TenantView], R]) -> R:
-        while True:
+        for _ in range(_LOOKUPS):
             switches = self._switch_count(tenant_id)
             view = self._view(tenant_id)
             try:
@@ -314,16 +320,18 @@ class TieredIndex(ABC):
             if view.shared and self._switch_count(tenant_id) != switches:
                 continue  # promoted meanwhile: its shared points may have been deleted under this read
             return result
+        raise _store_unavailable(tenant_id)
 
     def _write(self, tenant_id: str, write: Callable[[TenantView], None]) -> bool:
         """Applies a write where the tenant lives (writes are idempotent: a retry repeats it whole); true when
         that is the shared store."""
         with self._tenant_lock(tenant_id):
-            while True:
+            for _ in range(_LOOKUPS):
                 try:
                     return self._write_once(tenant_id, write)
                 except StoreRetired:
                     continue
+        raise _store_unavailable(tenant_id)
 
     def _write_once(self, tenant_id: str, write: Callable[[TenantView], None]) -> bool:
         view = self._view(tenant_id)

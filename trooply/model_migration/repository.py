@@ -9,7 +9,6 @@ from sqlalchemy import CursorResult, delete, func, select, update
 from trooply.catalog.models import INDEXED, ProductRecord
 from trooply.db import MaintenanceRepository, TenantScopedRepository
 from trooply.model_migration.models import (
-    DONE,
     PENDING,
     RUNNING,
     STATE_ID,
@@ -68,8 +67,9 @@ class ModelStateRepository(MaintenanceRepository):
                                  .values(status=PENDING))
 
     def clear_tenants(self) -> None:
-        self.session.execute(delete(MigrationFailure))
+        # Progress rows before failure rows, as every writer of both takes them: no deadlock on PostgreSQL.
         self.session.execute(delete(TenantMigration))
+        self.session.execute(delete(MigrationFailure))
 
     def tenants(self) -> list[TenantMigration]:
         return list(self.session.scalars(select(TenantMigration).order_by(TenantMigration.tenant_id)))
@@ -86,8 +86,17 @@ class ModelStateRepository(MaintenanceRepository):
 
 
 class TenantMigrationRepository(TenantScopedRepository):
+    """One tenant's progress row and failure rows. A transaction that writes both locks the progress row first
+    (`lock`, `lock_if_running`), as the abort does, so that two of them never wait on each other."""
+
     def get(self) -> TenantMigration | None:
         return self._get(TenantMigration)
+
+    def lock(self) -> TenantMigration | None:
+        """The progress row, write-locked until the transaction ends (an abort deleting it waits)."""
+        self.session.execute(self._update(TenantMigration).values(status=TenantMigration.status)
+                             .execution_options(synchronize_session=False))
+        return self.session.scalars(self._select(TenantMigration).execution_options(populate_existing=True)).first()
 
     def lock_if_running(self) -> bool:
         """Write-locks the tenant's progress row until the transaction ends, when its run is still on: an abort
@@ -124,9 +133,6 @@ class TenantMigrationRepository(TenantScopedRepository):
             self._update(TenantMigration).where(same_cursor, TenantMigration.status == RUNNING)
             .values(cursor=to, done=TenantMigration.done + encoded, total=total)))
         return result.rowcount == 1
-
-    def finish(self) -> None:
-        self.session.execute(self._update(TenantMigration).values(status=DONE))
 
     def failures_after(self, after: str | None, limit: int) -> list[str]:
         """The products of recorded failures in id order after `after`: a run tries each one again."""

@@ -237,13 +237,13 @@ class ModelService:
             return
         with self.db.session() as session:
             repo = TenantMigrationRepository(session, tenant_id)
-            for product_id, (code, message) in errors.items():
-                repo.record_failure(product_id, code, message)
-            progress = repo.get()
+            progress = repo.lock()  # first, as the re-encoder and the abort take it
             if progress is None:  # a tenant created during the migration: from its first product
                 repo.add(TenantMigration(status=PENDING, done=0, total=0))
             elif progress.status in (RUNNING, DONE):  # a run ending now must not mark it done
                 progress.status = PENDING
+            for product_id, (code, message) in errors.items():
+                repo.record_failure(product_id, code, message)
         self._send_reencode(tenant_id, state.target, 0.0)
 
     def resume_unfinished(self) -> int:

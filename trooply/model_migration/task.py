@@ -118,7 +118,7 @@ class TenantReencoder:
     def _finish(self, tenant_id: str) -> None:
         with self.db.session() as session:
             repo = TenantMigrationRepository(session, tenant_id)
-            progress = repo.get()
+            progress = repo.lock()  # else an abort deleting it now would fail this update
             if progress is not None and progress.status == RUNNING:
                 progress.total = repo.count_indexed_after(None)
                 progress.done = max(0, progress.total - repo.failure_count())

@@ -1,6 +1,7 @@
 """Tiered storage on both engines: isolation in the shared store, promotion (also under load), crashes."""
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -214,6 +215,35 @@ def test_a_search_that_chose_the_shared_store_before_the_switch_answers_from_the
     searcher.join(timeout=60)
 
     assert len(answers) == 1 and answers[0] and answers[0][0] == "p3"
+
+
+def test_on_the_server_the_shared_copy_outlives_the_switch_by_the_settle_delay():
+    """Another process's search may have chosen the shared collection just before the switch: it still finds the
+    tenant's points there for the settle delay."""
+    client = SerialisedClient()
+    index = QdrantServerIndex(client, SPACE, settle_seconds=1.0)
+    index.upsert("t", [point(f"p{i}", unit(i)) for i in range(SPACE.size)])
+    promotion = index.promote("t")
+    deadline = time.monotonic() + 30
+    while index.tier("t") != TierStatus("dedicated"):
+        assert time.monotonic() < deadline and not promotion.done()
+        time.sleep(0.01)
+    assert copies_left_in_shared(index, "t", Path()) == SPACE.size
+    promotion.result(timeout=30)
+    assert copies_left_in_shared(index, "t", Path()) == 0
+
+
+def test_a_shared_collection_another_process_deleted_is_created_again_on_next_use():
+    """What a model's vectors dropped by a worker leave in every other process: a handle on a deleted collection.
+    A migration to that model again must not fail there."""
+    client = SerialisedClient()
+    index = QdrantServerIndex(client, SPACE, settle_seconds=0)
+    index.upsert("t", [point("a", unit(0))])
+    client.delete_collection(index.shared_name())  # as another process's `destroy()` does
+
+    assert index.count("t") == 0
+    index.upsert("t", [point("b", unit(1))])
+    assert [hit.product_id for hit in index.query("t", unit(1), 3)] == ["b"]
 
 
 def test_a_promotion_cut_short_leaves_the_tenant_in_shared_and_a_later_one_succeeds(
