@@ -7,7 +7,7 @@ import sys
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
-from trooply.catalog.queue import WORKER_QUEUES
+from trooply.catalog.queue import WORKER_CHOICES
 from trooply.config import Settings
 from trooply.errors import TrooplyError
 from trooply.observability import configure_logging
@@ -38,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run a Celery ingest worker (needs TROOPLY_REDIS_URL)")
     worker.add_argument("--concurrency", type=int, default=2)
     worker.add_argument("--pool", default="prefork", choices=["prefork", "solo", "threads"])
-    worker.add_argument("--queues", default="all", choices=sorted(WORKER_QUEUES),
+    worker.add_argument("--queues", default="all", choices=WORKER_CHOICES,
                         help="ingest batches, background tasks (scans, tenant purges, model migrations), or both "
                         "(default); run one worker of each so that a migration never holds up ingest")
     worker.set_defaults(run=_worker)
@@ -155,10 +155,12 @@ def _worker(args, settings: Settings) -> int:
         print("error: `trooply worker` needs TROOPLY_REDIS_URL (without it, `trooply serve` runs "
               "its own in-process workers)", file=sys.stderr)
         return 2
+    import workers.tasks  # noqa: F401  (declares every task, so that every background queue is known)
+    from trooply.catalog.queue import worker_queues
     from workers.celery_app import app
 
     app.worker_main(["worker", "--loglevel=INFO", f"--concurrency={args.concurrency}", f"--pool={args.pool}",
-                     f"--queues={','.join(WORKER_QUEUES[args.queues])}"])
+                     f"--queues={','.join(worker_queues(args.queues))}"])
     return 0
 
 

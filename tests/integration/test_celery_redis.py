@@ -19,7 +19,8 @@ from tests.support.services import (
 from trooply.admin.purge import PURGE_TASK
 from trooply.api.app import create_app
 from trooply.catalog.ingest import INGEST_TASK
-from trooply.catalog.queue import BACKGROUND_QUEUE, INGEST_QUEUE, CeleryDispatcher
+from trooply.catalog.queue import INGEST_QUEUE, CeleryDispatcher, queue_of
+from trooply.duplicates.service import SCAN_TASK
 
 
 def worker(tmp_path, redis_url, name, queues="all"):
@@ -36,18 +37,20 @@ def test_background_tasks_have_a_queue_and_a_worker_of_their_own(tmp_path):
         dispatcher = CeleryDispatcher(redis_url)
         try:
             dispatcher.send(PURGE_TASK, ["no-such-tenant"])
+            dispatcher.send(SCAN_TASK, ["no-such-tenant", "no-such-scan"])
             dispatcher.send(INGEST_TASK, ["no-such-tenant", "no-such-job", []])
-            assert (broker.llen(BACKGROUND_QUEUE), broker.llen(INGEST_QUEUE)) == (1, 1)
-            assert dispatcher.depth() == 1  # ingest backpressure counts ingest alone
-            background = worker(tmp_path, redis_url, "background", queues="background")
+            background = [queue_of(PURGE_TASK), queue_of(SCAN_TASK)]  # each kind its own: neither waits for the other
+            assert [broker.llen(queue) for queue in [*background, INGEST_QUEUE]] == [1, 1, 1]
+            assert dispatcher.depth() == 1  # the queue-depth metric counts ingest batches alone
+            consumer = worker(tmp_path, redis_url, "background", queues="background")
             try:
                 deadline = time.monotonic() + 90
-                while broker.llen(BACKGROUND_QUEUE):
+                while any(broker.llen(queue) for queue in background):
                     assert time.monotonic() < deadline, (tmp_path / "background.log").read_text()[-3000:]
                     time.sleep(0.2)
                 assert broker.llen(INGEST_QUEUE) == 1  # left to the ingest workers
             finally:
-                stop(background)
+                stop(consumer)
         finally:
             dispatcher.stop()
 

@@ -6,7 +6,6 @@ import re
 import pytest
 import yaml
 
-from trooply.catalog.queue import WORKER_QUEUES
 from trooply.config import Settings
 
 KNOWN_SETTINGS = Settings.variables()
@@ -24,10 +23,24 @@ def settings_from(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Setti
 
 def consumed_queues(argv: list[str]) -> set[str]:
     """The Celery queues a `trooply worker …` command consumes."""
+    import workers.tasks  # noqa: F401  (declares every task, as `trooply worker` does)
+    from trooply.catalog.queue import worker_queues
     from trooply.cli import _parser
 
     assert argv[:2] == ["trooply", "worker"], argv
-    return set(WORKER_QUEUES[_parser().parse_args(argv[1:]).queues])
+    return set(worker_queues(_parser().parse_args(argv[1:]).queues))
+
+
+def background_queues() -> set[str]:
+    """The Celery queues of the four background tasks, one per kind."""
+    from trooply.admin.purge import PURGE_TASK
+    from trooply.catalog.queue import queue_of
+    from trooply.duplicates.service import SCAN_TASK
+    from trooply.model_migration.service import DROP_SPACE_TASK, REENCODE_TASK
+
+    queues = {queue_of(name) for name in (PURGE_TASK, SCAN_TASK, REENCODE_TASK, DROP_SPACE_TASK)}
+    assert len(queues) == 4, queues
+    return queues
 
 
 class UniqueKeyLoader(yaml.SafeLoader):

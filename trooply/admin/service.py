@@ -93,7 +93,7 @@ class TenantAdminService:
         return TenantDeletion(tenant_id=tenant_id, status="deleting")
 
     def run_purge(self, tenant_id: str) -> None:
-        """PURGE_TASK: on a Celery worker, or embedded on the queue's long-running lane."""
+        """PURGE_TASK: on a Celery worker that consumes the background queues, or embedded on the purge thread."""
         if self._index is None:
             raise RuntimeError("this process has no index to purge")
         try:

@@ -6,8 +6,9 @@ worker runs the same registered function (workers/tasks.py routes each task name
 
 Background tasks (a duplicate scan, a tenant purge, a model migration's re-encodes: minutes each, sometimes
 thousands queued at once) are declared where their name is (`background_task`) and never queue in front of
-ingest batches or of another kind of background task: embedded, each kind has its own thread; with Celery
-they go to their own queue, which `trooply worker --queues background` consumes.
+ingest batches or of another kind of background task: embedded, each kind has its own thread; with Celery,
+each kind has its own queue (`trooply.background.<kind>`), which `trooply worker --queues background`
+consumes in turn with the others (kombu's round robin), so a scan waits for one re-encode, not for all.
 """
 
 import heapq
@@ -22,20 +23,30 @@ log = logging.getLogger(__name__)
 
 Task = Callable[..., object]  # called with the arguments it was sent with; what it returns is not used
 INGEST_QUEUE = "celery"  # Celery's default: messages queued before background queues existed still run
-BACKGROUND_QUEUE = "trooply.background"
-# What `trooply worker --queues` consumes.
-WORKER_QUEUES = {"all": (INGEST_QUEUE, BACKGROUND_QUEUE), "ingest": (INGEST_QUEUE,), "background": (BACKGROUND_QUEUE,)}
-_background_tasks: set[str] = set()
+WORKER_CHOICES = ("all", "ingest", "background")  # `trooply worker --queues`
+_background_queues: dict[str, str] = {}  # background task name: its Celery queue
 
 
 def background_task(name: str) -> str:
-    """Declares a task name long-running (module level, beside the name's constant, so every sender knows)."""
-    _background_tasks.add(name)
+    """Declares a task name long-running (at module level, beside the name's constant, so every process that
+    sends it knows): a thread of its own embedded, a Celery queue of its own."""
+    _background_queues[name] = "trooply.background." + name.removeprefix("trooply.")
     return name
 
 
 def is_background(name: str) -> bool:
-    return name in _background_tasks
+    return name in _background_queues
+
+
+def queue_of(name: str) -> str:
+    """The Celery queue a task is sent to."""
+    return _background_queues.get(name, INGEST_QUEUE)
+
+
+def worker_queues(choice: str) -> list[str]:
+    """The Celery queues `trooply worker --queues CHOICE` consumes (its caller imports every task first)."""
+    background = sorted(set(_background_queues.values()))
+    return {"ingest": [INGEST_QUEUE], "background": background, "all": [INGEST_QUEUE, *background]}[choice]
 
 
 class Dispatcher(Protocol):
@@ -98,12 +109,15 @@ class _Lane:
             thread.start()
             self._threads.append(thread)
 
-    def stop(self, timeout: float) -> None:
+    def signal_stop(self) -> None:
+        """The workers stop after their current task (see `join`)."""
         with self._ready:
             self._stopping = True
             self._ready.notify_all()
+
+    def join(self, deadline: float) -> None:
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
         self._threads.clear()
 
     def push(self, name: str, args: list[Any], delay: float) -> None:
@@ -173,11 +187,15 @@ class InProcessQueue:
                 lane.start()
 
     def stop(self, timeout: float = 30.0) -> None:
+        """Every lane finishes its current task, together, within `timeout`."""
         with self._lanes_lock:
             self._started = False
             lanes = [self._batches, *self._background.values()]
         for lane in lanes:
-            lane.stop(timeout)
+            lane.signal_stop()
+        deadline = time.monotonic() + timeout
+        for lane in lanes:
+            lane.join(deadline)
 
     def ping(self) -> None:
         with self._lanes_lock:
@@ -186,9 +204,8 @@ class InProcessQueue:
             raise RuntimeError("the in-process task pool is not running")
 
     def depth(self) -> int:
-        with self._lanes_lock:
-            lanes = [self._batches, *self._background.values()]
-        return sum(lane.depth() for lane in lanes)
+        """Ingest batches waiting or running (background tasks not counted, as with Celery)."""
+        return self._batches.depth()
 
     def _lane(self, name: str) -> _Lane:
         if not is_background(name):
@@ -217,8 +234,7 @@ class CeleryDispatcher:
         self.tasks.register(name, task)  # run by a worker's `run`
 
     def send(self, name: str, args: Sequence[Any], delay: float = 0.0) -> None:
-        queue = BACKGROUND_QUEUE if is_background(name) else INGEST_QUEUE
-        self.app.send_task(name, args=list(args), countdown=delay or None, queue=queue)
+        self.app.send_task(name, args=list(args), countdown=delay or None, queue=queue_of(name))
 
     def run(self, name: str, args: Sequence[Any]) -> object:
         return self.tasks.run(name, args)

@@ -19,10 +19,11 @@ from tests.support.deploy_files import (
     KNOWN_SETTINGS,
     TROOPLY_NAME,
     UniqueKeyLoader,
+    background_queues,
     consumed_queues,
     settings_from,
 )
-from trooply.catalog.queue import BACKGROUND_QUEUE, INGEST_QUEUE
+from trooply.catalog.queue import INGEST_QUEUE
 
 ROOT = Path(__file__).resolve().parents[3]
 DEPLOY = ROOT / "deploy"
@@ -350,8 +351,8 @@ def test_ingest_and_background_tasks_have_workers_of_their_own():
         return consumed_queues(pod_spec(one("Deployment", name))["containers"][0]["args"])
 
     assert queues("trooply-worker-cpu") == {INGEST_QUEUE}
-    assert queues("trooply-worker-background") == {BACKGROUND_QUEUE}
-    assert queues("trooply-worker-gpu") == {INGEST_QUEUE, BACKGROUND_QUEUE}
+    assert queues("trooply-worker-background") == background_queues()
+    assert queues("trooply-worker-gpu") == {INGEST_QUEUE} | background_queues()
     one("PodDisruptionBudget", "trooply-worker-background")
 
 def test_beat_is_a_singleton():
