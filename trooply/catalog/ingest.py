@@ -61,6 +61,10 @@ class IngestModels(Protocol):
         """The other model could not encode or store these products: the migration tries them again."""
         ...
 
+    def second_stored(self, tenant_id: str, product_ids: list[str]) -> None:
+        """Every other model stored these products: a failure recorded for one of them earlier is void."""
+        ...
+
 
 @dataclass
 class IngestOutcome:
@@ -155,12 +159,16 @@ class IngestPipeline:
             for target, encoded in second_vectors:
                 second_errors |= self._store_second(tenant_id, target, encoded, payloads)
             second_errors |= self._started_meanwhile(others, [pid for pid in to_encode if pid in payloads])
+            second_stored = [pid for pid in to_encode if pid in payloads and pid not in second_errors
+                             and all(pid in encoded for _target, encoded in second_vectors)]
             for pid in unchanged:
                 if pid in payloads:
                     # The whole payload is rewritten: a field the merchant dropped must stop matching filters.
                     self.index.set_payload(tenant_id, pid, payloads[pid], replace=True)
         if second_errors:
             self.models.second_failed(tenant_id, second_errors)
+        if others and second_stored:
+            self.models.second_stored(tenant_id, second_stored)
         return set(payloads)
 
     def _started_meanwhile(self, encoded_with: list[ModelTarget], stored: list[str]) -> dict[str, TrooplyError]:

@@ -27,3 +27,6 @@ class MigrationModels:
 
     def second_failed(self, tenant_id: str, errors: dict[str, TrooplyError]) -> None:
         self._service.record_failures(tenant_id, {pid: (e.code, e.message) for pid, e in errors.items()})
+
+    def second_stored(self, tenant_id: str, product_ids: list[str]) -> None:
+        self._service.clear_failures(tenant_id, product_ids)

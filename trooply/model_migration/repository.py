@@ -154,6 +154,13 @@ class TenantMigrationRepository(TenantScopedRepository):
         else:
             failure.code, failure.message, failure.attempts = code, message, failure.attempts + 1
 
-    def clear_failures(self, product_ids: Sequence[str]) -> None:
-        if product_ids:
-            self.session.execute(self._delete(MigrationFailure).where(MigrationFailure.product_id.in_(product_ids)))
+    def failed_among(self, product_ids: Sequence[str]) -> list[str]:
+        return list(self.session.scalars(self._select(MigrationFailure, MigrationFailure.product_id)
+                                         .where(MigrationFailure.product_id.in_(product_ids)))) if product_ids else []
+
+    def clear_failures(self, product_ids: Sequence[str]) -> int:
+        if not product_ids:
+            return 0
+        result = cast(CursorResult, self.session.execute(
+            self._delete(MigrationFailure).where(MigrationFailure.product_id.in_(product_ids))))
+        return result.rowcount

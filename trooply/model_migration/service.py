@@ -246,6 +246,22 @@ class ModelService:
                 repo.record_failure(product_id, code, message)
         self._send_reencode(tenant_id, state.target, 0.0)
 
+    def clear_failures(self, tenant_id: str, product_ids: list[str]) -> None:
+        """Ingest stored these products with the target model too (an image fixed and sent again): failures
+        recorded for them are void, and the last one cleared lets the automatic cutover go."""
+        if self.state.current().target is None:
+            return
+        with self.db.session() as session:
+            repo = TenantMigrationRepository(session, tenant_id)
+            failed = repo.failed_among(product_ids)  # usually none: then no lock is taken
+            if not failed:
+                return
+            progress = repo.lock()  # first, as the re-encoder and the abort take it
+            cleared = repo.clear_failures(failed)
+            if progress is not None and progress.status == DONE:
+                progress.done = min(progress.total, progress.done + cleared)
+        self.cut_over_when_ready()
+
     def resume_unfinished(self) -> int:
         """Work accepted but not finished: at start (a killed process), and periodically (embedded, where
         `trooply models …` run from another process could not queue its tasks here; on the Celery workers, for

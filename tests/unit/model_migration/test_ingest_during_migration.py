@@ -88,6 +88,9 @@ class MigrationLandsMidBatch:
     def second_failed(self, tenant_id: str, errors: dict[str, TrooplyError]) -> None:
         self._models.second_failed(tenant_id, errors)
 
+    def second_stored(self, tenant_id: str, product_ids: list[str]) -> None:
+        self._models.second_stored(tenant_id, product_ids)
+
 
 def test_a_product_encoded_while_the_migration_began_is_left_to_the_migration(tmp_path):
     settings = make_settings(tmp_path, model_cutover="manual", model_state_cache_seconds=0.1)
@@ -106,3 +109,26 @@ def test_a_product_encoded_while_the_migration_began_is_left_to_the_migration(tm
         finally:
             pipeline.close()
         assert container.models.status().migrating.failed == 1  # the migration tries it again
+
+
+def test_a_product_sent_again_with_a_working_image_clears_its_failure_and_the_cutover_follows(tmp_path):
+    settings = make_settings(tmp_path, model_state_cache_seconds=0.1)  # the automatic cutover
+    with ImageServer() as server, TestClient(create_app(settings)) as client:
+        container = client.app.state.container
+        creds = new_tenant(client)
+        post(client, creds.secret_key, server, "shoe", 40)
+        post(client, creds.secret_key, server, "boot", 80)
+        server.add_status("/shoe.png", 404)  # gone from the merchant's server before the migration fetches it
+        container.models.migrate(*TARGET)
+        held = wait_ready(container)
+        assert (held.failed, held.done, held.total) == (1, 1, 2)
+        assert container.models.status().migrating is not None  # the failure holds the automatic cutover
+
+        post(client, creds.secret_key, server, "shoe", 120)  # the merchant fixes the image and sends it again
+        deadline = time.monotonic() + 30
+        while (state := container.models.status()).migrating is not None:
+            assert time.monotonic() < deadline, state
+            time.sleep(0.05)
+        assert state.active.model == TARGET[0]
+        target_index = container.index.of(container.models.read().active.space)
+        assert {p.product_id for p in target_index.retrieve(creds.tenant_id, ["shoe", "boot"])} == {"shoe", "boot"}
