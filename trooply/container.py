@@ -181,7 +181,7 @@ class Container:
         if self.settings.qdrant.url:
             from trooply.index.server import QdrantServerIndex
 
-            return QdrantServerIndex.from_settings(self.settings, space)
+            return QdrantServerIndex.from_settings(self.settings, space, kept=lambda: space in self._indexes().kept())
         from trooply.index.edge import EdgeIndex
 
         with self._open_lock:  # one data-directory lock, shared by every space's index and released at stop

@@ -15,8 +15,9 @@ from trooply.tenancy.models import ApiKey, Tenant, UsageCounter
 
 # Every table holding a tenant's rows, children before parents (an ingest item refers to its job).
 # tests/unit/admin/test_purge.py fails when a table of trooply.models with a tenant_id is missing here.
+# A migration's progress rows before its failure rows: the order every writer of both locks them in.
 TENANT_TABLES: tuple[type[Base], ...] = (IngestItem, IngestJob, ProductRecord, FeedbackEvent, SearchLog, RuleRecord,
-                                         DuplicateScan, UsageCounter, MigrationFailure, TenantMigration, ApiKey)
+                                         DuplicateScan, UsageCounter, TenantMigration, MigrationFailure, ApiKey)
 
 
 class TenantRoster(MaintenanceRepository):

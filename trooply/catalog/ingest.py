@@ -12,6 +12,7 @@ from typing import Protocol
 
 import numpy as np
 from PIL import Image
+from sqlalchemy.orm import Session
 
 from trooply.batching import INGEST
 from trooply.catalog.models import FAILED, INDEXED, IngestItem, ProductRecord
@@ -61,8 +62,13 @@ class IngestModels(Protocol):
         """The other model could not encode or store these products: the migration tries them again."""
         ...
 
-    def second_stored(self, tenant_id: str, product_ids: list[str]) -> None:
-        """Every other model stored these products: a failure recorded for one of them earlier is void."""
+    def clear_second_failures(self, session: Session, tenant_id: str, product_ids: list[str]) -> bool:
+        """Every other model stored these products, in the transaction that holds their rows: a failure recorded
+        for one of them by an earlier store is void. True when one was cleared."""
+        ...
+
+    def second_failures_cleared(self) -> None:
+        """After that transaction: the last failure cleared may let a migration's automatic cutover go."""
         ...
 
 
@@ -161,14 +167,20 @@ class IngestPipeline:
             second_errors |= self._started_meanwhile(others, [pid for pid in to_encode if pid in payloads])
             second_stored = [pid for pid in to_encode if pid in payloads and pid not in second_errors
                              and all(pid in encoded for _target, encoded in second_vectors)]
+            # Under the products' locks: a failure a later store records for one of them is never cleared here.
+            cleared = bool(others and second_stored) and self.models.clear_second_failures(
+                session, tenant_id, second_stored)
             for pid in unchanged:
                 if pid in payloads:
                     # The whole payload is rewritten: a field the merchant dropped must stop matching filters.
                     self.index.set_payload(tenant_id, pid, payloads[pid], replace=True)
         if second_errors:
             self.models.second_failed(tenant_id, second_errors)
-        if others and second_stored:
-            self.models.second_stored(tenant_id, second_stored)
+        if cleared:
+            try:
+                self.models.second_failures_cleared()
+            except Exception:  # the products are stored: the migration's periodic sweep checks the cutover too
+                log.exception("checking the model cutover after clearing failures failed")
         return set(payloads)
 
     def _started_meanwhile(self, encoded_with: list[ModelTarget], stored: list[str]) -> dict[str, TrooplyError]:

@@ -149,10 +149,14 @@ class CollectionStore:
 class QdrantServerIndex(TieredIndex):
     def __init__(self, client: QdrantClient, space: VectorSpace, collection_prefix: str = "trooply_",
                  layout: ClusterLayout = ClusterLayout(), promotion_threshold: int = 20000,
-                 settle_seconds: float = 2.0) -> None:
+                 settle_seconds: float = 2.0, kept: Callable[[], bool] = lambda: True) -> None:
         """`settle_seconds`: how long a promotion waits for other processes' calls in flight, before copying and
-        before deleting the tenant from the shared collection."""
+        before deleting the tenant from the shared collection. `kept`: whether this space's vectors are still
+        kept; a shared collection another process deleted is created again only then (a write that outlived a
+        model's cleanup must not bring its collection back)."""
         super().__init__(space, promotion_threshold, settle_seconds)
+        self._kept = kept
+        self._shared_lost = False
         self.client = client
         self.layout = layout
         self._prefix = collection_prefix
@@ -162,11 +166,12 @@ class QdrantServerIndex(TieredIndex):
         self._legacy_lock = threading.RLock()  # re-entered: moving a small tenant opens the shared collection
 
     @classmethod
-    def from_settings(cls, settings: Settings, space: VectorSpace) -> "QdrantServerIndex":
+    def from_settings(cls, settings: Settings, space: VectorSpace,
+                      kept: Callable[[], bool] = lambda: True) -> "QdrantServerIndex":
         layout = ClusterLayout(settings.qdrant.shard_number, settings.qdrant.replication_factor,
                                settings.qdrant.write_consistency_factor)
         return cls(QdrantClient(url=settings.qdrant.url, api_key=settings.qdrant.api_key), space, layout=layout,
-                   promotion_threshold=settings.index.promotion_threshold)
+                   promotion_threshold=settings.index.promotion_threshold, kept=kept)
 
     def ping(self) -> None:
         self.client.get_collections()
@@ -206,7 +211,9 @@ class QdrantServerIndex(TieredIndex):
     # The stores
 
     def _shared_store(self) -> CollectionStore:
-        if self._shared is None:  # never dropped once created: checked once per process
+        if self._shared is None:  # checked once per process, and again if another process deleted it
+            if self._shared_lost and not self._kept():
+                raise ServiceUnavailable(f"the vectors of {self.space.name} were dropped", code="model_retired")
             self._move_legacy_tenants()
             name = self.shared_name()
             self._create(name, shared=True)
@@ -256,7 +263,7 @@ class QdrantServerIndex(TieredIndex):
     def _forget(self, name: str) -> None:
         """A collection another process deleted: looked up (the shared one created) again on next use."""
         if self._shared is not None and self._shared.name == name:
-            self._shared = None
+            self._shared, self._shared_lost = None, True
         self._checked.pop(name, None)
 
     def _create(self, name: str, shared: bool) -> None:

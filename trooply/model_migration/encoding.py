@@ -2,6 +2,8 @@
 
 from collections.abc import Callable
 
+from sqlalchemy.orm import Session
+
 from trooply.catalog.ingest import ModelTarget
 from trooply.errors import TrooplyError
 from trooply.model_migration.indexes import ModelIndexes
@@ -23,10 +25,13 @@ class MigrationModels:
         return [self._target(spec) for spec in self._service.state.current().written]
 
     def _target(self, spec: ModelSpec) -> ModelTarget:
-        return ModelTarget(spec.space, lambda: self._encoder_for(spec), lambda: self._indexes().of(spec.space))
+        return ModelTarget(spec.space, lambda: self._encoder_for(spec), lambda: self._indexes().for_writes(spec.space))
 
     def second_failed(self, tenant_id: str, errors: dict[str, TrooplyError]) -> None:
         self._service.record_failures(tenant_id, {pid: (e.code, e.message) for pid, e in errors.items()})
 
-    def second_stored(self, tenant_id: str, product_ids: list[str]) -> None:
-        self._service.clear_failures(tenant_id, product_ids)
+    def clear_second_failures(self, session: Session, tenant_id: str, product_ids: list[str]) -> bool:
+        return self._service.clear_failures(session, tenant_id, product_ids)
+
+    def second_failures_cleared(self) -> None:
+        self._service.cut_over_when_ready()

@@ -32,6 +32,17 @@ class ModelIndexes:
                 self._opened[space] = self._open_index(space)
             return self._opened[space]
 
+    def for_writes(self, space: VectorSpace) -> VectorIndex:
+        """The index of a model whose vectors are kept (active, migrated to, or kept for rollback): a write that
+        outlived an abort or a cleanup is refused (503 model_retired) instead of bringing its vectors back."""
+        if space not in self.kept():
+            raise ServiceUnavailable(f"the vectors of {space.name} are no longer kept", code="model_retired")
+        return self.of(space)
+
+    def kept(self) -> set[VectorSpace]:
+        """The spaces whose vectors are kept, as this process last read the model state."""
+        return {spec.space for spec in self._state().written}
+
     def retire(self, space: VectorSpace) -> None:
         """Deletes a cleaned-up model's index, every tenant's vectors at once (those of tenants purged since too)."""
         with self._lock:

@@ -86,8 +86,9 @@ class ModelStateRepository(MaintenanceRepository):
 
 
 class TenantMigrationRepository(TenantScopedRepository):
-    """One tenant's progress row and failure rows. A transaction that writes both locks the progress row first
-    (`lock`, `lock_if_running`), as the abort does, so that two of them never wait on each other."""
+    """One tenant's progress row and failure rows. A transaction that writes failure rows locks the progress row
+    first (`lock`, `lock_if_running`), as the abort and the tenant purge delete them, so that two of them never
+    wait on each other."""
 
     def get(self) -> TenantMigration | None:
         return self._get(TenantMigration)
@@ -114,6 +115,11 @@ class TenantMigrationRepository(TenantScopedRepository):
         if cursor is not None:
             query = query.where(ProductRecord.id > cursor)
         return list(self.session.scalars(query.order_by(ProductRecord.id).limit(limit)))
+
+    def existing(self, product_ids: Sequence[str]) -> set[str]:
+        """Those of the products that exist, whatever their status."""
+        return set(self.session.scalars(self._select(ProductRecord, ProductRecord.id)
+                                        .where(ProductRecord.id.in_(product_ids)))) if product_ids else set()
 
     def indexed(self, product_ids: Sequence[str]) -> list[ProductRecord]:
         return list(self.session.scalars(self._select(ProductRecord).where(

@@ -9,6 +9,8 @@ current until cleanup, so a rollback is one call.
 import logging
 from collections.abc import Sequence
 
+from sqlalchemy.orm import Session
+
 from trooply.catalog.queue import Dispatcher, background_task
 from trooply.catalog.send_once import SendOnce
 from trooply.config import Settings
@@ -246,21 +248,20 @@ class ModelService:
                 repo.record_failure(product_id, code, message)
         self._send_reencode(tenant_id, state.target, 0.0)
 
-    def clear_failures(self, tenant_id: str, product_ids: list[str]) -> None:
-        """Ingest stored these products with the target model too (an image fixed and sent again): failures
-        recorded for them are void, and the last one cleared lets the automatic cutover go."""
-        if self.state.current().target is None:
-            return
-        with self.db.session() as session:
-            repo = TenantMigrationRepository(session, tenant_id)
-            failed = repo.failed_among(product_ids)  # usually none: then no lock is taken
-            if not failed:
-                return
-            progress = repo.lock()  # first, as the re-encoder and the abort take it
-            cleared = repo.clear_failures(failed)
-            if progress is not None and progress.status == DONE:
-                progress.done = min(progress.total, progress.done + cleared)
-        self.cut_over_when_ready()
+    @staticmethod
+    def clear_failures(session: Session, tenant_id: str, product_ids: list[str]) -> bool:
+        """Ingest stored these products with the target model too (a new image sent), in its transaction that
+        holds their rows: failures recorded for them by earlier stores are void. True when one was cleared
+        (then `cut_over_when_ready`, after that transaction)."""
+        repo = TenantMigrationRepository(session, tenant_id)
+        failed = repo.failed_among(product_ids)  # usually none: then no lock is taken
+        if not failed:
+            return False
+        progress = repo.lock()  # before the failure rows, as the re-encoder and the abort take them
+        cleared = repo.clear_failures(failed)
+        if progress is not None and progress.status == DONE:
+            progress.done = min(progress.total, progress.done + cleared)
+        return cleared > 0
 
     def resume_unfinished(self) -> int:
         """Work accepted but not finished: at start (a killed process), and periodically (embedded, where

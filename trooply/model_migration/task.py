@@ -36,8 +36,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class EncodedPage:
+    urls: dict[str, str]  # the image each product's vector (or error) comes from
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
-    urls: dict[str, str] = field(default_factory=dict)  # the image each vector was made from
     errors: dict[str, TrooplyError] = field(default_factory=dict)
 
 
@@ -102,9 +102,12 @@ class TenantReencoder:
         while not self._stopping:
             with self.db.session() as session:
                 repo = TenantMigrationRepository(session, tenant_id)
+                repo.lock()  # before the failure rows, as every writer of both takes them
                 failed = repo.failures_after(after, self.settings.migration.page_size)
                 products = repo.indexed(failed)
-                repo.clear_failures(sorted(set(failed) - {p.id for p in products}))  # gone, or re-ingesting
+                # Deleted products' failures go; one being ingested again keeps its failure until that store
+                # (which clears it, or records it again), and is tried on the next run.
+                repo.clear_failures(sorted(set(failed) - repo.existing(failed)))
             if not failed:
                 return
             encoded = self._encode(products, encoder)
@@ -125,13 +128,12 @@ class TenantReencoder:
                 progress.status = DONE
 
     def _encode(self, products: Sequence[ProductRecord], encoder: ClipEncoder) -> EncodedPage:
-        page = EncodedPage()
-        futures = {p.id: (p.image_url, self._pool.submit(self._decode, p.image_url)) for p in products}
+        page = EncodedPage({p.id: p.image_url for p in products})
+        futures = {p.id: self._pool.submit(self._decode, p.image_url) for p in products}
         images = {}
-        for pid, (url, future) in futures.items():
+        for pid, future in futures.items():
             try:
                 images[pid] = future.result()
-                page.urls[pid] = url
             except TrooplyError as error:
                 page.errors[pid] = error
             except Exception as error:  # one product's bug fails that product alone
@@ -159,7 +161,7 @@ class TenantReencoder:
     def _write(self, session: Session, repo: TenantMigrationRepository, tenant_id: str, state: ModelSnapshot,
                page: EncodedPage) -> int:
         """Writes the page's vectors and records its failures; returns how many products were written."""
-        ids = list(page.vectors)
+        ids = list(page.urls)
         catalog = CatalogRepository(session, tenant_id)
         if ids:
             # Held until the points are written, as ingest does: a DELETE or a new image waits for it, or lands
@@ -168,13 +170,16 @@ class TenantReencoder:
         if not repo.lock_if_running():
             return 0  # aborted (or reopened) since the page began: its vectors must not outlive the drop
         current = {p.id: p for p in repo.indexed(ids)} if ids else {}
+        # Products whose image is still the one tried; the others are ingest's (which writes both models).
         still = [pid for pid in ids if pid in current and current[pid].image_url == page.urls[pid]]
+        encoded = [pid for pid in still if pid in page.vectors]
         indexes = self._indexes()
-        stored = {p.product_id: p.payload for p in indexes.of(state.active.space).retrieve(tenant_id, still)}
+        stored = {p.product_id: p.payload for p in indexes.of(state.active.space).retrieve(tenant_id, encoded)}
         assert state.target is not None
-        points = [IndexPoint(pid, page.vectors[pid], stored[pid]) for pid in still if pid in stored]
-        indexes.of(state.target.space).upsert(tenant_id, points)
-        repo.clear_failures(ids)
-        for pid, error in page.errors.items():
-            repo.record_failure(pid, error.code, error.message)
+        points = [IndexPoint(pid, page.vectors[pid], stored[pid]) for pid in encoded if pid in stored]
+        indexes.for_writes(state.target.space).upsert(tenant_id, points)
+        repo.clear_failures(still)
+        for pid in still:
+            if pid in page.errors:
+                repo.record_failure(pid, page.errors[pid].code, page.errors[pid].message)
         return len(points)

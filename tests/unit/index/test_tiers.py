@@ -246,6 +246,20 @@ def test_a_shared_collection_another_process_deleted_is_created_again_on_next_us
     assert [hit.product_id for hit in index.query("t", unit(1), 3)] == ["b"]
 
 
+def test_a_shared_collection_deleted_with_its_model_is_not_brought_back_by_a_late_write():
+    client = SerialisedClient()
+    kept = [True]
+    index = QdrantServerIndex(client, SPACE, settle_seconds=0, kept=lambda: kept[0])
+    index.upsert("t", [point("a", unit(0))])
+    kept[0] = False  # the model was cleaned up (or its migration aborted) ...
+    client.delete_collection(index.shared_name())  # ... and another process dropped its vectors
+
+    with pytest.raises(ServiceUnavailable) as refused:
+        index.upsert("t", [point("b", unit(1))])  # an ingest batch that chose its models before
+    assert refused.value.code == "model_retired"
+    assert not client.collection_exists(index.shared_name())
+
+
 def test_a_promotion_cut_short_leaves_the_tenant_in_shared_and_a_later_one_succeeds(
         open_index: Any, tmp_path: Path) -> None:
     index = open_index()

@@ -88,8 +88,11 @@ class MigrationLandsMidBatch:
     def second_failed(self, tenant_id: str, errors: dict[str, TrooplyError]) -> None:
         self._models.second_failed(tenant_id, errors)
 
-    def second_stored(self, tenant_id: str, product_ids: list[str]) -> None:
-        self._models.second_stored(tenant_id, product_ids)
+    def clear_second_failures(self, session, tenant_id: str, product_ids: list[str]) -> bool:
+        return self._models.clear_second_failures(session, tenant_id, product_ids)
+
+    def second_failures_cleared(self) -> None:
+        self._models.second_failures_cleared()
 
 
 def test_a_product_encoded_while_the_migration_began_is_left_to_the_migration(tmp_path):

@@ -19,7 +19,7 @@ from trooply.catalog.models import INDEXED, PENDING, ProductRecord
 from trooply.catalog.queue import InProcessQueue
 from trooply.config import Settings
 from trooply.db import Database
-from trooply.errors import Conflict, TrooplyError
+from trooply.errors import Conflict, ServiceUnavailable, TrooplyError
 from trooply.index.base import IndexPoint
 from trooply.index.server import QdrantServerIndex
 from trooply.model_migration.indexes import ModelIndexes
@@ -399,6 +399,9 @@ def test_abort_keeps_the_active_model_and_drops_what_was_re_encoded(tmp_path):
 
         aborted = migration.service.abort()
         assert aborted.migrating is None and aborted.previous is None and aborted.active.space == active.space.name
+        with pytest.raises(ServiceUnavailable) as late:  # an ingest batch that chose its models before the abort
+            migration.indexes.for_writes(target.space)
+        assert late.value.code == "model_retired"
         with pytest.raises(Conflict) as dropping:  # the drop first waits for every process to stop writing it
             migration.service.migrate(*TARGET)
         assert dropping.value.code == "drop_in_progress"
@@ -416,20 +419,25 @@ def test_abort_keeps_the_active_model_and_drops_what_was_re_encoded(tmp_path):
         assert over.value.code == "no_migration"
 
 
+def between_encode_and_write(migration: Migration, monkeypatch, action) -> None:
+    """Runs `action` each time the task has encoded a page and before it writes it: what lands meanwhile."""
+    encode = migration.reencoder._encode
+
+    def encode_then_act(products, encoder):
+        page = encode(products, encoder)
+        action()
+        return page
+
+    monkeypatch.setattr(migration.reencoder, "_encode", encode_then_act)
+
+
 def test_a_page_under_way_when_the_migration_is_aborted_writes_nothing(migration, monkeypatch):
     shop = tenant(migration, "shop")
     migration.add_products(shop, 5)
     migration.queue.stop()  # the test runs the task itself
     migration.service.migrate(*TARGET)
     target = migration.service.read().target
-    encode = migration.reencoder._encode
-
-    def encode_then_abort(products, encoder):
-        page = encode(products, encoder)
-        migration.service.abort()
-        return page
-
-    monkeypatch.setattr(migration.reencoder, "_encode", encode_then_abort)
+    between_encode_and_write(migration, monkeypatch, migration.service.abort)
     assert migration.reencoder.run(shop, target.space.name) is False
     assert migration.indexes.of(target.space).count(shop) == 0  # else left behind once the drop has run
     assert migration.service.status().migrating is None
@@ -448,3 +456,29 @@ def test_retry_runs_the_tenants_with_failures_again_and_the_automatic_cutover_fo
     state = migration.service.status()
     assert state.migrating is None and state.active.space == target.space.name
     assert sorted(p.product_id for p in migration.indexes.retrieve(shop, ids)) == ids
+
+
+def test_a_failure_is_kept_while_its_product_is_being_ingested_again(migration):
+    shop, ids, target = reencoded_with_one_missing_image(migration, 3)  # ids[1]'s image is gone: one failure
+    with migration.db.session() as session:  # the merchant sent a new image: ingest has the product now
+        session.get(ProductRecord, (shop, ids[1])).status = PENDING
+    migration.service.retry_failures()
+    assert migration.reencoder.run(shop, target.space.name) is True
+    assert migration.service.status().migrating.failed == 1  # left to ingest's store, which clears or records it
+
+
+def test_a_fetch_failure_is_not_recorded_when_the_image_was_replaced_meanwhile(migration, monkeypatch):
+    shop = tenant(migration, "shop")
+    ids = migration.add_products(shop, 3)
+    migration.images.add_status(f"/{shop}/{ids[1]}.png", 404)
+    migration.queue.stop()  # the test runs the task itself
+    migration.service.migrate(*TARGET)
+    target = migration.service.read().target
+
+    def replace_image():  # a new image arrived while the old one was fetched: the product is ingest's now
+        with migration.db.session() as session:
+            session.get(ProductRecord, (shop, ids[1])).image_url = migration.images.url("/replaced.png")
+
+    between_encode_and_write(migration, monkeypatch, replace_image)
+    assert migration.reencoder.run(shop, target.space.name) is True
+    assert migration.service.status().migrating.failed == 0  # the old image's 404 says nothing of the new one
