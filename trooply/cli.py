@@ -35,7 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int)
     serve.set_defaults(run=_serve)
 
-    worker = commands.add_parser("worker", help="run a Celery ingest worker (needs TROOPLY_REDIS_URL)")
+    worker = commands.add_parser("worker", help="run a Celery worker for ingest and background tasks "
+                                 "(needs TROOPLY_REDIS_URL)")
     worker.add_argument("--concurrency", type=int, default=2)
     worker.add_argument("--pool", default="prefork", choices=["prefork", "solo", "threads"])
     worker.add_argument("--queues", default="all", choices=WORKER_CHOICES,
