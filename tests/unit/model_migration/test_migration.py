@@ -204,14 +204,20 @@ def test_conflicting_calls_are_refused_with_a_code(migration):
         assert busy.value.code == "migration_in_progress"
 
 
-def reencoded_with_one_missing_image(migration, count: int):
-    """A shop of `count` products whose second image is gone, migrated and re-encoded once by the test itself."""
+def migrating_shop(migration: Migration, count: int):
+    """A shop of `count` products and a migration under way whose tasks the test runs itself (the queue is
+    stopped); returns the shop, its product ids and the migration's target."""
     shop = tenant(migration, "shop")
     ids = migration.add_products(shop, count)
-    migration.images.add_status(f"/{shop}/{ids[1]}.png", 404)
-    migration.queue.stop()  # the test runs the task itself
+    migration.queue.stop()
     migration.service.migrate(*TARGET)
-    target = migration.service.read().target
+    return shop, ids, migration.service.read().target
+
+
+def reencoded_with_one_missing_image(migration, count: int):
+    """A shop of `count` products whose second image is gone, migrated and re-encoded once by the test itself."""
+    shop, ids, target = migrating_shop(migration, count)
+    migration.images.add_status(f"/{shop}/{ids[1]}.png", 404)
     assert migration.reencoder.run(shop, target.space.name) is True
     return shop, ids, target
 
@@ -233,11 +239,7 @@ def test_a_failed_image_is_counted_and_retried_on_the_next_run(migration):
 
 def test_a_second_run_resumes_after_the_recorded_cursor(migration):
     """What a killed worker leaves: some pages recorded. A new run starts after them and encodes no page twice."""
-    shop = tenant(migration, "shop")
-    ids = migration.add_products(shop, 7)
-    migration.queue.stop()
-    migration.service.migrate(*TARGET)
-    target = migration.service.read().target
+    shop, ids, target = migrating_shop(migration, 7)
     with migration.db.session() as session:
         repo = TenantMigrationRepository(session, shop)
         repo.set_status("running")
@@ -264,11 +266,7 @@ def test_the_first_start_records_the_model_and_later_ones_keep_it(tmp_path, capl
 
 
 def test_pages_skip_products_deleted_or_re_imaged_meanwhile(migration):
-    shop = tenant(migration, "shop")
-    ids = migration.add_products(shop, 3)
-    migration.queue.stop()
-    migration.service.migrate(*TARGET)
-    target = migration.service.read().target
+    shop, ids, target = migrating_shop(migration, 3)
     with migration.db.session() as session:
         session.get(ProductRecord, (shop, ids[0])).status = PENDING  # re-posted: ingest encodes it with both
     assert migration.reencoder.run(shop, target.space.name) is True
@@ -354,10 +352,7 @@ def test_auto_cutover_waits_for_failures_and_a_manual_one_may_force_it(migration
 
 
 def test_a_failure_recorded_while_the_tenant_runs_keeps_it_unfinished(migration):
-    shop = tenant(migration, "shop")
-    ids = migration.add_products(shop, 2)
-    migration.queue.stop()
-    migration.service.migrate(*TARGET)
+    shop, ids, _target = migrating_shop(migration, 2)
     with migration.db.session() as session:
         TenantMigrationRepository(session, shop).set_status("running")
     migration.service.record_failures(shop, {ids[0]: ("second_model_failed", "the second model failed")})
@@ -366,11 +361,7 @@ def test_a_failure_recorded_while_the_tenant_runs_keeps_it_unfinished(migration)
 
 
 def test_a_tenant_created_during_the_migration_is_re_encoded_before_the_cutover(migration):
-    shop = tenant(migration, "shop")
-    migration.add_products(shop, 2)
-    migration.queue.stop()
-    migration.service.migrate(*TARGET)
-    target = migration.service.read().target
+    shop, _ids, target = migrating_shop(migration, 2)
     late = tenant(migration, "late")
     late_ids = migration.add_products(late, 2, prefix="l")
     assert migration.reencoder.run(shop, target.space.name) is True
@@ -432,11 +423,7 @@ def between_encode_and_write(migration: Migration, monkeypatch, action) -> None:
 
 
 def test_a_page_under_way_when_the_migration_is_aborted_writes_nothing(migration, monkeypatch):
-    shop = tenant(migration, "shop")
-    migration.add_products(shop, 5)
-    migration.queue.stop()  # the test runs the task itself
-    migration.service.migrate(*TARGET)
-    target = migration.service.read().target
+    shop, _ids, target = migrating_shop(migration, 5)
     between_encode_and_write(migration, monkeypatch, migration.service.abort)
     assert migration.reencoder.run(shop, target.space.name) is False
     assert migration.indexes.of(target.space).count(shop) == 0  # else left behind once the drop has run
@@ -468,12 +455,8 @@ def test_a_failure_is_kept_while_its_product_is_being_ingested_again(migration):
 
 
 def test_a_fetch_failure_is_not_recorded_when_the_image_was_replaced_meanwhile(migration, monkeypatch):
-    shop = tenant(migration, "shop")
-    ids = migration.add_products(shop, 3)
+    shop, ids, target = migrating_shop(migration, 3)
     migration.images.add_status(f"/{shop}/{ids[1]}.png", 404)
-    migration.queue.stop()  # the test runs the task itself
-    migration.service.migrate(*TARGET)
-    target = migration.service.read().target
 
     def replace_image():  # a new image arrived while the old one was fetched: the product is ingest's now
         with migration.db.session() as session:
