@@ -165,8 +165,8 @@ class IngestPipeline:
             for target, encoded in second_vectors:
                 second_errors |= self._store_second(tenant_id, target, encoded, payloads)
             second_errors |= self._started_meanwhile(others, [pid for pid in to_encode if pid in payloads])
-            second_stored = [pid for pid in to_encode if pid in payloads and pid not in second_errors
-                             and all(pid in encoded for _target, encoded in second_vectors)]
+            # Every product the other models did not store has an error by now (encode, store or a late start).
+            second_stored = [pid for pid in to_encode if pid in payloads and pid not in second_errors]
             # Under the products' locks: a failure a later store records for one of them is never cleared here.
             cleared = bool(others and second_stored) and self.models.clear_second_failures(
                 session, tenant_id, second_stored)
