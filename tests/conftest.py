@@ -29,6 +29,9 @@ def make_settings(data_dir: Path, **overrides) -> Settings:
         fetch_deadline=3.0, ingest_retry_base_delay=0.05, ingest_workers=2, encode_batch_size=8,
         # Tests send bursts from one address and tenant; tests/api/test_limits.py turns the limits on.
         rate_limit_per_ip=0, rate_limit_per_tenant=0,
+        # PyTorch: tests compare with encoders they build themselves, and an app exports no ONNX copy per test
+        # (tests/unit/vision/test_clip_runtime.py and tests/api/test_clip_runtime.py cover the ONNX runtimes).
+        clip_runtime="torch",
     )
     values.update(overrides)
     return Settings(**values)

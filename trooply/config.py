@@ -77,6 +77,12 @@ class ClipSettings(_Group):
                             description="registry tag, checkpoint path, or 'random'; ignored for hf-hub: and "
                             "local-dir: models, which carry their weights")
     device: str = Field("auto", validation_alias=_env("clip_device"), description="auto, cpu or cuda")
+    runtime: str = Field("auto", pattern="^(auto|torch|onnx|onnx-int8)$", validation_alias=_env("clip_runtime"),
+                         description="what runs the forward passes: auto (ONNX Runtime fp32 on a CPU, PyTorch on "
+                         "CUDA), torch, onnx, or onnx-int8 (int8 weights); a runtime that fails its export or its "
+                         "probe against PyTorch falls back to PyTorch")
+    export_dir: Path | None = Field(None, validation_alias=_env("clip_export_dir"),
+                                    description="where the ONNX exports are kept; data_dir/onnx when unset")
 
 
 class RuntimeSettings(_Group):
@@ -103,6 +109,8 @@ class RuntimeSettings(_Group):
                                        description="idle time after which Whisper and the ONNX detector are unloaded")
     text_cache_size: int = Field(4096, ge=0, validation_alias=_env("text_cache_size"))
     torch_threads: int | None = Field(None, ge=1, validation_alias=_env("torch_threads"))
+    onnx_threads: int | None = Field(None, ge=1, validation_alias=_env("onnx_threads"),
+                                     description="ONNX Runtime intra-op threads per tower; torch's threads when unset")
 
 
 class MigrationSettings(_Group):

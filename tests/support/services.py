@@ -53,7 +53,7 @@ def trooply_env(data_dir: Path, **extra: str) -> dict[str, str]:
     env.update({
         "TROOPLY_DATA_DIR": str(data_dir), "TROOPLY_CLIP_MODEL": "trooply-test-tiny",
         "TROOPLY_CLIP_PRETRAINED": "random", "TROOPLY_FETCH_ALLOWED_NETWORKS": '["127.0.0.1/32"]',
-        "TROOPLY_INGEST_RETRY_BASE_DELAY": "0.05", "TROOPLY_ENCODE_BATCH_SIZE": "4",
+        "TROOPLY_INGEST_RETRY_BASE_DELAY": "0.05", "TROOPLY_ENCODE_BATCH_SIZE": "4", "TROOPLY_CLIP_RUNTIME": "torch",
         "PYTHONUNBUFFERED": "1",
     })
     env.update(extra)

@@ -7,16 +7,24 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import open_clip
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from trooply.batching import QUERY, BatchPolicy, MicroBatcher
 from trooply.observability import ENCODER_BATCH_SECONDS, timed
+from trooply.vision.clip_runtime import (
+    TORCH,
+    ClipTowers,
+    ExportRequest,
+    RuntimeReport,
+    TorchTowers,
+    select_towers,
+)
 from trooply.vision.scoring import ZeroShotScoring
 from trooply.vision.sources import RANDOM, ModelLoadError, ModelSource, one_line, resolve, vector_space
 
@@ -35,7 +43,8 @@ def normalise_text(text: str) -> str:
 class ClipEncoder:
     def __init__(self, model_name: str, pretrained: str, device: str = "auto", policy: BatchPolicy = BatchPolicy(),
                  text_cache_size: int = 4096, torch_threads: int | None = None,
-                 preprocess_workers: int | None = None) -> None:
+                 preprocess_workers: int | None = None, runtime: str = TORCH, export_dir: Path | None = None,
+                 onnx_threads: int | None = None) -> None:
         if torch_threads is not None:
             torch.set_num_threads(torch_threads)
         if device == "auto":
@@ -66,7 +75,7 @@ class ClipEncoder:
                     raise
                 raise ModelLoadError(f"CLIP model '{model_name}' could not load {self.source.weights_from}: "
                                      f"{self.source.fix}. Cause: {one_line(error)}") from error
-        self.model = model.eval()
+        self.model: torch.nn.Module | None = model.eval()
         # Mean, std, size, resize mode and interpolation all come from the model's own preprocess config.
         self.preprocess: Callable[[Image.Image], torch.Tensor] = preprocess
         try:
@@ -76,9 +85,16 @@ class ClipEncoder:
                                  f"({self.source.config.get('text_cfg', {}).get('hf_tokenizer_name') or 'open_clip'}): "
                                  "Hugging Face tokenizers need `pip install transformers` and the tokenizer files "
                                  f"(in the local-dir folder, or from the hub). Cause: {one_line(error)}") from error
-        self.scoring = ZeroShotScoring.of(self.model)
-        self._dtype = torch.float16 if precision == "fp16" else torch.float32
-        self.model_name, self.pretrained, self.precision = model_name, pretrained, precision
+        self.scoring = ZeroShotScoring.of(model)
+        self._preprocess_cfg = open_clip.get_model_preprocess_cfg(model)
+        self.model_name, self.pretrained = model_name, pretrained
+        dtype = torch.float16 if precision == "fp16" else torch.float32
+        # ONNX Runtime's threads default to torch's: the cores, or one in each Celery prefork child.
+        self._towers, self.runtime = self._select_towers(model, runtime, TorchTowers(model, self.device, dtype),
+                                                         export_dir, onnx_threads or torch.get_num_threads())
+        self.precision = self.runtime.precision
+        if self.runtime.runtime != TORCH:
+            self.model = None  # ONNX Runtime holds its own copy of the weights: PyTorch's would double the memory
 
         # Every forward pass runs on a batcher's thread, coalescing concurrent callers; callers preprocess
         # (decode, resize, normalise) in parallel beforehand, so the model, not preprocessing, is the limit.
@@ -92,6 +108,13 @@ class ClipEncoder:
         self.images_encoded = 0
         self.texts_encoded = 0
 
+    def _select_towers(self, model: torch.nn.Module, runtime: str, reference: TorchTowers, export_dir: Path | None,
+                       threads: int) -> tuple[ClipTowers, RuntimeReport]:
+        size = self._preprocess_cfg["size"]
+        image_size = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+        request = ExportRequest(model, self.space.name, self.source.config, image_size, self.tokenizer)
+        return select_towers(runtime, reference, request, self.preprocess, export_dir, threads)
+
     @classmethod
     def from_settings(cls, settings: "Settings") -> "ClipEncoder":
         policy = BatchPolicy(max_batch=settings.runtime.max_batch, max_ingest_batch=settings.runtime.max_ingest_batch,
@@ -100,17 +123,19 @@ class ClipEncoder:
                              query_timeout_s=settings.runtime.query_timeout_seconds)
         return cls(settings.clip.model, settings.clip.pretrained, device=settings.clip.device, policy=policy,
                    text_cache_size=settings.runtime.text_cache_size, torch_threads=settings.runtime.torch_threads,
-                   preprocess_workers=settings.runtime.preprocess_workers)
+                   preprocess_workers=settings.runtime.preprocess_workers, runtime=settings.clip.runtime,
+                   export_dir=settings.clip.export_dir or settings.data_dir / "onnx",
+                   onnx_threads=settings.runtime.onnx_threads)
 
     def describe(self) -> dict[str, Any]:
-        preprocess = open_clip.get_model_preprocess_cfg(self.model)
+        preprocess = self._preprocess_cfg
         return {"model": self.model_name, "pretrained": self.source.pretrained or None,
                 "loaded_from": self.source.location, "space": self.space.name,
                 "dim": self.space.size, "device": str(self.device), "precision": self.precision,
                 "image_size": preprocess.get("size"), "resize_mode": preprocess.get("resize_mode"),
                 "interpolation": preprocess.get("interpolation"),
                 "context_length": getattr(self.tokenizer, "context_length", None),
-                "scoring": self.scoring.describe()}
+                "scoring": self.scoring.describe(), "runtime": self.runtime.describe()}
 
     def encode_images(self, images: Sequence[Image.Image], priority: int = QUERY) -> np.ndarray:
         if not images:
@@ -127,16 +152,16 @@ class ClipEncoder:
         return np.stack(self._texts.map(list(texts), priority))
 
     def _forward_images(self, pixels: list[torch.Tensor]) -> list[np.ndarray]:
-        with timed(ENCODER_BATCH_SECONDS, kind="image"), torch.inference_mode():
-            features = self.model.encode_image(torch.stack(pixels).to(self.device, self._dtype))
+        with timed(ENCODER_BATCH_SECONDS, kind="image"):
+            vectors = self._towers.encode_images(torch.stack(pixels))
         self.images_encoded += len(pixels)  # only the batcher's thread writes it
-        return list(_unit_rows(features))
+        return list(vectors)
 
     def _forward_texts(self, texts: list[str]) -> list[np.ndarray]:
-        with timed(ENCODER_BATCH_SECONDS, kind="text"), torch.inference_mode():
-            features = self.model.encode_text(self.tokenizer(texts).to(self.device))
+        with timed(ENCODER_BATCH_SECONDS, kind="text"):
+            vectors = self._towers.encode_texts(self.tokenizer(texts))
         self.texts_encoded += len(texts)
-        return list(_unit_rows(features))
+        return list(vectors)
 
     def close(self) -> None:
         """Finishes the queued passes, then stops the batchers."""
@@ -159,6 +184,3 @@ class ClipEncoder:
                     self._text_cache.popitem(last=False)
         return vector
 
-
-def _unit_rows(features: torch.Tensor) -> np.ndarray:
-    return F.normalize(features.float(), dim=-1).cpu().numpy()

@@ -1,0 +1,293 @@
+"""Where CLIP's forward passes run: PyTorch, or ONNX Runtime (fp32, or int8 weights) on the CPU.
+
+`TROOPLY_CLIP_RUNTIME=auto` serves with ONNX Runtime fp32 on a CPU and PyTorch on CUDA. The ONNX towers are
+exported once per model and weights (a fingerprint of both names the folder) under the export folder and reused
+at the next start. Before a runtime serves, a fixed probe (generated images and texts) is encoded by PyTorch and
+by it: below the probe floor, or when the export fails, the encoder serves with PyTorch and says why in one log
+line and in /readyz. Nothing here ever stops the service from starting.
+
+The vectors of every runtime that passes the probe share the model's vector space: the floor bounds how far a
+vector may move (cosine 0.999 fp32, 0.99 int8), well inside the distance between different products.
+"""
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+import uuid
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import open_clip
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageDraw
+
+from trooply.vision.sources import one_line
+
+log = logging.getLogger(__name__)
+
+AUTO, TORCH, ONNX, ONNX_INT8 = "auto", "torch", "onnx", "onnx-int8"
+RUNTIMES = (AUTO, TORCH, ONNX, ONNX_INT8)
+# A vector of the chosen runtime against PyTorch's, the lowest over the probe set.
+PROBE_FLOOR = {"fp32": 0.999, "int8": 0.99}
+OPSET = 17
+EXPORT_FORMAT = 1  # bumped when the exported graphs change, so older exports are not reused
+IMAGE_FILE, TEXT_FILE, MANIFEST_FILE = "image.onnx", "text.onnx", "manifest.json"
+PROBE_TEXTS = ("a red leather handbag", "white running shoes with a blue sole", "oak side table",
+               "striped cotton shirt", "x")
+
+
+class ClipTowers(Protocol):
+    """The two forward passes: preprocessed pixels or token ids in, unit vectors (float32 rows) out."""
+
+    def encode_images(self, pixels: torch.Tensor) -> np.ndarray: ...
+
+    def encode_texts(self, tokens: torch.Tensor) -> np.ndarray: ...
+
+
+class TorchTowers:
+    def __init__(self, model: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> None:
+        self.model, self.device, self.dtype = model, device, dtype
+
+    def encode_images(self, pixels: torch.Tensor) -> np.ndarray:
+        with torch.inference_mode():
+            return _unit_rows(self.model.encode_image(pixels.to(self.device, self.dtype)))  # type: ignore[operator]
+
+    def encode_texts(self, tokens: torch.Tensor) -> np.ndarray:
+        with torch.inference_mode():
+            return _unit_rows(self.model.encode_text(tokens.to(self.device)))  # type: ignore[operator]
+
+
+class OnnxTowers:
+    """Two ONNX Runtime sessions on the CPU. Their intra-op threads do not spin while idle: spinning threads
+    would take the cores the preprocessing pool decodes and resizes the next batch on."""
+
+    def __init__(self, folder: Path, threads: int) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        providers = ["CPUExecutionProvider"]
+        self._image = ort.InferenceSession(str(folder / IMAGE_FILE), options, providers=providers)
+        self._text = ort.InferenceSession(str(folder / TEXT_FILE), options, providers=providers)
+        self.threads = threads
+
+    def encode_images(self, pixels: torch.Tensor) -> np.ndarray:
+        features = self._image.run(None, {"pixels": pixels.float().numpy()})[0]
+        return _unit_numpy_rows(features)
+
+    def encode_texts(self, tokens: torch.Tensor) -> np.ndarray:
+        features = self._text.run(None, {"tokens": tokens.long().numpy()})[0]
+        return _unit_numpy_rows(features)
+
+
+@dataclass(frozen=True)
+class RuntimeReport:
+    """What serves the model's forward passes, as /readyz shows it."""
+
+    requested: str  # TROOPLY_CLIP_RUNTIME
+    runtime: str  # torch | onnx
+    precision: str  # fp32 | fp16 | int8
+    probe_min_cosine: float | None = None  # against PyTorch, over the probe set
+    probe_floor: float | None = None
+    export: str | None = None  # "exported in 7.9 s" | "reused"
+    folder: str | None = None
+    threads: int | None = None  # ONNX Runtime intra-op threads
+    fallback: str | None = None  # why the requested runtime is not the one serving
+
+    def describe(self) -> dict[str, Any]:
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """What the exporter needs of a loaded model."""
+
+    model: torch.nn.Module
+    space: str  # the model's vector space name: the readable part of the folder name
+    config: dict[str, Any]
+    image_size: tuple[int, int]
+    tokenizer: Callable[[Sequence[str]], torch.Tensor]
+
+
+def resolve_runtime(requested: str, device: torch.device) -> str:
+    if requested == AUTO:
+        return ONNX if device.type == "cpu" else TORCH
+    return requested
+
+
+def select_towers(requested: str, reference: TorchTowers, request: ExportRequest,
+                  preprocess: Callable[[Image.Image], torch.Tensor], export_dir: Path | None,
+                  threads: int) -> tuple[ClipTowers, RuntimeReport]:
+    """The towers that serve, and the report of how they were chosen. Falls back to PyTorch, never raises."""
+    if requested not in RUNTIMES:
+        raise ValueError(f"TROOPLY_CLIP_RUNTIME must be one of {', '.join(RUNTIMES)}, not {requested!r}")
+    torch_precision = "fp16" if reference.dtype == torch.float16 else "fp32"
+    chosen = resolve_runtime(requested, reference.device)
+    if chosen == TORCH:
+        return reference, RuntimeReport(requested, TORCH, torch_precision)
+    precision = "int8" if chosen == ONNX_INT8 else "fp32"
+    fallback = RuntimeReport(requested, TORCH, torch_precision)
+    if reference.device.type != "cpu":
+        return reference, _fell_back(fallback, request.space, chosen, f"ONNX Runtime serves on the CPU here and the "
+                                     f"model is on {reference.device.type}")
+    if export_dir is None:
+        return reference, _fell_back(fallback, request.space, chosen, "no export folder was given")
+    folder = export_dir / f"{request.space}-{fingerprint(request)}-{precision}"
+    try:
+        export = "reused"
+        if not (folder / MANIFEST_FILE).is_file():
+            started = time.perf_counter()
+            export_towers(request, folder, int8=precision == "int8")
+            export = f"exported in {time.perf_counter() - started:.1f} s"
+            log.info("exported CLIP model '%s' to ONNX (%s) in %s", request.space, precision, folder)
+        towers = OnnxTowers(folder, threads)
+    except Exception as error:  # an op the exporter lacks, a full disk, a read-only data dir, a corrupt file
+        return reference, _fell_back(fallback, request.space, chosen, f"export to {folder} failed: {one_line(error)}")
+    figure, floor = probe(reference, towers, preprocess, request.tokenizer), PROBE_FLOOR[precision]
+    report = RuntimeReport(requested, ONNX, precision, round(figure, 6), floor, export, str(folder), threads)
+    if figure < floor:
+        refused = RuntimeReport(**(asdict(fallback) | {"probe_min_cosine": round(figure, 6), "probe_floor": floor,
+                                                       "folder": str(folder)}))
+        return reference, _fell_back(refused, request.space, chosen,
+                                     f"probe cosine {figure:.5f} to PyTorch is below {floor} (delete {folder} to "
+                                     "export again)")
+    return towers, report
+
+
+def _fell_back(report: RuntimeReport, space: str, chosen: str, reason: str) -> RuntimeReport:
+    log.warning("CLIP runtime %s refused for '%s': %s; serving with PyTorch", chosen, space, reason)
+    return RuntimeReport(**(asdict(report) | {"fallback": f"{chosen}: {reason}"}))
+
+
+def fingerprint(request: ExportRequest) -> str:
+    """The weights (each tensor's name, shape, sum and first values), the config and the versions that shape the
+    exported graph: a change to any of them exports again, and reading it costs a pass over the weights."""
+    import onnxruntime
+
+    digest = hashlib.sha256(json.dumps({
+        "format": EXPORT_FORMAT, "opset": OPSET, "torch": torch.__version__, "open_clip": open_clip.__version__,
+        "onnxruntime": onnxruntime.__version__, "config": request.config, "image_size": request.image_size,
+    }, sort_keys=True, default=str).encode())
+    with torch.inference_mode():
+        for name, tensor in request.model.state_dict().items():
+            flat = tensor.detach().reshape(-1)
+            digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}:".encode())
+            digest.update(np.float64(torch.sum(flat, dtype=torch.float64).item()).tobytes())
+            digest.update(flat[:8].float().cpu().numpy().tobytes())
+    return digest.hexdigest()[:12]
+
+
+class _ImageTower(torch.nn.Module):
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.model.encode_image(pixels)  # type: ignore[operator]
+
+
+class _TextTower(torch.nn.Module):
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.model.encode_text(tokens)  # type: ignore[operator]
+
+
+def export_towers(request: ExportRequest, folder: Path, int8: bool) -> None:
+    """Both towers with a dynamic batch axis into `folder`, which appears whole or not at all: processes starting
+    together (the API and its workers on one data dir) each export to a folder of their own, and the first rename
+    wins."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        pixels = torch.zeros(2, 3, *request.image_size)
+        tokens = request.tokenizer(["a photo", "a red shoe"])
+        plain = scratch / "fp32" if int8 else scratch
+        plain.mkdir(exist_ok=True)
+        _export(_ImageTower(request.model), pixels, "pixels", plain / IMAGE_FILE)
+        _export(_TextTower(request.model), tokens, "tokens", plain / TEXT_FILE)
+        if int8:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            root = logging.getLogger()
+            root.addFilter(_quantizer_notes)
+            try:
+                for name in (IMAGE_FILE, TEXT_FILE):
+                    quantize_dynamic(plain / name, scratch / name, weight_type=QuantType.QInt8)
+            finally:
+                root.removeFilter(_quantizer_notes)
+            shutil.rmtree(plain)
+        (scratch / MANIFEST_FILE).write_text(json.dumps({
+            "space": request.space, "precision": "int8" if int8 else "fp32", "opset": OPSET, "format": EXPORT_FORMAT,
+            "torch": torch.__version__, "open_clip": open_clip.__version__, "exported_at": time.time(),
+            "pid": os.getpid(), "id": uuid.uuid4().hex}, indent=2))
+        try:
+            scratch.rename(folder)
+        except OSError:
+            if not (folder / MANIFEST_FILE).is_file():  # not another process's export winning the race
+                raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _quantizer_notes(record: logging.LogRecord) -> bool:
+    """The quantizer logs a line per tensor it leaves alone, on the root logger: dropped, not the operator's news."""
+    return "onnxruntime" not in record.pathname
+
+
+def _export(tower: torch.nn.Module, example: torch.Tensor, name: str, path: Path) -> None:
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the tracer's notes on constant shapes and the exporter's deprecation
+        torch.onnx.export(tower.eval(), (example,), str(path), input_names=[name], output_names=["features"],
+                          dynamic_axes={name: {0: "batch"}, "features": {0: "batch"}}, opset_version=OPSET,
+                          dynamo=False)
+
+
+def probe_images() -> list[Image.Image]:
+    """Fixed pictures: noise, a gradient, shapes on a colour field and a flat colour, of different sizes."""
+    rng = np.random.default_rng(0)
+    noise = Image.fromarray(rng.integers(0, 256, (180, 240, 3), dtype=np.uint8))
+    ramp = np.linspace(0, 255, 256, dtype=np.float32)
+    gradient = Image.fromarray(np.stack([np.tile(ramp, (200, 1)), np.tile(ramp[::-1], (200, 1)),
+                                         np.full((200, 256), 90.0)], -1).astype(np.uint8))
+    shapes = Image.new("RGB", (300, 220), (200, 180, 150))
+    draw = ImageDraw.Draw(shapes)
+    draw.ellipse((40, 30, 180, 170), fill=(150, 20, 40))
+    draw.rectangle((160, 90, 280, 200), fill=(20, 60, 140))
+    return [noise, gradient, shapes, Image.new("RGB", (128, 128), (30, 140, 60))]
+
+
+def probe(reference: ClipTowers, candidate: ClipTowers, preprocess: Callable[[Image.Image], torch.Tensor],
+          tokenizer: Callable[[Sequence[str]], torch.Tensor]) -> float:
+    """The lowest cosine between the two towers' vectors of the probe images and texts (batches of several: the
+    exported batch axis is dynamic)."""
+    pixels = torch.stack([preprocess(image) for image in probe_images()])
+    tokens = tokenizer(list(PROBE_TEXTS))
+    cosines = [(reference.encode_images(pixels) * candidate.encode_images(pixels)).sum(axis=1),
+               (reference.encode_texts(tokens) * candidate.encode_texts(tokens)).sum(axis=1)]
+    lowest = float(np.concatenate(cosines).min())
+    return lowest if np.isfinite(lowest) else -1.0
+
+
+def _unit_rows(features: torch.Tensor) -> np.ndarray:
+    return F.normalize(features.float(), dim=-1).cpu().numpy()
+
+
+def _unit_numpy_rows(features: np.ndarray) -> np.ndarray:
+    features = np.asarray(features, np.float32)
+    norms = np.linalg.norm(features, axis=1, keepdims=True)
+    return features / np.maximum(norms, 1e-12)
