@@ -1,0 +1,176 @@
+"""The ONNX Runtime towers: exported once and reused, probed against PyTorch, and PyTorch whenever either fails."""
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import numpy_helper
+from PIL import Image
+from prometheus_client import REGISTRY
+
+from trooply.batching import INGEST, BatchPolicy
+from trooply.vision.clip_runtime import IMAGE_FILE, PROBE_FLOOR, resolve_runtime
+from trooply.vision.encoder import ClipEncoder
+
+MODEL = "trooply-test-tiny"
+
+
+@pytest.fixture(scope="module")
+def export_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("onnx")
+
+
+@pytest.fixture(scope="module")
+def reference() -> ClipEncoder:
+    return ClipEncoder(MODEL, "random", device="cpu")
+
+
+def onnx_encoder(export_dir: Path, runtime: str = "onnx", **options) -> ClipEncoder:
+    return ClipEncoder(MODEL, "random", device="cpu", runtime=runtime, export_dir=export_dir, **options)
+
+
+def photos(count: int, seed: int) -> list[Image.Image]:
+    """Not the probe's pictures: smooth colour fields of different sizes."""
+    rng = np.random.default_rng(seed)
+    pictures = []
+    for _ in range(count):
+        height, width = rng.integers(60, 200, 2)
+        y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+        channels = [127 + 100 * np.sin(x / rng.uniform(5, 40) + phase) * np.cos(y / rng.uniform(5, 40))
+                    for phase in rng.uniform(0, 3, 3)]
+        pictures.append(Image.fromarray(np.clip(np.stack(channels, -1), 0, 255).astype(np.uint8)))
+    return pictures
+
+
+TEXTS = ["navy wool coat", "a ceramic teapot with a bamboo handle", "gold bracelet", "kids' rain boots"]
+
+
+@pytest.mark.parametrize("runtime", ["onnx", "onnx-int8"])
+def test_text_and_image_vectors_match_pytorch_within_the_runtimes_tolerance(export_dir, reference, runtime):
+    encoder = onnx_encoder(export_dir, runtime)
+    described = encoder.describe()["runtime"]
+    floor = PROBE_FLOOR[described["precision"]]
+    assert described["runtime"] == "onnx" and described["probe_min_cosine"] >= floor
+    images = photos(5, seed=3)
+    image_cosines = (encoder.encode_images(images) * reference.encode_images(images)).sum(axis=1)
+    text_cosines = (encoder.encode_texts(TEXTS) * reference.encode_texts(TEXTS)).sum(axis=1)
+    print(f"{runtime}: image cosine min {image_cosines.min():.6f}, text {text_cosines.min():.6f}")
+    assert image_cosines.min() >= floor and text_cosines.min() >= floor
+    vectors = encoder.encode_images(images[:2])
+    assert vectors.dtype == np.float32 and vectors.shape == (2, reference.space.size)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    assert encoder.space == reference.space  # one vector space: the index takes either runtime's vectors
+    encoder.close()
+
+
+def test_the_export_is_reused_at_the_next_start(tmp_path):
+    first = onnx_encoder(tmp_path)
+    report = first.describe()["runtime"]
+    assert report["export"].startswith("exported in")
+    folder = Path(report["folder"])
+    written = {path.name: path.stat().st_mtime_ns for path in folder.iterdir()}
+    vectors = first.encode_texts(TEXTS)
+    first.close()
+
+    second = onnx_encoder(tmp_path)
+    assert second.describe()["runtime"]["export"] == "reused"
+    assert {path.name: path.stat().st_mtime_ns for path in folder.iterdir()} == written
+    assert [path.name for path in tmp_path.iterdir()] == [folder.name]  # no second copy, no scratch left behind
+    np.testing.assert_array_equal(second.encode_texts(TEXTS), vectors)
+    second.close()
+
+
+def test_int8_and_fp32_are_exported_apart(export_dir):
+    fp32, int8 = onnx_encoder(export_dir, "onnx"), onnx_encoder(export_dir, "onnx-int8")
+    assert fp32.describe()["runtime"]["folder"] != int8.describe()["runtime"]["folder"]
+    assert (fp32.precision, int8.precision) == ("fp32", "int8")
+    fp32.close()
+    int8.close()
+
+
+def test_a_failed_export_serves_with_pytorch_and_says_so_in_one_line(tmp_path, reference, caplog):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the export folder should be")
+    with caplog.at_level(logging.WARNING, logger="trooply.vision.clip_runtime"):
+        encoder = onnx_encoder(blocked)
+    report = encoder.describe()["runtime"]
+    assert report["requested"] == "onnx" and report["runtime"] == "torch" and report["precision"] == "fp32"
+    assert report["fallback"].startswith("onnx: export to") and "failed" in report["fallback"]
+    lines = [record for record in caplog.records if record.name == "trooply.vision.clip_runtime"]
+    assert len(lines) == 1 and "serving with PyTorch" in lines[0].getMessage()
+    np.testing.assert_array_equal(encoder.encode_texts(TEXTS), reference.encode_texts(TEXTS))
+    encoder.close()
+
+
+def break_weights(path: Path) -> None:
+    """The graph as exported, its weight matrices replaced by noise of the same spread."""
+    model = onnx.load(str(path))
+    rng = np.random.default_rng(1)
+    for initializer in model.graph.initializer:
+        weights = numpy_helper.to_array(initializer)
+        if weights.dtype == np.float32 and weights.ndim == 2:
+            noise = rng.standard_normal(weights.shape).astype(np.float32) * (weights.std() or 1.0)
+            initializer.CopyFrom(numpy_helper.from_array(noise, initializer.name))
+    onnx.save(model, str(path))
+
+
+def test_a_runtime_whose_vectors_drift_is_refused_by_the_probe(tmp_path, reference, caplog):
+    healthy = onnx_encoder(tmp_path)
+    folder = Path(healthy.describe()["runtime"]["folder"])
+    healthy.close()
+    break_weights(folder / IMAGE_FILE)
+
+    with caplog.at_level(logging.WARNING, logger="trooply.vision.clip_runtime"):
+        refused = onnx_encoder(tmp_path)
+    report = refused.describe()["runtime"]
+    assert report["runtime"] == "torch" and report["probe_floor"] == 0.999
+    assert report["probe_min_cosine"] < 0.999 and "probe cosine" in report["fallback"]
+    assert any("probe cosine" in record.getMessage() for record in caplog.records)
+    images = photos(2, seed=4)
+    np.testing.assert_array_equal(refused.encode_images(images), reference.encode_images(images))
+    refused.close()
+
+
+def image_passes() -> float:
+    return REGISTRY.get_sample_value("trooply_runtime_batch_size_count", {"model": MODEL, "kind": "image"}) or 0
+
+
+def test_the_batcher_coalesces_concurrent_queries_on_onnx(export_dir):
+    encoder = onnx_encoder(export_dir, policy=BatchPolicy(max_batch=8, max_wait_s=0.05))
+    images = photos(8, seed=5)
+    alone = [encoder.encode_images([image])[0] for image in images]
+    passes_before = image_passes()
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(lambda image: encoder.encode_images([image])[0], images))
+    assert image_passes() - passes_before < 8  # coalesced into shared passes
+    for mine, single in zip(together, alone, strict=True):
+        np.testing.assert_allclose(mine, single, atol=1e-5)
+    # An ingest batch (several images: preprocessed on the pool) gives the vectors queries get.
+    np.testing.assert_allclose(encoder.encode_images(images, priority=INGEST), np.stack(alone), atol=1e-5)
+    encoder.close()
+
+
+def test_onnx_threads_follow_the_setting_else_torchs(export_dir):
+    sized = onnx_encoder(export_dir, onnx_threads=1)
+    assert sized.describe()["runtime"]["threads"] == 1
+    default = onnx_encoder(export_dir)
+    assert default.describe()["runtime"]["threads"] == torch.get_num_threads()
+    sized.close()
+    default.close()
+
+
+def test_auto_is_onnx_on_a_cpu_and_pytorch_on_cuda():
+    assert resolve_runtime("auto", torch.device("cpu")) == "onnx"
+    assert resolve_runtime("auto", torch.device("cuda")) == "torch"
+    assert resolve_runtime("onnx-int8", torch.device("cpu")) == "onnx-int8"
+
+
+def test_pytorch_is_asked_for_by_name(export_dir, reference):
+    encoder = onnx_encoder(export_dir, "torch")
+    assert encoder.describe()["runtime"] == {"requested": "torch", "runtime": "torch", "precision": "fp32"}
+    np.testing.assert_array_equal(encoder.encode_texts(TEXTS), reference.encode_texts(TEXTS))
+    encoder.close()
