@@ -4,6 +4,11 @@ CUDA, fp32 on the CPU (slowly, so the script itself runs anywhere). Any TROOPLY_
 
     .venv/bin/python bench/gpu_encode.py --model ViT-L-14 --batch 64 --images 1024
     .venv/bin/python bench/gpu_encode.py --model ViT-B-16-SigLIP --stand-in-tokenizer   # offline, random weights
+    .venv/bin/python bench/gpu_encode.py --model ViT-B-32 --runtime torch onnx onnx-int8 --images 256 --batch 16
+
+`--runtime` measures each CLIP runtime (TROOPLY_CLIP_RUNTIME) in turn in this process and prints them side by side
+at the end, with each one's ratio to the first and its lowest cosine to PyTorch over the benchmark's own images.
+The ONNX exports are kept under --export-dir, so a second run times the runtimes, not the export.
 
 Random weights time like real ones (same architecture, same kernels). A SigLIP model's tokenizer comes from the
 Hugging Face hub; `--stand-in-tokenizer` feeds random token ids of the model's own context length and vocabulary
@@ -11,8 +16,10 @@ instead, when the hub cannot be reached: the text tower's forward pass costs the
 """
 
 import argparse
+import os
 import resource
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -54,6 +61,82 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def rss_mib() -> float:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def folder_mib(folder: str | None) -> float:
+    return sum(f.stat().st_size for f in Path(folder).iterdir()) / 2**20 if folder else 0.0
+
+
+def percentile_ms(run, count: int) -> tuple[float, float]:
+    samples = []
+    for i in range(count):
+        begin = time.perf_counter()
+        run(i)
+        synchronise()
+        samples.append((time.perf_counter() - begin) * 1000)
+    return float(np.percentile(samples, 50)), float(np.percentile(samples, 95))
+
+
+def measure(args: argparse.Namespace, runtime: str, images: list[Image.Image], pool: list[Image.Image],
+            reference: np.ndarray | None) -> dict:
+    """One runtime: load (export the first time), batched images/s, one query's p50/p95, memory it took."""
+    before = rss_mib()
+    started = time.perf_counter()
+    encoder = ClipEncoder(args.model, args.pretrained, policy=BatchPolicy(max_batch=args.batch), text_cache_size=0,
+                          runtime=runtime, export_dir=args.export_dir, onnx_threads=args.onnx_threads)
+    load_s = time.perf_counter() - started
+    described = encoder.describe()
+    report = described["runtime"]
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+    if encoder.model is not None:
+        weights = sum(p.numel() * p.element_size() for p in encoder.model.parameters()) / 2**20
+        parameters = f"{sum(p.numel() for p in encoder.model.parameters()) / 1e6:.0f} M parameters, "
+    else:
+        weights, parameters = folder_mib(report.get("folder")), ""
+    print(f"\n{args.model} [{runtime}: {report['runtime']} {encoder.precision}] on {device}, batch {args.batch}: "
+          f"{parameters}{encoder.space.size}-d, {described['image_size'][0]} px, weights {weights:,.0f} MiB, "
+          f"scoring {described['scoring']['kind']}; loaded in {load_s:.1f} s ({report.get('export') or 'no export'})")
+    if report.get("fallback"):
+        print(f"  FELL BACK: {report['fallback']}")
+    # Bulk work goes in at ingest priority: a query of this size would be refused as overload.
+    encoder.encode_images(images[:args.batch], priority=INGEST)  # warm-up: kernels, allocator
+    synchronise()
+    started = time.perf_counter()
+    vectors = encoder.encode_images(images, priority=INGEST)
+    synchronise()
+    elapsed = time.perf_counter() - started
+    print(f"  batched encode: {args.images / elapsed:8.1f} images/s (preprocessing included, one CPU thread pool)")
+    figures = {"runtime": runtime, "serving": f"{report['runtime']} {encoder.precision}",
+               "images_per_s": args.images / elapsed, "probe": report.get("probe_min_cosine"),
+               "memory_mib": rss_mib() - before, "vectors": vectors}
+    if reference is not None:
+        figures["min_cosine"] = float((vectors * reference).sum(axis=1).min())
+    for kind, run in (("image", lambda i: encoder.encode_images([pool[i % len(pool)]])),
+                      ("text", lambda i: encoder.encode_text(f"query {i} red leather handbag"))):
+        p50, p95 = percentile_ms(run, args.queries)
+        figures[f"{kind}_p50"] = p50
+        print(f"  one {kind:5} query: p50 {p50:7.2f} ms   p95 {p95:7.2f} ms")
+    encoder.close()
+    return figures
+
+
+def side_by_side(rows: list[dict]) -> None:
+    first = rows[0]
+    print(f"\nside by side (one process, one after the other; ratios to {first['runtime']}):")
+    print(f"{'runtime':10} {'serving':13} {'img/s':>8} {'x':>5} {'img p50':>8} {'x':>5} {'txt p50':>8} {'x':>5} "
+          f"{'cos min':>8} {'probe':>8} {'+RSS MiB':>9}")
+    for row in rows:
+        cosine = row.get("min_cosine")
+        print(f"{row['runtime']:10} {row['serving']:13} {row['images_per_s']:8.1f} "
+              f"{row['images_per_s'] / first['images_per_s']:5.2f} {row['image_p50']:8.1f} "
+              f"{row['image_p50'] / first['image_p50']:5.2f} {row['text_p50']:8.1f} "
+              f"{row['text_p50'] / first['text_p50']:5.2f} {'-' if cosine is None else f'{cosine:.5f}':>8} "
+              f"{'-' if row['probe'] is None else format(row['probe'], '.5f'):>8} {row['memory_mib']:9,.0f}")
+    print("cos min: the lowest cosine of a runtime's image vectors to the first runtime's, over the batched images")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="ViT-L-14")
@@ -63,47 +146,27 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--stand-in-tokenizer", action="store_true",
                         help="random token ids of the model's context length, for hub tokenizers out of reach")
+    parser.add_argument("--runtime", nargs="+", default=["torch"], choices=["torch", "auto", "onnx", "onnx-int8"],
+                        help="CLIP runtimes to measure in turn (TROOPLY_CLIP_RUNTIME)")
+    parser.add_argument("--export-dir", type=Path, default=Path(tempfile.gettempdir()) / "trooply-bench-onnx",
+                        help="where the ONNX exports are kept between runs")
+    parser.add_argument("--onnx-threads", type=int, help="TROOPLY_ONNX_THREADS (torch's threads when unset)")
     args = parser.parse_args()
     if args.stand_in_tokenizer:
         text = resolve(args.model, args.pretrained).config["text_cfg"]
         stand_in = StandInTokenizer(text.get("context_length", 77), text.get("vocab_size", 49408))
         open_clip.get_tokenizer = lambda *_args, **_kwargs: stand_in
-    before = peak_rss_mib()
-    encoder = ClipEncoder(args.model, args.pretrained, policy=BatchPolicy(max_batch=args.batch), text_cache_size=0)
-    loaded = peak_rss_mib()
-    parameters = sum(p.numel() for p in encoder.model.parameters())
-    weights_mib = sum(p.numel() * p.element_size() for p in encoder.model.parameters()) / 2**20
-    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
-    described = encoder.describe()
-    print(f"{args.model} on {device} ({encoder.precision}), batch {args.batch}: {parameters / 1e6:.0f} M parameters, "
-          f"{encoder.space.size}-d, {described['image_size'][0]} px, weights {weights_mib:,.0f} MiB, "
-          f"scoring {described['scoring']['kind']}")
     pool = photos(min(args.images, 256))
     images = [pool[i % len(pool)] for i in range(args.images)]
-    # Bulk work goes in at ingest priority: a query of this size would be refused as overload.
-    encoder.encode_images(images[:args.batch], priority=INGEST)  # warm-up: kernels, allocator
-    synchronise()
-    started = time.perf_counter()
-    encoder.encode_images(images, priority=INGEST)
-    synchronise()
-    elapsed = time.perf_counter() - started
-    print(f"  batched encode: {args.images / elapsed:8.1f} images/s (preprocessing included, one CPU thread pool)")
-    for kind, run in (("image", lambda i: encoder.encode_images([pool[i % len(pool)]])),
-                      ("text", lambda i: encoder.encode_text(f"query {i} red leather handbag"))):
-        samples = []
-        for i in range(args.queries):
-            begin = time.perf_counter()
-            run(i)
-            synchronise()
-            samples.append((time.perf_counter() - begin) * 1000)
-        print(f"  one {kind:5} query: p50 {np.percentile(samples, 50):7.2f} ms"
-              f"   p95 {np.percentile(samples, 95):7.2f} ms")
+    rows: list[dict] = []
+    for runtime in args.runtime:
+        rows.append(measure(args, runtime, images, pool, rows[0]["vectors"] if rows else None))
     if torch.cuda.is_available():
-        print(f"  memory: {torch.cuda.max_memory_allocated() / 2**20:,.0f} MiB GPU peak allocated")
+        print(f"\nmemory: {torch.cuda.max_memory_allocated() / 2**20:,.0f} MiB GPU peak allocated")
     else:
-        print(f"  memory: process peak RSS {peak_rss_mib():,.0f} MiB ({before:,.0f} before the model, "
-              f"{loaded:,.0f} once loaded)")
-    encoder.close()
+        print(f"\nmemory: process peak RSS {peak_rss_mib():,.0f} MiB (+RSS: what each runtime's encoder added)")
+    if len(rows) > 1:
+        side_by_side(rows)
 
 
 if __name__ == "__main__":

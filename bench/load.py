@@ -2,6 +2,11 @@
 
     .venv/bin/python bench/load.py --model ViT-B-32 --products 2000 --concurrency 1 4 8 16 32 64 --seconds 15
     .venv/bin/python bench/load.py --env TROOPLY_SOME_BATCH_SETTING=8 --json /tmp/load.json   # compare settings
+    .venv/bin/python bench/load.py --runtime torch onnx onnx-int8 --products 300 --modes image --concurrency 1 8
+
+`--runtime` (TROOPLY_CLIP_RUNTIME, default auto) runs steps 2-4 once per runtime, each on a server and data dir
+of its own, one after the other, and ends with a table of each runtime's ingest rate and each level's req/s and
+p50 next to the first runtime's. The ONNX exports are kept under --export-dir, so no server exports twice.
 
 1. Raw parts first, in this process, before the server starts (so nothing competes): open_clip's image
    encoder at batch 8 and 1 (preprocessing of a ~300 px PIL image included) and its text encoder at
@@ -461,69 +466,20 @@ def parse_env(pairs: list[str]) -> dict[str, str]:
     return env
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="ViT-B-32")
-    parser.add_argument("--products", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16, 64])
-    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
-    parser.add_argument("--seconds", type=float, default=15.0, help="per mode and concurrency level")
-    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
-                        help="extra server environment, repeatable (e.g. batching settings to compare)")
-    parser.add_argument("--json", type=Path, metavar="PATH", help="also write a JSON summary here")
-    parser.add_argument("--warmup", type=int, default=5, help="uncounted requests per mode before its levels")
-    parser.add_argument("--raw-seconds", type=float, default=3.0, help="per raw measurement")
-    parser.add_argument("--retry-pause", type=float, default=0.05,
-                        help="seconds a client pauses after a 429/503 before its next request")
-    parser.add_argument("--startup-timeout", type=float, default=600.0)
-    parser.add_argument("--ingest-timeout", type=float, default=3600.0)
-    args = parser.parse_args()
-    extra_env = parse_env(args.env)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks on `kill`
-
-    torch_threads = extra_env.get("TROOPLY_TORCH_THREADS") or os.environ.get("TROOPLY_TORCH_THREADS")
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    busy_at_start = os.getloadavg()[0] > 0.5 * (os.cpu_count() or 1)
-    print(f"model {args.model}, random weights; {os.cpu_count()} CPU cores, load average {load} before we start; "
-          f"server env extra: {extra_env or 'none'}", flush=True)
-    raw = measure_raw(args.model, args.raw_seconds, int(torch_threads) if torch_threads else None)
-    import torch
-    if torch.cuda.is_available():  # hand the raw model's GPU memory back before the server loads its own
-        gc.collect()
-        torch.cuda.empty_cache()
-    print(f"\nraw open_clip in this process ({raw['device']}, {raw['precision']}, {raw['torch_threads']} torch threads;"
-          " ~300 px PIL image, preprocessing included;"
-          " from the median pass):")
-    print(f"  image  batch 8: {raw['image_per_s_batch8']:8.1f} images/s"
-          f"   one batch of 8: {raw['image_batch8_ms']:8.1f} ms")
-    print(f"  image  batch 1: {raw['image_per_s_batch1']:8.1f} images/s"
-          f"   one image:      {raw['image_batch1_ms']:8.1f} ms")
-    print(f"  text   batch 8: {raw['text_per_s_batch8']:8.1f} texts/s "
-          f"   one batch of 8: {raw['text_batch8_ms']:8.1f} ms")
-    print(f"  text   batch 1: {raw['text_per_s_batch1']:8.1f} texts/s "
-          f"   one text:       {raw['text_batch1_ms']:8.1f} ms", flush=True)
-
-    data_dir = Path(tempfile.mkdtemp(prefix="trooply-load-"))
-    env = server_env(data_dir / "data", args.model, extra_env)
-    server = None
-    images = ImageServer()
-    summary: dict = {"model": args.model, "products": args.products, "seconds": args.seconds,
-                     "env": extra_env, "raw": raw, "levels": []}
+def run_runtime(args, runtime: str, extra_env: dict[str, str], data_dir: Path, raw: dict, urls: list[str],
+                uploads: list[bytes], busy_at_start: bool) -> dict:
+    """One `trooply serve` with this CLIP runtime on a fresh data dir: ingest, then every mode and level."""
+    env = server_env(data_dir / "data", args.model, extra_env | {"TROOPLY_CLIP_RUNTIME": runtime,
+                                                                 "TROOPLY_CLIP_EXPORT_DIR": str(args.export_dir)})
+    summary: dict = {"runtime": runtime, "levels": []}
+    server = Server(env, data_dir / "server.log")
     try:
         started = time.perf_counter()
-        urls = []
-        for i in range(args.products):
-            images.add_image(f"/p{i}.jpg", jpeg(photo(i)), "image/jpeg")
-            urls.append(images.url(f"/p{i}.jpg"))
-        uploads = [jpeg(photo(50_000 + i, side=300)) for i in range(16)]
-        print(f"\n{args.products} product images generated in {time.perf_counter() - started:.1f}s, "
-              f"served from {images.url('/')}", flush=True)
-
-        server = Server(env, data_dir / "server.log")
-        started = time.perf_counter()
         server.wait_ready(args.startup_timeout)
-        print(f"trooply serve ready on {server.base_url} in {time.perf_counter() - started:.1f}s (pid "
-              f"{server.process.pid})", flush=True)
+        clip = httpx.get(f"{server.base_url}/readyz", timeout=30).json()["models"]["clip"]
+        summary["clip_runtime"] = clip.get("runtime", {})
+        print(f"\n[{runtime}] trooply serve ready on {server.base_url} in {time.perf_counter() - started:.1f}s (pid "
+              f"{server.process.pid}); serving with {summary['clip_runtime'] or clip.get('precision')}", flush=True)
         creds = create_tenant(env)
         done = ingest(server.base_url, creds["secret_key"], urls, args.ingest_timeout)
         summary["ingest"] = done
@@ -601,6 +557,108 @@ def main() -> int:
             print(f"\nserver log: {len(problems)} error lines; the first few:")
             for line in problems[:5]:
                 print(f"  {line[:400]}")
+        return summary
+    finally:
+        server.stop()
+
+
+def runtimes_side_by_side(runs: list[dict], products: int) -> None:
+    """Each runtime's ingest rate and each level's req/s and p50, with ratios to the first runtime."""
+    first = runs[0]
+    print(f"\nruntimes side by side (one run, one server after the other; x = ratio to {first['runtime']}):")
+    print(f"{'runtime':10} {'serving':12} {'probe':>8} {'ingest/s':>9} {'x':>5}")
+    for run in runs:
+        served = run.get("clip_runtime", {})
+        rate = products / run["ingest"]["seconds"]
+        probe = served.get("probe_min_cosine")
+        print(f"{run['runtime']:10} {served.get('runtime', '?') + ' ' + served.get('precision', ''):12} "
+              f"{'-' if probe is None else format(probe, '.5f'):>8} {rate:9.1f} "
+              f"{rate / (products / first['ingest']['seconds']):5.2f}")
+    print(f"{'mode':6} {'conc':>4}  " + "  ".join(f"{run['runtime'] + ' req/s':>16} {'x':>5} {'p50 ms':>8} {'x':>5}"
+                                              for run in runs))
+    base = {(level["mode"], level["concurrency"]): level for level in first["levels"]}
+    for level0 in first["levels"]:
+        cells = []
+        for run in runs:
+            level = next(lv for lv in run["levels"]
+                         if (lv["mode"], lv["concurrency"]) == (level0["mode"], level0["concurrency"]))
+            reference = base[level0["mode"], level0["concurrency"]]
+            speed = level["req_per_s"] / reference["req_per_s"] if reference["req_per_s"] else None
+            latency = (level["p50_ms"] / reference["p50_ms"]
+                       if level["p50_ms"] is not None and reference["p50_ms"] else None)
+            cells.append(f"{level['req_per_s']:16.1f} {fmt(speed, '.2f'):>5} {fmt(level['p50_ms']):>8} "
+                         f"{fmt(latency, '.2f'):>5}")
+        print(f"{level0['mode']:6} {level0['concurrency']:>4}  " + "  ".join(cells))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="ViT-B-32")
+    parser.add_argument("--products", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16, 64])
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    parser.add_argument("--seconds", type=float, default=15.0, help="per mode and concurrency level")
+    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra server environment, repeatable (e.g. batching settings to compare)")
+    parser.add_argument("--runtime", nargs="+", choices=("auto", "torch", "onnx", "onnx-int8"),
+                        help="TROOPLY_CLIP_RUNTIME of the server; several: one server each, in turn, printed side by "
+                        "side (default: --env's TROOPLY_CLIP_RUNTIME, else auto)")
+    parser.add_argument("--export-dir", type=Path, default=Path(tempfile.gettempdir()) / "trooply-bench-onnx",
+                        help="TROOPLY_CLIP_EXPORT_DIR of every server: the ONNX exports are reused between runs")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write a JSON summary here")
+    parser.add_argument("--warmup", type=int, default=5, help="uncounted requests per mode before its levels")
+    parser.add_argument("--raw-seconds", type=float, default=3.0, help="per raw measurement")
+    parser.add_argument("--retry-pause", type=float, default=0.05,
+                        help="seconds a client pauses after a 429/503 before its next request")
+    parser.add_argument("--startup-timeout", type=float, default=600.0)
+    parser.add_argument("--ingest-timeout", type=float, default=3600.0)
+    args = parser.parse_args()
+    extra_env = parse_env(args.env)
+    runtimes = args.runtime or [extra_env.get("TROOPLY_CLIP_RUNTIME", "auto")]
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks on `kill`
+
+    torch_threads = extra_env.get("TROOPLY_TORCH_THREADS") or os.environ.get("TROOPLY_TORCH_THREADS")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    busy_at_start = os.getloadavg()[0] > 0.5 * (os.cpu_count() or 1)
+    print(f"model {args.model}, random weights; {os.cpu_count()} CPU cores, load average {load} before we start; "
+          f"server env extra: {extra_env or 'none'}; runtimes: {', '.join(runtimes)}", flush=True)
+    raw = measure_raw(args.model, args.raw_seconds, int(torch_threads) if torch_threads else None)
+    import torch
+    if torch.cuda.is_available():  # hand the raw model's GPU memory back before the server loads its own
+        gc.collect()
+        torch.cuda.empty_cache()
+    print(f"\nraw open_clip in this process ({raw['device']}, {raw['precision']}, {raw['torch_threads']} torch threads;"
+          " ~300 px PIL image, preprocessing included;"
+          " from the median pass):")
+    print(f"  image  batch 8: {raw['image_per_s_batch8']:8.1f} images/s"
+          f"   one batch of 8: {raw['image_batch8_ms']:8.1f} ms")
+    print(f"  image  batch 1: {raw['image_per_s_batch1']:8.1f} images/s"
+          f"   one image:      {raw['image_batch1_ms']:8.1f} ms")
+    print(f"  text   batch 8: {raw['text_per_s_batch8']:8.1f} texts/s "
+          f"   one batch of 8: {raw['text_batch8_ms']:8.1f} ms")
+    print(f"  text   batch 1: {raw['text_per_s_batch1']:8.1f} texts/s "
+          f"   one text:       {raw['text_batch1_ms']:8.1f} ms", flush=True)
+
+    data_dir = Path(tempfile.mkdtemp(prefix="trooply-load-"))
+    images = ImageServer()
+    summary: dict = {"model": args.model, "products": args.products, "seconds": args.seconds,
+                     "env": extra_env, "raw": raw, "runtimes": []}
+    try:
+        started = time.perf_counter()
+        urls = []
+        for i in range(args.products):
+            images.add_image(f"/p{i}.jpg", jpeg(photo(i)), "image/jpeg")
+            urls.append(images.url(f"/p{i}.jpg"))
+        uploads = [jpeg(photo(50_000 + i, side=300)) for i in range(16)]
+        print(f"\n{args.products} product images generated in {time.perf_counter() - started:.1f}s, "
+              f"served from {images.url('/')}", flush=True)
+        for number, runtime in enumerate(runtimes):
+            summary["runtimes"].append(run_runtime(args, runtime, extra_env, data_dir / f"{number}-{runtime}", raw,
+                                                   urls, uploads, busy_at_start))
+        # The first runtime's figures where a single run put them.
+        summary |= {key: summary["runtimes"][0][key] for key in ("ingest", "levels", "targets")}
+        if len(runtimes) > 1:
+            runtimes_side_by_side(summary["runtimes"], args.products)
         if args.json:
             args.json.write_text(json.dumps(summary, indent=2))
             print(f"\nJSON summary written to {args.json}")
@@ -609,8 +667,6 @@ def main() -> int:
         print("\ninterrupted", file=sys.stderr)
         return 130
     finally:
-        if server is not None:
-            server.stop()
         images.close()
         shutil.rmtree(data_dir, ignore_errors=True)
 
