@@ -90,6 +90,8 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--concurrency", type=int, default=4, help="queries in flight (the model batches them)")
     evaluate.add_argument("--model", help="TROOPLY_CLIP_MODEL for this run")
     evaluate.add_argument("--pretrained", help="TROOPLY_CLIP_PRETRAINED for this run")
+    evaluate.add_argument("--runtime", choices=("auto", "onnx", "onnx-int8"),
+                          help="run twice, with PyTorch and with this CLIP runtime, and print the two side by side")
     evaluate.add_argument("--json", action="store_true")
     evaluate.set_defaults(run=_evaluate)
 
@@ -294,17 +296,30 @@ def _print_credentials(credentials, as_json: bool) -> None:
 
 
 def _evaluate(args, settings: Settings) -> int:
-    from trooply.tools.evaluation import format_report, run_benchmark, run_evaluation
+    from trooply.tools.evaluation import (
+        compare_runtimes,
+        format_comparison,
+        format_report,
+        run_benchmark,
+        run_evaluation,
+    )
 
     if (args.dataset is None) == (args.catalog is None or args.queries is None) or (args.dataset and args.catalog):
         print("error: `trooply eval` takes --catalog and --queries, or --dataset", file=sys.stderr)
         return 2
     chosen = {"clip_model": args.model, "clip_pretrained": args.pretrained}
     settings = settings.updated(**{name: value for name, value in chosen.items() if value is not None})
-    if args.dataset is not None:
-        report = run_benchmark(settings, args.dataset, args.layout, args.profile, args.max_queries, args.concurrency)
-    else:
-        report = run_evaluation(settings, args.catalog, args.queries, args.concurrency)
+
+    def evaluate(chosen: Settings) -> dict[str, dict]:
+        if args.dataset is not None:
+            return run_benchmark(chosen, args.dataset, args.layout, args.profile, args.max_queries, args.concurrency)
+        return run_evaluation(chosen, args.catalog, args.queries, args.concurrency)
+
+    if args.runtime is not None:
+        reports = compare_runtimes(evaluate, settings, args.runtime)
+        print(json.dumps(reports, indent=2) if args.json else format_comparison(reports))
+        return 0
+    report = evaluate(settings)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
 

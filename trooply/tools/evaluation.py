@@ -6,6 +6,9 @@ tuned profiles are judged, on either of:
 - a standard test set in its published layout (trooply.tools.benchmarks): Recall@K as the papers count it,
   1 when any relevant image is in the query's top K, so the figures compare with published tables.
 
+`compare_runtimes` runs either with PyTorch and with another CLIP runtime (`trooply eval --runtime onnx-int8`), so a
+merchant with real weights sees what int8 costs on their own catalogue before switching.
+
 nDCG@10 uses binary relevance.
 """
 
@@ -124,6 +127,12 @@ def run_benchmark(settings: Settings, path: Path, layout: str = "auto", profile:
     return report
 
 
+def compare_runtimes(evaluate: Callable[[Settings], dict[str, dict]], settings: Settings,
+                     runtime: str) -> dict[str, dict[str, dict]]:
+    """The same evaluation with PyTorch, then with `runtime`: {"torch": report, runtime: report}."""
+    return {name: evaluate(settings.updated(clip_runtime=name)) for name in ("torch", runtime)}
+
+
 def _run(settings: Settings, products: list[ProductIn], labelled: list[LabelledQuery], metric: Metrics,
          concurrency: int, timeout_s: float) -> dict[str, dict]:
     from trooply.container import Container
@@ -131,16 +140,19 @@ def _run(settings: Settings, products: list[ProductIn], labelled: list[LabelledQ
     with tempfile.TemporaryDirectory(prefix="trooply-eval-") as scratch:
         # A throwaway embedded service; an evaluation waits for the model rather than being shed as overload.
         unlimited = {**settings.plans, "pro": settings.plan("pro").model_copy(update={"max_products": None})}
+        # The ONNX exports stay in the real data dir: the next evaluation reuses them.
         container = Container(settings.updated(
             data_dir=Path(scratch), database_url=None, redis_url=None, qdrant_url=None, plans=unlimited,
-            runtime_wait_budget_seconds=timeout_s, runtime_query_timeout_seconds=timeout_s))
+            runtime_wait_budget_seconds=timeout_s, runtime_query_timeout_seconds=timeout_s,
+            clip_export_dir=settings.clip.export_dir or settings.data_dir / "onnx"))
         container.start()  # loads the model and embeds the profile prompts: not part of the timings
         try:
             tenant = container.tenants.create_tenant("eval", "pro").tenant_id
             catalogue = _index(container, tenant, products, timeout_s)
             report = _score(container, tenant, labelled, metric, concurrency)
             described = container.encoder.describe()
-            report["_model"] = {key: described[key] for key in ("model", "loaded_from", "dim", "device", "precision")}
+            report["_model"] = {key: described[key] for key in ("model", "loaded_from", "dim", "device", "precision",
+                                                                "runtime")}
             report["_catalogue"] = catalogue
             return report
         finally:
@@ -216,8 +228,11 @@ def _score(container, tenant: str, labelled: list[LabelledQuery], metric: Metric
 
 def format_report(report: dict[str, dict]) -> str:
     catalogue, timing, model = report["_catalogue"], report["_timing"], report["_model"]
+    runtime = model["runtime"]
     lines = [f"model: {model['model']} ({model['loaded_from']}; {model['dim']}-d, {model['device']}, "
-             f"{model['precision']})"]
+             f"{runtime['runtime']} {model['precision']})"]
+    if "fallback" in runtime:
+        lines.append(f"runtime: {runtime['requested']} fell back to PyTorch: {runtime['fallback']}")
     if "_dataset" in report:
         dataset = report["_dataset"]
         lines.append(f"dataset: {dataset['name']}: {dataset['gallery']} gallery images of {dataset['products']} "
@@ -234,3 +249,29 @@ def format_report(report: dict[str, dict]) -> str:
             lines.append(f"{group:14} {report[group]['queries']:7d}  {way:9} {m['recall@1']:6.3f} "
                          f"{m['recall@10']:6.3f} {m['ndcg@10']:8.3f}")
     return "\n".join(lines)
+
+
+def format_comparison(reports: dict[str, dict[str, dict]]) -> str:
+    """Each runtime's report, then each figure next to PyTorch's (the first) and the difference."""
+    (base_name, base), *others = reports.items()
+    lines = []
+    for name, report in reports.items():
+        lines += [f"== {name} ==", format_report(report), ""]
+    for name, report in others:
+        lines.append(f"{name} against {base_name}: lowest probe cosine "
+                     f"{report['_model']['runtime'].get('probe_min_cosine', '-')}; indexing "
+                     f"{report['_catalogue']['images_per_s'] / base['_catalogue']['images_per_s']:.2f}x, searching "
+                     + ", ".join(f"{way} {_ratio(report['_timing'][way], base['_timing'][way])}" for way in WAYS))
+        lines.append(f"{'group':14} {'way':9} {'R@1':>15} {'R@10':>15} {'nDCG@10':>15}")
+        for group in ["all", *sorted(g for g in report if g != "all" and not g.startswith("_"))]:
+            if group not in base:
+                continue
+            for way in WAYS:
+                cells = [f"{report[group][way][m]:.3f} ({report[group][way][m] - base[group][way][m]:+.3f})"
+                         for m in ("recall@1", "recall@10", "ndcg@10")]
+                lines.append(f"{group:14} {way:9} " + " ".join(f"{cell:>15}" for cell in cells))
+    return "\n".join(lines)
+
+
+def _ratio(timing: dict[str, float], base: dict[str, float]) -> str:
+    return f"{timing['queries_per_s'] / base['queries_per_s']:.2f}x" if base["queries_per_s"] else "-"

@@ -154,7 +154,8 @@ def select_towers(requested: str, reference: TorchTowers, request: ExportRequest
             log.info("exported CLIP model '%s' to ONNX (%s) in %s", request.space, precision, folder)
         towers = OnnxTowers(folder, threads)
     except Exception as error:  # an op the exporter lacks, a full disk, a read-only data dir, a corrupt file
-        return reference, _fell_back(fallback, request.space, chosen, f"export to {folder} failed: {one_line(error)}")
+        reason = f"export to {folder} failed: {_first_line(error)}"
+        return reference, _fell_back(fallback, request.space, chosen, reason)
     figure, floor = probe(reference, towers, preprocess, request.tokenizer), PROBE_FLOOR[precision]
     report = RuntimeReport(requested, ONNX, precision, round(figure, 6), floor, export, str(folder), threads)
     if figure < floor:
@@ -169,6 +170,12 @@ def select_towers(requested: str, reference: TorchTowers, request: ExportRequest
 def _fell_back(report: RuntimeReport, space: str, chosen: str, reason: str) -> RuntimeReport:
     log.warning("CLIP runtime %s refused for '%s': %s; serving with PyTorch", chosen, space, reason)
     return RuntimeReport(**(asdict(report) | {"fallback": f"{chosen}: {reason}"}))
+
+
+def _first_line(error: BaseException) -> str:
+    """An exporter's error can carry the whole traced graph: its first line, within reason, is the news."""
+    lines = str(error).strip().splitlines() or [type(error).__name__]
+    return one_line(Exception(lines[0]))[:300]
 
 
 def fingerprint(request: ExportRequest) -> str:
@@ -250,7 +257,8 @@ def _quantizer_notes(record: logging.LogRecord) -> bool:
 
 
 def _export(tower: torch.nn.Module, example: torch.Tensor, name: str, path: Path) -> None:
-    with warnings.catch_warnings(), torch.no_grad():
+    # Not under no_grad: there PyTorch's attention takes a fused fast path the exporter has no ONNX op for.
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the tracer's notes on constant shapes and the exporter's deprecation
         torch.onnx.export(tower.eval(), (example,), str(path), input_names=[name], output_names=["features"],
                           dynamic_axes={name: {0: "batch"}, "features": {0: "batch"}}, opset_version=OPSET,
