@@ -10,16 +10,19 @@ The vectors of every runtime that passes the probe share the model's vector spac
 vector may move (cosine 0.999 fp32, 0.99 int8), well inside the distance between different products.
 """
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -41,6 +44,7 @@ PROBE_FLOOR = {"fp32": 0.999, "int8": 0.99}
 OPSET = 17
 EXPORT_FORMAT = 1  # bumped when the exported graphs change, so older exports are not reused
 IMAGE_FILE, TEXT_FILE, MANIFEST_FILE = "image.onnx", "text.onnx", "manifest.json"
+_EXPORTING = threading.Lock()  # torch.onnx.export keeps global state: one export at a time in a process
 PROBE_TEXTS = ("a red leather handbag", "white running shoes with a blue sole", "oak side table",
                "striped cotton shirt", "x")
 
@@ -147,11 +151,12 @@ def select_towers(requested: str, reference: TorchTowers, request: ExportRequest
     folder = export_dir / f"{request.space}-{fingerprint(request)}-{precision}"
     try:
         export = "reused"
-        if not (folder / MANIFEST_FILE).is_file():
-            started = time.perf_counter()
-            export_towers(request, folder, int8=precision == "int8")
-            export = f"exported in {time.perf_counter() - started:.1f} s"
-            log.info("exported CLIP model '%s' to ONNX (%s) in %s", request.space, precision, folder)
+        with _export_lock(folder):  # the API and its workers starting together: one exports, the others reuse it
+            if not (folder / MANIFEST_FILE).is_file():
+                started = time.perf_counter()
+                export_towers(request, folder, int8=precision == "int8")
+                export = f"exported in {time.perf_counter() - started:.1f} s"
+                log.info("exported CLIP model '%s' to ONNX (%s) in %s", request.space, precision, folder)
         towers = OnnxTowers(folder, threads)
     except Exception as error:  # an op the exporter lacks, a full disk, a read-only data dir, a corrupt file
         reason = f"export to {folder} failed: {_first_line(error)}"
@@ -176,6 +181,14 @@ def _first_line(error: BaseException) -> str:
     """An exporter's error can carry the whole traced graph: its first line, within reason, is the news."""
     lines = str(error).strip().splitlines() or [type(error).__name__]
     return one_line(Exception(lines[0]))[:300]
+
+
+@contextlib.contextmanager
+def _export_lock(folder: Path) -> Iterator[None]:
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with _EXPORTING, open(folder.parent / f".{folder.name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield
 
 
 def fingerprint(request: ExportRequest) -> str:
@@ -215,10 +228,8 @@ class _TextTower(torch.nn.Module):
 
 
 def export_towers(request: ExportRequest, folder: Path, int8: bool) -> None:
-    """Both towers with a dynamic batch axis into `folder`, which appears whole or not at all: processes starting
-    together (the API and its workers on one data dir) each export to a folder of their own, and the first rename
-    wins."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
+    """Both towers with a dynamic batch axis into `folder`, which appears whole or not at all (a crash mid-export
+    leaves only a scratch folder, which the next export does not read)."""
     scratch = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
         pixels = torch.zeros(2, 3, *request.image_size)
@@ -242,11 +253,7 @@ def export_towers(request: ExportRequest, folder: Path, int8: bool) -> None:
             "space": request.space, "precision": "int8" if int8 else "fp32", "opset": OPSET, "format": EXPORT_FORMAT,
             "torch": torch.__version__, "open_clip": open_clip.__version__, "exported_at": time.time(),
             "pid": os.getpid(), "id": uuid.uuid4().hex}, indent=2))
-        try:
-            scratch.rename(folder)
-        except OSError:
-            if not (folder / MANIFEST_FILE).is_file():  # not another process's export winning the race
-                raise
+        scratch.rename(folder)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

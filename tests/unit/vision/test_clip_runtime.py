@@ -1,6 +1,8 @@
 """The ONNX Runtime towers: exported once and reused, probed against PyTorch, and PyTorch whenever either fails."""
 
 import logging
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from trooply.vision.clip_runtime import IMAGE_FILE, PROBE_FLOOR, resolve_runtime
 from trooply.vision.encoder import ClipEncoder
 
 MODEL = "trooply-test-tiny"
+REPO = Path(__file__).resolve().parents[3]  # `python -c` puts its cwd on sys.path
 
 
 @pytest.fixture(scope="module")
@@ -79,9 +82,21 @@ def test_the_export_is_reused_at_the_next_start(tmp_path):
     second = onnx_encoder(tmp_path)
     assert second.describe()["runtime"]["export"] == "reused"
     assert {path.name: path.stat().st_mtime_ns for path in folder.iterdir()} == written
-    assert [path.name for path in tmp_path.iterdir()] == [folder.name]  # no second copy, no scratch left behind
+    # No second copy and no scratch folder left behind: the export and its lock file.
+    assert {path.name for path in tmp_path.iterdir()} == {folder.name, f".{folder.name}.lock"}
     np.testing.assert_array_equal(second.encode_texts(TEXTS), vectors)
     second.close()
+
+
+def test_processes_starting_together_export_once(tmp_path):
+    """The API and a worker on one data dir: one exports while the other waits, then reuses it."""
+    code = ("import sys; from pathlib import Path; from trooply.vision.encoder import ClipEncoder; "
+            f"encoder = ClipEncoder({MODEL!r}, 'random', device='cpu', runtime='onnx', export_dir=Path(sys.argv[1])); "
+            "sys.stdout.write(encoder.describe()['runtime'].get('export', 'none'))")
+    starts = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True) for _ in range(2)]
+    exports = sorted(process.communicate(timeout=120)[0] for process in starts)
+    assert exports[0].startswith("exported in") and exports[1] == "reused", exports
 
 
 def test_int8_and_fp32_are_exported_apart(export_dir):
