@@ -96,12 +96,15 @@ COPY --from=builder /opt/venv /opt/venv
 COPY --from=builder /app /app
 
 # HF_HOME: where open_clip's weights are downloaded (mount a volume there to download them once).
+# TROOPLY_CLIP_EXPORT_DIR: CLIP's ONNX exports, made at the first start from the weights that start loads (the image
+# holds no weights): on the same volume, every service sharing it reuses the first one's export.
 # /var/lib/trooply: the working directory (Celery beat keeps its schedule file here) and the data
 # directory of the embedded shape. The source tree under /app stays root-owned and read-only.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     HF_HOME=/var/cache/trooply/huggingface \
+    TROOPLY_CLIP_EXPORT_DIR=/var/cache/trooply/onnx \
     XDG_CACHE_HOME=/var/cache/trooply \
     TROOPLY_DATA_DIR=/var/lib/trooply/data \
     TROOPLY_HOST=0.0.0.0
