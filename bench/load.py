@@ -472,6 +472,7 @@ def run_runtime(args, runtime: str, extra_env: dict[str, str], data_dir: Path, r
     env = server_env(data_dir / "data", args.model, extra_env | {"TROOPLY_CLIP_RUNTIME": runtime,
                                                                  "TROOPLY_CLIP_EXPORT_DIR": str(args.export_dir)})
     summary: dict = {"runtime": runtime, "levels": []}
+    data_dir.mkdir(parents=True)
     server = Server(env, data_dir / "server.log")
     try:
         started = time.perf_counter()

@@ -150,18 +150,16 @@ def select_towers(requested: str, reference: TorchTowers, request: ExportRequest
         return reference, _fell_back(fallback, request.space, chosen, "no export folder was given")
     folder = export_dir / f"{request.space}-{fingerprint(request)}-{precision}"
     try:
-        export = "reused"
-        with _export_lock(folder):  # the API and its workers starting together: one exports, the others reuse it
-            if not (folder / MANIFEST_FILE).is_file():
-                started = time.perf_counter()
-                export_towers(request, folder, int8=precision == "int8")
-                export = f"exported in {time.perf_counter() - started:.1f} s"
-                log.info("exported CLIP model '%s' to ONNX (%s) in %s", request.space, precision, folder)
+        export = _export_once(request, folder, precision)
         towers = OnnxTowers(folder, threads)
     except Exception as error:  # an op the exporter lacks, a full disk, a read-only data dir, a corrupt file
         reason = f"export to {folder} failed: {_first_line(error)}"
         return reference, _fell_back(fallback, request.space, chosen, reason)
-    figure, floor = probe(reference, towers, preprocess, request.tokenizer), PROBE_FLOOR[precision]
+    try:
+        figure = probe(reference, towers, preprocess, request.tokenizer)
+    except Exception as error:  # a graph that runs at the export's batch size only, say
+        return reference, _fell_back(fallback, request.space, chosen, f"probe failed: {_first_line(error)}")
+    floor = PROBE_FLOOR[precision]
     report = RuntimeReport(requested, ONNX, precision, round(figure, 6), floor, export, str(folder), threads)
     if figure < floor:
         refused = RuntimeReport(**(asdict(fallback) | {"probe_min_cosine": round(figure, 6), "probe_floor": floor,
@@ -170,6 +168,17 @@ def select_towers(requested: str, reference: TorchTowers, request: ExportRequest
                                      f"probe cosine {figure:.5f} to PyTorch is below {floor} (delete {folder} to "
                                      "export again)")
     return towers, report
+
+
+def _export_once(request: ExportRequest, folder: Path, precision: str) -> str:
+    """How the folder came to be: exported now, or reused from an earlier start."""
+    with _export_lock(folder):  # the API and its workers starting together: one exports, the others reuse it
+        if (folder / MANIFEST_FILE).is_file():
+            return "reused"
+        started = time.perf_counter()
+        export_towers(request, folder, int8=precision == "int8")
+    log.info("exported CLIP model '%s' to ONNX (%s) in %s", request.space, precision, folder)
+    return f"exported in {time.perf_counter() - started:.1f} s"
 
 
 def _fell_back(report: RuntimeReport, space: str, chosen: str, reason: str) -> RuntimeReport:
