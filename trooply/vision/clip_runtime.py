@@ -178,7 +178,9 @@ def _export_once(request: ExportRequest, folder: Path, precision: str) -> str:
         if (folder / MANIFEST_FILE).is_file():
             return "reused"
         started = time.perf_counter()
-        export_towers(request, folder, int8=precision == "int8")
+        fp32 = folder.with_name(folder.name.removesuffix(f"-{precision}") + "-fp32")
+        int8 = precision == "int8"
+        export_towers(request, folder, int8, fp32 if int8 and (fp32 / MANIFEST_FILE).is_file() else None)
     log.info("exported CLIP model '%s' to ONNX (%s) in %s", request.space, precision, folder)
     return f"exported in {time.perf_counter() - started:.1f} s"
 
@@ -238,17 +240,18 @@ class _TextTower(torch.nn.Module):
         return self.model.encode_text(tokens)  # type: ignore[operator]
 
 
-def export_towers(request: ExportRequest, folder: Path, int8: bool) -> None:
+def export_towers(request: ExportRequest, folder: Path, int8: bool, fp32_export: Path | None = None) -> None:
     """Both towers with a dynamic batch axis into `folder`, which appears whole or not at all (a crash mid-export
-    leaves only a scratch folder, which the next export does not read)."""
+    leaves only a scratch folder, which the next export does not read). int8 quantizes the fp32 export of the
+    same weights where there is one, else exports fp32 first."""
     scratch = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
-        pixels = torch.zeros(2, 3, *request.image_size)
-        tokens = request.tokenizer(["a photo", "a red shoe"])
-        plain = scratch / "fp32" if int8 else scratch
-        plain.mkdir(exist_ok=True)
-        _export(_ImageTower(request.model), pixels, "pixels", plain / IMAGE_FILE)
-        _export(_TextTower(request.model), tokens, "tokens", plain / TEXT_FILE)
+        plain = fp32_export or (scratch / "fp32" if int8 else scratch)
+        if fp32_export is None:
+            plain.mkdir(exist_ok=True)
+            pixels, tokens = torch.zeros(2, 3, *request.image_size), request.tokenizer(["a photo", "a red shoe"])
+            _export(_ImageTower(request.model), pixels, "pixels", plain / IMAGE_FILE)
+            _export(_TextTower(request.model), tokens, "tokens", plain / TEXT_FILE)
         if int8:
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -259,7 +262,8 @@ def export_towers(request: ExportRequest, folder: Path, int8: bool) -> None:
                     quantize_dynamic(plain / name, scratch / name, weight_type=QuantType.QInt8)
             finally:
                 root.removeFilter(_quantizer_notes)
-            shutil.rmtree(plain)
+            if fp32_export is None:
+                shutil.rmtree(plain)
         (scratch / MANIFEST_FILE).write_text(json.dumps({
             "space": request.space, "precision": "int8" if int8 else "fp32", "opset": OPSET, "format": EXPORT_FORMAT,
             "torch": torch.__version__, "open_clip": open_clip.__version__, "exported_at": time.time(),
