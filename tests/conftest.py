@@ -30,7 +30,7 @@ def make_settings(data_dir: Path, **overrides) -> Settings:
         # Tests send bursts from one address and tenant; tests/api/test_limits.py turns the limits on.
         rate_limit_per_ip=0, rate_limit_per_tenant=0,
         # PyTorch: tests compare with encoders they build themselves, and an app exports no ONNX copy per test
-        # (tests/unit/vision/test_clip_runtime.py and tests/api/test_clip_runtime.py cover the ONNX runtimes).
+        # (tests/unit/vision/test_clip_runtime.py and tests/api/test_readyz_clip_runtime.py cover the ONNX runtimes).
         clip_runtime="torch",
     )
     values.update(overrides)
