@@ -177,6 +177,8 @@ def _export_once(request: ExportRequest, folder: Path, precision: str) -> str:
     with _export_lock(folder):  # the API and its workers starting together: one exports, the others reuse it
         if (folder / MANIFEST_FILE).is_file():
             return "reused"
+        for stale in folder.parent.glob(f".{folder.name}-*"):  # what an export killed midway left: gigabytes
+            shutil.rmtree(stale, ignore_errors=True)
         started = time.perf_counter()
         fp32 = folder.with_name(folder.name.removesuffix(f"-{precision}") + "-fp32")
         int8 = precision == "int8"

@@ -1,6 +1,7 @@
 """The ONNX Runtime towers: exported once and reused, probed against PyTorch, and PyTorch whenever either fails."""
 
 import logging
+import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -86,6 +87,22 @@ def test_the_export_is_reused_at_the_next_start(tmp_path):
     assert {path.name for path in tmp_path.iterdir()} == {folder.name, f".{folder.name}.lock"}
     np.testing.assert_array_equal(second.encode_texts(TEXTS), vectors)
     second.close()
+
+
+def test_an_export_killed_midway_leaves_nothing_the_next_start_reads(tmp_path):
+    first = onnx_encoder(tmp_path)
+    folder = Path(first.describe()["runtime"]["folder"])
+    first.close()
+    shutil.rmtree(folder)
+    half_done = tmp_path / f".{folder.name}-killed"  # a scratch folder with a partial file, as a kill leaves it
+    half_done.mkdir()
+    (half_done / IMAGE_FILE).write_bytes(b"partial")
+
+    again = onnx_encoder(tmp_path)
+    report = again.describe()["runtime"]
+    assert report["runtime"] == "onnx" and report["export"].startswith("exported in")
+    assert not half_done.exists()
+    again.close()
 
 
 def test_processes_starting_together_export_once(tmp_path):
