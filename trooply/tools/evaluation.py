@@ -30,6 +30,7 @@ from trooply.errors import InvalidRequest
 from trooply.index.filters import parse_filters
 from trooply.search.schemas import SearchOptions
 from trooply.tools.benchmarks import image_url, read_benchmark, served
+from trooply.vision.clip_runtime import export_dir_of
 from trooply.vision.decode import decode_image
 from trooply.vision.query_image import QueryImage
 
@@ -144,7 +145,7 @@ def _run(settings: Settings, products: list[ProductIn], labelled: list[LabelledQ
         container = Container(settings.updated(
             data_dir=Path(scratch), database_url=None, redis_url=None, qdrant_url=None, plans=unlimited,
             runtime_wait_budget_seconds=timeout_s, runtime_query_timeout_seconds=timeout_s,
-            clip_export_dir=settings.clip.export_dir or settings.data_dir / "onnx"))
+            clip_export_dir=export_dir_of(settings)))
         container.start()  # loads the model and embeds the profile prompts: not part of the timings
         try:
             tenant = container.tenants.create_tenant("eval", "pro").tenant_id

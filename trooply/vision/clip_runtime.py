@@ -25,7 +25,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import open_clip
@@ -34,6 +34,9 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 from trooply.vision.sources import one_line
+
+if TYPE_CHECKING:
+    from trooply.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +126,11 @@ class ExportRequest:
     config: dict[str, Any]
     image_size: tuple[int, int]
     tokenizer: Callable[[Sequence[str]], torch.Tensor]
+
+
+def export_dir_of(settings: "Settings") -> Path:
+    """TROOPLY_CLIP_EXPORT_DIR, else the data dir's `onnx` folder."""
+    return settings.clip.export_dir or settings.data_dir / "onnx"
 
 
 def resolve_runtime(requested: str, device: torch.device) -> str:

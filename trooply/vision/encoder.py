@@ -23,6 +23,7 @@ from trooply.vision.clip_runtime import (
     ExportRequest,
     RuntimeReport,
     TorchTowers,
+    export_dir_of,
     select_towers,
 )
 from trooply.vision.scoring import ZeroShotScoring
@@ -124,7 +125,7 @@ class ClipEncoder:
         return cls(settings.clip.model, settings.clip.pretrained, device=settings.clip.device, policy=policy,
                    text_cache_size=settings.runtime.text_cache_size, torch_threads=settings.runtime.torch_threads,
                    preprocess_workers=settings.runtime.preprocess_workers, runtime=settings.clip.runtime,
-                   export_dir=settings.clip.export_dir or settings.data_dir / "onnx",
+                   export_dir=export_dir_of(settings),
                    onnx_threads=settings.runtime.onnx_threads)
 
     def describe(self) -> dict[str, Any]:
