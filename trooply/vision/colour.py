@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
-from scipy.ndimage import binary_erosion, binary_fill_holes
+from scipy.ndimage import binary_erosion, binary_fill_holes, maximum_filter, median_filter
 from skimage.color import deltaE_cie76, deltaE_ciede2000, rgb2lab
 
 from trooply.vision.colour_names import (
@@ -43,6 +43,10 @@ _SKIN_WEIGHT = 0.15
 _SKIN_SHARE_ALONE = 0.7  # ... unless the object is mostly skin-toned (a tan bag, a beige coat): then it is its colour
 # The centre of the picture weighs fully, its corners about a third: products are framed in the middle.
 _CENTRE_SPREAD = 0.45
+# Folds and shadows: a pixel at least this fraction as light as the lightest object pixel around it (a window this
+# wide) is the same colour in shade, and is lifted to that light; a darker one is another colour (navy on white).
+_SHADE_RATIO = 0.55
+_SHADE_WINDOW = 15
 PALETTE_SIZE = 5
 _KMEANS_ROUNDS = 6
 # Palette colours closer than this (delta E 2000) are one colour; shares below the floor are noise.
@@ -50,6 +54,8 @@ _SAME_COLOUR = 7.0
 _SHARE_FLOOR = 0.04
 # How fast two colours stop matching (delta E 2000).
 _MATCH_FADE = 10.0
+# An asked colour is shared when it covers this fraction of its part (1 / number of colours asked).
+_SHARED_PART = 0.3
 # Colours named with their share: the two or three main ones.
 _NAMED_SHARE = 0.1
 NAMED_COLOURS = 3
@@ -93,10 +99,14 @@ class _Pixels:
 def colour_palette(image: Image.Image) -> Palette:
     """The product's dominant colours with their shares of the object, largest first."""
     # reducing_gap: a box reduction first, then bilinear, so a large photo costs little more than a small one.
-    thumb = image.convert("RGB").resize(_THUMB, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    rgb = image if image.mode == "RGB" else image.convert("RGB")  # convert copies even an RGB image
+    thumb = rgb.resize(_THUMB, Image.Resampling.BILINEAR, reducing_gap=2.0)
     lab = rgb2lab(np.asarray(thumb, dtype=np.float64) / 255.0)
-    pixels = _Pixels(lab.reshape(-1, 3), _object_weights(lab).reshape(-1) * _centre_weights(lab.shape[:2]))
-    return _palette_of(_without_skin(pixels))
+    weights = _object_weights(lab)
+    skin = _skin_like(lab.reshape(-1, 3))  # before the shade is lifted: skin is judged as photographed
+    lit = _out_of_shade(lab, weights > 0.5)
+    pixels = _Pixels(lit.reshape(-1, 3), weights.reshape(-1) * _centre_weights(lab.shape[:2]))
+    return _palette_of(_without_skin(pixels, skin))
 
 
 def palette_payload(palette: Palette) -> list[list[float]]:
@@ -148,7 +158,8 @@ def _words_match(words: ColourWords, palette: Palette) -> ColourMatch:
     else:
         fulfilled = [min(1.0, c * len(coverage)) for c in coverage]
         score = sum(fulfilled) / len(fulfilled)
-        shared = [phrase.label for phrase, f in zip(words.phrases, fulfilled, strict=True) if f >= 0.5]
+        # A print covering a sixth of a black-and-white product still makes it black and white.
+        shared = [phrase.label for phrase, f in zip(words.phrases, fulfilled, strict=True) if f >= _SHARED_PART]
     return ColourMatch(_unit(score), " and ".join(shared) or None)
 
 
@@ -232,6 +243,21 @@ def _object_weights(lab: np.ndarray) -> np.ndarray:
     return weights if weights.sum() > 0.02 * weights.size else np.ones_like(weights)
 
 
+def _out_of_shade(lab: np.ndarray, on_object: np.ndarray) -> np.ndarray:
+    """The object as if evenly lit: each pixel in shade takes the lightness of the lit fabric beside it, and its
+    chroma grows by the same factor (shade darkens and greys a colour together)."""
+    lightness = lab[..., 0]
+    # The object's rim blends with the background, and a speck of noise is not lit fabric: neither sets the light.
+    inner = binary_erosion(on_object)
+    lit = maximum_filter(np.where(inner, median_filter(lightness, size=3), 0.0), size=_SHADE_WINDOW)
+    ratio = np.divide(lightness, lit, out=np.ones_like(lightness), where=lit > 1.0)
+    in_shade = on_object & (ratio >= _SHADE_RATIO) & (ratio < 1.0)
+    gain = np.where(in_shade, 1.0 / np.maximum(ratio, _SHADE_RATIO), 1.0)
+    result: np.ndarray = np.stack([np.where(in_shade, lit, lightness), lab[..., 1] * gain, lab[..., 2] * gain],
+                                  axis=-1)
+    return result
+
+
 def _centre_weights(shape: tuple[int, ...]) -> np.ndarray:
     rows, cols = (np.linspace(-0.5, 0.5, size) for size in shape[:2])
     squared = rows[:, None] ** 2 + cols[None, :] ** 2
@@ -243,12 +269,11 @@ def _skin_like(lab: np.ndarray) -> np.ndarray:
     """Skin tones of every complexion: warm hue (orange-red to yellow-orange), moderate chroma, not too dark."""
     lightness, chroma = lab[:, 0], np.hypot(lab[:, 1], lab[:, 2])
     hue = np.degrees(np.arctan2(lab[:, 2], lab[:, 1]))
-    mask: np.ndarray = (lightness > 25) & (lightness < 88) & (chroma > 8) & (chroma < 45) & (hue > 25) & (hue < 70)
+    mask: np.ndarray = (lightness > 20) & (lightness < 88) & (chroma > 8) & (chroma < 50) & (hue > 25) & (hue < 80)
     return mask
 
 
-def _without_skin(pixels: _Pixels) -> _Pixels:
-    skin = _skin_like(pixels.lab)
+def _without_skin(pixels: _Pixels, skin: np.ndarray) -> _Pixels:
     total = float(pixels.weights.sum())
     if total <= 0 or float(pixels.weights[skin].sum()) / total >= _SKIN_SHARE_ALONE:
         return pixels
