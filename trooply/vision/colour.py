@@ -14,6 +14,7 @@ a palette answers colour words through the naming model of `colour_names`. Paylo
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -141,6 +142,7 @@ def text_target(text: str) -> ColourTarget | None:
     return ColourTarget(words=words) if words is not None else None
 
 
+@lru_cache(maxsize=16384)  # ranking and then the explanation ask for the same pair
 def colour_match(target: ColourTarget, palette: Palette) -> ColourMatch:
     if target.words is not None:
         return _words_match(target.words, palette)

@@ -115,7 +115,15 @@ def colour_vocabulary() -> frozenset[str]:
 
 def family_posterior(lab: np.ndarray) -> np.ndarray:
     """How likely people are to call each colour (rows of Lab) each basic family: (n, families), rows sum to 1."""
-    return _posterior(naming_model(), lab)
+    rows = [_posterior_of(tuple(round(float(v), 1) for v in row)) for row in np.atleast_2d(lab)]
+    return np.stack(rows) if rows else np.zeros((0, len(naming_model().families)))
+
+
+@lru_cache(maxsize=16384)  # a catalogue's palette colours come back search after search
+def _posterior_of(lab: tuple[float, ...]) -> np.ndarray:
+    row: np.ndarray = _posterior(naming_model(), np.asarray([lab]))[0]
+    row.setflags(write=False)
+    return row
 
 
 def _posterior(model: NamingModel, lab: np.ndarray) -> np.ndarray:
@@ -156,7 +164,7 @@ def name_colours(lab: np.ndarray) -> list[ColourName]:
 def _name_of(lab: tuple[float, ...]) -> ColourName:
     model = naming_model()
     colour = np.asarray([lab])
-    family = model.families[int(np.argmax(family_posterior(colour)[0]))]
+    family = model.families[int(np.argmax(_posterior_of(lab)))]
     distances = deltaE_ciede2000(colour, model.term_points)
     nearest = int(np.argmin(np.where(model.term_core, distances, np.inf)))
     if distances[nearest] <= _TERM_DECIDES_WITHIN:
