@@ -49,7 +49,7 @@ _CENTRE_SPREAD = 0.45
 _SHADE_RATIO = 0.55
 _SHADE_WINDOW = 15
 PALETTE_SIZE = 5
-_KMEANS_ROUNDS = 6
+_KMEANS_ROUNDS = 5
 # Palette colours closer than this (delta E 2000) are one colour; shares below the floor are noise.
 _SAME_COLOUR = 7.0
 _SHARE_FLOOR = 0.04
@@ -311,8 +311,9 @@ def _seeds(lab: np.ndarray, weights: np.ndarray) -> np.ndarray:
     unique, inverse = np.unique(keys, return_inverse=True)
     mass = np.bincount(inverse, weights, minlength=len(unique))
     heaviest = np.argsort(-mass, kind="stable")[:PALETTE_SIZE + 2]
-    return np.stack([np.average(lab[inverse == cell], axis=0, weights=weights[inverse == cell] + 1e-12)
-                     for cell in heaviest])
+    sums = np.stack([np.bincount(inverse, weights * lab[:, c], minlength=len(unique)) for c in range(3)], axis=1)
+    seeds: np.ndarray = sums[heaviest] / np.maximum(mass[heaviest], 1e-12)[:, None]
+    return seeds
 
 
 def _merged(colours: list[PaletteColour]) -> Palette:

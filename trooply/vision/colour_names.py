@@ -25,6 +25,7 @@ _TERM_NAMES_WITHIN = 6.0
 # So close to one of a shopper word's own colours that the word names it, and its family, whatever the vote says: the
 # survey calls near-whites with a tint "light yellow" or "pale green", a merchandiser calls them cream and ivory.
 _TERM_DECIDES_WITHIN = 4.0
+_TERM_DECIDES_FAMILIES = frozenset({"white", "brown", "grey"})  # the neutrals; elsewhere the survey's vote holds
 # Words a shopper may type that a merchandiser would not name a product with ("scarlet" is a red).
 _QUERY_ONLY = frozenset({"scarlet", "crimson", "emerald", "cobalt", "violet", "cyan", "indigo"})
 # How fast a colour leaves a shopper word's region (delta E 2000).
@@ -167,8 +168,8 @@ def _name_of(lab: tuple[float, ...]) -> ColourName:
     family = model.families[int(np.argmax(_posterior_of(lab)))]
     distances = deltaE_ciede2000(colour, model.term_points)
     nearest = int(np.argmin(np.where(model.term_core, distances, np.inf)))
-    if distances[nearest] <= _TERM_DECIDES_WITHIN:
-        term = model.term_of_point[nearest]
+    term = model.term_of_point[nearest]
+    if distances[nearest] <= _TERM_DECIDES_WITHIN and model.term_family[term] in _TERM_DECIDES_FAMILIES:
         return ColourName(term, model.term_family[term])
     # Farther out, only a word filed under the colour's own family names it: #0000ff is blue, not "blue violet".
     same_family = np.asarray([model.term_family[term] == family for term in model.term_of_point])
