@@ -27,12 +27,11 @@ from pathlib import Path
 from types import ModuleType
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from PIL import Image  # noqa: E402
 
-from _colour_data import BASIC, family_of, held_out, hex_to_rgb, survey_names  # noqa: E402
-from fit_colour_names import TERM_FAMILIES  # noqa: E402
+from bench._colour_data import BASIC, family_of, held_out, hex_to_rgb, survey_names  # noqa: E402
+from bench.fit_colour_names import TERM_FAMILIES  # noqa: E402
 from tests.support.product_photos import SKIN_TONES, garment, jpeg, on_model, printed, shaded, textured  # noqa: E402
 from trooply.vision.colour import colour_match, colour_palette, palette_names, text_target  # noqa: E402
 

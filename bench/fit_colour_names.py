@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 from skimage.color import rgb2lab
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _colour_data import BASIC, family_of, held_out, hex_to_rgb, survey_names  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench._colour_data import BASIC, family_of, held_out, hex_to_rgb, survey_names  # noqa: E402
 
 TABLE = Path(__file__).resolve().parents[1] / "trooply" / "vision" / "colour_names.json"
 # The words shoppers type beyond the basic eleven, each a region made of every survey name that uses it, with

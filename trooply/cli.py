@@ -177,10 +177,25 @@ def _beat(_args, settings: Settings) -> int:
 
 
 def _migrate(_args, settings: Settings) -> None:
+    from trooply.catalog.queue import CeleryDispatcher
+    from trooply.colour_refresh.service import ColourRefreshService
     from trooply.db import Database
 
-    Database(settings.sql_url).migrate()
+    db = Database(settings.sql_url)
+    db.migrate()
     print("database is at the latest schema")
+    # Stored colours older than the colour signal are recomputed in the background: by the Celery workers, or
+    # embedded by `trooply serve` (which resumes it at start).
+    dispatcher = CeleryDispatcher(settings.redis_url) if settings.redis_url else None
+    try:
+        refresh = ColourRefreshService(db, dispatcher).start()
+    finally:
+        if dispatcher is not None:
+            dispatcher.stop()
+        db.close()
+    if refresh.started:
+        where = "the Celery workers" if settings.redis_url else "the next `trooply serve`"
+        print(f"colour refresh of {len(refresh.started)} tenant(s), {refresh.total} products, queued for {where}")
 
 
 @contextmanager
