@@ -137,8 +137,7 @@ class Container:
             self.admin.resume_purges()
             self._model_sweep = PeriodicTask(MODEL_SWEEP_SECONDS, self.models.resume_unfinished, "model-migration")
             self.models.resume_unfinished()
-            self.colour_refresh.start(send=False)  # tenants stored by an older colour signal; none once current
-            self.colour_refresh.resume_unfinished()
+            self.colour_refresh.start()  # tenants stored by an older colour signal (none once current), resumed
 
     def prepare(self) -> None:
         """The SQL schema, every tenant's plan in the plan table, and the active model recorded (from the

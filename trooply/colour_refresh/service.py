@@ -1,9 +1,10 @@
 """The colour refresh: bringing every tenant's stored colour signal up to the current version (palettes named
 by the colour-naming model, replacing the 64-bin histograms), in the background, with progress.
 
-Started by `trooply migrate` and at every embedded `trooply serve` start (the tenants whose colour is older than
+Begun by `trooply migrate` and at every embedded `trooply serve` start (the tenants whose colour is older than
 COLOUR_VERSION; a no-op once current), or by the admin API (also to retry failed images, with `restart`).
-Embedded, `trooply serve` runs it and resumes it at start; with Celery, the workers do.
+Embedded, `trooply serve` runs it and resumes it at start; with Celery, the workers run what `trooply migrate`
+sends (when Redis answers) or what the admin call sends.
 """
 
 import logging
@@ -26,11 +27,11 @@ class ColourRefreshService:
 
     def start(self, restart: bool = False, send: bool = True) -> ColourRefreshOut:
         """Begins the refresh for every tenant whose colour is older (every tenant with `restart`), and queues
-        them unless `send` is False (the caller resumes every unfinished tenant next)."""
+        every tenant not done (those begun and any left unfinished) unless `send` is False."""
         with self.db.session() as session:
             begun = ColourRefreshMaintenance(session).begin(COLOUR_VERSION, restart)
         if send:
-            self._send(begun)
+            self.resume_unfinished()
         return self.status(begun)
 
     def status(self, started: list[str] | None = None) -> ColourRefreshOut:
