@@ -14,7 +14,7 @@ from trooply.index.base import Condition, IndexHit
 from trooply.index.filters import payload_matches
 from trooply.ranking.families import FamilyGuess
 from trooply.ranking.profiles import SIGNALS, ScoringProfile
-from trooply.vision.colour import ColourTarget, colour_match, stored_palette
+from trooply.vision.colour import ColourTarget, colour_match, prepare_palettes, stored_palette
 
 NEUTRAL = 0.5
 # A candidate this close to the query is the same item whatever its label says: never gated.
@@ -74,6 +74,8 @@ def rank(hits: list[IndexHit], query: QuerySignals, profile: ScoringProfile,
     weights = {name: getattr(profile.weights, name) for name in SIGNALS if name in active}
     total = sum(weights.values()) or 1.0
     weights = {name: round(w / total, 4) for name, w in weights.items()}
+    if "colour" in weights:
+        prepare_palettes([p for hit in hits if (p := stored_palette(hit.payload.get("image") or {})) is not None])
     ranked, gated = [], []
     for hit in hits:
         gate = category_gate(query.family, hit, profile)

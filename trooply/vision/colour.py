@@ -189,6 +189,13 @@ def _palettes_match(query: Palette, product: Palette) -> ColourMatch:
     return ColourMatch(_unit(score), shared)
 
 
+def prepare_palettes(palettes: Sequence[Palette]) -> None:
+    """Names the colours of many palettes in one pass (a page of candidates), so each match after is arithmetic."""
+    colours = [colour.lab for palette in palettes for colour in palette]
+    if colours:
+        family_posterior(np.asarray(colours))
+
+
 def palette_names(palette: Palette) -> list[dict[str, Any]]:
     """The two or three main colours as people name them, with their shares ("red" 0.62, "white" 0.31)."""
     if not palette:

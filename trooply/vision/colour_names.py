@@ -10,6 +10,7 @@ colours people gave that word. Near-neutral colours are named by lightness (the 
 import json
 import math
 import re
+import threading
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
@@ -19,6 +20,7 @@ from skimage.color import deltaE_ciede2000, lab2rgb
 
 # Nearest survey colours that vote on a family, and how fast a vote fades with distance (delta E 2000).
 _NEIGHBOURS = 7
+_SHORTLIST = 100
 _VOTE_FADE = 8.0
 # A shopper word names a colour this close (delta E 2000) to one of its survey colours; beyond, the family does.
 _TERM_NAMES_WITHIN = 6.0
@@ -43,7 +45,11 @@ DARKER = frozenset({"dark", "deep"})
 BRIGHTER = frozenset({"bright", "vivid", "hot", "neon", "electric"})
 MUTED = frozenset({"muted", "dusty", "dull", "pastel"})
 MODIFIERS = LIGHTER | DARKER | BRIGHTER | MUTED
-_SYNONYMS = {"gray": "grey", "violett": "violet"}
+_SYNONYMS = {"gray": "grey"}
+# Family posteriors of colours seen before (a catalogue's palettes come back search after search), oldest out first.
+_POSTERIORS: dict[tuple[float, ...], np.ndarray] = {}
+_POSTERIORS_KEPT = 50_000
+_POSTERIORS_LOCK = threading.Lock()
 _WORD = re.compile(r"[a-z]+")
 
 
@@ -116,22 +122,30 @@ def colour_vocabulary() -> frozenset[str]:
 
 def family_posterior(lab: np.ndarray) -> np.ndarray:
     """How likely people are to call each colour (rows of Lab) each basic family: (n, families), rows sum to 1."""
-    rows = [_posterior_of(tuple(round(float(v), 1) for v in row)) for row in np.atleast_2d(lab)]
-    return np.stack(rows) if rows else np.zeros((0, len(naming_model().families)))
-
-
-@lru_cache(maxsize=16384)  # a catalogue's palette colours come back search after search
-def _posterior_of(lab: tuple[float, ...]) -> np.ndarray:
-    row: np.ndarray = _posterior(naming_model(), np.asarray([lab]))[0]
-    row.setflags(write=False)
-    return row
+    model = naming_model()
+    keys = [tuple(round(float(v), 1) for v in row) for row in np.atleast_2d(lab)]
+    if not keys:
+        return np.zeros((0, len(model.families)))
+    with _POSTERIORS_LOCK:
+        missing = list(dict.fromkeys(key for key in keys if key not in _POSTERIORS))
+        if missing:  # one vectorised pass for the colours not seen before: the per-call cost dominates
+            _POSTERIORS.update(zip(missing, _posterior(model, np.asarray(missing)), strict=True))
+        rows = np.stack([_POSTERIORS[key] for key in keys])
+        while len(_POSTERIORS) > _POSTERIORS_KEPT:
+            _POSTERIORS.pop(next(iter(_POSTERIORS)))
+    return rows
 
 
 def _posterior(model: NamingModel, lab: np.ndarray) -> np.ndarray:
     lab = np.atleast_2d(np.asarray(lab, dtype=np.float64))
-    distances = deltaE_ciede2000(lab[:, None, :], model.points[None, :, :])
-    nearest = np.argsort(distances, axis=1)[:, :_NEIGHBOURS]
-    near = np.take_along_axis(distances, nearest, axis=1)
+    # CIEDE2000 costs ~1 us a pair: measured only against the survey colours nearest in plain Lab distance,
+    # a margin wide enough to hold the nearest few by CIEDE2000.
+    plain = ((lab[:, None, :] - model.points[None, :, :]) ** 2).sum(axis=2)
+    shortlist = np.argpartition(plain, _SHORTLIST, axis=1)[:, :_SHORTLIST]
+    distances = deltaE_ciede2000(lab[:, None, :], model.points[shortlist])
+    order = np.argsort(distances, axis=1)[:, :_NEIGHBOURS]
+    near = np.take_along_axis(distances, order, axis=1)
+    nearest = np.take_along_axis(shortlist, order, axis=1)
     # Measured from the nearest one, so a colour far from every survey colour still gets a vote.
     votes = np.exp(-(near ** 2 - near[:, :1] ** 2) / (2 * _VOTE_FADE ** 2))
     posterior = np.zeros((len(lab), len(model.families)))
@@ -165,7 +179,7 @@ def name_colours(lab: np.ndarray) -> list[ColourName]:
 def _name_of(lab: tuple[float, ...]) -> ColourName:
     model = naming_model()
     colour = np.asarray([lab])
-    family = model.families[int(np.argmax(_posterior_of(lab)))]
+    family = model.families[int(np.argmax(family_posterior(np.asarray([lab]))[0]))]
     distances = deltaE_ciede2000(colour, model.term_points)
     nearest = int(np.argmin(np.where(model.term_core, distances, np.inf)))
     term = model.term_of_point[nearest]
