@@ -3,8 +3,8 @@ model fitted from the XKCD colour survey), measured only on the survey names hel
 
 Each held-out name becomes a product photo: a T-shirt of that colour on white ("solid"), and the same shirt with
 folds and shading, a knit texture, a white printed stripe, worn by a model (skin tones in turn, hair, studio
-backdrop), and shaded then JPEG-compressed. The name's last word is the family people gave it ("forest green" ->
-green). Printed per setting:
+backdrop), laid on a skin-toned backdrop, and shaded then JPEG-compressed. The name's last word is the family
+people gave it ("forest green" -> green). Printed per setting:
   - family agreement: the stored colour's family (its main named colour) equals the people's family;
   - precision@10 per basic colour word: of the products the colour signal scores highest for the word, the share of
     that family (at k = min(10, held-out colours of the family): the survey has few blacks and whites).
@@ -42,6 +42,7 @@ SETTINGS: dict[str, Callable[[tuple[int, int, int], int], Image.Image]] = {
     "textured": lambda rgb, i: textured(rgb, seed=i),
     "printed": lambda rgb, i: printed(rgb, (255, 255, 255), background=(238, 238, 238)),
     "on a model": lambda rgb, i: on_model(rgb, SKIN_TONES[i % len(SKIN_TONES)]),
+    "on a skin-tone backdrop": lambda rgb, i: garment(rgb, background=SKIN_TONES[i % len(SKIN_TONES)]),
     "shaded + JPEG q35": lambda rgb, i: jpeg(shaded(rgb)),
 }
 
