@@ -10,7 +10,7 @@ people gave it ("forest green" -> green). Printed per setting:
     that family (at k = min(10, held-out colours of the family): the survey has few blacks and whites).
 And the colour signal's time per image at ingest, on a 1200 x 1500 photo and a 240 x 300 one.
 
-    .venv/bin/python bench/colour.py                  # needs matplotlib (the survey) and git (the old code)
+    .venv/bin/python bench/colour.py                  # needs the colour-data extra (matplotlib) and git (old code)
     .venv/bin/python bench/colour.py --settings solid  # one setting only
 """
 
