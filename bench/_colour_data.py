@@ -3,7 +3,7 @@
 
 A name's last word gives its basic family when it is one ("forest green" -> green, "navy blue" -> blue). Those
 names are split once, by a hash of the name, into a part the naming model is fitted on and a held-out part that only
-`bench/colour.py` measures on. Needs matplotlib (`pip install matplotlib`), at fit and bench time only.
+`bench/colour.py` measures on. Needs matplotlib (the `colour-data` extra), at fit and bench time only.
 """
 
 import zlib
