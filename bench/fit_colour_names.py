@@ -5,7 +5,7 @@ survey (bench/_colour_data.py): run it again only to change the terms or the dat
 
 The table holds, in CIE Lab (D65, rounded to whole units): the survey names of the fitted part whose last word is a
 basic colour, each with its family (the eleven basic terms of Berlin and Kay); for each shopper term, the names
-that use it; a display colour per term; and each term's median lightness and chroma, which the modifiers "light",
+that use it; and each term's median lightness and chroma, which the modifiers "light",
 "dark", "bright" and "muted" move away from. Held-out names (`held_out`) are never used.
 """
 
@@ -78,7 +78,6 @@ def fit() -> dict:
         "family_points": family_points,
         "terms": terms,
         "term_families": TERM_FAMILIES,
-        "display": {term: names["off white" if term == "off white" else term] for term in (*BASIC, *TERM_FAMILIES)},
         "reference": {term: median_lightness_chroma(points) for term, points in
                       (*by_family.items(), *((term, [row[:3] for row in rows]) for term, rows in terms.items()))},
     }

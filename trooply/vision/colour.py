@@ -78,12 +78,6 @@ class ColourTarget:
     words: ColourWords | None = None
     palette: Palette | None = None
 
-    @property
-    def label(self) -> str:
-        if self.words is not None:
-            return self.words.label
-        return " and ".join(name["name"] for name in palette_names(self.palette or ()))
-
 
 @dataclass(frozen=True)
 class ColourMatch:

@@ -63,7 +63,6 @@ class NamingModel:
     term_of_point: tuple[str, ...]  # the word of each row of term_points
     term_core: np.ndarray  # whether each row is the word's own colour ("olive"), not another's ("olive brown")
     term_family: dict[str, str]  # the basic family a merchandiser files a shopper word under
-    display: dict[str, str]  # word -> hex of the survey's own colour for it
     reference: dict[str, tuple[float, float]]  # word -> median lightness and chroma of its colours
 
 
@@ -92,10 +91,6 @@ class ColourWords:
     phrases: tuple[ColourPhrase, ...]
     any_of: bool = False
 
-    @property
-    def label(self) -> str:
-        return (" or " if self.any_of else " and ").join(phrase.label for phrase in self.phrases)
-
 
 @cache
 def naming_model() -> NamingModel:
@@ -110,7 +105,7 @@ def naming_model() -> NamingModel:
         term_of_point=tuple(term for term, labs in terms.items() for _ in range(len(labs))),
         term_core=np.concatenate([rows[term][:, 3] > 0 for term in terms]),
         term_family=table["term_families"],
-        display=table["display"], reference={term: (ref[0], ref[1]) for term, ref in table["reference"].items()})
+        reference={term: (ref[0], ref[1]) for term, ref in table["reference"].items()})
 
 
 @cache
@@ -254,10 +249,6 @@ def _modifiers_before(words: list[str], position: int) -> tuple[str, ...]:
     while start > 0 and words[start - 1] in MODIFIERS and position - start < 2:
         start -= 1
     return tuple(words[start:position])
-
-
-def display_hex(word: str) -> str:
-    return naming_model().display[word]
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
