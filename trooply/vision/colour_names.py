@@ -32,9 +32,9 @@ _TERM_DECIDES_FAMILIES = frozenset({"white", "brown", "grey"})  # the neutrals; 
 _QUERY_ONLY = frozenset({"scarlet", "crimson", "emerald", "cobalt", "violet", "cyan", "indigo"})
 # How fast a colour leaves a shopper word's region (delta E 2000).
 _TERM_FADE = 10.0
-# Below this chroma a colour is neutral and named by lightness; above the upper one by the survey vote.
+# Below this chroma a colour is neutral and named by lightness; above the upper one by the survey vote (set by
+# hand, as are the lightness bounds: the survey has four black or white names).
 _NEUTRAL_CHROMA = (6.0, 12.0)
-
 # Neutral lightness: black below the first, white above the second (soft over a few units).
 _NEUTRAL_LIGHTNESS = (22.0, 90.0)
 _NEUTRAL_SOFTNESS = 3.0
@@ -174,7 +174,7 @@ def name_colours(lab: np.ndarray) -> list[ColourName]:
 def _name_of(lab: tuple[float, ...]) -> ColourName:
     model = naming_model()
     colour = np.asarray([lab])
-    family = model.families[int(np.argmax(family_posterior(np.asarray([lab]))[0]))]
+    family = model.families[int(np.argmax(family_posterior(colour)[0]))]
     distances = deltaE_ciede2000(colour, model.term_points)
     nearest = int(np.argmin(np.where(model.term_core, distances, np.inf)))
     term = model.term_of_point[nearest]
@@ -236,12 +236,16 @@ def colour_words_in(text: str) -> ColourWords | None:
 
 
 def _colour_word_at(words: list[str], position: int, model: NamingModel) -> tuple[str | None, int]:
-    for term in sorted(model.terms, key=lambda t: -len(t.split())):
-        size = len(term.split())
+    for term, size in _terms_longest_first():
         if " ".join(words[position:position + size]) == term:
             return term, position + size
     word = words[position]
     return (word, position + 1) if word in model.families else (None, position + 1)
+
+
+@cache
+def _terms_longest_first() -> tuple[tuple[str, int], ...]:
+    return tuple(sorted(((term, len(term.split())) for term in naming_model().terms), key=lambda item: -item[1]))
 
 
 def _modifiers_before(words: list[str], position: int) -> tuple[str, ...]:
