@@ -1,4 +1,5 @@
-"""The colour refresh on real parts: SQLite, qdrant-client on disk, a real image server on 127.0.0.1."""
+"""The colour refresh on real parts: SQLite (and PostgreSQL), qdrant-client on disk, a real image server on
+127.0.0.1."""
 
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from qdrant_client import QdrantClient
 from tests.conftest import make_settings
 from tests.support.image_server import ImageServer
 from tests.support.images import solid_png
+from tests.support.postgres import postgres_server
 from trooply.catalog.models import INDEXED, ProductRecord
 from trooply.colour_refresh.service import ColourRefreshService
 from trooply.colour_refresh.task import ColourRefresher
@@ -73,9 +75,16 @@ class Shop:
                                else None) for p in points}
 
 
-@pytest.fixture
-def shop(tmp_path: Path) -> Iterator[Shop]:
-    settings = make_settings(tmp_path, ingest_max_attempts=1)
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite"])
+def shop(request, tmp_path: Path) -> Iterator[Shop]:
+    database = {} if request.param == "sqlite" else {"database_url": request.getfixturevalue("postgres_url")}
+    settings = make_settings(tmp_path, ingest_max_attempts=1, **database)
     db = Database(settings.sql_url)
     db.migrate()
     tenant_id = TenantService(db).create_tenant("shop", "free").tenant_id
@@ -109,6 +118,7 @@ def test_refresh_recomputes_old_colours_without_encoding_and_reports_progress(sh
     assert shop.service.start().started == []  # current: a second `trooply migrate` begins nothing
 
 
+@pytest.mark.parametrize("shop", ["sqlite", "postgresql"], indirect=True)
 def test_refresh_resumes_after_a_kill_at_the_first_page_not_recorded(shop):
     shop.add_products(COLOURS)
     shop.service.start()
