@@ -4,7 +4,8 @@ by the colour-naming model, replacing the 64-bin histograms), in the background,
 Begun by `trooply migrate` and at every embedded `trooply serve` start (the tenants whose colour is older than
 COLOUR_VERSION; a no-op once current), or by the admin API (also to retry failed images, with `restart`).
 Embedded, `trooply serve` runs it and resumes it at start; with Celery, the workers run what `trooply migrate`
-sends (when Redis answers) or what the admin call sends.
+sends (when Redis answers), begin and resume it when they start, and run what the admin call sends. A tenant sent
+twice runs once: the second run's cursor update fails after one page, and it stops.
 """
 
 import logging
