@@ -20,6 +20,7 @@ from trooply.ranking.engine import MerchandisingRule, QuerySignals, rank
 from trooply.ranking.explain import explain
 from trooply.ranking.families import FamilyGuess
 from trooply.ranking.profiles import load_profiles
+from trooply.vision.colour import text_target
 
 FAMILIES = ("apparel", "footwear", "accessories")
 
@@ -27,12 +28,14 @@ FAMILIES = ("apparel", "footwear", "accessories")
 def candidates(count: int, rng: np.random.Generator) -> list[IndexHit]:
     hits = []
     for i in range(count):
-        hist = rng.dirichlet(np.ones(64) * 0.3)
+        shares = rng.dirichlet(np.ones(int(rng.integers(1, 4))))
+        palette = [[float(rng.uniform(10, 95)), float(rng.uniform(-60, 60)), float(rng.uniform(-60, 60)), float(s)]
+                   for s in shares]
         hits.append(IndexHit(f"p{i}", float(rng.uniform(0.1, 0.9)), {
             "product_id": f"p{i}", "brand": ("acme", "zenith")[i % 2], "price": float(10 + i), "in_stock": i % 2,
             "family": FAMILIES[i % 3], "family_confidence": float(rng.uniform(0.2, 1.0)),
             "popularity": float(rng.uniform(0.3, 0.8)),
-            "image": {"colour_hist": [round(float(v), 4) for v in hist], "aspect_ratio": float(rng.uniform(0.5, 2.0))},
+            "image": {"colour_palette": palette, "aspect_ratio": float(rng.uniform(0.5, 2.0))},
             "metadata": {"title": f"Product {i}"}}))
     return hits
 
@@ -45,8 +48,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     profile = load_profiles()["apparel"]
     hits = candidates(args.candidates, rng)
-    query = QuerySignals(FamilyGuess("apparel", 0.8), [round(float(v), 4) for v in rng.dirichlet(np.ones(64))],
-                         "red", 0.75)
+    query = QuerySignals(FamilyGuess("apparel", 0.8), text_target("red"), 0.75)
     rules = [MerchandisingRule(tuple(parse_filters({"brand": "acme"})), 0.5),
              MerchandisingRule(tuple(parse_filters({"price": {"gte": 30}})), -0.3),
              MerchandisingRule(tuple(parse_filters({"in_stock": True})), 0.2, profile="apparel")]

@@ -4,7 +4,7 @@ import argparse
 import json
 import os
 import sys
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 
 from trooply.catalog.queue import WORKER_CHOICES
@@ -179,10 +179,32 @@ def _beat(_args, settings: Settings) -> int:
 
 
 def _migrate(_args, settings: Settings) -> None:
+    from trooply.catalog.queue import CeleryDispatcher
+    from trooply.colour_refresh.service import ColourRefreshService
     from trooply.db import Database
 
-    Database(settings.sql_url).migrate()
+    db = Database(settings.sql_url)
+    db.migrate()
     print("database is at the latest schema")
+    # Stored colours older than the colour signal are recomputed in the background: embedded by `trooply serve`
+    # (which resumes it at start); with Celery by the workers, if Redis answers now (a migrate job may run
+    # before it), else once POST /admin/v1/colour-refresh sends it.
+    dispatcher = CeleryDispatcher(settings.redis_url) if settings.redis_url else None
+    try:
+        refresh = ColourRefreshService(db, None).start(send=False)
+        where = "the next `trooply serve`"
+        if dispatcher is not None and refresh.done < refresh.total:
+            where = "POST /admin/v1/colour-refresh (Redis did not answer)"
+            with suppress(Exception):
+                dispatcher.ping()
+                ColourRefreshService(db, dispatcher).resume_unfinished()
+                where = "the Celery workers"
+    finally:
+        if dispatcher is not None:
+            dispatcher.stop()
+        db.close()
+    if refresh.started:
+        print(f"colour refresh of {len(refresh.started)} tenant(s), {refresh.total} products, begun for {where}")
 
 
 @contextmanager

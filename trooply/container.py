@@ -8,6 +8,8 @@ from trooply.admin.service import TenantAdminService
 from trooply.catalog.ingest import INGEST_TASK, IngestOutcome, IngestPipeline, run_ingest_task
 from trooply.catalog.queue import CeleryDispatcher, Dispatcher, InProcessQueue
 from trooply.catalog.service import CatalogService
+from trooply.colour_refresh.service import REFRESH_TASK, ColourRefreshService
+from trooply.colour_refresh.task import ColourRefresher
 from trooply.config import Settings
 from trooply.db import Database
 from trooply.duplicates.service import SCAN_TASK, DuplicateService
@@ -89,6 +91,10 @@ class Container:
         self.dispatcher.register(REENCODE_TASK, lambda tenant_id, space: self.models.reencode(
             self.reencoder, tenant_id, space))
         self.dispatcher.register(DROP_SPACE_TASK, self._drop_space)
+        self.colour_refresh = ColourRefreshService(self.db, self.dispatcher)
+        self.colour_refresher = ColourRefresher(self.db, self._index, self.fetcher, settings)
+        self.dispatcher.register(REFRESH_TASK, lambda tenant_id: self.colour_refresh.run(self.colour_refresher,
+                                                                                          tenant_id))
         self._refresher: PeriodicTask | None = None
         self._model_sweep: PeriodicTask | None = None
         self._purge_sweep: PeriodicTask | None = None
@@ -131,6 +137,7 @@ class Container:
             self.admin.resume_purges()
             self._model_sweep = PeriodicTask(MODEL_SWEEP_SECONDS, self.models.resume_unfinished, "model-migration")
             self.models.resume_unfinished()
+            self.colour_refresh.start()  # tenants stored by an older colour signal (none once current), resumed
 
     def prepare(self) -> None:
         """The SQL schema, every tenant's plan in the plan table, and the active model recorded (from the
@@ -144,6 +151,7 @@ class Container:
             if periodic is not None:
                 periodic.stop()
         self.reencoder.close()  # a running re-encode stops between two pages; it resumes at the next start
+        self.colour_refresher.close()  # so does a colour refresh
         self.duplicates.close()  # first: a running scan stops between two batches and frees its queue thread
         self.admin.close()  # so does a running purge
         self.dispatcher.stop()

@@ -1,6 +1,7 @@
 """Every SQL table, imported in one place for Alembic and for `create_all` in tests."""
 
 from trooply.catalog.models import IngestItem, IngestJob, ProductRecord
+from trooply.colour_refresh.models import ColourRefresh
 from trooply.duplicates.models import DuplicateScan
 from trooply.feedback.models import FeedbackEvent
 from trooply.model_migration.models import MigrationFailure, ModelStateRow, TenantMigration
@@ -8,5 +9,5 @@ from trooply.ranking.models import RuleRecord
 from trooply.search.models import SearchLog
 from trooply.tenancy.models import ApiKey, Tenant, UsageCounter
 
-__all__ = ["ApiKey", "DuplicateScan", "FeedbackEvent", "IngestItem", "IngestJob", "MigrationFailure", "ModelStateRow",
-           "ProductRecord", "RuleRecord", "SearchLog", "TenantMigration", "Tenant", "UsageCounter"]
+__all__ = ["ApiKey", "ColourRefresh", "DuplicateScan", "FeedbackEvent", "IngestItem", "IngestJob", "MigrationFailure",
+           "ModelStateRow", "ProductRecord", "RuleRecord", "SearchLog", "TenantMigration", "Tenant", "UsageCounter"]

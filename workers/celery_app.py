@@ -66,6 +66,7 @@ def _resume_unfinished(**_kwargs) -> None:
     main.catalog.resume_unfinished()
     main.admin.resume_purges()
     main.models.resume_unfinished()
+    main.colour_refresh.start()  # stored colours older than the colour signal (none once current), and unfinished
     threading.Thread(target=_sweep_forever, args=(main,), name="stale-sweep", daemon=True).start()
 
 

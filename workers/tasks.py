@@ -4,6 +4,7 @@ definition here; the names are the contract with messages already queued, so the
 
 from trooply.admin.purge import PURGE_TASK
 from trooply.catalog.ingest import INGEST_TASK
+from trooply.colour_refresh.service import REFRESH_TASK
 from trooply.duplicates.service import SCAN_TASK
 from trooply.model_migration.service import DROP_SPACE_TASK, REENCODE_TASK
 from workers.celery_app import POPULARITY_TASK, app, container
@@ -32,6 +33,11 @@ def reencode_tenant(tenant_id: str, target_space: str) -> None:
 @app.task(name=DROP_SPACE_TASK)
 def drop_model_space(space_name: str, dim: int) -> None:
     container().dispatcher.run(DROP_SPACE_TASK, [space_name, dim])
+
+
+@app.task(name=REFRESH_TASK)
+def refresh_colours(tenant_id: str) -> None:
+    container().dispatcher.run(REFRESH_TASK, [tenant_id])
 
 
 @app.task(name=POPULARITY_TASK)

@@ -48,8 +48,9 @@ def test_product_detail_carries_its_family_and_signals_their_stored_colour(shop)
     assert signals == {"product_id": "red", "status": "indexed", "family": "footwear", "family_confidence": 1.0}
     assert (image["width"], image["height"], image["aspect_ratio"]) == (80, 40, 2.0)
     assert len(image["colour_histogram"]) == 64 and abs(sum(image["colour_histogram"]) - 1) < 0.01
-    assert image["colour_swatch"][0] == {"name": "red", "hex": "#c81e23",
-                                         "overlap": image["colour_swatch"][0]["overlap"]}
+    assert not image["colour_stale"] and abs(sum(c["share"] for c in image["colour_palette"]) - 1) < 0.01
+    main = image["colour_swatch"][0]
+    assert (main["name"], main["family"]) == ("red", "red") and main["share"] == main["overlap"] > 0.9
 
     failed = client.get("/v1/products/gone-1/signals", headers=auth(tenant.secret_key)).json()
     assert (failed["status"], failed["image"]) == ("failed", None)

@@ -36,14 +36,14 @@ def test_an_unexpected_error_fails_that_product_alone(shop, monkeypatch, caplog)
     client, server, keys = shop
     for i, width in enumerate((40, 77, 50)):
         server.add_image(f"/{i}.png", solid_png(width, 40, (30 * i, 90, 200)))
-    real_histogram = ingest_module.colour_histogram
+    real_palette = ingest_module.colour_palette
 
-    def histogram_with_a_bug(image):
+    def palette_with_a_bug(image):
         if image.width == 77:
             raise RuntimeError("a bug met by one image")
-        return real_histogram(image)
+        return real_palette(image)
 
-    monkeypatch.setattr(ingest_module, "colour_histogram", histogram_with_a_bug)
+    monkeypatch.setattr(ingest_module, "colour_palette", palette_with_a_bug)
     with caplog.at_level(logging.ERROR, logger="trooply.catalog.ingest"):
         job = wait_for_job(client, keys.secret_key,
                            post(client, keys.secret_key, [{"id": f"p{i}", "image_url": server.url(f"/{i}.png")}

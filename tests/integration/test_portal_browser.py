@@ -178,8 +178,10 @@ def test_product_detail_shows_family_and_stored_colour(page: Page, shop: Shop) -
     signals = shop.api.get("/v1/products/sku-red-runner/signals").json()
     expect(page.get_by_test_id("product-family")).to_have_text(signals["family"])
     swatch = page.get_by_test_id("colour-swatch")
+    assert signals["image"]["colour_swatch"]
     for colour in signals["image"]["colour_swatch"]:
         expect(swatch).to_contain_text(colour["name"])
+        expect(swatch).to_contain_text(f"{colour['family']} · {int(colour['share'] * 100 + 0.5)}%")
     expect(page.locator("img.detail-image")).to_have_js_property("naturalWidth", 240)
     shot(page, "03-product-detail")
 
@@ -218,6 +220,11 @@ def test_text_search_opens_a_match_analysis_that_matches_the_api(page: Page, sho
         expect(row).to_contain_text(f"{breakdown['signals'][name] * weight:.4f}")
     for gate in breakdown["gates"]:
         expect(page.get_by_test_id("match-gates")).to_contain_text(gate)
+    # "red" is a colour word: the product's own colours, named, with their shares.
+    product_colours = shop.api.get(f"/v1/products/{hit['id']}/signals").json()["image"]["colour_swatch"]
+    assert "colour" in breakdown["weights"] and product_colours
+    for colour in product_colours:
+        expect(page.get_by_test_id("match-colours")).to_contain_text(colour["name"])
     expect(page.get_by_test_id("match-profile")).to_have_text(envelope["profile"])
     expect(page.get_by_test_id("match-profile-confidence")).to_contain_text(f"{envelope['profile_confidence']:.2f}")
     expect(page.get_by_test_id("match-score")).to_have_text(f"{hit['similarity_score']:.4f}")

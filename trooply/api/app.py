@@ -14,6 +14,7 @@ from trooply.api.limits import install_limits
 from trooply.api.routers import (
     account,
     admin,
+    admin_colour,
     admin_models,
     catalog,
     detect,
@@ -112,5 +113,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if container.settings.admin_token is not None:  # else every /admin path is 404
         app.include_router(admin.router)
         app.include_router(admin_models.router)
+        app.include_router(admin_colour.router)
     app.mount("/portal", portal_app(), name="portal")
     return app

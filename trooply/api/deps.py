@@ -12,6 +12,7 @@ from trooply.admin.auth import AdminGate
 from trooply.admin.service import TenantAdminService
 from trooply.catalog.queue import Dispatcher
 from trooply.catalog.service import CatalogService
+from trooply.colour_refresh.service import ColourRefreshService
 from trooply.config import Settings
 from trooply.container import Container
 from trooply.duplicates.service import DuplicateService
@@ -86,6 +87,10 @@ async def get_models(request: Request) -> ModelService:
     return _container(request).models
 
 
+async def get_colour_refresh(request: Request) -> ColourRefreshService:
+    return _container(request).colour_refresh
+
+
 async def get_queue(request: Request) -> Dispatcher:
     return _container(request).dispatcher
 
@@ -120,6 +125,7 @@ ProfilesDep = Annotated[dict[str, ScoringProfile], Depends(get_profiles)]
 QueueDep = Annotated[Dispatcher, Depends(get_queue)]
 AdminDep = Annotated[TenantAdminService, Depends(get_admin)]
 ModelsDep = Annotated[ModelService, Depends(get_models)]
+ColourRefreshDep = Annotated[ColourRefreshService, Depends(get_colour_refresh)]
 ReadinessDep = Annotated[ReadinessChecks, Depends(get_readiness)]
 
 # A product id in a path: what POST accepts. Control characters (NUL above all, which PostgreSQL refuses)

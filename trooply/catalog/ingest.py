@@ -26,7 +26,7 @@ from trooply.index.base import IndexPoint, VectorIndex
 from trooply.observability import INGEST_OUTCOMES
 from trooply.ranking.families import FamilyClassifier
 from trooply.vectors import VectorSpace
-from trooply.vision.colour import aspect_ratio, colour_histogram
+from trooply.vision.colour import aspect_ratio, colour_palette, palette_payload
 from trooply.vision.decode import DecodedImage, decode_image
 from trooply.vision.encoder import ClipEncoder
 from trooply.vision.fetch import ImageFetcher
@@ -136,7 +136,7 @@ class IngestPipeline:
         return PreparedImage(decoded, {
             "width": decoded.width, "height": decoded.height,
             "aspect_ratio": aspect_ratio(decoded.width, decoded.height),
-            "colour_hist": colour_histogram(decoded.image), "content_hash": decoded.content_hash,
+            "colour_palette": palette_payload(colour_palette(decoded.image)), "content_hash": decoded.content_hash,
         })
 
     def _store(self, tenant_id: str, products: dict[str, ProductRecord],

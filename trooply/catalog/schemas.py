@@ -233,17 +233,28 @@ class RetryOut(BaseModel):
 
 
 class ColourWord(BaseModel):
-    name: str
-    hex: str
-    overlap: float = Field(description="histogram intersection with the colour word's own histogram")
+    name: str = Field(description="the name people give this colour: a basic colour or a shopper word (navy, beige)")
+    family: str = Field(description="its basic colour family (navy: blue)")
+    hex: str = Field(description="the product's own colour under that name")
+    share: float = Field(description="share of the product this colour covers")
+    overlap: float = Field(description="same as share (kept for older clients)")
+
+
+class PaletteColourOut(BaseModel):
+    lab: list[float] = Field(description="CIE Lab (D65)")
+    share: float
 
 
 class ImageSignalsOut(BaseModel):
     width: int | None
     height: int | None
     aspect_ratio: float | None
-    colour_histogram: list[float] = Field(description="64-bin CIE-Lab histogram (4 x 4 x 4), object-weighted")
-    colour_swatch: list[ColourWord] = Field(description="the colour words the histogram reads as, closest first")
+    colour_stale: bool = Field(False, description="stored before colour palettes: no names until recomputed")
+    colour_histogram: list[float] = Field(description="64-bin CIE-Lab histogram (4 x 4 x 4) of the palette "
+                                          "(kept for older clients)")
+    colour_palette: list[PaletteColourOut] = Field([], description="dominant colours of the object, largest first")
+    colour_swatch: list[ColourWord] = Field(description="its two or three main colours as people name them, "
+                                            "with their shares")
 
 
 class ProductSignalsOut(BaseModel):

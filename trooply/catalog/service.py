@@ -27,7 +27,7 @@ from trooply.index.base import VectorIndex
 from trooply.ranking.families import FamilyGuess
 from trooply.tenancy.repository import TenantRepository
 from trooply.tenancy.service import live_tenant
-from trooply.vision.colour import colour_swatch
+from trooply.vision.colour import palette_histogram, palette_names, stored_palette
 
 log = logging.getLogger(__name__)
 MAX_JOB_ERRORS = 1000
@@ -224,16 +224,20 @@ class CatalogService:
 
     def image_signals(self, tenant_id: str, product_id: str) -> dict[str, Any]:
         """What ranking knows of the product beyond its metadata: its family and its stored image signals
-        (size, aspect ratio, colour histogram and the colour words it reads as). `image` is None until indexed."""
+        (size, aspect ratio, colour palette and the colour names people would give it). `image` is None until
+        indexed; a payload from before palettes shows its old histogram, no names, and `colour_stale`."""
         record = self.get(tenant_id, product_id)
         points = self.index.retrieve(tenant_id, [product_id]) if record.indexed_at is not None else []
         stored = points[0].payload.get("image") if points else None
         image = None
         if stored:
-            histogram = stored.get("colour_hist") or []
+            palette = stored_palette(stored)
+            names = palette_names(palette) if palette else []
             image = {"width": stored.get("width"), "height": stored.get("height"),
-                     "aspect_ratio": stored.get("aspect_ratio"), "colour_histogram": histogram,
-                     "colour_swatch": colour_swatch(histogram) if histogram else []}
+                     "aspect_ratio": stored.get("aspect_ratio"), "colour_stale": palette is None,
+                     "colour_histogram": palette_histogram(palette) if palette else stored.get("colour_hist") or [],
+                     "colour_palette": [{"lab": list(colour.lab), "share": colour.share} for colour in palette or ()],
+                     "colour_swatch": [name | {"overlap": name["share"]} for name in names]}
         return {"product_id": record.id, "status": record.status, "family": record.family,
                 "family_confidence": record.family_confidence, "image": image}
 

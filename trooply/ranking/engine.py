@@ -14,7 +14,7 @@ from trooply.index.base import Condition, IndexHit
 from trooply.index.filters import payload_matches
 from trooply.ranking.families import FamilyGuess
 from trooply.ranking.profiles import SIGNALS, ScoringProfile
-from trooply.vision.colour import histogram_intersection
+from trooply.vision.colour import ColourTarget, colour_match, prepare_palettes, stored_palette
 
 NEUTRAL = 0.5
 # A candidate this close to the query is the same item whatever its label says: never gated.
@@ -32,8 +32,7 @@ class QuerySignals:
     """What the query brings besides its vector."""
 
     family: FamilyGuess
-    colour_hist: list[float] | None = None
-    colour_name: str | None = None
+    colour: ColourTarget | None = None
     aspect_ratio: float | None = None
 
 
@@ -75,6 +74,8 @@ def rank(hits: list[IndexHit], query: QuerySignals, profile: ScoringProfile,
     weights = {name: getattr(profile.weights, name) for name in SIGNALS if name in active}
     total = sum(weights.values()) or 1.0
     weights = {name: round(w / total, 4) for name, w in weights.items()}
+    if "colour" in weights:
+        prepare_palettes([p for hit in hits if (p := stored_palette(hit.payload.get("image") or {})) is not None])
     ranked, gated = [], []
     for hit in hits:
         gate = category_gate(query.family, hit, profile)
@@ -92,14 +93,15 @@ def rank(hits: list[IndexHit], query: QuerySignals, profile: ScoringProfile,
 
 def _scored(hit: IndexHit, query: QuerySignals, rules: list[MerchandisingRule], weights: dict[str, float],
             gate: str) -> RankedCandidate:
-    signals = {name: round(_signal(name, hit, query, rules), 4) for name in weights}
+    # Clamped: a signal a hair outside [0, 1] (rounding, a stored value) must not tilt the blend or its explanation.
+    signals = {name: round(min(1.0, max(0.0, _signal(name, hit, query, rules))), 4) for name in weights}
     score = sum(weights[name] * signals[name] for name in weights)
     return RankedCandidate(hit, round(score, 4), signals, weights, [gate])
 
 
 def _active_signals(hits: list[IndexHit], query: QuerySignals, rules: list[MerchandisingRule]) -> set[str]:
     active = {"clip", "category"}
-    if query.colour_hist is not None:
+    if query.colour is not None:
         active.add("colour")
     if query.aspect_ratio is not None:
         active.add("aspect")
@@ -115,9 +117,9 @@ def _signal(name: str, hit: IndexHit, query: QuerySignals, rules: list[Merchandi
     if name == "clip":
         return clip_signal(hit.score)
     if name == "colour":
-        stored = image.get("colour_hist")
-        return (histogram_intersection(query.colour_hist, stored)
-                if stored and query.colour_hist is not None else NEUTRAL)
+        # A payload from before palettes has none: neutral until its colour is recomputed.
+        palette = stored_palette(image)
+        return colour_match(query.colour, palette).score if palette and query.colour is not None else NEUTRAL
     if name == "aspect":
         stored = image.get("aspect_ratio")
         return (aspect_similarity(query.aspect_ratio, stored)

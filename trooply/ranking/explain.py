@@ -1,6 +1,7 @@
 """One plain sentence per result, built from its breakdown: the portal shows it verbatim."""
 
 from trooply.ranking.engine import GATE_RELAXED, QuerySignals, RankedCandidate
+from trooply.vision.colour import colour_match, stored_palette
 
 
 def explain(candidate: RankedCandidate, query: QuerySignals, visual: bool) -> str:
@@ -10,7 +11,7 @@ def explain(candidate: RankedCandidate, query: QuerySignals, visual: bool) -> st
     reasons = [(float("inf"), f"{strength} {'visual match' if visual else 'match to the description'}")]
     family = candidate.hit.payload.get("family")
     phrases = {
-        "colour": (signals.get("colour", 0) >= 0.5, f"same colour family ({query.colour_name})"),
+        "colour": _shared_colour(candidate, query),
         "category": (signals.get("category") == 1.0, f"same category ({family})"),
         "aspect": (signals.get("aspect", 0) >= 0.9, "similar shape"),
         "popularity": (signals.get("popularity", 0) >= 0.65, "popular this week"),
@@ -28,3 +29,12 @@ def explain(candidate: RankedCandidate, query: QuerySignals, visual: bool) -> st
         reasons.append((0.0, f"different category ({family})"))
     reasons.sort(key=lambda reason: reason[0], reverse=True)
     return "; ".join(phrase for _, phrase in reasons[:4]) + "."
+
+
+def _shared_colour(candidate: RankedCandidate, query: QuerySignals) -> tuple[bool, str]:
+    """The colour this product and the query have in common, as people name it ("same colour (navy)")."""
+    palette = stored_palette(candidate.hit.payload.get("image") or {})
+    if query.colour is None or palette is None or candidate.signals.get("colour", 0) < 0.5:
+        return False, ""
+    shared = colour_match(query.colour, palette).shared
+    return shared is not None, f"same colour ({shared})"

@@ -11,40 +11,32 @@ from trooply.errors import InvalidRequest
 from trooply.index.base import Condition
 from trooply.ranking.families import FamilyGuess
 from trooply.search.schemas import InterpretedOut
-from trooply.vision.colour import (
-    colour_histogram,
-    colour_words_in,
-    dominant_colour_name,
-    mix_histograms,
-    target_histogram,
-)
+from trooply.vision.colour import ColourTarget, colour_palette, mix_palettes, stored_palette, text_target
 
 
 @dataclass(frozen=True)
 class QueryLook:
     """The query's colour and shape, for the colour and aspect signals (None: nothing to compare)."""
 
-    colour_hist: list[float] | None = None
-    colour_name: str | None = None
+    colour: ColourTarget | None = None
     aspect_ratio: float | None = None
 
     @classmethod
     def of_text(cls, text: str) -> "QueryLook":
-        words = colour_words_in(text)
-        return cls(target_histogram(words), " and ".join(dict.fromkeys(words))) if words else cls()
+        return cls(text_target(text))
 
     @classmethod
     def of_images(cls, pictures: Sequence[Image.Image]) -> "QueryLook":
-        hist = mix_histograms([colour_histogram(p) for p in pictures])
+        palette = mix_palettes([colour_palette(p) for p in pictures])
         log_ratio = float(np.mean([np.log(p.width / p.height) for p in pictures]))
-        return cls(hist, dominant_colour_name(hist), round(float(np.exp(log_ratio)), 4))
+        return cls(ColourTarget(palette=palette), round(float(np.exp(log_ratio)), 4))
 
     @classmethod
     def of_product(cls, payload: dict[str, Any]) -> "QueryLook":
-        """A catalogue product's look, from the signals stored with it at ingest."""
+        """A catalogue product's look, from the signals stored with it at ingest (no colour before palettes)."""
         image = payload.get("image") or {}
-        hist = image.get("colour_hist")
-        return cls(hist, dominant_colour_name(hist) if hist else None, image.get("aspect_ratio"))
+        palette = stored_palette(image)
+        return cls(ColourTarget(palette=palette) if palette else None, image.get("aspect_ratio"))
 
 
 @dataclass
@@ -64,8 +56,8 @@ def fused_look(picture: Image.Image, text: str, image_weight: float) -> QueryLoo
     """Shape from the picture; colour from the text when it names one (the shopper said what they want)."""
     image_look = QueryLook.of_images([picture]) if image_weight > 0 else QueryLook()
     text_look = QueryLook.of_text(text) if image_weight < 1 else QueryLook()
-    colour = text_look if text_look.colour_hist is not None else image_look
-    return QueryLook(colour.colour_hist, colour.colour_name, image_look.aspect_ratio)
+    colour = text_look.colour if text_look.colour is not None else image_look.colour
+    return QueryLook(colour, image_look.aspect_ratio)
 
 
 def unit(vector: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ from typing import Any
 
 from trooply.ranking.profiles import ScoringProfile
 from trooply.search.amounts import Amount, amount_at
-from trooply.vision.colour import COLOUR_WORDS, colour_words_in
+from trooply.vision.colour_names import colour_vocabulary, colour_words_in
 
 # Numbers in digits (not glued to letters: "4kg" and "501s" are words), words, and single symbols.
 _TOKEN = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?k?(?![^\W_])|[^\W_]+(?:['’-][^\W_]+)*|[<>]=?|\S", re.IGNORECASE)
@@ -115,7 +115,8 @@ class QueryReader:
             filters["price"] = {op: int(v) if v.is_integer() else v for op, v in sorted(price.items())}
         if in_stock:
             filters["in_stock"] = True
-        return QueryReading(text, filters, list(dict.fromkeys(colour_words_in(text))),
+        colours = colour_words_in(text)
+        return QueryReading(text, filters, [phrase.label for phrase in colours.phrases] if colours else [],
                             self._family([words[i] for i in kept]), cheaper)
 
     def _constraint_at(self, words: list[str], position: int) -> _Match | None:
@@ -161,7 +162,7 @@ class QueryReader:
         after = words[end]
         if after in _NOT_AFTER_PRICE:
             return False
-        return (after in _AFTER_PRICE or not after[0].isalnum() or after in COLOUR_WORDS
+        return (after in _AFTER_PRICE or not after[0].isalnum() or after in colour_vocabulary()
                 or any(tuple(words[end:end + n]) in self._families for n in range(1, self._longest + 1)))
 
     def _family(self, words: list[str]) -> str | None:

@@ -49,7 +49,7 @@ class Retriever:
         options = context.options
         family = self.ranking.family_of(context, query)
         profile = self.ranking.profiles[family.family]
-        signals = QuerySignals(family, query.look.colour_hist, query.look.colour_name, query.look.aspect_ratio)
+        signals = QuerySignals(family, colour=query.look.colour, aspect_ratio=query.look.aspect_ratio)
         ranking, page = self._page(context, query, signals, profile, self.ranking.rules.active(context.tenant_id))
         results = [_result(entry, signals, query.mode, options.explain) for entry in page]
         took_ms = context.took_ms()

@@ -16,6 +16,7 @@ from trooply.admin.repository import TENANT_TABLES
 from trooply.admin.service import TenantAdminService
 from trooply.catalog.models import IngestItem, IngestJob, ProductRecord
 from trooply.catalog.queue import InProcessQueue
+from trooply.colour_refresh.models import ColourRefresh
 from trooply.config import Settings
 from trooply.db import Base, Database
 from trooply.duplicates.models import DuplicateScan
@@ -71,6 +72,7 @@ def seed(db: Database, index: VectorIndex, tenant_id: str) -> None:
         session.add(DuplicateScan(id=f"dup-{tenant_id}", tenant_id=tenant_id, threshold=0.9))
         session.add(TenantMigration(tenant_id=tenant_id))
         session.add(MigrationFailure(tenant_id=tenant_id, product_id="p1", code="image_unreachable"))
+        session.add(ColourRefresh(tenant_id=tenant_id, version=2))
     vectors = np.eye(SPACE.size, dtype=np.float32)
     index.upsert(tenant_id, [IndexPoint(f"p{i}", vectors[i], {"product_id": f"p{i}"}) for i in range(PRODUCTS)])
 

@@ -12,6 +12,8 @@ import trooply.models  # noqa: F401  (every table, for create_all)
 from trooply.admin.repository import TENANT_TABLES, TenantPurgeRepository
 from trooply.catalog.models import FAILED, INDEXED, PENDING, IngestItem, IngestJob, ProductRecord
 from trooply.catalog.repository import CatalogRepository
+from trooply.colour_refresh.models import ColourRefresh
+from trooply.colour_refresh.repository import ColourRefreshRepository
 from trooply.db import Base, Database, TenantScopedRepository
 from trooply.duplicates.models import COMPLETED, DuplicateScan
 from trooply.duplicates.repository import DuplicateScanRepository
@@ -51,6 +53,7 @@ def _rows_of(tenant: str) -> list[Any]:
                       position=0, created_at=AT),
         DuplicateScan(id=f"dup_{tenant}", tenant_id=tenant, threshold=0.9, status=PENDING if extra else COMPLETED,
                       products_scanned=0),
+        ColourRefresh(tenant_id=tenant, version=2, status="running" if extra else "pending", total=len(products)),
     ]
 
 
@@ -127,7 +130,13 @@ CASES: list[tuple[type[TenantScopedRepository], str, Call, Any]] = [
     (DuplicateScanRepository, "unfinished_with_threshold", lambda r: r.unfinished_with_threshold(0.9), None),
     (DuplicateScanRepository, "update", lambda r: r.update("dup_ten_b", status=FAILED), None),
     (DuplicateScanRepository, "prune_finished", lambda r: r.prune_finished(0), None),
-    (TenantPurgeRepository, "delete_batch", lambda r: sum(r.delete_batch(model, 100) for model in TENANT_TABLES), 11),
+    (ColourRefreshRepository, "get", lambda r: f"{r.get().tenant_id}/{r.get().status}", "ten_a/pending"),
+    (ColourRefreshRepository, "set_status", lambda r: r.set_status("done"), None),
+    (ColourRefreshRepository, "indexed_after", lambda r: r.indexed_after(None, 10), ["ten_a/only_a", "ten_a/shared"]),
+    (ColourRefreshRepository, "image_urls", lambda r: r.image_urls(["shared", "b1"]), {"shared": "http://x/shared.png"}),
+    (ColourRefreshRepository, "advance", lambda r: r.advance(None, "shared", 2, 0), True),
+    (ColourRefreshRepository, "finish", lambda r: r.finish(), None),
+    (TenantPurgeRepository, "delete_batch", lambda r: sum(r.delete_batch(model, 100) for model in TENANT_TABLES), 12),
 ]
 # Adding rows is covered by test_a_row_of_another_tenant_cannot_be_added.
 ADDERS = {"add", "add_all", "add_key", "add_event", "add_job"}

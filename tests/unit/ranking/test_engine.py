@@ -8,20 +8,20 @@ from trooply.ranking.engine import MerchandisingRule, QuerySignals, rank
 from trooply.ranking.explain import explain
 from trooply.ranking.families import FamilyGuess
 from trooply.ranking.profiles import load_profiles
-from trooply.vision.colour import colour_histogram, target_histogram
+from trooply.vision.colour import ColourTarget, colour_palette, palette_payload, text_target
 
 PROFILES = load_profiles()
 RED, BLUE = (200, 30, 35), (35, 80, 200)
 
 
-def product_on_white(rgb, size=(120, 120)) -> list[float]:
+def product_on_white(rgb, size=(120, 120)) -> list[list[float]]:
     image = Image.new("RGB", size, (255, 255, 255))
     image.paste(Image.new("RGB", (size[0] // 2, size[1] // 2), rgb), (size[0] // 4, size[1] // 4))
-    return colour_histogram(image)
+    return palette_payload(colour_palette(image))
 
 
 def hit(pid, cosine=0.5, hist=None, aspect=1.0, family=None, confidence=1.0, **payload) -> IndexHit:
-    body = {"product_id": pid, "image": {"colour_hist": hist or product_on_white(RED), "aspect_ratio": aspect},
+    body = {"product_id": pid, "image": {"colour_palette": hist or product_on_white(RED), "aspect_ratio": aspect},
             **payload}
     if family:
         body.update(family=family, family_confidence=confidence)
@@ -33,8 +33,7 @@ def ids(ranking) -> list[str]:
 
 
 def text_query(words, family="apparel", confidence=0.9) -> QuerySignals:
-    hist = target_histogram(words) if words else None
-    return QuerySignals(FamilyGuess(family, confidence), hist, " and ".join(words) or None)
+    return QuerySignals(FamilyGuess(family, confidence), text_target(" and ".join(words)))
 
 
 def test_colour_word_in_a_text_query_prefers_the_product_of_that_colour():
@@ -42,12 +41,13 @@ def test_colour_word_in_a_text_query_prefers_the_product_of_that_colour():
     ranking = rank(hits, text_query(["red"]), PROFILES["apparel"], [])
     assert ids(ranking) == ["red", "blue"]
     signals = {c.hit.product_id: c.signals["colour"] for c in ranking.ranked}
-    assert signals["red"] > 0.6 > 0.1 > signals["blue"]
+    assert signals["red"] > 0.9 > 0.1 > signals["blue"]
 
 
 def test_the_background_does_not_count_as_product_colour():
     small_red_on_white = product_on_white(RED, (200, 200))
-    assert sum(min(a, b) for a, b in zip(small_red_on_white, target_histogram(["red"]), strict=True)) > 0.6
+    ranking = rank([hit("red", hist=small_red_on_white)], text_query(["red"]), PROFILES["apparel"], [])
+    assert ranking.ranked[0].signals["colour"] > 0.9
 
 
 def test_no_colour_word_makes_colour_neutral_and_its_weight_is_shared_not_counted():
@@ -59,7 +59,8 @@ def test_no_colour_word_makes_colour_neutral_and_its_weight_is_shared_not_counte
 
 
 def test_aspect_prefers_the_product_shaped_like_the_query_image():
-    query = QuerySignals(FamilyGuess("electronics", 0.9), product_on_white(RED), "red", aspect_ratio=0.5)
+    red = ColourTarget(palette=colour_palette(Image.new("RGB", (40, 40), RED)))
+    query = QuerySignals(FamilyGuess("electronics", 0.9), red, aspect_ratio=0.5)
     ranking = rank([hit("wide", aspect=2.0), hit("tall", aspect=0.5)], query, PROFILES["electronics"], [])
     assert ids(ranking) == ["tall", "wide"]
     aspects = {c.hit.product_id: c.signals["aspect"] for c in ranking.ranked}
@@ -111,7 +112,7 @@ def test_scores_stay_in_unit_range_and_explanations_name_the_reasons():
     assert 0 <= best.score <= 1
     sentence = explain(best, query, visual=False)
     assert sentence.startswith("Close match to the description") and sentence.endswith(".")
-    assert "same colour family (red)" in sentence and "same category (footwear)" in sentence
+    assert "same colour (red)" in sentence and "same category (footwear)" in sentence
 
 
 def test_filterable_payload_round_trips_through_rule_matching():

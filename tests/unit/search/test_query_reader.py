@@ -55,7 +55,9 @@ def test_numbers_that_are_not_prices_are_left_alone(query):
 
 @pytest.mark.parametrize("query, colours, profile", [
     ("red bag under 12 dollars", ["red"], "accessories"),
-    ("navy blue sneakers", ["navy", "blue"], "footwear"),
+    ("navy blue sneakers", ["navy"], "footwear"),  # one colour: navy, a blue
+    ("light blue shirt and dark green trousers", ["light blue", "dark green"], "apparel"),
+    ("off-white sneakers", ["off white"], "footwear"),
     ("bag for shoes", [], "accessories"),  # the thing sought is the bag
     ("shoe bag", [], "accessories"),
     ("sunglasses", [], "optics"),

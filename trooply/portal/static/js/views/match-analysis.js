@@ -1,12 +1,13 @@
 // Match Analysis: why one result ranked where it did, from its `_match_breakdown` and `explanation`, shown as the
 // API returned them — each signal's value, its weight, its contribution (value × weight) to the score, the gates,
 // the profile and its confidence, and the one-line explanation verbatim.
+import { get, productPath } from "../api.js";
 import { openDialog } from "../dialog.js";
 import { fmtPrice, fmtScore, h, productImage } from "../dom.js";
 
 const SIGNALS = {
   clip: ["Similarity", "CLIP cosine between the query and the product, mapped to 0–1"],
-  colour: ["Colour", "overlap of the query's and the product's colour histograms (or the colour words typed)"],
+  colour: ["Colour", "how much of the product is the colour asked for: the colour words typed, or the query picture's colours"],
   aspect: ["Shape", "how close the product's aspect ratio is to the query image's"],
   category: ["Category", "1 when the product's family is the query's, 0 when it is another"],
   popularity: ["Popularity", "clicks, add-to-carts and purchases from feedback; 0.5 is average"],
@@ -48,6 +49,7 @@ export function openMatchAnalysis(hit, envelope, position) {
       return { name, value, weight, contribution: typeof value === "number" ? value * weight : 0 };
     });
     body.push(composition(rows), signalTable(rows), gateList(breakdown.gates));
+    if ("colour" in breakdown.weights) body.push(productColours(hit.id));
   } else {
     body.push(h("p", { class: "muted" }, "No breakdown: the search was run with explain off."));
   }
@@ -58,6 +60,19 @@ export function openMatchAnalysis(hit, envelope, position) {
     media: productImage(meta.image_url, title, ""),
     body,
   });
+}
+
+// The product's main colours as people name them, with their shares (loaded from its stored signals).
+function productColours(id) {
+  const list = h("div", { class: "swatches", "data-testid": "match-colours" }, h("span", { class: "muted" }, "Loading…"));
+  get(`${productPath(id)}/signals`).then((signals) => {
+    const colours = signals.image?.colour_swatch ?? [];
+    list.replaceChildren(...(colours.length
+      ? colours.map((c) => h("div", { class: "swatch", title: `${c.name} (${c.family})` }, h("i", { style: { background: c.hex } }),
+        h("div", {}, h("b", {}, c.name), h("small", {}, `${c.family} · ${Math.round(c.share * 100)}%`))))
+      : [h("span", { class: "muted" }, signals.image?.colour_stale ? "Stored before colour names: not recomputed yet" : "No colour found")]));
+  }).catch(() => list.replaceChildren(h("span", { class: "muted" }, "The product's colours could not be loaded.")));
+  return h("section", { "aria-labelledby": "colours-title" }, h("h3", { id: "colours-title" }, "Product colours"), list);
 }
 
 const colourOf = (name) => `sig-${SIGNALS[name] ? name : "other"}`;

@@ -71,17 +71,17 @@ function rankingCard(signals) {
   const image = signals.image;
   const body = [h("h3", {}, "Family (scoring profile)"), family];
   if (image) {
-    const peak = Math.max(...image.colour_histogram, 0.0001);
+    const colours = image.colour_swatch ?? [];
     body.push(
       h("h3", { style: { marginTop: "18px" } }, "Stored colour"),
-      h("div", { class: "swatches", "data-testid": "colour-swatch" }, image.colour_swatch.length
-        ? image.colour_swatch.map((c) => h("div", { class: "swatch", title: `histogram overlap ${c.overlap}` },
+      h("div", { class: "swatches", "data-testid": "colour-swatch" }, colours.length
+        ? colours.map((c) => h("div", { class: "swatch", title: `${c.name} (${c.family}): ${Math.round(c.share * 100)}% of the product` },
           h("i", { style: { background: c.hex } }),
-          h("div", {}, h("b", {}, c.name), h("small", {}, `overlap ${c.overlap.toFixed(2)}`))))
-        : h("span", { class: "muted" }, "No colour words match")),
-      h("div", { class: "histogram", role: "img", "aria-label": "The 64-bin Lab colour histogram stored with the product" },
-        image.colour_histogram.map((v) => h("div", { style: { height: `${(v / peak) * 100}%` } }))),
-      h("p", { class: "faint small", style: { marginTop: "6px" } }, "64-bin CIE-Lab histogram of the object (background discounted). The colour signal compares it with the query's."),
+          h("div", {}, h("b", {}, c.name), h("small", {}, `${c.family} · ${Math.round(c.share * 100)}%`))))
+        : h("span", { class: "muted" }, image.colour_stale ? "Stored before colour names: recomputed by trooply migrate" : "No colour found")),
+      h("div", { class: "histogram", role: "img", "aria-label": "The product's colours by share", "data-testid": "colour-shares" },
+        colours.map((c) => h("div", { style: { height: `${Math.round(c.share * 100)}%`, background: c.hex }, title: c.name }))),
+      h("p", { class: "faint small", style: { marginTop: "6px" } }, "The main colours of the object (background, shade and skin discounted), named as people name them. The colour signal compares them with the query's colour words or picture."),
       h("h3", { style: { marginTop: "18px" } }, "Image"),
       h("p", {}, `${image.width} × ${image.height} px · aspect ratio ${image.aspect_ratio}`));
   } else {

@@ -1,0 +1,91 @@
+"""The naming model against colours people named in the XKCD survey, and the colour phrases shoppers type."""
+
+import numpy as np
+import pytest
+from skimage.color import rgb2lab
+
+from trooply.vision.colour_names import ColourPhrase, colour_words_in, name_colours, phrase_membership
+
+
+def lab(hex_value: str) -> np.ndarray:
+    rgb = np.asarray([[[int(hex_value[i:i + 2], 16) / 255.0 for i in (1, 3, 5)]]])
+    return rgb2lab(rgb).reshape(1, 3)
+
+
+# Survey colours with the family their name ends in, across the boundaries the old histogram got wrong.
+@pytest.mark.parametrize("hex_value, family", [
+    ("#0000ff", "blue"), ("#1e3cc8", "blue"), ("#0504aa", "blue"),  # royal blue
+    ("#030aa7", "blue"), ("#510ac9", "blue"),  # cobalt blue, violet blue: blue, not purple
+    ("#4b006e", "purple"), ("#7e1e9c", "purple"),  # royal purple, purple
+    ("#658b38", "green"), ("#677a04", "green"), ("#06470c", "green"),  # moss, olive, forest green: not brown/yellow
+    ("#60460f", "brown"), ("#645403", "brown"),  # mud brown, olive brown
+    ("#d2bd0a", "yellow"),  # mustard yellow
+    ("#d58a94", "pink"), ("#8f1402", "red"), ("#c04e01", "orange"),
+    ("#000000", "black"), ("#ffffff", "white"), ("#808080", "grey"),
+])
+def test_colours_get_the_family_people_gave_them(hex_value, family):
+    assert name_colours(lab(hex_value))[0].family == family
+
+
+@pytest.mark.parametrize("hex_value, name, family", [
+    ("#001146", "navy", "blue"), ("#610023", "burgundy", "red"), ("#650021", "maroon", "red"),
+    ("#e6daa6", "beige", "brown"), ("#ffffc2", "cream", "white"), ("#ffffcb", "ivory", "white"),
+    ("#343837", "charcoal", "grey"), ("#c5c9c7", "silver", "grey"), ("#029386", "teal", "blue"),
+    ("#6e750e", "olive", "green"), ("#9ffeb0", "mint", "green"), ("#cea2fd", "lilac", "purple"),
+    ("#dbb40c", "gold", "yellow"), ("#d1b26f", "tan", "brown"),
+])
+def test_shopper_words_name_their_colours_filed_under_a_basic_family(hex_value, name, family):
+    named = name_colours(lab(hex_value))[0]
+    assert (named.name, named.family) == (name, family)
+
+
+def test_pure_blue_is_blue_not_the_violet_nearby():
+    assert name_colours(lab("#0000ff"))[0].name == "blue"
+
+
+@pytest.mark.parametrize("text, labels, any_of", [
+    ("light blue dress", ["light blue"], False),
+    ("dark green parka", ["dark green"], False),
+    ("navy blue blazer", ["navy"], False),  # one colour: the basic word after a shopper word belongs to it
+    ("off-white sneakers", ["off white"], False),
+    ("off white sneakers", ["off white"], False),
+    ("hot pink top", ["hot pink"], False),
+    ("black and white sneakers", ["black", "white"], False),
+    ("red or blue scarf", ["red", "blue"], True),
+    ("grey and gray hoodie", ["grey"], False),
+    ("leather bag", [], False),
+])
+def test_colour_phrases_in_queries(text, labels, any_of):
+    words = colour_words_in(text)
+    assert ([phrase.label for phrase in words.phrases] if words else []) == labels
+    assert (words.any_of if words else False) == any_of
+
+
+def test_modifiers_move_the_target_in_lightness_and_chroma():
+    sky, navy, royal = lab("#75bbfd"), lab("#001146"), lab("#0504aa")
+    light_blue, dark_blue = ColourPhrase("blue", ("light",)), ColourPhrase("blue", ("dark",))
+    assert phrase_membership(sky, light_blue)[0] > 0.5 > phrase_membership(navy, light_blue)[0]
+    assert phrase_membership(navy, dark_blue)[0] > 0.5 > phrase_membership(sky, dark_blue)[0]
+    hot, dusty = lab("#ff028d"), lab("#d58a94")
+    hot_pink = ColourPhrase("pink", ("hot",))
+    assert phrase_membership(hot, hot_pink)[0] > 0.5 > phrase_membership(dusty, hot_pink)[0]
+    forest, mint = lab("#06470c"), lab("#9ffeb0")
+    dark_green = ColourPhrase("green", ("dark",))
+    assert phrase_membership(forest, dark_green)[0] > 0.5 > phrase_membership(mint, dark_green)[0]
+    assert phrase_membership(royal, ColourPhrase("blue"))[0] > 0.9
+
+
+def test_shopper_words_are_regions_not_single_swatches():
+    navy = ColourPhrase("navy")
+    assert phrase_membership(lab("#01153e"), navy)[0] > 0.9  # the survey's navy
+    assert phrase_membership(lab("#1c2a5a"), navy)[0] > 0.5  # a lighter navy fabric
+    assert phrase_membership(lab("#75bbfd"), navy)[0] < 0.05  # sky blue
+    off_white = ColourPhrase("off white")
+    assert phrase_membership(lab("#f8f4e3"), off_white)[0] > phrase_membership(lab("#808080"), off_white)[0] + 0.5
+
+
+def test_memberships_stay_in_the_unit_range():
+    colours = rgb2lab(np.random.default_rng(0).random((1, 300, 3))).reshape(-1, 3)
+    for phrase in (ColourPhrase("red"), ColourPhrase("navy"), ColourPhrase("pink", ("hot", "light"))):
+        values = phrase_membership(colours, phrase)
+        assert values.min() >= 0.0 and values.max() <= 1.0

@@ -1,0 +1,23 @@
+"""Each tenant's recompute of the stored colour signal: products are taken in id order after `cursor`."""
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from trooply.db import Base, utcnow
+
+PENDING, RUNNING, DONE = "pending", "running", "done"
+
+
+class ColourRefresh(Base):
+    __tablename__ = "colour_refresh_tenants"
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int] = mapped_column()  # the colour signal's version the payloads are brought to
+    status: Mapped[str] = mapped_column(String(20), default=PENDING)
+    cursor: Mapped[str | None] = mapped_column(String(256), default=None)
+    done: Mapped[int] = mapped_column(default=0)  # products whose colour is current (recomputed or already so)
+    failed: Mapped[int] = mapped_column(default=0)  # products whose image could not be fetched: neutral colour
+    total: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

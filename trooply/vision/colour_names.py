@@ -1,0 +1,265 @@
+"""Colour names as people give them, and the colour phrases shoppers type.
+
+The model is a table fitted at build time from the XKCD colour survey (public domain, CC0; `bench/fit_colour_names.py`
+writes `colour_names.json`, about 9 KB): survey colours in CIE Lab, each with the basic family its name ends in
+("forest green" -> green), and for each shopper word (navy, burgundy, teal, ...) the survey colours named with it.
+A colour's family is a soft vote of its nearest survey colours by CIEDE2000; a shopper word is a region around the
+colours people gave that word. Near-neutral colours are named by lightness (the survey has too few names there).
+"""
+
+import json
+import math
+import re
+import threading
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from pathlib import Path
+
+import numpy as np
+from skimage.color import deltaE_ciede2000, lab2rgb
+
+# Nearest survey colours that vote on a family, and how fast a vote fades with distance (delta E 2000).
+_NEIGHBOURS = 7
+_SHORTLIST = 100
+_VOTE_FADE = 8.0
+# A shopper word names a colour this close (delta E 2000) to one of its survey colours; beyond, the family does.
+_TERM_NAMES_WITHIN = 6.0
+# So close to one of a shopper word's own colours that the word names it, and its family, whatever the vote says: the
+# survey calls near-whites with a tint "light yellow" or "pale green", a merchandiser calls them cream and ivory.
+_TERM_DECIDES_WITHIN = 4.0
+_TERM_DECIDES_FAMILIES = frozenset({"white", "brown", "grey"})  # the neutrals; elsewhere the survey's vote holds
+# Words a shopper may type that a merchandiser would not name a product with ("scarlet" is a red).
+_QUERY_ONLY = frozenset({"scarlet", "crimson", "emerald", "cobalt", "violet", "cyan", "indigo"})
+# How fast a colour leaves a shopper word's region (delta E 2000).
+_TERM_FADE = 10.0
+# Below this chroma a colour is neutral and named by lightness; above the upper one by the survey vote (set by
+# hand, as are the lightness bounds: the survey has four black or white names).
+_NEUTRAL_CHROMA = (6.0, 12.0)
+# Neutral lightness: black below the first, white above the second (soft over a few units).
+_NEUTRAL_LIGHTNESS = (22.0, 90.0)
+_NEUTRAL_SOFTNESS = 3.0
+# Modifiers move the target away from the word's typical lightness or chroma (units of L* or C*).
+_MODIFIER_SOFTNESS = 6.0
+LIGHTER = frozenset({"light", "pale", "pastel", "baby", "soft"})
+DARKER = frozenset({"dark", "deep"})
+BRIGHTER = frozenset({"bright", "vivid", "hot", "neon", "electric"})
+MUTED = frozenset({"muted", "dusty", "dull", "pastel"})
+MODIFIERS = LIGHTER | DARKER | BRIGHTER | MUTED
+_SYNONYMS = {"gray": "grey"}
+# Family posteriors of colours seen before (a catalogue's palettes come back search after search), oldest out first.
+_POSTERIORS: dict[tuple[float, ...], np.ndarray] = {}
+_POSTERIORS_KEPT = 50_000
+_POSTERIORS_LOCK = threading.Lock()
+_WORD = re.compile(r"[a-z]+")
+
+
+@dataclass(frozen=True)
+class NamingModel:
+    families: tuple[str, ...]
+    points: np.ndarray  # survey colours in Lab, (n, 3)
+    point_families: np.ndarray  # index into families, (n,)
+    terms: dict[str, np.ndarray]  # shopper word -> its survey colours in Lab
+    term_points: np.ndarray  # every shopper word's colours together, (m, 3)
+    term_of_point: tuple[str, ...]  # the word of each row of term_points
+    term_core: np.ndarray  # whether each row is the word's own colour ("olive"), not another's ("olive brown")
+    term_family: dict[str, str]  # the basic family a merchandiser files a shopper word under
+    reference: dict[str, tuple[float, float]]  # word -> median lightness and chroma of its colours
+
+
+@dataclass(frozen=True)
+class ColourName:
+    name: str  # the shopper word or basic family that names it ("navy")
+    family: str  # its basic family ("blue")
+
+
+@dataclass(frozen=True)
+class ColourPhrase:
+    """One colour a shopper asked for: a word and its modifiers ("light blue", "navy", "off white")."""
+
+    word: str
+    modifiers: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return " ".join((*self.modifiers, self.word))
+
+
+@dataclass(frozen=True)
+class ColourWords:
+    """The colours of a query: all of them together ("black and white"), or any one ("red or blue")."""
+
+    phrases: tuple[ColourPhrase, ...]
+    any_of: bool = False
+
+
+@cache
+def naming_model() -> NamingModel:
+    table = json.loads((Path(__file__).with_name("colour_names.json")).read_text())
+    points = np.asarray(table["family_points"], dtype=np.float64)
+    rows = {term: np.asarray(labs, dtype=np.float64).reshape(-1, 4) for term, labs in table["terms"].items()}
+    terms = {term: labs[:, :3] for term, labs in rows.items() if term not in _QUERY_ONLY}
+    query_only = {term: rows[term][:, :3] for term in _QUERY_ONLY}
+    return NamingModel(
+        families=tuple(table["families"]), points=points[:, :3], point_families=points[:, 3].astype(int),
+        terms=terms | query_only, term_points=np.concatenate(list(terms.values())),
+        term_of_point=tuple(term for term, labs in terms.items() for _ in range(len(labs))),
+        term_core=np.concatenate([rows[term][:, 3] > 0 for term in terms]),
+        term_family=table["term_families"],
+        reference={term: (ref[0], ref[1]) for term, ref in table["reference"].items()})
+
+
+@cache
+def colour_vocabulary() -> frozenset[str]:
+    """Every single word that names a colour in a query (multi-word terms by their last word)."""
+    model = naming_model()
+    return frozenset({*model.families, *_SYNONYMS, *(term.split()[-1] for term in model.terms)})
+
+
+def family_posterior(lab: np.ndarray) -> np.ndarray:
+    """How likely people are to call each colour (rows of Lab) each basic family: (n, families), rows sum to 1."""
+    model = naming_model()
+    keys = [tuple(round(float(v), 1) for v in row) for row in np.atleast_2d(lab)]
+    if not keys:
+        return np.zeros((0, len(model.families)))
+    with _POSTERIORS_LOCK:
+        missing = list(dict.fromkeys(key for key in keys if key not in _POSTERIORS))
+        if missing:  # one vectorised pass for the colours not seen before: the per-call cost dominates
+            _POSTERIORS.update(zip(missing, _posterior(model, np.asarray(missing)), strict=True))
+        rows = np.stack([_POSTERIORS[key] for key in keys])
+        while len(_POSTERIORS) > _POSTERIORS_KEPT:
+            _POSTERIORS.pop(next(iter(_POSTERIORS)))
+    return rows
+
+
+def _posterior(model: NamingModel, lab: np.ndarray) -> np.ndarray:
+    lab = np.atleast_2d(np.asarray(lab, dtype=np.float64))
+    # CIEDE2000 costs ~1 us a pair: measured only against the survey colours nearest in plain Lab distance,
+    # a margin wide enough to hold the nearest few by CIEDE2000.
+    plain = ((lab[:, None, :] - model.points[None, :, :]) ** 2).sum(axis=2)
+    shortlist = np.argpartition(plain, _SHORTLIST, axis=1)[:, :_SHORTLIST]
+    distances = deltaE_ciede2000(lab[:, None, :], model.points[shortlist])
+    order = np.argsort(distances, axis=1)[:, :_NEIGHBOURS]
+    near = np.take_along_axis(distances, order, axis=1)
+    nearest = np.take_along_axis(shortlist, order, axis=1)
+    # Measured from the nearest one, so a colour far from every survey colour still gets a vote.
+    votes = np.exp(-(near ** 2 - near[:, :1] ** 2) / (2 * _VOTE_FADE ** 2))
+    posterior = np.zeros((len(lab), len(model.families)))
+    np.add.at(posterior, (np.arange(len(lab))[:, None], model.point_families[nearest]), votes)
+    posterior /= posterior.sum(axis=1, keepdims=True)
+    neutral = _neutral_posterior(lab, model.families)
+    chroma = np.hypot(lab[:, 1], lab[:, 2])
+    low, high = _NEUTRAL_CHROMA
+    neutrality = np.clip((high - chroma) / (high - low), 0.0, 1.0)[:, None]
+    result: np.ndarray = neutrality * neutral + (1 - neutrality) * posterior
+    return result
+
+
+def _neutral_posterior(lab: np.ndarray, families: tuple[str, ...]) -> np.ndarray:
+    dark, light = _NEUTRAL_LIGHTNESS
+    black = _sigmoid((dark - lab[:, 0]) / _NEUTRAL_SOFTNESS)
+    white = _sigmoid((lab[:, 0] - light) / _NEUTRAL_SOFTNESS)
+    posterior = np.zeros((len(lab), len(families)))
+    posterior[:, families.index("black")] = black
+    posterior[:, families.index("white")] = white
+    posterior[:, families.index("grey")] = np.clip(1.0 - black - white, 0.0, 1.0)
+    return posterior
+
+
+def name_colours(lab: np.ndarray) -> list[ColourName]:
+    """The name people would give each colour: a shopper word when the colour sits in its region, else the family."""
+    return [_name_of(tuple(round(float(v), 1) for v in row)) for row in np.atleast_2d(lab)]
+
+
+@lru_cache(maxsize=8192)  # stored palettes repeat across searches: name each colour once
+def _name_of(lab: tuple[float, ...]) -> ColourName:
+    model = naming_model()
+    colour = np.asarray([lab])
+    family = model.families[int(np.argmax(family_posterior(colour)[0]))]
+    distances = deltaE_ciede2000(colour, model.term_points)
+    nearest = int(np.argmin(np.where(model.term_core, distances, np.inf)))
+    term = model.term_of_point[nearest]
+    if distances[nearest] <= _TERM_DECIDES_WITHIN and model.term_family[term] in _TERM_DECIDES_FAMILIES:
+        return ColourName(term, model.term_family[term])
+    # Farther out, only a word filed under the colour's own family names it: #0000ff is blue, not "blue violet".
+    same_family = np.asarray([model.term_family[term] == family for term in model.term_of_point])
+    distances = np.where(same_family, distances, np.inf)
+    nearest = int(np.argmin(distances))
+    return ColourName(model.term_of_point[nearest] if distances[nearest] <= _TERM_NAMES_WITHIN else family, family)
+
+
+def phrase_membership(lab: np.ndarray, phrase: ColourPhrase) -> np.ndarray:
+    """How well each colour (rows of Lab) answers the phrase, in [0, 1]."""
+    model = naming_model()
+    lab = np.atleast_2d(np.asarray(lab, dtype=np.float64))
+    if phrase.word in model.families:
+        membership = family_posterior(lab)[:, model.families.index(phrase.word)]
+    else:
+        nearest = deltaE_ciede2000(lab[:, None, :], model.terms[phrase.word][None, :, :]).min(axis=1)
+        membership = np.exp(-(nearest ** 2) / (2 * _TERM_FADE ** 2))
+    lightness, chroma = lab[:, 0], np.hypot(lab[:, 1], lab[:, 2])
+    typical_lightness, typical_chroma = model.reference[phrase.word]
+    for modifier in phrase.modifiers:
+        if modifier in LIGHTER:
+            membership = membership * _sigmoid((lightness - typical_lightness) / _MODIFIER_SOFTNESS)
+        if modifier in DARKER:
+            membership = membership * _sigmoid((typical_lightness - lightness) / _MODIFIER_SOFTNESS)
+        if modifier in BRIGHTER:
+            membership = membership * _sigmoid((chroma - typical_chroma) / _MODIFIER_SOFTNESS)
+        if modifier in MUTED:
+            membership = membership * _sigmoid((typical_chroma - chroma) / _MODIFIER_SOFTNESS)
+    result: np.ndarray = np.clip(membership, 0.0, 1.0)
+    return result
+
+
+def colour_words_in(text: str) -> ColourWords | None:
+    """The colours a query names: "light blue", "navy blue" (navy), "off-white", "black and white", "red or blue"."""
+    model = naming_model()
+    words = [_SYNONYMS.get(word, word) for word in _WORD.findall(text.lower())]
+    phrases: list[ColourPhrase] = []
+    any_of, between, position = False, False, 0
+    while position < len(words):
+        word, end = _colour_word_at(words, position, model)
+        if word is None:
+            between = between or (bool(phrases) and words[position] == "or")
+            position += 1
+            continue
+        modifiers = _modifiers_before(words, position)
+        # A shopper word followed by a basic family is one colour: "navy blue", "olive green", "mint green".
+        if end < len(words) and word not in model.families and words[end] in model.families:
+            end += 1
+        phrase = ColourPhrase(word, modifiers)
+        if phrase not in phrases:
+            any_of = any_of or between
+            phrases.append(phrase)
+        between, position = False, end
+    return ColourWords(tuple(phrases), any_of and len(phrases) > 1) if phrases else None
+
+
+def _colour_word_at(words: list[str], position: int, model: NamingModel) -> tuple[str | None, int]:
+    for term, size in _terms_longest_first():
+        if " ".join(words[position:position + size]) == term:
+            return term, position + size
+    word = words[position]
+    return (word, position + 1) if word in model.families else (None, position + 1)
+
+
+@cache
+def _terms_longest_first() -> tuple[tuple[str, int], ...]:
+    return tuple(sorted(((term, len(term.split())) for term in naming_model().terms), key=lambda item: -item[1]))
+
+
+def _modifiers_before(words: list[str], position: int) -> tuple[str, ...]:
+    start = position
+    while start > 0 and words[start - 1] in MODIFIERS and position - start < 2:
+        start -= 1
+    return tuple(words[start:position])
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    result: np.ndarray = 1.0 / (1.0 + np.exp(-x))
+    return result
+
+
+def lab_to_hex(lab: tuple[float, float, float]) -> str:
+    rgb = np.clip(lab2rgb(np.asarray([[lab]], dtype=np.float64)).reshape(3), 0.0, 1.0)
+    return "#{:02x}{:02x}{:02x}".format(*(math.floor(v * 255 + 0.5) for v in rgb))
