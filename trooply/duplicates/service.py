@@ -41,7 +41,7 @@ class DuplicateService:
         self._stopping = False
         discovery = settings.discovery
         self._sync = TenantBoundedPool(discovery.duplicates_sync_concurrency, discovery.duplicates_sync_per_tenant,
-                                       "duplicates", "duplicate searches")
+                                       "duplicates", "GET /v1/duplicates calls")
 
     def report(self, tenant_id: str, threshold: float,
                progress: Callable[[int], None] | None = None) -> DuplicateReport:
