@@ -201,6 +201,15 @@ class DiscoverySettings(_Group):
         64, ge=1, le=1024, validation_alias=_env("duplicates_batch_size"),
         description="most products per batched neighbour query; fewer while a call takes over 50 ms (Qdrant Edge "
         "holds the GIL for each)")
+    duplicates_sync_concurrency: int = Field(
+        2, ge=1, le=64, validation_alias=_env("duplicates_sync_concurrency"),
+        description="threads answering GET /v1/duplicates (the rest wait their turn without holding a request thread)")
+    duplicates_sync_per_tenant: int = Field(
+        1, ge=1, validation_alias=_env("duplicates_sync_per_tenant"),
+        description="GET /v1/duplicates calls one tenant may have in flight; more: 429")
+    duplicates_scans_per_tenant: int = Field(
+        2, ge=1, validation_alias=_env("duplicates_scans_per_tenant"),
+        description="duplicate scans one tenant may have queued or running; more: 429")
 
 
 class LimitSettings(_Group):

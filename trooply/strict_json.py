@@ -6,6 +6,7 @@ files go through the same parser.
 
 import json
 import math
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from trooply.errors import InvalidRequest
@@ -13,6 +14,7 @@ from trooply.errors import InvalidRequest
 MAX_DEPTH = 32
 # I-JSON (RFC 7493): integers beyond what a double holds exactly are not interoperable.
 MAX_SAFE_INTEGER = 2**53
+_NUMBER_TYPES = {int, float, bool}
 
 
 def parse_json(raw: bytes | str) -> Any:
@@ -27,27 +29,72 @@ def parse_json(raw: bytes | str) -> Any:
 
 
 def _check_tree(root: Any) -> None:
-    # Iterative, so a tree just under the parser's own recursion limit cannot exhaust the stack here.
-    stack: list[tuple[Any, tuple[str | int, ...]]] = [(root, ())]
+    # Depth first, one iterator per open container: memory grows with the nesting, never with the size (an
+    # 8 MB array of a million numbers keeps nothing per element), and the path is built only for an error.
+    path: list[str | int] = []
+    stack: list[Iterator[tuple[str | int, Any]]] = []
+    _check_value(root, path, stack)
     while stack:
-        value, path = stack.pop()
-        if len(path) > MAX_DEPTH:
+        entry = next(stack[-1], None)
+        if entry is None:
+            stack.pop()
+            if stack:
+                path.pop()
+            continue
+        key, value = entry
+        if len(path) >= MAX_DEPTH:  # this value lies one level below its container
             raise _too_deep()
-        if isinstance(value, dict):
-            for key, item in value.items():
-                _check_text(key, path)
-                stack.append((item, (*path, key)))
-        elif isinstance(value, list):
-            stack.extend((item, (*path, index)) for index, item in enumerate(value))
-        elif isinstance(value, str):
-            _check_text(value, path)
-        elif isinstance(value, float) and not math.isfinite(value):
-            raise _unsafe(path, "numbers must be finite (no NaN, Infinity or values beyond ±1.8e308)")
-        elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SAFE_INTEGER:
-            raise _unsafe(path, f"integers must lie within ±{MAX_SAFE_INTEGER} (2^53)")
+        if isinstance(key, str):
+            _check_text(key, path)
+        if isinstance(value, (dict, list)) or not _is_plain(value):
+            path.append(key)
+            if not _check_value(value, path, stack):
+                path.pop()
 
 
-def _check_text(text: str, path: tuple[str | int, ...]) -> None:
+def _is_plain(value: Any) -> bool:
+    """A scalar that needs no check: the common case, answered without building anything."""
+    if isinstance(value, bool) or value is None:
+        return True
+    if isinstance(value, int):
+        return abs(value) <= MAX_SAFE_INTEGER
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, str) and "\x00" not in value and value.isascii()
+
+
+def _safe_numbers(items: list[Any]) -> bool:
+    """A non-empty list of numbers a double holds exactly, checked in C (a vector, or a bulk of junk)."""
+    if not items or not set(map(type, items)) <= _NUMBER_TYPES:
+        return False
+    try:  # finite first: a NaN would fool max()
+        return all(map(math.isfinite, items)) and max(map(abs, items)) <= MAX_SAFE_INTEGER
+    except OverflowError:  # an integer beyond a double: the walk names it
+        return False
+
+
+def _check_value(value: Any, path: list[str | int], stack: list[Iterator[tuple[str | int, Any]]]) -> bool:
+    """Checks one value at `path`; True when it is a container now open on the stack."""
+    if len(path) > MAX_DEPTH:
+        raise _too_deep()
+    if isinstance(value, dict):
+        stack.append(iter(value.items()))
+        return True
+    if isinstance(value, list):
+        if len(path) < MAX_DEPTH and _safe_numbers(value):
+            return False
+        stack.append(enumerate(value))
+        return True
+    if isinstance(value, str):
+        _check_text(value, path)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise _unsafe(path, "numbers must be finite (no NaN, Infinity or values beyond ±1.8e308)")
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SAFE_INTEGER:
+        raise _unsafe(path, f"integers must lie within ±{MAX_SAFE_INTEGER} (2^53)")
+    return False
+
+
+def _check_text(text: str, path: Sequence[str | int]) -> None:
     if "\x00" in text:  # PostgreSQL refuses NUL in text and JSONB: a 500 there, so a 422 here
         raise _unsafe(path, "text holds a NUL character (\\u0000)", code="invalid_text")
     if text.isascii():
@@ -59,7 +106,7 @@ def _check_text(text: str, path: tuple[str | int, ...]) -> None:
                       code="invalid_text") from None
 
 
-def json_path(path: tuple[str | int, ...]) -> str:
+def json_path(path: Sequence[str | int]) -> str:
     """products[3].attributes.size: how a client finds the value in what it sent."""
     text = ""
     for part in path:
@@ -67,7 +114,7 @@ def json_path(path: tuple[str | int, ...]) -> str:
     return text or "body"
 
 
-def _unsafe(path: tuple[str | int, ...], message: str, code: str = "invalid_number") -> InvalidRequest:
+def _unsafe(path: Sequence[str | int], message: str, code: str = "invalid_number") -> InvalidRequest:
     where = json_path(path)
     details: dict[str, Any] = {"field": where}
     if len(path) >= 2 and path[0] == "products" and isinstance(path[1], int):

@@ -150,7 +150,8 @@ def test_import_of_jsonl_and_the_file_level_refusals(shop) -> None:
     assert refused(files={"file": ("p.csv", b"\xff\xfe\x00")}) == (422, "invalid_import_file")
     assert refused(files={"file": ("p.csv", b"id,img\n1,2\n")}) == (422, "invalid_import_file")
     assert refused(files={"file": ("p.csv", b"id,image_url\n")}, data={"format": "xml"}) == (422, "validation_error")
-    assert refused(json={"products": []}) == (422, "file_required")
+    assert refused(json={"products": []}) == (415, "unsupported_content_type")
+    assert refused(data={"format": "csv"}) == (422, "file_required")
     assert client.post("/v1/imports", files={"file": ("p.csv", b"id\n")},
                        headers=auth(tenant.publishable_key)).status_code == 403
 

@@ -12,6 +12,7 @@ from trooply.api.body import StrictJsonRoute
 PUBLISHABLE_BODY_ROUTES = ["/v1/search/text", "/v1/search/url", "/v1/search/image", "/v1/search/crop",
                            "/v1/search/multi", "/v1/search/fusion", "/v1/search/voice", "/v1/detect", "/v1/embed",
                            "/v1/search/feedback"]
+UPLOAD_ONLY_ROUTES = ["/v1/search/image", "/v1/search/voice"]
 SECRET_BODY_ROUTES = [("POST", "/v1/products"), ("PATCH", "/v1/products/p1"), ("POST", "/v1/rules")]
 NON_FINITE = ["NaN", "Infinity", "-Infinity", "1e400", "9" * 4000]
 
@@ -33,13 +34,18 @@ def assert_error(response, status: int, code: str) -> dict:
     return error
 
 
-@pytest.mark.parametrize("depth", [5_000, 100_000])
-def test_deeply_nested_json_is_a_400_everywhere(client, keys, depth):
-    nested = "[" * depth + "]" * depth
+def test_deeply_nested_json_is_a_400_everywhere(client, keys):
+    nested = "[" * 5_000 + "]" * 5_000
     for path in PUBLISHABLE_BODY_ROUTES:
-        assert_error(send_json(client, "POST", path, nested, keys.publishable_key), 400, "json_too_deep")
+        if path in UPLOAD_ONLY_ROUTES:  # JSON is not what these take: the header is named
+            assert_error(send_json(client, "POST", path, nested, keys.publishable_key), 415, "unsupported_content_type")
+        else:
+            assert_error(send_json(client, "POST", path, nested, keys.publishable_key), 400, "json_too_deep")
     for method, path in SECRET_BODY_ROUTES:
         assert_error(send_json(client, method, path, nested, keys.secret_key), 400, "json_too_deep")
+    # Deeper than the parser's own limit, on a route whose bodies may be large.
+    deeper = "[" * 100_000 + "]" * 100_000
+    assert_error(send_json(client, "POST", "/v1/products", deeper, keys.secret_key), 400, "json_too_deep")
     # Just under the parser's own limit, inside a field: still refused, by our depth check.
     deep_filter = '{"query": "x", "filters": {"attributes.a": ' + "[" * 500 + "]" * 500 + "}}"
     assert_error(send_json(client, "POST", "/v1/search/text", deep_filter, keys.publishable_key), 400,

@@ -9,12 +9,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.formparsers import MultiPartParser
 
+from trooply.api.edges import RequestEdgesMiddleware
 from trooply.api.errors import UnexpectedErrorMiddleware, install_error_handlers
 from trooply.api.limits import install_limits
 from trooply.api.routers import (
     account,
     admin,
     admin_colour,
+    admin_docs,
     admin_models,
     catalog,
     detect,
@@ -97,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
 
     install_limits(app, container.settings)  # inside the middleware below: refusals get an id and a log line
+    app.add_middleware(RequestEdgesMiddleware)
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health.router)
@@ -111,8 +114,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(account.router)
     app.include_router(profiles.router)
     if container.settings.admin_token is not None:  # else every /admin path is 404
-        app.include_router(admin.router)
-        app.include_router(admin_models.router)
-        app.include_router(admin_colour.router)
+        # Out of the public document: the admin API is described at /admin/v1/openapi.json, behind the token.
+        app.include_router(admin.router, include_in_schema=False)
+        app.include_router(admin_models.router, include_in_schema=False)
+        app.include_router(admin_colour.router, include_in_schema=False)
+        app.include_router(admin_docs.router)
     app.mount("/portal", portal_app(), name="portal")
     return app

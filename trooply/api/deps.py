@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from trooply.admin.auth import AdminGate
 from trooply.admin.service import TenantAdminService
+from trooply.api.body import gate_before_body
 from trooply.catalog.queue import Dispatcher
 from trooply.catalog.service import CatalogService
 from trooply.colour_refresh.service import ColourRefreshService
@@ -139,21 +140,31 @@ def _bearer_key(request: Request) -> str | None:
     return key.strip() if scheme.lower() == "bearer" else None
 
 
-def scoped(scope: str):
-    """A dependency that authenticates the key, applies its tenant's rate limit and requires one scope
-    (catalog, search, ...)."""
-
-    async def authorise(request: Request, tenants: TenantsDep) -> Principal:
+async def authenticated(request: Request, scope: str) -> Principal:
+    """The caller's principal, holding `scope`. The key is checked and its tenant's rate limit applied once per
+    request: StrictJsonRoute does it before reading a body, the route's dependency then finds it done."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None:
+        tenants = _container(request).tenants
         key = _bearer_key(request)
         # A cached key is answered here; a lookup that reads the database goes to a thread.
         principal = tenants.recently_authenticated(key)
         if principal is None:
             principal = await run_in_threadpool(tenants.authenticate, key)
         await request.app.state.rate_limiter.check_tenant(principal)
-        principal.require(scope)
-        return principal
+        request.state.principal = principal
+    principal.require(scope)
+    return principal
 
-    return Depends(authorise)
+
+def scoped(scope: str):
+    """A dependency that authenticates the key, applies its tenant's rate limit and requires one scope
+    (catalog, search, ...)."""
+
+    async def authorise(request: Request) -> Principal:
+        return await authenticated(request, scope)
+
+    return Depends(gate_before_body(authorise))
 
 
 CatalogPrincipal = Annotated[Principal, scoped("catalog")]
@@ -161,8 +172,12 @@ SearchPrincipal = Annotated[Principal, scoped("search")]
 FeedbackPrincipal = Annotated[Principal, scoped("feedback")]
 
 
-async def require_admin_token(request: Request, settings: SettingsDep) -> None:
+async def require_admin_token(request: Request) -> None:
     """The admin API's guard: TROOPLY_ADMIN_TOKEN, and no rate limit (the API is mounted only when it is set)."""
+    settings = _container(request).settings
     if settings.admin_token is None:
         raise NotFound("the admin API is off: set TROOPLY_ADMIN_TOKEN", code="not_found")
     AdminGate(settings.admin_token).check(_bearer_key(request))
+
+
+gate_before_body(require_admin_token)

@@ -5,13 +5,19 @@ from typing import Any
 
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
+from starlette.datastructures import FormData
 from starlette.datastructures import UploadFile as StarletteUpload
+from starlette.exceptions import HTTPException
 
 from trooply.api.body import FORM_TYPES
 from trooply.errors import InvalidRequest, PayloadTooLarge
 from trooply.strict_json import parse_json
 
 JSON_FORM_FIELDS = ("filters", "bbox", "image_urls", "classes", "bounding_boxes")
+# A form's text fields are a query's: a few KiB (5 image URLs, 50 boxes, a filter of 100 values). Refused while
+# the body streams in, before any is parsed; uploads have their own caps.
+MAX_FORM_FIELD_BYTES = 16 * 1024
+MAX_FORM_FIELDS = 50
 # Plain text, or a JSON list of texts (embed takes either).
 TEXT_OR_LIST_FIELDS = ("text",)
 ONE_IMAGE = {"file": "the query image, instead of image_url"}
@@ -23,7 +29,7 @@ async def read_query(request: Request, schema: type[BaseModel], max_bytes: int,
     files: list[bytes] = []
     is_form = request.headers.get("content-type", "").startswith(FORM_TYPES)
     if is_form:
-        form = await request.form()
+        form = await read_form(request)
         fields: dict[str, Any] = {}
         for name, value in form.multi_items():
             if isinstance(value, StarletteUpload):
@@ -47,6 +53,17 @@ async def read_query(request: Request, schema: type[BaseModel], max_bytes: int,
         raise InvalidRequest(f"{field}: {problem['msg']}", code="validation_error",
                              details=[{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
                                       for e in error.errors()]) from error
+
+
+async def read_form(request: Request) -> FormData:
+    """The multipart (or urlencoded) form, its text fields capped in size and number."""
+    try:
+        return await request.form(max_fields=MAX_FORM_FIELDS, max_part_size=MAX_FORM_FIELD_BYTES)
+    except HTTPException as error:  # Starlette's answer to a form it refused to parse
+        if "maximum size" in str(error.detail):
+            raise PayloadTooLarge(f"a form field exceeds {MAX_FORM_FIELD_BYTES} bytes; uploads go in file fields",
+                                  code="form_field_too_large", details={"max_bytes": MAX_FORM_FIELD_BYTES}) from error
+        raise InvalidRequest(f"the form cannot be read: {error.detail}", code="invalid_form", status=400) from error
 
 
 def _json_field(name: str, value: str) -> Any:

@@ -6,7 +6,6 @@ batches to a remote server, so sending a batch is a callable here.
 """
 
 import csv
-import io
 import math
 import re
 from collections import Counter
@@ -29,6 +28,12 @@ _NUMBER_COLUMNS = ("price", "popularity")
 _TRUE, _FALSE = ("true", "yes", "y", "1"), ("false", "no", "n", "0")
 # A CSV cell of an attribute is typed when it reads unambiguously as one: 42, -3.5, true. "007" stays text.
 _PLAIN_NUMBER = re.compile(r"^-?(0|[1-9]\d{0,14})(\.\d+)?$")
+# The longest product as JSON is some 250 KB (every text at its cap, escaped); a longer line is refused unparsed,
+# so what a line costs once parsed stays in proportion to a product, whatever the line holds.
+MAX_JSONL_LINE_CHARS = 1024 * 1024
+# The product fields and 50 attributes fit many times over; a wider header is not a catalogue.
+MAX_CSV_COLUMNS = 1000
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 
 
 @dataclass
@@ -85,7 +90,7 @@ def decode_text(data: bytes) -> str:
 def read_rows(text: str | Iterable[str], fmt: str) -> Iterator[ImportRow]:
     """Every record of the file in order, each a product or a rejection; a duplicate id is rejected at its
     second line. A CSV header that names an unknown column fails the whole file (InvalidRequest)."""
-    lines = io.StringIO(text, newline="") if isinstance(text, str) else text
+    lines = _lines_of(text) if isinstance(text, str) else text
     records = _csv_records(lines) if fmt == "csv" else _jsonl_records(lines)
     first_line: dict[str, int] = {}
     for line, record in records:
@@ -97,6 +102,12 @@ def read_rows(text: str | Iterable[str], fmt: str) -> Iterator[ImportRow]:
             else:
                 first_line[product.id] = line
         yield row
+
+
+def _lines_of(text: str) -> Iterator[str]:
+    """The text's lines with their endings (\\n, \\r\\n or \\r), one at a time: a file is held as its text once,
+    not copied whole into a line buffer (io.StringIO keeps four bytes a character)."""
+    return (match.group() for match in _LINE.finditer(text))
 
 
 def submit_rows(rows: Iterable[ImportRow], send: Callable[[list[ProductIn]], BatchOutcome],
@@ -175,6 +186,10 @@ def _validated(line: int, record: dict[str, Any]) -> ImportRow:
 
 def _jsonl_records(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any] | ImportRow]]:
     for line, text in enumerate(lines, start=1):
+        if len(text) > MAX_JSONL_LINE_CHARS:
+            yield line, ImportRow(line, rejected=RejectedRow(
+                line, None, "line_too_long", f"a line holds one product: at most {MAX_JSONL_LINE_CHARS} characters"))
+            continue
         if not text.strip():
             continue
         try:
@@ -196,8 +211,33 @@ class _CellError(ValueError):
         self.column, self.message = column, message
 
 
+class _LineTape:
+    """The file's lines as the CSV reader pulls them, numbered, keeping those of the record being read: a record
+    the reader gives up on is read again a line at a time (a quote never closed swallows no rows)."""
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self._lines = iter(lines)
+        self.read = 0
+        self.record: list[str] = []
+
+    def __iter__(self) -> "_LineTape":
+        return self
+
+    def __next__(self) -> str:
+        text = next(self._lines)
+        self.read += 1
+        self.record.append(text)
+        return text
+
+    def begin_record(self) -> int:
+        """The line the next record starts on."""
+        self.record = []
+        return self.read + 1
+
+
 def _csv_records(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any] | ImportRow]]:
-    reader = csv.reader(lines)
+    tape = _LineTape(lines)
+    reader = csv.reader(tape, strict=True)  # a quote left open or a stray one is an error, never a guess
     try:
         header = [name.strip() for name in next(reader)]
     except StopIteration:
@@ -206,40 +246,69 @@ def _csv_records(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any] | I
         raise InvalidRequest(f"the CSV header cannot be read: {error}", code="invalid_import_file") from None
     _check_header(header)
     while True:
-        line = reader.line_num + 1  # a quoted cell may span lines: the record starts on the next one
+        line = tape.begin_record()
         try:
             cells = next(reader)
         except StopIteration:
             return
         except csv.Error as error:
-            yield line, ImportRow(line, rejected=RejectedRow(line, None, "invalid_csv", str(error)))
+            yield line, ImportRow(line, rejected=RejectedRow(line, None, "invalid_csv", _csv_problem(error, line)))
+            # The lines the broken record took are records of their own, each read once more, alone.
+            for offset, text in enumerate(tape.record[1:], start=line + 1):
+                yield from _csv_line_alone(offset, text, header)
             continue
-        if not any(cell.strip() for cell in cells):
-            continue
-        if len(cells) > len(header):
-            yield line, ImportRow(line, rejected=RejectedRow(
-                line, None, "invalid_csv", f"{len(cells)} cells for {len(header)} columns"))
-            continue
-        try:
-            yield line, _csv_product(dict(zip(header, cells, strict=False)))  # a short row leaves its last columns out
-        except _CellError as error:
-            product_id = (cells[header.index("id")].strip() or None) if "id" in header[:len(cells)] else None
-            yield line, ImportRow(line, rejected=RejectedRow(line, product_id, "validation_error",
-                                                             f"{error.column}: {error.message}", error.column))
+        yield from _csv_record(line, cells, header)
+
+
+def _csv_problem(error: csv.Error, line: int) -> str:
+    if str(error) == "unexpected end of data":
+        return f"a quote opened on line {line} is never closed; the lines after it are read one by one"
+    return str(error)
+
+
+def _csv_line_alone(line: int, text: str, header: list[str]) -> Iterator[tuple[int, dict[str, Any] | ImportRow]]:
+    try:
+        cells = next(csv.reader([text], strict=True), [])
+    except csv.Error as error:
+        yield line, ImportRow(line, rejected=RejectedRow(line, None, "invalid_csv", _csv_problem(error, line)))
+        return
+    yield from _csv_record(line, cells, header)
+
+
+def _csv_record(line: int, cells: list[str], header: list[str]) -> Iterator[tuple[int, dict[str, Any] | ImportRow]]:
+    if not any(cell.strip() for cell in cells):
+        return
+    if len(cells) > len(header):
+        yield line, ImportRow(line, rejected=RejectedRow(
+            line, None, "invalid_csv", f"{len(cells)} cells for {len(header)} columns"))
+        return
+    try:
+        yield line, _csv_product(dict(zip(header, cells, strict=False)))  # a short row leaves its last columns out
+    except _CellError as error:
+        product_id = (cells[header.index("id")].strip() or None) if "id" in header[:len(cells)] else None
+        yield line, ImportRow(line, rejected=RejectedRow(line, product_id, "validation_error",
+                                                         f"{error.column}: {error.message}", error.column))
 
 
 def _check_header(header: list[str]) -> None:
+    if len(header) > MAX_CSV_COLUMNS:
+        raise InvalidRequest(f"the CSV header has {len(header)} columns; at most {MAX_CSV_COLUMNS}",
+                             code="invalid_import_file")
     known = set(ProductIn.model_fields) - {"attributes"}
-    for position, name in enumerate(header):
-        if name in header[:position]:
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
             raise InvalidRequest(f"the CSV header repeats the column {name!r}", code="invalid_import_file")
+        seen.add(name)
+        if "\x00" in name:
+            raise InvalidRequest(f"the CSV column {name!r} holds a NUL character", code="invalid_import_file")
         attribute = name.removeprefix(ATTRIBUTE_PREFIX) if name.startswith(ATTRIBUTE_PREFIX) else None
         if name not in known and not attribute:
             hint = " (custom fields are columns named attributes.NAME)" if name else ""
             raise InvalidRequest(f"unknown CSV column {name!r}{hint}; columns: {', '.join(sorted(known))}, "
                                  "attributes.NAME", code="invalid_import_file")
     for required in ("id", "image_url"):
-        if required not in header:
+        if required not in seen:
             raise InvalidRequest(f"the CSV header has no {required!r} column", code="invalid_import_file")
 
 
@@ -251,6 +320,8 @@ def _csv_product(row: dict[str, str]) -> dict[str, Any]:
         cell = raw.strip()
         if not cell:
             continue
+        if "\x00" in cell:  # refused in a JSON body too: PostgreSQL cannot store it
+            raise _CellError(column, "holds a NUL character (\\u0000)")
         if column.startswith(ATTRIBUTE_PREFIX):
             attributes[column.removeprefix(ATTRIBUTE_PREFIX)] = _attribute_value(cell)
         elif column in _NUMBER_COLUMNS:

@@ -16,6 +16,7 @@ import itertools
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -91,16 +92,20 @@ class TaskRegistry:
 
 
 class _Lane:
-    """A delay-aware heap drained by worker threads."""
+    """Worker threads draining delay-aware queues, one per sharer (a task's first argument: the tenant, for every
+    task of a tenant), served in turn: a tenant with a thousand tasks queued delays another's next task by one
+    task, not by a thousand. Within one sharer, tasks run in due order, then sending order."""
 
     def __init__(self, name: str, workers: int, run: Callable[[str, list[Any]], object]) -> None:
         self.name, self.workers, self._run = name, workers, run
-        self._heap: list[tuple[float, int, str, list[Any]]] = []
+        self._queues: dict[str, list[tuple[float, int, str, list[Any]]]] = {}  # sharer: its heap
+        self._turns: deque[str] = deque()  # sharers with tasks queued, the next to be served first
         self._order = itertools.count()  # equal due times keep their sending order
         self._ready = threading.Condition()
         self._threads: list[threading.Thread] = []
         self._stopping = False
         self._busy = 0
+        self._queued = 0
 
     def start(self) -> None:
         self._stopping = False
@@ -121,8 +126,13 @@ class _Lane:
         self._threads.clear()
 
     def push(self, name: str, args: list[Any], delay: float) -> None:
+        sharer = str(args[0]) if args else ""
         with self._ready:
-            heapq.heappush(self._heap, (time.monotonic() + delay, next(self._order), name, args))
+            if sharer not in self._queues:
+                self._queues[sharer] = []
+                self._turns.append(sharer)
+            heapq.heappush(self._queues[sharer], (time.monotonic() + delay, next(self._order), name, args))
+            self._queued += 1
             self._ready.notify()
 
     @property
@@ -131,7 +141,7 @@ class _Lane:
 
     def depth(self) -> int:
         with self._ready:
-            return len(self._heap) + self._busy
+            return self._queued + self._busy
 
     def _work(self) -> None:
         while (task := self._next_due()) is not None:
@@ -147,12 +157,21 @@ class _Lane:
     def _next_due(self) -> tuple[str, list[Any]] | None:
         with self._ready:
             while not self._stopping:
-                if self._heap and self._heap[0][0] <= time.monotonic():
-                    self._busy += 1
-                    _due, _order, name, args = heapq.heappop(self._heap)
-                    return name, args
-                timeout = self._heap[0][0] - time.monotonic() if self._heap else None
-                self._ready.wait(timeout)
+                now = time.monotonic()
+                for _ in range(len(self._turns)):
+                    sharer = self._turns[0]
+                    self._turns.rotate(-1)  # served or not due yet, it goes to the back of the line
+                    queue = self._queues[sharer]
+                    if queue[0][0] <= now:
+                        _due, _order, name, args = heapq.heappop(queue)
+                        if not queue:
+                            del self._queues[sharer]
+                            self._turns.remove(sharer)
+                        self._queued -= 1
+                        self._busy += 1
+                        return name, args
+                soonest = min((queue[0][0] for queue in self._queues.values()), default=None)
+                self._ready.wait(None if soonest is None else soonest - now)
             return None
 
 

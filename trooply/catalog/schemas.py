@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from trooply.catalog.models import ProductRecord
 from trooply.errors import InvalidRequest
+from trooply.index.filters import attribute_name_problem
 from trooply.vision.fetch import image_url_problem
 
 MAX_BATCH = 1000
@@ -58,8 +59,8 @@ class ProductFields(BaseModel):
     @classmethod
     def _attribute_keys(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         for key, item in (value or {}).items():
-            if not key or len(key) > 64 or "." in key:
-                raise ValueError(f"attribute name {key!r} must be 1-64 characters without dots")
+            if (problem := attribute_name_problem(key)) is not None:
+                raise ValueError(f"attribute name {key!r}: {problem}")
             if isinstance(item, str) and len(item) > 500:
                 raise ValueError(f"attribute {key!r} is longer than 500 characters")
         return value

@@ -25,6 +25,7 @@ from trooply.db import Database, utcnow
 from trooply.errors import InvalidRequest, NotFound, QuotaExceeded
 from trooply.index.base import VectorIndex
 from trooply.ranking.families import FamilyGuess
+from trooply.scheduling import TenantSlots
 from trooply.tenancy.repository import TenantRepository
 from trooply.tenancy.service import live_tenant
 from trooply.vision.colour import palette_histogram, palette_names, stored_palette
@@ -68,6 +69,9 @@ class CatalogService:
         self._index = index
         self.dispatcher = dispatcher
         self.settings = settings
+        # An import holds its file, its text and a batch: one at a time per tenant, so one account's uploads
+        # cannot add up to the host's memory (a second while one runs is a 429).
+        self.imports = TenantSlots(1, "an import")
 
     @property
     def index(self) -> VectorIndex:

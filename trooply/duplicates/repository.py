@@ -3,7 +3,7 @@ tenants through `DuplicateScanMaintenance`."""
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from trooply.db import MaintenanceRepository, TenantScopedRepository
 from trooply.duplicates.models import COMPLETED, FAILED, UNFINISHED, DuplicateScan
@@ -16,6 +16,10 @@ class DuplicateScanRepository(TenantScopedRepository):
     def unfinished_with_threshold(self, threshold: float) -> DuplicateScan | None:
         return self.session.scalars(self._select(DuplicateScan).where(
             DuplicateScan.status.in_(UNFINISHED), DuplicateScan.threshold == threshold)).first()
+
+    def unfinished_count(self) -> int:
+        return self.session.scalar(self._select(DuplicateScan, func.count()).where(
+            DuplicateScan.status.in_(UNFINISHED))) or 0
 
     def add(self, scan: DuplicateScan) -> None:
         self._add(scan)

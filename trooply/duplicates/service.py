@@ -6,6 +6,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future
 
 from trooply.catalog.queue import background_task
 from trooply.config import Settings
@@ -16,6 +17,9 @@ from trooply.duplicates.repository import DuplicateScanMaintenance, DuplicateSca
 from trooply.duplicates.schemas import DuplicateScanOut, DuplicatesOut, page_of
 from trooply.errors import InvalidRequest, NotFound, TrooplyError
 from trooply.index.base import VectorIndex
+from trooply.scheduling import TenantBoundedPool
+from trooply.tenancy.repository import TenantRepository
+from trooply.tenancy.service import live_tenant
 
 log = logging.getLogger(__name__)
 SCAN_TASK = background_task("trooply.scan_duplicates")
@@ -35,6 +39,9 @@ class DuplicateService:
         self.settings = settings
         self._dispatch = dispatch  # queues a scan's task (trooply.catalog.queue), which calls run_scan
         self._stopping = False
+        discovery = settings.discovery
+        self._sync = TenantBoundedPool(discovery.duplicates_sync_concurrency, discovery.duplicates_sync_per_tenant,
+                                       "duplicates", "GET /v1/duplicates calls")
 
     def report(self, tenant_id: str, threshold: float,
                progress: Callable[[int], None] | None = None) -> DuplicateReport:
@@ -51,12 +58,22 @@ class DuplicateService:
         page = page_of([group.as_dict() for group in report.groups], limit, cursor)
         return DuplicatesOut(threshold=threshold, products_scanned=report.products_scanned, **dict(page))
 
+    def submit_find(self, tenant_id: str, threshold: float, limit: int, cursor: str | None) -> Future[DuplicatesOut]:
+        """`find` on the duplicates pool: a few at a time in all, one tenant's beyond its share refused (429)."""
+        return self._sync.submit(tenant_id, lambda: self.find(tenant_id, threshold, limit, cursor))
+
     def start_scan(self, tenant_id: str, threshold: float) -> DuplicateScanOut:
         with self.db.session() as session:
+            live_tenant(TenantRepository(session, tenant_id), lock=True)  # counted and added one request at a time
             repo = DuplicateScanRepository(session, tenant_id)
             running = repo.unfinished_with_threshold(threshold)
             if running is not None:  # asked twice: one scan answers both
                 return self._out(running, 0, None)
+            most = self.settings.discovery.duplicates_scans_per_tenant
+            if repo.unfinished_count() >= most:
+                raise TrooplyError(f"{most} duplicate scans are already queued or running for this account; read "
+                                   "their results (GET /v1/duplicates/scan/{id}) before starting another",
+                                   code="too_many_scans", status=429, details={"retry_after": 5, "limit": most})
             scan = DuplicateScan(id=f"dup_{uuid.uuid4().hex[:20]}", tenant_id=tenant_id, threshold=threshold,
                                  status=PENDING, products_scanned=0)
             repo.add(scan)
@@ -112,6 +129,7 @@ class DuplicateService:
     def close(self) -> None:
         """Stops a scan running in this process between two batches; it is resumed at the next start."""
         self._stopping = True
+        self._sync.close()
 
     def _send(self, tenant_id: str, scan_id: str) -> None:
         self._dispatch(tenant_id, scan_id)

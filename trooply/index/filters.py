@@ -2,9 +2,16 @@
 
 Keyword values are matched case-insensitively: they are lower-cased both when stored and when
 queried. Booleans are stored as 0/1 because Qdrant Edge turns a boolean match into an integer.
+
+Attribute names are the merchant's own: any name a product may hold can be filtered and grouped on. A name
+that both engines read as a plain JSON path key is stored under `attributes`; any other (spaces, brackets,
+quotes, look-alikes of a dot, non-ASCII) under `attributes_hex` by its UTF-8 hex spelling, so no name is
+ever parsed as a path (`a[0]` is not an array index) and no two names share a key.
 """
 
 import math
+import re
+from dataclasses import replace
 from typing import Any
 
 from trooply.errors import InvalidRequest
@@ -16,6 +23,51 @@ BOOLEAN_FIELDS = ("in_stock",)
 RANGE_OPS = ("gte", "gt", "lte", "lt")
 SET_OPS = ("in", "nin")
 MAX_ATTRIBUTE_KEY = 64
+ATTRIBUTES = "attributes"
+HEX_ATTRIBUTES = "attributes_hex"
+_PLAIN_ATTRIBUTE = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def attribute_name_problem(name: str) -> str | None:
+    """Why a product cannot hold an attribute of this name (None: it can); filters apply the same rule."""
+    if not 0 < len(name) <= MAX_ATTRIBUTE_KEY or "." in name:
+        # Attributes are flat (names hold no dots): a nested path would silently match nothing.
+        return f"attribute names are 1-{MAX_ATTRIBUTE_KEY} characters without dots; attributes are not nested"
+    return None
+
+
+def attribute_payload_key(name: str) -> str:
+    """Where the index payload holds the attribute of this (stored, stripped) name."""
+    if _PLAIN_ATTRIBUTE.fullmatch(name):
+        return f"{ATTRIBUTES}.{name}"
+    return f"{HEX_ATTRIBUTES}.{name.encode('utf-8', 'surrogatepass').hex()}"
+
+
+def payload_key(field: str) -> str:
+    """The index payload key of a filterable field (`attributes.size (EU)` → `attributes_hex.73697a…`)."""
+    if field.startswith(f"{ATTRIBUTES}."):
+        return attribute_payload_key(_attribute_name(field))
+    return field
+
+
+def field_value(payload: dict[str, Any], field: str) -> Any:
+    """A filterable field's value in an index payload, normalised as filters match it; None when absent."""
+    return payload_value(payload, payload_key(field))
+
+
+def shown_value(payload: dict[str, Any], field: str) -> Any:
+    """A filterable field's value as the merchant sent it (the payload's metadata), else as normalised."""
+    metadata = payload.get("metadata") or {}
+    if field.startswith(f"{ATTRIBUTES}."):
+        value = (metadata.get(ATTRIBUTES) or {}).get(_attribute_name(field))
+    else:
+        value = metadata.get(field)
+    return value if value is not None else field_value(payload, field)
+
+
+def _attribute_name(field: str) -> str:
+    # Stripped like the product's attribute names are when stored.
+    return field.removeprefix(f"{ATTRIBUTES}.").strip()
 
 
 def normalise_value(value: Any) -> Any:
@@ -36,8 +88,12 @@ def filterable_payload(metadata: dict[str, Any]) -> dict[str, Any]:
         value = metadata.get(key)
         if value is not None:
             payload[key] = normalise_value(value)
-    attributes = {k: normalise_value(v) for k, v in (metadata.get("attributes") or {}).items()}
-    payload["attributes"] = {k: v for k, v in attributes.items() if v is not None}
+    # Both maps are always written, so a payload update drops the names a product no longer has.
+    payload[ATTRIBUTES], payload[HEX_ATTRIBUTES] = {}, {}
+    for name, value in (metadata.get(ATTRIBUTES) or {}).items():
+        if (normalised := normalise_value(value)) is not None:
+            section, key = attribute_payload_key(name).split(".", 1)
+            payload[section][key] = normalised
     return payload
 
 
@@ -52,10 +108,13 @@ def parse_filters(filters: dict[str, Any] | None) -> list[Condition]:
 def _parse_field(field: str, spec: Any) -> list[Condition]:
     kind = _field_kind(field)
     if isinstance(spec, dict):
-        return _parse_operators(field, kind, spec)
-    if isinstance(spec, list):
-        return [_set_condition(field, kind, "in", spec)]
-    return [_equality(field, kind, spec)]
+        conditions = _parse_operators(field, kind, spec)
+    elif isinstance(spec, list):
+        conditions = [_set_condition(field, kind, "in", spec)]
+    else:
+        conditions = [_equality(field, kind, spec)]
+    key = payload_key(field)
+    return [replace(condition, key=key) for condition in conditions]
 
 
 def _field_kind(field: str) -> str:
@@ -65,12 +124,9 @@ def _field_kind(field: str) -> str:
         return "number"
     if field in BOOLEAN_FIELDS:
         return "boolean"
-    if field.startswith("attributes."):
-        name = field.removeprefix("attributes.")
-        if not 0 < len(name) <= MAX_ATTRIBUTE_KEY or "." in name:
-            # Attributes are flat (names hold no dots): a nested path would silently match nothing.
-            raise _invalid(field, f"attribute names are 1-{MAX_ATTRIBUTE_KEY} characters without dots; "
-                                  "attributes are not nested")
+    if field.startswith(f"{ATTRIBUTES}."):
+        if (problem := attribute_name_problem(_attribute_name(field))) is not None:
+            raise _invalid(field, problem)
         return "attribute"
     raise _invalid(field, "unknown filter field; use category, brand, currency, price, in_stock "
                           "or attributes.<name>")

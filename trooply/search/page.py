@@ -7,7 +7,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from trooply.index.filters import payload_value
+from trooply.index.filters import field_value, shown_value
 from trooply.ranking.engine import RankedCandidate
 
 
@@ -25,18 +25,13 @@ def grouped(candidates: list[RankedCandidate], field: str | None, size: int) -> 
     taken: Counter = Counter()
     page = []
     for candidate in candidates:
-        key = payload_value(candidate.hit.payload, field)  # normalised, as filters match it
+        key = field_value(candidate.hit.payload, field)  # normalised, as filters match it
         if key is not None:
             if taken[key] >= size:
                 continue
             taken[key] += 1
-        page.append(PageEntry(candidate, _shown(candidate, field) if key is not None else None))
+        page.append(PageEntry(candidate, shown_value(candidate.hit.payload, field) if key is not None else None))
     return page
-
-
-def _shown(candidate: RankedCandidate, field: str) -> Any:
-    value = payload_value(candidate.hit.payload.get("metadata") or {}, field)
-    return value if value is not None else payload_value(candidate.hit.payload, field)
 
 
 def diversified(page: list[PageEntry], diversity: float, limit: int) -> list[PageEntry]:

@@ -34,6 +34,10 @@ class TenantRepository(TenantScopedRepository):
         return list(self.session.scalars(self._select(ApiKey).where(ApiKey.revoked_at.is_(None))
                                          .order_by(ApiKey.kind)))
 
+    def has_active_key(self, key_hash: str) -> bool:
+        return self.session.scalar(self._select(ApiKey, ApiKey.id).where(
+            ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))) is not None
+
     def revoke_keys(self) -> None:
         self.session.execute(self._update(ApiKey).where(ApiKey.revoked_at.is_(None)).values(revoked_at=utcnow()))
 

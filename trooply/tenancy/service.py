@@ -28,6 +28,7 @@ class Principal:
     tenant_id: str
     plan: str
     key_kind: str
+    key_hash: str | None = None  # the key it authenticated with (a rotation re-checks it under the tenant's lock)
 
     def require(self, scope: str) -> None:
         if scope not in SCOPES[self.key_kind]:
@@ -93,10 +94,15 @@ class TenantService:
             repo.add(Tenant(id=tenant_id, name=name.strip(), plan=plan))
             return self._issue_keys(repo, tenant_id)
 
-    def rotate_keys(self, tenant_id: str) -> TenantCredentials:
+    def rotate_keys(self, tenant_id: str, caller_key_hash: str | None = None) -> TenantCredentials:
+        """New keys for the tenant. A tenant rotating its own keys names the key it called with: that key must
+        still be active once the tenant is locked, so a rotation that evicts a leaked key (the admin's, or the
+        owner's) cannot be undone by the leaked key's rotation racing it."""
         with self.db.session() as session:
             repo = TenantRepository(session, tenant_id)
             live_tenant(repo, lock=True)
+            if caller_key_hash is not None and not repo.has_active_key(caller_key_hash):
+                raise Unauthorized("invalid or revoked API key: it was rotated meanwhile", code="invalid_api_key")
             repo.revoke_keys()
             self.forget(tenant_id)
             return self._issue_keys(repo, tenant_id)
@@ -135,7 +141,7 @@ class TenantService:
         if found is None or found[1].deleted_at is not None:
             raise Unauthorized("invalid or revoked API key", code="invalid_api_key")
         key, tenant = found
-        principal = Principal(tenant_id=tenant.id, plan=tenant.plan, key_kind=key.kind)
+        principal = Principal(tenant_id=tenant.id, plan=tenant.plan, key_kind=key.kind, key_hash=key_hash)
         self._known_keys[key_hash] = (self._clock() + self.key_cache_seconds, principal)
         return principal
 

@@ -131,3 +131,33 @@ def test_an_unknown_task_is_an_error_where_it_runs_and_a_name_registers_once():
         tasks.register("ingest", print)
     with pytest.raises(LookupError, match="no task 'purge'"):
         tasks.run("purge", [])
+
+
+@pytest.mark.parametrize("kind, workers", [(SCAN, 1), ("ingest", 2)])
+def test_tenants_take_turns_so_a_flood_from_one_delays_another_by_one_task(background_kinds, kind, workers):
+    ran, release, all_done = [], threading.Event(), threading.Event()
+
+    def task(tenant_id, label, *_):
+        ran.append((tenant_id, label))
+        release.wait(5)
+        if len(ran) == 10:
+            all_done.set()
+
+    pool = InProcessQueue(workers=workers)
+    pool.register(kind, task)
+    for number in range(6):  # six scans of one tenant (thresholds 0.5, 0.5001, ...), queued first
+        pool.send(kind, ["flood", f"f{number}"])
+    for number in range(2):
+        pool.send(kind, ["other", f"o{number}"])
+    pool.send(kind, ["third", "t0"])
+    pool.send(kind, ["flood", "f6"])
+    pool.start()
+    try:
+        release.set()
+        assert all_done.wait(10)
+    finally:
+        pool.stop()
+    order = [label for _, label in ran]
+    assert order.index("o0") <= workers and order.index("t0") <= workers + 1, order
+    assert order.index("o1") < order.index("f3"), "each tenant's next task comes round in turn"
+    assert [label for label in order if label.startswith("f")] == [f"f{n}" for n in range(7)]

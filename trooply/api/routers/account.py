@@ -19,4 +19,4 @@ def account(principal: CatalogPrincipal, tenants: TenantsDep):
 def rotate_keys(principal: CatalogPrincipal, tenants: TenantsDep, response: Response):
     """Revokes both of the tenant's keys, the one calling included, and answers the new ones: shown once."""
     response.headers["Cache-Control"] = "no-store"
-    return vars(tenants.rotate_keys(principal.tenant_id))
+    return vars(tenants.rotate_keys(principal.tenant_id, caller_key_hash=principal.key_hash))

@@ -10,6 +10,7 @@ from starlette.datastructures import UploadFile
 
 from trooply.api.body import StrictJsonRoute, body_openapi
 from trooply.api.deps import CatalogDep, CatalogPrincipal, ProductIdPath
+from trooply.api.forms import read_form
 from trooply.catalog.imports import catalog_sender, decode_text, format_of, read_rows, submit_rows
 from trooply.catalog.schemas import (
     CatalogStats,
@@ -22,7 +23,8 @@ from trooply.catalog.schemas import (
 )
 from trooply.errors import InvalidRequest
 
-router = APIRouter(prefix="/v1", tags=["catalog"], route_class=StrictJsonRoute)
+# Retrying names up to 1,000 ids of up to 256 characters.
+router = APIRouter(prefix="/v1", tags=["catalog"], route_class=StrictJsonRoute.with_json_cap(1024 * 1024))
 
 
 @router.get("/catalog/stats", response_model=CatalogStats)
@@ -51,20 +53,21 @@ def recent_jobs(principal: CatalogPrincipal, catalog: CatalogDep,
 @router.post("/imports", status_code=202, response_model=ImportOut, openapi_extra=body_openapi(
     ImportOptions, {"file": "the products: .csv (attributes as attributes.NAME columns) or .jsonl"}, json_body=False))
 async def import_file(request: Request, principal: CatalogPrincipal, catalog: CatalogDep):
-    form = await request.form()
-    upload = form.get("file")
-    if not isinstance(upload, UploadFile):
-        raise InvalidRequest("upload the products as the multipart field `file`", code="file_required")
-    try:
-        options = ImportOptions.model_validate({name: value for name, value in form.items() if name != "file"})
-    except ValidationError as error:
-        problem = error.errors()[0]
-        raise InvalidRequest(f"{'.'.join(str(p) for p in problem['loc']) or 'form'}: {problem['msg']}",
-                             code="validation_error") from error
-    fmt = format_of(upload.filename, options.format)
-    data = await upload.read()
-    if not data:
-        raise InvalidRequest("`file` is empty", code="empty_upload")
-    send = catalog_sender(catalog, principal.tenant_id, options.skip_unchanged)
-    # Parsing, validating and queueing thousands of rows is CPU and SQL work: off the event loop.
-    return await run_in_threadpool(lambda: submit_rows(read_rows(decode_text(data), fmt), send))
+    with catalog.imports.held(principal.tenant_id):  # one import per tenant at a time, from its first byte
+        form = await read_form(request)
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise InvalidRequest("upload the products as the multipart field `file`", code="file_required")
+        try:
+            options = ImportOptions.model_validate({name: value for name, value in form.items() if name != "file"})
+        except ValidationError as error:
+            problem = error.errors()[0]
+            raise InvalidRequest(f"{'.'.join(str(p) for p in problem['loc']) or 'form'}: {problem['msg']}",
+                                 code="validation_error") from error
+        fmt = format_of(upload.filename, options.format)
+        data = await upload.read()
+        if not data:
+            raise InvalidRequest("`file` is empty", code="empty_upload")
+        send = catalog_sender(catalog, principal.tenant_id, options.skip_unchanged)
+        # Parsing, validating and queueing thousands of rows is CPU and SQL work: off the event loop.
+        return await run_in_threadpool(lambda: submit_rows(read_rows(decode_text(data), fmt), send))

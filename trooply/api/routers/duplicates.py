@@ -1,5 +1,6 @@
 """Catalogue duplicates (secret key): at once for small catalogues, or as a background scan."""
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query
@@ -16,11 +17,12 @@ Cursor = Annotated[str | None, Query(max_length=64, description="the previous pa
 
 
 @router.get("", response_model=DuplicatesOut)
-def list_duplicates(principal: CatalogPrincipal, duplicates: DuplicatesDep, threshold: Threshold = DEFAULT_THRESHOLD,
-                    limit: Limit = 50, cursor: Cursor = None):
+async def list_duplicates(principal: CatalogPrincipal, duplicates: DuplicatesDep,
+                          threshold: Threshold = DEFAULT_THRESHOLD, limit: Limit = 50, cursor: Cursor = None):
     """Groups of near-duplicate products, largest first, computed now (up to
     TROOPLY_DUPLICATES_SYNC_MAX_PRODUCTS products; larger catalogues use a scan)."""
-    return duplicates.find(principal.tenant_id, threshold, limit, cursor)
+    # On the duplicates pool: the event loop awaits it, no request thread is held.
+    return await asyncio.wrap_future(duplicates.submit_find(principal.tenant_id, threshold, limit, cursor))
 
 
 @router.post("/scan", status_code=202, response_model=DuplicateScanOut)

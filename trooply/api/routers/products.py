@@ -6,7 +6,8 @@ from trooply.api.body import StrictJsonRoute
 from trooply.api.deps import CatalogDep, CatalogPrincipal, ProductIdPath
 from trooply.catalog.schemas import JobOut, ProductOut, ProductPage, ProductPatch, SubmissionOut, parse_product_batch
 
-router = APIRouter(prefix="/v1", tags=["catalog"], route_class=StrictJsonRoute)
+# A batch of products may use the app's whole JSON cap (TROOPLY_MAX_JSON_BODY_BYTES).
+router = APIRouter(prefix="/v1", tags=["catalog"], route_class=StrictJsonRoute.with_json_cap(None))
 
 
 @router.post("/products", status_code=202, response_model=SubmissionOut)
