@@ -37,7 +37,8 @@ GOOGLE_XML = f"""<?xml version="1.0" encoding="UTF-8"?>
       <g:condition>new</g:condition>
       <g:item_group_id>TSHIRT</g:item_group_id>
       <g:product_type>Apparel &gt; Tops &gt; T-Shirts</g:product_type>
-      <g:google_product_category>Apparel &amp; Accessories &gt; Clothing &gt; Shirts &amp; Tops</g:google_product_category>
+      <g:google_product_category>Apparel &amp; Accessories &gt; Clothing &gt; Shirts &amp; Tops
+      </g:google_product_category>
       <g:color>Red</g:color><g:size>M</g:size><g:gender>unisex</g:gender><g:age_group>adult</g:age_group>
       <g:material>cotton</g:material><g:pattern>solid</g:pattern><g:custom_label_0>summer</g:custom_label_0>
       <g:custom_label_4>bestseller</g:custom_label_4>
@@ -46,7 +47,8 @@ GOOGLE_XML = f"""<?xml version="1.0" encoding="UTF-8"?>
     <item>
       <g:id>MUG-1</g:id><g:title>Mug</g:title><g:link>https://acme.example.com/mug</g:link>
       <g:image_link>{CDN}/mug.jpg</g:image_link><g:price>8 EUR</g:price>
-      <g:sale_price>5 EUR</g:sale_price><g:sale_price_effective_date>2001-01-01T00:00Z/2001-02-01T00:00Z</g:sale_price_effective_date>
+      <g:sale_price>5 EUR</g:sale_price>
+      <g:sale_price_effective_date>2001-01-01T00:00Z/2001-02-01T00:00Z</g:sale_price_effective_date>
       <g:availability>preorder</g:availability><g:google_product_category>505804</g:google_product_category>
     </item>
     <item>
@@ -154,7 +156,7 @@ def test_shopify_variants_become_products_sharing_their_handle() -> None:
 
 def test_unsafe_xml_is_refused_with_its_code() -> None:
     laughs = ('<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">'
-              '<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;">]><rss><channel><item><g:id>&lol3;</g:id></item></channel></rss>')
+              '<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;">]><rss><channel><item><id>&lol3;</id></item></channel></rss>')
     external = ('<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY secret SYSTEM "file:///etc/passwd">]>'
                 '<rss><channel><item><title>&secret;</title></item></channel></rss>')
     for document, code in ((laughs, "xml_entities_forbidden"), (external, "xml_external_reference_forbidden"),
