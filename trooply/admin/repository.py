@@ -8,6 +8,7 @@ from trooply.catalog.models import IngestItem, IngestJob, ProductRecord
 from trooply.db import Base, MaintenanceRepository, TenantScopedRepository
 from trooply.duplicates.models import DuplicateScan
 from trooply.feedback.models import FeedbackEvent
+from trooply.feeds.models import Feed, FeedProduct, FeedSync
 from trooply.model_migration.models import MigrationFailure, TenantMigration
 from trooply.ranking.models import RuleRecord
 from trooply.search.models import SearchLog
@@ -17,7 +18,8 @@ from trooply.tenancy.models import ApiKey, Tenant, UsageCounter
 # tests/unit/admin/test_purge.py fails when a table of trooply.models with a tenant_id is missing here.
 # A migration's progress rows before its failure rows: the order every writer of both locks them in.
 TENANT_TABLES: tuple[type[Base], ...] = (IngestItem, IngestJob, ProductRecord, FeedbackEvent, SearchLog, RuleRecord,
-                                         DuplicateScan, UsageCounter, TenantMigration, MigrationFailure, ApiKey)
+                                         DuplicateScan, UsageCounter, TenantMigration, MigrationFailure, ApiKey,
+                                         FeedProduct, FeedSync, Feed)
 
 
 class TenantRoster(MaintenanceRepository):
