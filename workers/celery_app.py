@@ -12,6 +12,7 @@ from celery.signals import worker_process_init, worker_ready
 
 from trooply.config import Settings
 from trooply.container import Container
+from trooply.feeds.service import DUE_TASK as FEEDS_DUE_TASK
 
 log = logging.getLogger(__name__)
 settings = Settings()
@@ -29,7 +30,8 @@ app.conf.update(
     broker_transport_options={"visibility_timeout": 3600},
     # `trooply beat` sends this; any worker runs it.
     beat_schedule={"refresh-popularity": {"task": POPULARITY_TASK,
-                                          "schedule": settings.ranking.popularity_refresh_seconds}},
+                                          "schedule": settings.ranking.popularity_refresh_seconds},
+                   "sync-due-feeds": {"task": FEEDS_DUE_TASK, "schedule": settings.feeds.schedule_check_seconds}},
 )
 
 _container: Container | None = None

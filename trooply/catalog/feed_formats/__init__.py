@@ -18,7 +18,7 @@ FEED_FORMATS = (GOOGLE_XML, GOOGLE_TSV, SHOPIFY_CSV)
 SNIFF_CHARS = 64 * 1024
 
 __all__ = ["AUTO", "FEED_FORMATS", "FeedItem", "FeedProblem", "GOOGLE_TSV", "GOOGLE_XML", "SHOPIFY_CSV",
-           "detect_format", "feed_items", "sniff_lines"]
+           "detect_format", "feed_items", "sniff_lines", "xml_items"]
 
 
 def detect_format(head: str) -> str:
@@ -51,7 +51,8 @@ def sniff_lines(lines: Iterable[str]) -> tuple[Iterator[str], str]:
 
 def feed_items(source: Iterable[str], fmt: str) -> Iterator[FeedItem]:
     """Every item of a feed in order. `source` is the text as lines, or a text file (XML is read in chunks from
-    its `read`, so a feed on one line never lands in memory whole)."""
+    its `read`, so a feed on one line never lands in memory whole; `xml_items` also reads a binary file, which
+    lets the XML declare its encoding)."""
     if fmt == GOOGLE_XML:
         return xml_items(source if isinstance(source, io.TextIOBase) else _LineReader(source))
     if fmt == GOOGLE_TSV:

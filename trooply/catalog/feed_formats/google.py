@@ -35,7 +35,7 @@ Fields = dict[str, list[str]]  # a feed attribute's values in order (additional_
 
 
 class TextReader(Protocol):
-    def read(self, size: int = -1, /) -> str: ...
+    def read(self, size: int = -1, /) -> str | bytes: ...
 
 
 def google_item(line: int, fields: Fields) -> FeedItem:
@@ -172,7 +172,7 @@ class _Chunks:
     def __init__(self, source: TextReader) -> None:
         self._source = source
 
-    def read(self, size: int = XML_CHUNK) -> str:
+    def read(self, size: int = XML_CHUNK) -> str | bytes:
         return self._source.read(min(size, XML_CHUNK) if size > 0 else XML_CHUNK)
 
 
