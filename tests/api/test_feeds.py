@@ -176,6 +176,31 @@ def test_feeds_are_the_secret_keys_and_bad_input_is_a_4xx(shop: Shop) -> None:
     assert shop.client.get("/v1/products/a", headers=key).status_code == 200  # its products stay
 
 
+def test_one_sync_per_feed_at_a_time(shop: Shop) -> None:
+    shop.feed.publish(xml(shop.images, [item("a")]))
+    shop.feed.delay_s = 1.0
+    feed_id = shop.client.post("/v1/feeds", headers=shop.key, json={"url": shop.feed.url()}).json()["id"]
+    running = shop.client.get(f"/v1/feeds/{feed_id}", headers=shop.key).json()
+    asked = shop.client.post(f"/v1/feeds/{feed_id}/sync", headers=shop.key)
+    assert asked.status_code == 202 and running["syncing"]
+    assert asked.json()["sync_id"] == running["syncs"][0]["sync_id"]  # the running one answers
+    feed = synced(shop, feed_id)
+    assert len(feed["syncs"]) == 1 and shop.feed.answers[200] == 1
+
+
+def test_a_shopify_export_is_read_as_such_and_its_variants_synced(shop: Shop) -> None:
+    header = ("Handle,Title,Body (HTML),Vendor,Type,Option1 Name,Option1 Value,Variant SKU,Variant Price,Image Src,"
+              "Status\n")
+    rows = (f"tee,Tee,<p>Soft</p>,Acme,Shirts,Size,S,TEE-S,20,{shop.images.url('/a.png')},active\n"
+            f"tee,,,,,,M,TEE-M,22,{shop.images.url('/b.png')},\n")
+    shop.feed.publish(header + rows)
+    feed_id = shop.client.post("/v1/feeds", headers=shop.key, json={"url": shop.feed.url()}).json()["id"]
+    assert counts(synced(shop, feed_id)["syncs"][0]) == {"added": 2}
+    medium = shop.client.get("/v1/products/TEE-M", headers=shop.key).json()
+    assert (medium["status"], medium["image_url"], medium["metadata"]["attributes"]) == (
+        "indexed", shop.images.url("/a.png"), {"group_id": "tee", "size": "M"})
+
+
 def test_a_due_scheduled_feed_is_synced_by_the_embedded_thread(shop: Shop) -> None:
     shop.feed.publish(xml(shop.images, [item("a")]))
     feed_id = shop.client.post("/v1/feeds", headers=shop.key, json={"url": shop.feed.url(),

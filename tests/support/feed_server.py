@@ -3,6 +3,7 @@ a body that can change, with an ETag and Last-Modified, answering a conditional 
 
 import hashlib
 import threading
+import time
 from collections import Counter
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,6 +33,7 @@ class FeedServer:
 
     def __init__(self, validators: bool = True) -> None:
         self.validators = validators
+        self.delay_s = 0.0  # before answering: a sync that takes a while
         self.answers: Counter[int] = Counter()
         self._body = b""
         self._version = 0
@@ -58,6 +60,7 @@ class FeedServer:
             self._version += 1
 
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
+        time.sleep(self.delay_s)
         with self._lock:
             body, version = self._body, self._version
         etag = '"' + hashlib.sha1(body).hexdigest() + '"'
