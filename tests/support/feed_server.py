@@ -1,6 +1,7 @@
 """A real HTTP server on 127.0.0.1 publishing one catalogue feed, as a merchant's site or Merchant Center does:
 a body that can change, with an ETag and Last-Modified, answering a conditional GET with 304 when unchanged."""
 
+import gzip
 import hashlib
 import threading
 import time
@@ -34,6 +35,7 @@ class FeedServer:
     def __init__(self, validators: bool = True) -> None:
         self.validators = validators
         self.delay_s = 0.0  # before answering: a sync that takes a while
+        self.gzip = False  # compress the body for a client that accepts it
         self.answers: Counter[int] = Counter()
         self._body = b""
         self._version = 0
@@ -74,6 +76,9 @@ class FeedServer:
         if self.validators:
             handler.send_header("ETag", etag)
             handler.send_header("Last-Modified", modified)
+        if status == 200 and self.gzip and "gzip" in handler.headers.get("Accept-Encoding", ""):
+            body = gzip.compress(body)
+            handler.send_header("Content-Encoding", "gzip")
         if status == 200:
             handler.send_header("Content-Type", "application/xml")
             handler.send_header("Content-Length", str(len(body)))
