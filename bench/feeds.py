@@ -176,7 +176,8 @@ def main() -> None:
             server.shutdown()
     print(f"sync of {args.sync_items:,} items ({len(changed):,} changed in the re-sync: "
           f"{len(changed) // 2:,} prices, {len(changed) - len(changed) // 2:,} images)")
-    print(f"  (peak RSS before the first sync, the service's imports and SQLite: {synced.pop('baseline_rss_mib'):.0f} MiB)")
+    baseline = synced.pop("baseline_rss_mib")
+    print(f"  (peak RSS before the first sync, the service's imports and SQLite: {baseline:.0f} MiB)")
     for label, got in synced.items():
         counts = {name: n for name, n in got["counts"].items() if n}
         seconds = got["seconds"] or 0.0
