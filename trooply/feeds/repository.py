@@ -5,11 +5,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, select
+from sqlalchemy import CursorResult, func, or_, select, update
 
 from trooply.catalog.models import FAILED, IngestItem
-from trooply.db import MaintenanceRepository, TenantScopedRepository
-from trooply.feeds.models import MANUAL, UNFINISHED, Feed, FeedProduct, FeedSync
+from trooply.db import MaintenanceRepository, TenantScopedRepository, utcnow
+from trooply.feeds.models import MANUAL, PENDING, RUNNING, UNFINISHED, Feed, FeedProduct, FeedSync
 
 
 class FeedRepository(TenantScopedRepository):
@@ -44,6 +44,15 @@ class FeedRepository(TenantScopedRepository):
         self.session.execute(self._update(Feed).where(Feed.id == feed_id, Feed.active_sync_id == sync_id)
                              .values(active_sync_id=None, **values).execution_options(synchronize_session=False))
 
+    def take_sync(self, sync_id: str, stale_before: datetime) -> bool:
+        """Marks the sync running for this run: a pending one, or a running one whose run fell silent before
+        `stale_before`. Atomic: of two deliveries of the same sync, one runs it."""
+        result = cast(CursorResult, self.session.execute(
+            self._update(FeedSync).where(FeedSync.id == sync_id, or_(
+                FeedSync.status == PENDING, (FeedSync.status == RUNNING) & (FeedSync.heartbeat_at < stale_before)))
+            .values(status=RUNNING, heartbeat_at=utcnow()).execution_options(synchronize_session=False)))
+        return bool(result.rowcount)
+
     def get_sync(self, sync_id: str) -> FeedSync | None:
         return self._get(FeedSync, id=sync_id)
 
@@ -53,12 +62,12 @@ class FeedRepository(TenantScopedRepository):
 
     def recent_syncs(self, feed_id: str, limit: int) -> list[FeedSync]:
         return list(self.session.scalars(self._select(FeedSync).where(FeedSync.feed_id == feed_id)
-                                         .order_by(FeedSync.number.desc()).limit(limit)))
+                                         .order_by(FeedSync.created_at.desc()).limit(limit)))
 
     def prune_syncs(self, feed_id: str, keep: int) -> None:
         old = self.session.scalars(self._select(FeedSync, FeedSync.id).where(
             FeedSync.feed_id == feed_id, FeedSync.status.not_in(UNFINISHED))
-            .order_by(FeedSync.number.desc()).offset(keep)).all()
+            .order_by(FeedSync.created_at.desc()).offset(keep)).all()
         if old:
             self.session.execute(self._delete(FeedSync).where(FeedSync.id.in_(old)))
 
@@ -102,6 +111,14 @@ class FeedMaintenance(MaintenanceRepository):
             Feed.schedule != MANUAL, Feed.next_sync_at <= now, Feed.active_sync_id.is_(None)))
         return [(tenant_id, feed_id) for tenant_id, feed_id in rows]
 
-    def unfinished_syncs(self) -> list[tuple[str, str]]:
-        rows = self.session.execute(select(FeedSync.tenant_id, FeedSync.id).where(FeedSync.status.in_(UNFINISHED)))
-        return [(tenant_id, sync_id) for tenant_id, sync_id in rows]
+    def unfinished_syncs(self, stale_before: datetime | None) -> list[tuple[str, str]]:
+        """Syncs to send again: every unfinished one, or those queued or silent since before `stale_before`."""
+        query = select(FeedSync.tenant_id, FeedSync.id).where(FeedSync.status.in_(UNFINISHED))
+        if stale_before is not None:
+            query = query.where(or_(FeedSync.heartbeat_at < stale_before,
+                                    FeedSync.heartbeat_at.is_(None) & (FeedSync.created_at < stale_before)))
+        return [(tenant_id, sync_id) for tenant_id, sync_id in self.session.execute(query)]
+
+    def requeue_running(self) -> None:
+        """Embedded start: no run survived the last process, so a running sync is pending again."""
+        self.session.execute(update(FeedSync).where(FeedSync.status == RUNNING).values(status=PENDING))

@@ -20,9 +20,7 @@ from trooply.feeds.models import (
     FAILED,
     MANUAL,
     PENDING,
-    RUNNING,
     SCHEDULE_SECONDS,
-    UNFINISHED,
     Feed,
     FeedSync,
 )
@@ -35,6 +33,7 @@ SYNC_TASK = background_task("trooply.sync_feed")
 DUE_TASK = "trooply.sync_due_feeds"  # sent by `trooply beat`; short: it only queues the due syncs
 KEEP_SYNCS = 20  # finished syncs kept per feed
 SHOWN_SYNCS = 5  # in GET /v1/feeds/{id}
+STALE_MARGIN_S = 300.0
 
 
 class FeedService:
@@ -124,12 +123,22 @@ class FeedService:
                 continue  # deleted since
         return started
 
-    def resume_unfinished(self) -> int:
+    def resume_unfinished(self, stale_only: bool = False) -> int:
+        """Sends unfinished syncs again. Embedded, at start: every one (no run outlived the last process). With
+        Celery, periodically: those queued or silent for longer than a run can be (`stale_only`), whose message
+        was lost; a run still alive keeps its sync (`take_sync`)."""
         with self.db.session() as session:
-            unfinished = FeedMaintenance(session).unfinished_syncs()
+            maintenance = FeedMaintenance(session)
+            if not stale_only:
+                maintenance.requeue_running()
+            unfinished = maintenance.unfinished_syncs(utcnow() - self._stale_after() if stale_only else None)
         for tenant_id, sync_id in unfinished:
             self._dispatch(tenant_id, sync_id)
         return len(unfinished)
+
+    def _stale_after(self) -> timedelta:
+        # A download sends no heartbeat: silent for its whole deadline, and then some, is gone.
+        return timedelta(seconds=self.settings.feeds.fetch_deadline + STALE_MARGIN_S)
 
     def close(self) -> None:
         """A running sync stops between two batches; it runs again at the next start."""
@@ -141,12 +150,14 @@ class FeedService:
         first run did)."""
         with self.db.session() as session:
             repo = FeedRepository(session, tenant_id)
+            if not repo.take_sync(sync_id, utcnow() - self._stale_after()):
+                return  # finished, gone, or running elsewhere
             sync = repo.get_sync(sync_id)
             feed = repo.get(sync.feed_id) if sync is not None else None
-            if sync is None or feed is None or sync.status not in UNFINISHED:
+            if sync is None or feed is None:
                 return
             feed.syncs_started += 1  # this run's number marks the products it sees
-            sync.status, sync.number = RUNNING, feed.syncs_started
+            sync.number = feed.syncs_started
             url, fmt, etag, last_modified, previous = (feed.url, feed.format, feed.etag, feed.last_modified,
                                                        feed.content_hash)
             feed_id, number, delete_missing = feed.id, sync.number, feed.delete_missing
@@ -185,7 +196,7 @@ class FeedService:
 
     def _progress(self, tenant_id: str, sync_id: str, tally: SyncTally) -> None:
         with self.db.session() as session:
-            FeedRepository(session, tenant_id).update_sync(sync_id, counts=dict(tally.counts))
+            FeedRepository(session, tenant_id).update_sync(sync_id, counts=dict(tally.counts), heartbeat_at=utcnow())
 
     def _finish(self, tenant_id: str, feed_id: str, sync_id: str, began: float, tally: SyncTally,
                 download: Download, *, not_modified: bool = False, note: str | None = None) -> None:

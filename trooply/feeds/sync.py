@@ -126,6 +126,7 @@ class CatalogueDiff:
                 feeds.forget(self.feed_id, gone)
                 self.catalog.index.delete(self.tenant_id, gone)
             self.tally.counts[DELETED] = deleted
+            self._progress(self.tally)
 
     def _apply_batch(self, batch: list[FeedItem]) -> None:
         self._check_stopping()
