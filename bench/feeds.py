@@ -4,7 +4,7 @@ feed answered 304), with what each queued for an image fetch and encode.
 
     .venv/bin/python bench/feeds.py --items 100000 --handles 20000 --sync-items 100000
 
-Each phase runs in a fresh process, so its peak RSS is its own. The feed is served from disk by a real HTTP server
+Each phase runs in a fresh process, and each sync's peak RSS is its own (Linux: the peak is reset before it). The feed is served from disk by a real HTTP server
 on 127.0.0.1 (conditional GET by Last-Modified). The sync writes SQLite and queues ingest tasks that do not run
 here: "queued for fetch" is what a sync sends to be fetched and encoded. Before the re-sync every product is marked
 indexed with a vector in the index (Qdrant Edge), so its metadata-only updates write the index payload as they would
@@ -98,6 +98,7 @@ def sync_phase(base_url: str, data_dir: str) -> dict[str, Any]:
     results: dict[str, Any] = {"baseline_rss_mib": _peak_rss_mib()}  # the service's imports (torch among them)
 
     def sync(label: str, feed_id: str) -> None:
+        _reset_peak()
         started = time.perf_counter()
         report = feeds.start_sync(tenant, feed_id)  # queued on the embedded queue, which is not started here
         feeds.run_sync(tenant, report.sync_id)
@@ -108,6 +109,7 @@ def sync_phase(base_url: str, data_dir: str) -> dict[str, Any]:
                           "counts": out.counts.model_dump(), "queued_for_fetch": queued, "bytes": out.bytes,
                           "peak_rss_mib": _peak_rss_mib()}
 
+    _reset_peak()
     feed = feeds.create(tenant, FeedIn(url=f"{base_url}/v1.xml", format="google_xml", schedule="manual"))
     feeds.run_sync(tenant, feed.syncs[0].sync_id)  # the creation's sync, run here
     first = feeds.get(tenant, feed.id).syncs[0]
@@ -133,7 +135,22 @@ def sync_phase(base_url: str, data_dir: str) -> dict[str, Any]:
 
 
 def _peak_rss_mib() -> float:
+    """The process's peak RSS since it started, or since the last `_reset_peak` (Linux: VmHWM)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _reset_peak() -> None:
+    """Linux: the peak RSS starts again from the current RSS, so a phase's peak is its own."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
 
 
 def _serve(directory: Path) -> ThreadingHTTPServer:
@@ -177,7 +194,8 @@ def main() -> None:
     print(f"sync of {args.sync_items:,} items ({len(changed):,} changed in the re-sync: "
           f"{len(changed) // 2:,} prices, {len(changed) - len(changed) // 2:,} images)")
     baseline = synced.pop("baseline_rss_mib")
-    print(f"  (peak RSS before the first sync, the service's imports and SQLite: {baseline:.0f} MiB)")
+    print(f"  (RSS before the first sync, the service's imports and SQLite: {baseline:.0f} MiB; each peak below is "
+          "its sync's own)")
     for label, got in synced.items():
         counts = {name: n for name, n in got["counts"].items() if n}
         seconds = got["seconds"] or 0.0

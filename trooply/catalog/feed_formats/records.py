@@ -73,7 +73,6 @@ class ProductDraft:
         """Validated as POST /v1/products validates; the main image is the first of `images`, from `image_field`."""
         self.sources["image_url"] = image_field
         record = dict(self.values)
-        usable = [url for url in dict.fromkeys(images) if image_url_problem(url) is None]
         main = images[0] if images else None
         if main is not None:
             record["image_url"] = main
@@ -90,8 +89,9 @@ class ProductDraft:
             message = problem["msg"] if where != "image_url" or main else "the item has no image"
             return FeedItem(line, problem=FeedProblem(product_id, "validation_error",
                                                       f"{source}: {message}{more}", source))
-        return FeedItem(line, product=product,
-                        images=[product.image_url, *(url for url in usable if url != product.image_url)])
+        # The main image was checked as image_url; an extra one that could never be fetched is left out.
+        extras = [url for url in dict.fromkeys(images[1:]) if url != main and image_url_problem(url) is None]
+        return FeedItem(line, product=product, images=[product.image_url, *extras])
 
 
 def problem_item(line: int, product_id: str | None, error: FieldError) -> FeedItem:
@@ -147,14 +147,21 @@ def most_specific(path: str) -> str | None:
 def plain_text(html: str, limit: int = MAX_DESCRIPTION) -> str:
     """HTML as the words a shopper reads: tags dropped (blocks become line breaks), entities decoded, scripts and
     styles left out, spaces collapsed; cut at a word when longer than `limit`."""
+    if "<" not in html and "&" not in html:  # already plain: only the spaces to tidy
+        return _cut(_tidy(html), limit)
     reader = _TextOf()
     reader.feed(html)
     reader.close()
-    lines = (_SPACES.sub(" ", line).strip() for line in "".join(reader.parts).split("\n"))
-    text = "\n".join(line for line in lines if line)
-    if len(text) > limit:
-        text = text[:limit].rsplit(" ", 1)[0]
-    return text
+    return _cut(_tidy("".join(reader.parts)), limit)
+
+
+def _tidy(text: str) -> str:
+    lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text[:limit].rsplit(" ", 1)[0] if len(text) > limit else text
 
 
 class _TextOf(HTMLParser):
