@@ -4,14 +4,16 @@ feed answered 304), with what each queued for an image fetch and encode.
 
     .venv/bin/python bench/feeds.py --items 100000 --handles 20000 --sync-items 100000
 
-Each phase runs in a fresh process, and each sync's peak RSS is its own (Linux: the peak is reset before it). The feed is served from disk by a real HTTP server
-on 127.0.0.1 (conditional GET by Last-Modified). The sync writes SQLite and queues ingest tasks that do not run
-here: "queued for fetch" is what a sync sends to be fetched and encoded. Before the re-sync every product is marked
-indexed with a vector in the index (Qdrant Edge), so its metadata-only updates write the index payload as they would
-in production. Half the changed items change their price (metadata only), half their image (every other hundredth item).
+Each phase runs in a fresh process, and each sync's peak RSS is its own (Linux: the peak is reset before it).
+The feed is served from disk by a real HTTP server on 127.0.0.1 (conditional GET by Last-Modified). The sync
+writes SQLite and queues ingest tasks that do not run here: "queued for fetch" is what a sync sends to be fetched
+and encoded. Before the re-sync every product is marked indexed with a vector in the index (Qdrant Edge), so its
+metadata-only updates write the index payload as they would in production. Half the changed items change their
+price (metadata only), half their image (every other hundredth item).
 """
 
 import argparse
+import contextlib
 import multiprocessing
 import resource
 import sys
@@ -147,10 +149,8 @@ def _peak_rss_mib() -> float:
 
 def _reset_peak() -> None:
     """Linux: the peak RSS starts again from the current RSS, so a phase's peak is its own."""
-    try:
+    with contextlib.suppress(OSError):
         Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
 
 
 def _serve(directory: Path) -> ThreadingHTTPServer:
