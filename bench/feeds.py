@@ -101,6 +101,7 @@ def sync_phase(base_url: str, data_dir: str) -> dict[str, Any]:
 
     def sync(label: str, feed_id: str) -> None:
         _reset_peak()
+        before = _rss_mib()
         started = time.perf_counter()
         report = feeds.start_sync(tenant, feed_id)  # queued on the embedded queue, which is not started here
         feeds.run_sync(tenant, report.sync_id)
@@ -109,15 +110,16 @@ def sync_phase(base_url: str, data_dir: str) -> dict[str, Any]:
         queued = sum(container.catalog.job(tenant, job)["total"] for job in out.jobs)
         results[label] = {"seconds": elapsed, "status": out.status, "not_modified": out.not_modified,
                           "counts": out.counts.model_dump(), "queued_for_fetch": queued, "bytes": out.bytes,
-                          "peak_rss_mib": _peak_rss_mib()}
+                          "rss_before_mib": before, "peak_rss_mib": _peak_rss_mib()}
 
     _reset_peak()
+    before = _rss_mib()
     feed = feeds.create(tenant, FeedIn(url=f"{base_url}/v1.xml", format="google_xml", schedule="manual"))
     feeds.run_sync(tenant, feed.syncs[0].sync_id)  # the creation's sync, run here
     first = feeds.get(tenant, feed.id).syncs[0]
     results["first"] = {"status": first.status, "counts": first.counts.model_dump(), "seconds": first.duration_s,
                         "queued_for_fetch": sum(container.catalog.job(tenant, job)["total"] for job in first.jobs),
-                        "bytes": first.bytes, "peak_rss_mib": _peak_rss_mib()}
+                        "bytes": first.bytes, "rss_before_mib": before, "peak_rss_mib": _peak_rss_mib()}
     # As if ingest had run: every product indexed, with a vector.
     index = container.index
     rng = np.random.default_rng(0)
@@ -147,6 +149,13 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def _reset_peak() -> None:
     """Linux: the peak RSS starts again from the current RSS, so a phase's peak is its own."""
     with contextlib.suppress(OSError):
@@ -171,6 +180,7 @@ def main() -> None:
     parser.add_argument("--handles", type=int, default=20_000, help="handles of the Shopify CSV (two variants each)")
     parser.add_argument("--sync-items", type=int, default=100_000, help="items of the feed synced")
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # lines in order beside the children
     work = Path(tempfile.mkdtemp(prefix="trooply-bench-feeds-"))
     xml, shopify = work / "google.xml", work / "shopify.csv"
     write_google_xml(xml, args.items)
@@ -194,13 +204,14 @@ def main() -> None:
     print(f"sync of {args.sync_items:,} items ({len(changed):,} changed in the re-sync: "
           f"{len(changed) // 2:,} prices, {len(changed) - len(changed) // 2:,} images)")
     baseline = synced.pop("baseline_rss_mib")
-    print(f"  (RSS before the first sync, the service's imports and SQLite: {baseline:.0f} MiB; each peak below is "
-          "its sync's own)")
+    print(f"  (RSS once the service is imported, torch among it: {baseline:.0f} MiB; before the re-sync the index "
+          "holds every product's vector)")
     for label, got in synced.items():
         counts = {name: n for name, n in got["counts"].items() if n}
         seconds = got["seconds"] or 0.0
         print(f"  {label:<12} {seconds:6.1f} s  {got['status']}{' (not modified)' if got.get('not_modified') else ''}"
-              f"  queued for fetch {got['queued_for_fetch']:>7,}  peak RSS {got['peak_rss_mib']:.0f} MiB  {counts}")
+              f"  queued for fetch {got['queued_for_fetch']:>7,}  RSS {got['rss_before_mib']:.0f} MiB, peak "
+              f"{got['peak_rss_mib']:.0f} MiB (+{got['peak_rss_mib'] - got['rss_before_mib']:.0f})  {counts}")
 
 
 if __name__ == "__main__":
