@@ -92,7 +92,9 @@ def sync_phase(base_url: str, data_dir: str) -> dict[str, Any]:
     from trooply.index.base import IndexPoint
     from trooply.models import ProductRecord
 
-    settings = bench_settings("trooply-test-tiny", data_dir=Path(data_dir), feed_max_bytes=4 * 1024**3)
+    # The index stays one shared, exhaustive store: no promotion or graph build runs beside the syncs timed here.
+    settings = bench_settings("trooply-test-tiny", data_dir=Path(data_dir), feed_max_bytes=4 * 1024**3,
+                              index_promotion_threshold=10**9, index_optimize_threshold=10**9)
     container = Container(settings)
     container.prepare()
     tenant = container.tenants.create_tenant("bench", "pro").tenant_id
