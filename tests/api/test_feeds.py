@@ -2,6 +2,7 @@
 only, or the image), skips and deletes; an unchanged feed is a conditional-GET no-op; failures carry codes;
 schedules run on the embedded thread and are wired for Celery beat."""
 
+import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -142,6 +143,10 @@ def test_failed_syncs_carry_a_code_and_the_catalogue_is_left_alone(tmp_path) -> 
         feed.publish("<html><body>Not found</body></html>")
         not_a_feed = sync_now(shop, feed_id, 3)
         assert (not_a_feed["status"], not_a_feed["error"]["code"]) == ("failed", "invalid_feed")
+        feed.publish('<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;">]>'
+                     '<rss><channel><item><id>&b;</id></item></channel></rss>')
+        bomb = sync_now(shop, feed_id, 4)
+        assert (bomb["status"], bomb["error"]["code"]) == ("failed", "xml_entities_forbidden")
         missing = client.post("/v1/feeds", headers=shop.key, json={"url": images.url("/nope.xml")}).json()
         assert synced(shop, missing["id"])["syncs"][0]["error"] == {
             "code": "feed_http_error", "message": "the feed URL answered HTTP 404"}
@@ -186,6 +191,20 @@ def test_one_sync_per_feed_at_a_time(shop: Shop) -> None:
     assert asked.json()["sync_id"] == running["syncs"][0]["sync_id"]  # the running one answers
     feed = synced(shop, feed_id)
     assert len(feed["syncs"]) == 1 and shop.feed.answers[200] == 1
+
+
+def test_a_feed_deleted_during_its_sync_stops_it(shop: Shop, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="trooply.feeds")
+    shop.feed.publish(xml(shop.images, [item("a"), item("b")]))
+    shop.feed.delay_s = 0.5
+    feed_id = shop.client.post("/v1/feeds", headers=shop.key, json={"url": shop.feed.url()}).json()["id"]
+    assert shop.client.delete(f"/v1/feeds/{feed_id}", headers=shop.key).status_code == 204
+    deadline = time.monotonic() + 10
+    while shop.feed.answers[200] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # the download ends, then the first batch finds the feed gone
+    assert shop.client.get("/v1/products", headers=shop.key).json()["products"] == []
+    assert "was deleted during its sync" in caplog.text and "failed" not in caplog.text
 
 
 def test_a_shopify_export_is_read_as_such_and_its_variants_synced(shop: Shop) -> None:

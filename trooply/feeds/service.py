@@ -26,7 +26,7 @@ from trooply.feeds.models import (
 )
 from trooply.feeds.repository import FeedMaintenance, FeedRepository
 from trooply.feeds.schemas import FeedIn, FeedList, FeedOut, FeedPatch, FeedSyncOut, SyncCounts
-from trooply.feeds.sync import FAILED_COUNT, CatalogueDiff, SyncInterrupted, SyncTally, read_feed
+from trooply.feeds.sync import FAILED_COUNT, CatalogueDiff, FeedDeleted, SyncInterrupted, SyncTally, read_feed
 
 log = logging.getLogger(__name__)
 SYNC_TASK = background_task("trooply.sync_feed")
@@ -184,6 +184,8 @@ class FeedService:
             self._finish(tenant_id, feed_id, sync_id, began, tally, download, note=note)
         except SyncInterrupted:
             log.info("feed sync %s interrupted by shutdown; it runs again at the next start", sync_id)
+        except FeedDeleted:
+            log.info("feed %s was deleted during its sync %s, which stopped", feed_id, sync_id)
         except Exception as error:
             if self._stopping:  # the download was cut by the shutdown: not the feed's failure
                 log.info("feed sync %s stopped by shutdown; it runs again at the next start", sync_id)

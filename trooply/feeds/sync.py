@@ -43,6 +43,10 @@ class SyncInterrupted(Exception):
     """The process is stopping: the sync stays unfinished and runs again at the next start."""
 
 
+class FeedDeleted(Exception):
+    """The feed was deleted while its sync ran: the sync stops, its report gone with the feed."""
+
+
 @dataclass
 class SyncTally:
     counts: Counter[str] = field(default_factory=Counter)
@@ -142,6 +146,8 @@ class CatalogueDiff:
         submit: list[tuple[ProductIn, str]] = []
         with self.db.session() as session:
             feeds = FeedRepository(session, self.tenant_id)
+            if feeds.get(self.feed_id) is None:
+                raise FeedDeleted
             for product_id, member in feeds.members(self.feed_id, list(products)).items():
                 if member.seen == self.number:  # an earlier batch of this run had it
                     self.tally.reject(lines[product_id], _repeated(product_id))
