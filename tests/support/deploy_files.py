@@ -32,14 +32,15 @@ def consumed_queues(argv: list[str]) -> set[str]:
 
 
 def background_queues() -> set[str]:
-    """The Celery queues of the four background tasks, one per kind."""
+    """The Celery queues of the five background tasks, one per kind."""
     from trooply.admin.purge import PURGE_TASK
     from trooply.catalog.queue import queue_of
     from trooply.duplicates.service import SCAN_TASK
+    from trooply.feeds.service import SYNC_TASK
     from trooply.model_migration.service import DROP_SPACE_TASK, REENCODE_TASK
 
-    queues = {queue_of(name) for name in (PURGE_TASK, SCAN_TASK, REENCODE_TASK, DROP_SPACE_TASK)}
-    assert len(queues) == 4, queues
+    queues = {queue_of(name) for name in (PURGE_TASK, SCAN_TASK, REENCODE_TASK, DROP_SPACE_TASK, SYNC_TASK)}
+    assert len(queues) == 5, queues
     return queues
 
 
