@@ -6,6 +6,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,6 +35,26 @@ DUE_TASK = "trooply.sync_due_feeds"  # sent by `trooply beat`; short: it only qu
 KEEP_SYNCS = 20  # finished syncs kept per feed
 SHOWN_SYNCS = 5  # in GET /v1/feeds/{id}
 STALE_MARGIN_S = 300.0
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One run of a sync: the feed as it was when the run took the sync."""
+
+    tenant_id: str
+    sync_id: str
+    feed_id: str
+    number: int
+    url: str
+    format: str
+    etag: str | None
+    last_modified: str | None
+    content_hash: str | None
+    delete_missing: bool
+    began: float
+
+    def elapsed(self) -> float:
+        return round(time.monotonic() - self.began, 3)
 
 
 class FeedService:
@@ -148,44 +169,15 @@ class FeedService:
     def run_sync(self, tenant_id: str, sync_id: str) -> None:
         """The background task: idempotent (a resumed sync runs again from the start; the diff skips what the
         first run did)."""
-        with self.db.session() as session:
-            repo = FeedRepository(session, tenant_id)
-            if not repo.take_sync(sync_id, utcnow() - self._stale_after()):
-                return  # finished, gone, or running elsewhere
-            sync = repo.get_sync(sync_id)
-            feed = repo.get(sync.feed_id) if sync is not None else None
-            if sync is None or feed is None:
-                return
-            feed.syncs_started += 1  # this run's number marks the products it sees
-            sync.number = feed.syncs_started
-            url, fmt, etag, last_modified, previous = (feed.url, feed.format, feed.etag, feed.last_modified,
-                                                       feed.content_hash)
-            feed_id, number, delete_missing = feed.id, sync.number, feed.delete_missing
-        began = time.monotonic()
+        run = self._take(tenant_id, sync_id)
+        if run is None:
+            return  # finished, gone, or running elsewhere
         try:
-            download = self.downloader.download(url, etag, last_modified)
-            if download.file is None:
-                self._finish(tenant_id, feed_id, sync_id, began, SyncTally(), download, not_modified=True,
-                             note="the feed answered 304 Not Modified")
-                return
-            with download.file:
-                if download.sha256 == previous:
-                    self._finish(tenant_id, feed_id, sync_id, began, SyncTally(), download, not_modified=True,
-                                 note="the feed's bytes are those of the last sync")
-                    return
-                diff = CatalogueDiff(self.db, self.catalog, tenant_id, feed_id, number,
-                                     lambda tally: self._progress(tenant_id, sync_id, tally), lambda: self._stopping)
-                tally = diff.apply(read_feed(download.file, fmt))
-            note = None
-            if delete_missing and tally.valid_items:
-                diff.delete_missing()
-            elif delete_missing:
-                note = "no product was read from the feed: nothing was deleted"
-            self._finish(tenant_id, feed_id, sync_id, began, tally, download, note=note)
+            self._sync(run)
         except SyncInterrupted:
             log.info("feed sync %s interrupted by shutdown; it runs again at the next start", sync_id)
         except FeedDeleted:
-            log.info("feed %s was deleted during its sync %s, which stopped", feed_id, sync_id)
+            log.info("feed %s was deleted during its sync %s, which stopped", run.feed_id, sync_id)
         except Exception as error:
             if self._stopping:  # the download was cut by the shutdown: not the feed's failure
                 log.info("feed sync %s stopped by shutdown; it runs again at the next start", sync_id)
@@ -194,36 +186,71 @@ class FeedService:
                 log.exception("feed sync %s of tenant %s failed", sync_id, tenant_id)
             failure = ({"code": error.code, "message": error.message} if isinstance(error, TrooplyError) else
                        {"code": "internal_error", "message": "an unexpected error; it has been logged"})
-            self._fail(tenant_id, feed_id, sync_id, began, failure)
+            self._fail(run, failure)
 
-    def _progress(self, tenant_id: str, sync_id: str, tally: SyncTally) -> None:
-        with self.db.session() as session:
-            FeedRepository(session, tenant_id).update_sync(sync_id, counts=dict(tally.counts), heartbeat_at=utcnow())
-
-    def _finish(self, tenant_id: str, feed_id: str, sync_id: str, began: float, tally: SyncTally,
-                download: Download, *, not_modified: bool = False, note: str | None = None) -> None:
-        now = utcnow()
+    def _take(self, tenant_id: str, sync_id: str) -> _Run | None:
         with self.db.session() as session:
             repo = FeedRepository(session, tenant_id)
-            repo.update_sync(sync_id, status=COMPLETED, not_modified=not_modified, counts=dict(tally.counts),
+            if not repo.take_sync(sync_id, utcnow() - self._stale_after()):
+                return None
+            sync = repo.get_sync(sync_id)
+            feed = repo.get(sync.feed_id) if sync is not None else None
+            if sync is None or feed is None:
+                return None
+            feed.syncs_started += 1  # this run's number marks the products it sees
+            sync.number = feed.syncs_started
+            return _Run(tenant_id, sync_id, feed.id, sync.number, feed.url, feed.format, feed.etag,
+                        feed.last_modified, feed.content_hash, feed.delete_missing, time.monotonic())
+
+    def _sync(self, run: _Run) -> None:
+        download = self.downloader.download(run.url, run.etag, run.last_modified)
+        if download.file is None:
+            self._finish(run, SyncTally(), download, not_modified=True, note="the feed answered 304 Not Modified")
+            return
+        with download.file:
+            if download.sha256 == run.content_hash:
+                self._finish(run, SyncTally(), download, not_modified=True,
+                             note="the feed's bytes are those of the last sync")
+                return
+            diff = CatalogueDiff(self.db, self.catalog, run.tenant_id, run.feed_id, run.number,
+                                 lambda tally: self._progress(run, tally), lambda: self._stopping)
+            tally = diff.apply(read_feed(download.file, run.format))
+        note = None
+        if run.delete_missing and tally.valid_items:
+            diff.delete_missing()
+        elif run.delete_missing:
+            note = "no product was read from the feed: nothing was deleted"
+        self._finish(run, tally, download, note=note)
+
+    def _progress(self, run: _Run, tally: SyncTally) -> None:
+        with self.db.session() as session:
+            FeedRepository(session, run.tenant_id).update_sync(run.sync_id, counts=dict(tally.counts),
+                                                               heartbeat_at=utcnow())
+
+    def _finish(self, run: _Run, tally: SyncTally, download: Download, *, not_modified: bool = False,
+                note: str | None = None) -> None:
+        now = utcnow()
+        with self.db.session() as session:
+            repo = FeedRepository(session, run.tenant_id)
+            repo.update_sync(run.sync_id, status=COMPLETED, not_modified=not_modified, counts=dict(tally.counts),
                              failed_by_code=dict(tally.failed_by_code), rejected=tally.rejected, jobs=tally.jobs,
-                             bytes=download.size, duration_s=round(time.monotonic() - began, 3), note=note,
-                             finished_at=now)
-            feed = repo.get(feed_id)
-            repo.release(feed_id, sync_id, etag=download.etag, last_modified=download.last_modified,
-                         content_hash=download.sha256 or (feed.content_hash if feed is not None else None),
+                             bytes=download.size, duration_s=run.elapsed(), note=note, finished_at=now)
+            feed = repo.get(run.feed_id)
+            repo.release(run.feed_id, run.sync_id, etag=download.etag, last_modified=download.last_modified,
+                         content_hash=download.sha256 or run.content_hash,
                          next_sync_at=_next_sync(feed.schedule, now) if feed is not None else None)
-            repo.prune_syncs(feed_id, KEEP_SYNCS)
+            repo.prune_syncs(run.feed_id, KEEP_SYNCS)
 
-    def _fail(self, tenant_id: str, feed_id: str, sync_id: str, began: float, error: dict[str, Any]) -> None:
+    def _fail(self, run: _Run, error: dict[str, Any]) -> None:
         now = utcnow()
         with self.db.session() as session:
-            repo = FeedRepository(session, tenant_id)
-            repo.update_sync(sync_id, status=FAILED, error_code=error["code"], error_message=error["message"],
-                             duration_s=round(time.monotonic() - began, 3), finished_at=now)
-            feed = repo.get(feed_id)
-            repo.release(feed_id, sync_id, next_sync_at=_next_sync(feed.schedule, now) if feed is not None else None)
-            repo.prune_syncs(feed_id, KEEP_SYNCS)
+            repo = FeedRepository(session, run.tenant_id)
+            repo.update_sync(run.sync_id, status=FAILED, error_code=error["code"], error_message=error["message"],
+                             duration_s=run.elapsed(), finished_at=now)
+            feed = repo.get(run.feed_id)
+            repo.release(run.feed_id, run.sync_id,
+                         next_sync_at=_next_sync(feed.schedule, now) if feed is not None else None)
+            repo.prune_syncs(run.feed_id, KEEP_SYNCS)
 
     def _out(self, repo: FeedRepository, feed: Feed, syncs: int) -> FeedOut:
         return FeedOut(id=feed.id, url=feed.url, format=feed.format, schedule=feed.schedule,
