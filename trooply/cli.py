@@ -95,14 +95,17 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true")
     evaluate.set_defaults(run=_evaluate)
 
-    bulk = commands.add_parser("import", help="import products from a .csv or .jsonl file (resumable: a re-run "
+    bulk = commands.add_parser("import", help="import products from a .csv, .jsonl, Google Merchant Center (.xml, "
+                               ".tsv) or Shopify (.csv) file (resumable: a re-run "
                                "skips products already stored as they are)")
     bulk.add_argument("file", type=Path)
     bulk.add_argument("--tenant", help="the tenant to import into (this installation's database)")
     bulk.add_argument("--url", help="import into a running server instead, e.g. http://127.0.0.1:8000")
     bulk.add_argument("--key", default=os.environ.get("TROOPLY_API_KEY"),
                       help="the tenant's secret key for --url (default: $TROOPLY_API_KEY)")
-    bulk.add_argument("--format", choices=("csv", "jsonl"), help="the file's format (default: from its name)")
+    bulk.add_argument("--format", choices=("csv", "jsonl", "google_xml", "google_tsv", "shopify_csv", "auto"),
+                      help="the file's format (default: from its name; .csv, .tsv and .txt are read to tell our CSV, "
+                      "a Shopify export and a Merchant Center TSV apart)")
     bulk.add_argument("--force", action="store_true", help="send every row again, unchanged products included")
     bulk.add_argument("--batch-size", type=int, default=1000, help="products per request and job (1 to 1,000)")
     bulk.add_argument("--json", action="store_true", help="print the summary as JSON")

@@ -212,6 +212,19 @@ class DiscoverySettings(_Group):
         description="duplicate scans one tenant may have queued or running; more: 429")
 
 
+class FeedSettings(_Group):
+    """Catalogue feeds kept in sync (trooply/feeds/): fetched under the image address rule (fetch settings)."""
+
+    max_bytes: int = Field(1024 * 1024 * 1024, ge=1024, validation_alias=_env("feed_max_bytes"),
+                           description="a feed larger than this (decompressed) fails its sync: feed_too_large")
+    fetch_deadline: float = Field(600.0, gt=0, validation_alias=_env("feed_fetch_deadline"),
+                                  description="seconds a feed's download may take in all")
+    schedule_check_seconds: float = Field(60.0, gt=0, validation_alias=_env("feed_schedule_check_seconds"),
+                                          description="how often scheduled feeds are checked for a due sync")
+    max_per_tenant: int = Field(20, ge=1, validation_alias=_env("feeds_per_tenant"),
+                                description="feeds one tenant may register")
+
+
 class LimitSettings(_Group):
     """Refused before a request costs anything (trooply/api/limits.py)."""
 
@@ -264,6 +277,7 @@ _GROUPS: dict[str, type[_Group]] = {
     "migration": MigrationSettings, "voice": VoiceSettings, "fetch": FetchSettings, "images": ImageSettings,
     "ingest": IngestSettings, "detection": DetectionSettings, "ranking": RankingSettings,
     "discovery": DiscoverySettings, "limits": LimitSettings, "legacy_plans": LegacyPlanOverrides,
+    "feeds": FeedSettings,
 }
 # The flat name of every grouped setting (its variable without TROOPLY_) → (group, field).
 _FLAT_NAMES = {str(info.validation_alias).removeprefix("TROOPLY_").lower(): (group, name)
@@ -312,6 +326,7 @@ class Settings(BaseSettings):
     ranking: RankingSettings = Field(default_factory=RankingSettings)
     discovery: DiscoverySettings = Field(default_factory=DiscoverySettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
+    feeds: FeedSettings = Field(default_factory=FeedSettings)
     legacy_plans: LegacyPlanOverrides = Field(default_factory=LegacyPlanOverrides, exclude=True)
 
     @classmethod

@@ -15,6 +15,8 @@ from trooply.db import Database
 from trooply.duplicates.service import SCAN_TASK, DuplicateService
 from trooply.feedback.popularity import PopularityService
 from trooply.feedback.service import FeedbackService
+from trooply.feeds.download import FeedDownloader
+from trooply.feeds.service import SYNC_TASK, FeedService
 from trooply.index.base import SpaceIndex, VectorIndex
 from trooply.index.datadir_lock import DataDirLock
 from trooply.items.service import ItemService
@@ -95,9 +97,13 @@ class Container:
         self.colour_refresher = ColourRefresher(self.db, self._index, self.fetcher, settings)
         self.dispatcher.register(REFRESH_TASK, lambda tenant_id: self.colour_refresh.run(self.colour_refresher,
                                                                                           tenant_id))
+        self.feeds = FeedService(self.db, self.catalog, FeedDownloader.from_settings(settings), settings,
+                                 self._send_feed_sync)
+        self.dispatcher.register(SYNC_TASK, self.feeds.run_sync)
         self._refresher: PeriodicTask | None = None
         self._model_sweep: PeriodicTask | None = None
         self._purge_sweep: PeriodicTask | None = None
+        self._feed_schedule: PeriodicTask | None = None
 
     @property
     def embedded_queue(self) -> bool:
@@ -138,6 +144,10 @@ class Container:
             self._model_sweep = PeriodicTask(MODEL_SWEEP_SECONDS, self.models.resume_unfinished, "model-migration")
             self.models.resume_unfinished()
             self.colour_refresh.start()  # tenants stored by an older colour signal (none once current), resumed
+            # Celery beat sends the due feeds' syncs in the other shapes (workers/celery_app.py).
+            self.feeds.resume_unfinished()
+            self._feed_schedule = PeriodicTask(self.settings.feeds.schedule_check_seconds, self.feeds.sync_due,
+                                               "feed-schedule")
 
     def prepare(self) -> None:
         """The SQL schema, every tenant's plan in the plan table, and the active model recorded (from the
@@ -147,13 +157,14 @@ class Container:
         self.models.ensure_state()
 
     def stop(self) -> None:
-        for periodic in (self._refresher, self._model_sweep, self._purge_sweep):
+        for periodic in (self._refresher, self._model_sweep, self._purge_sweep, self._feed_schedule):
             if periodic is not None:
                 periodic.stop()
         self.reencoder.close()  # a running re-encode stops between two pages; it resumes at the next start
         self.colour_refresher.close()  # so does a colour refresh
         self.duplicates.close()  # first: a running scan stops between two batches and frees its queue thread
         self.admin.close()  # so does a running purge
+        self.feeds.close()  # and a running feed sync, between two batches
         self.dispatcher.stop()
         self.query_fetcher.close()
         self._pipeline.close(lambda pipeline: pipeline.close())  # after the queue: no ingest task is fetching
@@ -164,6 +175,9 @@ class Container:
         if self._dir_lock is not None:
             self._dir_lock.release()
         self.db.close()
+
+    def _send_feed_sync(self, tenant_id: str, sync_id: str) -> None:
+        self.dispatcher.send(SYNC_TASK, [tenant_id, sync_id])
 
     def _send_scan(self, tenant_id: str, scan_id: str) -> None:
         self.dispatcher.send(SCAN_TASK, [tenant_id, scan_id])

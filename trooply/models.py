@@ -4,10 +4,12 @@ from trooply.catalog.models import IngestItem, IngestJob, ProductRecord
 from trooply.colour_refresh.models import ColourRefresh
 from trooply.duplicates.models import DuplicateScan
 from trooply.feedback.models import FeedbackEvent
+from trooply.feeds.models import Feed, FeedProduct, FeedSync
 from trooply.model_migration.models import MigrationFailure, ModelStateRow, TenantMigration
 from trooply.ranking.models import RuleRecord
 from trooply.search.models import SearchLog
 from trooply.tenancy.models import ApiKey, Tenant, UsageCounter
 
-__all__ = ["ApiKey", "ColourRefresh", "DuplicateScan", "FeedbackEvent", "IngestItem", "IngestJob", "MigrationFailure",
-           "ModelStateRow", "ProductRecord", "RuleRecord", "SearchLog", "TenantMigration", "Tenant", "UsageCounter"]
+__all__ = ["ApiKey", "ColourRefresh", "DuplicateScan", "Feed", "FeedProduct", "FeedSync", "FeedbackEvent", "IngestItem",
+           "IngestJob", "MigrationFailure", "ModelStateRow", "ProductRecord", "RuleRecord", "SearchLog", "TenantMigration",
+           "Tenant", "UsageCounter"]

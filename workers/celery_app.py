@@ -12,6 +12,7 @@ from celery.signals import worker_process_init, worker_ready
 
 from trooply.config import Settings
 from trooply.container import Container
+from trooply.feeds.service import DUE_TASK as FEEDS_DUE_TASK
 
 log = logging.getLogger(__name__)
 settings = Settings()
@@ -29,7 +30,8 @@ app.conf.update(
     broker_transport_options={"visibility_timeout": 3600},
     # `trooply beat` sends this; any worker runs it.
     beat_schedule={"refresh-popularity": {"task": POPULARITY_TASK,
-                                          "schedule": settings.ranking.popularity_refresh_seconds}},
+                                          "schedule": settings.ranking.popularity_refresh_seconds},
+                   "sync-due-feeds": {"task": FEEDS_DUE_TASK, "schedule": settings.feeds.schedule_check_seconds}},
 )
 
 _container: Container | None = None
@@ -71,10 +73,11 @@ def _resume_unfinished(**_kwargs) -> None:
 
 
 def _sweep_forever(main: Container) -> None:
-    """As the embedded server's sweeps: work whose message was lost, tenants deleted by the CLI while no worker
-    ran, and a model migration's tenants created since it began."""
+    """As the embedded server's sweeps: work whose message was lost (feed syncs included), tenants deleted by the
+    CLI while no worker ran, and a model migration's tenants created since it began."""
     sweeps = {"stale ingest": lambda: main.catalog.resume_unfinished(stale_after=STALE_AFTER_S),
-              "tenant purge": main.admin.resume_purges, "model migration": main.models.resume_unfinished}
+              "tenant purge": main.admin.resume_purges, "model migration": main.models.resume_unfinished,
+              "feed sync": lambda: main.feeds.resume_unfinished(stale_only=True)}
     while True:  # a daemon thread: it ends with the worker process
         time.sleep(SWEEP_INTERVAL_S)
         for name, sweep in sweeps.items():

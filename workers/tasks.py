@@ -6,6 +6,7 @@ from trooply.admin.purge import PURGE_TASK
 from trooply.catalog.ingest import INGEST_TASK
 from trooply.colour_refresh.service import REFRESH_TASK
 from trooply.duplicates.service import SCAN_TASK
+from trooply.feeds.service import DUE_TASK, SYNC_TASK
 from trooply.model_migration.service import DROP_SPACE_TASK, REENCODE_TASK
 from workers.celery_app import POPULARITY_TASK, app, container
 
@@ -44,3 +45,14 @@ def refresh_colours(tenant_id: str) -> None:
 def refresh_popularity() -> int:
     """Sent by `trooply beat`; embedded, a thread of `trooply serve` runs the same refresh."""
     return container().popularity.refresh_all()
+
+
+@app.task(name=SYNC_TASK)
+def sync_feed(tenant_id: str, sync_id: str) -> None:
+    container().dispatcher.run(SYNC_TASK, [tenant_id, sync_id])
+
+
+@app.task(name=DUE_TASK)
+def sync_due_feeds() -> int:
+    """Sent by `trooply beat`; embedded, a thread of `trooply serve` queues the due syncs the same way."""
+    return container().feeds.sync_due()

@@ -145,7 +145,8 @@ def test_import_of_jsonl_and_the_file_level_refusals(shop) -> None:
         answer = client.post("/v1/imports", headers=key, **kwargs)
         return answer.status_code, answer.json()["error"]["code"]
 
-    assert refused(files={"file": ("feed.xml", b"<x/>")}) == (422, "unsupported_import_format")
+    assert refused(files={"file": ("feed.xlsx", b"<x/>")}) == (422, "unsupported_import_format")
+    assert refused(files={"file": ("feed.xml", b"<x/>")}) == (422, "invalid_feed")  # XML, but not a feed
     assert refused(files={"file": ("p.csv", b"")}) == (422, "empty_upload")
     assert refused(files={"file": ("p.csv", b"\xff\xfe\x00")}) == (422, "invalid_import_file")
     assert refused(files={"file": ("p.csv", b"id,img\n1,2\n")}) == (422, "invalid_import_file")

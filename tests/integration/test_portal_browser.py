@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.conftest import auth
+from tests.support.feed_server import FeedServer
 from tests.support.image_server import ImageServer
 from tests.support.images import product_png
 from tests.support.services import create_tenant_cli, serving, trooply_env
@@ -400,6 +401,41 @@ def test_a_rule_is_created_with_the_filter_builder_and_deleted(page: Page, shop:
     page.get_by_test_id("confirm").click()
     expect(page.get_by_test_id("rule-row")).to_have_count(0)
     assert shop.api.get("/v1/rules").json()["rules"] == []
+
+
+def test_a_feed_is_added_synced_and_its_report_shown(page: Page, shop: Shop) -> None:
+    sign_in(page, shop)
+    for i in range(3):
+        shop.images.add_image(f"/feed-{i}.png", product_png("bag", (60 * i, 120, 90)))
+    items = "".join(f"<item><g:id>feed-{i}</g:id><g:title>Feed bag {i}</g:title><g:price>{20 + i}.00 EUR</g:price>"
+                    f"<g:image_link>{shop.images.url(f'/feed-{i}.png')}</g:image_link></item>" for i in range(3))
+    items += f"<item><g:id>feed-bad</g:id><g:image_link>{shop.images.url('/feed-0.png')}</g:image_link>" \
+             "<g:availability>soon</g:availability></item>"
+    with FeedServer() as feed:
+        feed.publish(f'<rss xmlns:g="http://base.google.com/ns/1.0"><channel>{items}</channel></rss>')
+        go(page, "feeds")
+        page.get_by_test_id("feed-url").fill(feed.url())
+        page.get_by_test_id("feed-schedule").select_option("manual")
+        page.get_by_test_id("feed-add").click()
+        card = page.get_by_test_id("feed-card")
+        expect(card).to_have_count(1)
+        expect(card.get_by_test_id("feed-sync-status").first).to_have_text("completed", timeout=60_000)
+        row = card.get_by_test_id("feed-sync-row").first
+        expect(row.locator("[data-count='added']")).to_have_text("3")
+        expect(row.locator("[data-count='rejected']")).to_have_text("1")
+        card.get_by_test_id("feed-rejected").locator("summary").click()
+        expect(card.get_by_test_id("feed-rejected")).to_contain_text("availability")
+        shot(page, "10-feeds")
+        [listed] = shop.api.get("/v1/feeds").json()["feeds"]
+        assert listed["syncs"][0]["counts"]["added"] == 3
+
+        card.get_by_test_id("feed-sync").click()  # unchanged: a conditional GET answered 304
+        expect(card.get_by_test_id("feed-sync-row")).to_have_count(2)
+        expect(card.get_by_test_id("feed-sync-status").first).to_have_text("not modified", timeout=60_000)
+        card.get_by_test_id("feed-delete").click()
+        page.get_by_test_id("confirm").click()
+        expect(page.get_by_test_id("feed-card")).to_have_count(0)
+    assert shop.api.get("/v1/products/feed-1").status_code == 200
 
 
 def test_usage_then_key_rotation_then_sign_out(page: Page, shop: Shop) -> None:

@@ -37,9 +37,10 @@ def background_queues() -> set[str]:
     from trooply.catalog.queue import queue_of
     from trooply.colour_refresh.service import REFRESH_TASK
     from trooply.duplicates.service import SCAN_TASK
+    from trooply.feeds.service import SYNC_TASK
     from trooply.model_migration.service import DROP_SPACE_TASK, REENCODE_TASK
 
-    queues = {queue_of(name) for name in (PURGE_TASK, SCAN_TASK, REENCODE_TASK, DROP_SPACE_TASK, REFRESH_TASK)}
+    queues = {queue_of(name) for name in (PURGE_TASK, SCAN_TASK, REENCODE_TASK, DROP_SPACE_TASK, REFRESH_TASK, SYNC_TASK)}
     assert len(queues) == 5, queues
     return queues
 

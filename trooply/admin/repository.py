@@ -9,6 +9,7 @@ from trooply.colour_refresh.models import ColourRefresh
 from trooply.db import Base, MaintenanceRepository, TenantScopedRepository
 from trooply.duplicates.models import DuplicateScan
 from trooply.feedback.models import FeedbackEvent
+from trooply.feeds.models import Feed, FeedProduct, FeedSync
 from trooply.model_migration.models import MigrationFailure, TenantMigration
 from trooply.ranking.models import RuleRecord
 from trooply.search.models import SearchLog
@@ -19,7 +20,7 @@ from trooply.tenancy.models import ApiKey, Tenant, UsageCounter
 # A migration's progress rows before its failure rows: the order every writer of both locks them in.
 TENANT_TABLES: tuple[type[Base], ...] = (IngestItem, IngestJob, ProductRecord, FeedbackEvent, SearchLog, RuleRecord,
                                          DuplicateScan, UsageCounter, TenantMigration, MigrationFailure, ColourRefresh,
-                                         ApiKey)
+                                         ApiKey, FeedProduct, FeedSync, Feed)
 
 
 class TenantRoster(MaintenanceRepository):

@@ -22,6 +22,7 @@ from trooply.api.routers import (
     detect,
     duplicates,
     feedback,
+    feeds,
     health,
     products,
     profiles,
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(feedback.router)
     app.include_router(rules.router)
     app.include_router(duplicates.router)
+    app.include_router(feeds.router)
     app.include_router(detect.router)
     app.include_router(usage.router)
     app.include_router(catalog.router)

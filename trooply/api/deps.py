@@ -19,6 +19,7 @@ from trooply.container import Container
 from trooply.duplicates.service import DuplicateService
 from trooply.errors import NotFound
 from trooply.feedback.service import FeedbackService
+from trooply.feeds.service import FeedService
 from trooply.items.service import ItemService
 from trooply.model_migration.service import ModelService
 from trooply.ranking.profiles import ScoringProfile
@@ -72,6 +73,10 @@ async def get_duplicates(request: Request) -> DuplicateService:
     return _container(request).duplicates
 
 
+async def get_feeds(request: Request) -> FeedService:
+    return _container(request).feeds
+
+
 async def get_rules(request: Request) -> RuleService:
     return _container(request).rules
 
@@ -121,6 +126,7 @@ ItemsDep = Annotated[ItemService, Depends(get_items)]
 UsageDep = Annotated[UsageService, Depends(get_usage)]
 FeedbackDep = Annotated[FeedbackService, Depends(get_feedback)]
 DuplicatesDep = Annotated[DuplicateService, Depends(get_duplicates)]
+FeedsDep = Annotated[FeedService, Depends(get_feeds)]
 RulesDep = Annotated[RuleService, Depends(get_rules)]
 ProfilesDep = Annotated[dict[str, ScoringProfile], Depends(get_profiles)]
 QueueDep = Annotated[Dispatcher, Depends(get_queue)]

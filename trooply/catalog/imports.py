@@ -1,5 +1,6 @@
 """Bulk import: products from a CSV or JSONL file, validated row by row like POST /v1/products, sent in
-batches of up to 1,000 through the catalog service, with every rejected row named by its line.
+batches of up to 1,000 through the catalog service, with every rejected row named by its line. Google Merchant
+Center and Shopify feeds are read by trooply/catalog/feed_formats/ and join here as rows.
 
 The portal's upload (POST /v1/imports) and `trooply import` share this module; the CLI can also send the
 batches to a remote server, so sending a batch is a callable here.
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from trooply.catalog.feed_formats import AUTO, FEED_FORMATS, GOOGLE_XML, FeedItem, feed_items, sniff_lines
 from trooply.catalog.schemas import MAX_BATCH, ProductIn
 from trooply.errors import InvalidRequest, QuotaExceeded
 from trooply.strict_json import parse_json
@@ -22,7 +24,9 @@ from trooply.strict_json import parse_json
 if TYPE_CHECKING:
     from trooply.catalog.service import CatalogService
 
-FORMATS = ("csv", "jsonl")
+FORMATS = ("csv", "jsonl", *FEED_FORMATS, AUTO)
+# A name's suffix: its format, or `auto` (read from the file's start: our CSV, a Shopify export, a Merchant Center TSV).
+_SUFFIXES = {"jsonl": "jsonl", "ndjson": "jsonl", "csv": AUTO, "tsv": AUTO, "txt": AUTO, "xml": GOOGLE_XML}
 ATTRIBUTE_PREFIX = "attributes."
 _NUMBER_COLUMNS = ("price", "popularity")
 _TRUE, _FALSE = ("true", "yes", "y", "1"), ("false", "no", "n", "0")
@@ -73,11 +77,10 @@ def format_of(name: str | None, declared: str | None = None) -> str:
             raise InvalidRequest(f"format must be one of {', '.join(FORMATS)}", code="unsupported_import_format")
         return declared
     suffix = (name or "").lower().rsplit(".", 1)[-1]
-    if suffix in ("jsonl", "ndjson"):
-        return "jsonl"
-    if suffix == "csv":
-        return "csv"
-    raise InvalidRequest("import a .csv or .jsonl file (or name its format)", code="unsupported_import_format")
+    if suffix in _SUFFIXES:
+        return _SUFFIXES[suffix]
+    raise InvalidRequest("import a .csv, .jsonl, .tsv or .xml file (or name its format)",
+                         code="unsupported_import_format")
 
 
 def decode_text(data: bytes) -> str:
@@ -90,8 +93,11 @@ def decode_text(data: bytes) -> str:
 def read_rows(text: str | Iterable[str], fmt: str) -> Iterator[ImportRow]:
     """Every record of the file in order, each a product or a rejection; a duplicate id is rejected at its
     second line. A CSV header that names an unknown column fails the whole file (InvalidRequest)."""
-    lines = _lines_of(text) if isinstance(text, str) else text
-    records = _csv_records(lines) if fmt == "csv" else _jsonl_records(lines)
+    lines: Iterable[str] = _lines_of(text) if isinstance(text, str) else text
+    if fmt == AUTO:
+        lines, fmt = sniff_lines(lines)
+    records = (_feed_records(lines, fmt) if fmt in FEED_FORMATS else
+               _csv_records(lines) if fmt == "csv" else _jsonl_records(lines))
     first_line: dict[str, int] = {}
     for line, record in records:
         row = record if isinstance(record, ImportRow) else _validated(line, record)
@@ -182,6 +188,20 @@ def _validated(line: int, record: dict[str, Any]) -> ImportRow:
         more = f" (and {len(error.errors()) - 1} more)" if len(error.errors()) > 1 else ""
         return ImportRow(line, rejected=RejectedRow(line, product_id, "validation_error",
                                                     f"{where or 'product'}: {problem['msg']}{more}", where))
+
+
+def _feed_records(lines: Iterable[str], fmt: str) -> Iterator[tuple[int, ImportRow]]:
+    """A Merchant Center or Shopify feed (trooply/catalog/feed_formats): its items mapped and validated there."""
+    for item in feed_items(lines, fmt):
+        yield item.line, _feed_row(item)
+
+
+def _feed_row(item: FeedItem) -> ImportRow:
+    if item.problem is not None:
+        problem = item.problem
+        return ImportRow(item.line, rejected=RejectedRow(item.line, problem.product_id, problem.code, problem.message,
+                                                         problem.field))
+    return ImportRow(item.line, product=item.product)
 
 
 def _jsonl_records(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any] | ImportRow]]:

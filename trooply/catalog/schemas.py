@@ -94,7 +94,9 @@ class ImportOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    format: Literal["csv", "jsonl"] | None = Field(None, description="csv or jsonl; from the file name when unset")
+    format: Literal["csv", "jsonl", "google_xml", "google_tsv", "shopify_csv", "auto"] | None = Field(
+        None, description="csv, jsonl, google_xml, google_tsv, shopify_csv or auto (read from the file's start); "
+        "from the file name when unset")
     skip_unchanged: bool = Field(True, description="leave products stored exactly as in the file alone (a re-run "
                                  "resumes); false sends every row again")
 

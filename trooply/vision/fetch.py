@@ -9,7 +9,8 @@ import logging
 import re
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,16 +102,23 @@ class ImageFetcher:
         self._transport.close()
 
     def fetch(self, url: str) -> FetchedImage:
+        with self.open(url) as (response, final_url):
+            _check_status(response.status_code)
+            return FetchedImage(self._read_body(response), str(final_url), response.headers.get("content-type"))
+
+    @contextmanager
+    def open(self, url: str, headers: Mapping[str, str] | None = None) -> Iterator[tuple[httpx.Response, httpx.URL]]:
+        """The answer after following redirects (every hop checked), its body not yet read, and the URL that gave
+        it; the caller checks the status. Network errors while it is open, reading included, are ImageErrors."""
         deadline = _Deadline(self.deadline)
         current = _parse(url)
         try:
             for _ in range(self.max_redirects + 1):
-                response = self._send(current, deadline)
+                response = self._send(current, deadline, headers)
                 try:
                     if response.status_code not in REDIRECT_STATUSES:
-                        _check_status(response.status_code)
-                        return FetchedImage(self._read_body(response), str(current),
-                                            response.headers.get("content-type"))
+                        yield response, current
+                        return
                     current = _follow(response, current)
                 finally:
                     response.close()
@@ -121,7 +129,8 @@ class ImageFetcher:
                              transient=True) from exc
         raise ImageError(f"more than {self.max_redirects} redirects", code="too_many_redirects")
 
-    def _send(self, url: httpx.URL, deadline: "_Deadline") -> httpx.Response:
+    def _send(self, url: httpx.URL, deadline: "_Deadline", extra_headers: Mapping[str, str] | None = None
+              ) -> httpx.Response:
         ip = self._resolve(url)
         remaining = deadline.left()
         # Capping each timeout by what is left keeps a single wait from outliving the deadline.
@@ -130,7 +139,8 @@ class ImageFetcher:
         extensions: dict[str, Any] = {"timeout": timeout.as_dict(), "trace": deadline.cap_waits}
         if url.scheme == "https":
             extensions["sni_hostname"] = url.raw_host.decode("ascii")
-        headers = {"Host": url.netloc.decode("ascii"), "User-Agent": USER_AGENT, "Accept": "*/*"}
+        headers = {**(extra_headers or {}), "Host": url.netloc.decode("ascii"), "User-Agent": USER_AGENT,
+                   "Accept": "*/*"}
         request = httpx.Request("GET", url.copy_with(host=str(ip)), headers=headers, extensions=extensions)
         return self._transport.handle_request(request)
 

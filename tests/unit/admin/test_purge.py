@@ -22,6 +22,7 @@ from trooply.db import Base, Database
 from trooply.duplicates.models import DuplicateScan
 from trooply.errors import NotFound, Unauthorized
 from trooply.feedback.models import FeedbackEvent
+from trooply.feeds.models import Feed, FeedProduct, FeedSync
 from trooply.index.base import IndexPoint, VectorIndex
 from trooply.index.edge import EdgeIndex
 from trooply.index.server import QdrantServerIndex
@@ -73,6 +74,12 @@ def seed(db: Database, index: VectorIndex, tenant_id: str) -> None:
         session.add(TenantMigration(tenant_id=tenant_id))
         session.add(MigrationFailure(tenant_id=tenant_id, product_id="p1", code="image_unreachable"))
         session.add(ColourRefresh(tenant_id=tenant_id, version=2))
+        session.add(Feed(id=f"feed-{tenant_id}", tenant_id=tenant_id, url="http://127.0.0.1:9/feed.xml",
+                         format="google_xml"))
+        session.flush()
+        session.add(FeedSync(id=f"sync-{tenant_id}", tenant_id=tenant_id, feed_id=f"feed-{tenant_id}", number=1,
+                             trigger="manual"))
+        session.add(FeedProduct(feed_id=f"feed-{tenant_id}", product_id="p0", tenant_id=tenant_id, seen=1))
     vectors = np.eye(SPACE.size, dtype=np.float32)
     index.upsert(tenant_id, [IndexPoint(f"p{i}", vectors[i], {"product_id": f"p{i}"}) for i in range(PRODUCTS)])
 

@@ -2,6 +2,7 @@
 import { ApiError, api, describeError, get, onUnauthorized, session } from "./api.js";
 import { h, icon, replace, spinner } from "./dom.js";
 import * as catalog from "./views/catalog.js";
+import * as feeds from "./views/feeds.js";
 import * as importView from "./views/import.js";
 import * as keys from "./views/keys.js";
 import * as product from "./views/product.js";
@@ -14,6 +15,7 @@ const app = document.getElementById("app");
 const NAV = [
   { path: "catalog", label: "Catalogue", icon: "catalog", view: catalog },
   { path: "import", label: "Import", icon: "import", view: importView },
+  { path: "feeds", label: "Feeds", icon: "refresh", view: feeds },
   { path: "search", label: "Search playground", icon: "search", view: search },
   { path: "rules", label: "Rules", icon: "rules", view: rules },
   { path: "usage", label: "Usage", icon: "usage", view: usage },

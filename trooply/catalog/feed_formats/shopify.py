@@ -1,0 +1,179 @@
+"""Shopify's product CSV export: the rows of one `Handle` (contiguous in an export) are one product's variants and
+images. Each variant becomes a product sharing the handle's text and images; rows are read one handle at a time,
+so memory holds one product's rows whatever the file's size."""
+
+import csv
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from trooply.catalog.feed_formats.google import GROUP_ATTRIBUTE
+from trooply.catalog.feed_formats.records import (
+    FeedItem,
+    FieldError,
+    ProductDraft,
+    category_levels,
+    most_specific,
+    parse_amount,
+    plain_text,
+    problem_item,
+)
+from trooply.errors import InvalidRequest
+
+OPTIONS = (1, 2, 3)
+_VARIANT_COLUMNS = ("Variant SKU", "Variant Price", "Option1 Value", "Option2 Value", "Option3 Value")
+_DEFAULT_OPTION = "Default Title"  # Shopify's option of a product without variants
+_NOT_ID = re.compile(r"[^A-Za-z0-9._~-]+")
+
+
+@dataclass
+class _Row:
+    line: int
+    cells: dict[str, str]
+
+    def get(self, column: str) -> str:
+        return self.cells.get(column, "").strip()
+
+
+@dataclass
+class _Handle:
+    handle: str
+    rows: list[_Row] = field(default_factory=list)
+
+
+def is_shopify_header(names: list[str]) -> bool:
+    return "Handle" in names and any(name in names for name in ("Variant SKU", "Variant Price", "Body (HTML)"))
+
+
+def shopify_items(lines: Iterable[str]) -> Iterator[FeedItem]:
+    reader = csv.reader(lines)
+    try:
+        header = [name.strip() for name in next(reader)]
+    except StopIteration:
+        return
+    except csv.Error as error:
+        raise InvalidRequest(f"the CSV header cannot be read: {error}", code="invalid_import_file") from None
+    if not is_shopify_header(header):
+        raise InvalidRequest("not a Shopify product export: its header has Handle, Title, Body (HTML), Variant SKU, "
+                             "Variant Price, Image Src, …", code="invalid_import_file")
+    group: _Handle | None = None
+    while True:
+        line = reader.line_num + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:
+            yield problem_item(line, None, FieldError("row", str(error)))
+            continue
+        if not any(cell.strip() for cell in cells):
+            continue
+        row = _Row(line, dict(zip(header, cells, strict=False)))
+        handle = row.get("Handle")
+        if not handle:
+            yield problem_item(line, None, FieldError("Handle", "a row needs its product's handle"))
+            continue
+        if group is None or group.handle != handle:
+            if group is not None:
+                yield from _variants(group)
+            group = _Handle(handle)
+        group.rows.append(row)
+    if group is not None:
+        yield from _variants(group)
+
+
+def _variants(group: _Handle) -> Iterator[FeedItem]:
+    product = group.rows[0]  # the first row carries the product's text, option names and first variant
+    images = _handle_images(group.rows)
+    variants = [row for row in group.rows if any(row.get(column) for column in _VARIANT_COLUMNS)]
+    option_names = {n: product.get(f"Option{n} Name") for n in OPTIONS}
+    seen: set[str] = set()
+    for row in variants or [product]:
+        options = {name: row.get(f"Option{n} Value") for n, name in option_names.items()
+                   if name and row.get(f"Option{n} Value") and row.get(f"Option{n} Value") != _DEFAULT_OPTION}
+        product_id = row.get("Variant SKU") or _variant_id(group.handle, list(options.values()))
+        if product_id in seen and not row.get("Variant SKU"):
+            yield problem_item(row.line, product_id, FieldError(
+                "Variant SKU", "two variants of the handle have the same options and no SKU"))
+            continue
+        seen.add(product_id)
+        try:
+            draft = _variant_draft(group.handle, product, row, product_id, options)
+        except FieldError as error:
+            yield problem_item(row.line, product_id, error)
+            continue
+        own = row.get("Variant Image")
+        if own:
+            yield draft.item(row.line, [own, *(url for url in images if url != own)], "Variant Image")
+        else:
+            yield draft.item(row.line, images, "Image Src")
+
+
+def _variant_draft(handle: str, product: _Row, row: _Row, product_id: str, options: dict[str, str]) -> ProductDraft:
+    draft = ProductDraft()
+    draft.set("id", product_id, "Variant SKU")
+    draft.set("title", product.get("Title"), "Title")
+    body = product.get("Body (HTML)")
+    draft.set("description", plain_text(body) if body else None, "Body (HTML)")
+    draft.set("brand", product.get("Vendor"), "Vendor")
+    price_text, compare_text = row.get("Variant Price"), row.get("Variant Compare At Price")
+    price = parse_amount("Variant Price", price_text) if price_text else None
+    draft.set("price", price, "Variant Price")
+    if compare_text:
+        regular = parse_amount("Variant Compare At Price", compare_text)
+        if price is not None and regular > price:
+            draft.attribute("regular_price", regular, "Variant Compare At Price")
+    draft.set("in_stock", _in_stock(product, row), "Variant Inventory Qty")
+    product_type, category = product.get("Type"), product.get("Product Category")
+    if product_type:
+        draft.set("category", most_specific(product_type), "Type")
+    elif category:
+        draft.set("category", most_specific(category), "Product Category")
+    if category:
+        draft.attribute("product_category", " > ".join(category_levels(category)), "Product Category")
+    draft.attribute("tags", ", ".join(tag.strip() for tag in product.get("Tags").split(",") if tag.strip()), "Tags")
+    draft.attribute(GROUP_ATTRIBUTE, handle, "Handle")
+    draft.attribute("gtin", row.get("Variant Barcode"), "Variant Barcode")
+    for name, value in options.items():
+        draft.attribute(_attribute_name(name), value, name)
+    return draft
+
+
+def _in_stock(product: _Row, row: _Row) -> bool:
+    """Sellable now: an active product whose variant has stock, is not tracked, or sells on when out of stock."""
+    status = product.get("Status").lower()
+    if status and status != "active":
+        return False
+    quantity = row.get("Variant Inventory Qty")
+    if not quantity or not row.get("Variant Inventory Tracker") and "Variant Inventory Tracker" in row.cells:
+        return True
+    if row.get("Variant Inventory Policy").lower() == "continue":
+        return True
+    try:
+        return int(float(quantity)) > 0
+    except ValueError:
+        raise FieldError("Variant Inventory Qty", f"{quantity!r} is not a number") from None
+
+
+def _handle_images(rows: list[_Row]) -> list[str]:
+    """The handle's images by Image Position (rows without one keep their place after those with one)."""
+    positioned = []
+    for order, row in enumerate(rows):
+        src = row.get("Image Src")
+        if not src:
+            continue
+        position = row.get("Image Position")
+        positioned.append((int(position) if position.isdigit() else 10**9, order, src))
+    return list(dict.fromkeys(src for _position, _order, src in sorted(positioned)))
+
+
+def _variant_id(handle: str, option_values: list[str]) -> str:
+    """A variant without a SKU: the handle and its option values (`classic-tee-red-m`); the handle alone for a
+    product without variants."""
+    parts = [handle, *(_NOT_ID.sub("-", value.lower()).strip("-") for value in option_values)]
+    return "-".join(part for part in parts if part)
+
+
+def _attribute_name(option: str) -> str:
+    name = re.sub(r"[^a-z0-9_]+", "_", option.strip().lower()).strip("_")
+    return name[:64] or "option"
