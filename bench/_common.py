@@ -25,6 +25,8 @@ def clustered_vectors(count: int, dim: int, clusters: int = 256, spread: float =
 def bench_settings(model: str, **overrides) -> Settings:
     data_dir = Path(tempfile.mkdtemp(prefix="trooply-bench-"))
     # Rate limits off: a benchmark measures the service, not the plan's allowance.
+    # The ONNX exports (TROOPLY_CLIP_RUNTIME=auto on a CPU) are kept between runs: a bench times serving, not exporting.
     values = dict(data_dir=data_dir, clip_model=model, clip_pretrained="random",
+                  clip_export_dir=Path(tempfile.gettempdir()) / "trooply-bench-onnx",
                   fetch_allowed_networks=["127.0.0.1/32"], rate_limit_per_ip=0, rate_limit_per_tenant=0)
     return Settings(**(values | overrides))
