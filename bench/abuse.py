@@ -12,7 +12,8 @@ memory under each stall of issue 20, beside a quiet baseline measured in the sam
    every 20 ms.
 3. Per phase: the victim's searches (p50, p95, errors), the p95 as a multiple of the baseline's, the server's
    peak RSS above the baseline's peak, the server's CPU (% of one core), and what the attacker was answered.
-   The load generator shares the machine: on a small one, sending 8 MB bodies costs the clients CPU too.
+   The load generator shares the machine: on a small one, sending 8 MB bodies costs the clients CPU too;
+   --control adds the same attacks sent to a process that refuses them unread (NAME@sink), for comparison.
 
 Attacks: `unauthenticated` — an 8 MB [1,1,…] to /v1/search/text without a key; `publishable` — /v1/search/image
 with ten ~1 MB `filters` fields and one image; `import-line` — a JSONL import (secret key) whose one line is a
@@ -156,6 +157,38 @@ def attack_scans(base_url: str, keys: dict) -> Callable[[httpx.Client], int]:
     return one
 
 
+SINK = """
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+class Refuse(BaseHTTPRequestHandler):
+    def do_POST(self):  # answered after the headers, the body left unread, as the server refuses it
+        self.send_response(401)
+        self.send_header("Content-Length", "0")
+        self.send_header("Connection", "close")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Refuse).serve_forever()
+"""
+
+
+def start_sink() -> tuple[subprocess.Popen, str]:
+    """A process that refuses every POST unread: the same attack sent there costs only the load generator and the
+    kernel, so its phase shows how much of the victim's slowdown is this machine's, not the server's."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-c", SINK, str(port)], start_new_session=True)
+    for _ in range(100):
+        try:
+            httpx.post(f"http://127.0.0.1:{port}/", content=b"x", timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    return process, f"http://127.0.0.1:{port}"
+
+
 def run_phase(server: Server, keys: dict, attack: Callable[[httpx.Client], int] | None, args) -> dict:
     stop_at = time.monotonic() + args.seconds
     latencies: list[float] = []
@@ -221,6 +254,9 @@ def main() -> int:
     parser.add_argument("--products", type=int, default=200, help="per tenant")
     parser.add_argument("--import-mb", type=int, default=40, help="size of the one JSONL line of import-line")
     parser.add_argument("--only", nargs="*", choices=ATTACKS, default=list(ATTACKS))
+    parser.add_argument("--control", action="store_true",
+                        help="after the unauthenticated and publishable phases, the same attack sent to a process "
+                             "that refuses it unread (NAME@sink): the machine's share of the slowdown")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
@@ -246,6 +282,12 @@ def main() -> int:
         results["baseline"] = run_phase(server, keys, None, args)
         for name in args.only:
             results[name] = run_phase(server, keys, builders[name](server.base_url, keys), args)
+            if args.control and name in ("unauthenticated", "publishable"):
+                sink, sink_url = start_sink()
+                try:
+                    results[f"{name}@sink"] = run_phase(server, keys, builders[name](sink_url, keys), args)
+                finally:
+                    stop(sink)
     finally:
         stop(server.process)
 

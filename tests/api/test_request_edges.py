@@ -62,3 +62,17 @@ def test_the_public_api_document_leaves_the_admin_api_out(admin_client):
     assert {"/admin/v1/tenants", "/admin/v1/tenants/{tenant_id}/keys/rotate", "/admin/v1/models/migrate"} <= set(
         admin_doc["paths"])
     assert not [path for path in admin_doc["paths"] if path.startswith("/v1")]
+
+
+def test_a_body_refused_unread_closes_the_connection_and_a_read_one_keeps_it(client):
+    keys = new_tenant(client)
+    body = b'{"query": "red bag"}'
+    refused = client.post("/v1/search/text", content=body, headers={"Content-Type": "application/json"})
+    assert refused.status_code == 401 and refused.headers["connection"] == "close"
+    too_big = client.post("/v1/search/text", content=b'{"query": "' + b"x" * 100_000 + b'"}',
+                          headers={**auth(keys.publishable_key), "Content-Type": "application/json"})
+    assert too_big.status_code == 413 and too_big.headers["connection"] == "close"
+    answered = client.post("/v1/search/text", content=body,
+                           headers={**auth(keys.publishable_key), "Content-Type": "application/json"})
+    assert answered.status_code == 200 and "connection" not in answered.headers
+    assert "connection" not in client.get("/v1/account", headers=auth(keys.secret_key)).headers

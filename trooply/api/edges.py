@@ -34,21 +34,44 @@ def relative_location(headers: list[tuple[bytes, bytes]], host: bytes) -> list[t
     return rewritten
 
 
+def _declares_body(scope) -> bool:
+    for name, value in scope["headers"]:
+        if (name == b"content-length" and value.strip() not in (b"", b"0")) or name == b"transfer-encoding":
+            return True
+    return False
+
+
 class RequestEdgesMiddleware:
+    """Also: a response sent while the request's body is still unread (refused before reading it: no key, over
+    a cap, a busy account) closes the connection, so the server does not read the rest only to discard it."""
+
     def __init__(self, app) -> None:
         self.app = app
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        if (problem := request_problem(scope)) is not None:
-            REQUESTS_REFUSED.labels("shape").inc()
-            return await error_response(400, *problem)(scope, receive, send)
         host = dict(scope["headers"]).get(b"host", b"")
+        unread = _declares_body(scope)
 
-        async def send_relative_redirects(message) -> None:
-            if message["type"] == "http.response.start" and 300 <= message["status"] < 400:
-                message["headers"] = relative_location(list(message.get("headers", [])), host)
+        async def tracking_receive():
+            nonlocal unread
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                unread = False
+            return message
+
+        async def send_edges(message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if 300 <= message["status"] < 400:
+                    headers = relative_location(headers, host)
+                if unread:
+                    headers.append((b"connection", b"close"))
+                message["headers"] = headers
             await send(message)
 
-        await self.app(scope, receive, send_relative_redirects)
+        if (problem := request_problem(scope)) is not None:
+            REQUESTS_REFUSED.labels("shape").inc()
+            return await error_response(400, *problem)(scope, tracking_receive, send_edges)
+        await self.app(scope, tracking_receive, send_edges)
