@@ -8,13 +8,13 @@ const TEMPLATE = "id,image_url,title,category,brand,price,currency,in_stock,url,
 
 export async function render(root) {
   const state = { timer: null, stopped: false };
-  const fileInput = h("input", { class: "sr-only", type: "file", id: "import-file", accept: ".csv,.jsonl,.ndjson,text/csv,application/x-ndjson", "data-testid": "import-file" });
+  const fileInput = h("input", { class: "sr-only", type: "file", id: "import-file", accept: ".csv,.jsonl,.ndjson,.tsv,.txt,.xml,text/csv,application/x-ndjson,text/tab-separated-values,application/xml,text/xml", "data-testid": "import-file" });
   const fileName = h("div", { class: "file-name", "aria-live": "polite" });
   const resend = h("input", { type: "checkbox", id: "import-resend" });
   const submit = h("button", { class: "btn btn-primary", type: "submit", disabled: true, "data-testid": "import-submit" }, icon("upload"), "Import");
   const formError = h("p", { class: "form-error", role: "alert" });
   const dropzone = h("div", { class: "dropzone" },
-    h("p", {}, h("strong", {}, "Drop a .csv or .jsonl file here"), " or ",
+    h("p", {}, h("strong", {}, "Drop a .csv or .jsonl file — or a Google Merchant Center (.xml, .tsv) or Shopify (.csv) feed — here"), " or ",
       h("label", { for: "import-file", class: "btn btn-sm", tabindex: "0", role: "button", onkeydown: (event) => { if (event.key === "Enter" || event.key === " ") { event.preventDefault(); fileInput.click(); } } }, "Choose a file")),
     h("p", { class: "faint small", style: { marginTop: "6px" } }, "Up to 50 MB here; larger catalogues with ", h("code", {}, "trooply import FILE"), "."),
     fileInput, fileName);
