@@ -13,6 +13,7 @@ from typing import Any, Literal, Protocol, cast
 
 import numpy as np
 
+from trooply.index.words import Words
 from trooply.vectors import VectorSpace
 
 # Point ids are derived from the merchant's product id, so re-upserting a product replaces it.
@@ -42,6 +43,7 @@ class IndexHit:
     score: float  # cosine similarity in [-1, 1]
     payload: dict[str, Any]
     vector: np.ndarray | None = None
+    words_score: float | None = None  # found by the lexical leg: its BM25 score (IDF over the tenant's points)
 
 
 @dataclass
@@ -60,6 +62,28 @@ class Condition:
     kind: Literal["eq", "any", "except", "range"]
     value: Any = None
     range: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HybridQuery:
+    """Both legs of a search under one pre-filter: the nearest pictures, the best BM25 matches of `words` (None:
+    no lexical leg) and the products whose identifier is exactly `identifier`."""
+
+    vector: np.ndarray
+    limit: int
+    words: Words | None = None
+    identifier: str | None = None
+    conditions: Sequence[Condition] = ()
+    with_vectors: bool = False
+
+
+@dataclass
+class HybridHits:
+    """Each leg's hits, best first; every hit's `score` is its cosine to the query vector."""
+
+    pictures: list[IndexHit]
+    words: list[IndexHit]
+    exact: list[IndexHit]
 
 
 Tier = Literal["shared", "dedicated"]
@@ -86,6 +110,9 @@ class VectorIndex(Protocol):
 
     def query(self, tenant_id: str, vector: np.ndarray, limit: int,
               conditions: Sequence[Condition] = (), with_vectors: bool = False) -> list[IndexHit]: ...
+
+    def hybrid_query(self, tenant_id: str, query: HybridQuery) -> HybridHits:
+        """Every leg in one batched call; the lexical leg's IDF is computed over the tenant's own points."""
 
     def retrieve(self, tenant_id: str, product_ids: Sequence[str]) -> list[IndexPoint]:
         """The stored vectors and payloads of these products, in no particular order; products not in the
@@ -149,6 +176,14 @@ def point_hit(point: StoredPoint, score: float, vector_name: str | None = None) 
     """`vector_name`: with the stored vector of that name (asked for with the query)."""
     vector = None if vector_name is None else point_vector(point, vector_name)
     return IndexHit(point_payload(point)["product_id"], score, point_payload(point), vector)
+
+
+def cosine_hit(point: StoredPoint, query: np.ndarray, vector_name: str, keep_vector: bool,
+               words_score: float | None = None) -> IndexHit:
+    """A hit found by another leg than the pictures': its cosine from its stored (unit) vector."""
+    vector = point_vector(point, vector_name)
+    return IndexHit(point_payload(point)["product_id"], float(np.dot(query, vector)), point_payload(point),
+                    vector if keep_vector else None, words_score)
 
 
 class ScoredStoredPoint(StoredPoint, Protocol):

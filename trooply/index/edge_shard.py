@@ -30,19 +30,25 @@ import qdrant_edge as qe
 
 from trooply.index.base import (
     Condition,
+    HybridHits,
+    HybridQuery,
     IndexHit,
     IndexPoint,
     ScrollPage,
     as_floats,
+    cosine_hit,
     point_hit,
     point_payload,
     point_vector,
 )
 from trooply.index.edge_filters import PAYLOAD_INDEXES, edge_filter, tenant_index
 from trooply.index.tiers import TENANT_KEY, StorePoint, StoreRetired
+from trooply.index.words import IDENTIFIERS_KEY, WORDS_VECTOR, Words
 from trooply.vectors import VectorSpace
 
 log = logging.getLogger(__name__)
+
+_EXACT_LIMIT = 5  # products whose identifier is exactly the query
 
 # Niced so that request threads keep the CPU while the graph is built.
 _BUILD_SCRIPT = ("import os, sys; from qdrant_edge import EdgeShard; os.nice(10); "
@@ -77,6 +83,15 @@ def is_shard(path: Path) -> bool:
     return (path / "edge_config.json").exists()
 
 
+def has_words(path: Path) -> bool:
+    """Whether a shard has its lexical vector (shards built before the lexical leg have none)."""
+    return WORDS_VECTOR in json.loads((path / "edge_config.json").read_text()).get("sparse_vectors", {})
+
+
+def _sparse(words: Words) -> qe.SparseVector:
+    return qe.SparseVector(list(words.indices), list(words.values))
+
+
 class EdgeShardStore:
     """A shard as a tenant-agnostic point store (see `tiers.PointStore`)."""
 
@@ -102,15 +117,21 @@ class EdgeShardStore:
             previous.rename(path)  # the process died between the two renames of a swap
         stored = stored_space(path, space.name)
         space.check_matches(stored, where)
-        return cls(path, qe.EdgeShard.load(str(path)), stored.name, builds)
+        edge = qe.EdgeShard.load(str(path))
+        if not has_words(path):  # built before the lexical leg: its points get their words from `fill_words`
+            edge.update(qe.UpdateOperation.create_sparse_vector(WORDS_VECTOR, qe.Modifier.Idf))
+            edge.update(qe.UpdateOperation.create_field_index(IDENTIFIERS_KEY, qe.PayloadSchemaType.Keyword))
+        return cls(path, edge, stored.name, builds)
 
     @classmethod
     def create(cls, path: Path, space: VectorSpace, builds: ShardBuilds, shared: bool) -> "EdgeShardStore":
         """A new, empty shard; `shared`: partitioned by tenant."""
         path.parent.mkdir(parents=True, exist_ok=True)
         vectors = {space.name: qe.EdgeVectorParams(size=space.size, distance=qe.Distance.Cosine)}
-        edge = qe.EdgeShard.create(str(path), qe.EdgeConfig(vectors=vectors))
-        indexes = {**PAYLOAD_INDEXES, **({TENANT_KEY: tenant_index()} if shared else {})}
+        words = {WORDS_VECTOR: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)}
+        edge = qe.EdgeShard.create(str(path), qe.EdgeConfig(vectors=vectors, sparse_vectors=words))
+        indexes = {**PAYLOAD_INDEXES, IDENTIFIERS_KEY: qe.PayloadSchemaType.Keyword,
+                   **({TENANT_KEY: tenant_index()} if shared else {})}
         for key, schema in indexes.items():
             edge.update(qe.UpdateOperation.create_field_index(key, schema))
         return cls(path, edge, space.name, builds)
@@ -130,7 +151,8 @@ class EdgeShardStore:
         if not points:
             return
         operation = qe.UpdateOperation.upsert_points([
-            qe.Point(p.id, {self._vector: as_floats(p.vector)}, p.payload) for p in points])
+            qe.Point(p.id, {self._vector: as_floats(p.vector), WORDS_VECTOR: _sparse(p.words)}, p.payload)
+            for p in points])
         with self._using():
             self._apply(operation)
             self._unindexed += len(points)
@@ -157,6 +179,54 @@ class EdgeShardStore:
         with self._using():
             found = self._edge.query(request)
         return [point_hit(p, p.score, self._vector if with_vectors else None) for p in found]
+
+    def hybrid(self, query: HybridQuery, conditions: Sequence[Condition],
+               corpus: Sequence[Condition]) -> HybridHits:
+        selected = edge_filter(conditions)
+        nearest = qe.Query.Nearest(as_floats(query.vector), using=self._vector)
+        requests = [qe.QueryRequest(limit=query.limit, query=nearest, filter=selected, with_payload=True,
+                                    with_vector=query.with_vectors)]
+        if query.words:
+            idf = qe.SearchParams(idf=qe.IdfParams(corpus=edge_filter(corpus))) if corpus else None
+            requests.append(qe.QueryRequest(limit=query.limit, query=qe.Query.Nearest(_sparse(query.words),
+                                                                                    using=WORDS_VECTOR),
+                                            filter=selected, params=idf, with_payload=True, with_vector=[self._vector]))
+        if query.identifier:
+            exact = edge_filter([*conditions, Condition(IDENTIFIERS_KEY, "eq", query.identifier)])
+            requests.append(qe.QueryRequest(limit=_EXACT_LIMIT, query=nearest, filter=exact, with_payload=True,
+                                            with_vector=[self._vector]))
+        with self._using():
+            found = self._edge.query_batch(qe.QueryBatchRequest(requests))
+        pictures = [point_hit(p, p.score, self._vector if query.with_vectors else None) for p in found[0]]
+        rest = iter(found[1:])
+        words = [cosine_hit(p, query.vector, self._vector, query.with_vectors, p.score)
+                 for p in (next(rest) if query.words else [])]
+        exact_hits = [cosine_hit(p, query.vector, self._vector, query.with_vectors)
+                      for p in (next(rest) if query.identifier else [])]
+        return HybridHits(pictures, words, exact_hits)
+
+    def set_words(self, point_id: str, words: Words, scope: Sequence[Condition]) -> None:
+        with self._using():
+            if self._edge.count(qe.CountRequest(filter=self._only(scope, [point_id]), exact=True)):
+                self._apply(qe.UpdateOperation.update_vectors([qe.PointVectors(point_id,
+                                                                               {WORDS_VECTOR: _sparse(words)})]))
+
+    def without_words(self, limit: int) -> list[StorePoint]:
+        request = qe.ScrollRequest(limit=limit, filter=qe.Filter(must_not=[qe.HasVectorCondition(WORDS_VECTOR)]),
+                                   with_payload=True, with_vector=False)
+        with self._using():
+            found, _ = self._edge.scroll(request)
+        return [StorePoint(str(record.id), np.zeros(0, dtype=np.float32), point_payload(record)) for record in found]
+
+    def give_words(self, points: Sequence[StorePoint]) -> None:
+        with self._using():
+            for point in points:
+                still_without = qe.Filter(must=[qe.HasIdCondition({point.id})],
+                                          must_not=[qe.HasVectorCondition(WORDS_VECTOR)])
+                if self._edge.count(qe.CountRequest(filter=still_without, exact=True)):
+                    self._apply(qe.UpdateOperation.set_payload_by_filter(still_without, point.payload))
+                    self._apply(qe.UpdateOperation.update_vectors(
+                        [qe.PointVectors(point.id, {WORDS_VECTOR: _sparse(point.words)})]))
 
     def neighbours(self, vectors: Sequence[np.ndarray], min_score: float, limit: int,
                    conditions: Sequence[Condition]) -> list[list[IndexHit]]:

@@ -10,7 +10,17 @@ from typing import Any
 import numpy as np
 
 from trooply.errors import ServiceUnavailable
-from trooply.index.base import Condition, IndexHit, IndexPoint, ScrollPage, SpaceIndex, TierStatus, VectorIndex
+from trooply.index.base import (
+    Condition,
+    HybridHits,
+    HybridQuery,
+    IndexHit,
+    IndexPoint,
+    ScrollPage,
+    SpaceIndex,
+    TierStatus,
+    VectorIndex,
+)
 from trooply.model_migration.state import ModelSnapshot
 from trooply.vectors import VectorSpace
 
@@ -89,6 +99,9 @@ class ModelIndexes:
     def query(self, tenant_id: str, vector: np.ndarray, limit: int,
               conditions: Sequence[Condition] = (), with_vectors: bool = False) -> list[IndexHit]:
         return self._for_vector(vector).query(tenant_id, vector, limit, conditions, with_vectors)
+
+    def hybrid_query(self, tenant_id: str, query: HybridQuery) -> HybridHits:
+        return self._for_vector(query.vector).hybrid_query(tenant_id, query)
 
     def retrieve(self, tenant_id: str, product_ids: Sequence[str]) -> list[IndexPoint]:
         return self.active.retrieve(tenant_id, product_ids)
