@@ -12,6 +12,7 @@ from typing import Any
 
 from trooply.index.base import Condition, IndexHit
 from trooply.index.filters import payload_matches
+from trooply.index.words import QueryWords, WordsMatch, lexicon
 from trooply.ranking.families import FamilyGuess
 from trooply.ranking.profiles import SIGNALS, ScoringProfile
 from trooply.vision.colour import histogram_intersection
@@ -35,6 +36,12 @@ class QuerySignals:
     colour_hist: list[float] | None = None
     colour_name: str | None = None
     aspect_ratio: float | None = None
+    words: QueryWords | None = None  # text, voice and fusion queries with words to match (None: pictures only)
+    keyword_weight: float = 0.0  # the share of words in clip + keywords (0 with no words)
+
+    @property
+    def matches_words(self) -> bool:
+        return self.words is not None and self.keyword_weight > 0
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,7 @@ class RankedCandidate:
     signals: dict[str, float]
     weights: dict[str, float]
     gates: list[str] = field(default_factory=list)
+    words: WordsMatch | None = None  # with the keywords signal: the query's words this product holds
 
 
 @dataclass
@@ -69,10 +77,15 @@ def aspect_similarity(query_ratio: float, product_ratio: float) -> float:
 
 
 def rank(hits: list[IndexHit], query: QuerySignals, profile: ScoringProfile,
-         rules: list[MerchandisingRule]) -> Ranking:
+         rules: list[MerchandisingRule], pinned: frozenset[str] = frozenset()) -> Ranking:
+    """`pinned`: products ranked first whatever their score (an exact identifier match)."""
     rules = [r for r in rules if r.profile in (None, profile.name)]
     active = _active_signals(hits, query, rules)
     weights = {name: getattr(profile.weights, name) for name in SIGNALS if name in active}
+    relevance = profile.weights.clip + profile.weights.keywords  # split between pictures and words
+    weights["clip"] = relevance * (1.0 - query.keyword_weight) if query.matches_words else relevance
+    if query.matches_words:
+        weights["keywords"] = relevance * query.keyword_weight
     total = sum(weights.values()) or 1.0
     weights = {name: round(w / total, 4) for name, w in weights.items()}
     ranked, gated = [], []
@@ -86,15 +99,17 @@ def rank(hits: list[IndexHit], query: QuerySignals, profile: ScoringProfile,
     if relaxed:
         # A page of "a different kind of product" beats an empty one: the shopper can still see something.
         ranked, gated = [_scored(hit, query, rules, weights, GATE_RELAXED) for hit in gated], []
-    ranked.sort(key=lambda c: c.score, reverse=True)
+    ranked.sort(key=lambda c: (c.hit.product_id in pinned, c.score), reverse=True)
     return Ranking(ranked, [hit.product_id for hit in gated], relaxed)
 
 
 def _scored(hit: IndexHit, query: QuerySignals, rules: list[MerchandisingRule], weights: dict[str, float],
             gate: str) -> RankedCandidate:
-    signals = {name: round(_signal(name, hit, query, rules), 4) for name in weights}
+    words = lexicon().match(query.words, hit.payload) if query.words is not None and "keywords" in weights else None
+    signals = {name: round(words.score if name == "keywords" and words else _signal(name, hit, query, rules), 4)
+               for name in weights}
     score = sum(weights[name] * signals[name] for name in weights)
-    return RankedCandidate(hit, round(score, 4), signals, weights, [gate])
+    return RankedCandidate(hit, round(score, 4), signals, weights, [gate], words)
 
 
 def _active_signals(hits: list[IndexHit], query: QuerySignals, rules: list[MerchandisingRule]) -> set[str]:
@@ -107,6 +122,8 @@ def _active_signals(hits: list[IndexHit], query: QuerySignals, rules: list[Merch
         active.add("popularity")
     if rules:
         active.add("rules")
+    if query.matches_words:
+        active.add("keywords")
     return active
 
 
@@ -127,7 +144,9 @@ def _signal(name: str, hit: IndexHit, query: QuerySignals, rules: list[Merchandi
         return NEUTRAL if family is None else float(family == query.family.family)
     if name == "popularity":
         return float(payload.get("popularity", NEUTRAL))
-    return _rules_signal(payload, rules)
+    if name == "rules":
+        return _rules_signal(payload, rules)
+    return 0.0  # keywords: matched in `_scored`
 
 
 def _rules_signal(payload: dict[str, Any], rules: list[MerchandisingRule]) -> float:

@@ -2,6 +2,10 @@
 
 from trooply.ranking.engine import GATE_RELAXED, QuerySignals, RankedCandidate
 
+_PLACES = {"title": "in the title", "brand": "in the brand", "category": "in the category",
+           "attributes": "in its attributes", "description": "in the description",
+           "identifier": "in its id or product code"}
+
 
 def explain(candidate: RankedCandidate, query: QuerySignals, visual: bool) -> str:
     signals, weights = candidate.signals, candidate.weights
@@ -18,6 +22,11 @@ def explain(candidate: RankedCandidate, query: QuerySignals, visual: bool) -> st
     for name, (holds, phrase) in phrases.items():
         if name in weights and holds:
             reasons.append((weights[name] * signals[name], phrase))
+    words = candidate.words
+    if "keywords" in weights and words is not None and words.terms:
+        phrase = ("exact match on its id or product code" if words.identifier
+                  else f'matches "{" ".join(words.terms)}" {_PLACES[words.field or "title"]}')
+        reasons.append((float("inf") if words.identifier else weights["keywords"] * signals["keywords"], phrase))
     if "rules" in weights and signals["rules"] != 0.5:
         promoted = signals["rules"] > 0.5
         reasons.append((weights["rules"], "promoted by the merchant" if promoted else "lowered by a merchant rule"))
