@@ -181,8 +181,9 @@ def point_hit(point: StoredPoint, score: float, vector_name: str | None = None) 
 def cosine_hit(point: StoredPoint, query: np.ndarray, vector_name: str, keep_vector: bool,
                words_score: float | None = None) -> IndexHit:
     """A hit found by another leg than the pictures': its cosine from its stored (unit) vector."""
-    vector = point_vector(point, vector_name)
-    return IndexHit(point_payload(point)["product_id"], float(np.dot(query, vector)), point_payload(point),
+    vector = point_vector(point, vector_name)  # stored as a unit vector (cosine distance)
+    cosine = float(np.dot(query, vector) / (np.linalg.norm(query) or 1.0))
+    return IndexHit(point_payload(point)["product_id"], cosine, point_payload(point),
                     vector if keep_vector else None, words_score)
 
 
