@@ -192,8 +192,8 @@ def test_an_index_built_before_the_words_leg_gets_its_words_without_an_encode(en
     if engine.kind == "edge":
         config = qe.EdgeConfig(vectors={SPACE.name: qe.EdgeVectorParams(size=SPACE.size, distance=qe.Distance.Cosine)})
         shard = qe.EdgeShard.create(str(engine.tmp_path / "index" / SPACE.name / "shared"), config)
-        shard.update(qe.UpdateOperation.upsert_points([
-            qe.Point(shared_point_id("a", pid), {SPACE.name: vectors[pid]}, payload) for pid, payload in payloads.items()]))
+        shard.update(qe.UpdateOperation.upsert_points([qe.Point(shared_point_id("a", pid), {SPACE.name: vectors[pid]},
+                                                                payload) for pid, payload in payloads.items()]))
         shard.flush()
         shard.close()
     else:
