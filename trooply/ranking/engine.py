@@ -26,6 +26,7 @@ NEAR_DUPLICATE_COSINE = 0.95
 GATE_INACTIVE, GATE_PASSED = "category:inactive", "category:passed"
 GATE_NEAR_DUPLICATE, GATE_DROPPED = "category:near_duplicate", "category:dropped"
 GATE_RELAXED = "category:relaxed"
+GATE_EXACT = "category:exact_identifier"  # the query is exactly this product's id or code: never gated
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def rank(hits: list[IndexHit], query: QuerySignals, profile: ScoringProfile,
     weights = {name: round(w / total, 4) for name, w in weights.items()}
     ranked, gated = [], []
     for hit in hits:
-        gate = category_gate(query.family, hit, profile)
+        gate = GATE_EXACT if hit.product_id in pinned else category_gate(query.family, hit, profile)
         if gate == GATE_DROPPED:
             gated.append(hit)
         else:

@@ -86,9 +86,10 @@ class MatchBreakdown(BaseModel):
     weights: dict[str, float]
     gates: list[str] = Field(default_factory=list, description=(
         "the category gate's outcome: category:passed, category:inactive (the query's type was unsure), "
-        "category:near_duplicate (another type, kept as a near-copy of the query) or category:relaxed "
-        "(another type, shown because the gate would have emptied the page)"))
-    matched_terms: list[str] | None = Field(None, description=(
+        "category:near_duplicate (another type, kept as a near-copy of the query), category:relaxed "
+        "(another type, shown because the gate would have emptied the page) or category:exact_identifier (the query "
+        "is exactly its id or product code)"))
+    matched_terms: list[str] | None = Field(None, exclude_if=lambda terms: terms is None, description=(
         "text, voice and fusion queries weighing words: the query's words found in this product, as typed"))
 
 
