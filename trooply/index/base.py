@@ -178,18 +178,21 @@ def point_hit(point: StoredPoint, score: float, vector_name: str | None = None) 
     return IndexHit(point_payload(point)["product_id"], score, point_payload(point), vector)
 
 
-def cosine_hit(point: StoredPoint, query: np.ndarray, vector_name: str, keep_vector: bool,
-               words_score: float | None = None) -> IndexHit:
-    """A hit found by another leg than the pictures': its cosine from its stored (unit) vector."""
-    vector = point_vector(point, vector_name)  # stored as a unit vector (cosine distance)
-    cosine = float(np.dot(query, vector) / (np.linalg.norm(query) or 1.0))
-    return IndexHit(point_payload(point)["product_id"], cosine, point_payload(point),
-                    vector if keep_vector else None, words_score)
-
-
 class ScoredStoredPoint(StoredPoint, Protocol):
     @property
     def score(self) -> float: ...
+
+
+def cosine_hits(points: Sequence[ScoredStoredPoint], query: np.ndarray, vector_name: str, keep_vectors: bool,
+                words: bool) -> list[IndexHit]:
+    """Hits found by another leg than the pictures': each one's cosine from its stored (unit) vector, in one product;
+    `words`: their scores are BM25 scores, kept as `words_score`."""
+    if not points:
+        return []
+    vectors = np.asarray([cast(dict[str, list[float]], p.vector)[vector_name] for p in points], dtype=np.float32)
+    cosines = vectors @ (query / (np.linalg.norm(query) or 1.0))
+    return [IndexHit(point_payload(p)["product_id"], float(cosine), point_payload(p), vector if keep_vectors else None,
+                     p.score if words else None) for p, cosine, vector in zip(points, cosines, vectors, strict=True)]
 
 
 def neighbours_without(product_id: str, found: Sequence[ScoredStoredPoint], limit: int) -> list[IndexHit]:

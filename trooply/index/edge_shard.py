@@ -36,7 +36,7 @@ from trooply.index.base import (
     IndexPoint,
     ScrollPage,
     as_floats,
-    cosine_hit,
+    cosine_hits,
     point_hit,
     point_payload,
     point_vector,
@@ -199,10 +199,9 @@ class EdgeShardStore:
             found = self._edge.query_batch(qe.QueryBatchRequest(requests))
         pictures = [point_hit(p, p.score, self._vector if query.with_vectors else None) for p in found[0]]
         rest = iter(found[1:])
-        words = [cosine_hit(p, query.vector, self._vector, query.with_vectors, p.score)
-                 for p in (next(rest) if query.words else [])]
-        exact_hits = [cosine_hit(p, query.vector, self._vector, query.with_vectors)
-                      for p in (next(rest) if query.identifier else [])]
+        words = cosine_hits(next(rest) if query.words else [], query.vector, self._vector, query.with_vectors, True)
+        exact_hits = cosine_hits(next(rest) if query.identifier else [], query.vector, self._vector,
+                                 query.with_vectors, False)
         return HybridHits(pictures, words, exact_hits)
 
     def set_words(self, point_id: str, words: Words, scope: Sequence[Condition]) -> None:

@@ -35,7 +35,7 @@ from trooply.index.base import (
     IndexPoint,
     ScrollPage,
     as_floats,
-    cosine_hit,
+    cosine_hits,
     point_hit,
     point_payload,
     point_vector,
@@ -124,10 +124,9 @@ class CollectionStore:
             found = [response.points for response in self.client.query_batch_points(self.name, requests=requests)]
         pictures = [point_hit(p, p.score, self._vector if query.with_vectors else None) for p in found[0]]
         rest = iter(found[1:])
-        words = [cosine_hit(p, query.vector, self._vector, query.with_vectors, p.score)
-                 for p in (next(rest) if query.words else [])]
-        exact = [cosine_hit(p, query.vector, self._vector, query.with_vectors)
-                 for p in (next(rest) if query.identifier else [])]
+        words = cosine_hits(next(rest) if query.words else [], query.vector, self._vector, query.with_vectors, True)
+        exact = cosine_hits(next(rest) if query.identifier else [], query.vector, self._vector, query.with_vectors,
+                            False)
         return HybridHits(pictures, words, exact)
 
     def set_words(self, point_id: str, words: Words, scope: Sequence[Condition]) -> None:

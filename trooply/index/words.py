@@ -13,7 +13,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import qdrant_edge as qe
@@ -24,12 +24,13 @@ IDENTIFIER_ATTRIBUTES = ("sku", "gtin", "mpn", "ean")
 DEFAULT_LANGUAGE = "english"
 MAX_IDENTIFIER = 256
 
-# Where a word was found, and how much a match there says about the product (the keywords signal).
+# Where a word was found, and how much a match there says: the field an explanation names is the best one.
 FIELD_WEIGHTS = {"identifier": 1.0, "title": 1.0, "brand": 1.0, "category": 0.8, "attributes": 0.8,
                  "description": 0.5}
 # How often each field's text is repeated in the BM25 document: a title word outweighs a description word.
 _REPEATS = {"identifier": 1, "title": 2, "brand": 2, "category": 1, "attributes": 1, "description": 1}
 _COMPOUND = re.compile(r"[^\W_]+(?:[-_./:#+][^\W_]+)+")
+_SEPARATOR = re.compile(r"[^\W_][-_./:#+][^\W_]")
 _TYPED_WORD = re.compile(r"[^\s,;]+")
 _EDGE_PUNCTUATION = "\"'“”‘’()[]{}<>!?.,:;"
 
@@ -65,10 +66,9 @@ class QueryWords:
 
 @dataclass(frozen=True)
 class WordsMatch:
-    """How a product's words answer a query: the keywords signal in [0, 1], the typed words it holds (in query
-    order) and the field most of them were found in."""
+    """How a product's words answer a query, for its explanation: the typed words it holds (in query order) and the
+    field most of them were found in (the best field of each word)."""
 
-    score: float
     terms: tuple[str, ...]
     field: str | None
     identifier: bool = False
@@ -82,44 +82,43 @@ class Lexicon:
         self._bm25 = qe.Bm25(qe.Bm25Config(language=language, ascii_folding=True, avg_len=_AVERAGE_TOKENS))
 
     def tokens(self, text: str) -> frozenset[int]:
-        return frozenset(self._bm25.embed_query(with_joined_codes(text)).indices)
+        """Cached: ranking asks again for the same catalogue texts query after query."""
+        return _tokens(self.language, text)
 
     def document(self, payload: dict[str, Any]) -> Words:
-        text = " ".join(part for field, part in product_fields(payload) for _ in range(_REPEATS[field]))
-        return _words(self._bm25.embed_document(with_joined_codes(text))) if text else Words()
+        text = " ".join(with_joined_codes(part) for field, part in product_fields(payload)
+                        for _ in range(_REPEATS[field]))
+        return _words(self._bm25.embed_document(text)) if text else Words()
+
+    def embed_query(self, text: str) -> Words:
+        return _words(self._bm25.embed_query(with_joined_codes(text)))
 
     def query(self, text: str) -> QueryWords:
-        vector = _words(self._bm25.embed_query(with_joined_codes(text)))
+        vector = self.embed_query(text)
         terms = []
         for match in _TYPED_WORD.finditer(text):
             typed = match.group().strip(_EDGE_PUNCTUATION)
             tokens = self.tokens(typed) if typed else frozenset()
             if tokens:
                 terms.append(QueryTerm(typed, tokens))
+        # Identifiers hold no spaces: a query of several words is never looked up as one.
         identifier = text.strip().lower()
-        return QueryWords(vector, tuple(terms), identifier if 0 < len(identifier) <= MAX_IDENTIFIER else None)
+        exact = 0 < len(identifier) <= MAX_IDENTIFIER and not any(c.isspace() for c in identifier)
+        return QueryWords(vector, tuple(terms), identifier if exact else None)
 
     def match(self, query: QueryWords, payload: dict[str, Any]) -> WordsMatch:
-        """The keywords signal: the mean over the query's words of the weight of the best field holding it (1 when
-        the query is exactly one of the product's identifiers)."""
         if query.identifier is not None and query.identifier in identifiers(payload):
-            return WordsMatch(1.0, tuple(t.typed for t in query.terms), "identifier", identifier=True)
-        if not query.terms:
-            return WordsMatch(0.0, (), None)
+            return WordsMatch(tuple(t.typed for t in query.terms), "identifier", identifier=True)
         fields = [(field, self.tokens(text)) for field, text in product_fields(payload)]
         found: list[tuple[str, str]] = []
-        total = 0.0
         for term in query.terms:
             holding = [field for field, tokens in fields if term.tokens <= tokens]
             if holding:
-                best = max(holding, key=lambda field: FIELD_WEIGHTS[field])
-                found.append((term.typed, best))
-                total += FIELD_WEIGHTS[best]
+                found.append((term.typed, max(holding, key=lambda field: FIELD_WEIGHTS[field])))
         if not found:
-            return WordsMatch(0.0, (), None)
+            return WordsMatch((), None)
         places = [field for _, field in found]
-        return WordsMatch(round(total / len(query.terms), 4), tuple(typed for typed, _ in found),
-                          max(dict.fromkeys(places), key=places.count))
+        return WordsMatch(tuple(typed for typed, _ in found), max(dict.fromkeys(places), key=places.count))
 
 
 _AVERAGE_TOKENS = 40  # a product's title, brand, category, attributes and a short description
@@ -127,6 +126,8 @@ _AVERAGE_TOKENS = 40  # a product's title, brand, category, attributes and a sho
 
 def with_joined_codes(text: str) -> str:
     """The text plus each code written with separators, joined: "SKU-83421" also gives "sku83421"."""
+    if not _SEPARATOR.search(text):
+        return text
     folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
     joined = [re.sub(r"[-_./:#+]", "", code) for code in _COMPOUND.findall(folded)]
     return " ".join([text, *joined]) if joined else text
@@ -170,6 +171,11 @@ def has_text(payload: dict[str, Any]) -> bool:
 @cache
 def lexicon(language: str = DEFAULT_LANGUAGE) -> Lexicon:
     return Lexicon(language)
+
+
+@lru_cache(maxsize=65536)
+def _tokens(language: str, text: str) -> frozenset[int]:
+    return frozenset(lexicon(language).embed_query(text).indices)
 
 
 def document_words(payload: dict[str, Any]) -> Words:

@@ -7,12 +7,13 @@ its payload, so ranking 30 candidates is arithmetic, not model work.
 """
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from trooply.index.base import Condition, IndexHit
 from trooply.index.filters import payload_matches
-from trooply.index.words import QueryWords, WordsMatch, lexicon
+from trooply.index.words import QueryWords
 from trooply.ranking.families import FamilyGuess
 from trooply.ranking.profiles import SIGNALS, ScoringProfile
 from trooply.vision.colour import histogram_intersection
@@ -59,7 +60,6 @@ class RankedCandidate:
     signals: dict[str, float]
     weights: dict[str, float]
     gates: list[str] = field(default_factory=list)
-    words: WordsMatch | None = None  # with the keywords signal: the query's words this product holds
 
 
 @dataclass
@@ -89,28 +89,36 @@ def rank(hits: list[IndexHit], query: QuerySignals, profile: ScoringProfile,
         weights["keywords"] = relevance * query.keyword_weight
     total = sum(weights.values()) or 1.0
     weights = {name: round(w / total, 4) for name, w in weights.items()}
+    strength = _lexical_strength(hits, pinned)
     ranked, gated = [], []
     for hit in hits:
         gate = GATE_EXACT if hit.product_id in pinned else category_gate(query.family, hit, profile)
         if gate == GATE_DROPPED:
             gated.append(hit)
         else:
-            ranked.append(_scored(hit, query, rules, weights, gate))
+            ranked.append(_scored(hit, query, rules, weights, gate, strength))
     relaxed = not ranked and bool(gated) and profile.gates.relax_when_empty
     if relaxed:
         # A page of "a different kind of product" beats an empty one: the shopper can still see something.
-        ranked, gated = [_scored(hit, query, rules, weights, GATE_RELAXED) for hit in gated], []
+        ranked, gated = [_scored(hit, query, rules, weights, GATE_RELAXED, strength) for hit in gated], []
     ranked.sort(key=lambda c: (c.hit.product_id in pinned, c.score), reverse=True)
     return Ranking(ranked, [hit.product_id for hit in gated], relaxed)
 
 
 def _scored(hit: IndexHit, query: QuerySignals, rules: list[MerchandisingRule], weights: dict[str, float],
-            gate: str) -> RankedCandidate:
-    words = lexicon().match(query.words, hit.payload) if query.words is not None and "keywords" in weights else None
-    signals = {name: round(words.score if name == "keywords" and words else _signal(name, hit, query, rules), 4)
+            gate: str, strength: Callable[[IndexHit], float]) -> RankedCandidate:
+    signals = {name: round(strength(hit) if name == "keywords" else _signal(name, hit, query, rules), 4)
                for name in weights}
     score = sum(weights[name] * signals[name] for name in weights)
-    return RankedCandidate(hit, round(score, 4), signals, weights, [gate], words)
+    return RankedCandidate(hit, round(score, 4), signals, weights, [gate])
+
+
+def _lexical_strength(hits: list[IndexHit], pinned: frozenset[str]) -> Callable[[IndexHit], float]:
+    """The keywords signal: a candidate's BM25 score relative to the best among the candidates (so a rare word, a
+    model number, counts more than a common one, and title and brand words more than the description's); 1 for an
+    exact identifier; 0 for a candidate the words leg did not return."""
+    best = max((hit.words_score for hit in hits if hit.words_score is not None), default=0.0)
+    return lambda hit: 1.0 if hit.product_id in pinned else (hit.words_score or 0.0) / best if best > 0 else 0.0
 
 
 def _active_signals(hits: list[IndexHit], query: QuerySignals, rules: list[MerchandisingRule]) -> set[str]:

@@ -5,6 +5,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from trooply.index.base import HybridQuery, IndexHit, VectorIndex
+from trooply.index.words import lexicon
 from trooply.observability import INDEX_QUERY_SECONDS, SEARCH_SECONDS, timed
 from trooply.ranking.engine import MerchandisingRule, QuerySignals, Ranking, rank
 from trooply.ranking.explain import explain
@@ -103,7 +104,7 @@ class Retriever:
         weight = signals.keyword_weight
         legs = [leg for leg, used in ((found.pictures, weight < 1), (found.words, weight > 0)) if used]
         exhausted = all(len(leg) < pool for leg in legs)
-        return (fuse(found, weight, pool, self.fusion, self.rrf_k), exhausted,
+        return (fuse(found, weight, 2 * pool, self.fusion, self.rrf_k), exhausted,
                 frozenset(hit.product_id for hit in found.exact))
 
 
@@ -121,8 +122,10 @@ def _result(entry: PageEntry, query: QuerySignals, mode: str, explain_it: bool) 
     hit = SearchHit(id=candidate.hit.product_id, similarity_score=candidate.score,
                     metadata=candidate.hit.payload.get("metadata", {}), group=entry.group)
     if explain_it:
-        matched = list(candidate.words.terms) if candidate.words is not None else None
+        # Which words matched, and where, only for the page shown: ranking needed their BM25 score alone.
+        words = (lexicon().match(query.words, candidate.hit.payload)
+                 if query.words is not None and "keywords" in candidate.weights else None)
         hit.match_breakdown = MatchBreakdown(signals=candidate.signals, weights=candidate.weights,
-                                             gates=candidate.gates, matched_terms=matched)
-        hit.explanation = explain(candidate, query, visual=mode not in TEXT_MODES)
+                                             gates=candidate.gates, matched_terms=list(words.terms) if words else None)
+        hit.explanation = explain(candidate, query, visual=mode not in TEXT_MODES, words=words)
     return hit

@@ -15,7 +15,7 @@ from trooply.index.edge import EdgeIndex
 from trooply.index.filters import filterable_payload, parse_filters
 from trooply.index.server import QdrantServerIndex
 from trooply.index.tiers import TENANT_KEY, TieredIndex
-from trooply.index.words import lexicon
+from trooply.index.words import WordsMatch, lexicon
 from trooply.vectors import VectorSpace
 
 SPACE = VectorSpace("clip-test", 8)
@@ -71,12 +71,11 @@ def test_stop_words_and_punctuation_give_no_tokens(typed: str) -> None:
 def test_a_match_names_the_typed_words_and_the_field_holding_them() -> None:
     payload = {"product_id": "p1", **CATALOGUE[0].payload}
     match = lexicon().match(lexicon().query("White AIR max 90 boots"), payload)
-    assert match.terms == ("White", "AIR", "max", "90") and match.field == "title"
-    # air, max, 90 in the title (1.0 each), white in the attributes (0.8), boots nowhere (0)
-    assert match.score == pytest.approx((3 * 1.0 + 0.8) / 5)
-    exact = lexicon().match(lexicon().query("sku-83421"), payload)
-    assert exact.identifier and exact.score == 1.0
-    assert lexicon().match(lexicon().query("suitcase"), payload).terms == ()
+    # air, max, 90 in the title, white in the attributes, boots nowhere
+    assert match.terms == ("White", "AIR", "max", "90") and match.field == "title" and not match.identifier
+    assert lexicon().match(lexicon().query("white"), payload).field == "attributes"
+    assert lexicon().match(lexicon().query("sku-83421"), payload).identifier
+    assert lexicon().match(lexicon().query("suitcase"), payload) == WordsMatch((), None)
 
 
 class Engine:
