@@ -177,10 +177,20 @@ def _beat(_args, settings: Settings) -> int:
 
 
 def _migrate(_args, settings: Settings) -> None:
-    from trooply.db import Database
+    from trooply.container import Container
+    from trooply.errors import ServiceUnavailable
 
-    Database(settings.sql_url).migrate()
-    print("database is at the latest schema")
+    container = Container(settings)
+    try:
+        container.prepare()
+        print("database is at the latest schema")
+        try:
+            container.fill_words()
+            print("every indexed product has its words")
+        except ServiceUnavailable as error:  # embedded, beside a running `trooply serve`: it fills them at open
+            print(f"index not reached ({error.message}); products get their words when the index opens")
+    finally:
+        container.stop()
 
 
 @contextmanager

@@ -132,6 +132,10 @@ class Container:
             self._model_sweep = PeriodicTask(MODEL_SWEEP_SECONDS, self.models.resume_unfinished, "model-migration")
             self.models.resume_unfinished()
 
+    def fill_words(self) -> None:
+        """`trooply migrate`: indexes built before the lexical leg get their words now (else they do at open)."""
+        self._indexes().fill_words()
+
     def prepare(self) -> None:
         """The SQL schema, every tenant's plan in the plan table, and the active model recorded (from the
         settings at the very first start)."""

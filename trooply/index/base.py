@@ -145,6 +145,9 @@ class VectorIndex(Protocol):
 class SpaceIndex(VectorIndex, Protocol):
     """An engine's index of one vector space: it owns that space's storage."""
 
+    def fill_all_words(self) -> None:
+        """Gives every point written before the lexical leg its words, and returns when they all have them."""
+
     def destroy(self) -> None:
         """Closes the index and deletes every store of its space (shared, dedicated, promotions under way), so
         that no tenant's vectors survive, not even a tenant's no longer known elsewhere."""

@@ -161,6 +161,10 @@ class EdgeIndex(TieredIndex):
             self._dedicated_names.discard(tenant_id)
             shutil.rmtree(self._tenant_path(tenant_id), ignore_errors=True)
 
+    def _dedicated_tenants(self) -> list[str]:
+        with self._guard:
+            return sorted(self._dedicated_names)
+
     def _check_open(self) -> None:
         if self._closed:
             raise ServiceUnavailable("the index is closed", code="index_closed")

@@ -319,6 +319,12 @@ class QdrantServerIndex(TieredIndex):
             self.client.delete_collection(collection)
         self._checked.pop(alias, None)
 
+    def _dedicated_tenants(self) -> list[str]:
+        self._move_legacy_tenants()
+        tenants = self.tenant_name("")
+        return sorted(alias.alias_name.removeprefix(tenants) for alias in self.client.get_aliases().aliases
+                      if alias.alias_name.startswith(tenants))
+
     def _forget(self, name: str) -> None:
         """A collection another process deleted: looked up (the shared one created) again on next use."""
         if self._shared is not None and self._shared.name == name:

@@ -288,6 +288,10 @@ class TieredIndex(ABC):
     @abstractmethod
     def _drop_dedicated(self, tenant_id: str) -> None: ...
 
+    @abstractmethod
+    def _dedicated_tenants(self) -> list[str]:
+        """The tenants with a store of their own."""
+
     # VectorIndex
 
     def upsert(self, tenant_id: str, points: Sequence[IndexPoint]) -> None:
@@ -422,6 +426,14 @@ class TieredIndex(ABC):
             return
         if filled:
             log.info("gave %d points of %s their words", filled, where)
+
+    def fill_all_words(self) -> None:
+        """Opens every store, so that those built before the lexical leg are filled, and waits for the fills
+        (`trooply migrate`)."""
+        self._shared_store()
+        for tenant_id in self._dedicated_tenants():
+            self._dedicated_store(tenant_id)
+        self.await_words()
 
     def await_words(self, timeout: float | None = None) -> None:
         """Waits for the word fills under way (tests, bench, `trooply migrate`)."""

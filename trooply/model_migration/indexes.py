@@ -59,6 +59,14 @@ class ModelIndexes:
             index = self._opened.pop(space, None)
         (index or self._open_index(space)).destroy()
 
+    def fill_words(self) -> None:
+        """Every kept model's index gives the points written before the lexical leg their words, now."""
+        for spec in self._state().written:
+            self.of(spec.space)
+            with self._lock:
+                index = self._opened[spec.space]
+            index.fill_all_words()
+
     def open_active(self) -> None:
         """Opens the active model's index now (embedded: takes the data-directory lock, so a second `serve`
         refuses at start rather than at its first request)."""

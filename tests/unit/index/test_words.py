@@ -203,8 +203,36 @@ def test_an_index_built_before_the_words_leg_gets_its_words_without_an_encode(en
                                                        payload=payload) for pid, payload in payloads.items()])
     index = engine.open()
     assert index.count("a") == 4  # searches answer while the words are filled
-    index.await_words(timeout=30)
+    index.fill_all_words()  # what `trooply migrate` does; opening the index has started it already
     assert found(index, "samsonite cabin") == ["p2"] and found(index, "air max")[0] == "p1"
     assert [h.product_id for h in index.hybrid_query("a", words_query("SKU-83421")).exact] == ["p1"]
     (hit,) = index.hybrid_query("a", words_query("samsonite", vector=unit(1))).words
     assert hit.score == pytest.approx(1.0, abs=1e-5)  # its picture vector untouched
+
+
+def test_trooply_migrate_gives_an_older_index_its_words(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from trooply.cli import main
+
+    for name, value in {"DATA_DIR": str(tmp_path), "CLIP_MODEL": "trooply-test-tiny",
+                        "CLIP_PRETRAINED": "random"}.items():
+        monkeypatch.setenv(f"TROOPLY_{name}", value)
+    space = VectorSpace("trooply-test-tiny__random", 64)
+    path = tmp_path / "index" / space.name / "shared"
+    vectors = {space.name: qe.EdgeVectorParams(size=space.size, distance=qe.Distance.Cosine)}
+    shard = qe.EdgeShard.create(str(path), qe.EdgeConfig(vectors=vectors))
+    shard.update(qe.UpdateOperation.upsert_points([
+        qe.Point(shared_point_id("a", p.product_id), {space.name: np.resize(p.vector, 64).tolist()},
+                 {**p.payload, "product_id": p.product_id, TENANT_KEY: "a"}) for p in CATALOGUE]))
+    shard.flush()
+    shard.close()
+
+    assert main(["migrate"]) == 0
+    assert "every indexed product has its words" in capsys.readouterr().out
+    shard = qe.EdgeShard.load(str(path))
+    try:
+        without = qe.Filter(must_not=[qe.HasVectorCondition("words")])
+        assert shard.count(qe.CountRequest(exact=True)) == 4
+        assert shard.count(qe.CountRequest(filter=without, exact=True)) == 0
+    finally:
+        shard.close()
