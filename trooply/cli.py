@@ -47,7 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("beat", help="run Celery beat: the periodic popularity refresh (needs TROOPLY_REDIS_URL)"
                         ).set_defaults(run=_beat)
 
-    commands.add_parser("migrate", help="apply the SQL schema migrations").set_defaults(run=_migrate)
+    commands.add_parser("migrate", help="apply the SQL schema migrations; give the products of indexes "
+                        "built before the words leg their words").set_defaults(run=_migrate)
 
     tenants = commands.add_parser("tenants", help="manage tenants").add_subparsers(required=True, metavar="ACTION")
     create = tenants.add_parser("create", help="create a tenant and print its keys once")
