@@ -100,8 +100,11 @@ class EdgeShardStore:
         self._edge = edge
         self._vector = vector_name
         self._builds = builds
+        # Points written since the last build: the engine counts sparse vectors as indexed, so those are taken out.
         info = edge.info()
-        self._unindexed = info.points_count - info.indexed_vectors_count  # points written since the last build
+        with_words = edge.count(qe.CountRequest(filter=qe.Filter(must=[qe.HasVectorCondition(WORDS_VECTOR)]),
+                                                exact=True))
+        self._unindexed = max(0, info.points_count - max(0, info.indexed_vectors_count - with_words))
         self._lock = threading.Lock()
         self._closed = False
         self._building = False

@@ -236,3 +236,16 @@ def test_trooply_migrate_gives_an_older_index_its_words(tmp_path: Path, monkeypa
         assert shard.count(qe.CountRequest(filter=without, exact=True)) == 0
     finally:
         shard.close()
+
+
+def test_the_words_do_not_hide_pictures_waiting_for_their_graph(tmp_path: Path) -> None:
+    """Qdrant Edge counts sparse vectors as indexed: a reopened shard still knows its pictures have no graph yet."""
+    index = EdgeIndex(tmp_path, SPACE, optimize_threshold=1000)
+    index.upsert("a", [product(f"p{i}", i, title=f"product {i}") for i in range(30)])
+    index.close()
+    reopened = EdgeIndex(tmp_path, SPACE, optimize_threshold=20)
+    try:
+        reopened.upsert("a", [product("p30", 30, title="one more")])
+        assert reopened.graph_build("a").building  # 31 pictures written since the last build
+    finally:
+        reopened.close()
