@@ -129,6 +129,8 @@ def run(count: int, per_kind: int, weight: float, dim_model: str) -> None:
     products = catalogue(count)
     vectors = clustered_vectors(count, index.space.size)
     with_words = populate(index, tenant, products, vectors)
+    if index.tier(tenant).promoting:  # past the promotion threshold: measured in its own store, as it would be
+        index.promote(tenant).result()
     before = tiers.document_words
     tiers.document_words = lambda payload: Words()  # type: ignore[assignment]  # the write as before words
     try:
