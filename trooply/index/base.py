@@ -186,16 +186,18 @@ class ScoredStoredPoint(StoredPoint, Protocol):
     def score(self) -> float: ...
 
 
-def cosine_hits(points: Sequence[ScoredStoredPoint], query: np.ndarray, vector_name: str, keep_vectors: bool,
-                words: bool) -> list[IndexHit]:
-    """Hits found by another leg than the pictures': each one's cosine from its stored (unit) vector, in one product;
-    `words`: their scores are BM25 scores, kept as `words_score`."""
-    if not points:
-        return []
-    vectors = np.asarray([cast(dict[str, list[float]], p.vector)[vector_name] for p in points], dtype=np.float32)
-    cosines = vectors @ (query / (np.linalg.norm(query) or 1.0))
-    return [IndexHit(point_payload(p)["product_id"], float(cosine), point_payload(p), vector if keep_vectors else None,
-                     p.score if words else None) for p, cosine, vector in zip(points, cosines, vectors, strict=True)]
+def words_hits(found: Sequence[ScoredStoredPoint], rescored: Sequence[ScoredStoredPoint],
+               vector_name: str | None) -> list[IndexHit]:
+    """The lexical leg's hits (scored by BM25) with their cosines from the same products scored by the query's
+    vector (`rescored`); `vector_name`: with the stored vector of that name (asked for with the query)."""
+    cosines = {point_payload(p)["product_id"]: p.score for p in rescored}
+    hits = []
+    for point in found:
+        payload = point_payload(point)
+        vector = None if vector_name is None else point_vector(point, vector_name)
+        hits.append(IndexHit(payload["product_id"], cosines.get(payload["product_id"], -1.0), payload, vector,
+                             point.score))
+    return hits
 
 
 def neighbours_without(product_id: str, found: Sequence[ScoredStoredPoint], limit: int) -> list[IndexHit]:

@@ -36,10 +36,10 @@ from trooply.index.base import (
     IndexPoint,
     ScrollPage,
     as_floats,
-    cosine_hits,
     point_hit,
     point_payload,
     point_vector,
+    words_hits,
 )
 from trooply.index.edge_filters import PAYLOAD_INDEXES, edge_filter, tenant_index
 from trooply.index.tiers import TENANT_KEY, StorePoint, StoreRetired
@@ -187,24 +187,26 @@ class EdgeShardStore:
                corpus: Sequence[Condition]) -> HybridHits:
         selected = edge_filter(conditions)
         nearest = qe.Query.Nearest(as_floats(query.vector), using=self._vector)
+        keep = self._vector if query.with_vectors else None
         requests = [qe.QueryRequest(limit=query.limit, query=nearest, filter=selected, with_payload=True,
                                     with_vector=query.with_vectors)]
         if query.words:
             idf = qe.SearchParams(idf=qe.IdfParams(corpus=edge_filter(corpus))) if corpus else None
-            requests.append(qe.QueryRequest(limit=query.limit, query=qe.Query.Nearest(_sparse(query.words),
-                                                                                    using=WORDS_VECTOR),
-                                            filter=selected, params=idf, with_payload=True, with_vector=[self._vector]))
+            bm25 = qe.Query.Nearest(_sparse(query.words), using=WORDS_VECTOR)
+            requests.append(qe.QueryRequest(limit=query.limit, query=bm25, filter=selected, params=idf,
+                                            with_payload=True, with_vector=[keep] if keep else False))
+            # The same products scored by their pictures: each one's cosine, without sending its vector back.
+            requests.append(qe.QueryRequest(limit=query.limit, query=nearest, with_payload=["product_id"],
+                                            prefetches=[qe.Prefetch(query.limit, bm25, params=idf, filter=selected)]))
         if query.identifier:
             exact = edge_filter([*conditions, Condition(IDENTIFIERS_KEY, "eq", query.identifier)])
             requests.append(qe.QueryRequest(limit=_EXACT_LIMIT, query=nearest, filter=exact, with_payload=True,
-                                            with_vector=[self._vector]))
+                                            with_vector=query.with_vectors))
         with self._using():
-            found = self._edge.query_batch(qe.QueryBatchRequest(requests))
-        pictures = [point_hit(p, p.score, self._vector if query.with_vectors else None) for p in found[0]]
-        rest = iter(found[1:])
-        words = cosine_hits(next(rest) if query.words else [], query.vector, self._vector, query.with_vectors, True)
-        exact_hits = cosine_hits(next(rest) if query.identifier else [], query.vector, self._vector,
-                                 query.with_vectors, False)
+            found = iter(self._edge.query_batch(qe.QueryBatchRequest(requests)))
+        pictures = [point_hit(p, p.score, keep) for p in next(found)]
+        words = words_hits(next(found), next(found), keep) if query.words else []
+        exact_hits = [point_hit(p, p.score, keep) for p in next(found)] if query.identifier else []
         return HybridHits(pictures, words, exact_hits)
 
     def set_words(self, point_id: str, words: Words, scope: Sequence[Condition]) -> None:

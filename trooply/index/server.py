@@ -35,10 +35,10 @@ from trooply.index.base import (
     IndexPoint,
     ScrollPage,
     as_floats,
-    cosine_hits,
     point_hit,
     point_payload,
     point_vector,
+    words_hits,
 )
 from trooply.index.server_filters import PAYLOAD_INDEXES, TENANT_INDEX, server_filter
 from trooply.index.tiers import TENANT_KEY, StorePoint, StoreRetired, TenantView, TieredIndex, new_version
@@ -107,26 +107,31 @@ class CollectionStore:
     def hybrid(self, query: HybridQuery, conditions: Sequence[Condition],
                corpus: Sequence[Condition]) -> HybridHits:
         selected = server_filter(conditions)
-        requests = [models.QueryRequest(query=as_floats(query.vector), using=self._vector, limit=query.limit,
-                                        filter=selected, with_payload=True, with_vector=query.with_vectors)]
+        vector = as_floats(query.vector)
+        keep = self._vector if query.with_vectors else None
+        requests = [models.QueryRequest(query=vector, using=self._vector, limit=query.limit, filter=selected,
+                                        with_payload=True, with_vector=query.with_vectors)]
         if query.words:
             idf = (models.SearchParams(idf=models.IdfCorpusParams(corpus=cast(models.Filter, server_filter(corpus))))
                    if corpus else None)
-            requests.append(models.QueryRequest(query=_sparse(query.words), using=WORDS_VECTOR, limit=query.limit,
-                                                filter=selected, params=idf, with_payload=True,
-                                                with_vector=[self._vector]))
+            bm25 = _sparse(query.words)
+            requests.append(models.QueryRequest(query=bm25, using=WORDS_VECTOR, limit=query.limit, filter=selected,
+                                                params=idf, with_payload=True, with_vector=[keep] if keep else False))
+            # The same products scored by their pictures: each one's cosine, without sending its vector back.
+            requests.append(models.QueryRequest(
+                query=vector, using=self._vector, limit=query.limit, with_payload=["product_id"],
+                prefetch=models.Prefetch(query=bm25, using=WORDS_VECTOR, limit=query.limit, filter=selected,
+                                         params=idf)))
         if query.identifier:
             requests.append(models.QueryRequest(
-                query=as_floats(query.vector), using=self._vector, limit=_EXACT_LIMIT, with_payload=True,
-                filter=server_filter([*conditions, Condition(IDENTIFIERS_KEY, "eq", query.identifier)]),
-                with_vector=[self._vector]))
+                query=vector, using=self._vector, limit=_EXACT_LIMIT, with_payload=True, with_vector=query.with_vectors,
+                filter=server_filter([*conditions, Condition(IDENTIFIERS_KEY, "eq", query.identifier)])))
         with self._retired_when_missing():
-            found = [response.points for response in self.client.query_batch_points(self.name, requests=requests)]
-        pictures = [point_hit(p, p.score, self._vector if query.with_vectors else None) for p in found[0]]
-        rest = iter(found[1:])
-        words = cosine_hits(next(rest) if query.words else [], query.vector, self._vector, query.with_vectors, True)
-        exact = cosine_hits(next(rest) if query.identifier else [], query.vector, self._vector, query.with_vectors,
-                            False)
+            found = iter([response.points for response in self.client.query_batch_points(self.name,
+                                                                                         requests=requests)])
+        pictures = [point_hit(p, p.score, keep) for p in next(found)]
+        words = words_hits(next(found), next(found), keep) if query.words else []
+        exact = [point_hit(p, p.score, keep) for p in next(found)] if query.identifier else []
         return HybridHits(pictures, words, exact)
 
     def set_words(self, point_id: str, words: Words, scope: Sequence[Condition]) -> None:
