@@ -186,18 +186,11 @@ class ScoredStoredPoint(StoredPoint, Protocol):
     def score(self) -> float: ...
 
 
-def words_hits(found: Sequence[ScoredStoredPoint], rescored: Sequence[ScoredStoredPoint],
-               vector_name: str | None) -> list[IndexHit]:
-    """The lexical leg's hits (scored by BM25) with their cosines from the same products scored by the query's
-    vector (`rescored`); `vector_name`: with the stored vector of that name (asked for with the query)."""
-    cosines = {point_payload(p)["product_id"]: p.score for p in rescored}
-    hits = []
-    for point in found:
-        payload = point_payload(point)
-        vector = None if vector_name is None else point_vector(point, vector_name)
-        hits.append(IndexHit(payload["product_id"], cosines.get(payload["product_id"], -1.0), payload, vector,
-                             point.score))
-    return hits
+def words_hit(point: ScoredStoredPoint, cosine: float, vector_name: str | None) -> IndexHit:
+    """A hit of the lexical leg: its BM25 score as `words_score`, its cosine to the query vector as `score`."""
+    hit = point_hit(point, cosine, vector_name)
+    hit.words_score = point.score
+    return hit
 
 
 def neighbours_without(product_id: str, found: Sequence[ScoredStoredPoint], limit: int) -> list[IndexHit]:

@@ -39,7 +39,7 @@ from trooply.index.base import (
     point_hit,
     point_payload,
     point_vector,
-    words_hits,
+    words_hit,
 )
 from trooply.index.edge_filters import PAYLOAD_INDEXES, edge_filter, tenant_index
 from trooply.index.tiers import TENANT_KEY, StorePoint, StoreRetired
@@ -192,22 +192,27 @@ class EdgeShardStore:
                                     with_vector=query.with_vectors)]
         if query.words:
             idf = qe.SearchParams(idf=qe.IdfParams(corpus=edge_filter(corpus))) if corpus else None
-            bm25 = qe.Query.Nearest(_sparse(query.words), using=WORDS_VECTOR)
-            requests.append(qe.QueryRequest(limit=query.limit, query=bm25, filter=selected, params=idf,
-                                            with_payload=True, with_vector=[keep] if keep else False))
-            # The same products scored by their pictures: each one's cosine, without sending its vector back.
-            requests.append(qe.QueryRequest(limit=query.limit, query=nearest, with_payload=["product_id"],
-                                            prefetches=[qe.Prefetch(query.limit, bm25, params=idf, filter=selected)]))
+            requests.append(qe.QueryRequest(limit=query.limit, query=qe.Query.Nearest(_sparse(query.words),
+                                                                                    using=WORDS_VECTOR),
+                                            filter=selected, params=idf, with_payload=True,
+                                            with_vector=[keep] if keep else False))
         if query.identifier:
-            exact = edge_filter([*conditions, Condition(IDENTIFIERS_KEY, "eq", query.identifier)])
-            requests.append(qe.QueryRequest(limit=_EXACT_LIMIT, query=nearest, filter=exact, with_payload=True,
+            identified = edge_filter([*conditions, Condition(IDENTIFIERS_KEY, "eq", query.identifier)])
+            requests.append(qe.QueryRequest(limit=_EXACT_LIMIT, query=nearest, filter=identified, with_payload=True,
                                             with_vector=query.with_vectors))
         with self._using():
             found = iter(self._edge.query_batch(qe.QueryBatchRequest(requests)))
-        pictures = [point_hit(p, p.score, keep) for p in next(found)]
-        words = words_hits(next(found), next(found), keep) if query.words else []
-        exact_hits = [point_hit(p, p.score, keep) for p in next(found)] if query.identifier else []
-        return HybridHits(pictures, words, exact_hits)
+            pictures = list(next(found))
+            by_words = list(next(found)) if query.words else []
+            cosines = {str(p.id): p.score for p in pictures}
+            unscored = [str(p.id) for p in by_words if str(p.id) not in cosines]
+            if unscored:  # found by their words alone: their cosines scored by the engine, no vector sent back
+                cosines |= {str(p.id): p.score for p in self._edge.query(qe.QueryRequest(
+                    limit=len(unscored), query=nearest, filter=edge_filter(conditions, unscored), with_payload=False))}
+            exact = list(next(found)) if query.identifier else []
+        return HybridHits([point_hit(p, p.score, keep) for p in pictures],
+                          [words_hit(p, cosines[str(p.id)], keep) for p in by_words],
+                          [point_hit(p, p.score, keep) for p in exact])
 
     def set_words(self, point_id: str, words: Words, scope: Sequence[Condition]) -> None:
         with self._using():

@@ -38,7 +38,7 @@ from trooply.index.base import (
     point_hit,
     point_payload,
     point_vector,
-    words_hits,
+    words_hit,
 )
 from trooply.index.server_filters import PAYLOAD_INDEXES, TENANT_INDEX, server_filter
 from trooply.index.tiers import TENANT_KEY, StorePoint, StoreRetired, TenantView, TieredIndex, new_version
@@ -114,14 +114,9 @@ class CollectionStore:
         if query.words:
             idf = (models.SearchParams(idf=models.IdfCorpusParams(corpus=cast(models.Filter, server_filter(corpus))))
                    if corpus else None)
-            bm25 = _sparse(query.words)
-            requests.append(models.QueryRequest(query=bm25, using=WORDS_VECTOR, limit=query.limit, filter=selected,
-                                                params=idf, with_payload=True, with_vector=[keep] if keep else False))
-            # The same products scored by their pictures: each one's cosine, without sending its vector back.
-            requests.append(models.QueryRequest(
-                query=vector, using=self._vector, limit=query.limit, with_payload=["product_id"],
-                prefetch=models.Prefetch(query=bm25, using=WORDS_VECTOR, limit=query.limit, filter=selected,
-                                         params=idf)))
+            requests.append(models.QueryRequest(query=_sparse(query.words), using=WORDS_VECTOR, limit=query.limit,
+                                                filter=selected, params=idf, with_payload=True,
+                                                with_vector=[keep] if keep else False))
         if query.identifier:
             requests.append(models.QueryRequest(
                 query=vector, using=self._vector, limit=_EXACT_LIMIT, with_payload=True, with_vector=query.with_vectors,
@@ -129,10 +124,18 @@ class CollectionStore:
         with self._retired_when_missing():
             found = iter([response.points for response in self.client.query_batch_points(self.name,
                                                                                          requests=requests)])
-        pictures = [point_hit(p, p.score, keep) for p in next(found)]
-        words = words_hits(next(found), next(found), keep) if query.words else []
-        exact = [point_hit(p, p.score, keep) for p in next(found)] if query.identifier else []
-        return HybridHits(pictures, words, exact)
+            pictures = next(found)
+            by_words = next(found) if query.words else []
+            cosines = {str(p.id): p.score for p in pictures}
+            unscored = [str(p.id) for p in by_words if str(p.id) not in cosines]
+            if unscored:  # found by their words alone: their cosines scored by the engine, no vector sent back
+                cosines |= {str(p.id): p.score for p in self.client.query_points(
+                    self.name, query=vector, using=self._vector, limit=len(unscored), with_payload=False,
+                    query_filter=server_filter(conditions, unscored)).points}
+            exact = next(found) if query.identifier else []
+        return HybridHits([point_hit(p, p.score, keep) for p in pictures],
+                          [words_hit(p, cosines[str(p.id)], keep) for p in by_words],
+                          [point_hit(p, p.score, keep) for p in exact])
 
     def set_words(self, point_id: str, words: Words, scope: Sequence[Condition]) -> None:
         self._write_words([point_id], {point_id: words}, self._only(scope, [point_id]))
