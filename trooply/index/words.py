@@ -23,8 +23,9 @@ IDENTIFIERS_KEY = "_ids"  # payload: the product's id and identifier attributes,
 IDENTIFIER_ATTRIBUTES = ("sku", "gtin", "mpn", "ean")
 DEFAULT_LANGUAGE = "english"
 MAX_IDENTIFIER = 256
+_AVERAGE_TOKENS = 40  # BM25's length normalisation: a title, brand, category, attributes and a short description
 
-# Where a word was found, and how much a match there says: the field an explanation names is the best one.
+# Which field an explanation names when a word is in several: the one where a match says most.
 FIELD_WEIGHTS = {"identifier": 1.0, "title": 1.0, "brand": 1.0, "category": 0.8, "attributes": 0.8,
                  "description": 0.5}
 # How often each field's text is repeated in the BM25 document: a title word outweighs a description word.
@@ -56,7 +57,7 @@ class QueryTerm:
 
 @dataclass(frozen=True)
 class QueryWords:
-    """What the lexical leg searches for: the BM25 query vector, the typed words it came from, and the whole
+    """What the lexical leg searches for: the BM25 query vector, the typed words it came from, and a one-word
     query as an identifier (an exact id, sku, gtin, mpn or ean puts that product first)."""
 
     vector: Words
@@ -120,8 +121,6 @@ class Lexicon:
         places = [field for _, field in found]
         return WordsMatch(tuple(typed for typed, _ in found), max(dict.fromkeys(places), key=places.count))
 
-
-_AVERAGE_TOKENS = 40  # a product's title, brand, category, attributes and a short description
 
 
 def with_joined_codes(text: str) -> str:
