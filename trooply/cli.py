@@ -47,7 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("beat", help="run Celery beat: the periodic popularity refresh (needs TROOPLY_REDIS_URL)"
                         ).set_defaults(run=_beat)
 
-    commands.add_parser("migrate", help="apply the SQL schema migrations").set_defaults(run=_migrate)
+    commands.add_parser("migrate", help="apply the SQL schema migrations; give the products of indexes "
+                        "built before the words leg their words").set_defaults(run=_migrate)
 
     tenants = commands.add_parser("tenants", help="manage tenants").add_subparsers(required=True, metavar="ACTION")
     create = tenants.add_parser("create", help="create a tenant and print its keys once")
@@ -182,16 +183,30 @@ def _beat(_args, settings: Settings) -> int:
 
 
 def _migrate(_args, settings: Settings) -> None:
+    from trooply.container import Container
+    from trooply.errors import ServiceUnavailable
+
+    container = Container(settings)
+    try:
+        container.prepare()
+        print("database is at the latest schema")
+        try:
+            container.fill_words()
+            print("every indexed product has its words")
+        except ServiceUnavailable as error:  # embedded, beside a running `trooply serve`: it fills them at open
+            print(f"index not reached ({error.message}); products get their words when the index opens")
+        _begin_colour_refresh(container.db, settings)
+    finally:
+        container.stop()
+
+
+def _begin_colour_refresh(db, settings: Settings) -> None:
+    """Stored colours older than the colour signal are recomputed in the background: embedded by `trooply serve`
+    (which resumes it at start); with Celery by the workers, if Redis answers now (a migrate job may run before
+    it), else once POST /admin/v1/colour-refresh sends it."""
     from trooply.catalog.queue import CeleryDispatcher
     from trooply.colour_refresh.service import ColourRefreshService
-    from trooply.db import Database
 
-    db = Database(settings.sql_url)
-    db.migrate()
-    print("database is at the latest schema")
-    # Stored colours older than the colour signal are recomputed in the background: embedded by `trooply serve`
-    # (which resumes it at start); with Celery by the workers, if Redis answers now (a migrate job may run
-    # before it), else once POST /admin/v1/colour-refresh sends it.
     dispatcher = CeleryDispatcher(settings.redis_url) if settings.redis_url else None
     try:
         refresh = ColourRefreshService(db, None).start(send=False)
@@ -205,7 +220,6 @@ def _migrate(_args, settings: Settings) -> None:
     finally:
         if dispatcher is not None:
             dispatcher.stop()
-        db.close()
     if refresh.started:
         print(f"colour refresh of {len(refresh.started)} tenant(s), {refresh.total} products, begun for {where}")
 

@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
@@ -184,6 +184,9 @@ class RankingSettings(_Group):
                                       description="scoring profiles; the shipped profiles/ when unset")
     popularity_refresh_seconds: float = Field(300.0, gt=0, validation_alias=_env("popularity_refresh_seconds"))
     popularity_half_life_days: float = Field(7.0, gt=0, validation_alias=_env("popularity_half_life_days"))
+    hybrid_fusion: Literal["rrf", "dbsf"] = Field("rrf", validation_alias=_env("hybrid_fusion"), description=(
+        "how text, voice and fusion queries fuse the pictures' and the words' candidates: weighted RRF or DBSF"))
+    hybrid_rrf_k: int = Field(60, ge=1, le=1000, validation_alias=_env("hybrid_rrf_k"))
 
 
 class DiscoverySettings(_Group):

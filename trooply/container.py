@@ -149,6 +149,10 @@ class Container:
             self._feed_schedule = PeriodicTask(self.settings.feeds.schedule_check_seconds, self.feeds.sync_due,
                                                "feed-schedule")
 
+    def fill_words(self) -> None:
+        """`trooply migrate`: indexes built before the lexical leg get their words now (else they do at open)."""
+        self._indexes().fill_words()
+
     def prepare(self) -> None:
         """The SQL schema, every tenant's plan in the plan table, and the active model recorded (from the
         settings at the very first start)."""

@@ -248,6 +248,30 @@ def test_text_search_opens_a_match_analysis_that_matches_the_api(page: Page, sho
     expect(page.get_by_test_id("match-analysis")).to_have_count(0)
 
 
+def test_the_keyword_weight_slider_and_the_matched_words(page: Page, shop: Shop) -> None:
+    sign_in(page, shop)
+    go(page, "search")
+    page.get_by_test_id("mode-text").check()
+    page.get_by_test_id("search-text-input").fill("navy runner")
+    expect(page.get_by_test_id("search-keyword-weight")).to_be_disabled()  # the profile's default
+    page.get_by_test_id("search-keyword-default").uncheck()
+    page.get_by_test_id("search-keyword-weight").fill("1")
+    expect(page.get_by_test_id("search-keyword-weight-value")).to_have_text("1.00")
+    with page.expect_response(lambda r: r.url.endswith("/v1/search/text")) as answer:
+        page.get_by_test_id("search-submit").click()
+    assert answer.value.request.post_data_json["keyword_weight"] == 1
+    envelope = answer.value.json()
+    assert envelope["keyword_weight"] == 1.0 and envelope["results"][0]["id"] == "sku-navy-runner"
+    expect(page.get_by_test_id("results-head")).to_contain_text("words 1.00")
+    page.locator("[data-testid=result-card][data-product-id='sku-navy-runner']").click()
+    terms = page.get_by_test_id("match-terms")
+    expect(terms).to_contain_text("navy")
+    expect(terms).to_contain_text("runner")
+    expect(page.locator("tr[data-signal='keywords']")).to_have_count(1)
+    page.get_by_test_id("dialog-close").click()
+    page.get_by_test_id("search-keyword-default").check()
+
+
 def test_upload_and_crop_searches(page: Page, shop: Shop) -> None:
     sign_in(page, shop)
     go(page, "search")

@@ -13,6 +13,7 @@ from typing import Any, Literal, Protocol, cast
 
 import numpy as np
 
+from trooply.index.words import Words
 from trooply.vectors import VectorSpace
 
 # Point ids are derived from the merchant's product id, so re-upserting a product replaces it.
@@ -42,6 +43,7 @@ class IndexHit:
     score: float  # cosine similarity in [-1, 1]
     payload: dict[str, Any]
     vector: np.ndarray | None = None
+    words_score: float | None = None  # found by the lexical leg: its BM25 score (IDF over the tenant's points)
 
 
 @dataclass
@@ -60,6 +62,28 @@ class Condition:
     kind: Literal["eq", "any", "except", "range"]
     value: Any = None
     range: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HybridQuery:
+    """Both legs of a search under one pre-filter: the nearest pictures, the best BM25 matches of `words` (None:
+    no lexical leg) and the products whose identifier is exactly `identifier`."""
+
+    vector: np.ndarray
+    limit: int
+    words: Words | None = None
+    identifier: str | None = None
+    conditions: Sequence[Condition] = ()
+    with_vectors: bool = False
+
+
+@dataclass
+class HybridHits:
+    """Each leg's hits, best first; every hit's `score` is its cosine to the query vector."""
+
+    pictures: list[IndexHit]
+    words: list[IndexHit]
+    exact: list[IndexHit]
 
 
 Tier = Literal["shared", "dedicated"]
@@ -86,6 +110,9 @@ class VectorIndex(Protocol):
 
     def query(self, tenant_id: str, vector: np.ndarray, limit: int,
               conditions: Sequence[Condition] = (), with_vectors: bool = False) -> list[IndexHit]: ...
+
+    def hybrid_query(self, tenant_id: str, query: HybridQuery) -> HybridHits:
+        """Every leg in one batched call; the lexical leg's IDF is computed over the tenant's own points."""
 
     def retrieve(self, tenant_id: str, product_ids: Sequence[str]) -> list[IndexPoint]:
         """The stored vectors and payloads of these products, in no particular order; products not in the
@@ -117,6 +144,9 @@ class VectorIndex(Protocol):
 
 class SpaceIndex(VectorIndex, Protocol):
     """An engine's index of one vector space: it owns that space's storage."""
+
+    def fill_all_words(self) -> None:
+        """Gives every point written before the lexical leg its words, and returns when they all have them."""
 
     def destroy(self) -> None:
         """Closes the index and deletes every store of its space (shared, dedicated, promotions under way), so
@@ -154,6 +184,13 @@ def point_hit(point: StoredPoint, score: float, vector_name: str | None = None) 
 class ScoredStoredPoint(StoredPoint, Protocol):
     @property
     def score(self) -> float: ...
+
+
+def words_hit(point: ScoredStoredPoint, cosine: float, vector_name: str | None) -> IndexHit:
+    """A hit of the lexical leg: its BM25 score as `words_score`, its cosine to the query vector as `score`."""
+    hit = point_hit(point, cosine, vector_name)
+    hit.words_score = point.score
+    return hit
 
 
 def neighbours_without(product_id: str, found: Sequence[ScoredStoredPoint], limit: int) -> list[IndexHit]:

@@ -103,9 +103,11 @@ class EdgeIndex(TieredIndex):
             self._check_open()
             if self._shared is None:
                 path = self._root / "shared"
-                self._shared = (EdgeShardStore.open(path, self.space, "the shared index", self._builds)
-                                if is_shard(path) or self._builds.previous_path(path).exists()
-                                else EdgeShardStore.create(path, self.space, self._builds, shared=True))
+                if is_shard(path) or self._builds.previous_path(path).exists():
+                    self._shared = EdgeShardStore.open(path, self.space, "the shared index", self._builds)
+                    self._fill_words_later(self._shared, "the shared index")
+                else:
+                    self._shared = EdgeShardStore.create(path, self.space, self._builds, shared=True)
             return self._shared
 
     def _dedicated_store(self, tenant_id: str) -> EdgeShardStore | None:
@@ -115,6 +117,7 @@ class EdgeIndex(TieredIndex):
             if store is None and tenant_id in self._dedicated_names:
                 store = self._dedicated[tenant_id] = EdgeShardStore.open(
                     self._tenant_path(tenant_id), self.space, f"index of tenant {tenant_id}", self._builds)
+                self._fill_words_later(store, f"the index of tenant {tenant_id}")
             return store
 
     def _promotion_target(self, tenant_id: str) -> EdgeShardStore | None:
@@ -157,6 +160,10 @@ class EdgeIndex(TieredIndex):
                 store.retire()
             self._dedicated_names.discard(tenant_id)
             shutil.rmtree(self._tenant_path(tenant_id), ignore_errors=True)
+
+    def _dedicated_tenants(self) -> list[str]:
+        with self._guard:
+            return sorted(self._dedicated_names)
 
     def _check_open(self) -> None:
         if self._closed:

@@ -30,6 +30,8 @@ import qdrant_edge as qe
 
 from trooply.index.base import (
     Condition,
+    HybridHits,
+    HybridQuery,
     IndexHit,
     IndexPoint,
     ScrollPage,
@@ -37,12 +39,16 @@ from trooply.index.base import (
     point_hit,
     point_payload,
     point_vector,
+    words_hit,
 )
 from trooply.index.edge_filters import PAYLOAD_INDEXES, edge_filter, tenant_index
 from trooply.index.tiers import TENANT_KEY, StorePoint, StoreRetired
+from trooply.index.words import IDENTIFIERS_KEY, WORDS_VECTOR, Words
 from trooply.vectors import VectorSpace
 
 log = logging.getLogger(__name__)
+
+_EXACT_LIMIT = 5  # products whose identifier is exactly the query
 
 # Niced so that request threads keep the CPU while the graph is built.
 _BUILD_SCRIPT = ("import os, sys; from qdrant_edge import EdgeShard; os.nice(10); "
@@ -77,6 +83,15 @@ def is_shard(path: Path) -> bool:
     return (path / "edge_config.json").exists()
 
 
+def has_words(path: Path) -> bool:
+    """Whether a shard has its lexical vector (shards built before the lexical leg have none)."""
+    return WORDS_VECTOR in json.loads((path / "edge_config.json").read_text()).get("sparse_vectors", {})
+
+
+def _sparse(words: Words) -> qe.SparseVector:
+    return qe.SparseVector(list(words.indices), list(words.values))
+
+
 class EdgeShardStore:
     """A shard as a tenant-agnostic point store (see `tiers.PointStore`)."""
 
@@ -85,8 +100,11 @@ class EdgeShardStore:
         self._edge = edge
         self._vector = vector_name
         self._builds = builds
+        # Points written since the last build: the engine counts sparse vectors as indexed, so those are taken out.
         info = edge.info()
-        self._unindexed = info.points_count - info.indexed_vectors_count  # points written since the last build
+        with_words = edge.count(qe.CountRequest(filter=qe.Filter(must=[qe.HasVectorCondition(WORDS_VECTOR)]),
+                                                exact=True))
+        self._unindexed = max(0, info.points_count - max(0, info.indexed_vectors_count - with_words))
         self._lock = threading.Lock()
         self._closed = False
         self._building = False
@@ -102,15 +120,21 @@ class EdgeShardStore:
             previous.rename(path)  # the process died between the two renames of a swap
         stored = stored_space(path, space.name)
         space.check_matches(stored, where)
-        return cls(path, qe.EdgeShard.load(str(path)), stored.name, builds)
+        edge = qe.EdgeShard.load(str(path))
+        if not has_words(path):  # built before the lexical leg: its points get their words from `fill_words`
+            edge.update(qe.UpdateOperation.create_sparse_vector(WORDS_VECTOR, qe.Modifier.Idf))
+            edge.update(qe.UpdateOperation.create_field_index(IDENTIFIERS_KEY, qe.PayloadSchemaType.Keyword))
+        return cls(path, edge, stored.name, builds)
 
     @classmethod
     def create(cls, path: Path, space: VectorSpace, builds: ShardBuilds, shared: bool) -> "EdgeShardStore":
         """A new, empty shard; `shared`: partitioned by tenant."""
         path.parent.mkdir(parents=True, exist_ok=True)
         vectors = {space.name: qe.EdgeVectorParams(size=space.size, distance=qe.Distance.Cosine)}
-        edge = qe.EdgeShard.create(str(path), qe.EdgeConfig(vectors=vectors))
-        indexes = {**PAYLOAD_INDEXES, **({TENANT_KEY: tenant_index()} if shared else {})}
+        words = {WORDS_VECTOR: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)}
+        edge = qe.EdgeShard.create(str(path), qe.EdgeConfig(vectors=vectors, sparse_vectors=words))
+        indexes = {**PAYLOAD_INDEXES, IDENTIFIERS_KEY: qe.PayloadSchemaType.Keyword,
+                   **({TENANT_KEY: tenant_index()} if shared else {})}
         for key, schema in indexes.items():
             edge.update(qe.UpdateOperation.create_field_index(key, schema))
         return cls(path, edge, space.name, builds)
@@ -130,7 +154,8 @@ class EdgeShardStore:
         if not points:
             return
         operation = qe.UpdateOperation.upsert_points([
-            qe.Point(p.id, {self._vector: as_floats(p.vector)}, p.payload) for p in points])
+            qe.Point(p.id, {self._vector: as_floats(p.vector), WORDS_VECTOR: _sparse(p.words)}, p.payload)
+            for p in points])
         with self._using():
             self._apply(operation)
             self._unindexed += len(points)
@@ -157,6 +182,60 @@ class EdgeShardStore:
         with self._using():
             found = self._edge.query(request)
         return [point_hit(p, p.score, self._vector if with_vectors else None) for p in found]
+
+    def hybrid(self, query: HybridQuery, conditions: Sequence[Condition],
+               corpus: Sequence[Condition]) -> HybridHits:
+        selected = edge_filter(conditions)
+        nearest = qe.Query.Nearest(as_floats(query.vector), using=self._vector)
+        keep = self._vector if query.with_vectors else None
+        requests = [qe.QueryRequest(limit=query.limit, query=nearest, filter=selected, with_payload=True,
+                                    with_vector=query.with_vectors)]
+        if query.words:
+            idf = qe.SearchParams(idf=qe.IdfParams(corpus=edge_filter(corpus))) if corpus else None
+            requests.append(qe.QueryRequest(limit=query.limit, query=qe.Query.Nearest(_sparse(query.words),
+                                                                                    using=WORDS_VECTOR),
+                                            filter=selected, params=idf, with_payload=True,
+                                            with_vector=[keep] if keep else False))
+        if query.identifier:
+            identified = edge_filter([*conditions, Condition(IDENTIFIERS_KEY, "eq", query.identifier)])
+            requests.append(qe.QueryRequest(limit=_EXACT_LIMIT, query=nearest, filter=identified, with_payload=True,
+                                            with_vector=query.with_vectors))
+        with self._using():
+            found = iter(self._edge.query_batch(qe.QueryBatchRequest(requests)))
+            pictures = list(next(found))
+            by_words = list(next(found)) if query.words else []
+            cosines = {str(p.id): p.score for p in pictures}
+            unscored = [str(p.id) for p in by_words if str(p.id) not in cosines]
+            if unscored:  # found by their words alone: their cosines scored by the engine, no vector sent back
+                cosines |= {str(p.id): p.score for p in self._edge.query(qe.QueryRequest(
+                    limit=len(unscored), query=nearest, filter=edge_filter(conditions, unscored), with_payload=False))}
+            exact = list(next(found)) if query.identifier else []
+        return HybridHits([point_hit(p, p.score, keep) for p in pictures],
+                          [words_hit(p, cosines[str(p.id)], keep) for p in by_words],
+                          [point_hit(p, p.score, keep) for p in exact])
+
+    def set_words(self, point_id: str, words: Words, scope: Sequence[Condition]) -> None:
+        with self._using():
+            if self._edge.count(qe.CountRequest(filter=self._only(scope, [point_id]), exact=True)):
+                self._apply(qe.UpdateOperation.update_vectors([qe.PointVectors(point_id,
+                                                                               {WORDS_VECTOR: _sparse(words)})]))
+
+    def without_words(self, limit: int) -> list[StorePoint]:
+        request = qe.ScrollRequest(limit=limit, filter=qe.Filter(must_not=[qe.HasVectorCondition(WORDS_VECTOR)]),
+                                   with_payload=True, with_vector=False)
+        with self._using():
+            found, _ = self._edge.scroll(request)
+        return [StorePoint(str(record.id), np.zeros(0, dtype=np.float32), point_payload(record)) for record in found]
+
+    def give_words(self, points: Sequence[StorePoint]) -> None:
+        with self._using():
+            for point in points:
+                still_without = qe.Filter(must=[qe.HasIdCondition({point.id})],
+                                          must_not=[qe.HasVectorCondition(WORDS_VECTOR)])
+                if self._edge.count(qe.CountRequest(filter=still_without, exact=True)):
+                    self._apply(qe.UpdateOperation.set_payload_by_filter(still_without, point.payload))
+                    self._apply(qe.UpdateOperation.update_vectors(
+                        [qe.PointVectors(point.id, {WORDS_VECTOR: _sparse(point.words)})]))
 
     def neighbours(self, vectors: Sequence[np.ndarray], min_score: float, limit: int,
                    conditions: Sequence[Condition]) -> list[list[IndexHit]]:

@@ -29,6 +29,8 @@ from trooply.config import Settings
 from trooply.errors import ServiceUnavailable
 from trooply.index.base import (
     Condition,
+    HybridHits,
+    HybridQuery,
     IndexHit,
     IndexPoint,
     ScrollPage,
@@ -36,14 +38,18 @@ from trooply.index.base import (
     point_hit,
     point_payload,
     point_vector,
+    words_hit,
 )
 from trooply.index.server_filters import PAYLOAD_INDEXES, TENANT_INDEX, server_filter
 from trooply.index.tiers import TENANT_KEY, StorePoint, StoreRetired, TenantView, TieredIndex, new_version
+from trooply.index.words import IDENTIFIERS_KEY, WORDS_VECTOR, Words
 from trooply.vectors import VectorSpace
 
 log = logging.getLogger(__name__)
 
 _LEGACY_COPY_PAGE = 1024
+_EXACT_LIMIT = 5  # products whose identifier is exactly the query
+_WORDS_CONFIG = models.SparseVectorParams(modifier=models.Modifier.IDF)
 
 
 @dataclass(frozen=True)
@@ -72,7 +78,8 @@ class CollectionStore:
             return
         with self._retired_when_missing():
             self.client.upsert(self.name, points=[
-                models.PointStruct(id=p.id, vector={self._vector: as_floats(p.vector)}, payload=p.payload)
+                models.PointStruct(id=p.id, vector={self._vector: as_floats(p.vector), WORDS_VECTOR: _sparse(p.words)},
+                                   payload=p.payload)
                 for p in points])
 
     def set_payload(self, point_id: str, payload: dict[str, Any], replace: bool, scope: Sequence[Condition]) -> None:
@@ -96,6 +103,66 @@ class CollectionStore:
                 self.name, query=as_floats(vector), using=self._vector, limit=limit,
                 query_filter=server_filter(conditions), with_payload=True, with_vectors=with_vectors).points
         return [point_hit(p, p.score, self._vector if with_vectors else None) for p in found]
+
+    def hybrid(self, query: HybridQuery, conditions: Sequence[Condition],
+               corpus: Sequence[Condition]) -> HybridHits:
+        selected = server_filter(conditions)
+        vector = as_floats(query.vector)
+        keep = self._vector if query.with_vectors else None
+        requests = [models.QueryRequest(query=vector, using=self._vector, limit=query.limit, filter=selected,
+                                        with_payload=True, with_vector=query.with_vectors)]
+        if query.words:
+            idf = (models.SearchParams(idf=models.IdfCorpusParams(corpus=cast(models.Filter, server_filter(corpus))))
+                   if corpus else None)
+            requests.append(models.QueryRequest(query=_sparse(query.words), using=WORDS_VECTOR, limit=query.limit,
+                                                filter=selected, params=idf, with_payload=True,
+                                                with_vector=[keep] if keep else False))
+        if query.identifier:
+            requests.append(models.QueryRequest(
+                query=vector, using=self._vector, limit=_EXACT_LIMIT, with_payload=True, with_vector=query.with_vectors,
+                filter=server_filter([*conditions, Condition(IDENTIFIERS_KEY, "eq", query.identifier)])))
+        with self._retired_when_missing():
+            found = iter([response.points for response in self.client.query_batch_points(self.name,
+                                                                                         requests=requests)])
+            pictures = next(found)
+            by_words = next(found) if query.words else []
+            cosines = {str(p.id): p.score for p in pictures}
+            unscored = [str(p.id) for p in by_words if str(p.id) not in cosines]
+            if unscored:  # found by their words alone: their cosines scored by the engine, no vector sent back
+                cosines |= {str(p.id): p.score for p in self.client.query_points(
+                    self.name, query=vector, using=self._vector, limit=len(unscored), with_payload=False,
+                    query_filter=server_filter(conditions, unscored)).points}
+            exact = next(found) if query.identifier else []
+        return HybridHits([point_hit(p, p.score, keep) for p in pictures],
+                          [words_hit(p, cosines[str(p.id)], keep) for p in by_words],
+                          [point_hit(p, p.score, keep) for p in exact])
+
+    def set_words(self, point_id: str, words: Words, scope: Sequence[Condition]) -> None:
+        self._write_words([point_id], {point_id: words}, self._only(scope, [point_id]))
+
+    def without_words(self, limit: int) -> list[StorePoint]:
+        with self._retired_when_missing():
+            found, _ = self.client.scroll(self.name, limit=limit, scroll_filter=_WITHOUT_WORDS, with_payload=True,
+                                          with_vectors=False)
+        return [StorePoint(str(record.id), np.zeros(0, dtype=np.float32), point_payload(record)) for record in found]
+
+    def give_words(self, points: Sequence[StorePoint]) -> None:
+        for point in points:
+            still_without = models.Filter(must=[models.HasIdCondition(has_id=[point.id])],
+                                          must_not=[models.HasVectorCondition(has_vector=WORDS_VECTOR)])
+            with self._retired_when_missing():
+                self.client.set_payload(self.name, payload=point.payload,
+                                        points=models.FilterSelector(filter=still_without))
+            self._write_words([point.id], {point.id: point.words}, still_without)
+
+    def _write_words(self, point_ids: Sequence[str], words: dict[str, Words], condition: models.Filter) -> None:
+        """A point deleted meanwhile is left alone (the server refuses vectors for a missing point)."""
+        with self._retired_when_missing():
+            present = [str(p.id) for p in self.client.retrieve(self.name, list(point_ids), with_payload=False)]
+            if present:
+                self.client.update_vectors(self.name, points=[
+                    models.PointVectors(id=p, vector={WORDS_VECTOR: _sparse(words[p])}) for p in present],
+                    update_filter=condition)
 
     def neighbours(self, vectors: Sequence[np.ndarray], min_score: float, limit: int,
                    conditions: Sequence[Condition]) -> list[list[IndexHit]]:
@@ -260,6 +327,12 @@ class QdrantServerIndex(TieredIndex):
             self.client.delete_collection(collection)
         self._checked.pop(alias, None)
 
+    def _dedicated_tenants(self) -> list[str]:
+        self._move_legacy_tenants()
+        tenants = self.tenant_name("")
+        return sorted(alias.alias_name.removeprefix(tenants) for alias in self.client.get_aliases().aliases
+                      if alias.alias_name.startswith(tenants))
+
     def _forget(self, name: str) -> None:
         """A collection another process deleted: looked up (the shared one created) again on next use."""
         if self._shared is not None and self._shared.name == name:
@@ -271,13 +344,15 @@ class QdrantServerIndex(TieredIndex):
             try:
                 self.client.create_collection(name, vectors_config={
                     self.space.name: models.VectorParams(size=self.space.size, distance=models.Distance.COSINE)},
+                    sparse_vectors_config={WORDS_VECTOR: _WORDS_CONFIG},
                     shard_number=self.layout.shard_number, replication_factor=self.layout.replication_factor,
                     write_consistency_factor=self.layout.write_consistency_factor)
             except Exception:
                 if not self.client.collection_exists(name):  # else another process created it first: use it
                     raise
         indexes: dict[str, models.PayloadSchemaType | models.KeywordIndexParams] = {
-            **PAYLOAD_INDEXES, **({TENANT_KEY: TENANT_INDEX} if shared else {})}
+            **PAYLOAD_INDEXES, IDENTIFIERS_KEY: models.PayloadSchemaType.KEYWORD,
+            **({TENANT_KEY: TENANT_INDEX} if shared else {})}
         for key, schema in indexes.items():
             self.client.create_payload_index(name, key, schema)  # idempotent
 
@@ -286,8 +361,23 @@ class QdrantServerIndex(TieredIndex):
         if name not in self._checked:
             stored = _stored_space(self.client, name, self.space.name)
             self.space.check_matches(stored, where)
+            self._give_words(name, stored.name, where)
             self._checked[name] = stored.name
         return self._checked[name]
+
+    def _give_words(self, name: str, vector_name: str, where: str) -> None:
+        """A collection built before the lexical leg gets its words vector; points without words get theirs in
+        the background (also those a process stopped midway left)."""
+        if WORDS_VECTOR not in (self.client.get_collection(name).config.params.sparse_vectors or {}):
+            try:
+                self.client.create_vector_name(name, WORDS_VECTOR, models.SparseVectorNameConfig(
+                    sparse=models.SparseVectorConfig(modifier=models.Modifier.IDF)))
+            except Exception:
+                if WORDS_VECTOR not in (self.client.get_collection(name).config.params.sparse_vectors or {}):
+                    raise  # else another process added it first
+            self.client.create_payload_index(name, IDENTIFIERS_KEY, models.PayloadSchemaType.KEYWORD)
+        if self.client.count(name, count_filter=_WITHOUT_WORDS, exact=False).count:
+            self._fill_words_later(CollectionStore(self.client, name, vector_name, self._forget), where)
 
     # The layout before tiers
 
@@ -334,6 +424,13 @@ class QdrantServerIndex(TieredIndex):
             if offset is None:
                 break
         self.client.delete_collection(name)
+
+
+_WITHOUT_WORDS = models.Filter(must_not=[models.HasVectorCondition(has_vector=WORDS_VECTOR)])
+
+
+def _sparse(words: Words) -> models.SparseVector:
+    return models.SparseVector(indices=list(words.indices), values=list(words.values))
 
 
 def _collection_missing(error: Exception) -> bool:

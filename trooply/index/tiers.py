@@ -41,6 +41,8 @@ import numpy as np
 from trooply.errors import ServiceUnavailable
 from trooply.index.base import (
     Condition,
+    HybridHits,
+    HybridQuery,
     IndexHit,
     IndexPoint,
     ScrollPage,
@@ -48,13 +50,14 @@ from trooply.index.base import (
     point_id,
     shared_point_id,
 )
+from trooply.index.words import IDENTIFIERS_KEY, Words, document_words, has_text, identifiers
 from trooply.vectors import VectorSpace
 
 log = logging.getLogger(__name__)
 
 TENANT_KEY = "_tenant"
 VERSION_KEY = "_v"
-_INTERNAL_KEYS = (TENANT_KEY, VERSION_KEY)
+_INTERNAL_KEYS = (TENANT_KEY, VERSION_KEY, IDENTIFIERS_KEY)
 _COPY_PAGE = 256
 _CATCH_UP_PASSES = 5
 _LOOKUPS = 10  # a store retired this many times in a row during one call is a fault, not a race
@@ -71,6 +74,7 @@ class StorePoint:
     id: str
     vector: np.ndarray
     payload: dict[str, Any]
+    words: Words = Words()  # the lexical vector, derived from the payload (see `words`)
 
 
 class PointStore(Protocol):
@@ -87,6 +91,20 @@ class PointStore(Protocol):
 
     def query(self, vector: np.ndarray, limit: int, conditions: Sequence[Condition],
               with_vectors: bool) -> list[IndexHit]: ...
+
+    def hybrid(self, query: HybridQuery, conditions: Sequence[Condition],
+               corpus: Sequence[Condition]) -> HybridHits:
+        """`conditions` replace the query's own (scoped); `corpus`: the points the lexical leg's IDF counts."""
+
+    def set_words(self, point_id: str, words: Words, scope: Sequence[Condition]) -> None:
+        """Replaces a point's lexical vector, its picture vector untouched; a point not in the store is left alone."""
+
+    def without_words(self, limit: int) -> list[StorePoint]:
+        """Points written before the store had a lexical vector (their payloads; no vectors), at most `limit`."""
+
+    def give_words(self, points: Sequence[StorePoint]) -> None:
+        """Writes these points' words and identifiers, to those still without words only (a write since then
+        brought its own); points deleted meanwhile are left alone."""
 
     def neighbours(self, vectors: Sequence[np.ndarray], min_score: float, limit: int,
                    conditions: Sequence[Condition]) -> list[list[IndexHit]]:
@@ -120,17 +138,18 @@ class TenantView:
         self._scope = [Condition(TENANT_KEY, "eq", tenant_id)] if shared else []
 
     def upsert(self, points: Sequence[IndexPoint], version: str) -> None:
-        self.store.upsert([StorePoint(self._id(p.product_id), p.vector,
-                                      self._tagged({**p.payload, "product_id": p.product_id, VERSION_KEY: version}))
-                           for p in points])
+        self.write_stamped([IndexPoint(p.product_id, p.vector, {**p.payload, "product_id": p.product_id,
+                                                                VERSION_KEY: version}) for p in points])
 
     def write_stamped(self, points: Sequence[IndexPoint]) -> None:
         """Writes points read with their stamps from another store (a copy keeps their versions)."""
-        self.store.upsert([StorePoint(self._id(p.product_id), p.vector, self._tagged(p.payload)) for p in points])
+        self.store.upsert([self._stored(p.product_id, p.vector, p.payload) for p in points])
 
     def set_payload(self, product_id: str, payload: dict[str, Any], replace: bool, version: str) -> None:
-        stamped = {**payload, "product_id": product_id, VERSION_KEY: version}
-        self.store.set_payload(self._id(product_id), self._tagged(stamped), replace, self._scope)
+        stamped = self._tagged({**payload, "product_id": product_id, VERSION_KEY: version})
+        self.store.set_payload(self._id(product_id), stamped, replace, self._scope)
+        if has_text(payload):  # new title, description, ...: the words follow, no picture is touched
+            self.store.set_words(self._id(product_id), document_words(stamped), self._scope)
 
     def delete(self, product_ids: Sequence[str]) -> None:
         if product_ids:
@@ -145,6 +164,10 @@ class TenantView:
               with_vectors: bool) -> list[IndexHit]:
         hits = self.store.query(vector, limit, [*self._scope, *conditions], with_vectors)
         return [IndexHit(h.product_id, h.score, public_payload(h.payload), h.vector) for h in hits]
+
+    def hybrid(self, query: HybridQuery) -> HybridHits:
+        found = self.store.hybrid(query, [*self._scope, *query.conditions], self._scope)
+        return HybridHits(*([_public_hit(h) for h in hits] for hits in (found.pictures, found.words, found.exact)))
 
     def retrieve(self, product_ids: Sequence[str]) -> list[IndexPoint]:
         return [_public(p) for p in self.retrieve_stamped(product_ids)]
@@ -184,8 +207,14 @@ class TenantView:
         return shared_point_id(self.tenant_id, product_id) if self.shared else point_id(product_id)
 
     def _tagged(self, payload: dict[str, Any]) -> dict[str, Any]:
-        untagged = {key: value for key, value in payload.items() if key != TENANT_KEY}
+        untagged = {key: value for key, value in payload.items() if key not in (TENANT_KEY, IDENTIFIERS_KEY)}
+        if has_text(payload):
+            untagged[IDENTIFIERS_KEY] = identifiers(payload)
         return {**untagged, TENANT_KEY: self.tenant_id} if self.shared else untagged
+
+    def _stored(self, product_id: str, vector: np.ndarray, payload: dict[str, Any]) -> StorePoint:
+        tagged = self._tagged(payload)
+        return StorePoint(self._id(product_id), vector, tagged, document_words(tagged))
 
 
 def _store_unavailable(tenant_id: str) -> ServiceUnavailable:
@@ -195,6 +224,24 @@ def _store_unavailable(tenant_id: str) -> ServiceUnavailable:
 
 def _public(point: IndexPoint) -> IndexPoint:
     return IndexPoint(point.product_id, point.vector, public_payload(point.payload))
+
+
+def _public_hit(hit: IndexHit) -> IndexHit:
+    return IndexHit(hit.product_id, hit.score, public_payload(hit.payload), hit.vector, hit.words_score)
+
+
+def fill_words(store: PointStore, page: int = _COPY_PAGE) -> int:
+    """Gives every point written before the lexical leg its words (from its payload: no fetch, no encode), a page
+    at a time; resumable, since a point once given its words (even none) is not found again. How many it filled."""
+    filled, seen = 0, set[str]()
+    while True:
+        points = [p for p in store.without_words(page) if p.id not in seen]
+        if not points:
+            return filled
+        store.give_words([StorePoint(p.id, p.vector, {IDENTIFIERS_KEY: identifiers(p.payload)},
+                                     document_words(p.payload)) for p in points])
+        seen.update(p.id for p in points)
+        filled += len(points)
 
 
 class TieredIndex(ABC):
@@ -213,6 +260,7 @@ class TieredIndex(ABC):
         self._registry = threading.Lock()  # guards the three dicts above
         self._promoter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="promote")
         self._stopping = False
+        self._word_fills: list[threading.Thread] = []
 
     # The engine's part
 
@@ -240,6 +288,10 @@ class TieredIndex(ABC):
     @abstractmethod
     def _drop_dedicated(self, tenant_id: str) -> None: ...
 
+    @abstractmethod
+    def _dedicated_tenants(self) -> list[str]:
+        """The tenants with a store of their own."""
+
     # VectorIndex
 
     def upsert(self, tenant_id: str, points: Sequence[IndexPoint]) -> None:
@@ -261,6 +313,9 @@ class TieredIndex(ABC):
     def query(self, tenant_id: str, vector: np.ndarray, limit: int,
               conditions: Sequence[Condition] = (), with_vectors: bool = False) -> list[IndexHit]:
         return self._read(tenant_id, lambda view: view.query(vector, limit, conditions, with_vectors))
+
+    def hybrid_query(self, tenant_id: str, query: HybridQuery) -> HybridHits:
+        return self._read(tenant_id, lambda view: view.hybrid(query))
 
     def retrieve(self, tenant_id: str, product_ids: Sequence[str]) -> list[IndexPoint]:
         return self._read(tenant_id, lambda view: view.retrieve(product_ids))
@@ -350,6 +405,42 @@ class TieredIndex(ABC):
     def _tenant_lock(self, tenant_id: str) -> threading.Lock:
         with self._registry:
             return self._tenant_locks.setdefault(tenant_id, threading.Lock())
+
+    # The lexical leg of stores built before it
+
+    def _fill_words_later(self, store: PointStore, where: str) -> None:
+        """Gives the store's older points their words in the background; searches answer meanwhile (a point not
+        filled yet is found by its picture only)."""
+        fill = threading.Thread(target=self._fill_words, args=(store, where), daemon=True, name="fill-words")
+        with self._registry:
+            self._word_fills = [*(t for t in self._word_fills if t.is_alive()), fill]
+        fill.start()
+
+    def _fill_words(self, store: PointStore, where: str) -> None:
+        try:
+            filled = fill_words(store)
+        except StoreRetired:
+            return  # dropped, promoted or closed: a store opened again is filled then
+        except Exception:
+            log.exception("giving the points of %s their words failed; the next start tries again", where)
+            return
+        if filled:
+            log.info("gave %d points of %s their words", filled, where)
+
+    def fill_all_words(self) -> None:
+        """Opens every store, so that those built before the lexical leg are filled, and waits for the fills
+        (`trooply migrate`)."""
+        self._shared_store()
+        for tenant_id in self._dedicated_tenants():
+            self._dedicated_store(tenant_id)
+        self.await_words()
+
+    def await_words(self, timeout: float | None = None) -> None:
+        """Waits for the word fills under way (tests, bench, `trooply migrate`)."""
+        with self._registry:
+            fills = list(self._word_fills)
+        for fill in fills:
+            fill.join(timeout)
 
     # Promotion
 

@@ -10,7 +10,17 @@ from typing import Any
 import numpy as np
 
 from trooply.errors import ServiceUnavailable
-from trooply.index.base import Condition, IndexHit, IndexPoint, ScrollPage, SpaceIndex, TierStatus, VectorIndex
+from trooply.index.base import (
+    Condition,
+    HybridHits,
+    HybridQuery,
+    IndexHit,
+    IndexPoint,
+    ScrollPage,
+    SpaceIndex,
+    TierStatus,
+    VectorIndex,
+)
 from trooply.model_migration.state import ModelSnapshot
 from trooply.vectors import VectorSpace
 
@@ -48,6 +58,14 @@ class ModelIndexes:
         with self._lock:
             index = self._opened.pop(space, None)
         (index or self._open_index(space)).destroy()
+
+    def fill_words(self) -> None:
+        """Every kept model's index gives the points written before the lexical leg their words, now."""
+        for spec in self._state().written:
+            self.of(spec.space)
+            with self._lock:
+                index = self._opened[spec.space]
+            index.fill_all_words()
 
     def open_active(self) -> None:
         """Opens the active model's index now (embedded: takes the data-directory lock, so a second `serve`
@@ -89,6 +107,9 @@ class ModelIndexes:
     def query(self, tenant_id: str, vector: np.ndarray, limit: int,
               conditions: Sequence[Condition] = (), with_vectors: bool = False) -> list[IndexHit]:
         return self._for_vector(vector).query(tenant_id, vector, limit, conditions, with_vectors)
+
+    def hybrid_query(self, tenant_id: str, query: HybridQuery) -> HybridHits:
+        return self._for_vector(query.vector).hybrid_query(tenant_id, query)
 
     def retrieve(self, tenant_id: str, product_ids: Sequence[str]) -> list[IndexPoint]:
         return self.active.retrieve(tenant_id, product_ids)

@@ -7,11 +7,13 @@ its payload, so ranking 30 candidates is arithmetic, not model work.
 """
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from trooply.index.base import Condition, IndexHit
 from trooply.index.filters import payload_matches
+from trooply.index.words import QueryWords
 from trooply.ranking.families import FamilyGuess
 from trooply.ranking.profiles import SIGNALS, ScoringProfile
 from trooply.vision.colour import ColourTarget, colour_match, prepare_palettes, stored_palette
@@ -25,6 +27,7 @@ NEAR_DUPLICATE_COSINE = 0.95
 GATE_INACTIVE, GATE_PASSED = "category:inactive", "category:passed"
 GATE_NEAR_DUPLICATE, GATE_DROPPED = "category:near_duplicate", "category:dropped"
 GATE_RELAXED = "category:relaxed"
+GATE_EXACT = "category:exact_identifier"  # the query is exactly this product's id or code: never gated
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,12 @@ class QuerySignals:
     family: FamilyGuess
     colour: ColourTarget | None = None
     aspect_ratio: float | None = None
+    words: QueryWords | None = None  # text, voice and fusion queries with words to match (None: pictures only)
+    keyword_weight: float = 0.0  # the share of words in clip + keywords (0 with no words)
+
+    @property
+    def matches_words(self) -> bool:
+        return self.words is not None and self.keyword_weight > 0
 
 
 @dataclass(frozen=True)
@@ -68,35 +77,50 @@ def aspect_similarity(query_ratio: float, product_ratio: float) -> float:
 
 
 def rank(hits: list[IndexHit], query: QuerySignals, profile: ScoringProfile,
-         rules: list[MerchandisingRule]) -> Ranking:
+         rules: list[MerchandisingRule], pinned: frozenset[str] = frozenset()) -> Ranking:
+    """`pinned`: products ranked first whatever their score (an exact identifier match)."""
     rules = [r for r in rules if r.profile in (None, profile.name)]
     active = _active_signals(hits, query, rules)
     weights = {name: getattr(profile.weights, name) for name in SIGNALS if name in active}
+    relevance = profile.weights.clip + profile.weights.keywords  # split between pictures and words
+    weights["clip"] = relevance * (1.0 - query.keyword_weight) if query.matches_words else relevance
+    if query.matches_words:
+        weights["keywords"] = relevance * query.keyword_weight
     total = sum(weights.values()) or 1.0
     weights = {name: round(w / total, 4) for name, w in weights.items()}
     if "colour" in weights:
         prepare_palettes([p for hit in hits if (p := stored_palette(hit.payload.get("image") or {})) is not None])
+    strength = _lexical_strength(hits, pinned)
     ranked, gated = [], []
     for hit in hits:
-        gate = category_gate(query.family, hit, profile)
+        gate = GATE_EXACT if hit.product_id in pinned else category_gate(query.family, hit, profile)
         if gate == GATE_DROPPED:
             gated.append(hit)
         else:
-            ranked.append(_scored(hit, query, rules, weights, gate))
+            ranked.append(_scored(hit, query, rules, weights, gate, strength))
     relaxed = not ranked and bool(gated) and profile.gates.relax_when_empty
     if relaxed:
         # A page of "a different kind of product" beats an empty one: the shopper can still see something.
-        ranked, gated = [_scored(hit, query, rules, weights, GATE_RELAXED) for hit in gated], []
-    ranked.sort(key=lambda c: c.score, reverse=True)
+        ranked, gated = [_scored(hit, query, rules, weights, GATE_RELAXED, strength) for hit in gated], []
+    ranked.sort(key=lambda c: (c.hit.product_id in pinned, c.score), reverse=True)
     return Ranking(ranked, [hit.product_id for hit in gated], relaxed)
 
 
 def _scored(hit: IndexHit, query: QuerySignals, rules: list[MerchandisingRule], weights: dict[str, float],
-            gate: str) -> RankedCandidate:
+            gate: str, strength: Callable[[IndexHit], float]) -> RankedCandidate:
     # Clamped: a signal a hair outside [0, 1] (rounding, a stored value) must not tilt the blend or its explanation.
-    signals = {name: round(min(1.0, max(0.0, _signal(name, hit, query, rules))), 4) for name in weights}
+    signals = {name: round(min(1.0, max(0.0, strength(hit) if name == "keywords" else _signal(name, hit, query, rules))),
+                           4) for name in weights}
     score = sum(weights[name] * signals[name] for name in weights)
     return RankedCandidate(hit, round(score, 4), signals, weights, [gate])
+
+
+def _lexical_strength(hits: list[IndexHit], pinned: frozenset[str]) -> Callable[[IndexHit], float]:
+    """The keywords signal: a candidate's BM25 score relative to the best among the candidates (so a rare word, a
+    model number, counts more than a common one, and title and brand words more than the description's); 1 for an
+    exact identifier; 0 for a candidate the words leg did not return."""
+    best = max((hit.words_score for hit in hits if hit.words_score is not None), default=0.0)
+    return lambda hit: 1.0 if hit.product_id in pinned else (hit.words_score or 0.0) / best if best > 0 else 0.0
 
 
 def _active_signals(hits: list[IndexHit], query: QuerySignals, rules: list[MerchandisingRule]) -> set[str]:
@@ -109,6 +133,8 @@ def _active_signals(hits: list[IndexHit], query: QuerySignals, rules: list[Merch
         active.add("popularity")
     if rules:
         active.add("rules")
+    if query.matches_words:
+        active.add("keywords")
     return active
 
 
@@ -129,7 +155,9 @@ def _signal(name: str, hit: IndexHit, query: QuerySignals, rules: list[Merchandi
         return NEUTRAL if family is None else float(family == query.family.family)
     if name == "popularity":
         return float(payload.get("popularity", NEUTRAL))
-    return _rules_signal(payload, rules)
+    if name == "rules":
+        return _rules_signal(payload, rules)
+    return 0.0  # keywords: matched in `_scored`
 
 
 def _rules_signal(payload: dict[str, Any], rules: list[MerchandisingRule]) -> float:

@@ -1,10 +1,16 @@
 """One plain sentence per result, built from its breakdown: the portal shows it verbatim."""
 
+from trooply.index.words import WordsMatch
 from trooply.ranking.engine import GATE_RELAXED, QuerySignals, RankedCandidate
 from trooply.vision.colour import colour_match, stored_palette
 
+_PLACES = {"title": "in the title", "brand": "in the brand", "category": "in the category",
+           "attributes": "in its attributes", "description": "in the description",
+           "identifier": "in its id or product code"}
 
-def explain(candidate: RankedCandidate, query: QuerySignals, visual: bool) -> str:
+
+def explain(candidate: RankedCandidate, query: QuerySignals, visual: bool, words: WordsMatch | None = None) -> str:
+    """`words`: the query's words this product holds, with the keywords signal."""
     signals, weights = candidate.signals, candidate.weights
     clip = signals["clip"]
     strength = "Close" if clip >= 0.9 else "Good" if clip >= 0.75 else "Partial"
@@ -19,6 +25,10 @@ def explain(candidate: RankedCandidate, query: QuerySignals, visual: bool) -> st
     for name, (holds, phrase) in phrases.items():
         if name in weights and holds:
             reasons.append((weights[name] * signals[name], phrase))
+    if "keywords" in weights and words is not None and words.terms:
+        phrase = ("exact match on its id or product code" if words.identifier
+                  else f'matches "{" ".join(words.terms)}" {_PLACES[words.field or "title"]}')
+        reasons.append((float("inf") if words.identifier else weights["keywords"] * signals["keywords"], phrase))
     if "rules" in weights and signals["rules"] != 0.5:
         promoted = signals["rules"] > 0.5
         reasons.append((weights["rules"], "promoted by the merchant" if promoted else "lowered by a merchant rule"))

@@ -1,6 +1,7 @@
 """Scoring profiles: data files under profiles/, validated at start-up, one per product family."""
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import (
@@ -8,11 +9,12 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
-SIGNALS = ("clip", "colour", "aspect", "category", "popularity", "rules")
+SIGNALS = ("clip", "colour", "aspect", "category", "popularity", "rules", "keywords")
 _PACKAGE = Path(__file__).resolve().parent.parent
 # A wheel carries the top-level profiles/ inside the package (pyproject.toml); a source checkout has it beside it.
 DEFAULT_PROFILES_DIR = _PACKAGE / "_profiles" if (_PACKAGE / "_profiles").is_dir() else _PACKAGE.parent / "profiles"
@@ -31,6 +33,8 @@ class SignalWeights(BaseModel):
     category: float = Field(ge=0, le=1)
     popularity: float = Field(ge=0, le=1)
     rules: float = Field(ge=0, le=1)
+    # clip + keywords is the weight of relevance: a query's keyword_weight splits it between pictures and words.
+    keywords: float = Field(ge=0, le=1)
 
     @model_validator(mode="after")
     def _sum_to_one(self) -> "SignalWeights":
@@ -54,12 +58,34 @@ class ScoringProfile(BaseModel):
 
     name: str
     candidate_pool: int = Field(30, ge=1, le=500)
+    keyword_weight: float = Field(0.3, ge=0, le=1)  # the default share of words in clip + keywords
     weights: SignalWeights
     gates: Gates
     prompts: list[str] = Field(min_length=1)
     # Words a shopper types for this family beyond the category names ("sneaker", "tote"): the query reader's.
     query_words: list[str] = Field(default_factory=list)
     categories: list[str] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keywords_from_clip(cls, data: Any) -> Any:
+        """A profile written before the keywords signal: its clip weight is split by its keyword_weight."""
+        if isinstance(data, dict) and isinstance(data.get("weights"), dict) and "keywords" not in data["weights"]:
+            keyword_weight, clip = data.get("keyword_weight", 0.3), data["weights"].get("clip")
+            if isinstance(clip, (int, float)) and isinstance(keyword_weight, (int, float)):
+                data = {**data, "weights": {**data["weights"], "clip": clip * (1 - keyword_weight),
+                                            "keywords": clip * keyword_weight}}
+        return data
+
+    @field_validator("weights")
+    @classmethod
+    def _split_by_keyword_weight(cls, weights: SignalWeights, info: ValidationInfo) -> SignalWeights:
+        """The profile's own weights show the split of clip + keywords at its default keyword_weight."""
+        keyword_weight = info.data.get("keyword_weight")
+        relevance = weights.clip + weights.keywords
+        if keyword_weight is not None and abs(weights.keywords - relevance * keyword_weight) > 0.005:
+            raise ValueError(f"keywords must be keyword_weight x (clip + keywords) = {relevance * keyword_weight:.3f}")
+        return weights
 
     @field_validator("categories", "query_words")
     @classmethod

@@ -17,6 +17,7 @@ class SearchContext:
     options: SearchOptions
     conditions: list[Condition]  # the request's own filters, validated before any model runs
     interpret: bool = True  # read price, stock, colour and family phrases out of the words
+    keyword_weight: float | None = None  # text, voice and fusion: the request's (None: the profile's)
     started: float = field(default_factory=time.perf_counter)
     model_ms: float = 0.0
     transcribe_ms: float = 0.0

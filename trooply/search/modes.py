@@ -11,6 +11,7 @@ from trooply.db import Database
 from trooply.errors import Conflict, InvalidRequest, NotFound, TrooplyError
 from trooply.index.base import VectorIndex
 from trooply.index.filters import parse_filters
+from trooply.index.words import lexicon
 from trooply.observability import INDEX_QUERY_SECONDS, timed
 from trooply.ranking.engine import NEAR_DUPLICATE_COSINE
 from trooply.ranking.families import FamilyGuess
@@ -43,7 +44,8 @@ class QueryBuilder:
         interpreted = InterpretedOut(text=text, filters=applied, colours=reading.colours,
                                      profile=reading.profile) if reading else None
         return PreparedQuery(mode, vector, QueryLook.of_text(text), conditions, _named_family(reading),
-                             interpreted=interpreted)
+                             interpreted=interpreted, words=lexicon().query(text),
+                             keyword_weight=context.keyword_weight)
 
     def similar(self, context: SearchContext, product_id: str) -> PreparedQuery:
         """More like a catalogue product: its stored vector, colour and shape; no fetch, no encode."""
@@ -107,7 +109,8 @@ class QueryBuilder:
             interpreted = InterpretedOut(text=words, filters=applied, colours=reading.colours, profile=reading.profile,
                                          cheaper_than=reference)
         return PreparedQuery("fusion", vector, fused_look(picture, words, image_weight),
-                             context.conditions + parse_filters(applied or None), family, interpreted=interpreted)
+                             context.conditions + parse_filters(applied or None), family, interpreted=interpreted,
+                             words=lexicon().query(words) if words else None, keyword_weight=context.keyword_weight)
 
     def _with_relative_price(self, context: SearchContext, reading: QueryReading | None,
                              image_vector: np.ndarray) -> tuple[dict[str, Any], str | None]:

@@ -9,6 +9,7 @@ from PIL import Image
 
 from trooply.errors import InvalidRequest
 from trooply.index.base import Condition
+from trooply.index.words import QueryWords
 from trooply.ranking.families import FamilyGuess
 from trooply.search.schemas import InterpretedOut
 from trooply.vision.colour import ColourTarget, colour_palette, mix_palettes, stored_palette, text_target
@@ -50,6 +51,8 @@ class PreparedQuery:
     family: FamilyGuess | None = None  # known without classifying: a family word, a product's own family
     exclude: str | None = None  # similar: the product itself
     interpreted: InterpretedOut | None = None
+    words: QueryWords | None = None  # text, voice and fusion: what the lexical leg looks for
+    keyword_weight: float | None = None  # the request's share of words (None: the profile's)
 
 
 def fused_look(picture: Image.Image, text: str, image_weight: float) -> QueryLook:

@@ -4,7 +4,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from trooply.index.base import VectorIndex
+from trooply.index.base import HybridQuery, IndexHit, VectorIndex
+from trooply.index.words import lexicon
 from trooply.observability import INDEX_QUERY_SECONDS, SEARCH_SECONDS, timed
 from trooply.ranking.engine import MerchandisingRule, QuerySignals, Ranking, rank
 from trooply.ranking.explain import explain
@@ -12,6 +13,7 @@ from trooply.ranking.families import FamilyClassifier, FamilyGuess
 from trooply.ranking.profiles import ScoringProfile
 from trooply.ranking.rules import RuleService
 from trooply.search.context import SearchContext
+from trooply.search.fusion import RRF_K, FusionMethod, fuse
 from trooply.search.log_writer import SearchLogWriter
 from trooply.search.models import SearchLog
 from trooply.search.page import PageEntry, diversified, grouped
@@ -19,6 +21,7 @@ from trooply.search.query import PreparedQuery
 from trooply.search.schemas import MatchBreakdown, SearchEnvelope, SearchHit
 
 TEXT_MODES = ("text", "voice")
+NO_SEARCHABLE_WORDS = "no_searchable_words"
 
 
 @dataclass(frozen=True)
@@ -39,17 +42,21 @@ class RankingSetup:
 
 class Retriever:
     def __init__(self, index: Callable[[], VectorIndex], ranking: RankingSetup, log_writer: SearchLogWriter,
-                 max_candidates: int) -> None:
+                 max_candidates: int, fusion: FusionMethod = "rrf", rrf_k: int = RRF_K) -> None:
         self._index = index
         self.ranking = ranking
         self.log_writer = log_writer
         self.max_candidates = max_candidates
+        self.fusion = fusion
+        self.rrf_k = rrf_k
 
     def retrieve(self, context: SearchContext, query: PreparedQuery) -> SearchEnvelope:
         options = context.options
         family = self.ranking.family_of(context, query)
         profile = self.ranking.profiles[family.family]
-        signals = QuerySignals(family, colour=query.look.colour, aspect_ratio=query.look.aspect_ratio)
+        keyword_weight, fallback = _keyword_weight(query, profile)
+        signals = QuerySignals(family, colour=query.look.colour, aspect_ratio=query.look.aspect_ratio,
+                               words=query.words if keyword_weight else None, keyword_weight=keyword_weight or 0.0)
         ranking, page = self._page(context, query, signals, profile, self.ranking.rules.active(context.tenant_id))
         results = [_result(entry, signals, query.mode, options.explain) for entry in page]
         took_ms = context.took_ms()
@@ -58,7 +65,8 @@ class Retriever:
             search_id=f"srch_{uuid.uuid4().hex[:20]}", mode=query.mode, profile=profile.name,
             profile_confidence=family.confidence, took_ms=took_ms, timings=context.timings(),
             gated=ranking.gated if options.explain else None, gates_relaxed=ranking.relaxed,
-            interpreted=query.interpreted, group_by=options.group_by, results=results)
+            interpreted=query.interpreted, group_by=options.group_by, keyword_weight=keyword_weight,
+            keywords_fallback=fallback, results=results)
         self.log_writer.write(SearchLog(id=envelope.search_id, tenant_id=context.tenant_id, mode=envelope.mode,
                                         profile=envelope.profile, product_ids=[r.id for r in envelope.results],
                                         took_ms=envelope.took_ms))
@@ -72,16 +80,41 @@ class Retriever:
         pool = max(options.limit, profile.candidate_pool) + (query.exclude is not None)
         most = max(pool, self.max_candidates)
         while True:
-            with timed(INDEX_QUERY_SECONDS):
-                hits = self._index().query(context.tenant_id, query.vector, pool, query.conditions,
-                                           with_vectors=options.diversity > 0)
-            exhausted = len(hits) < pool
-            ranking = rank([h for h in hits if h.product_id != query.exclude], signals, profile, rules)
+            hits, exhausted, pinned = self._candidates(context, query, signals, pool)
+            ranking = rank([h for h in hits if h.product_id != query.exclude], signals, profile, rules, pinned)
             page = grouped([c for c in ranking.ranked if c.score >= options.threshold], options.group_by,
                            options.group_size)
             if options.group_by is None or len(page) >= options.limit or exhausted or pool >= most:
                 return ranking, diversified(page, options.diversity, options.limit)
             pool = min(most, pool * 4)
+
+    def _candidates(self, context: SearchContext, query: PreparedQuery, signals: QuerySignals,
+                    pool: int) -> tuple[list[IndexHit], bool, frozenset[str]]:
+        """The pre-filtered candidates, whether the index has no more, and the exact identifier matches (pinned
+        first). With words, both legs in one call, fused before re-ranking."""
+        with_vectors = context.options.diversity > 0
+        if not signals.matches_words or query.words is None:
+            with timed(INDEX_QUERY_SECONDS):
+                hits = self._index().query(context.tenant_id, query.vector, pool, query.conditions, with_vectors)
+            return hits, len(hits) < pool, frozenset()
+        request = HybridQuery(query.vector, pool, query.words.vector, query.words.identifier, query.conditions,
+                              with_vectors)
+        with timed(INDEX_QUERY_SECONDS):
+            found = self._index().hybrid_query(context.tenant_id, request)
+        weight = signals.keyword_weight
+        legs = [leg for leg, used in ((found.pictures, weight < 1), (found.words, weight > 0)) if used]
+        exhausted = all(len(leg) < pool for leg in legs)
+        return (fuse(found, weight, 2 * pool, self.fusion, self.rrf_k), exhausted,
+                frozenset(hit.product_id for hit in found.exact))
+
+
+def _keyword_weight(query: PreparedQuery, profile: ScoringProfile) -> tuple[float | None, str | None]:
+    """The share of words this search uses (None: a mode without words), and why it uses none when it has some."""
+    if query.words is None:
+        return None, None
+    if not query.words.vector:
+        return 0.0, NO_SEARCHABLE_WORDS  # only stop words or punctuation: pictures only
+    return (query.keyword_weight if query.keyword_weight is not None else profile.keyword_weight), None
 
 
 def _result(entry: PageEntry, query: QuerySignals, mode: str, explain_it: bool) -> SearchHit:
@@ -89,7 +122,10 @@ def _result(entry: PageEntry, query: QuerySignals, mode: str, explain_it: bool) 
     hit = SearchHit(id=candidate.hit.product_id, similarity_score=candidate.score,
                     metadata=candidate.hit.payload.get("metadata", {}), group=entry.group)
     if explain_it:
+        # Which words matched, and where, only for the page shown: ranking needed their BM25 score alone.
+        words = (lexicon().match(query.words, candidate.hit.payload)
+                 if query.words is not None and "keywords" in candidate.weights else None)
         hit.match_breakdown = MatchBreakdown(signals=candidate.signals, weights=candidate.weights,
-                                             gates=candidate.gates)
-        hit.explanation = explain(candidate, query, visual=mode not in TEXT_MODES)
+                                             gates=candidate.gates, matched_terms=list(words.terms) if words else None)
+        hit.explanation = explain(candidate, query, visual=mode not in TEXT_MODES, words=words)
     return hit

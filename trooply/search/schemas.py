@@ -23,10 +23,16 @@ class SearchOptions(BaseModel):
         "0 (off) to 1: trade relevance for variety among the results (maximal marginal relevance)"))
 
 
+KEYWORD_WEIGHT_DESCRIPTION = ("0 (pictures only) to 1 (words only): how much the product's words (title, brand, "
+                              "category, description, attributes, identifiers) count against its picture; the "
+                              "profile's keyword_weight when unset")
+
+
 class ReadableQuery(SearchOptions):
     """Modes with words in them: price, stock, colour and family phrases are read unless `interpret` is false."""
 
     interpret: bool = Field(True, description="read price, stock, colour and family phrases from the text")
+    keyword_weight: float | None = Field(None, ge=0.0, le=1.0, description=KEYWORD_WEIGHT_DESCRIPTION)
 
 
 class TextSearchRequest(ReadableQuery):
@@ -68,6 +74,7 @@ class FusionSearchRequest(ImageQuery):
                                               "\"cheaper\" means cheaper than a catalogue product the image is a "
                                               "near-duplicate of")
     image_weight: float = Field(0.5, ge=0.0, le=1.0)
+    keyword_weight: float | None = Field(None, ge=0.0, le=1.0, description=KEYWORD_WEIGHT_DESCRIPTION)
 
 
 class MultiSearchRequest(SearchOptions):
@@ -79,8 +86,11 @@ class MatchBreakdown(BaseModel):
     weights: dict[str, float]
     gates: list[str] = Field(default_factory=list, description=(
         "the category gate's outcome: category:passed, category:inactive (the query's type was unsure), "
-        "category:near_duplicate (another type, kept as a near-copy of the query) or category:relaxed "
-        "(another type, shown because the gate would have emptied the page)"))
+        "category:near_duplicate (another type, kept as a near-copy of the query), category:relaxed "
+        "(another type, shown because the gate would have emptied the page) or category:exact_identifier (the query "
+        "is exactly its id or product code)"))
+    matched_terms: list[str] | None = Field(None, exclude_if=lambda terms: terms is None, description=(
+        "text, voice and fusion queries weighing words: the query's words found in this product, as typed"))
 
 
 class SearchHit(BaseModel):
@@ -140,4 +150,8 @@ class SearchEnvelope(BaseModel):
     detection: DetectionOut | None = Field(None, description="with detect: the item the search ran on")
     interpreted: InterpretedOut | None = Field(None, description="text modes: what the query reader understood")
     group_by: str | None = None
+    keyword_weight: float | None = Field(None, description=(
+        "text, voice and fusion: the share of words against pictures this search used (0 = pictures only)"))
+    keywords_fallback: str | None = Field(None, description=(
+        "why the words were not used: no_searchable_words (only stop words or punctuation), so pictures only"))
     results: list[SearchHit]

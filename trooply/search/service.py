@@ -18,7 +18,13 @@ from trooply.search.log_writer import SearchLogWriter
 from trooply.search.modes import QueryBuilder
 from trooply.search.query_reader import QueryReader
 from trooply.search.retrieval import RankingSetup, Retriever
-from trooply.search.schemas import DetectionOut, SearchEnvelope, SearchOptions
+from trooply.search.schemas import (
+    DetectionOut,
+    FusionSearchRequest,
+    ReadableQuery,
+    SearchEnvelope,
+    SearchOptions,
+)
 from trooply.vision.query_image import QueryImage
 
 
@@ -28,7 +34,8 @@ class SearchService:
         self.profiles = ranking.profiles
         self.log_writer = SearchLogWriter(db)
         self.queries = QueryBuilder(encoders, QueryReader(ranking.profiles), index, db)
-        self.retriever = Retriever(index, ranking, self.log_writer, settings.discovery.search_max_candidates)
+        self.retriever = Retriever(index, ranking, self.log_writer, settings.discovery.search_max_candidates,
+                                   settings.ranking.hybrid_fusion, settings.ranking.hybrid_rrf_k)
         self.encoders = encoders
 
     def search_text(self, tenant_id: str, query: str, options: SearchOptions, interpret: bool = True) -> SearchEnvelope:
@@ -78,4 +85,5 @@ class SearchService:
                                  code="unknown_profile")
         if options.group_by is not None:
             check_group_field(options.group_by)
-        return SearchContext(tenant_id, options, parse_filters(options.filters), interpret)
+        keyword_weight = options.keyword_weight if isinstance(options, (ReadableQuery, FusionSearchRequest)) else None
+        return SearchContext(tenant_id, options, parse_filters(options.filters), interpret, keyword_weight)

@@ -9,7 +9,8 @@ tuned profiles are judged, on either of:
 `compare_runtimes` runs either with PyTorch and with another CLIP runtime (`trooply eval --runtime onnx-int8`), so a
 merchant with real weights sees what int8 costs on their own catalogue before switching.
 
-nDCG@10 uses binary relevance.
+nDCG@10 uses binary relevance. When the catalogue carries product text (titles, brands, descriptions), its text
+queries are also scored words-only (keyword_weight 1), pictures-only (0) and hybrid (the profile's default).
 """
 
 import json
@@ -28,7 +29,7 @@ from trooply.catalog.schemas import MAX_BATCH, ProductIn, parse_product_batch
 from trooply.config import Settings
 from trooply.errors import InvalidRequest
 from trooply.index.filters import parse_filters
-from trooply.search.schemas import SearchOptions
+from trooply.search.schemas import SearchOptions, TextSearchRequest
 from trooply.tools.benchmarks import image_url, read_benchmark, served
 from trooply.vision.clip_runtime import export_dir_of
 from trooply.vision.decode import decode_image
@@ -36,6 +37,7 @@ from trooply.vision.query_image import QueryImage
 
 K = 10
 WAYS = ("cosine", "pipeline")
+WORD_WAYS = {"words": 1.0, "pictures": 0.0, "hybrid": None}  # keyword_weight (None: the profile's)
 Metrics = Callable[[Sequence[str], set[str]], dict[str, float]]
 
 
@@ -151,6 +153,9 @@ def _run(settings: Settings, products: list[ProductIn], labelled: list[LabelledQ
             tenant = container.tenants.create_tenant("eval", "pro").tenant_id
             catalogue = _index(container, tenant, products, timeout_s)
             report = _score(container, tenant, labelled, metric, concurrency)
+            texts = [query for query in labelled if query.text is not None]
+            if texts and any(p.title or p.brand or p.description for p in products):
+                report["_words"] = _score_words(container, tenant, texts, metric)
             described = container.encoder.describe()
             report["_model"] = {key: described[key] for key in ("model", "loaded_from", "dim", "device", "precision",
                                                                 "runtime")}
@@ -227,6 +232,20 @@ def _score(container, tenant: str, labelled: list[LabelledQuery], metric: Metric
     return report
 
 
+def _score_words(container, tenant: str, texts: list[LabelledQuery], metric: Metrics) -> dict[str, Any]:
+    """The text queries words-only, pictures-only and hybrid: what the product's words add to its picture."""
+    found: dict[str, Any] = {"queries": len(texts)}
+    for way, keyword_weight in WORD_WAYS.items():
+        rows = []
+        for query in texts:
+            options = TextSearchRequest(query=cast(str, query.text), limit=K, profile=query.profile,
+                                        filters=query.filters, keyword_weight=keyword_weight, explain=False)
+            envelope = container.search.search_text(tenant, cast(str, query.text), options)
+            rows.append(metric([r.id for r in envelope.results], query.relevant))
+        found[way] = {name: sum(row[name] for row in rows) / len(rows) for name in rows[0]}
+    return found
+
+
 def format_report(report: dict[str, dict]) -> str:
     catalogue, timing, model = report["_catalogue"], report["_timing"], report["_model"]
     runtime = model["runtime"]
@@ -248,6 +267,12 @@ def format_report(report: dict[str, dict]) -> str:
         for way in WAYS:
             m = report[group][way]
             lines.append(f"{group:14} {report[group]['queries']:7d}  {way:9} {m['recall@1']:6.3f} "
+                         f"{m['recall@10']:6.3f} {m['ndcg@10']:8.3f}")
+    if "_words" in report:
+        words = report["_words"]
+        for way in WORD_WAYS:
+            m = words[way]
+            lines.append(f"{'text queries':14} {words['queries']:7d}  {way:9} {m['recall@1']:6.3f} "
                          f"{m['recall@10']:6.3f} {m['ndcg@10']:8.3f}")
     return "\n".join(lines)
 

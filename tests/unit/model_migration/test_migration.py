@@ -20,8 +20,9 @@ from trooply.catalog.queue import InProcessQueue
 from trooply.config import Settings
 from trooply.db import Database
 from trooply.errors import Conflict, ServiceUnavailable, TrooplyError
-from trooply.index.base import IndexPoint
+from trooply.index.base import HybridQuery, IndexPoint
 from trooply.index.server import QdrantServerIndex
+from trooply.index.words import lexicon
 from trooply.model_migration.indexes import ModelIndexes
 from trooply.model_migration.repository import ModelStateRepository, TenantMigrationRepository
 from trooply.model_migration.service import DROP_SPACE_TASK, REENCODE_TASK, ModelService
@@ -163,6 +164,20 @@ def test_migrate_re_encodes_every_tenant_then_cuts_over_rolls_back_and_cleans_up
     with pytest.raises(Conflict) as refused:
         migration.service.rollback()
     assert refused.value.code == "no_previous_model"
+
+
+def test_the_migrated_index_carries_the_words_without_another_fetch(migration):
+    shop = tenant(migration, "shop")
+    ids = migration.add_products(shop, 3)
+    migration.indexes.set_payload(shop, ids[1], {"metadata": {"title": "Samsonite cabin case", "attributes": {
+        "sku": "SC-55"}}})
+    migration.service.migrate(*TARGET)
+    after = migration.wait_until(lambda s: s if s.migrating is None else None)
+    new_space = VectorSpace(after.active.space, after.active.dim)
+    query = encoder_for(ModelSpec(*TARGET, new_space)).encode_text("case")
+    words = lexicon().query("samsonite")
+    hits = migration.indexes.of(new_space).hybrid_query(shop, HybridQuery(query, 10, words.vector, "sc-55"))
+    assert [h.product_id for h in hits.words] == [ids[1]] and [h.product_id for h in hits.exact] == [ids[1]]
 
 
 def test_manual_cutover_waits_for_every_tenant_and_for_the_call(tmp_path):

@@ -15,9 +15,21 @@ def test_the_ten_profiles_load_with_pools_prompts_and_categories():
         assert profile.candidate_pool == 30 and profile.prompts and profile.categories
 
 
+def test_a_profile_written_before_the_keywords_signal_splits_its_clip_weight(tmp_path):
+    shutil.copytree(DEFAULT_PROFILES_DIR, tmp_path / "profiles")
+    path = tmp_path / "profiles" / "footwear.yaml"
+    text = path.read_text().replace("keyword_weight: 0.3\n", "").replace("clip: 0.28", "clip: 0.4")
+    path.write_text(text.replace("  keywords: 0.12\n", ""))
+    weights = load_profiles(tmp_path / "profiles")["footwear"].weights
+    assert (weights.clip, weights.keywords) == pytest.approx((0.28, 0.12))
+
+
 @pytest.mark.parametrize("edit, message", [
-    (lambda text: text.replace("clip: 0.4", "clip: 0.9"),
+    (lambda text: text.replace("clip: 0.28", "clip: 0.9"),
      "footwear.yaml: field 'weights': Value error, weights must sum to 1"),
+    (lambda text: text.replace("keyword_weight: 0.3", "keyword_weight: 0.9"),
+     "footwear.yaml: field 'weights': Value error, keywords must be keyword_weight x (clip + keywords) = 0.360"),
+    (lambda text: text.replace("keyword_weight: 0.3", "keyword_weight: 1.5"), "footwear.yaml: field 'keyword_weight'"),
     (lambda text: text.replace("candidate_pool: 30", "candidate_pool: many"), "footwear.yaml: field 'candidate_pool'"),
     (lambda text: text.replace("prompts:", "promts:"), "footwear.yaml: field 'prompts'"),
     (lambda text: text.replace("name: footwear", "name: shoes"), "footwear.yaml: field 'name'"),

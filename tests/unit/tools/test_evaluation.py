@@ -50,6 +50,29 @@ def test_eval_indexes_a_catalogue_and_reports_both_ways_per_profile(tmp_path):
         assert all(0 <= v <= 1 for v in report["all"][way].values())
     text = format_report(report)
     assert "catalogue: 6 indexed" in text and "pipeline" in text
+    assert "_words" not in report  # no product text: nothing for words to find
+
+
+def test_eval_of_a_catalogue_with_text_reports_words_pictures_and_hybrid(tmp_path):
+    titles = ["Nike Air Max 90", "Samsonite cabin case", "Merino crew jumper", "Red leather tote"]
+    with ImageServer() as server:
+        catalog = []
+        for i, title in enumerate(titles):
+            server.add_image(f"/{i}.png", two_halves_png(64, 64, (i * 60, 20, 90), (30, 200 - i * 40, 10)))
+            catalog.append({"id": f"p{i}", "image_url": server.url(f"/{i}.png"), "title": title})
+        queries = [{"query": "air max 90", "relevant": ["p0"]}, {"query": "samsonite", "relevant": ["p1"]},
+                   {"query": "merino jumper", "relevant": ["p2"]}, {"image_url": server.url("/3.png"),
+                                                                    "relevant": ["p3"]}]
+        (tmp_path / "catalog.jsonl").write_text("\n".join(map(json.dumps, catalog)))
+        (tmp_path / "queries.jsonl").write_text("\n".join(map(json.dumps, queries)))
+        report = run_evaluation(make_settings(tmp_path / "unused"), tmp_path / "catalog.jsonl",
+                                tmp_path / "queries.jsonl")
+    words = report["_words"]
+    assert words["queries"] == 3  # the text queries
+    assert words["words"]["recall@1"] == 1.0  # each names its product's title
+    assert set(words) == {"queries", "words", "pictures", "hybrid"}
+    assert all(0 <= words[way]["recall@1"] <= 1 for way in ("pictures", "hybrid"))
+    assert "text queries" in format_report(report)
 
 
 def test_eval_refuses_unlabelled_queries(tmp_path):

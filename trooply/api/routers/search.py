@@ -28,7 +28,7 @@ from trooply.vision.query_image import QueryImage
 
 router = APIRouter(prefix="/v1/search", tags=["search"], route_class=StrictJsonRoute)
 # Envelope keys that only some modes or options fill: left out rather than sent as null.
-OPTIONAL_KEYS = ("transcript", "detection", "interpreted", "group_by")
+OPTIONAL_KEYS = ("transcript", "detection", "interpreted", "group_by", "keyword_weight", "keywords_fallback")
 
 
 def envelope_response(envelope: SearchEnvelope) -> Response:

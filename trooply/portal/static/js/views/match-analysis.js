@@ -12,6 +12,7 @@ const SIGNALS = {
   category: ["Category", "1 when the product's family is the query's, 0 when it is another"],
   popularity: ["Popularity", "clicks, add-to-carts and purchases from feedback; 0.5 is average"],
   rules: ["Merchant rules", "0.5 when no rule matches; above is boosted, below is buried"],
+  keywords: ["Keywords", "how well the product's words (title, brand, description, attributes, codes) match the query's: its BM25 score relative to the best candidate's; 1 for an exact id or code"],
 };
 
 const GATES = {
@@ -20,6 +21,7 @@ const GATES = {
   "category:near_duplicate": "Kept despite another product type: a near-duplicate of the query (cosine ≥ 0.95).",
   "category:relaxed": "Another product type, shown only because the gate would have emptied the page.",
   "category:dropped": "Dropped by the category gate.",
+  "category:exact_identifier": "Never gated: the query is exactly this product's id or product code.",
 };
 
 export function openMatchAnalysis(hit, envelope, position) {
@@ -48,7 +50,7 @@ export function openMatchAnalysis(hit, envelope, position) {
       const weight = breakdown.weights[name];
       return { name, value, weight, contribution: typeof value === "number" ? value * weight : 0 };
     });
-    body.push(composition(rows), signalTable(rows), gateList(breakdown.gates));
+    body.push(composition(rows), signalTable(rows), matchedTerms(breakdown, envelope), gateList(breakdown.gates));
     if ("colour" in breakdown.weights) body.push(productColours(hit.id));
   } else {
     body.push(h("p", { class: "muted" }, "No breakdown: the search was run with explain off."));
@@ -115,6 +117,18 @@ function signalTable(rows) {
     h("p", { class: "faint small", style: { marginTop: "8px" } },
       "Contribution = value × weight; they add up to the score. Signals with nothing to say for this query (no colour word, "
       + "no feedback yet, no rules) are left out and their weight is shared by the others."));
+}
+
+// Text, voice and fusion searches that weigh words: the query's words this product holds, as typed.
+function matchedTerms(breakdown, envelope) {
+  if (!Array.isArray(breakdown.matched_terms)) return null;
+  const weight = typeof envelope.keyword_weight === "number" ? ` (keyword weight ${envelope.keyword_weight.toFixed(2)})` : "";
+  const terms = breakdown.matched_terms.length
+    ? breakdown.matched_terms.map((term) => h("span", { class: "badge plain" }, term))
+    : h("span", { class: "muted" }, "None of the query's words are in this product.");
+  return h("section", { "aria-labelledby": "terms-title" },
+    h("h3", { id: "terms-title" }, `Matched words${weight}`),
+    h("div", { class: "row", style: { marginTop: "8px", gap: "6px" }, "data-testid": "match-terms" }, terms));
 }
 
 function gateList(gates) {

@@ -32,6 +32,17 @@ export async function render(root, { args, profiles }) {
   const fusionWeight = h("input", { type: "range", min: "0", max: "1", step: "0.05", value: "0.5", "data-testid": "search-fusion-weight" });
   fusionWeight.addEventListener("input", () => { weightOut.textContent = Number(fusionWeight.value).toFixed(2); });
   const voice = voiceInput();
+  // Words against pictures in text, voice and fusion searches; by default the profile's own keyword_weight.
+  const keywordOut = h("output", { class: "mono", "data-testid": "search-keyword-weight-value" }, "profile default");
+  const keywordWeight = h("input", { type: "range", min: "0", max: "1", step: "0.05", value: "0.3", disabled: true, "data-testid": "search-keyword-weight" });
+  const keywordDefault = h("input", { type: "checkbox", id: nextId("keywords-default"), checked: true, "data-testid": "search-keyword-default" });
+  const showKeywordWeight = () => {
+    keywordWeight.disabled = keywordDefault.checked;
+    keywordOut.textContent = keywordDefault.checked ? "profile default" : Number(keywordWeight.value).toFixed(2);
+  };
+  keywordWeight.addEventListener("input", showKeywordWeight);
+  keywordDefault.addEventListener("change", showKeywordWeight);
+  const words = () => (keywordDefault.checked ? {} : { keyword_weight: Number(keywordWeight.value) });
 
   previewFile(uploadInput, uploadPreview);
   previewUrl(urlInput, urlPreview);
@@ -85,6 +96,9 @@ export async function render(root, { args, profiles }) {
       h("h3", {}, "Ranking"),
       h("div", { class: "form-grid" }, field("Limit", limit), field("Threshold", threshold)),
       field("Profile", profile, "Overrides zero-shot selection (confidence 1)"),
+      h("div", { class: "field" }, h("label", { for: keywordWeight.id = nextId("keyword-weight") }, "Keyword weight ", keywordOut), keywordWeight,
+        h("div", { class: "weight-scale" }, h("span", {}, "pictures only"), h("span", {}, "words only")),
+        h("label", { class: "check", for: keywordDefault.id }, keywordDefault, "The profile's default (text, voice and fusion)")),
       formError,
       h("div", { class: "row" }, submit)));
 
@@ -158,7 +172,7 @@ export async function render(root, { args, profiles }) {
     switch (mode) {
       case "text":
         if (!textInput.value.trim()) throw new Error("Type a query.");
-        return { path: "/v1/search/text", json: { ...common, query: textInput.value.trim() } };
+        return { path: "/v1/search/text", json: { ...common, ...words(), query: textInput.value.trim() } };
       case "url":
         if (!urlInput.value.trim()) throw new Error("Paste an image URL.");
         return { path: "/v1/search/url", json: { ...common, image_url: urlInput.value.trim() } };
@@ -183,12 +197,12 @@ export async function render(root, { args, profiles }) {
         if (!file && !url) throw new Error("Give an image (upload or URL).");
         if (file && url) throw new Error("Give one image: an upload or a URL.");
         if (!fusionText.value.trim()) throw new Error("Add the text that steers the image.");
-        return { path: "/v1/search/fusion", form: asForm({ ...common, text: fusionText.value.trim(), image_weight: Number(fusionWeight.value), image_url: url || undefined }, file ? [["file", file]] : []) };
+        return { path: "/v1/search/fusion", form: asForm({ ...common, ...words(), text: fusionText.value.trim(), image_weight: Number(fusionWeight.value), image_url: url || undefined }, file ? [["file", file]] : []) };
       }
       case "voice": {
         const audio = voice.value();
         if (!audio) throw new Error("Record a query or choose an audio file.");
-        return { path: "/v1/search/voice", form: asForm(common, [["audio", audio.blob, audio.name]]) };
+        return { path: "/v1/search/voice", form: asForm({ ...common, ...words() }, [["audio", audio.blob, audio.name]]) };
       }
       default:
         throw new Error("Unknown mode.");
@@ -232,6 +246,7 @@ function showResults(box, envelope) {
   ];
   if (envelope.timings) facts.push(["model", `${envelope.timings.model_ms.toFixed(1)} ms`]);
   if (envelope.gated && envelope.gated.length) facts.push(["gated", fmtInt(envelope.gated.length)]);
+  if (typeof envelope.keyword_weight === "number") facts.push(["words", envelope.keyword_weight.toFixed(2)]);
   const head = h("div", { class: "results-head", "data-testid": "results-head" },
     facts.map(([k, v]) => h("span", { class: "kv" }, `${k} `, h("b", {}, v))),
     h("span", { class: "spacer" }),
@@ -245,6 +260,10 @@ function showResults(box, envelope) {
     for (const colour of read.colours || []) chips.push(h("span", { class: "chip" }, h("span", { class: "muted" }, "colour"), colour));
     if (read.profile) chips.push(h("span", { class: "chip" }, h("span", { class: "muted" }, "family"), read.profile));
     if (chips.length) notes.push(h("div", { class: "row small" }, h("span", { class: "muted" }, "Read from the query:"), h("div", { class: "chips" }, chips)));
+  }
+  if (envelope.keywords_fallback) {
+    notes.push(h("p", { class: "small", "data-testid": "keywords-fallback" }, h("b", {}, "Pictures only: "),
+      "the query had no searchable words (only stop words or punctuation)."));
   }
   if (envelope.gates_relaxed) {
     notes.push(h("p", { class: "small", "data-testid": "gates-relaxed" }, h("b", {}, "No product of the query's type matched: "),

@@ -1,0 +1,55 @@
+"""Fusing the pictures' and the words' candidates: order on hand-made cases, both methods, the weights' ends."""
+
+import pytest
+
+from trooply.index.base import HybridHits, IndexHit
+from trooply.search.fusion import fuse
+
+
+def hit(product_id: str, cosine: float, words_score: float | None = None) -> IndexHit:
+    return IndexHit(product_id, cosine, {"product_id": product_id}, None, words_score)
+
+
+# Pictures: a > b > c. Words: c > d > a.
+LEGS = HybridHits(pictures=[hit("a", 0.9), hit("b", 0.8), hit("c", 0.7)],
+                  words=[hit("c", 0.7, 9.0), hit("d", 0.1, 4.0), hit("a", 0.9, 1.0)], exact=[])
+
+
+def order(hits: list[IndexHit]) -> list[str]:
+    return [h.product_id for h in hits]
+
+
+@pytest.mark.parametrize("method", ["rrf", "dbsf"])
+def test_weight_zero_is_the_pictures_order_and_one_the_words_order(method: str) -> None:
+    assert order(fuse(LEGS, 0.0, 10, method)) == ["a", "b", "c"]
+    assert order(fuse(LEGS, 1.0, 10, method)) == ["c", "d", "a"]
+
+
+def test_rrf_adds_each_legs_reciprocal_rank() -> None:
+    # Equal weights, k=60: a = 1/61 + 1/63, c = 1/63 + 1/61 (tie, pictures' first seen), b = 1/62, d = 1/62.
+    assert order(fuse(LEGS, 0.5, 10, "rrf")) == ["a", "c", "b", "d"]
+    # Words leading: c (0.3/63 + 0.7/61) ahead of a (0.3/61 + 0.7/63).
+    assert order(fuse(LEGS, 0.7, 10, "rrf"))[:2] == ["c", "a"]
+    # A small k makes the top ranks count more: at k=1 d (words' second) passes b (pictures' second) sooner.
+    assert order(fuse(LEGS, 0.55, 10, "rrf", rrf_k=1))[2:] == ["d", "b"]
+
+
+def test_dbsf_maps_each_legs_scores_by_mean_and_three_deviations() -> None:
+    # Pictures 0.9, 0.8, 0.7 -> a 0.704, b 0.5, c 0.296; words 9, 4, 1 -> c 0.719, d 0.466, a 0.314.
+    assert order(fuse(LEGS, 0.5, 10, "dbsf")) == ["a", "c", "b", "d"]  # a 0.509, c 0.507, b 0.25, d 0.233
+    assert order(fuse(LEGS, 0.6, 10, "dbsf")) == ["c", "a", "d", "b"]  # c 0.550, a 0.470, d 0.280, b 0.2
+    # One leg of equal scores says nothing about order: each gets the middle.
+    flat = HybridHits([hit("a", 0.5), hit("b", 0.5)], [hit("b", 0.5, 2.0), hit("a", 0.5, 1.0)], [])
+    assert order(fuse(flat, 0.5, 10, "dbsf")) == ["b", "a"]
+
+
+def test_a_product_found_by_both_legs_keeps_its_cosine_and_its_words_score() -> None:
+    fused = {h.product_id: h for h in fuse(LEGS, 0.5, 10)}
+    assert (fused["a"].score, fused["a"].words_score) == (0.9, 1.0)
+    assert (fused["b"].score, fused["b"].words_score) == (0.8, None)
+
+
+def test_exact_identifier_matches_come_first_and_the_limit_holds() -> None:
+    legs = HybridHits(LEGS.pictures, LEGS.words, exact=[hit("z", 0.1)])
+    assert order(fuse(legs, 0.5, 3)) == ["z", "a", "c"]
+    assert order(fuse(HybridHits(LEGS.pictures, LEGS.words, exact=[hit("b", 0.8)]), 0.5, 10))[0] == "b"

@@ -1,0 +1,63 @@
+"""Fusing the pictures' and the words' candidates before re-ranking, weighted by the query's keyword_weight.
+
+Both methods need no score calibration between the legs (a cosine and a BM25 score do not compare):
+- weighted RRF: each leg adds `weight / (k + rank)`, rank from 1; a product found by both legs adds both;
+- weighted DBSF: each leg's scores are mapped onto [0, 1] by mean ± 3 standard deviations, then summed weighted.
+Products whose identifier is exactly the query come first, whatever the legs say.
+"""
+
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Literal
+
+from trooply.index.base import HybridHits, IndexHit
+
+FusionMethod = Literal["rrf", "dbsf"]
+RRF_K = 60
+
+
+def fuse(hits: HybridHits, keyword_weight: float, limit: int, method: FusionMethod = "rrf",
+         rrf_k: int = RRF_K) -> list[IndexHit]:
+    """The best `limit` candidates: exact identifier matches first, then both legs fused; each hit keeps its cosine
+    and, when the words found it, its BM25 score. A leg weighted 0 adds nothing (keyword_weight 1: words only)."""
+    contribution = _rrf(rrf_k) if method == "rrf" else _dbsf
+    found: dict[str, IndexHit] = {}
+    fused: dict[str, float] = {}
+    legs: list[tuple[list[IndexHit], float, Callable[[IndexHit], float]]] = [
+        (hits.pictures, 1.0 - keyword_weight, lambda hit: hit.score),
+        (hits.words, keyword_weight, lambda hit: hit.words_score or 0.0)]
+    for leg, weight, score_of in legs:
+        if weight <= 0:
+            continue
+        for hit, share in zip(leg, contribution([score_of(hit) for hit in leg]), strict=True):
+            found[hit.product_id] = _merged(found.get(hit.product_id), hit)
+            fused[hit.product_id] = fused.get(hit.product_id, 0.0) + weight * share
+    exact = list(dict.fromkeys(hit.product_id for hit in hits.exact))
+    for hit in hits.exact:
+        found[hit.product_id] = _merged(found.get(hit.product_id), hit)
+    ranked = sorted(fused, key=lambda product_id: fused[product_id], reverse=True)
+    order = [*exact, *(p for p in ranked if p not in exact)]
+    return [found[product_id] for product_id in order[:limit]]
+
+
+def _merged(known: IndexHit | None, hit: IndexHit) -> IndexHit:
+    if known is None:
+        return hit
+    words_score = known.words_score if known.words_score is not None else hit.words_score
+    return replace(known, vector=known.vector if known.vector is not None else hit.vector, words_score=words_score)
+
+
+def _rrf(k: int) -> Callable[[Sequence[float]], list[float]]:
+    return lambda scores: [1.0 / (k + rank) for rank in range(1, len(scores) + 1)]
+
+
+def _dbsf(scores: Sequence[float]) -> list[float]:
+    if not scores:
+        return []
+    mean = statistics.fmean(scores)
+    spread = 3 * statistics.pstdev(scores)
+    if spread == 0:
+        return [0.5] * len(scores)
+    low, high = mean - spread, mean + spread
+    return [min(1.0, max(0.0, (score - low) / (high - low))) for score in scores]
