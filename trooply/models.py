@@ -10,6 +10,6 @@ from trooply.ranking.models import RuleRecord
 from trooply.search.models import SearchLog
 from trooply.tenancy.models import ApiKey, Tenant, UsageCounter
 
-__all__ = ["ApiKey", "ColourRefresh", "DuplicateScan", "Feed", "FeedProduct", "FeedSync", "FeedbackEvent", "IngestItem",
-           "IngestJob", "MigrationFailure", "ModelStateRow", "ProductRecord", "RuleRecord", "SearchLog", "TenantMigration",
-           "Tenant", "UsageCounter"]
+__all__ = ["ApiKey", "ColourRefresh", "DuplicateScan", "Feed", "FeedProduct", "FeedSync", "FeedbackEvent",
+           "IngestItem", "IngestJob", "MigrationFailure", "ModelStateRow", "ProductRecord", "RuleRecord", "SearchLog",
+           "TenantMigration", "Tenant", "UsageCounter"]

@@ -40,8 +40,9 @@ def background_queues() -> set[str]:
     from trooply.feeds.service import SYNC_TASK
     from trooply.model_migration.service import DROP_SPACE_TASK, REENCODE_TASK
 
-    queues = {queue_of(name) for name in (PURGE_TASK, SCAN_TASK, REENCODE_TASK, DROP_SPACE_TASK, REFRESH_TASK, SYNC_TASK)}
-    assert len(queues) == 5, queues
+    tasks = (PURGE_TASK, SCAN_TASK, REENCODE_TASK, DROP_SPACE_TASK, REFRESH_TASK, SYNC_TASK)
+    queues = {queue_of(name) for name in tasks}
+    assert len(queues) == len(tasks), queues
     return queues
 
 

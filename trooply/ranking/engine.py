@@ -109,8 +109,8 @@ def rank(hits: list[IndexHit], query: QuerySignals, profile: ScoringProfile,
 def _scored(hit: IndexHit, query: QuerySignals, rules: list[MerchandisingRule], weights: dict[str, float],
             gate: str, strength: Callable[[IndexHit], float]) -> RankedCandidate:
     # Clamped: a signal a hair outside [0, 1] (rounding, a stored value) must not tilt the blend or its explanation.
-    signals = {name: round(min(1.0, max(0.0, strength(hit) if name == "keywords" else _signal(name, hit, query, rules))),
-                           4) for name in weights}
+    raw = {name: strength(hit) if name == "keywords" else _signal(name, hit, query, rules) for name in weights}
+    signals = {name: round(min(1.0, max(0.0, value)), 4) for name, value in raw.items()}
     score = sum(weights[name] * signals[name] for name in weights)
     return RankedCandidate(hit, round(score, 4), signals, weights, [gate])
 
