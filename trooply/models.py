@@ -6,7 +6,7 @@ from trooply.feedback.models import FeedbackEvent
 from trooply.model_migration.models import MigrationFailure, ModelStateRow, TenantMigration
 from trooply.ranking.models import RuleRecord
 from trooply.search.models import SearchLog
-from trooply.tenancy.models import ApiKey, Tenant, UsageCounter
+from trooply.tenancy.models import AllowedOrigin, ApiKey, Tenant, UsageCounter
 
-__all__ = ["ApiKey", "DuplicateScan", "FeedbackEvent", "IngestItem", "IngestJob", "MigrationFailure", "ModelStateRow",
-           "ProductRecord", "RuleRecord", "SearchLog", "TenantMigration", "Tenant", "UsageCounter"]
+__all__ = ["AllowedOrigin", "ApiKey", "DuplicateScan", "FeedbackEvent", "IngestItem", "IngestJob", "MigrationFailure",
+           "ModelStateRow", "ProductRecord", "RuleRecord", "SearchLog", "TenantMigration", "Tenant", "UsageCounter"]

@@ -11,13 +11,14 @@ from trooply.feedback.models import FeedbackEvent
 from trooply.model_migration.models import MigrationFailure, TenantMigration
 from trooply.ranking.models import RuleRecord
 from trooply.search.models import SearchLog
-from trooply.tenancy.models import ApiKey, Tenant, UsageCounter
+from trooply.tenancy.models import AllowedOrigin, ApiKey, Tenant, UsageCounter
 
 # Every table holding a tenant's rows, children before parents (an ingest item refers to its job).
 # tests/unit/admin/test_purge.py fails when a table of trooply.models with a tenant_id is missing here.
 # A migration's progress rows before its failure rows: the order every writer of both locks them in.
 TENANT_TABLES: tuple[type[Base], ...] = (IngestItem, IngestJob, ProductRecord, FeedbackEvent, SearchLog, RuleRecord,
-                                         DuplicateScan, UsageCounter, TenantMigration, MigrationFailure, ApiKey)
+                                         DuplicateScan, UsageCounter, TenantMigration, MigrationFailure, AllowedOrigin,
+                                         ApiKey)
 
 
 class TenantRoster(MaintenanceRepository):

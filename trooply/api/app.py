@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.formparsers import MultiPartParser
 
+from trooply.api.cors import install_cors
 from trooply.api.errors import UnexpectedErrorMiddleware, install_error_handlers
 from trooply.api.limits import install_limits
 from trooply.api.routers import (
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_limits(app, container.settings)  # inside the middleware below: refusals get an id and a log line
     app.add_middleware(UnexpectedErrorMiddleware)
+    install_cors(app, container.tenants, container.settings.limits.key_cache_seconds)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health.router)
     app.include_router(products.router)

@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from trooply.admin.auth import AdminGate
 from trooply.admin.service import TenantAdminService
+from trooply.api.cors import admit_browser_origin
 from trooply.catalog.queue import Dispatcher
 from trooply.catalog.service import CatalogService
 from trooply.config import Settings
@@ -143,6 +144,7 @@ def scoped(scope: str):
         principal = tenants.recently_authenticated(key)
         if principal is None:
             principal = await run_in_threadpool(tenants.authenticate, key)
+        admit_browser_origin(request, principal)  # a key copied to another site costs its tenant no rate
         await request.app.state.rate_limiter.check_tenant(principal)
         principal.require(scope)
         return principal

@@ -27,7 +27,7 @@ from trooply.index.server import QdrantServerIndex
 from trooply.model_migration.models import MigrationFailure, TenantMigration
 from trooply.ranking.models import RuleRecord
 from trooply.search.models import SearchLog
-from trooply.tenancy.models import Tenant, UsageCounter
+from trooply.tenancy.models import AllowedOrigin, Tenant, UsageCounter
 from trooply.tenancy.service import TenantService
 from trooply.vectors import VectorSpace
 
@@ -71,6 +71,7 @@ def seed(db: Database, index: VectorIndex, tenant_id: str) -> None:
         session.add(DuplicateScan(id=f"dup-{tenant_id}", tenant_id=tenant_id, threshold=0.9))
         session.add(TenantMigration(tenant_id=tenant_id))
         session.add(MigrationFailure(tenant_id=tenant_id, product_id="p1", code="image_unreachable"))
+        session.add(AllowedOrigin(tenant_id=tenant_id, origin=f"https://{tenant_id}.example"))
     vectors = np.eye(SPACE.size, dtype=np.float32)
     index.upsert(tenant_id, [IndexPoint(f"p{i}", vectors[i], {"product_id": f"p{i}"}) for i in range(PRODUCTS)])
 
