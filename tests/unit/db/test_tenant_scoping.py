@@ -21,7 +21,7 @@ from trooply.ranking.models import RuleRecord
 from trooply.ranking.repository import RuleRepository
 from trooply.search.models import SearchLog
 from trooply.search.repository import SearchLogRepository
-from trooply.tenancy.models import ApiKey, Tenant, UsageCounter
+from trooply.tenancy.models import AllowedOrigin, ApiKey, Tenant, UsageCounter
 from trooply.tenancy.repository import TenantRepository
 
 A, B = "ten_a", "ten_b"
@@ -38,6 +38,7 @@ def _rows_of(tenant: str) -> list[Any]:
     return [
         Tenant(id=tenant, name=tenant, plan="free"),
         ApiKey(id=f"key_{tenant}", tenant_id=tenant, kind="secret", key_hash=tenant * 8, prefix="sk_x"),
+        AllowedOrigin(tenant_id=tenant, origin=f"https://{tenant}.example"),
         UsageCounter(tenant_id=tenant, period=MONTH, endpoint="detect", count=5 if extra else 1),
         *([UsageCounter(tenant_id=tenant, period=MONTH, endpoint="embed", count=7)] if extra else []),
         *[ProductRecord(tenant_id=tenant, id=pid, image_url=f"http://x/{pid}.png", meta={"category": tenant},
@@ -119,6 +120,9 @@ CASES: list[tuple[type[TenantScopedRepository], str, Call, Any]] = [
     (TenantRepository, "lock", lambda r: r.lock(), "ten_a/ten_a"),
     (TenantRepository, "active_keys", lambda r: r.active_keys(), ["ten_a/key_ten_a"]),
     (TenantRepository, "revoke_keys", lambda r: r.revoke_keys(), None),
+    (TenantRepository, "allowed_origins", lambda r: r.allowed_origins(), ["https://ten_a.example"]),
+    (TenantRepository, "replace_origins", lambda r: (r.replace_origins(["https://new.example"]),
+                                                      r.allowed_origins())[-1], ["https://new.example"]),
     (TenantRepository, "usage_total", lambda r: r.usage_total(MONTH), 1),
     (TenantRepository, "usage_counts", lambda r: r.usage_counts(MONTH), {"detect": 1}),
     (TenantRepository, "count_usage", lambda r: (r.count_usage(MONTH, "detect"), r.count_usage(MONTH, "embed"),
@@ -127,7 +131,7 @@ CASES: list[tuple[type[TenantScopedRepository], str, Call, Any]] = [
     (DuplicateScanRepository, "unfinished_with_threshold", lambda r: r.unfinished_with_threshold(0.9), None),
     (DuplicateScanRepository, "update", lambda r: r.update("dup_ten_b", status=FAILED), None),
     (DuplicateScanRepository, "prune_finished", lambda r: r.prune_finished(0), None),
-    (TenantPurgeRepository, "delete_batch", lambda r: sum(r.delete_batch(model, 100) for model in TENANT_TABLES), 11),
+    (TenantPurgeRepository, "delete_batch", lambda r: sum(r.delete_batch(model, 100) for model in TENANT_TABLES), 12),
 ]
 # Adding rows is covered by test_a_row_of_another_tenant_cannot_be_added.
 ADDERS = {"add", "add_all", "add_key", "add_event", "add_job"}
