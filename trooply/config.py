@@ -176,6 +176,10 @@ class RankingSettings(_Group):
                                       description="scoring profiles; the shipped profiles/ when unset")
     popularity_refresh_seconds: float = Field(300.0, gt=0, validation_alias=_env("popularity_refresh_seconds"))
     popularity_half_life_days: float = Field(7.0, gt=0, validation_alias=_env("popularity_half_life_days"))
+    popularity_position_bias: float = Field(
+        1.0, ge=0, le=3, validation_alias=_env("popularity_position_bias"),
+        description="eta of the examination model (1 / (position + 1)) ** eta that corrects clicks for position; "
+        "0 = off")
 
 
 class DiscoverySettings(_Group):

@@ -77,7 +77,8 @@ class Container:
                                     self._index, RankingSetup(self.profiles, self.classifier, self.rules), self.db,
                                     settings)
         self.feedback = FeedbackService(self.db, self.search.log_writer)
-        self.popularity = PopularityService(self.db, self._index, settings.ranking.popularity_half_life_days)
+        self.popularity = PopularityService(self.db, self._index, settings.ranking.popularity_half_life_days,
+                                            settings.ranking.popularity_position_bias)
         self.duplicates = DuplicateService(self.db, self._index, settings, self._send_scan)
         # The background tasks by name; both queue shapes run these functions (workers/tasks.py names Celery's).
         self.dispatcher.register(INGEST_TASK, self.run_ingest)

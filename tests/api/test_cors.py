@@ -11,7 +11,8 @@ PREFLIGHT = {"Origin": SHOP, "Access-Control-Request-Method": "POST",
 
 
 def _allow(client: TestClient, secret_key: str, *origins: str) -> list[str]:
-    answer = client.put("/v1/account/allowed-origins", json={"allowed_origins": list(origins)}, headers=auth(secret_key))
+    answer = client.put("/v1/account/allowed-origins", json={"allowed_origins": list(origins)},
+                        headers=auth(secret_key))
     assert answer.status_code == 200, answer.text
     return answer.json()["allowed_origins"]
 
@@ -46,7 +47,8 @@ def test_a_listed_origin_gets_its_preflight_and_the_answer(client: TestClient) -
     assert answer.status_code == 200 and answer.headers["access-control-allow-origin"] == SHOP
     assert "Origin" in answer.headers["vary"] and "x-request-id" in answer.headers["access-control-expose-headers"]
     # A refusal after the key was admitted is readable by the page too.
-    invalid = client.post("/v1/search/text", json={"query": ""}, headers=auth(tenant.publishable_key) | {"Origin": SHOP})
+    invalid = client.post("/v1/search/text", json={"query": ""},
+                          headers=auth(tenant.publishable_key) | {"Origin": SHOP})
     assert invalid.status_code == 422 and invalid.headers["access-control-allow-origin"] == SHOP
 
 

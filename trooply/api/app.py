@@ -19,6 +19,7 @@ from trooply.api.routers import (
     catalog,
     detect,
     duplicates,
+    events,
     feedback,
     health,
     products,
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(products.router)
     app.include_router(search.router)
     app.include_router(feedback.router)
+    app.include_router(events.router)
     app.include_router(rules.router)
     app.include_router(duplicates.router)
     app.include_router(detect.router)

@@ -114,7 +114,7 @@ CASES: list[tuple[type[TenantScopedRepository], str, Call, Any]] = [
     (RuleRepository, "all", lambda r: r.all(), ["ten_a/rule_ten_a"]),
     (RuleRepository, "delete", lambda r: r.delete("rule_ten_b"), False),
     (FeedbackRepository, "returned_ids", lambda r: r.returned_ids("srch_ten_b"), None),
-    (FeedbackRepository, "events_since", lambda r: r.events_since(LONG_AGO), [["only_a", "click", AT]]),
+    (FeedbackRepository, "events_since", lambda r: r.events_since(LONG_AGO), [["only_a", "click", AT, 0]]),
     (FeedbackRepository, "impressions_since", lambda r: r.impressions_since(LONG_AGO), [[["shared", "only_a"], AT]]),
     (TenantRepository, "get", lambda r: r.get(), "ten_a/ten_a"),
     (TenantRepository, "lock", lambda r: r.lock(), "ten_a/ten_a"),
