@@ -182,6 +182,19 @@ class RankingSettings(_Group):
         "0 = off")
 
 
+class AnalyticsSettings(_Group):
+    """Search analytics (trooply/analytics/): what the search log keeps and for how long."""
+
+    query_text: bool = Field(True, validation_alias=_env("analytics_query_text"),
+                             description="keep text queries and transcripts, normalised, for analytics (never images "
+                             "or audio)")
+    retention_days: int = Field(400, ge=1, le=3650, validation_alias=_env("analytics_retention_days"),
+                                description="days the aggregated counters are kept: the longest window of a report")
+    raw_retention_days: int = Field(60, ge=1, le=3650, validation_alias=_env("analytics_raw_retention_days"),
+                                    description="days raw search log rows and events are kept (already counted in the "
+                                    "aggregates; popularity reads 8 half-lives of them)")
+
+
 class DiscoverySettings(_Group):
     """Grouped search and catalogue duplicates."""
 
@@ -251,6 +264,7 @@ _GROUPS: dict[str, type[_Group]] = {
     "migration": MigrationSettings, "voice": VoiceSettings, "fetch": FetchSettings, "images": ImageSettings,
     "ingest": IngestSettings, "detection": DetectionSettings, "ranking": RankingSettings,
     "discovery": DiscoverySettings, "limits": LimitSettings, "legacy_plans": LegacyPlanOverrides,
+    "analytics": AnalyticsSettings,
 }
 # The flat name of every grouped setting (its variable without TROOPLY_) → (group, field).
 _FLAT_NAMES = {str(info.validation_alias).removeprefix("TROOPLY_").lower(): (group, name)
@@ -299,6 +313,7 @@ class Settings(BaseSettings):
     ranking: RankingSettings = Field(default_factory=RankingSettings)
     discovery: DiscoverySettings = Field(default_factory=DiscoverySettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
+    analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
     legacy_plans: LegacyPlanOverrides = Field(default_factory=LegacyPlanOverrides, exclude=True)
 
     @classmethod

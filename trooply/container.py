@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 from trooply.admin.purge import PURGE_TASK
 from trooply.admin.service import TenantAdminService
+from trooply.analytics.service import AnalyticsService
 from trooply.catalog.ingest import INGEST_TASK, IngestOutcome, IngestPipeline, run_ingest_task
 from trooply.catalog.queue import CeleryDispatcher, Dispatcher, InProcessQueue
 from trooply.catalog.service import CatalogService
@@ -77,6 +78,7 @@ class Container:
                                     self._index, RankingSetup(self.profiles, self.classifier, self.rules), self.db,
                                     settings)
         self.feedback = FeedbackService(self.db, self.search.log_writer)
+        self.analytics = AnalyticsService(self.db, settings.analytics.retention_days)
         self.popularity = PopularityService(self.db, self._index, settings.ranking.popularity_half_life_days,
                                             settings.ranking.popularity_position_bias)
         self.duplicates = DuplicateService(self.db, self._index, settings, self._send_scan)

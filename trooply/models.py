@@ -1,5 +1,6 @@
 """Every SQL table, imported in one place for Alembic and for `create_all` in tests."""
 
+from trooply.analytics.models import ProductDay, QueryDay, RevenueBucket, SearchBucket
 from trooply.catalog.models import IngestItem, IngestJob, ProductRecord
 from trooply.duplicates.models import DuplicateScan
 from trooply.feedback.models import FeedbackEvent
@@ -9,4 +10,5 @@ from trooply.search.models import SearchLog
 from trooply.tenancy.models import AllowedOrigin, ApiKey, Tenant, UsageCounter
 
 __all__ = ["AllowedOrigin", "ApiKey", "DuplicateScan", "FeedbackEvent", "IngestItem", "IngestJob", "MigrationFailure",
-           "ModelStateRow", "ProductRecord", "RuleRecord", "SearchLog", "TenantMigration", "Tenant", "UsageCounter"]
+           "ModelStateRow", "ProductDay", "ProductRecord", "QueryDay", "RevenueBucket", "RuleRecord", "SearchBucket",
+           "SearchLog", "TenantMigration", "Tenant", "UsageCounter"]

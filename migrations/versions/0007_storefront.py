@@ -1,4 +1,5 @@
-"""The storefront loop: each tenant's allowed browser origins; events with the sender's id, amount and shopper.
+"""The storefront loop: each tenant's allowed browser origins; events with the sender's id, amount and shopper;
+the normalised text query in the search log; the analytics counters.
 
 Revision ID: 0007
 Revises: 0006
@@ -10,6 +11,14 @@ revision = "0007"
 down_revision = "0006"
 branch_labels = None
 depends_on = None
+
+
+def _tenant() -> sa.Column:
+    return sa.Column("tenant_id", sa.String(40), sa.ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+
+
+def _counters(*names: str) -> list[sa.Column]:
+    return [sa.Column(name, sa.Integer(), nullable=False) for name in names]
 
 
 def upgrade() -> None:
@@ -24,9 +33,42 @@ def upgrade() -> None:
     op.add_column("feedback_events", sa.Column("currency", sa.String(3), nullable=True))
     op.add_column("feedback_events", sa.Column("user_token", sa.String(64), nullable=True))
     op.create_index("uq_feedback_event_id", "feedback_events", ["tenant_id", "event_id"], unique=True)
+    op.add_column("search_logs", sa.Column("query", sa.String(200), nullable=True))
+    op.create_table(
+        "analytics_search_hours", _tenant(),
+        sa.Column("hour", sa.Integer(), primary_key=True),
+        sa.Column("mode", sa.String(20), primary_key=True),
+        sa.Column("profile", sa.String(40), primary_key=True),
+        *_counters("searches", "zero_results", "searches_clicked", "clicks", "click_position_sum", "searches_carted",
+                   "add_to_carts", "searches_purchased", "purchases"),
+    )
+    op.create_table(
+        "analytics_revenue_hours", _tenant(),
+        sa.Column("hour", sa.Integer(), primary_key=True),
+        sa.Column("currency", sa.String(3), primary_key=True),
+        *_counters("purchases"),
+        sa.Column("revenue", sa.Float(), nullable=False),
+    )
+    op.create_table(
+        "analytics_query_days", _tenant(),
+        sa.Column("day", sa.Integer(), primary_key=True),
+        sa.Column("query", sa.String(200), primary_key=True),
+        *_counters("searches", "zero_results", "searches_clicked", "clicks"),
+    )
+    op.create_table(
+        "analytics_product_days", _tenant(),
+        sa.Column("day", sa.Integer(), primary_key=True),
+        sa.Column("product_id", sa.String(256), primary_key=True),
+        *_counters("clicks", "add_to_carts", "purchases"),
+    )
 
 
 def downgrade() -> None:
+    for table in ("analytics_product_days", "analytics_query_days", "analytics_revenue_hours",
+                  "analytics_search_hours"):
+        op.drop_table(table)
+    with op.batch_alter_table("search_logs") as batch:
+        batch.drop_column("query")
     op.drop_index("uq_feedback_event_id", "feedback_events")
     with op.batch_alter_table("feedback_events") as batch:  # SQLite drops a column by copying the table
         for column in ("user_token", "currency", "value", "event_id"):

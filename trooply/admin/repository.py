@@ -4,6 +4,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import CursorResult, func, inspect, select, tuple_
 
+from trooply.analytics.models import ProductDay, QueryDay, RevenueBucket, SearchBucket
 from trooply.catalog.models import IngestItem, IngestJob, ProductRecord
 from trooply.db import Base, MaintenanceRepository, TenantScopedRepository
 from trooply.duplicates.models import DuplicateScan
@@ -18,7 +19,7 @@ from trooply.tenancy.models import AllowedOrigin, ApiKey, Tenant, UsageCounter
 # A migration's progress rows before its failure rows: the order every writer of both locks them in.
 TENANT_TABLES: tuple[type[Base], ...] = (IngestItem, IngestJob, ProductRecord, FeedbackEvent, SearchLog, RuleRecord,
                                          DuplicateScan, UsageCounter, TenantMigration, MigrationFailure, AllowedOrigin,
-                                         ApiKey)
+                                         SearchBucket, RevenueBucket, QueryDay, ProductDay, ApiKey)
 
 
 class TenantRoster(MaintenanceRepository):

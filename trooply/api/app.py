@@ -16,6 +16,7 @@ from trooply.api.routers import (
     account,
     admin,
     admin_models,
+    analytics,
     catalog,
     detect,
     duplicates,
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(search.router)
     app.include_router(feedback.router)
     app.include_router(events.router)
+    app.include_router(analytics.router)
     app.include_router(rules.router)
     app.include_router(duplicates.router)
     app.include_router(detect.router)

@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from trooply.admin.auth import AdminGate
 from trooply.admin.service import TenantAdminService
+from trooply.analytics.service import AnalyticsService
 from trooply.api.cors import admit_browser_origin
 from trooply.catalog.queue import Dispatcher
 from trooply.catalog.service import CatalogService
@@ -71,6 +72,10 @@ async def get_duplicates(request: Request) -> DuplicateService:
     return _container(request).duplicates
 
 
+async def get_analytics(request: Request) -> AnalyticsService:
+    return _container(request).analytics
+
+
 async def get_rules(request: Request) -> RuleService:
     return _container(request).rules
 
@@ -117,6 +122,7 @@ UsageDep = Annotated[UsageService, Depends(get_usage)]
 FeedbackDep = Annotated[FeedbackService, Depends(get_feedback)]
 DuplicatesDep = Annotated[DuplicateService, Depends(get_duplicates)]
 RulesDep = Annotated[RuleService, Depends(get_rules)]
+AnalyticsDep = Annotated[AnalyticsService, Depends(get_analytics)]
 ProfilesDep = Annotated[dict[str, ScoringProfile], Depends(get_profiles)]
 QueueDep = Annotated[Dispatcher, Depends(get_queue)]
 AdminDep = Annotated[TenantAdminService, Depends(get_admin)]

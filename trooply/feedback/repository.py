@@ -19,6 +19,7 @@ class LoggedSearch:
     created_at: datetime
     mode: str
     profile: str | None
+    query: str | None
 
 
 class FeedbackRepository(TenantScopedRepository):
@@ -28,9 +29,9 @@ class FeedbackRepository(TenantScopedRepository):
     def logged_searches(self, search_ids: Collection[str]) -> dict[str, LoggedSearch]:
         """This tenant's searches among `search_ids`; another tenant's read as missing."""
         rows = self.session.execute(self._select(SearchLog, SearchLog.id, SearchLog.product_ids, SearchLog.created_at,
-                                                 SearchLog.mode, SearchLog.profile)
+                                                 SearchLog.mode, SearchLog.profile, SearchLog.query)
                                     .where(SearchLog.id.in_(list(search_ids))))
-        return {search_id: LoggedSearch(ids, at, mode, profile) for search_id, ids, at, mode, profile in rows}
+        return {search_id: LoggedSearch(*found) for search_id, *found in rows}
 
     def stored_event_ids(self, event_ids: Collection[str]) -> set[str]:
         return set(self.session.scalars(self._select(FeedbackEvent, FeedbackEvent.event_id)

@@ -1,28 +1,21 @@
 """Shopper events on search results (clicks, add-to-cart, purchases): each checked against the search log on
-its own, stored once (by the sender's event_id, and by search, product and type), in batches of up to 1,000."""
+its own, stored once (by the sender's event_id, and by search, product and type), in batches of up to 1,000, and
+added to the analytics counters of their search in the same transaction."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
+from trooply.analytics.counting import EventFact, SearchFact, event_increments
+from trooply.analytics.repository import AnalyticsRepository
 from trooply.db import Database
 from trooply.errors import InvalidRequest
 from trooply.feedback.models import FeedbackEvent
 from trooply.feedback.repository import FeedbackRepository, LoggedSearch
 from trooply.feedback.schemas import MAX_EVENTS_PER_CALL, EventIn, EventRejection, EventsReport, FeedbackIn
 from trooply.search.log_writer import SearchLogWriter
-
-
-@dataclass(frozen=True)
-class StoredEvent:
-    """An event stored now, with its search; `first_of_type` when the search had no event of this type before."""
-
-    event: EventIn
-    search: LoggedSearch
-    first_of_type: bool
 
 
 class FeedbackService:
@@ -67,7 +60,7 @@ class FeedbackService:
     def _store(self, tenant_id: str, parsed: Sequence[EventIn | EventRejection],
                searches: dict[str, LoggedSearch]) -> EventsReport:
         rejected: list[EventRejection] = []
-        stored: list[StoredEvent] = []
+        stored: list[EventFact] = []
         duplicates = 0
         with self.db.session() as session:
             repo = FeedbackRepository(session, tenant_id)
@@ -95,8 +88,15 @@ class FeedbackService:
                 repo.add_event(FeedbackEvent(search_id=event.search_id, product_id=event.product_id, event=event.type,
                                              position=event.position, event_id=event.event_id, value=event.value,
                                              currency=event.currency, user_token=event.user_token))
-                stored.append(StoredEvent(event, searches[event.search_id], first))
+                stored.append(_fact(event, searches[event.search_id], first))
+            AnalyticsRepository(session, tenant_id).add(event_increments(stored))
         return EventsReport(accepted=len(stored), duplicates=duplicates, rejected=rejected)
+
+
+def _fact(event: EventIn, search: LoggedSearch, first_of_type: bool) -> EventFact:
+    searched = SearchFact(search.created_at, search.mode, search.profile, len(search.product_ids), search.query)
+    return EventFact(searched, event.type, event.product_id, event.position, first_of_type, event.value,
+                     event.currency)
 
 
 def _parse(index: int, raw: Any) -> EventIn | EventRejection:

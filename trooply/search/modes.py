@@ -43,7 +43,7 @@ class QueryBuilder:
         interpreted = InterpretedOut(text=text, filters=applied, colours=reading.colours,
                                      profile=reading.profile) if reading else None
         return PreparedQuery(mode, vector, QueryLook.of_text(text), conditions, _named_family(reading),
-                             interpreted=interpreted)
+                             interpreted=interpreted, text=said)
 
     def similar(self, context: SearchContext, product_id: str) -> PreparedQuery:
         """More like a catalogue product: its stored vector, colour and shape; no fetch, no encode."""
@@ -107,7 +107,8 @@ class QueryBuilder:
             interpreted = InterpretedOut(text=words, filters=applied, colours=reading.colours, profile=reading.profile,
                                          cheaper_than=reference)
         return PreparedQuery("fusion", vector, fused_look(picture, words, image_weight),
-                             context.conditions + parse_filters(applied or None), family, interpreted=interpreted)
+                             context.conditions + parse_filters(applied or None), family, interpreted=interpreted,
+                             text=text)
 
     def _with_relative_price(self, context: SearchContext, reading: QueryReading | None,
                              image_vector: np.ndarray) -> tuple[dict[str, Any], str | None]:

@@ -58,6 +58,7 @@ class PreparedQuery:
     family: FamilyGuess | None = None  # known without classifying: a family word, a product's own family
     exclude: str | None = None  # similar: the product itself
     interpreted: InterpretedOut | None = None
+    text: str | None = None  # what the shopper typed or said, for analytics (never an image)
 
 
 def fused_look(picture: Image.Image, text: str, image_weight: float) -> QueryLook:

@@ -28,7 +28,8 @@ class SearchService:
         self.profiles = ranking.profiles
         self.log_writer = SearchLogWriter(db)
         self.queries = QueryBuilder(encoders, QueryReader(ranking.profiles), index, db)
-        self.retriever = Retriever(index, ranking, self.log_writer, settings.discovery.search_max_candidates)
+        self.retriever = Retriever(index, ranking, self.log_writer, settings.discovery.search_max_candidates,
+                                   settings.analytics.query_text)
         self.encoders = encoders
 
     def search_text(self, tenant_id: str, query: str, options: SearchOptions, interpret: bool = True) -> SearchEnvelope:

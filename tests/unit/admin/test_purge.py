@@ -14,10 +14,12 @@ from tests.support.queues import WorkerQueue
 from trooply.admin.purge import PURGE_TASK, PurgeInterrupted, TenantPurge
 from trooply.admin.repository import TENANT_TABLES
 from trooply.admin.service import TenantAdminService
+from trooply.analytics.counting import EventFact, SearchFact, event_increments, search_increments
+from trooply.analytics.repository import AnalyticsRepository
 from trooply.catalog.models import IngestItem, IngestJob, ProductRecord
 from trooply.catalog.queue import InProcessQueue
 from trooply.config import Settings
-from trooply.db import Base, Database
+from trooply.db import Base, Database, utcnow
 from trooply.duplicates.models import DuplicateScan
 from trooply.errors import NotFound, Unauthorized
 from trooply.feedback.models import FeedbackEvent
@@ -72,6 +74,9 @@ def seed(db: Database, index: VectorIndex, tenant_id: str) -> None:
         session.add(TenantMigration(tenant_id=tenant_id))
         session.add(MigrationFailure(tenant_id=tenant_id, product_id="p1", code="image_unreachable"))
         session.add(AllowedOrigin(tenant_id=tenant_id, origin=f"https://{tenant_id}.example"))
+        AnalyticsRepository(session, tenant_id).add(search_increments([SearchFact(utcnow(), "text", None, 0, "q")]) | (
+            event_increments([EventFact(SearchFact(utcnow(), "text", None, 1, "q"), "purchase", "p0", 0, True, 1.0,
+                                        "EUR")])))
     vectors = np.eye(SPACE.size, dtype=np.float32)
     index.upsert(tenant_id, [IndexPoint(f"p{i}", vectors[i], {"product_id": f"p{i}"}) for i in range(PRODUCTS)])
 

@@ -10,6 +10,9 @@ from sqlalchemy import select
 
 import trooply.models  # noqa: F401  (every table, for create_all)
 from trooply.admin.repository import TENANT_TABLES, TenantPurgeRepository
+from trooply.analytics.counting import SearchFact, search_increments
+from trooply.analytics.models import ProductDay, QueryDay, RevenueBucket, SearchBucket
+from trooply.analytics.repository import AnalyticsRepository
 from trooply.catalog.models import FAILED, INDEXED, PENDING, IngestItem, IngestJob, ProductRecord
 from trooply.catalog.repository import CatalogRepository
 from trooply.db import Base, Database, TenantScopedRepository
@@ -52,6 +55,13 @@ def _rows_of(tenant: str) -> list[Any]:
                       position=0, created_at=AT, event_id=f"evt_{tenant}"),
         DuplicateScan(id=f"dup_{tenant}", tenant_id=tenant, threshold=0.9, status=PENDING if extra else COMPLETED,
                       products_scanned=0),
+        SearchBucket(tenant_id=tenant, hour=1, mode="text", profile="", searches=9 if extra else 1, zero_results=0,
+                     searches_clicked=0, clicks=0, click_position_sum=0, searches_carted=0, add_to_carts=0,
+                     searches_purchased=0, purchases=0),
+        RevenueBucket(tenant_id=tenant, hour=1, currency="EUR", purchases=1, revenue=9.0 if extra else 1.0),
+        QueryDay(tenant_id=tenant, day=0, query=f"{tenant} query", searches=1, zero_results=1, searches_clicked=0,
+                 clicks=0),
+        ProductDay(tenant_id=tenant, day=0, product_id=products[-1], clicks=1, add_to_carts=0, purchases=1),
     ]
 
 
@@ -121,6 +131,15 @@ CASES: list[tuple[type[TenantScopedRepository], str, Call, Any]] = [
     (FeedbackRepository, "stored_event_ids", lambda r: r.stored_event_ids(["evt_ten_a", "evt_ten_b"]), {"evt_ten_a"}),
     (FeedbackRepository, "stored_actions", lambda r: r.stored_actions(["srch_ten_a", "srch_ten_b"]),
      {("srch_ten_a", "only_a", "click")}),
+    (AnalyticsRepository, "add", lambda r: (r.add(search_increments([SearchFact(AT, "text", None, 0, "q")])),
+                                              r.search_counts(0, 10 ** 6, 10 ** 6))[-1],
+     [[0, "text", "", 2, 1, 0, 0, 0, 0, 0, 0, 0]]),
+    (AnalyticsRepository, "search_counts", lambda r: r.search_counts(0, 24, 24), [[0, "text", "", 1, 0, 0, 0, 0, 0,
+                                                                                   0, 0, 0]]),
+    (AnalyticsRepository, "revenue", lambda r: r.revenue(0, 24, 24), [[0, "EUR", 1, 1.0]]),
+    (AnalyticsRepository, "top_queries", lambda r: r.top_queries(0, 1, "no_results", 10),
+     [["ten_a query", 1, 1, 0, 0]]),
+    (AnalyticsRepository, "top_products", lambda r: r.top_products(0, 1, "conversions", 10), [["only_a", 1, 0, 1]]),
     (TenantRepository, "get", lambda r: r.get(), "ten_a/ten_a"),
     (TenantRepository, "lock", lambda r: r.lock(), "ten_a/ten_a"),
     (TenantRepository, "active_keys", lambda r: r.active_keys(), ["ten_a/key_ten_a"]),
@@ -136,7 +155,7 @@ CASES: list[tuple[type[TenantScopedRepository], str, Call, Any]] = [
     (DuplicateScanRepository, "unfinished_with_threshold", lambda r: r.unfinished_with_threshold(0.9), None),
     (DuplicateScanRepository, "update", lambda r: r.update("dup_ten_b", status=FAILED), None),
     (DuplicateScanRepository, "prune_finished", lambda r: r.prune_finished(0), None),
-    (TenantPurgeRepository, "delete_batch", lambda r: sum(r.delete_batch(model, 100) for model in TENANT_TABLES), 12),
+    (TenantPurgeRepository, "delete_batch", lambda r: sum(r.delete_batch(model, 100) for model in TENANT_TABLES), 16),
 ]
 # Adding rows is covered by test_a_row_of_another_tenant_cannot_be_added.
 ADDERS = {"add", "add_all", "add_key", "add_event", "add_job"}
