@@ -13,6 +13,7 @@ from trooply.config import Settings
 from trooply.db import Database
 from trooply.duplicates.service import SCAN_TASK, DuplicateService
 from trooply.feedback.popularity import PopularityService
+from trooply.feedback.retention import RETENTION_SWEEP_SECONDS, RetentionSweep
 from trooply.feedback.service import FeedbackService
 from trooply.index.base import SpaceIndex, VectorIndex
 from trooply.index.datadir_lock import DataDirLock
@@ -79,6 +80,7 @@ class Container:
                                     settings)
         self.feedback = FeedbackService(self.db, self.search.log_writer)
         self.analytics = AnalyticsService(self.db, settings.analytics.retention_days)
+        self.retention = RetentionSweep(self.db, settings.analytics)
         self.popularity = PopularityService(self.db, self._index, settings.ranking.popularity_half_life_days,
                                             settings.ranking.popularity_position_bias)
         self.duplicates = DuplicateService(self.db, self._index, settings, self._send_scan)
@@ -95,6 +97,7 @@ class Container:
         self._refresher: PeriodicTask | None = None
         self._model_sweep: PeriodicTask | None = None
         self._purge_sweep: PeriodicTask | None = None
+        self._retention_sweep: PeriodicTask | None = None
 
     @property
     def embedded_queue(self) -> bool:
@@ -126,6 +129,7 @@ class Container:
             # Celery beat refreshes popularity in the single-host shape; embedded, this thread does.
             self._refresher = PeriodicTask(self.settings.ranking.popularity_refresh_seconds,
                                            self.popularity.refresh_all, "popularity-refresh")
+            self._retention_sweep = PeriodicTask(RETENTION_SWEEP_SECONDS, self.retention.run, "analytics-retention")
             self.catalog.resume_unfinished()
             self.duplicates.resume_unfinished()
             # Both sweeps also pick up what the CLI asked for in another process (`trooply tenants delete`,
@@ -143,7 +147,7 @@ class Container:
         self.models.ensure_state()
 
     def stop(self) -> None:
-        for periodic in (self._refresher, self._model_sweep, self._purge_sweep):
+        for periodic in (self._refresher, self._model_sweep, self._purge_sweep, self._retention_sweep):
             if periodic is not None:
                 periodic.stop()
         self.reencoder.close()  # a running re-encode stops between two pages; it resumes at the next start

@@ -12,6 +12,7 @@ from celery.signals import worker_process_init, worker_ready
 
 from trooply.config import Settings
 from trooply.container import Container
+from trooply.feedback.retention import RETENTION_SWEEP_SECONDS, RETENTION_TASK
 
 log = logging.getLogger(__name__)
 settings = Settings()
@@ -29,7 +30,8 @@ app.conf.update(
     broker_transport_options={"visibility_timeout": 3600},
     # `trooply beat` sends this; any worker runs it.
     beat_schedule={"refresh-popularity": {"task": POPULARITY_TASK,
-                                          "schedule": settings.ranking.popularity_refresh_seconds}},
+                                          "schedule": settings.ranking.popularity_refresh_seconds},
+                   "analytics-retention": {"task": RETENTION_TASK, "schedule": RETENTION_SWEEP_SECONDS}},
 )
 
 _container: Container | None = None

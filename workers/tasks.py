@@ -5,6 +5,7 @@ definition here; the names are the contract with messages already queued, so the
 from trooply.admin.purge import PURGE_TASK
 from trooply.catalog.ingest import INGEST_TASK
 from trooply.duplicates.service import SCAN_TASK
+from trooply.feedback.retention import RETENTION_TASK
 from trooply.model_migration.service import DROP_SPACE_TASK, REENCODE_TASK
 from workers.celery_app import POPULARITY_TASK, app, container
 
@@ -38,3 +39,9 @@ def drop_model_space(space_name: str, dim: int) -> None:
 def refresh_popularity() -> int:
     """Sent by `trooply beat`; embedded, a thread of `trooply serve` runs the same refresh."""
     return container().popularity.refresh_all()
+
+
+@app.task(name=RETENTION_TASK)
+def sweep_analytics_retention() -> int:
+    """Sent by `trooply beat`; embedded, a thread of `trooply serve` runs the same sweep."""
+    return container().retention.run()

@@ -3,8 +3,9 @@
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, delete, select
 
 from trooply.db import MaintenanceRepository, TenantScopedRepository
 from trooply.feedback.models import FeedbackEvent
@@ -63,6 +64,17 @@ class FeedbackRepository(TenantScopedRepository):
 
 
 class FeedbackMaintenance(MaintenanceRepository):
+    def drop_raw_before(self, cutoff: datetime, limit: int) -> int:
+        """The retention sweep, across tenants: up to `limit` events and `limit` search log rows older than
+        `cutoff`; how many of the larger kind went (the sweep repeats while a batch is full)."""
+        old_events = select(FeedbackEvent.id).where(FeedbackEvent.created_at < cutoff).limit(limit)
+        events = self.session.execute(delete(FeedbackEvent).where(FeedbackEvent.id.in_(old_events))
+                                      .execution_options(synchronize_session=False))
+        old_searches = select(SearchLog.id).where(SearchLog.created_at < cutoff).limit(limit)
+        searches = self.session.execute(delete(SearchLog).where(SearchLog.id.in_(old_searches))
+                                        .execution_options(synchronize_session=False))
+        return max(cast(CursorResult, events).rowcount, cast(CursorResult, searches).rowcount)
+
     def tenants_with_feedback_since(self, since: datetime) -> list[str]:
         """For the periodic popularity refresh, which visits every tenant with recent feedback."""
         return list(self.session.scalars(select(FeedbackEvent.tenant_id).where(FeedbackEvent.created_at >= since)

@@ -10,7 +10,7 @@ from trooply.api.deps import AnalyticsDep, CatalogPrincipal
 router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
 From = Annotated[str | None, Query(alias="from", max_length=40, description="ISO 8601 date or date-time (UTC); "
                                    "default: a week before `to`")]
-To = Annotated[str | None, Query(max_length=40, description="ISO 8601, exclusive; default: now")]
+To = Annotated[str | None, Query(alias="to", max_length=40, description="ISO 8601, exclusive; default: now")]
 Limit = Annotated[int, Query(ge=1, le=1000)]
 
 

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from trooply.analytics.counting import normalise_query
 from trooply.analytics.models import QueryDay, SearchBucket
@@ -138,3 +138,28 @@ def test_a_window_is_widened_to_whole_intervals_and_says_so(db: Database, shop) 
     report = service.queries(tenant, DAY2, DAY2 + timedelta(minutes=1), "count", 10)
     assert (report.start, report.end) == (datetime(2026, 12, 2), datetime(2026, 12, 3))
     assert [q.query for q in report.queries] == ["boots"]
+
+
+def test_the_sweep_drops_raw_rows_past_retention_and_keeps_the_counts(db: Database, shop) -> None:
+    from trooply.config import AnalyticsSettings
+    from trooply.feedback.models import FeedbackEvent
+    from trooply.feedback.retention import RetentionSweep
+
+    tenant, _ = shop
+    writer = SearchLogWriter(db)
+    searched(writer, tenant, "fresh", datetime.now().replace(microsecond=0), ["a"], query="fresh")
+    writer.flush()
+    before = AnalyticsService(db, 400).overview(tenant, datetime(2026, 12, 1), datetime(2026, 12, 3), "day").totals
+    # Everything of December 1st and 2nd is older than 3 days (the test runs later than that) but younger than 400.
+    sweep = RetentionSweep(db, AnalyticsSettings(raw_retention_days=3, retention_days=400), batch_rows=2)
+    assert sweep.run() > 0
+    with db.session() as session:
+        assert list(session.scalars(select(SearchLog.id).where(SearchLog.tenant_id == tenant))) == ["fresh"]
+        assert session.scalar(select(func.count()).select_from(FeedbackEvent)) == 8  # each row by its own age
+        session.execute(update(FeedbackEvent).values(created_at=datetime(2026, 12, 2)))
+    assert sweep.run() == 8
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(FeedbackEvent)) == 0
+    after = AnalyticsService(db, 400).overview(tenant, datetime(2026, 12, 1), datetime(2026, 12, 3), "day").totals
+    assert after == before
+    assert sweep.run() == 0  # nothing left to do
