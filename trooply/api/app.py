@@ -28,6 +28,7 @@ from trooply.api.routers import (
     rules,
     search,
     usage,
+    widget,
 )
 from trooply.config import Settings
 from trooply.container import Container
@@ -119,4 +120,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(admin.router)
         app.include_router(admin_models.router)
     app.mount("/portal", portal_app(), name="portal")
+    app.include_router(widget.router)
     return app
