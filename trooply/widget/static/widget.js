@@ -200,7 +200,7 @@
     state.host.remove();
     var opener = state.opener;
     state = null;
-    if (opener && typeof opener.focus === "function" && document.contains(opener)) opener.focus();
+    if (opener && typeof opener.focus === "function" && opener.isConnected) opener.focus();
   }
 
   function onKeydown(event) {
