@@ -239,3 +239,33 @@ def test_a_site_not_in_the_allowed_origins_gets_a_clear_error(page: Page, storef
     expect(error).to_contain_text(storefront.stranger_url)
     expect(page.get_by_test_id("trooply-result")).to_have_count(0)
     shot(page, "08-origin-refused")
+
+
+def test_the_portal_analytics_page_shows_what_the_api_counts(page: Page, storefront: Storefront) -> None:
+    # A text search and a click of its own (from a server: no Origin), beside whatever ran before.
+    shopper = {"Authorization": f"Bearer {storefront.publishable_key}"}
+    found = httpx.post(f"{storefront.api_url}/v1/search/text", json={"query": "Teal  MUG"}, headers=shopper).json()
+    event = {"type": "click", "search_id": found["search_id"], "product_id": found["results"][0]["id"], "position": 0}
+    assert httpx.post(f"{storefront.api_url}/v1/events", json={"events": [event]}, headers=shopper).status_code == 200
+    page.goto(f"{storefront.api_url}/portal")
+    page.get_by_test_id("api-key-input").fill(storefront.secret_key)
+    page.get_by_test_id("sign-in").click()
+    expect(page.get_by_test_id("catalog-counts")).to_be_visible()
+    page.get_by_role("link", name="Analytics").click()
+    totals = page.get_by_test_id("analytics-totals")
+    expect(totals).to_be_visible()
+    overview = storefront.api.get("/v1/analytics/overview").json()["totals"]
+    expect(page.get_by_test_id("kpi-searches")).to_have_text(f"{overview['searches']:,}")
+    expect(page.get_by_test_id("kpi-position")).to_have_text(f"{overview['average_click_position']:.1f}")
+    # Each chart has its numbers behind it, as a table a screen reader reads.
+    for chart in ("chart-searches", "chart-zero", "chart-modes"):
+        figure = page.get_by_test_id(chart)
+        expect(figure.locator("svg[aria-hidden='true']")).to_have_count(1)
+        figure.get_by_text("Show the numbers").click()
+        expect(page.get_by_test_id(f"{chart}-table")).to_be_visible()
+    modes = page.get_by_test_id("chart-modes-table")
+    expect(modes.get_by_role("row", name="text")).to_be_visible()
+    expect(page.get_by_test_id("queries-count")).to_contain_text("teal mug")  # normalised
+    clicked = storefront.api.get("/v1/analytics/products?sort=clicks").json()["products"][0]["product_id"]
+    expect(page.get_by_test_id("top-products")).to_contain_text(clicked)
+    page.screenshot(path=ARTIFACTS / "09-portal-analytics.png", full_page=True)
