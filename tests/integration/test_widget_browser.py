@@ -269,3 +269,17 @@ def test_the_portal_analytics_page_shows_what_the_api_counts(page: Page, storefr
     clicked = storefront.api.get("/v1/analytics/products?sort=clicks").json()["products"][0]["product_id"]
     expect(page.get_by_test_id("top-products")).to_contain_text(clicked)
     page.screenshot(path=ARTIFACTS / "09-portal-analytics.png", full_page=True)
+
+    # The API keys page edits the storefront origins.
+    page.get_by_role("link", name="API keys").click()
+    origins = page.get_by_test_id("allowed-origins")
+    expect(origins).to_have_value(storefront.shop_url)
+    origins.fill(f"{storefront.shop_url}\nhttps://*.shop.example")
+    page.get_by_test_id("save-origins").click()
+    expect(page.get_by_test_id("allowed-origins-error")).to_contain_text("invalid_origin")
+    origins.fill(f"{storefront.shop_url}\nhttps://M.Shop.Example/")
+    page.get_by_test_id("save-origins").click()
+    expect(origins).to_have_value(f"{storefront.shop_url}\nhttps://m.shop.example")
+    page.screenshot(path=ARTIFACTS / "10-portal-origins.png", full_page=True)
+    assert storefront.api.get("/v1/account").json()["allowed_origins"] == [storefront.shop_url, "https://m.shop.example"]
+    storefront.api.put("/v1/account/allowed-origins", json={"allowed_origins": [storefront.shop_url]})
