@@ -55,6 +55,11 @@ def upgrade() -> None:
         sa.Column("query", sa.String(200), primary_key=True),
         *_counters("searches", "zero_results", "searches_clicked", "clicks"),
     )
+    for name, columns in (("ix_query_days_searches", ["tenant_id", "day", "searches"]),
+                          ("ix_query_days_zero_results", ["tenant_id", "day", "zero_results"]),
+                          ("ix_query_days_unclicked", ["tenant_id", "day", "searches_clicked", "searches"]),
+                          ("ix_query_days_query", ["tenant_id", "query", "day"])):
+        op.create_index(name, "analytics_query_days", columns)
     op.create_table(
         "analytics_product_days", _tenant(),
         sa.Column("day", sa.Integer(), primary_key=True),

@@ -1,7 +1,7 @@
 """Search analytics kept in aggregated form: counters per tenant and hour (or day) that each search and event
 adds to as it is written, so that a month of a busy store is read from a few thousand rows."""
 
-from sqlalchemy import Float, ForeignKey, Integer, String
+from sqlalchemy import Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from trooply.db import Base
@@ -47,6 +47,12 @@ class QueryDay(Base):
     """One normalised text query on one day: how often, how often it found nothing, how often it was clicked."""
 
     __tablename__ = "analytics_query_days"
+    # The top-queries report reads each day's leaders by one measure, then sums only those queries
+    # (trooply/analytics/service.py): an index per measure, and one by query.
+    __table_args__ = (Index("ix_query_days_searches", "tenant_id", "day", "searches"),
+                      Index("ix_query_days_zero_results", "tenant_id", "day", "zero_results"),
+                      Index("ix_query_days_unclicked", "tenant_id", "day", "searches_clicked", "searches"),
+                      Index("ix_query_days_query", "tenant_id", "query", "day"))
 
     tenant_id: Mapped[str] = _tenant()
     day: Mapped[int] = mapped_column(Integer, primary_key=True)  # days since 1970-01-01 UTC

@@ -1,6 +1,7 @@
 """Analytics counters in SQL: added to by upserts (INSERT … ON CONFLICT DO UPDATE, on SQLite and PostgreSQL),
 read by sums over a window; and the retention sweep across tenants."""
 
+from collections.abc import Collection
 from typing import Any, Literal, cast
 
 from sqlalchemy import ColumnElement, CursorResult, Select, delete, func
@@ -14,6 +15,7 @@ SEARCH_COUNTERS = ("searches", "zero_results", "searches_clicked", "clicks", "cl
                    "add_to_carts", "searches_purchased", "purchases")
 QUERY_SORTS = {"count": "searches", "no_results": "zero_results", "no_clicks": "searches"}
 PRODUCT_SORTS = {"clicks": "clicks", "conversions": "purchases"}
+IN_LIST_CHUNK = 5000  # SQLite binds at most 32,766 parameters a statement
 
 
 def _counters(model: type[Base]) -> list[str]:
@@ -73,6 +75,29 @@ class AnalyticsRepository(TenantScopedRepository):
         elif sort == "no_clicks":
             statement = statement.having(sums["searches_clicked"] == 0)
         return self._rows(statement.order_by(order.desc(), QueryDay.query).limit(limit))
+
+    def day_leaders(self, day: int, sort: Literal["count", "no_results", "no_clicks"], k: int) -> list[tuple[str, int]]:
+        """The day's `k` best queries by the sort's measure, best first (no_results: among those that found nothing;
+        no_clicks: among those nobody clicked that day). An index makes this k rows, whatever the day holds."""
+        measure = getattr(QueryDay, QUERY_SORTS[sort])
+        statement = self._select(QueryDay, QueryDay.query, measure).where(QueryDay.day == day)
+        if sort == "no_results":
+            statement = statement.where(QueryDay.zero_results > 0)
+        elif sort == "no_clicks":
+            statement = statement.where(QueryDay.searches_clicked == 0)
+        return [(query, int(value)) for query, value in self._rows(statement.order_by(measure.desc()).limit(k))]
+
+    def query_totals(self, first_day: int, end_day: int, queries: Collection[str]) -> list[tuple[Any, ...]]:
+        """(query, searches, zero_results, searches_clicked, clicks) over the window, for these queries only."""
+        sums = [func.sum(getattr(QueryDay, name))
+                for name in ("searches", "zero_results", "searches_clicked", "clicks")]
+        chosen, rows = sorted(queries), []
+        for start in range(0, len(chosen), IN_LIST_CHUNK):
+            rows += self._rows(self._select(QueryDay, QueryDay.query, *sums)
+                               .where(QueryDay.day >= first_day, QueryDay.day < end_day,
+                                      QueryDay.query.in_(chosen[start:start + IN_LIST_CHUNK]))
+                               .group_by(QueryDay.query))
+        return rows
 
     def top_products(self, first_day: int, end_day: int, sort: Literal["clicks", "conversions"],
                      limit: int) -> list[tuple[Any, ...]]:

@@ -24,6 +24,7 @@ from trooply.errors import InvalidRequest
 INTERVAL_HOURS = {"hour": 1, "day": 24}
 DEFAULT_WINDOW = timedelta(days=7)
 MAX_HOURLY_BUCKETS = 24 * 31  # an hourly series is for a month at most
+DAY_LEADERS = 200  # candidates per day for the top-queries report
 
 
 def _bad(parameter: str, message: str) -> InvalidRequest:
@@ -94,8 +95,8 @@ class AnalyticsService:
             raise _bad("sort", f"use one of {', '.join(QUERY_SORTS)}")
         first, last = _day_floor(start), _day_ceil(end)
         with self.db.session() as session:
-            rows = AnalyticsRepository(session, tenant_id).top_queries(
-                first, last, cast(Literal["count", "no_results", "no_clicks"], sort), limit)
+            rows = top_queries(AnalyticsRepository(session, tenant_id), first, last,
+                               cast(Literal["count", "no_results", "no_clicks"], sort), limit)
         return QueryReport(start=_from_hour(first * 24), end=_from_hour(last * 24), sort=sort, queries=[
             QueryRow(query=query, searches=searches, zero_results=zero, zero_result_rate=round(zero / searches, 4),
                      clicks=clicks, click_through_rate=round(clicked / searches, 4))
@@ -111,6 +112,30 @@ class AnalyticsService:
         return ProductReport(start=_from_hour(first * 24), end=_from_hour(last * 24), sort=sort, products=[
             ProductRow(product_id=product_id, clicks=clicks, add_to_carts=carts, purchases=purchases)
             for product_id, clicks, carts, purchases in rows])
+
+
+def top_queries(repo: AnalyticsRepository, first_day: int, end_day: int,
+                sort: Literal["count", "no_results", "no_clicks"], limit: int) -> list[tuple[Any, ...]]:
+    """The window's best `limit` queries by the sort's measure, exactly, without summing every query of a busy
+    month (a long tail of a million queries seen once): each day's DAY_LEADERS best are the candidates, and a
+    query that is none of them has, on each day, at most that day's last leader's count, so at most `bound` in
+    all. When the limit-th candidate beats `bound`, nobody left out can enter the list; otherwise (a flat
+    distribution, a short window of a small shop where this is cheap anyway) every query is summed."""
+    k = max(DAY_LEADERS, limit * 4)
+    leaders = [repo.day_leaders(day, sort, k) for day in range(first_day, end_day)]
+    bound = sum(day[-1][1] for day in leaders if len(day) == k)  # days with fewer than k rows hold no one else
+    candidates = {query for day in leaders for query, _ in day}
+    measure = {"count": 1, "no_results": 2, "no_clicks": 1}[sort]
+    ranked = sorted((row for row in repo.query_totals(first_day, end_day, candidates) if _qualifies(row, sort)),
+                    key=lambda row: (-row[measure], row[0]))
+    if bound == 0 or (len(ranked) >= limit and ranked[limit - 1][measure] > bound):
+        return ranked[:limit]
+    return repo.top_queries(first_day, end_day, sort, limit)
+
+
+def _qualifies(row: tuple[Any, ...], sort: str) -> bool:
+    _query, _searches, zero, clicked, _clicks = row
+    return (sort != "no_results" or zero > 0) and (sort != "no_clicks" or clicked == 0)
 
 
 def _metrics(counts: dict[str, int] | None, revenue: dict[str, float] | None = None) -> dict[str, Any]:

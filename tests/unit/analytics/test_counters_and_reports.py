@@ -9,7 +9,7 @@ from sqlalchemy import func, select, update
 
 from trooply.analytics.counting import normalise_query
 from trooply.analytics.models import QueryDay, SearchBucket
-from trooply.analytics.repository import AnalyticsRetention
+from trooply.analytics.repository import AnalyticsRepository, AnalyticsRetention
 from trooply.analytics.service import AnalyticsService
 from trooply.db import Database
 from trooply.errors import InvalidRequest
@@ -163,3 +163,43 @@ def test_the_sweep_drops_raw_rows_past_retention_and_keeps_the_counts(db: Databa
     after = AnalyticsService(db, 400).overview(tenant, datetime(2026, 12, 1), datetime(2026, 12, 3), "day").totals
     assert after == before
     assert sweep.run() == 0  # nothing left to do
+
+
+class CountingRepository(AnalyticsRepository):
+    """The real repository, remembering whether the report fell back to summing every query."""
+
+    full_sums = 0
+
+    def top_queries(self, *args, **kwargs):
+        CountingRepository.full_sums += 1
+        return super().top_queries(*args, **kwargs)
+
+
+@pytest.mark.parametrize("sort", ["count", "no_results", "no_clicks"])
+def test_the_pruned_top_queries_equal_summing_every_query(db: Database, shop, sort) -> None:
+    import numpy as np
+
+    from trooply.analytics.service import top_queries
+
+    tenant, _ = shop
+    rng = np.random.default_rng(5)
+    rows = {}
+    for day in range(20000, 20010):  # ten days, a long tail of 3,000 queries, a few heavy ones
+        for rank in {int(r) for r in rng.zipf(1.3, 6000) % 3000}:
+            searches = int(6000 / (rank + 1) ** 1.1) + 1
+            rows[(day, f"q{rank}")] = {"searches": searches, "zero_results": searches if rank % 5 == 0 else 0,
+                                       "searches_clicked": 0 if rank % 3 == 0 else searches // 2, "clicks": searches}
+    # One query seen every day just under each day's leaders: summed, it must still be placed right.
+    for day in range(20000, 20010):
+        rows[(day, "steady")] = {"searches": 40, "zero_results": 40, "searches_clicked": 0, "clicks": 0}
+    with db.session() as session:
+        AnalyticsRepository(session, tenant).add({QueryDay: rows})
+    for limit in (5, 50, 400):
+        with db.session() as session:
+            CountingRepository.full_sums = 0
+            pruned = top_queries(CountingRepository(session, tenant), 20000, 20010, sort, limit)
+            used_full_sums = CountingRepository.full_sums
+            exact = AnalyticsRepository(session, tenant).top_queries(20000, 20010, sort, limit)
+        assert [tuple(row) for row in pruned] == [tuple(row) for row in exact]
+        if limit == 5:
+            assert used_full_sums == 0, "a skewed month is answered from the day leaders"
