@@ -56,10 +56,12 @@ def test_a_key_copied_to_another_site_stops_working_there(client: TestClient) ->
     tenant, other = new_tenant(client), new_tenant(client, "other")
     _allow(client, tenant.secret_key, SHOP)
     _allow(client, other.secret_key, "https://other.example")
-    # The other site's origin is listed (by its own tenant): its preflight passes, this key does not.
+    # The other site's origin is listed (by its own tenant): its preflight passes, this key does not; the refusal
+    # is readable there, so that the page can say why.
     copied = _search(client, tenant.publishable_key, "https://other.example")
     assert copied.status_code == 403 and copied.json()["error"]["code"] == "origin_not_allowed"
-    assert "access-control-allow-origin" not in copied.headers
+    assert copied.headers["access-control-allow-origin"] == "https://other.example"
+    assert "results" not in copied.json()
     assert _search(client, other.publishable_key, "https://other.example").status_code == 200
 
 
@@ -75,11 +77,22 @@ def test_preflights_open_only_the_browser_paths_and_methods(client: TestClient) 
     assert odd_header.status_code == 403
 
 
+def test_errors_before_a_key_is_admitted_are_readable_on_listed_origins(client: TestClient) -> None:
+    tenant = new_tenant(client)
+    _allow(client, tenant.secret_key, SHOP)
+    bad_key = _search(client, "pk_not-a-real-key", SHOP)
+    assert bad_key.status_code == 401 and bad_key.headers["access-control-allow-origin"] == SHOP
+    unlisted = _search(client, "pk_not-a-real-key", "https://elsewhere.example")
+    assert unlisted.status_code == 401 and "access-control-allow-origin" not in unlisted.headers
+
+
 def test_secret_keys_never_get_cors_headers(client: TestClient) -> None:
     tenant = new_tenant(client)
     _allow(client, tenant.secret_key, SHOP)
     answer = _search(client, tenant.secret_key, SHOP)
     assert answer.status_code == 200 and "access-control-allow-origin" not in answer.headers
+    failed = client.post("/v1/search/text", json={"query": ""}, headers=auth(tenant.secret_key) | {"Origin": SHOP})
+    assert failed.status_code == 422 and "access-control-allow-origin" not in failed.headers
     account = client.get("/v1/account", headers=auth(tenant.secret_key) | {"Origin": SHOP})
     assert "access-control-allow-origin" not in account.headers
 

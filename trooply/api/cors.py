@@ -7,7 +7,9 @@ publishable key, and nothing else is opened to other origins.
 - The request itself is checked once its key is known (`admit_browser_origin`, from the auth dependency): a
   publishable key from an origin its tenant does not list is refused with 403 `origin_not_allowed` (a key copied
   to another site stops working there); from a listed one, the answer carries `Access-Control-Allow-Origin`.
-- Secret keys and the admin token never get CORS headers; same-origin requests (the portal) are not CORS.
+- An error answered before a publishable key was admitted (a bad key, a rate limit, a body too large, or the
+  origin refused for this key) carries them too when some tenant lists the origin, so that the page can show why;
+  an answer to a secret key never does. Same-origin requests (the portal) are not CORS.
 """
 
 import time
@@ -18,7 +20,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from trooply.api.errors import error_response
 from trooply.errors import Forbidden
-from trooply.tenancy.service import PUBLISHABLE, Principal, TenantService
+from trooply.tenancy.service import PUBLISHABLE, SECRET, Principal, TenantService
 
 BROWSER_PATH_PREFIXES = ("/v1/search/", "/v1/events")
 ALLOWED_METHODS = "POST"
@@ -26,6 +28,7 @@ ALLOWED_HEADERS = frozenset({"authorization", "content-type", "x-request-id"})
 EXPOSED_HEADERS = "x-request-id, retry-after"
 PREFLIGHT_MAX_AGE_SECONDS = 600
 STATE_KEY = "cors_origin"  # set on the request scope's state when the answer may carry CORS headers
+KIND_KEY = "cors_key_kind"  # the authenticated key's kind, when there is one
 
 
 def is_browser_path(path: str) -> bool:
@@ -44,7 +47,10 @@ def admit_browser_origin(request: Request, principal: Principal) -> None:
     """Called with the authenticated principal: refuses a publishable key from a foreign origin its tenant does
     not list, and marks an allowed one for the CORS headers."""
     origin = cross_origin(request)
-    if origin is None or principal.key_kind != PUBLISHABLE:
+    if origin is None:
+        return
+    request.scope.setdefault("state", {})[KIND_KEY] = principal.key_kind
+    if principal.key_kind != PUBLISHABLE:
         return
     if origin.lower() not in principal.allowed_origins:
         raise Forbidden(f"this publishable key is not accepted from {origin[:200]}: add the origin to the tenant's "
@@ -89,11 +95,15 @@ class CorsMiddleware:
             return await self._preflight(scope, receive, send, origin, headers)
         if not origin or not is_browser_path(scope["path"]):
             return await self.app(scope, receive, send)
+        listed = await self.origins.listed(origin)
 
         async def send_with_cors(message) -> None:
             if message["type"] == "http.response.start":
                 extra = [(b"vary", b"Origin")]
-                allowed = scope.get("state", {}).get(STATE_KEY)
+                state = scope.get("state", {})
+                allowed = state.get(STATE_KEY)
+                if not allowed and listed and message["status"] >= 400 and state.get(KIND_KEY) != SECRET:
+                    allowed = origin  # an error the page may read: why its request failed
                 if allowed:
                     extra += [(b"access-control-allow-origin", allowed.encode("latin-1")),
                               (b"access-control-expose-headers", EXPOSED_HEADERS.encode())]
