@@ -5,6 +5,7 @@ again, "More like this" runs a similar search, and a click sends an event that a
 page on an origin the tenant does not list shows the widget's clear error. Screenshots land in
 test-artifacts/widget/ (TROOPLY_TEST_ARTIFACTS moves them)."""
 
+import base64
 import json
 import os
 import time
@@ -283,3 +284,40 @@ def test_the_portal_analytics_page_shows_what_the_api_counts(page: Page, storefr
     page.screenshot(path=ARTIFACTS / "10-portal-origins.png", full_page=True)
     assert storefront.api.get("/v1/account").json()["allowed_origins"] == [storefront.shop_url, "https://m.shop.example"]
     storefront.api.put("/v1/account/allowed-origins", json={"allowed_origins": [storefront.shop_url]})
+
+
+def _drop_or_paste(page: Page, event: str, png: bytes) -> None:
+    """A real File in a DataTransfer, dropped on the drop zone or pasted into the page, as a browser delivers it."""
+    page.evaluate("""([kind, b64]) => {
+        const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([bytes], "picture.png", { type: "image/png" }));
+        const root = document.querySelector("[data-trooply-widget]").shadowRoot;
+        if (kind === "drop") {
+            root.querySelector("[data-testid=trooply-dropzone]").dispatchEvent(
+                new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true, composed: true }));
+        } else {
+            document.dispatchEvent(
+                new ClipboardEvent("paste", { clipboardData: transfer, bubbles: true, cancelable: true }));
+        }
+    }""", [event, base64.b64encode(png).decode()])
+
+
+def test_drop_paste_other_languages_and_a_button_of_the_shops_own(page: Page, storefront: Storefront) -> None:
+    # Strings replaced before the script runs, and the modal opened from code (the shop's own button).
+    page.add_init_script("window.TrooplyStrings = {button: 'Mit einem Bild suchen', title: 'Suche mit einem Bild',"
+                         " results: '{count} Treffer'}")
+    page.goto(f"{storefront.shop_url}/")
+    expect(page.get_by_test_id("trooply-open")).to_have_accessible_name("Mit einem Bild suchen")
+    page.evaluate("window.Trooply.open()")
+    expect(page.get_by_role("dialog", name="Suche mit einem Bild")).to_be_visible()
+    dropped = _search_answer(page, "/v1/search/image",
+                             lambda: _drop_or_paste(page, "drop", product_png("bag", (200, 150, 95))))
+    expect(page.get_by_role("status")).to_have_text(f"{len(dropped['results'])} Treffer")
+    pasted = _search_answer(page, "/v1/search/image",
+                            lambda: _drop_or_paste(page, "paste", product_png("lamp", (200, 165, 60))))
+    expect(page.get_by_test_id("trooply-result")).to_have_count(len(pasted["results"]))
+    assert pasted["search_id"] != dropped["search_id"]
+    shot(page, "11-strings-drop-paste")
+    page.keyboard.press("Escape")
+    assert page.locator("[data-trooply-widget]").count() == 0
