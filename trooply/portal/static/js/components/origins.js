@@ -32,7 +32,7 @@ export function originsCard(account, onSaved) {
     }
   });
   return h("section", { class: "card", "aria-labelledby": "origins-title", style: { marginTop: "20px" } },
-    h("div", { class: "card-head" }, h("h2", { id: "origins-title" }, "Storefront origins")),
-    h("p", { class: "small muted" }, "Where the publishable key works in a shopper's browser (CORS). A key copied to another site is refused there."),
-    form);
+    h("div", { class: "card-head" }, h("div", {}, h("h2", { id: "origins-title" }, "Storefront origins"),
+      h("p", {}, "Where the publishable key works in a shopper's browser (CORS). A key copied to another site is refused there."))),
+    h("div", { class: "card-body" }, form));
 }
