@@ -5,7 +5,7 @@ import { field, h, replace, toast } from "../dom.js";
 export function originsCard(account, onSaved) {
   const text = h("textarea", {
     class: "input", rows: 4, spellcheck: "false", "data-testid": "allowed-origins",
-    placeholder: "https://shop.example\nhttp://localhost:3000",
+    placeholder: ["https://shop.example.com", "https://m.shop.example.com"].join("\n"),
   });
   text.value = (account.allowed_origins || []).join("\n");
   const error = h("p", { class: "form-error", role: "alert", "data-testid": "allowed-origins-error" });
