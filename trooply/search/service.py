@@ -2,7 +2,8 @@
 retrieves, ranks and logs it (trooply.search.retrieval).
 
 Privacy: query images and audio live only in memory (bytes ▸ pixels ▸ vector) and are dropped after
-the request; the search log keeps ids, mode, profile and timings, never the query itself.
+the request; the search log keeps ids, mode, profile and timings, and a text query or transcript only normalised
+for analytics (TROOPLY_ANALYTICS_QUERY_TEXT), never an image, its URL or audio.
 """
 
 from collections.abc import Callable, Sequence
