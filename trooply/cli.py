@@ -67,6 +67,10 @@ def _parser() -> argparse.ArgumentParser:
     update.add_argument("tenant_id")
     update.add_argument("--plan")
     update.add_argument("--name")
+    update.add_argument("--allowed-origin", action="append", dest="allowed_origins", metavar="ORIGIN",
+                        help="a browser origin the publishable key is accepted from (repeat; replaces the list)")
+    update.add_argument("--no-allowed-origins", action="store_const", const=[], dest="allowed_origins",
+                        help="no browser may use the publishable key")
     update.set_defaults(run=_update_tenant)
     remove = tenants.add_parser("delete", help="revoke a tenant's keys now and purge all its data")
     remove.add_argument("tenant_id")
@@ -296,7 +300,7 @@ def _update_tenant(args, settings: Settings) -> int:
     from trooply.admin.schemas import TenantPatch
 
     try:
-        patch = TenantPatch(name=args.name, plan=args.plan)
+        patch = TenantPatch(name=args.name, plan=args.plan, allowed_origins=args.allowed_origins)
     except ValidationError as error:
         print(f"error: {error.errors()[0]['msg']}", file=sys.stderr)
         return 2

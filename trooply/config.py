@@ -187,6 +187,23 @@ class RankingSettings(_Group):
     hybrid_fusion: Literal["rrf", "dbsf"] = Field("rrf", validation_alias=_env("hybrid_fusion"), description=(
         "how text, voice and fusion queries fuse the pictures' and the words' candidates: weighted RRF or DBSF"))
     hybrid_rrf_k: int = Field(60, ge=1, le=1000, validation_alias=_env("hybrid_rrf_k"))
+    popularity_position_bias: float = Field(
+        1.0, ge=0, le=3, validation_alias=_env("popularity_position_bias"),
+        description="eta of the examination model (1 / (position + 1)) ** eta that corrects clicks for position; "
+        "0 = off")
+
+
+class AnalyticsSettings(_Group):
+    """Search analytics (trooply/analytics/): what the search log keeps and for how long."""
+
+    query_text: bool = Field(True, validation_alias=_env("analytics_query_text"),
+                             description="keep text queries and transcripts, normalised, for analytics (never images "
+                             "or audio)")
+    retention_days: int = Field(400, ge=1, le=3650, validation_alias=_env("analytics_retention_days"),
+                                description="days the aggregated counters are kept: the longest window of a report")
+    raw_retention_days: int = Field(60, ge=1, le=3650, validation_alias=_env("analytics_raw_retention_days"),
+                                    description="days raw search log rows and events are kept (already counted in the "
+                                    "aggregates; popularity reads 8 half-lives of them)")
 
 
 class DiscoverySettings(_Group):
@@ -281,6 +298,7 @@ _GROUPS: dict[str, type[_Group]] = {
     "ingest": IngestSettings, "detection": DetectionSettings, "ranking": RankingSettings,
     "discovery": DiscoverySettings, "limits": LimitSettings, "legacy_plans": LegacyPlanOverrides,
     "feeds": FeedSettings,
+    "analytics": AnalyticsSettings,
 }
 # The flat name of every grouped setting (its variable without TROOPLY_) → (group, field).
 _FLAT_NAMES = {str(info.validation_alias).removeprefix("TROOPLY_").lower(): (group, name)
@@ -330,6 +348,7 @@ class Settings(BaseSettings):
     discovery: DiscoverySettings = Field(default_factory=DiscoverySettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     feeds: FeedSettings = Field(default_factory=FeedSettings)
+    analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
     legacy_plans: LegacyPlanOverrides = Field(default_factory=LegacyPlanOverrides, exclude=True)
 
     @classmethod

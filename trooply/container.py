@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 from trooply.admin.purge import PURGE_TASK
 from trooply.admin.service import TenantAdminService
+from trooply.analytics.service import AnalyticsService
 from trooply.catalog.ingest import INGEST_TASK, IngestOutcome, IngestPipeline, run_ingest_task
 from trooply.catalog.queue import CeleryDispatcher, Dispatcher, InProcessQueue
 from trooply.catalog.service import CatalogService
@@ -14,6 +15,7 @@ from trooply.config import Settings
 from trooply.db import Database
 from trooply.duplicates.service import SCAN_TASK, DuplicateService
 from trooply.feedback.popularity import PopularityService
+from trooply.feedback.retention import RETENTION_SWEEP_SECONDS, RetentionSweep
 from trooply.feedback.service import FeedbackService
 from trooply.feeds.download import FeedDownloader
 from trooply.feeds.service import SYNC_TASK, FeedService
@@ -81,7 +83,10 @@ class Container:
                                     self._index, RankingSetup(self.profiles, self.classifier, self.rules), self.db,
                                     settings)
         self.feedback = FeedbackService(self.db, self.search.log_writer)
-        self.popularity = PopularityService(self.db, self._index, settings.ranking.popularity_half_life_days)
+        self.analytics = AnalyticsService(self.db, settings.analytics.retention_days)
+        self.retention = RetentionSweep(self.db, settings.analytics)
+        self.popularity = PopularityService(self.db, self._index, settings.ranking.popularity_half_life_days,
+                                            settings.ranking.popularity_position_bias)
         self.duplicates = DuplicateService(self.db, self._index, settings, self._send_scan)
         # The background tasks by name; both queue shapes run these functions (workers/tasks.py names Celery's).
         self.dispatcher.register(INGEST_TASK, self.run_ingest)
@@ -104,6 +109,7 @@ class Container:
         self._model_sweep: PeriodicTask | None = None
         self._purge_sweep: PeriodicTask | None = None
         self._feed_schedule: PeriodicTask | None = None
+        self._retention_sweep: PeriodicTask | None = None
 
     @property
     def embedded_queue(self) -> bool:
@@ -135,6 +141,7 @@ class Container:
             # Celery beat refreshes popularity in the single-host shape; embedded, this thread does.
             self._refresher = PeriodicTask(self.settings.ranking.popularity_refresh_seconds,
                                            self.popularity.refresh_all, "popularity-refresh")
+            self._retention_sweep = PeriodicTask(RETENTION_SWEEP_SECONDS, self.retention.run, "analytics-retention")
             self.catalog.resume_unfinished()
             self.duplicates.resume_unfinished()
             # Both sweeps also pick up what the CLI asked for in another process (`trooply tenants delete`,
@@ -161,7 +168,8 @@ class Container:
         self.models.ensure_state()
 
     def stop(self) -> None:
-        for periodic in (self._refresher, self._model_sweep, self._purge_sweep, self._feed_schedule):
+        for periodic in (self._refresher, self._model_sweep, self._purge_sweep, self._feed_schedule,
+                         self._retention_sweep):
             if periodic is not None:
                 periodic.stop()
         self.reencoder.close()  # a running re-encode stops between two pages; it resumes at the next start

@@ -1,5 +1,6 @@
 """Every SQL table, imported in one place for Alembic and for `create_all` in tests."""
 
+from trooply.analytics.models import ProductDay, QueryDay, RevenueBucket, SearchBucket
 from trooply.catalog.models import IngestItem, IngestJob, ProductRecord
 from trooply.colour_refresh.models import ColourRefresh
 from trooply.duplicates.models import DuplicateScan
@@ -8,8 +9,9 @@ from trooply.feeds.models import Feed, FeedProduct, FeedSync
 from trooply.model_migration.models import MigrationFailure, ModelStateRow, TenantMigration
 from trooply.ranking.models import RuleRecord
 from trooply.search.models import SearchLog
-from trooply.tenancy.models import ApiKey, Tenant, UsageCounter
+from trooply.tenancy.models import AllowedOrigin, ApiKey, Tenant, UsageCounter
 
-__all__ = ["ApiKey", "ColourRefresh", "DuplicateScan", "Feed", "FeedProduct", "FeedSync", "FeedbackEvent",
-           "IngestItem", "IngestJob", "MigrationFailure", "ModelStateRow", "ProductRecord", "RuleRecord", "SearchLog",
-           "TenantMigration", "Tenant", "UsageCounter"]
+__all__ = ["AllowedOrigin", "ApiKey", "ColourRefresh", "DuplicateScan", "Feed", "FeedProduct", "FeedSync",
+           "FeedbackEvent", "IngestItem", "IngestJob", "MigrationFailure", "ModelStateRow", "ProductDay",
+           "ProductRecord", "QueryDay", "RevenueBucket", "RuleRecord", "SearchBucket", "SearchLog", "TenantMigration",
+           "Tenant", "UsageCounter"]

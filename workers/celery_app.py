@@ -12,6 +12,7 @@ from celery.signals import worker_process_init, worker_ready
 
 from trooply.config import Settings
 from trooply.container import Container
+from trooply.feedback.retention import RETENTION_SWEEP_SECONDS, RETENTION_TASK
 from trooply.feeds.service import DUE_TASK as FEEDS_DUE_TASK
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,8 @@ app.conf.update(
     # `trooply beat` sends this; any worker runs it.
     beat_schedule={"refresh-popularity": {"task": POPULARITY_TASK,
                                           "schedule": settings.ranking.popularity_refresh_seconds},
-                   "sync-due-feeds": {"task": FEEDS_DUE_TASK, "schedule": settings.feeds.schedule_check_seconds}},
+                   "sync-due-feeds": {"task": FEEDS_DUE_TASK, "schedule": settings.feeds.schedule_check_seconds},
+                   "analytics-retention": {"task": RETENTION_TASK, "schedule": RETENTION_SWEEP_SECONDS}},
 )
 
 _container: Container | None = None

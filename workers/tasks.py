@@ -6,6 +6,7 @@ from trooply.admin.purge import PURGE_TASK
 from trooply.catalog.ingest import INGEST_TASK
 from trooply.colour_refresh.service import REFRESH_TASK
 from trooply.duplicates.service import SCAN_TASK
+from trooply.feedback.retention import RETENTION_TASK
 from trooply.feeds.service import DUE_TASK, SYNC_TASK
 from trooply.model_migration.service import DROP_SPACE_TASK, REENCODE_TASK
 from workers.celery_app import POPULARITY_TASK, app, container
@@ -56,3 +57,9 @@ def sync_feed(tenant_id: str, sync_id: str) -> None:
 def sync_due_feeds() -> int:
     """Sent by `trooply beat`; embedded, a thread of `trooply serve` queues the due syncs the same way."""
     return container().feeds.sync_due()
+
+
+@app.task(name=RETENTION_TASK)
+def sweep_analytics_retention() -> int:
+    """Sent by `trooply beat`; embedded, a thread of `trooply serve` runs the same sweep."""
+    return container().retention.run()

@@ -186,7 +186,7 @@ def test_uploads_over_the_cap_are_413(tmp_path):
             assert response.status_code == 413 and response.json()["error"]["code"] == "upload_too_large"
 
 
-def test_no_query_image_url_audio_or_transcript_reaches_the_search_log_or_the_logs(shop, tmp_path, caplog):
+def test_no_query_image_url_audio_or_transcript_reaches_the_logs_nor_an_image_the_search_log(shop, tmp_path, caplog):
     client, server, creds = shop
     secret_path = "/private-query-7f3a9c.png"
     server.add_image(secret_path, solid_png(60, 60, (1, 200, 3)))
@@ -208,13 +208,16 @@ def test_no_query_image_url_audio_or_transcript_reaches_the_search_log_or_the_lo
     container.search.log_writer.flush()
 
     columns = {c["name"] for c in inspect(container.db.engine).get_columns("search_logs")}
-    assert columns == {"id", "tenant_id", "mode", "profile", "product_ids", "took_ms", "created_at"}
+    assert columns == {"id", "tenant_id", "mode", "profile", "product_ids", "took_ms", "created_at", "query"}
     ids = [r.json()["search_id"] for r in responses]
     with container.db.session() as session:
         rows = {row.id: row for row in session.scalars(select(SearchLog).where(SearchLog.id.in_(ids)))}
     assert [rows[i].mode for i in ids] == ["text", "url", "image", "crop", "multi", "fusion", "voice"]
     for search_id, response in zip(ids, responses, strict=True):
         assert rows[search_id].product_ids == [r["id"] for r in response.json()["results"]]
+    # Text, the fusion's words and the transcript are kept normalised for analytics; no image mode keeps anything.
+    assert [rows[i].query for i in ids] == ["plain text query", None, None, None, None, "green",
+                                            " ".join(transcript.lower().split())]
     stored = " ".join(f"{r.id} {r.mode} {r.profile} {r.product_ids}" for r in rows.values())
     logged = " ".join(record.getMessage() for record in caplog.records)
     for secret in (secret_url, secret_path, transcript):

@@ -4,6 +4,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import CursorResult, func, inspect, select, tuple_
 
+from trooply.analytics.models import ProductDay, QueryDay, RevenueBucket, SearchBucket
 from trooply.catalog.models import IngestItem, IngestJob, ProductRecord
 from trooply.colour_refresh.models import ColourRefresh
 from trooply.db import Base, MaintenanceRepository, TenantScopedRepository
@@ -13,14 +14,15 @@ from trooply.feeds.models import Feed, FeedProduct, FeedSync
 from trooply.model_migration.models import MigrationFailure, TenantMigration
 from trooply.ranking.models import RuleRecord
 from trooply.search.models import SearchLog
-from trooply.tenancy.models import ApiKey, Tenant, UsageCounter
+from trooply.tenancy.models import AllowedOrigin, ApiKey, Tenant, UsageCounter
 
 # Every table holding a tenant's rows, children before parents (an ingest item refers to its job).
 # tests/unit/admin/test_purge.py fails when a table of trooply.models with a tenant_id is missing here.
 # A migration's progress rows before its failure rows: the order every writer of both locks them in.
 TENANT_TABLES: tuple[type[Base], ...] = (IngestItem, IngestJob, ProductRecord, FeedbackEvent, SearchLog, RuleRecord,
                                          DuplicateScan, UsageCounter, TenantMigration, MigrationFailure, ColourRefresh,
-                                         ApiKey, FeedProduct, FeedSync, Feed)
+                                         AllowedOrigin, SearchBucket, RevenueBucket, QueryDay, ProductDay, ApiKey,
+                                         FeedProduct, FeedSync, Feed)
 
 
 class TenantRoster(MaintenanceRepository):

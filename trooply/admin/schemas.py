@@ -24,11 +24,14 @@ class TenantPatch(BaseModel):
 
     name: TenantName | None = None
     plan: PlanName | None = Field(None, description="takes effect at once, quotas included")
+    allowed_origins: list[Annotated[str, Field(max_length=255)]] | None = Field(
+        None, max_length=200, description="replaces the browser origins the publishable key is accepted from "
+        "(exact origins such as https://shop.example; [] = no browser access)")
 
     @model_validator(mode="after")
     def _changes_something(self) -> "TenantPatch":
-        if self.name is None and self.plan is None:
-            raise ValueError("send name, plan or both")
+        if self.name is None and self.plan is None and self.allowed_origins is None:
+            raise ValueError("send name, plan, allowed_origins or several")
         return self
 
 
@@ -56,6 +59,7 @@ class TenantSummary(BaseModel):
 class TenantOut(TenantSummary):
     limits: PlanLimits
     keys: list[KeyOut]
+    allowed_origins: list[str] = Field(default_factory=list, description="browser origins of the publishable key")
 
 
 class TenantPage(BaseModel):

@@ -63,13 +63,17 @@ class TenantAdminService:
             repo = TenantRepository(session, tenant_id)
             tenant = live_tenant(repo)
             keys = [KeyOut(kind=key.kind, prefix=key.prefix, created_at=key.created_at) for key in repo.active_keys()]
+            origins = repo.allowed_origins()
             products = TenantRoster(session).product_counts([tenant_id])[tenant_id]
         summary = self._summary(tenant, products)
-        return TenantOut(**summary.model_dump(), limits=self.settings.plan(tenant.plan), keys=keys)
+        return TenantOut(**summary.model_dump(), limits=self.settings.plan(tenant.plan), keys=keys,
+                         allowed_origins=origins)
 
     def update(self, tenant_id: str, patch: TenantPatch) -> TenantOut:
         if patch.plan is not None:
             self.settings.plan(patch.plan)  # unknown_plan
+        if patch.allowed_origins is not None:
+            self.tenants.set_allowed_origins(tenant_id, patch.allowed_origins)  # invalid_origin: nothing changed
         with self.db.session() as session:
             tenant = live_tenant(TenantRepository(session, tenant_id), lock=True)
             if patch.name is not None:

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.formparsers import MultiPartParser
 
+from trooply.api.cors import install_cors
 from trooply.api.edges import RequestEdgesMiddleware
 from trooply.api.errors import UnexpectedErrorMiddleware, install_error_handlers
 from trooply.api.limits import install_limits
@@ -18,9 +19,11 @@ from trooply.api.routers import (
     admin_colour,
     admin_docs,
     admin_models,
+    analytics,
     catalog,
     detect,
     duplicates,
+    events,
     feedback,
     feeds,
     health,
@@ -29,6 +32,7 @@ from trooply.api.routers import (
     rules,
     search,
     usage,
+    widget,
 )
 from trooply.config import Settings
 from trooply.container import Container
@@ -102,11 +106,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_limits(app, container.settings)  # inside the middleware below: refusals get an id and a log line
     app.add_middleware(RequestEdgesMiddleware)
     app.add_middleware(UnexpectedErrorMiddleware)
+    install_cors(app, container.tenants, container.settings.limits.key_cache_seconds)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health.router)
     app.include_router(products.router)
     app.include_router(search.router)
     app.include_router(feedback.router)
+    app.include_router(events.router)
+    app.include_router(analytics.router)
     app.include_router(rules.router)
     app.include_router(duplicates.router)
     app.include_router(feeds.router)
@@ -122,4 +129,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(admin_colour.router, include_in_schema=False)
         app.include_router(admin_docs.router)
     app.mount("/portal", portal_app(), name="portal")
+    app.include_router(widget.router)
     return app

@@ -10,7 +10,9 @@ from fastapi.concurrency import run_in_threadpool
 
 from trooply.admin.auth import AdminGate
 from trooply.admin.service import TenantAdminService
+from trooply.analytics.service import AnalyticsService
 from trooply.api.body import gate_before_body
+from trooply.api.cors import admit_browser_origin
 from trooply.catalog.queue import Dispatcher
 from trooply.catalog.service import CatalogService
 from trooply.colour_refresh.service import ColourRefreshService
@@ -75,6 +77,8 @@ async def get_duplicates(request: Request) -> DuplicateService:
 
 async def get_feeds(request: Request) -> FeedService:
     return _container(request).feeds
+async def get_analytics(request: Request) -> AnalyticsService:
+    return _container(request).analytics
 
 
 async def get_rules(request: Request) -> RuleService:
@@ -128,6 +132,7 @@ FeedbackDep = Annotated[FeedbackService, Depends(get_feedback)]
 DuplicatesDep = Annotated[DuplicateService, Depends(get_duplicates)]
 FeedsDep = Annotated[FeedService, Depends(get_feeds)]
 RulesDep = Annotated[RuleService, Depends(get_rules)]
+AnalyticsDep = Annotated[AnalyticsService, Depends(get_analytics)]
 ProfilesDep = Annotated[dict[str, ScoringProfile], Depends(get_profiles)]
 QueueDep = Annotated[Dispatcher, Depends(get_queue)]
 AdminDep = Annotated[TenantAdminService, Depends(get_admin)]
@@ -157,6 +162,7 @@ async def authenticated(request: Request, scope: str) -> Principal:
         principal = tenants.recently_authenticated(key)
         if principal is None:
             principal = await run_in_threadpool(tenants.authenticate, key)
+        admit_browser_origin(request, principal)  # a key copied to another site costs its tenant no rate
         await request.app.state.rate_limiter.check_tenant(principal)
         request.state.principal = principal
     principal.require(scope)

@@ -1,10 +1,13 @@
-"""Writes search log rows off the request path, in batches (one SQL transaction per batch)."""
+"""Writes search log rows off the request path, in batches (one SQL transaction per batch), and adds them to the
+analytics counters in the same transaction."""
 
 import logging
 import queue
 import threading
 
-from trooply.db import Database
+from trooply.analytics.counting import SearchFact, search_increments
+from trooply.analytics.repository import AnalyticsRepository
+from trooply.db import Database, utcnow
 from trooply.search.models import SearchLog
 from trooply.search.repository import SearchLogRepository
 
@@ -52,6 +55,7 @@ class SearchLogWriter:
                     with self.db.session() as session:
                         for tenant_id, tenant_rows in _by_tenant(rows).items():
                             SearchLogRepository(session, tenant_id).add_all(tenant_rows)
+                            AnalyticsRepository(session, tenant_id).add(search_increments(map(_fact, tenant_rows)))
             except Exception:  # a lost log row must never fail or slow a search
                 log.exception("could not write %d search log rows", len(rows))
             finally:
@@ -59,6 +63,10 @@ class SearchLogWriter:
                     self._rows.task_done()
             if len(rows) < len(batch):
                 return
+
+
+def _fact(row: SearchLog) -> SearchFact:
+    return SearchFact(row.created_at or utcnow(), row.mode, row.profile, len(row.product_ids), row.query)
 
 
 def _by_tenant(rows: list[SearchLog]) -> dict[str, list[SearchLog]]:

@@ -7,7 +7,8 @@ from trooply.db import Base, utcnow
 
 
 class SearchLog(Base):
-    """What a search returned, for feedback and popularity: never the query itself."""
+    """What a search returned, for feedback, popularity and analytics: never a query image or audio; a text query
+    (or transcript) only normalised, and only while TROOPLY_ANALYTICS_QUERY_TEXT is on."""
 
     __tablename__ = "search_logs"
 
@@ -17,4 +18,5 @@ class SearchLog(Base):
     profile: Mapped[str | None] = mapped_column(String(40), default=None)
     product_ids: Mapped[list[str]] = mapped_column(JSON)
     took_ms: Mapped[float] = mapped_column(Float)
+    query: Mapped[str | None] = mapped_column(String(200), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -45,7 +45,7 @@ class QueryBuilder:
                                      profile=reading.profile) if reading else None
         return PreparedQuery(mode, vector, QueryLook.of_text(text), conditions, _named_family(reading),
                              interpreted=interpreted, words=lexicon().query(text),
-                             keyword_weight=context.keyword_weight)
+                             keyword_weight=context.keyword_weight, text=said)
 
     def similar(self, context: SearchContext, product_id: str) -> PreparedQuery:
         """More like a catalogue product: its stored vector, colour and shape; no fetch, no encode."""
@@ -110,7 +110,8 @@ class QueryBuilder:
                                          cheaper_than=reference)
         return PreparedQuery("fusion", vector, fused_look(picture, words, image_weight),
                              context.conditions + parse_filters(applied or None), family, interpreted=interpreted,
-                             words=lexicon().query(words) if words else None, keyword_weight=context.keyword_weight)
+                             words=lexicon().query(words) if words else None, keyword_weight=context.keyword_weight,
+                             text=text)
 
     def _with_relative_price(self, context: SearchContext, reading: QueryReading | None,
                              image_vector: np.ndarray) -> tuple[dict[str, Any], str | None]:

@@ -53,6 +53,7 @@ class PreparedQuery:
     interpreted: InterpretedOut | None = None
     words: QueryWords | None = None  # text, voice and fusion: what the lexical leg looks for
     keyword_weight: float | None = None  # the request's share of words (None: the profile's)
+    text: str | None = None  # what the shopper typed or said, for analytics (never an image)
 
 
 def fused_look(picture: Image.Image, text: str, image_weight: float) -> QueryLook:

@@ -4,6 +4,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from trooply.analytics.counting import normalise_query
+from trooply.db import utcnow
 from trooply.index.base import HybridQuery, IndexHit, VectorIndex
 from trooply.index.words import lexicon
 from trooply.observability import INDEX_QUERY_SECONDS, SEARCH_SECONDS, timed
@@ -42,8 +44,10 @@ class RankingSetup:
 
 class Retriever:
     def __init__(self, index: Callable[[], VectorIndex], ranking: RankingSetup, log_writer: SearchLogWriter,
-                 max_candidates: int, fusion: FusionMethod = "rrf", rrf_k: int = RRF_K) -> None:
+                 max_candidates: int, fusion: FusionMethod = "rrf", rrf_k: int = RRF_K,
+                 keep_query_text: bool = True) -> None:
         self._index = index
+        self.keep_query_text = keep_query_text
         self.ranking = ranking
         self.log_writer = log_writer
         self.max_candidates = max_candidates
@@ -69,7 +73,8 @@ class Retriever:
             keywords_fallback=fallback, results=results)
         self.log_writer.write(SearchLog(id=envelope.search_id, tenant_id=context.tenant_id, mode=envelope.mode,
                                         profile=envelope.profile, product_ids=[r.id for r in envelope.results],
-                                        took_ms=envelope.took_ms))
+                                        took_ms=envelope.took_ms, created_at=utcnow(),
+                                        query=normalise_query(query.text) if self.keep_query_text else None))
         return envelope
 
     def _page(self, context: SearchContext, query: PreparedQuery, signals: QuerySignals, profile: ScoringProfile,

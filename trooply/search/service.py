@@ -2,7 +2,8 @@
 retrieves, ranks and logs it (trooply.search.retrieval).
 
 Privacy: query images and audio live only in memory (bytes ▸ pixels ▸ vector) and are dropped after
-the request; the search log keeps ids, mode, profile and timings, never the query itself.
+the request; the search log keeps ids, mode, profile and timings, and a text query or transcript only normalised
+for analytics (TROOPLY_ANALYTICS_QUERY_TEXT), never an image, its URL or audio.
 """
 
 from collections.abc import Callable, Sequence
@@ -35,7 +36,8 @@ class SearchService:
         self.log_writer = SearchLogWriter(db)
         self.queries = QueryBuilder(encoders, QueryReader(ranking.profiles), index, db)
         self.retriever = Retriever(index, ranking, self.log_writer, settings.discovery.search_max_candidates,
-                                   settings.ranking.hybrid_fusion, settings.ranking.hybrid_rrf_k)
+                                   settings.ranking.hybrid_fusion, settings.ranking.hybrid_rrf_k,
+                                   settings.analytics.query_text)
         self.encoders = encoders
 
     def search_text(self, tenant_id: str, query: str, options: SearchOptions, interpret: bool = True) -> SearchEnvelope:

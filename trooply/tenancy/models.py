@@ -38,3 +38,12 @@ class UsageCounter(Base):
     period: Mapped[str] = mapped_column(String(7), primary_key=True)  # YYYY-MM
     endpoint: Mapped[str] = mapped_column(String(40), primary_key=True)
     count: Mapped[int] = mapped_column(default=0)
+
+
+class AllowedOrigin(Base):
+    """A browser origin (`https://shop.example`) from which the tenant's publishable key is accepted."""
+
+    __tablename__ = "tenant_origins"
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    origin: Mapped[str] = mapped_column(String(255), primary_key=True, index=True)

@@ -3,10 +3,10 @@
 
 from typing import cast
 
-from sqlalchemy import ColumnElement, CursorResult, func, select, update
+from sqlalchemy import ColumnElement, CursorResult, exists, func, select, update
 
 from trooply.db import MaintenanceRepository, TenantScopedRepository, utcnow
-from trooply.tenancy.models import ApiKey, Tenant, UsageCounter
+from trooply.tenancy.models import AllowedOrigin, ApiKey, Tenant, UsageCounter
 
 
 class TenantRepository(TenantScopedRepository):
@@ -58,6 +58,15 @@ class TenantRepository(TenantScopedRepository):
         if not bumped.rowcount:
             self._add(UsageCounter(period=period, endpoint=endpoint, count=1))
 
+    def allowed_origins(self) -> list[str]:
+        return list(self.session.scalars(self._select(AllowedOrigin, AllowedOrigin.origin)
+                                         .order_by(AllowedOrigin.origin)))
+
+    def replace_origins(self, origins: list[str]) -> None:
+        self.session.execute(self._delete(AllowedOrigin))
+        for origin in origins:
+            self._add(AllowedOrigin(origin=origin))
+
     def _is_this_tenant(self) -> ColumnElement[bool]:
         # The tenants table is keyed by the tenant itself, not by a tenant_id column.
         return Tenant.id == self.tenant_id
@@ -71,6 +80,11 @@ class TenantDirectory(MaintenanceRepository):
             .where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
         ).first()
         return (row[0], row[1]) if row else None
+
+    def origin_is_listed(self, origin: str) -> bool:
+        """Preflights, which carry no key: whether any live tenant allows this browser origin."""
+        return bool(self.session.scalar(select(exists().where(
+            AllowedOrigin.origin == origin, AllowedOrigin.tenant_id == Tenant.id, Tenant.deleted_at.is_(None)))))
 
     def plans_in_use(self) -> dict[str, int]:
         """Live tenants per plan name."""

@@ -1,8 +1,9 @@
 """What the account endpoints answer: the tenant, its plan and keys."""
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class KeyOut(BaseModel):
@@ -17,6 +18,16 @@ class AccountOut(BaseModel):
     plan: str
     created_at: datetime
     keys: list[KeyOut]
+    allowed_origins: list[str] = Field(default_factory=list, description="browser origins the publishable key is "
+                                       "accepted from; empty: no browser access")
+
+
+class AllowedOrigins(BaseModel):
+    """Exact origins (`https://shop.example`, `http://localhost:3000`): no wildcards, no paths."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    allowed_origins: list[Annotated[str, Field(max_length=255)]] = Field(max_length=200)
 
 
 class RotatedKeys(BaseModel):

@@ -11,6 +11,7 @@ from trooply.config import DEFAULT_PLANS, PlanLimits, UnknownPlan, plan_limits
 from trooply.db import Database, utcnow
 from trooply.errors import Forbidden, InvalidRequest, NotFound, Unauthorized
 from trooply.tenancy.models import ApiKey, Tenant
+from trooply.tenancy.origins import normalise_origins
 from trooply.tenancy.repository import TenantDirectory, TenantRepository
 
 SECRET, PUBLISHABLE = "secret", "publishable"
@@ -29,6 +30,8 @@ class Principal:
     plan: str
     key_kind: str
     key_hash: str | None = None  # the key it authenticated with (a rotation re-checks it under the tenant's lock)
+    # Browser origins the tenant's publishable key is accepted from (trooply/api/cors.py).
+    allowed_origins: frozenset[str] = frozenset()
 
     def require(self, scope: str) -> None:
         if scope not in SCOPES[self.key_kind]:
@@ -138,10 +141,12 @@ class TenantService:
         key_hash = hash_key(raw_key)
         with self.db.session() as session:
             found = TenantDirectory(session).active_key(key_hash)
+            origins = TenantRepository(session, found[1].id).allowed_origins() if found is not None else []
         if found is None or found[1].deleted_at is not None:
             raise Unauthorized("invalid or revoked API key", code="invalid_api_key")
         key, tenant = found
-        principal = Principal(tenant_id=tenant.id, plan=tenant.plan, key_kind=key.kind, key_hash=key_hash)
+        principal = Principal(tenant_id=tenant.id, plan=tenant.plan, key_kind=key.kind, key_hash=key_hash,
+                              allowed_origins=frozenset(origins))
         self._known_keys[key_hash] = (self._clock() + self.key_cache_seconds, principal)
         return principal
 
@@ -152,8 +157,30 @@ class TenantService:
             tenant = live_tenant(repo)
             keys = [{"kind": key.kind, "prefix": key.prefix, "created_at": key.created_at}
                     for key in repo.active_keys()]
+            origins = repo.allowed_origins()
         return {"tenant_id": tenant.id, "name": tenant.name, "plan": tenant.plan, "created_at": tenant.created_at,
-                "keys": keys}
+                "keys": keys, "allowed_origins": origins}
+
+    def allowed_origins(self, tenant_id: str) -> list[str]:
+        with self.db.session() as session:
+            repo = TenantRepository(session, tenant_id)
+            live_tenant(repo)
+            return repo.allowed_origins()
+
+    def set_allowed_origins(self, tenant_id: str, origins: list[str]) -> list[str]:
+        """Replaces the tenant's browser origins (an empty list: no browser access). This process applies them at
+        once; others within TROOPLY_KEY_CACHE_SECONDS, like any change to a key."""
+        normalised = normalise_origins(origins)
+        with self.db.session() as session:
+            repo = TenantRepository(session, tenant_id)
+            live_tenant(repo, lock=True)
+            repo.replace_origins(normalised)
+        self.forget(tenant_id)
+        return normalised
+
+    def origin_is_listed(self, origin: str) -> bool:
+        with self.db.session() as session:
+            return TenantDirectory(session).origin_is_listed(origin)
 
     def get_plan(self, tenant_id: str) -> str:
         with self.db.session() as session:

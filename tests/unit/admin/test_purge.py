@@ -14,11 +14,13 @@ from tests.support.queues import WorkerQueue
 from trooply.admin.purge import PURGE_TASK, PurgeInterrupted, TenantPurge
 from trooply.admin.repository import TENANT_TABLES
 from trooply.admin.service import TenantAdminService
+from trooply.analytics.counting import EventFact, SearchFact, event_increments, search_increments
+from trooply.analytics.repository import AnalyticsRepository
 from trooply.catalog.models import IngestItem, IngestJob, ProductRecord
 from trooply.catalog.queue import InProcessQueue
 from trooply.colour_refresh.models import ColourRefresh
 from trooply.config import Settings
-from trooply.db import Base, Database
+from trooply.db import Base, Database, utcnow
 from trooply.duplicates.models import DuplicateScan
 from trooply.errors import NotFound, Unauthorized
 from trooply.feedback.models import FeedbackEvent
@@ -29,7 +31,7 @@ from trooply.index.server import QdrantServerIndex
 from trooply.model_migration.models import MigrationFailure, TenantMigration
 from trooply.ranking.models import RuleRecord
 from trooply.search.models import SearchLog
-from trooply.tenancy.models import Tenant, UsageCounter
+from trooply.tenancy.models import AllowedOrigin, Tenant, UsageCounter
 from trooply.tenancy.service import TenantService
 from trooply.vectors import VectorSpace
 
@@ -80,6 +82,10 @@ def seed(db: Database, index: VectorIndex, tenant_id: str) -> None:
         session.add(FeedSync(id=f"sync-{tenant_id}", tenant_id=tenant_id, feed_id=f"feed-{tenant_id}", number=1,
                              trigger="manual"))
         session.add(FeedProduct(feed_id=f"feed-{tenant_id}", product_id="p0", tenant_id=tenant_id, seen=1))
+        session.add(AllowedOrigin(tenant_id=tenant_id, origin=f"https://{tenant_id}.example"))
+        AnalyticsRepository(session, tenant_id).add(search_increments([SearchFact(utcnow(), "text", None, 0, "q")]) | (
+            event_increments([EventFact(SearchFact(utcnow(), "text", None, 1, "q"), "purchase", "p0", 0, True, 1.0,
+                                        "EUR")])))
     vectors = np.eye(SPACE.size, dtype=np.float32)
     index.upsert(tenant_id, [IndexPoint(f"p{i}", vectors[i], {"product_id": f"p{i}"}) for i in range(PRODUCTS)])
 

@@ -10,6 +10,9 @@ from sqlalchemy import select
 
 import trooply.models  # noqa: F401  (every table, for create_all)
 from trooply.admin.repository import TENANT_TABLES, TenantPurgeRepository
+from trooply.analytics.counting import SearchFact, search_increments
+from trooply.analytics.models import ProductDay, QueryDay, RevenueBucket, SearchBucket
+from trooply.analytics.repository import AnalyticsRepository
 from trooply.catalog.models import FAILED, INDEXED, PENDING, IngestItem, IngestJob, ProductRecord
 from trooply.catalog.repository import CatalogRepository
 from trooply.colour_refresh.models import ColourRefresh
@@ -23,7 +26,7 @@ from trooply.ranking.models import RuleRecord
 from trooply.ranking.repository import RuleRepository
 from trooply.search.models import SearchLog
 from trooply.search.repository import SearchLogRepository
-from trooply.tenancy.models import ApiKey, Tenant, UsageCounter
+from trooply.tenancy.models import AllowedOrigin, ApiKey, Tenant, UsageCounter
 from trooply.tenancy.repository import TenantRepository
 
 A, B = "ten_a", "ten_b"
@@ -40,6 +43,7 @@ def _rows_of(tenant: str) -> list[Any]:
     return [
         Tenant(id=tenant, name=tenant, plan="free"),
         ApiKey(id=f"key_{tenant}", tenant_id=tenant, kind="secret", key_hash=tenant * 8, prefix="sk_x"),
+        AllowedOrigin(tenant_id=tenant, origin=f"https://{tenant}.example"),
         UsageCounter(tenant_id=tenant, period=MONTH, endpoint="detect", count=5 if extra else 1),
         *([UsageCounter(tenant_id=tenant, period=MONTH, endpoint="embed", count=7)] if extra else []),
         *[ProductRecord(tenant_id=tenant, id=pid, image_url=f"http://x/{pid}.png", meta={"category": tenant},
@@ -50,10 +54,17 @@ def _rows_of(tenant: str) -> list[Any]:
         RuleRecord(id=f"rule_{tenant}", tenant_id=tenant, filters={"brand": "x"}, weight=0.5),
         SearchLog(id=f"srch_{tenant}", tenant_id=tenant, mode="text", product_ids=products, took_ms=1.0, created_at=AT),
         FeedbackEvent(tenant_id=tenant, search_id=f"srch_{tenant}", product_id=products[-1], event="click",
-                      position=0, created_at=AT),
+                      position=0, created_at=AT, event_id=f"evt_{tenant}"),
         DuplicateScan(id=f"dup_{tenant}", tenant_id=tenant, threshold=0.9, status=PENDING if extra else COMPLETED,
                       products_scanned=0),
         ColourRefresh(tenant_id=tenant, version=2, status="running" if extra else "pending", total=len(products)),
+        SearchBucket(tenant_id=tenant, hour=1, mode="text", profile="", searches=9 if extra else 1, zero_results=0,
+                     searches_clicked=0, clicks=0, click_position_sum=0, searches_carted=0, add_to_carts=0,
+                     searches_purchased=0, purchases=0),
+        RevenueBucket(tenant_id=tenant, hour=1, currency="EUR", purchases=1, revenue=9.0 if extra else 1.0),
+        QueryDay(tenant_id=tenant, day=0, query=f"{tenant} query", searches=1, zero_results=1, searches_clicked=0,
+                 clicks=0),
+        ProductDay(tenant_id=tenant, day=0, product_id=products[-1], clicks=1, add_to_carts=0, purchases=1),
     ]
 
 
@@ -116,12 +127,32 @@ CASES: list[tuple[type[TenantScopedRepository], str, Call, Any]] = [
     (RuleRepository, "all", lambda r: r.all(), ["ten_a/rule_ten_a"]),
     (RuleRepository, "delete", lambda r: r.delete("rule_ten_b"), False),
     (FeedbackRepository, "returned_ids", lambda r: r.returned_ids("srch_ten_b"), None),
-    (FeedbackRepository, "events_since", lambda r: r.events_since(LONG_AGO), [["only_a", "click", AT]]),
+    (FeedbackRepository, "events_since", lambda r: r.events_since(LONG_AGO), [["only_a", "click", AT, 0]]),
     (FeedbackRepository, "impressions_since", lambda r: r.impressions_since(LONG_AGO), [[["shared", "only_a"], AT]]),
+    (FeedbackRepository, "logged_searches", lambda r: sorted(r.logged_searches(["srch_ten_a", "srch_ten_b"])),
+     ["srch_ten_a"]),
+    (FeedbackRepository, "stored_event_ids", lambda r: r.stored_event_ids(["evt_ten_a", "evt_ten_b"]), {"evt_ten_a"}),
+    (FeedbackRepository, "stored_actions", lambda r: r.stored_actions(["srch_ten_a", "srch_ten_b"]),
+     {("srch_ten_a", "only_a", "click")}),
+    (AnalyticsRepository, "add", lambda r: (r.add(search_increments([SearchFact(AT, "text", None, 0, "q")])),
+                                              r.search_counts(0, 10 ** 6, 10 ** 6))[-1],
+     [[0, "text", "", 2, 1, 0, 0, 0, 0, 0, 0, 0]]),
+    (AnalyticsRepository, "search_counts", lambda r: r.search_counts(0, 24, 24), [[0, "text", "", 1, 0, 0, 0, 0, 0,
+                                                                                   0, 0, 0]]),
+    (AnalyticsRepository, "revenue", lambda r: r.revenue(0, 24, 24), [[0, "EUR", 1, 1.0]]),
+    (AnalyticsRepository, "top_queries", lambda r: r.top_queries(0, 1, "no_results", 10),
+     [["ten_a query", 1, 1, 0, 0]]),
+    (AnalyticsRepository, "day_leaders", lambda r: r.day_leaders(0, "count", 10), [["ten_a query", 1]]),
+    (AnalyticsRepository, "query_totals", lambda r: r.query_totals(0, 1, ["ten_a query", "ten_b query"]),
+     [["ten_a query", 1, 1, 0, 0]]),
+    (AnalyticsRepository, "top_products", lambda r: r.top_products(0, 1, "conversions", 10), [["only_a", 1, 0, 1]]),
     (TenantRepository, "get", lambda r: r.get(), "ten_a/ten_a"),
     (TenantRepository, "lock", lambda r: r.lock(), "ten_a/ten_a"),
     (TenantRepository, "active_keys", lambda r: r.active_keys(), ["ten_a/key_ten_a"]),
     (TenantRepository, "revoke_keys", lambda r: r.revoke_keys(), None),
+    (TenantRepository, "allowed_origins", lambda r: r.allowed_origins(), ["https://ten_a.example"]),
+    (TenantRepository, "replace_origins", lambda r: (r.replace_origins(["https://new.example"]),
+                                                      r.allowed_origins())[-1], ["https://new.example"]),
     (TenantRepository, "usage_total", lambda r: r.usage_total(MONTH), 1),
     (TenantRepository, "usage_counts", lambda r: r.usage_counts(MONTH), {"detect": 1}),
     (TenantRepository, "count_usage", lambda r: (r.count_usage(MONTH, "detect"), r.count_usage(MONTH, "embed"),
@@ -136,7 +167,7 @@ CASES: list[tuple[type[TenantScopedRepository], str, Call, Any]] = [
     (ColourRefreshRepository, "image_urls", lambda r: r.image_urls(["shared", "b1"]), {"shared": "http://x/shared.png"}),
     (ColourRefreshRepository, "advance", lambda r: r.advance(None, "shared", 2, 0), True),
     (ColourRefreshRepository, "finish", lambda r: r.finish(), None),
-    (TenantPurgeRepository, "delete_batch", lambda r: sum(r.delete_batch(model, 100) for model in TENANT_TABLES), 12),
+    (TenantPurgeRepository, "delete_batch", lambda r: sum(r.delete_batch(model, 100) for model in TENANT_TABLES), 17),
 ]
 # Adding rows is covered by test_a_row_of_another_tenant_cannot_be_added.
 ADDERS = {"add", "add_all", "add_key", "add_event", "add_job"}

@@ -5,7 +5,7 @@ from fastapi import APIRouter, Response
 
 from trooply.api.body import StrictJsonRoute
 from trooply.api.deps import CatalogPrincipal, TenantsDep
-from trooply.tenancy.schemas import AccountOut, RotatedKeys
+from trooply.tenancy.schemas import AccountOut, AllowedOrigins, RotatedKeys
 
 router = APIRouter(prefix="/v1", tags=["account"], route_class=StrictJsonRoute)
 
@@ -20,3 +20,9 @@ def rotate_keys(principal: CatalogPrincipal, tenants: TenantsDep, response: Resp
     """Revokes both of the tenant's keys, the one calling included, and answers the new ones: shown once."""
     response.headers["Cache-Control"] = "no-store"
     return vars(tenants.rotate_keys(principal.tenant_id, caller_key_hash=principal.key_hash))
+
+
+@router.put("/account/allowed-origins", response_model=AllowedOrigins)
+def set_allowed_origins(origins: AllowedOrigins, principal: CatalogPrincipal, tenants: TenantsDep):
+    """Replaces the browser origins the publishable key is accepted from (exact origins; [] = none)."""
+    return AllowedOrigins(allowed_origins=tenants.set_allowed_origins(principal.tenant_id, origins.allowed_origins))

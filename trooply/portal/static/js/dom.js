@@ -39,6 +39,7 @@ const ICONS = {
   search: "M11 18a7 7 0 1 1 0-14 7 7 0 0 1 0 14zm10 3l-5.2-5.2",
   rules: "M4 7h10M18 7h2M4 17h4M12 17h8M14 4v6M8 14v6",
   usage: "M4 20V10M10 20V4M16 20v-7M22 20H2",
+  analytics: "M3 3v18h18M7 15l4-4 3 3 5-6",
   keys: "M15 7a4 4 0 1 1-3.9 5H3v3h3v3h3v-3h2.1A4 4 0 0 1 15 7z",
   close: "M6 6l12 12M18 6L6 18",
   refresh: "M20 11a8 8 0 0 0-14.9-3.5M4 4v4h4M4 13a8 8 0 0 0 14.9 3.5M20 20v-4h-4",

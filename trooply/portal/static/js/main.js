@@ -1,6 +1,7 @@
 // The portal's shell: sign-in, the navigation, and a hash router that renders one view at a time.
 import { ApiError, api, describeError, get, onUnauthorized, session } from "./api.js";
 import { h, icon, replace, spinner } from "./dom.js";
+import * as analytics from "./views/analytics.js";
 import * as catalog from "./views/catalog.js";
 import * as feeds from "./views/feeds.js";
 import * as importView from "./views/import.js";
@@ -18,6 +19,7 @@ const NAV = [
   { path: "feeds", label: "Feeds", icon: "refresh", view: feeds },
   { path: "search", label: "Search playground", icon: "search", view: search },
   { path: "rules", label: "Rules", icon: "rules", view: rules },
+  { path: "analytics", label: "Analytics", icon: "analytics", view: analytics },
   { path: "usage", label: "Usage", icon: "usage", view: usage },
   { path: "keys", label: "API keys", icon: "keys", view: keys },
 ];

@@ -2,6 +2,7 @@
 import { describeError, postJson, session } from "../api.js";
 import { confirmDialog } from "../dialog.js";
 import { fmtDate, h, icon, replace, toast } from "../dom.js";
+import { originsCard } from "../components/origins.js";
 
 const KINDS = {
   secret: ["Secret key", "Everything for this tenant: catalogue, rules, usage. Keep it on servers (and in this portal)."],
@@ -50,7 +51,8 @@ export async function render(root, { refreshAccount }) {
     revealed,
     h("section", { class: "card", "aria-labelledby": "active-keys-title" },
       h("div", { class: "card-head" }, h("h2", { id: "active-keys-title" }, "Active keys")),
-      tableBox));
+      tableBox),
+    originsCard(await refreshAccount()));
   await loadKeys();
 }
 
