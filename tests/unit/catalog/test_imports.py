@@ -110,7 +110,7 @@ def test_batches_go_out_in_order_and_refusals_join_the_rejected_rows() -> None:
         sent.append([p.id for p in products])
         if len(sent) == 3:
             raise QuotaExceeded("the plan holds at most 6 products")
-        outcomes = [(p.id, "unchanged" if p.id == "p0" else "pending", None, None) for p in products]
+        outcomes = [("unchanged" if p.id == "p0" else "pending", None, None, None) for p in products]
         return f"job-{len(sent)}", outcomes
 
     batches: list[int] = []
