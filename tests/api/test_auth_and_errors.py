@@ -129,6 +129,11 @@ def test_url_search_refuses_blocked_addresses(client, creds):
     response = client.post("/v1/search/url", json={"image_url": "http://127.0.0.2:9/x.png"},
                            headers=auth(creds.publishable_key))
     assert response.status_code == 422 and response.json()["error"]["code"] == "blocked_address"
+    # The answer names the setting that lets a local image host through.
+    error = response.json()["error"]
+    assert error["details"] == {"host": "127.0.0.2", "address": "127.0.0.2",
+                                "setting": "TROOPLY_FETCH_ALLOWED_NETWORKS", "example": '["127.0.0.2/32"]'}
+    assert "TROOPLY_FETCH_ALLOWED_NETWORKS" in error["message"]
 
 
 def test_unknown_routes_and_ids_are_404_and_every_response_has_a_request_id(client, creds):
