@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.formparsers import MultiPartParser
 
+from trooply.api.contract import install_contract
 from trooply.api.errors import UnexpectedErrorMiddleware, install_error_handlers
 from trooply.api.limits import install_limits
 from trooply.api.routers import (
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Self-hosted visual search for ecommerce")
     app.state.container = container
     install_error_handlers(app)
+    install_contract(app)
 
     install_limits(app, container.settings)  # inside the middleware below: refusals get an id and a log line
     app.add_middleware(UnexpectedErrorMiddleware)

@@ -133,21 +133,26 @@ def _bearer_key(request: Request) -> str | None:
     return key.strip() if scheme.lower() == "bearer" else None
 
 
-def scoped(scope: str):
+class ScopedKey:
     """A dependency that authenticates the key, applies its tenant's rate limit and requires one scope
-    (catalog, search, ...)."""
+    (catalog, search, ...); the OpenAPI document reads the scope to say which keys a route takes."""
 
-    async def authorise(request: Request, tenants: TenantsDep) -> Principal:
+    def __init__(self, scope: str) -> None:
+        self.scope = scope
+
+    async def __call__(self, request: Request, tenants: TenantsDep) -> Principal:
         key = _bearer_key(request)
         # A cached key is answered here; a lookup that reads the database goes to a thread.
         principal = tenants.recently_authenticated(key)
         if principal is None:
             principal = await run_in_threadpool(tenants.authenticate, key)
         await request.app.state.rate_limiter.check_tenant(principal)
-        principal.require(scope)
+        principal.require(self.scope)
         return principal
 
-    return Depends(authorise)
+
+def scoped(scope: str):
+    return Depends(ScopedKey(scope))
 
 
 CatalogPrincipal = Annotated[Principal, scoped("catalog")]

@@ -78,6 +78,14 @@ class ProductIn(ProductFields):
         return self.model_dump(exclude={"id"}, exclude_none=True)
 
 
+class ProductBatchIn(BaseModel):
+    """{"products": [...]}: how a batch is declared (POST /v1/products reads it product by product)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    products: list[ProductIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+
 class ProductPatch(ProductFields):
     image_url: str | None = None
 
