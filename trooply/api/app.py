@@ -12,6 +12,7 @@ from starlette.formparsers import MultiPartParser
 from trooply.api.contract import install_contract
 from trooply.api.errors import UnexpectedErrorMiddleware, install_error_handlers
 from trooply.api.limits import install_limits
+from trooply.api.pages import install_pages
 from trooply.api.routers import (
     account,
     admin,
@@ -91,7 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             container.stop()
 
-    app = FastAPI(title="Trooply", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="Trooply", version="0.1.0", lifespan=lifespan, docs_url=None,
                   description="Self-hosted visual search for ecommerce")
     app.state.container = container
     install_error_handlers(app)
@@ -114,5 +115,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if container.settings.admin_token is not None:  # else every /admin path is 404
         app.include_router(admin.router)
         app.include_router(admin_models.router)
+    install_pages(app)  # `/` and /docs
     app.mount("/portal", portal_app(), name="portal")
     return app
