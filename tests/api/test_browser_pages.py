@@ -1,5 +1,6 @@
 """What a browser opens on the service: `/` leads to the portal, and /docs works without internet access."""
 
+import logging
 import re
 
 
@@ -17,3 +18,11 @@ def test_docs_load_every_asset_from_the_service(client):
     for source in sources:
         assert client.get(source).status_code == 200, source
     assert "/openapi.json" in page.text
+
+
+def test_portal_files_are_logged_under_the_portal(client, caplog):
+    with caplog.at_level(logging.INFO, logger="trooply.access"):
+        client.get("/portal/js/api.js")
+        client.get("/v1/nothing-here")
+    paths = [record.path for record in caplog.records if record.name == "trooply.access"]
+    assert paths == ["/portal/*", "unmatched"]

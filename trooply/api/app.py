@@ -53,6 +53,7 @@ class RequestIdMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
         started, status = time.perf_counter(), 500
+        outer_root = scope.get("root_path", "")
 
         async def send_with_id(message) -> None:
             nonlocal status
@@ -65,12 +66,22 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
-            route = getattr(scope.get("route"), "path", "unmatched")  # the template: ids never become labels
+            route = _route_label(scope, outer_root)
             REQUEST_SECONDS.labels(scope["method"], route, str(status)).observe(elapsed)
             access_log.info("%s %s %s", scope["method"], route, status,
                             extra={"request_id": request_id, "method": scope["method"], "path": route, "status": status,
                                    "duration_ms": round(elapsed * 1000, 2)})
             request_id_var.reset(token)
+
+
+def _route_label(scope, outer_root: str) -> str:
+    """The route's template (ids never become labels); a mounted app's files (the portal, /docs' assets) as its
+    prefix and `/*`, since a mount lengthens the root path as it routes."""
+    route = getattr(scope.get("route"), "path", None)
+    if route is not None:
+        return route
+    mounted = scope.get("root_path", "")
+    return f"{mounted}/*" if len(mounted) > len(outer_root) else "unmatched"
 
 
 def _keep_uploads_in_memory(settings: Settings) -> None:

@@ -185,8 +185,11 @@ def _jsonl_records(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any] |
         try:
             record = parse_json(text)  # the same rules as a request body
         except InvalidRequest as error:
-            field = error.details.get("field") if isinstance(error.details, dict) else None
-            yield line, ImportRow(line, rejected=RejectedRow(line, None, error.code, error.message, field))
+            details = error.details if isinstance(error.details, dict) else {}
+            # The line's own column: the file's line number is the row's.
+            message = (f"not valid JSON at column {details['column']}: {details['reason']}" if "column" in details
+                       else error.message)
+            yield line, ImportRow(line, rejected=RejectedRow(line, None, error.code, message, details.get("field")))
             continue
         if not isinstance(record, dict):
             yield line, ImportRow(line, rejected=RejectedRow(line, None, "invalid_json",

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from trooply.config import Settings
-from trooply.errors import ImageError
+from trooply.errors import ImageError, byte_size
 
 # Privacy: httpx logs every request URL at INFO, and a query image URL must never reach the logs.
 logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -247,4 +247,4 @@ def _blocked(host: str, ip: IPAddress) -> ImageError:
 
 
 def _too_large(limit: int) -> ImageError:
-    return ImageError(f"image is larger than {limit} bytes", code="image_too_large")
+    return ImageError(f"image is larger than {byte_size(limit)}", code="image_too_large")
