@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class KeyOut(BaseModel):
@@ -16,7 +16,15 @@ class AccountOut(BaseModel):
     name: str
     plan: str
     created_at: datetime
+    default_currency: str | None = Field(None, description="ISO 4217: the currency of prices sent without one")
     keys: list[KeyOut]
+
+
+class AccountPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    default_currency: str | None = Field(pattern=r"^[A-Za-z]{3}$", description=(
+        "ISO 4217 (EUR, USD, …): how the portal shows a price sent without a currency; null forgets it"))
 
 
 class RotatedKeys(BaseModel):

@@ -147,7 +147,12 @@ class TenantService:
             keys = [{"kind": key.kind, "prefix": key.prefix, "created_at": key.created_at}
                     for key in repo.active_keys()]
         return {"tenant_id": tenant.id, "name": tenant.name, "plan": tenant.plan, "created_at": tenant.created_at,
-                "keys": keys}
+                "default_currency": tenant.default_currency, "keys": keys}
+
+    def set_default_currency(self, tenant_id: str, currency: str | None) -> dict:
+        with self.db.session() as session:
+            live_tenant(TenantRepository(session, tenant_id)).default_currency = currency.upper() if currency else None
+        return self.account(tenant_id)
 
     def get_plan(self, tenant_id: str) -> str:
         with self.db.session() as session:
