@@ -93,3 +93,13 @@ def test_the_product_submission_body_is_a_product_or_a_batch(document):
             schema = content["schema"]
             assert "$ref" in schema or "oneOf" in schema or "properties" in schema or "anyOf" in schema, \
                 (path, method, media)
+
+
+def test_answers_without_a_model_are_named_after_their_operation(document):
+    titles = [content["schema"].get("title") for _, _, operation in operations(document)
+              for status, response in operation["responses"].items() if status.startswith("2")
+              for content in response.get("content", {}).values()]
+    assert not [title for title in titles if title and title.startswith("Response ")]
+    detect = document["paths"]["/v1/detect"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert detect == {"$ref": "#/components/schemas/DetectResponse"}
+    assert document["components"]["schemas"]["DetectResponse"]["title"] == "DetectResponse"

@@ -93,6 +93,7 @@ def complete(document: dict[str, Any], routes: list[Operation]) -> dict[str, Any
                 operation["security"] = security
             _declare_errors(operation, found, bool(security))
             _hoist_inline_bodies(operation, schemas)
+            _name_inline_answers(operation, schemas)
     _type_product_submission(document)
     return document
 
@@ -166,6 +167,18 @@ def _hoist_inline_bodies(operation: dict[str, Any], schemas: dict[str, Any]) -> 
         if media == "application/json" and "title" in schema and "$ref" not in schema:
             schemas.setdefault(schema["title"], schema)
             content["schema"] = {"$ref": f"{SCHEMAS}{schema['title']}"}
+
+
+def _name_inline_answers(operation: dict[str, Any], schemas: dict[str, Any]) -> None:
+    """An answer without a model is titled from FastAPI's default id ("Response Detect V1 Detect Post"), which a
+    generator turns into a class name: it becomes a component named after the operation (DetectResponse)."""
+    name = "".join(part.title() for part in operation["operationId"].split("_")) + "Response"
+    for status, response in operation.get("responses", {}).items():
+        content = response.get("content", {}).get("application/json", {})
+        schema = content.get("schema", {})
+        if status.startswith("2") and str(schema.get("title", "")).startswith("Response "):
+            schemas[name] = {**schema, "title": name}
+            content["schema"] = {"$ref": f"{SCHEMAS}{name}"}
 
 
 def _local_refs(schema: Any) -> Any:
