@@ -214,11 +214,24 @@ def _tenant_admin(settings: Settings):
     dispatcher = CeleryDispatcher(settings.redis_url) if settings.redis_url else None
     try:
         db.migrate()
-        yield TenantAdminService(db, TenantService(db, plans=settings.plans), settings, dispatcher)
+        yield TenantAdminService(db, TenantService(db, plans=settings.plans), settings, dispatcher,
+                                 tiers=_tiers_on_disk(settings, db))
     finally:
         if dispatcher is not None:
             dispatcher.stop()
         db.close()
+
+
+def _tiers_on_disk(settings: Settings, db):
+    """Embedded, storage tiers are read from the data directory as the admin API shows them; on the Qdrant
+    server they stay unknown here (null)."""
+    if settings.qdrant.url:
+        return None
+    from trooply.index.edge import tier_on_disk
+    from trooply.model_migration.service import ModelService
+
+    space = ModelService(db, settings, None).read().active.space.name
+    return lambda tenant_id: tier_on_disk(settings.data_dir, space, tenant_id)
 
 
 def _models(args, settings: Settings) -> None:

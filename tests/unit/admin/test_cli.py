@@ -28,6 +28,7 @@ def test_tenants_from_creation_to_deletion(cli):
 
     code, out, _ = cli("tenants", "list")
     assert code == 0 and [json.loads(line)["tenant_id"] for line in out.splitlines()] == [tenant_id]
+    assert json.loads(out)["storage_tier"] == "shared"  # as the admin API says, read without the index
     assert json.loads(cli("tenants", "show", tenant_id)[1])["limits"]["monthly_item_calls"] == 100_000
     assert json.loads(cli("tenants", "update", tenant_id, "--plan", "free")[1])["plan"] == "free"
     assert cli("tenants", "update", tenant_id)[0] == 2  # nothing to change
