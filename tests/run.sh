@@ -23,6 +23,9 @@ PYTHON=${PYTHON:-python3}
 # torch and torchvision as the pinned pair first, then the project with its test extras.
 .venv/bin/pip install -q "torch==2.14.1" "torchvision==0.29.1"
 .venv/bin/pip install -q -e ".[test,postgres]"
+# The client generator of tests/integration/test_generated_client.py pins httpx below ours: a venv of its own.
+[ -x .venv-openapi/bin/openapi-python-client ] || { "$PYTHON" -m venv .venv-openapi &&
+  .venv-openapi/bin/pip install -q "openapi-python-client==0.29.1"; }
 
 # Lint, type-check and check the import layers before any test runs: a finding fails the run (configured in pyproject.toml).
 .venv/bin/ruff check .

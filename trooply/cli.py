@@ -18,7 +18,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     settings = Settings()
-    configure_logging(settings.log_format if args.run in (_serve, _worker, _beat) else "text", settings.log_level)
+    if args.run in (_serve, _worker, _beat):
+        configure_logging(settings.log_format, settings.log_level)
+    else:  # a one-off command says what it did; its INFO lines (Alembic's) only with -v
+        configure_logging("text", settings.log_level if args.verbose else "WARNING")
     try:
         return args.run(args, settings) or 0
     except TrooplyError as error:
@@ -26,19 +29,25 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+TENANT_HELP = "the tenant's id (ten_…), as `tenants create` printed it and `tenants list` lists it"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trooply", description="Self-hosted visual search for ecommerce")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="log at TROOPLY_LOG_LEVEL in one-off commands too (they log warnings only)")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the API (migrates first; embedded workers without Redis)")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
+    serve.add_argument("--host", help="the address to listen on (default: TROOPLY_HOST, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="the port to listen on (default: TROOPLY_PORT, 8000)")
     serve.set_defaults(run=_serve)
 
     worker = commands.add_parser("worker", help="run a Celery worker for ingest and background tasks "
                                  "(needs TROOPLY_REDIS_URL)")
-    worker.add_argument("--concurrency", type=int, default=2)
-    worker.add_argument("--pool", default="prefork", choices=["prefork", "solo", "threads"])
+    worker.add_argument("--concurrency", type=int, default=2, help="tasks this worker runs at once (default: 2)")
+    worker.add_argument("--pool", default="prefork", choices=["prefork", "solo", "threads"],
+                        help="Celery's execution pool (default: prefork)")
     worker.add_argument("--queues", default="all", choices=WORKER_CHOICES,
                         help="ingest batches, background tasks (scans, tenant purges, model migrations), or both "
                         "(default); run one worker of each so that a migration never holds up ingest")
@@ -52,34 +61,34 @@ def _parser() -> argparse.ArgumentParser:
 
     tenants = commands.add_parser("tenants", help="manage tenants").add_subparsers(required=True, metavar="ACTION")
     create = tenants.add_parser("create", help="create a tenant and print its keys once")
-    create.add_argument("name")
+    create.add_argument("name", help="the shop's name, as the portal and the admin API show it")
     create.add_argument("--plan", default="free", help="a plan of TROOPLY_PLANS (default: free)")
-    create.add_argument("--json", action="store_true")
+    _credential_formats(create)
     create.set_defaults(run=_create_tenant)
     listing = tenants.add_parser("list", help="tenants with their plan and product count, one JSON line each")
     listing.add_argument("--limit", type=int, default=100, help="tenants per page (1 to 500)")
     listing.add_argument("--after", help="the last tenant id of the previous page")
     listing.set_defaults(run=_list_tenants)
     show = tenants.add_parser("show", help="a tenant: plan and its limits, product count, active key prefixes")
-    show.add_argument("tenant_id")
+    show.add_argument("tenant_id", help=TENANT_HELP)
     show.set_defaults(run=_show_tenant)
     update = tenants.add_parser("update", help="change a tenant's plan (at once, quotas included) or name")
-    update.add_argument("tenant_id")
-    update.add_argument("--plan")
-    update.add_argument("--name")
+    update.add_argument("tenant_id", help=TENANT_HELP)
+    update.add_argument("--plan", help="a plan of TROOPLY_PLANS")
+    update.add_argument("--name", help="the shop's new name")
     update.add_argument("--allowed-origin", action="append", dest="allowed_origins", metavar="ORIGIN",
                         help="a browser origin the publishable key is accepted from (repeat; replaces the list)")
     update.add_argument("--no-allowed-origins", action="store_const", const=[], dest="allowed_origins",
                         help="no browser may use the publishable key")
     update.set_defaults(run=_update_tenant)
     remove = tenants.add_parser("delete", help="revoke a tenant's keys now and purge all its data")
-    remove.add_argument("tenant_id")
+    remove.add_argument("tenant_id", help=TENANT_HELP)
     remove.set_defaults(run=_delete_tenant)
 
     keys = commands.add_parser("keys", help="manage API keys").add_subparsers(required=True, metavar="ACTION")
     rotate = keys.add_parser("rotate", help="revoke a tenant's keys and print new ones once")
-    rotate.add_argument("tenant_id")
-    rotate.add_argument("--json", action="store_true")
+    rotate.add_argument("tenant_id", help=TENANT_HELP)
+    _credential_formats(rotate)
     rotate.set_defaults(run=_rotate_keys)
 
     evaluate = commands.add_parser("eval", help="Recall@1/@10 and nDCG@10, raw cosine vs the full pipeline, on your "
@@ -97,13 +106,13 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--pretrained", help="TROOPLY_CLIP_PRETRAINED for this run")
     evaluate.add_argument("--runtime", choices=("auto", "onnx", "onnx-int8"),
                           help="run twice, with PyTorch and with this CLIP runtime, and print the two side by side")
-    evaluate.add_argument("--json", action="store_true")
+    evaluate.add_argument("--json", action="store_true", help="print the report as JSON")
     evaluate.set_defaults(run=_evaluate)
 
     bulk = commands.add_parser("import", help="import products from a .csv, .jsonl, Google Merchant Center (.xml, "
                                ".tsv) or Shopify (.csv) file (resumable: a re-run "
                                "skips products already stored as they are)")
-    bulk.add_argument("file", type=Path)
+    bulk.add_argument("file", type=Path, help="a .csv or .jsonl file, one product a row (README: Bulk import)")
     bulk.add_argument("--tenant", help="the tenant to import into (this installation's database)")
     bulk.add_argument("--url", help="import into a running server instead, e.g. http://127.0.0.1:8000")
     bulk.add_argument("--key", default=os.environ.get("TROOPLY_API_KEY"),
@@ -133,16 +142,24 @@ def _parser() -> argparse.ArgumentParser:
         models.add_parser(action, help=description).set_defaults(run=_models, action=action)
 
     reindex = commands.add_parser("reindex", help="drop a tenant's vectors and encode every product again")
-    reindex.add_argument("tenant_id")
+    reindex.add_argument("tenant_id", help=TENANT_HELP)
     reindex.set_defaults(run=_reindex)
 
     duplicates = commands.add_parser("duplicates", help="groups of near-duplicate products, one JSON line each")
-    duplicates.add_argument("tenant_id")
+    duplicates.add_argument("tenant_id", help=TENANT_HELP)
     duplicates.add_argument("--threshold", type=float, default=0.97, help="cosine at which two products are "
                             "duplicates (0.5 to 1; default 0.97)")
     duplicates.add_argument("--out", default="-", help="a .jsonl file (default: standard output)")
     duplicates.set_defaults(run=_duplicates)
     return parser
+
+
+def _credential_formats(parser: argparse.ArgumentParser) -> None:
+    shown = parser.add_mutually_exclusive_group()
+    shown.add_argument("--json", action="store_true", help="print the tenant id and keys as one JSON object")
+    shown.add_argument("--env", action="store_true",
+                       help="print TENANT_ID=, SK= and PK= lines for a shell: "
+                       "eval \"$(trooply tenants create NAME --env)\"")
 
 
 def _serve(args, settings: Settings) -> None:
@@ -242,11 +259,24 @@ def _tenant_admin(settings: Settings):
     dispatcher = CeleryDispatcher(settings.redis_url) if settings.redis_url else None
     try:
         db.migrate()
-        yield TenantAdminService(db, TenantService(db, plans=settings.plans), settings, dispatcher)
+        yield TenantAdminService(db, TenantService(db, plans=settings.plans), settings, dispatcher,
+                                 tiers=_tiers_on_disk(settings, db))
     finally:
         if dispatcher is not None:
             dispatcher.stop()
         db.close()
+
+
+def _tiers_on_disk(settings: Settings, db):
+    """Embedded, storage tiers are read from the data directory as the admin API shows them; on the Qdrant
+    server they stay unknown here (null)."""
+    if settings.qdrant.url:
+        return None
+    from trooply.index.edge import tier_on_disk
+    from trooply.model_migration.service import ModelService
+
+    space = ModelService(db, settings, None).read().active.space.name
+    return lambda tenant_id: tier_on_disk(settings.data_dir, space, tenant_id)
 
 
 def _models(args, settings: Settings) -> None:
@@ -273,7 +303,7 @@ def _models(args, settings: Settings) -> None:
 
 def _create_tenant(args, settings: Settings) -> None:
     with _tenant_admin(settings) as admin:
-        _print_credentials(admin.create(args.name, args.plan), args.json)
+        _print_credentials(admin.create(args.name, args.plan), args)
 
 
 def _list_tenants(args, settings: Settings) -> int:
@@ -322,16 +352,20 @@ def _delete_tenant(args, settings: Settings) -> None:
 
 def _rotate_keys(args, settings: Settings) -> None:
     with _tenant_admin(settings) as admin:
-        _print_credentials(admin.rotate_keys(args.tenant_id), args.json)
+        _print_credentials(admin.rotate_keys(args.tenant_id), args)
     # Running servers are other processes: each trusts a key it already checked for its own cache time.
     print(f"The old keys are revoked now; running servers refuse them within {settings.limits.key_cache_seconds:g} s "
-          "(TROOPLY_KEY_CACHE_SECONDS).", file=sys.stderr if args.json else sys.stdout)
+          "(TROOPLY_KEY_CACHE_SECONDS).", file=sys.stderr if args.json or args.env else sys.stdout)
 
 
-def _print_credentials(credentials, as_json: bool) -> None:
-    if as_json:
+def _print_credentials(credentials, args) -> None:
+    if args.json:
         print(json.dumps({name: getattr(credentials, name)
                           for name in ("tenant_id", "secret_key", "publishable_key")}))
+        return
+    if args.env:  # ids and keys are [A-Za-z0-9_-] only: safe for eval unquoted
+        print(f"TENANT_ID={credentials.tenant_id}\nSK={credentials.secret_key}\nPK={credentials.publishable_key}")
+        print("# the keys are shown once: they are kept only as hashes", file=sys.stderr)
         return
     print(f"tenant_id:       {credentials.tenant_id}\nsecret_key:      {credentials.secret_key}\n"
           f"publishable_key: {credentials.publishable_key}\n"

@@ -325,7 +325,8 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(None, description="Celery broker; in-process worker pool when unset")
     host: str = "127.0.0.1"
     port: int = 8000
-    log_format: str = Field("json", pattern="^(json|text)$")
+    log_format: str = Field("auto", pattern="^(auto|json|text)$",
+                            description="auto: text when the log goes to a terminal, JSON otherwise")
     log_level: str = "INFO"
     # Operators: the admin API (/admin/v1) answers only when this is set
     admin_token: SecretStr | None = Field(None, min_length=16, description="bearer token of the admin API (16 "

@@ -79,3 +79,11 @@ class IndexModelMismatch(TrooplyError):
 class ServiceUnavailable(TrooplyError):
     code = "service_unavailable"
     status = 503
+
+
+def byte_size(count: int) -> str:
+    """A limit as a person reads it: 10485760 -> "10 MiB", 1536 -> "1.5 KiB", 900 -> "900 bytes"."""
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if count >= size:
+            return f"{count / size:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{count} bytes"

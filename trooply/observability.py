@@ -62,7 +62,10 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(log_format: str, level: str = "INFO") -> None:
+    """`auto` writes text to a terminal (a person reads it) and JSON elsewhere (a collector reads it)."""
     handler = logging.StreamHandler()
+    if log_format == "auto":
+        log_format = "text" if handler.stream.isatty() else "json"
     handler.setFormatter(JsonFormatter() if log_format == "json" else
                          logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()

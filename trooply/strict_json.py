@@ -22,7 +22,11 @@ def parse_json(raw: bytes | str) -> Any:
         value = json.loads(raw)
     except RecursionError as error:
         raise _too_deep() from error
-    except (ValueError, UnicodeDecodeError) as error:  # JSONDecodeError is a ValueError
+    except json.JSONDecodeError as error:
+        raise InvalidRequest(f"the body is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}",
+                             code="invalid_json", status=400,
+                             details={"line": error.lineno, "column": error.colno, "reason": error.msg}) from error
+    except (ValueError, UnicodeDecodeError) as error:
         raise InvalidRequest("the body is not valid JSON", code="invalid_json", status=400) from error
     _check_tree(value)
     return value

@@ -70,3 +70,18 @@ def test_the_portal_reaches_nothing_outside_this_server() -> None:
             for host in re.findall(r"https?://([^/\s\"'`)]+)", text):
                 assert host.endswith("example.com") or host == "www.w3.org", f"{path.name} reaches {host}"
             assert "innerHTML" not in text, f"{path.name}: API data is set as text, never parsed as HTML"
+
+
+def test_the_default_currency_is_set_on_the_account_and_checked(client: TestClient) -> None:
+    creds = new_tenant(client)
+    key = auth(creds.secret_key)
+    assert client.get("/v1/account", headers=key).json()["default_currency"] is None
+    answer = client.patch("/v1/account", json={"default_currency": "eur"}, headers=key)
+    assert answer.status_code == 200 and answer.json()["default_currency"] == "EUR"
+    assert client.get("/v1/account", headers=key).json()["default_currency"] == "EUR"
+    for bad in ("EURO", "", 978):
+        refused = client.patch("/v1/account", json={"default_currency": bad}, headers=key)
+        assert refused.status_code == 422 and refused.json()["error"]["code"] == "validation_error"
+    assert client.patch("/v1/account", json={"default_currency": "USD"},
+                        headers=auth(creds.publishable_key)).status_code == 403
+    assert client.patch("/v1/account", json={"default_currency": None}, headers=key).json()["default_currency"] is None

@@ -95,7 +95,7 @@ def test_skip_unchanged_answers_stored_products_unchanged_and_queues_nothing(sho
     same = {"id": "red", "image_url": images.url("/red.png"), "category": "shoes", "price": 10}
     answer = client.post("/v1/products?skip_unchanged=true", json=same, headers=key).json()
     assert answer == {"job_id": None, "accepted": 0, "rejected": 0, "unchanged": 1,
-                      "products": [{"id": "red", "status": "unchanged", "error": None}]}
+                      "products": [{"id": "red", "index": 0, "status": "unchanged", "error": None}]}
     changed = client.post("/v1/products?skip_unchanged=true", json={**same, "price": 11.0}, headers=key).json()
     assert (changed["accepted"], changed["unchanged"]) == (1, 0) and changed["job_id"]
     wait_for_job(client, tenant.secret_key, changed["job_id"])

@@ -1,6 +1,7 @@
 """Routes take narrow typed dependencies (a service, the settings), never the whole container."""
 
 import importlib
+import inspect
 import pkgutil
 from typing import get_type_hints
 
@@ -19,7 +20,9 @@ def _routes() -> list[APIRoute]:
 
 def _dependency_calls(dependant: Dependant):
     for dependency in dependant.dependencies:
-        yield dependency.call
+        call = dependency.call
+        # A dependency may be an instance (deps.ScopedKey): what FastAPI calls is its __call__.
+        yield call if inspect.isfunction(call) or inspect.ismethod(call) else call.__call__
         yield from _dependency_calls(dependency)
 
 

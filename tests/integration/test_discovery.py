@@ -57,7 +57,7 @@ def test_similar_uses_the_stored_vector_leaves_the_product_out_and_finds_its_cop
     encoder = client.app.state.container.encoder
     encoded = (encoder.images_encoded, encoder.texts_encoded)
     body = ok(post(client, "/v1/search/similar", tenant.publishable_key, product_id="sku-1", limit=5))
-    assert body["mode"] == "similar" and "sku-1" not in ids(body)
+    assert body["mode"] == "similar" and "sku-1" not in ids(body) and body["profile_source"] == "product"
     assert ids(body)[0] == "sku-1-copy" and body["results"][0]["_match_breakdown"]["signals"]["clip"] == 1.0
     assert body["timings"]["model_ms"] == 0 and (encoder.images_encoded, encoder.texts_encoded) == encoded
     assert "aspect" in body["results"][0]["_match_breakdown"]["signals"], "the stored shape is the query's shape"
@@ -130,6 +130,7 @@ def test_text_is_read_for_price_stock_colour_and_family(shop):
     assert body["interpreted"] == {"text": "blue sneakers", "filters": {"price": {"lte": 20}, "in_stock": True},
                                    "colours": ["blue"], "profile": "footwear", "cheaper_than": None}
     assert body["profile"] == "footwear" and body["profile_confidence"] == 1.0
+    assert body["profile_source"] == "query"  # a word of the query named it, not the request
     prices = [r["metadata"]["price"] for r in body["results"]]
     assert prices and all(p <= 20 for p in prices) and all(r["metadata"]["in_stock"] for r in body["results"])
 

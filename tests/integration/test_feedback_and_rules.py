@@ -134,6 +134,7 @@ def test_rules_need_the_secret_key_and_profile_override_shows_in_the_envelope(sh
                            headers=auth(tenant.publishable_key))
     assert response.status_code == 403
     body = search(client, tenant.publishable_key, profile="displays")
-    assert body["profile"] == "displays" and body["profile_confidence"] == 1.0
+    assert body["profile"] == "displays" and body["profile_confidence"] == 1.0 and body["profile_source"] == "request"
     auto = search(client, tenant.publishable_key, profile=None)
     assert auto["profile"] in client.app.state.container.profiles and 0 < auto["profile_confidence"] <= 1
+    assert auto["profile_source"] == "query"  # "sneaker" names the family

@@ -460,6 +460,104 @@ def test_a_feed_is_added_synced_and_its_report_shown(page: Page, shop: Shop) -> 
         page.get_by_test_id("confirm").click()
         expect(page.get_by_test_id("feed-card")).to_have_count(0)
     assert shop.api.get("/v1/products/feed-1").status_code == 200
+def test_url_search_answers_the_first_click(page: Page, shop: Shop) -> None:
+    sign_in(page, shop)
+    go(page, "search")
+    page.get_by_test_id("mode-url").check()
+    submit = page.get_by_test_id("search-submit")
+    before = submit.bounding_box()
+    page.get_by_test_id("search-url-input").fill(shop.images.url("/sku-teal-mug.png"))
+    expect(page.locator("[data-testid=url-preview] img")).to_have_js_property("naturalWidth", 240)
+    page.get_by_test_id("search-url-input").blur()  # what a click elsewhere does first
+    assert submit.bounding_box() == before, "the Search button moved under the pointer"
+    with page.expect_response(lambda r: r.url.endswith("/v1/search/url")) as answer:
+        submit.click()
+    assert answer.value.status == 200 and answer.value.json()["results"]
+    shot(page, "12-url-search")
+
+    # Crop by URL: the picture shows while the URL is typed; the box typed in pixels; one click searches.
+    page.get_by_test_id("mode-crop").check()
+    page.get_by_role("textbox", name="…or image URL").fill(shop.images.url("/sku-tan-tote.png"))
+    expect(page.locator("[data-testid=crop-surface] img")).to_have_js_property("naturalWidth", 240)
+    for name, value in zip(("x1", "y1", "x2", "y2"), (20, 20, 220, 220), strict=True):
+        page.get_by_test_id(f"crop-{name}").fill(str(value))
+    with page.expect_response(lambda r: r.url.endswith("/v1/search/crop")) as answer:
+        submit.click()
+    assert answer.value.status == 200, answer.value.text()
+
+
+def test_search_with_this_image_and_more_like_this_run_at_once(page: Page, shop: Shop) -> None:
+    sign_in(page, shop)
+    go(page, "products/sku-red-runner")
+    with page.expect_response(lambda r: r.url.endswith("/v1/search/url")) as answer:
+        page.get_by_test_id("search-with-image").click()
+    assert answer.value.status == 200
+    expect(page.get_by_test_id("result-card")).to_have_count(len(answer.value.json()["results"]))
+    expect(page.get_by_test_id("search-url-input")).to_have_value(shop.images.url("/sku-red-runner.png"))
+
+    go(page, "products/sku-red-runner")
+    with page.expect_response(lambda r: r.url.endswith("/v1/search/similar")) as answer:
+        page.get_by_test_id("product-similar").click()
+    envelope = answer.value.json()
+    assert answer.value.status == 200 and envelope["mode"] == "similar"
+    assert "sku-red-runner" not in [hit["id"] for hit in envelope["results"]]
+    expect(page.get_by_test_id("search-similar-input")).to_have_value("sku-red-runner")
+
+    # From a result card: the same options, from that product.
+    first = envelope["results"][0]["id"]
+    card = page.locator(f".result-item:has([data-product-id='{first}'])")
+    with page.expect_response(lambda r: r.url.endswith("/v1/search/similar")) as answer:
+        card.get_by_test_id("result-similar").click()
+    assert answer.value.request.post_data_json["product_id"] == first
+    assert first not in [hit["id"] for hit in answer.value.json()["results"]]
+    expect(page.get_by_test_id("search-similar-input")).to_have_value(first)
+    shot(page, "13-more-like-this")
+
+
+def test_group_by_and_diversity_reach_the_api(page: Page, shop: Shop) -> None:
+    sign_in(page, shop)
+    go(page, "search")
+    page.get_by_test_id("mode-text").check()
+    page.get_by_test_id("search-text-input").fill("product")
+    page.get_by_test_id("search-group-by").fill("category")
+    page.get_by_test_id("search-diversity").fill("0.3")
+    with page.expect_response(lambda r: r.url.endswith("/v1/search/text")) as answer:
+        page.get_by_test_id("search-submit").click()
+    sent = answer.value.request.post_data_json
+    assert (sent["group_by"], sent["group_size"], sent["diversity"]) == ("category", 1, 0.3)
+    envelope = answer.value.json()
+    groups = [hit["group"] for hit in envelope["results"]]
+    assert answer.value.status == 200 and len(groups) == len(set(groups)) > 1
+    expect(page.get_by_test_id("results-head")).to_contain_text("grouped by category")
+    expect(page.get_by_test_id("result-group")).to_have_count(len(groups))
+    shot(page, "14-grouped")
+
+
+def test_prices_without_a_currency_use_the_accounts(page: Page, shop: Shop) -> None:
+    sign_in(page, shop)
+    go(page, "usage")
+    page.get_by_test_id("default-currency").fill("usd")
+    page.get_by_test_id("save-currency").click()
+    expect(page.get_by_test_id("currency-example")).to_have_text("$12.50")
+    assert shop.api.get("/v1/account").json()["default_currency"] == "USD"
+    go(page, "products/sku-lost-photo")  # sent without a currency
+    expect(page.get_by_test_id("product-title")).to_have_text("Lost photo")
+    expect(page.locator("main")).to_contain_text("$10.00")
+    shop.api.patch("/v1/account", json={"default_currency": None})
+
+
+def test_at_phone_width_only_the_product_table_scrolls_sideways(browser: Browser, shop: Shop) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    phone = context.new_page()
+    phone.set_default_timeout(TIMEOUT_MS)
+    try:
+        sign_in(phone, shop)
+        expect(phone.get_by_test_id("product-table")).to_be_visible()
+        assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+        assert phone.evaluate("document.querySelector('.table-wrap').scrollWidth") > 390  # it scrolls in its box
+        shot(phone, "15-phone-catalogue")
+    finally:
+        context.close()
 
 
 def test_usage_then_key_rotation_then_sign_out(page: Page, shop: Shop) -> None:

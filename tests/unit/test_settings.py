@@ -60,3 +60,10 @@ def test_updated_validates_what_it_changes() -> None:
     with pytest.raises(ValueError, match="no setting"):
         settings.updated(clip_modle="ViT-B-32")
     assert settings.updated(port="9000").port == 9000
+
+
+def test_limits_read_as_a_person_reads_them():
+    from trooply.errors import byte_size
+
+    assert [byte_size(n) for n in (10 * 1024 * 1024, 1536, 900, 5 << 30)] == ["10 MiB", "1.5 KiB", "900 bytes",
+                                                                              "5 GiB"]

@@ -22,7 +22,7 @@ from trooply.catalog.send_once import SendOnce
 from trooply.config import Settings
 from trooply.db import Database
 from trooply.errors import NotFound
-from trooply.index.base import VectorIndex
+from trooply.index.base import TierStatus, VectorIndex
 from trooply.tenancy.models import Tenant
 from trooply.tenancy.repository import TenantRepository
 from trooply.tenancy.schemas import KeyOut
@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 
 class TenantAdminService:
     def __init__(self, db: Database, tenants: TenantService, settings: Settings, dispatcher: Dispatcher | None,
-                 index: Callable[[], VectorIndex] | None = None) -> None:
+                 index: Callable[[], VectorIndex] | None = None,
+                 tiers: Callable[[str], TierStatus] | None = None) -> None:
         self.db = db
         self.tenants = tenants
         self.settings = settings
@@ -41,8 +42,9 @@ class TenantAdminService:
         # embedded server (None): the server's purge sweep then runs it.
         self._sends = SendOnce(dispatcher)
         # None in a process that must not open the index (the CLI: a running server may hold it): storage
-        # tiers then read as unknown.
+        # tiers then come from `tiers` (read without the index), else read as unknown.
         self._index = index
+        self._tiers = tiers
         self._stopping = False
 
     def create(self, name: str, plan: str) -> TenantCreated:
@@ -128,7 +130,10 @@ class TenantAdminService:
                              products=products, **self._storage(tenant.id))
 
     def _storage(self, tenant_id: str) -> dict[str, Any]:
-        if self._index is None:
+        if self._index is not None:
+            status = self._index().tier(tenant_id)
+        elif self._tiers is not None:
+            status = self._tiers(tenant_id)
+        else:
             return {"storage_tier": None}
-        status = self._index().tier(tenant_id)
         return {"storage_tier": status.tier, "promoting": status.promoting}

@@ -9,10 +9,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.formparsers import MultiPartParser
 
+from trooply.api.contract import install_contract
 from trooply.api.cors import install_cors
 from trooply.api.edges import RequestEdgesMiddleware
 from trooply.api.errors import UnexpectedErrorMiddleware, install_error_handlers
 from trooply.api.limits import install_limits
+from trooply.api.pages import install_pages
 from trooply.api.routers import (
     account,
     admin,
@@ -59,6 +61,7 @@ class RequestIdMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
         started, status = time.perf_counter(), 500
+        outer_root = scope.get("root_path", "")
 
         async def send_with_id(message) -> None:
             nonlocal status
@@ -71,12 +74,22 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
-            route = getattr(scope.get("route"), "path", "unmatched")  # the template: ids never become labels
+            route = _route_label(scope, outer_root)
             REQUEST_SECONDS.labels(scope["method"], route, str(status)).observe(elapsed)
             access_log.info("%s %s %s", scope["method"], route, status,
                             extra={"request_id": request_id, "method": scope["method"], "path": route, "status": status,
                                    "duration_ms": round(elapsed * 1000, 2)})
             request_id_var.reset(token)
+
+
+def _route_label(scope, outer_root: str) -> str:
+    """The route's template (ids never become labels); a mounted app's files (the portal, /docs' assets) as its
+    prefix and `/*`, since a mount lengthens the root path as it routes."""
+    route = getattr(scope.get("route"), "path", None)
+    if route is not None:
+        return route
+    mounted = scope.get("root_path", "")
+    return f"{mounted}/*" if len(mounted) > len(outer_root) else "unmatched"
 
 
 def _keep_uploads_in_memory(settings: Settings) -> None:
@@ -98,10 +111,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             container.stop()
 
-    app = FastAPI(title="Trooply", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="Trooply", version="0.1.0", lifespan=lifespan, docs_url=None,
                   description="Self-hosted visual search for ecommerce")
     app.state.container = container
     install_error_handlers(app)
+    install_contract(app)
 
     install_limits(app, container.settings)  # inside the middleware below: refusals get an id and a log line
     app.add_middleware(RequestEdgesMiddleware)
@@ -128,6 +142,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(admin_models.router, include_in_schema=False)
         app.include_router(admin_colour.router, include_in_schema=False)
         app.include_router(admin_docs.router)
+    install_pages(app)  # `/` and /docs
     app.mount("/portal", portal_app(), name="portal")
     app.include_router(widget.router)
     return app

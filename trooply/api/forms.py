@@ -10,7 +10,7 @@ from starlette.datastructures import UploadFile as StarletteUpload
 from starlette.exceptions import HTTPException
 
 from trooply.api.body import FORM_TYPES
-from trooply.errors import InvalidRequest, PayloadTooLarge
+from trooply.errors import InvalidRequest, PayloadTooLarge, byte_size
 from trooply.strict_json import parse_json
 
 JSON_FORM_FIELDS = ("filters", "bbox", "image_urls", "classes", "bounding_boxes")
@@ -81,7 +81,7 @@ async def _read_capped(upload: StarletteUpload, max_bytes: int, name: str) -> by
     # Read one byte past the cap so an oversized upload is refused without holding all of it.
     data = await upload.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise PayloadTooLarge(f"`{name}` exceeds {max_bytes} bytes", code="upload_too_large")
+        raise PayloadTooLarge(f"`{name}` exceeds {byte_size(max_bytes)}", code="upload_too_large")
     if not data:
         raise InvalidRequest(f"`{name}` is empty", code="empty_upload")
     return data

@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from trooply.admin.auth import AdminGate
 from trooply.api.errors import error_response
 from trooply.config import Settings
-from trooply.errors import PayloadTooLarge, TrooplyError
+from trooply.errors import PayloadTooLarge, TrooplyError, byte_size
 from trooply.observability import REQUESTS_REFUSED
 from trooply.search.schemas import MAX_MULTI_IMAGES
 from trooply.tenancy.service import Principal
@@ -170,7 +170,7 @@ def _answer(error: TrooplyError):
 
 
 def _too_large(cap: int) -> PayloadTooLarge:
-    return PayloadTooLarge(f"the request body exceeds {cap} bytes", details={"max_bytes": cap})
+    return PayloadTooLarge(f"the request body exceeds {byte_size(cap)}", details={"max_bytes": cap})
 
 
 class BodyLimitMiddleware:

@@ -67,8 +67,9 @@ class ImportReport:
     rejected: list[RejectedRow] = field(default_factory=list)
 
 
-# What sending one batch answers: (job id or None, [(product id, status, error code, error message)]).
-BatchOutcome = tuple[str | None, list[tuple[str, str, str | None, str | None]]]
+# What sending one batch answers: (job id or None, [(status, error code, error message, field)] in the order the
+# products were sent).
+BatchOutcome = tuple[str | None, list[tuple[str, str | None, str | None, str | None]]]
 
 
 def format_of(name: str | None, declared: str | None = None) -> str:
@@ -126,15 +127,14 @@ def submit_rows(rows: Iterable[ImportRow], send: Callable[[list[ProductIn]], Bat
         try:
             job_id, outcomes = send([product for _, product in batch])
         except QuotaExceeded as error:
-            job_id, outcomes = None, [(p.id, "rejected", error.code, error.message) for _, p in batch]
-        lines = {product.id: line for line, product in batch}
-        for product_id, status, code, message in outcomes:
+            job_id, outcomes = None, [("rejected", error.code, error.message, None) for _ in batch]
+        for (line, product), (status, code, message, field_name) in zip(batch, outcomes, strict=True):
             if status == "pending":
                 report.accepted += 1
             elif status == "unchanged":
                 report.unchanged += 1
             else:
-                report.rejected.append(RejectedRow(lines[product_id], product_id, code or "rejected", message or ""))
+                report.rejected.append(RejectedRow(line, product.id, code or "rejected", message or "", field_name))
         if job_id is not None:
             report.jobs.append(job_id)
         batch.clear()
@@ -160,9 +160,14 @@ def catalog_sender(catalog: "CatalogService", tenant_id: str,
     """Sends a batch through this process's catalog service (the API's upload, `trooply import` locally)."""
     def send(products: list[ProductIn]) -> BatchOutcome:
         submission = catalog.submit(tenant_id, products, skip_unchanged=skip_unchanged)
-        return submission.job_id, [(p.id, p.status, (p.error or {}).get("code"), (p.error or {}).get("message"))
-                                   for p in submission.products]
+        return submission.job_id, [outcome(p.status, p.error) for p in submission.products]
     return send
+
+
+def outcome(status: str, error: dict[str, Any] | None) -> tuple[str, str | None, str | None, str | None]:
+    """One product's answer (its status and error, as the service or the API gives them) as a batch outcome."""
+    error = error or {}
+    return status, error.get("code"), error.get("message"), error.get("field")
 
 
 def job_totals(jobs: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -215,8 +220,11 @@ def _jsonl_records(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any] |
         try:
             record = parse_json(text)  # the same rules as a request body
         except InvalidRequest as error:
-            field = error.details.get("field") if isinstance(error.details, dict) else None
-            yield line, ImportRow(line, rejected=RejectedRow(line, None, error.code, error.message, field))
+            details = error.details if isinstance(error.details, dict) else {}
+            # The line's own column: the file's line number is the row's.
+            message = (f"not valid JSON at column {details['column']}: {details['reason']}" if "column" in details
+                       else error.message)
+            yield line, ImportRow(line, rejected=RejectedRow(line, None, error.code, message, details.get("field")))
             continue
         if not isinstance(record, dict):
             yield line, ImportRow(line, rejected=RejectedRow(line, None, "invalid_json",

@@ -2,6 +2,7 @@
 the field, and what the catalog endpoints answer."""
 
 import re
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -78,6 +79,14 @@ class ProductIn(ProductFields):
         return self.model_dump(exclude={"id"}, exclude_none=True)
 
 
+class ProductBatchIn(BaseModel):
+    """{"products": [...]}: how a batch is declared (POST /v1/products reads it product by product)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    products: list[ProductIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+
 class ProductPatch(ProductFields):
     image_url: str | None = None
 
@@ -101,8 +110,40 @@ class ImportOptions(BaseModel):
                                  "resumes); false sends every row again")
 
 
-def parse_product_batch(body: Any) -> list[ProductIn]:
-    """One product or {"products": [...]}; every invalid product is reported, none is accepted."""
+@dataclass
+class InvalidProduct:
+    """A product of the request that cannot be accepted: its place in the request, the first field at fault,
+    and a message naming every problem."""
+
+    index: int
+    product_id: str | None
+    code: str  # validation_error | duplicate_id
+    field: str
+    message: str
+
+
+@dataclass
+class ProductBatch:
+    """A POST /v1/products body read product by product: the valid products (with their place in the request)
+    and the invalid ones."""
+
+    products: list[ProductIn] = field(default_factory=list)
+    indexes: list[int] = field(default_factory=list)
+    invalid: list[InvalidProduct] = field(default_factory=list)
+    problems: list[dict[str, Any]] = field(default_factory=list)  # every field at fault, for a 422's details
+
+    def refusal(self) -> InvalidRequest:
+        """The whole request refused: no product of it is valid."""
+        first = self.problems[0]
+        return InvalidRequest(
+            f"{len(self.problems)} invalid field(s); first: product {first['product_id']!r} (index "
+            f"{first['index']}) {first['field']}: {first['message']}",
+            code="validation_error", details=self.problems)
+
+
+def read_product_batch(body: Any) -> ProductBatch:
+    """One product or {"products": [...]}, each product checked on its own. A body of another shape is refused
+    whole (InvalidRequest); invalid products are returned beside the valid ones."""
     if isinstance(body, dict) and "products" in body:
         if set(body) != {"products"}:
             raise InvalidRequest("a batch body holds only 'products'", code="validation_error")
@@ -114,35 +155,43 @@ def parse_product_batch(body: Any) -> list[ProductIn]:
         items = [body]
     else:
         raise InvalidRequest("body must be a product object or {\"products\": [...]}", code="validation_error")
-    products: list[ProductIn] = []
-    problems: list[dict[str, Any]] = []
+    batch = ProductBatch()
     seen: dict[str, int] = {}  # product id -> its index
     for index, item in enumerate(items):
         try:
             product = ProductIn.model_validate(item)
         except ValidationError as error:
-            problems.extend(_describe(index, item, error))
+            problems = _describe(index, item, error)
+            batch.problems.extend(problems)
+            batch.invalid.append(InvalidProduct(
+                index, problems[0]["product_id"], "validation_error", problems[0]["field"],
+                "; ".join(f"{p['field']}: {p['message']}" for p in problems)))
             continue
         if product.id in seen:
-            problems.append({"index": index, "product_id": product.id, "field": "id",
-                             "message": f"duplicate of the product at index {seen[product.id]}"})
+            message = f"duplicate of the product at index {seen[product.id]}"
+            batch.problems.append({"index": index, "product_id": product.id, "field": "id", "code": "duplicate_id",
+                                   "message": message})
+            batch.invalid.append(InvalidProduct(index, product.id, "duplicate_id", "id", f"id: {message}"))
+            continue
         seen[product.id] = index
-        products.append(product)
-    if problems:
-        first = problems[0]
-        raise InvalidRequest(
-            f"{len(problems)} invalid field(s); first: product {first['product_id']!r} (index "
-            f"{first['index']}) {first['field']}: {first['message']}",
-            code="validation_error", details=problems)
-    return products
+        batch.products.append(product)
+        batch.indexes.append(index)
+    return batch
+
+
+def parse_product_batch(body: Any) -> list[ProductIn]:
+    """One product or {"products": [...]}, all valid: any invalid product refuses the whole body."""
+    batch = read_product_batch(body)
+    if batch.invalid:
+        raise batch.refusal()
+    return batch.products
 
 
 def _describe(index: int, item: Any, error: ValidationError) -> list[dict[str, Any]]:
     product_id = item.get("id") if isinstance(item, dict) else None
-    return [{"index": index, "product_id": product_id,
+    return [{"index": index, "product_id": product_id if isinstance(product_id, str) else None,
              "field": ".".join(str(part) for part in problem["loc"]) or "product",
-             "message": problem["msg"]} for problem in error.errors()]
-
+             "code": "validation_error", "message": problem["msg"]} for problem in error.errors()]
 
 
 class ErrorInfo(BaseModel):
@@ -150,16 +199,22 @@ class ErrorInfo(BaseModel):
     message: str
 
 
+class AdmissionErrorOut(ErrorInfo):
+    field: str | None = Field(None, description="the first field at fault, for an invalid product")
+
+
 class ProductAdmissionOut(BaseModel):
-    id: str
-    status: str
-    error: ErrorInfo | None = None
+    id: str | None = Field(description="null only for an invalid product sent without a readable id")
+    index: int = Field(description="the product's place in the request (0 for a single product)")
+    status: str = Field(description="pending (queued), unchanged (with skip_unchanged) or rejected (see error)")
+    error: AdmissionErrorOut | None = None
 
 
 class SubmissionOut(BaseModel):
-    job_id: str | None = Field(description="null when nothing was queued (every product unchanged)")
+    job_id: str | None = Field(description="null when nothing was queued (every product unchanged or rejected)")
     accepted: int
-    rejected: int
+    rejected: int = Field(description="invalid products (error code validation_error or duplicate_id) and those "
+                          "over the plan's allowance (quota_exceeded); the valid ones are accepted")
     unchanged: int = Field(0, description="with skip_unchanged: products stored as sent, not queued")
     products: list[ProductAdmissionOut]
 

@@ -19,7 +19,7 @@ from trooply.catalog.models import (
 from trooply.catalog.payload import index_payload
 from trooply.catalog.queue import Dispatcher
 from trooply.catalog.repository import CatalogMaintenance, CatalogRepository
-from trooply.catalog.schemas import ProductIn, ProductPatch
+from trooply.catalog.schemas import ProductBatch, ProductIn, ProductPatch
 from trooply.config import Settings
 from trooply.db import Database, utcnow
 from trooply.errors import InvalidRequest, NotFound, QuotaExceeded
@@ -38,9 +38,10 @@ TOP_CATEGORIES = 50
 
 @dataclass
 class ProductAdmission:
-    id: str
+    id: str | None
     status: str  # pending | unchanged | rejected
     error: dict[str, str] | None = None
+    index: int = 0  # the product's place in the request
 
 
 @dataclass
@@ -78,9 +79,11 @@ class CatalogService:
         # Opened on first use, so a process that only queues work never takes the index lock.
         return self._index()
 
-    def submit(self, tenant_id: str, products: list[ProductIn], skip_unchanged: bool = False) -> Submission:
+    def submit(self, tenant_id: str, products: list[ProductIn], skip_unchanged: bool = False,
+               indexes: list[int] | None = None) -> Submission:
         """Queues the products as one job. With `skip_unchanged`, a product stored with the same image URL and
-        metadata (and not failed) is answered `unchanged` and not queued: how a re-run import resumes."""
+        metadata (and not failed) is answered `unchanged` and not queued: how a re-run import resumes. `indexes`:
+        each product's place in the request (its position in `products` by default)."""
         with self.db.session() as session:
             # Locked: serialises quota checks across processes, and a deletion waits for this submission (or it
             # sees the tenant deleted: a key cached a moment before the deletion queues nothing).
@@ -88,15 +91,29 @@ class CatalogService:
             repo = CatalogRepository(session, tenant_id)
             admissions = self._admit(repo, self.settings.plan(tenant.plan).max_products, products,
                                      skip_unchanged)
-            accepted = [p for p in admissions if p.status == PENDING]
+            for admission, index in zip(admissions, indexes or range(len(products)), strict=True):
+                admission.index = index
+            accepted = [product.id for product, admission in zip(products, admissions, strict=True)
+                        if admission.status == PENDING]
             if all(p.status == REJECTED for p in admissions):
                 reason = cast(dict[str, str], admissions[0].error)  # a rejected admission always says why
                 raise QuotaExceeded(reason["message"], details=[vars(p) for p in admissions])
             if not accepted:
                 return Submission(None, admissions)
-            job_id = _add_job(repo, [p.id for p in accepted])
-        self._dispatch_in_batches(tenant_id, job_id, [p.id for p in accepted])
+            job_id = _add_job(repo, accepted)
+        self._dispatch_in_batches(tenant_id, job_id, accepted)
         return Submission(job_id, admissions)
+
+    def submit_batch(self, tenant_id: str, batch: ProductBatch, skip_unchanged: bool = False) -> Submission:
+        """Queues a request's valid products and answers every product of it in request order, the invalid ones
+        rejected with their code and field. A request without one valid product is refused whole."""
+        if not batch.products:
+            raise batch.refusal()
+        submission = self.submit(tenant_id, batch.products, skip_unchanged, batch.indexes)
+        invalid = [ProductAdmission(p.product_id, REJECTED, {"code": p.code, "message": p.message, "field": p.field},
+                                    p.index) for p in batch.invalid]
+        submission.products = sorted(submission.products + invalid, key=lambda admission: admission.index)
+        return submission
 
     def _admit(self, repo: CatalogRepository, limit: int | None,
                products: list[ProductIn], skip_unchanged: bool) -> list[ProductAdmission]:

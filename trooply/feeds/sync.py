@@ -187,16 +187,14 @@ class CatalogueDiff:
         self.catalog.index.set_payload(self.tenant_id, record.id, payload | index_payload(record))
 
     def _submit(self, submit: list[tuple[ProductIn, str]]) -> None:
-        kinds = {product.id: kind for product, kind in submit}
         try:
             submission = self.catalog.submit(self.tenant_id, [product for product, _kind in submit])
         except QuotaExceeded as refused:
-            for _product in submit:
+            for _entry in submit:
                 self.tally.fail(refused.code)
             return
-        for admission in submission.products:
+        for (_sent, kind), admission in zip(submit, submission.products, strict=True):  # in the products' order
             if admission.status == "pending":
-                kind = kinds[admission.id]
                 self.tally.counts[ADDED if kind == ADDED else UPDATED] += 1
                 if kind == IMAGES_CHANGED:
                     self.tally.counts[IMAGES_CHANGED] += 1

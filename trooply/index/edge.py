@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trooply.errors import ServiceUnavailable
+from trooply.index.base import TierStatus
 from trooply.index.datadir_lock import DataDirLock
 from trooply.index.edge_shard import EdgeShardStore, ShardBuilds, is_shard, stored_space
 from trooply.index.tiers import TenantView, TieredIndex, new_version
@@ -240,6 +241,15 @@ def _set_aside(source: Path, destination: Path, conflicts: Path) -> None:
         kept, suffix = conflicts / f"{source.name}.{suffix}", suffix + 1
     source.rename(kept)
     log.warning("not moving %s: %s already exists; set aside as %s", source, destination, kept)
+
+
+def tier_on_disk(data_dir: Path, space_name: str, tenant_id: str) -> TierStatus:
+    """A tenant's tier read from the data directory's layout without its lock, for a process that may not open
+    the index beside a running server (the CLI); as `EdgeIndex.tier` answers, a moment stale at worst."""
+    root = data_dir / "index" / _path_part(space_name, "vector space")
+    if is_shard(root / "tenants" / _path_part(tenant_id, "tenant id")):
+        return TierStatus("dedicated")
+    return TierStatus("shared", promoting=(root / "promoting" / tenant_id).exists())
 
 
 def _path_part(name: str, what: str) -> str:

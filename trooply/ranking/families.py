@@ -24,6 +24,10 @@ from trooply.vision.scoring import ZeroShotScoring
 class FamilyGuess:
     family: str
     confidence: float
+    # How it was chosen: request (the caller named it), query (a word of the query named it), product (the
+    # family stored with the product a similar search starts from), category (the product's category), model
+    # (the zero-shot classifier).
+    source: str = "model"
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,7 @@ class FamilyClassifier:
         if not category:
             return None
         family = self._by_category.get(category.strip().lower())
-        return FamilyGuess(family, 1.0) if family else None
+        return FamilyGuess(family, 1.0, "category") if family else None
 
     def classify(self, vector: np.ndarray, encoder: ClipEncoder | None = None) -> FamilyGuess:
         """`encoder`: the model that made the vector; the active one when not given."""

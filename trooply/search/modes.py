@@ -54,7 +54,7 @@ class QueryBuilder:
             raise self._not_searchable(context.tenant_id, product_id)
         product = stored[0]
         family = product.payload.get("family")
-        known = FamilyGuess(family, product.payload.get("family_confidence", 1.0)) if family else None
+        known = FamilyGuess(family, product.payload.get("family_confidence", 1.0), "product") if family else None
         return PreparedQuery("similar", product.vector, QueryLook.of_product(product.payload), context.conditions,
                              known, exclude=product_id)
 
@@ -144,4 +144,4 @@ def _applied(context: SearchContext, read: dict[str, Any]) -> dict[str, Any]:
 
 def _named_family(reading: QueryReading | None) -> FamilyGuess | None:
     # The shopper typed the kind of product ("sneakers"): as sure as a family gets.
-    return FamilyGuess(reading.profile, 1.0) if reading is not None and reading.profile else None
+    return FamilyGuess(reading.profile, 1.0, "query") if reading is not None and reading.profile else None

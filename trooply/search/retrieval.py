@@ -38,7 +38,7 @@ class RankingSetup:
     def family_of(self, context: SearchContext, query: PreparedQuery) -> FamilyGuess:
         # An explicit profile is the caller saying what the shopper is after: it is the query's family.
         if context.options.profile:
-            return FamilyGuess(context.options.profile, 1.0)
+            return FamilyGuess(context.options.profile, 1.0, "request")
         return query.family or self.classifier.classify(query.vector)
 
 
@@ -67,7 +67,8 @@ class Retriever:
         SEARCH_SECONDS.labels(query.mode).observe(took_ms / 1000)
         envelope = SearchEnvelope(
             search_id=f"srch_{uuid.uuid4().hex[:20]}", mode=query.mode, profile=profile.name,
-            profile_confidence=family.confidence, took_ms=took_ms, timings=context.timings(),
+            profile_confidence=family.confidence, profile_source=family.source, took_ms=took_ms,
+            timings=context.timings(),
             gated=ranking.gated if options.explain else None, gates_relaxed=ranking.relaxed,
             interpreted=query.interpreted, group_by=options.group_by, keyword_weight=keyword_weight,
             keywords_fallback=fallback, results=results)

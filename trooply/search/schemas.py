@@ -1,6 +1,6 @@
 """Query options shared by every search mode, and the result envelope."""
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -141,7 +141,11 @@ class SearchEnvelope(BaseModel):
     mode: str
     transcript: str | None = Field(None, description="voice mode only: what was heard")
     profile: str | None
-    profile_confidence: float | None = Field(None, description="1.0 when the request named the profile")
+    profile_confidence: float | None = Field(None, description="1.0 when the request or a word of the query "
+                                             "named the profile")
+    profile_source: Literal["request", "query", "product", "model"] | None = Field(
+        None, description="how the profile was chosen: named in the request, named by a word of the query, the "
+        "family stored with the product (similar), or the zero-shot classifier on the query (model)")
     took_ms: float
     timings: QueryTimingsOut | None = None
     gated: list[str] | None = Field(None, description="with explain: candidates dropped by a hard gate")

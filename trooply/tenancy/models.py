@@ -15,6 +15,8 @@ class Tenant(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Set when an operator deletes the tenant: its keys are revoked then, and the row goes when the purge ends.
     deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+    # ISO 4217, upper case: the currency of the tenant's prices that name none (the portal shows them in it).
+    default_currency: Mapped[str | None] = mapped_column(String(3), default=None)
 
 
 class ApiKey(Base):

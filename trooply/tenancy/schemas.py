@@ -17,6 +17,7 @@ class AccountOut(BaseModel):
     name: str
     plan: str
     created_at: datetime
+    default_currency: str | None = Field(None, description="ISO 4217: the currency of prices sent without one")
     keys: list[KeyOut]
     allowed_origins: list[str] = Field(default_factory=list, description="browser origins the publishable key is "
                                        "accepted from; empty: no browser access")
@@ -28,6 +29,13 @@ class AllowedOrigins(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     allowed_origins: list[Annotated[str, Field(max_length=255)]] = Field(max_length=200)
+
+
+class AccountPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    default_currency: str | None = Field(pattern=r"^[A-Za-z]{3}$", description=(
+        "ISO 4217 (EUR, USD, …): how the portal shows a price sent without a currency; null forgets it"))
 
 
 class RotatedKeys(BaseModel):

@@ -159,7 +159,12 @@ class TenantService:
                     for key in repo.active_keys()]
             origins = repo.allowed_origins()
         return {"tenant_id": tenant.id, "name": tenant.name, "plan": tenant.plan, "created_at": tenant.created_at,
-                "keys": keys, "allowed_origins": origins}
+                "default_currency": tenant.default_currency, "keys": keys, "allowed_origins": origins}
+
+    def set_default_currency(self, tenant_id: str, currency: str | None) -> dict:
+        with self.db.session() as session:
+            live_tenant(TenantRepository(session, tenant_id)).default_currency = currency.upper() if currency else None
+        return self.account(tenant_id)
 
     def allowed_origins(self, tenant_id: str) -> list[str]:
         with self.db.session() as session:

@@ -15,7 +15,15 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from trooply.catalog.imports import BatchOutcome, ImportReport, catalog_sender, job_totals, read_rows, submit_rows
+from trooply.catalog.imports import (
+    BatchOutcome,
+    ImportReport,
+    catalog_sender,
+    job_totals,
+    outcome,
+    read_rows,
+    submit_rows,
+)
 from trooply.catalog.schemas import MAX_BATCH, ProductIn
 from trooply.config import Settings
 from trooply.errors import InvalidRequest, QuotaExceeded, TrooplyError
@@ -75,8 +83,7 @@ class RemoteCatalog:
         body = {"products": [product.model_dump(mode="json", exclude_none=True) for product in products]}
         answer = self._call("POST", "/v1/products", json=body,
                             params={"skip_unchanged": "true" if self.skip_unchanged else "false"})
-        return answer["job_id"], [(p["id"], p["status"], (p.get("error") or {}).get("code"),
-                                   (p.get("error") or {}).get("message")) for p in answer["products"]]
+        return answer["job_id"], [outcome(p["status"], p.get("error")) for p in answer["products"]]
 
     def job(self, job_id: str) -> dict[str, Any]:
         return self._call("GET", f"/v1/jobs/{job_id}")

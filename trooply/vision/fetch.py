@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from trooply.config import Settings
-from trooply.errors import ImageError
+from trooply.errors import ImageError, byte_size
 
 # Privacy: httpx logs every request URL at INFO, and a query image URL must never reach the logs.
 logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -153,8 +153,9 @@ class ImageFetcher:
                              transient=exc.errno == socket.EAI_AGAIN) from exc
         addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
         # One bad address is enough: which one the connection would use is not ours to predict.
-        if not all(self._permitted(ip) for ip in addresses):
-            raise ImageError(f"{url.host} resolves to a non-public address", code="blocked_address")
+        blocked = [ip for ip in addresses if not self._permitted(ip)]
+        if blocked:
+            raise _blocked(url.host, blocked[0])
         return addresses[0]
 
     def _permitted(self, ip: IPAddress) -> bool:
@@ -245,5 +246,15 @@ def _timeout() -> ImageError:
     return ImageError("fetching the image timed out", code="fetch_timeout", transient=True)
 
 
+def _blocked(host: str, ip: IPAddress) -> ImageError:
+    """Names the setting that lets a test or a local image host through, so a first run needs no search."""
+    network = f"{ip}/{ip.max_prefixlen}"
+    return ImageError(
+        f"{host} resolves to a non-public address ({ip}); to fetch from it on purpose (a local image host), "
+        f"allow it: TROOPLY_FETCH_ALLOWED_NETWORKS='[\"{network}\"]'", code="blocked_address",
+        details={"host": host, "address": str(ip), "setting": "TROOPLY_FETCH_ALLOWED_NETWORKS",
+                 "example": f'["{network}"]'})
+
+
 def _too_large(limit: int) -> ImageError:
-    return ImageError(f"image is larger than {limit} bytes", code="image_too_large")
+    return ImageError(f"image is larger than {byte_size(limit)}", code="image_too_large")

@@ -10,7 +10,7 @@ import os
 import av
 import numpy as np
 
-from trooply.errors import InvalidRequest, PayloadTooLarge
+from trooply.errors import InvalidRequest, PayloadTooLarge, byte_size
 
 SAMPLE_RATE = 16_000
 # Container formats PyAV reports for WAV, MP3, WebM (Matroska) and OGG.
@@ -50,7 +50,7 @@ class Transcriber:
     def decode(self, data: bytes) -> np.ndarray:
         """16 kHz mono float32 samples, refusing what is not WAV/MP3/WebM/OGG, too big or too long."""
         if len(data) > self.max_bytes:
-            raise PayloadTooLarge(f"the audio exceeds {self.max_bytes} bytes", code="audio_too_large")
+            raise PayloadTooLarge(f"the audio exceeds {byte_size(self.max_bytes)}", code="audio_too_large")
         try:
             with av.open(io.BytesIO(data), mode="r") as container:
                 formats = set(container.format.name.split(","))

@@ -81,7 +81,7 @@ def test_jsonl_rows_keep_their_types_and_bad_lines_are_named() -> None:
     assert result[0].line == 1 and result[0].product.attributes == {"size": 42}
     rejected = {row.line: row.rejected for row in result if row.rejected}
     assert rejected[3].field == "price" and rejected[3].product_id == "sku-2"  # strict: "12" is not a number
-    assert rejected[4].code == "invalid_json"
+    assert rejected[4].code == "invalid_json" and rejected[4].message.startswith("not valid JSON at column 1: ")
     assert rejected[5].message == "a line must be a JSON object"
     # The same strict JSON rules as a request body, naming the field.
     assert (rejected[6].code, rejected[6].field) == ("invalid_number", "price")  # NaN
@@ -111,7 +111,7 @@ def test_batches_go_out_in_order_and_refusals_join_the_rejected_rows() -> None:
         sent.append([p.id for p in products])
         if len(sent) == 3:
             raise QuotaExceeded("the plan holds at most 6 products")
-        outcomes = [(p.id, "unchanged" if p.id == "p0" else "pending", None, None) for p in products]
+        outcomes = [("unchanged" if p.id == "p0" else "pending", None, None, None) for p in products]
         return f"job-{len(sent)}", outcomes
 
     batches: list[int] = []
@@ -130,3 +130,10 @@ def test_job_totals_add_up_counts_and_failure_codes() -> None:
                         {"product_id": "c", "code": None, "message": None}]}]
     assert job_totals(jobs) == {"counts": {"pending": 2, "indexed": 4, "failed": 3}, "status": "running",
                                 "failed_by_code": {"image_not_found": 2, "unknown": 1}}
+
+
+def test_a_malformed_jsonl_line_names_its_column() -> None:
+    rejected = rows('{"id": "a", "image_url": "' + URL + '" "title": "x"}\n', "jsonl")[0].rejected
+    column = len('{"id": "a", "image_url": "' + URL + '" ') + 1
+    assert rejected is not None and (rejected.line, rejected.code) == (1, "invalid_json")
+    assert rejected.message == f"not valid JSON at column {column}: Expecting ',' delimiter"

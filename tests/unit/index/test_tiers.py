@@ -14,7 +14,7 @@ from qdrant_client import QdrantClient, models
 from trooply.errors import ServiceUnavailable
 from trooply.index.base import IndexPoint, TierStatus
 from trooply.index.datadir_lock import DataDirLock
-from trooply.index.edge import EdgeIndex
+from trooply.index.edge import EdgeIndex, tier_on_disk
 from trooply.index.filters import filterable_payload, parse_filters
 from trooply.index.server import QdrantServerIndex
 from trooply.index.tiers import TENANT_KEY, TieredIndex
@@ -304,3 +304,17 @@ def test_two_spaces_open_side_by_side_under_one_data_directory_lock(tmp_path: Pa
         DataDirLock(tmp_path)  # the indexes did not release what they did not take
     lock.release()
     EdgeIndex(tmp_path, SPACE).close()
+
+
+def test_the_data_directory_tells_the_tier_without_the_index(tmp_path: Path) -> None:
+    index = EdgeIndex(tmp_path, SPACE, promotion_threshold=3)
+    try:
+        index.upsert("small", [point("s1", unit(1))])
+        index.upsert("big", [point(f"p{i}", unit(i)) for i in range(3)])
+        index.promote("big").result(timeout=60)
+        # Read while the index holds the data directory, as the CLI does beside a running server.
+        assert tier_on_disk(tmp_path, SPACE.name, "big") == index.tier("big") == TierStatus("dedicated")
+        assert tier_on_disk(tmp_path, SPACE.name, "small") == index.tier("small") == TierStatus("shared")
+        assert tier_on_disk(tmp_path, SPACE.name, "nobody") == TierStatus("shared")
+    finally:
+        index.close()

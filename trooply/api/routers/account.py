@@ -5,7 +5,7 @@ from fastapi import APIRouter, Response
 
 from trooply.api.body import StrictJsonRoute
 from trooply.api.deps import CatalogPrincipal, TenantsDep
-from trooply.tenancy.schemas import AccountOut, AllowedOrigins, RotatedKeys
+from trooply.tenancy.schemas import AccountOut, AccountPatch, AllowedOrigins, RotatedKeys
 
 router = APIRouter(prefix="/v1", tags=["account"], route_class=StrictJsonRoute)
 
@@ -13,6 +13,11 @@ router = APIRouter(prefix="/v1", tags=["account"], route_class=StrictJsonRoute)
 @router.get("/account", response_model=AccountOut)
 def account(principal: CatalogPrincipal, tenants: TenantsDep):
     return tenants.account(principal.tenant_id)
+
+
+@router.patch("/account", response_model=AccountOut)
+def update_account(patch: AccountPatch, principal: CatalogPrincipal, tenants: TenantsDep):
+    return tenants.set_default_currency(principal.tenant_id, patch.default_currency)
 
 
 @router.post("/keys/rotate", response_model=RotatedKeys)

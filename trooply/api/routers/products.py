@@ -4,7 +4,7 @@ from fastapi import APIRouter, Body, Query, Response
 
 from trooply.api.body import StrictJsonRoute
 from trooply.api.deps import CatalogDep, CatalogPrincipal, ProductIdPath
-from trooply.catalog.schemas import JobOut, ProductOut, ProductPage, ProductPatch, SubmissionOut, parse_product_batch
+from trooply.catalog.schemas import JobOut, ProductOut, ProductPage, ProductPatch, SubmissionOut, read_product_batch
 
 # A batch of products may use the app's whole JSON cap (TROOPLY_MAX_JSON_BODY_BYTES).
 router = APIRouter(prefix="/v1", tags=["catalog"], route_class=StrictJsonRoute.with_json_cap(None))
@@ -16,7 +16,7 @@ def submit_products(principal: CatalogPrincipal, catalog: CatalogDep,
                     skip_unchanged: Annotated[bool, Query(description=(
                         "answer products stored with the same image URL and metadata `unchanged` and queue "
                         "nothing for them (a resumed import)"))] = False):
-    submission = catalog.submit(principal.tenant_id, parse_product_batch(body), skip_unchanged)
+    submission = catalog.submit_batch(principal.tenant_id, read_product_batch(body), skip_unchanged)
     return SubmissionOut(job_id=submission.job_id, accepted=submission.accepted, rejected=submission.rejected,
                          unchanged=submission.unchanged, products=[vars(p) for p in submission.products])
 

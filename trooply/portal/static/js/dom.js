@@ -92,8 +92,15 @@ export function toast(message, kind = "info") {
 const numberFormat = new Intl.NumberFormat("en");
 export const fmtInt = (n) => (n === null || n === undefined ? "—" : numberFormat.format(n));
 
-export function fmtPrice(price, currency) {
+// The account's default currency (Usage page): prices sent without a currency of their own are shown in it.
+let defaultCurrency = null;
+export function setDefaultCurrency(code) {
+  defaultCurrency = code || null;
+}
+
+export function fmtPrice(price, ownCurrency) {
   if (price === undefined || price === null) return "—";
+  const currency = ownCurrency || defaultCurrency;
   if (currency && /^[A-Za-z]{3}$/.test(currency)) {
     try {
       return new Intl.NumberFormat("en", { style: "currency", currency: currency.toUpperCase() }).format(price);

@@ -1,6 +1,6 @@
 // The portal's shell: sign-in, the navigation, and a hash router that renders one view at a time.
 import { ApiError, api, describeError, get, onUnauthorized, session } from "./api.js";
-import { h, icon, replace, spinner } from "./dom.js";
+import { h, icon, replace, setDefaultCurrency, spinner } from "./dom.js";
 import * as analytics from "./views/analytics.js";
 import * as catalog from "./views/catalog.js";
 import * as feeds from "./views/feeds.js";
@@ -152,12 +152,14 @@ async function renderRoute() {
 
 async function refreshAccount() {
   state.account = await get("/v1/account");
+  setDefaultCurrency(state.account.default_currency);
   return state.account;
 }
 
 async function start() {
   try {
     if (!state.account) state.account = await get("/v1/account");
+    setDefaultCurrency(state.account.default_currency);
     state.profiles = (await get("/v1/profiles")).profiles;
   } catch (error) {
     if (!(error instanceof ApiError && error.status === 401)) renderSignIn(describeError(error));

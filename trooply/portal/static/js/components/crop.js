@@ -50,12 +50,18 @@ export function cropper() {
     urlInput.value = "";
     show(file ? URL.createObjectURL(file) : null);
   });
-  urlInput.addEventListener("change", () => {
+  // The picture appears while the URL is typed, not when the field loses focus: the page does not move under a
+  // click on Search.
+  const useUrl = () => {
     const url = urlInput.value.trim();
+    if (url === (source.url || "") && !source.file) return;
     source = { file: null, url: url || null };
     fileInput.value = "";
     show(/^https?:\/\//.test(url) ? url : null);
-  });
+  };
+  let typing = null;
+  urlInput.addEventListener("input", () => { clearTimeout(typing); typing = setTimeout(useUrl, 250); });
+  urlInput.addEventListener("change", useUrl);
 
   let start = null;
   const point = (event) => {

@@ -8,7 +8,7 @@ const STATUSES = [["", "All"], ["indexed", "Indexed"], ["pending", "Pending"], [
 
 export async function render(root, { navigate }) {
   const stats = await get("/v1/catalog/stats");
-  const view = { status: stats.counts.failed ? "failed" : "", cursors: [null], page: 0, timer: null };
+  const view = { status: "", cursors: [null], page: 0, timer: null };
 
   const countsBox = h("section", { class: "stats", "data-testid": "catalog-counts", "aria-label": "Products by status" });
   const failuresBody = h("div", { class: "card-body" });

@@ -24,6 +24,14 @@ const GATES = {
   "category:exact_identifier": "Never gated: the query is exactly this product's id or product code.",
 };
 
+// How the search chose its profile (the envelope's `profile_source`).
+const PROFILE_SOURCES = {
+  request: "named in the request",
+  query: "named by a word of the query",
+  product: "the family of the product searched from",
+  model: "guessed from the query by the model",
+};
+
 export function openMatchAnalysis(hit, envelope, position) {
   const breakdown = hit._match_breakdown;
   const meta = hit.metadata || {};
@@ -35,7 +43,7 @@ export function openMatchAnalysis(hit, envelope, position) {
     h("div", {}, h("h3", {}, "Profile"),
       h("div", { class: "row", style: { marginTop: "6px" } }, h("span", { class: "badge badge-accent plain", "data-testid": "match-profile" }, envelope.profile || "none")),
       h("div", { class: "muted small", style: { marginTop: "4px" }, "data-testid": "match-profile-confidence" },
-        typeof envelope.profile_confidence === "number" ? `confidence ${envelope.profile_confidence.toFixed(2)}${envelope.profile_confidence === 1 ? " (named in the request)" : ""}` : "")),
+        typeof envelope.profile_confidence === "number" ? `confidence ${envelope.profile_confidence.toFixed(2)}${PROFILE_SOURCES[envelope.profile_source] ? ` (${PROFILE_SOURCES[envelope.profile_source]})` : ""}` : "")),
     h("div", {}, h("h3", {}, "Query"), h("div", { style: { marginTop: "6px" } }, h("span", { class: "badge plain" }, envelope.mode)),
       h("div", { class: "muted small mono", style: { marginTop: "4px" } }, envelope.search_id))));
 

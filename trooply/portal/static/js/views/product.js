@@ -10,7 +10,8 @@ export async function render(root, { args, navigate }) {
   const actions = h("div", { class: "row" },
     h("a", { class: "btn", href: "#/catalog" }, icon("back"), "Catalogue"),
     product.status === "indexed"
-      ? h("a", { class: "btn btn-primary", href: `#/search/url/${encodeURIComponent(product.image_url)}` }, icon("search"), "Search with this image")
+      ? [h("a", { class: "btn", href: `#/search/similar/${encodeURIComponent(product.id)}`, "data-testid": "product-similar" }, icon("search"), "More like this"),
+        h("a", { class: "btn btn-primary", href: `#/search/url/${encodeURIComponent(product.image_url)}`, "data-testid": "search-with-image" }, icon("search"), "Search with this image")]
       : null);
   if (product.status === "failed") {
     const retry = h("button", { class: "btn btn-primary", type: "button", "data-testid": "retry-product" }, icon("refresh"), "Retry");

@@ -8,17 +8,23 @@ import { voiceInput } from "../components/voice.js";
 
 const MODES = [
   ["text", "Text"], ["url", "Image URL"], ["image", "Upload"], ["crop", "Crop"], ["multi", "Multi-image"], ["fusion", "Fusion"], ["voice", "Voice"],
+  ["similar", "Similar"],
 ];
+// Fields the playground offers to group results by (any filterable field works: type it).
+const GROUP_FIELDS = ["brand", "category", "attributes.group_id", "attributes.colour"];
 
 export async function render(root, { args, profiles }) {
   const stats = await get("/v1/catalog/stats").catch(() => ({ categories: [] }));
+  // #/search/url/<image URL> ("Search with this image") and #/search/similar/<product id> ("More like this")
+  // open the playground with that search already run.
   const initialUrl = args[0] === "url" && args[1] ? args[1] : "";
-  let mode = initialUrl ? "url" : "text";
+  const initialProduct = args[0] === "similar" && args[1] ? args[1] : "";
+  let mode = initialUrl ? "url" : initialProduct ? "similar" : "text";
 
   // ---- Mode inputs ----
   const textInput = h("input", { class: "input", type: "search", placeholder: "red leather sneaker under 100", "data-testid": "search-text-input", autocomplete: "off" });
   const urlInput = h("input", { class: "input", type: "url", placeholder: "https://shop.example.com/photo.jpg", value: initialUrl, "data-testid": "search-url-input" });
-  const urlPreview = h("div");
+  const urlPreview = h("div", { class: "query-preview", "data-testid": "url-preview" });
   const uploadInput = h("input", { class: "input", type: "file", accept: "image/*", "data-testid": "search-file-input" });
   const uploadPreview = h("div");
   const crop = cropper();
@@ -43,6 +49,7 @@ export async function render(root, { args, profiles }) {
   keywordWeight.addEventListener("input", showKeywordWeight);
   keywordDefault.addEventListener("change", showKeywordWeight);
   const words = () => (keywordDefault.checked ? {} : { keyword_weight: Number(keywordWeight.value) });
+  const similarInput = h("input", { class: "input", type: "text", placeholder: "sku-1", value: initialProduct, "data-testid": "search-similar-input", autocomplete: "off" });
 
   previewFile(uploadInput, uploadPreview);
   previewUrl(urlInput, urlPreview);
@@ -58,6 +65,7 @@ export async function render(root, { args, profiles }) {
       h("div", { class: "field" }, h("label", { for: fusionWeight.id = nextId("weight") }, "Image weight ", weightOut), fusionWeight,
         h("div", { class: "weight-scale" }, h("span", {}, "text only"), h("span", {}, "image only")))),
     voice: voice.element,
+    similar: h("div", {}, field("Product id", similarInput, "A product of your catalogue: more like it, itself left out. Or click “More like this” on a result.")),
   };
 
   // ---- Common options ----
@@ -69,6 +77,12 @@ export async function render(root, { args, profiles }) {
   const extra = h("textarea", { class: "input", rows: "2", placeholder: '{"attributes.colour": "red"}', "data-testid": "filter-extra" });
   const limit = h("input", { class: "input", type: "number", min: "1", max: "100", value: "12", "data-testid": "search-limit" });
   const threshold = h("input", { class: "input", type: "number", min: "0", max: "1", step: "0.05", value: "0", "data-testid": "search-threshold" });
+  const groupFields = h("datalist", { id: nextId("group-fields") }, GROUP_FIELDS.map((name) => h("option", { value: name })));
+  const groupBy = h("input", { class: "input", type: "text", list: groupFields.id, placeholder: "none", "data-testid": "search-group-by", autocomplete: "off" });
+  const groupSize = h("input", { class: "input", type: "number", min: "1", max: "100", value: "1", "data-testid": "search-group-size" });
+  const diversityOut = h("output", { class: "mono" }, "0.00");
+  const diversity = h("input", { type: "range", min: "0", max: "1", step: "0.05", value: "0", "data-testid": "search-diversity" });
+  diversity.addEventListener("input", () => { diversityOut.textContent = Number(diversity.value).toFixed(2); });
   const profile = h("select", { class: "input", "data-testid": "search-profile" },
     h("option", { value: "" }, "Auto (zero-shot)"), profiles.map((p) => h("option", { value: p.name }, p.name)));
 
@@ -99,6 +113,9 @@ export async function render(root, { args, profiles }) {
       h("div", { class: "field" }, h("label", { for: keywordWeight.id = nextId("keyword-weight") }, "Keyword weight ", keywordOut), keywordWeight,
         h("div", { class: "weight-scale" }, h("span", {}, "pictures only"), h("span", {}, "words only")),
         h("label", { class: "check", for: keywordDefault.id }, keywordDefault, "The profile's default (text, voice and fusion)")),
+      h("div", { class: "form-grid" }, field("Group by", groupBy, "One result per value (variants)"), groupFields, field("Per group", groupSize)),
+      h("div", { class: "field" }, h("label", { for: diversity.id = nextId("diversity") }, "Diversity ", diversityOut), diversity,
+        h("div", { class: "weight-scale" }, h("span", {}, "most relevant"), h("span", {}, "most varied"))),
       formError,
       h("div", { class: "row" }, submit)));
 
@@ -123,7 +140,7 @@ export async function render(root, { args, profiles }) {
     replace(results, h("div", { class: "empty" }, spinner("Searching"), " Searching…"));
     try {
       const envelope = request.form ? await postForm(request.path, request.form) : await postJson(request.path, request.json);
-      showResults(results, envelope);
+      showResults(results, envelope, searchSimilar);
     } catch (error) {
       replace(results, emptyState("The search failed", describeError(error)));
       formError.textContent = describeError(error);
@@ -154,6 +171,8 @@ export async function render(root, { args, profiles }) {
     const common = { limit: Number(limit.value || 10), threshold: Number(threshold.value || 0) };
     if (Object.keys(filters).length) common.filters = filters;
     if (profile.value) common.profile = profile.value;
+    if (groupBy.value.trim()) Object.assign(common, { group_by: groupBy.value.trim(), group_size: Number(groupSize.value || 1) });
+    if (Number(diversity.value) > 0) common.diversity = Number(diversity.value);
     return common;
   }
 
@@ -199,6 +218,9 @@ export async function render(root, { args, profiles }) {
         if (!fusionText.value.trim()) throw new Error("Add the text that steers the image.");
         return { path: "/v1/search/fusion", form: asForm({ ...common, ...words(), text: fusionText.value.trim(), image_weight: Number(fusionWeight.value), image_url: url || undefined }, file ? [["file", file]] : []) };
       }
+      case "similar":
+        if (!similarInput.value.trim()) throw new Error("Give a product id.");
+        return { path: "/v1/search/similar", json: { ...common, product_id: similarInput.value.trim() } };
       case "voice": {
         const audio = voice.value();
         if (!audio) throw new Error("Record a query or choose an audio file.");
@@ -209,7 +231,16 @@ export async function render(root, { args, profiles }) {
     }
   }
 
-  if (initialUrl) urlInput.dispatchEvent(new Event("change"));
+  // "More like this" on a result: the same options, from that product.
+  function searchSimilar(productId) {
+    mode = "similar";
+    modePicker.querySelector("input[value=similar]").checked = true;
+    showPanel();
+    similarInput.value = productId;
+    form.requestSubmit();
+  }
+
+  if (initialUrl || initialProduct) form.requestSubmit();
   return () => voice.stop();
 }
 
@@ -230,14 +261,24 @@ function previewFile(input, box) {
   });
 }
 
+// The URL's picture, in a box of fixed height shown while the URL is typed: the page never moves under the
+// pointer (a preview that appeared on blur pushed the Search button away from a click).
 function previewUrl(input, box) {
-  input.addEventListener("change", () => {
+  let shown;
+  const update = () => {
     const url = input.value.trim();
-    replace(box, /^https?:\/\//.test(url) ? h("div", { class: "image-preview" }, productImage(url, "The query image", "")) : null);
-  });
+    const next = /^https?:\/\/\S+$/.test(url) ? url : null;
+    if (next === shown) return;
+    shown = next;
+    replace(box, next ? productImage(next, "The query image", "") : h("span", { class: "faint small" }, "The picture appears here"));
+  };
+  let timer = null;
+  input.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(update, 250); });
+  input.addEventListener("change", update);
+  update();
 }
 
-function showResults(box, envelope) {
+function showResults(box, envelope, searchSimilar) {
   const facts = [
     ["mode", envelope.mode],
     ["profile", envelope.profile ? `${envelope.profile}${typeof envelope.profile_confidence === "number" ? ` (${envelope.profile_confidence.toFixed(2)})` : ""}` : "—"],
@@ -247,6 +288,7 @@ function showResults(box, envelope) {
   if (envelope.timings) facts.push(["model", `${envelope.timings.model_ms.toFixed(1)} ms`]);
   if (envelope.gated && envelope.gated.length) facts.push(["gated", fmtInt(envelope.gated.length)]);
   if (typeof envelope.keyword_weight === "number") facts.push(["words", envelope.keyword_weight.toFixed(2)]);
+  if (envelope.group_by) facts.push(["grouped by", envelope.group_by]);
   const head = h("div", { class: "results-head", "data-testid": "results-head" },
     facts.map(([k, v]) => h("span", { class: "kv" }, `${k} `, h("b", {}, v))),
     h("span", { class: "spacer" }),
@@ -274,12 +316,18 @@ function showResults(box, envelope) {
     notes.push(h("p", { class: "small" }, h("span", { class: "muted" }, "Searched on the detected item: "), `${d.class_name} (${d.score.toFixed(2)}) at [${d.bounding_box.join(", ")}]`));
   }
   const grid = envelope.results.length
-    ? h("div", { class: "results-grid", "data-testid": "results-grid" }, envelope.results.map((hit, position) => resultCard(hit, position, envelope)))
+    ? h("div", { class: "results-grid", "data-testid": "results-grid" }, envelope.results.map((hit, position) => resultItem(hit, position, envelope, searchSimilar)))
     : emptyState("No results", "Nothing passed the filters and the threshold. Loosen them, or check that the catalogue is indexed.");
   replace(box, head,
     notes.length ? h("div", { class: "stack", style: { padding: "0 16px 12px" } }, notes) : null,
     h("div", { style: { borderTop: "1px solid var(--border)" } }, grid),
     h("details", { class: "raw", style: { borderTop: "1px solid var(--border)" } }, h("summary", {}, "Response JSON"), h("pre", {}, JSON.stringify(envelope, null, 2))));
+}
+
+function resultItem(hit, position, envelope, searchSimilar) {
+  const similar = h("button", { class: "btn btn-sm result-similar", type: "button", "data-testid": "result-similar", "aria-label": `More like ${hit.metadata?.title || hit.id}` }, icon("search"), "More like this");
+  similar.addEventListener("click", () => searchSimilar(hit.id));
+  return h("div", { class: "result-item" }, resultCard(hit, position, envelope), similar);
 }
 
 function resultCard(hit, position, envelope) {
@@ -295,7 +343,8 @@ function resultCard(hit, position, envelope) {
     h("div", { class: "rc-meta" }, h("span", {}, meta.price !== undefined ? fmtPrice(meta.price, meta.currency) : meta.category || "—"),
       h("span", { class: "score-pill", "data-testid": "result-score" }, fmtScore(hit.similarity_score))),
     h("div", { class: "score-bar", "aria-hidden": "true" }, h("div", { style: { width: `${Math.max(0, Math.min(1, hit.similarity_score)) * 100}%` } })),
-    h("div", { class: "faint small" }, `#${position + 1} · ${hit.id}`)));
+    h("div", { class: "faint small" }, `#${position + 1} · ${hit.id}`),
+    envelope.group_by ? h("div", { class: "faint small", "data-testid": "result-group" }, `${envelope.group_by}: ${hit.group ?? "none"}`) : null));
   card.addEventListener("click", () => openMatchAnalysis(hit, envelope, position));
   return card;
 }

@@ -1,8 +1,9 @@
-// Usage: the plan, products held against its allowance, and this month's metered detect and embed calls.
-import { get } from "../api.js";
-import { fmtInt, h, replace } from "../dom.js";
+// Usage: the plan, products held against its allowance, this month's metered detect and embed calls, and the
+// account's default currency.
+import { api, describeError, get } from "../api.js";
+import { field, fmtInt, fmtPrice, h, replace, toast } from "../dom.js";
 
-export async function render(root) {
+export async function render(root, { account, refreshAccount }) {
   const [usage, stats] = await Promise.all([get("/v1/usage"), get("/v1/catalog/stats")]);
   const calls = usage.counts.detect + usage.counts.embed;
 
@@ -22,7 +23,31 @@ export async function render(root) {
         h("tbody", {},
           h("tr", {}, h("td", {}, h("code", {}, "POST /v1/detect")), h("td", { class: "num", "data-testid": "usage-detect" }, fmtInt(usage.counts.detect))),
           h("tr", {}, h("td", {}, h("code", {}, "POST /v1/embed")), h("td", { class: "num", "data-testid": "usage-embed" }, fmtInt(usage.counts.embed))),
-          h("tr", {}, h("td", {}, h("b", {}, "Remaining this month")), h("td", { class: "num" }, usage.remaining === null ? "unlimited" : fmtInt(usage.remaining)))))));
+          h("tr", {}, h("td", {}, h("b", {}, "Remaining this month")), h("td", { class: "num" }, usage.remaining === null ? "unlimited" : fmtInt(usage.remaining)))))),
+    currencyCard(account, refreshAccount));
+}
+
+function currencyCard(account, refreshAccount) {
+  const input = h("input", { type: "text", maxlength: "3", placeholder: "EUR", value: account.default_currency || "", "data-testid": "default-currency", autocomplete: "off", style: { width: "90px", textTransform: "uppercase" } });
+  const example = h("span", { class: "muted", "data-testid": "currency-example" }, fmtPrice(12.5));
+  const form = h("form", { class: "row", "aria-label": "Default currency" },
+    field("Default currency", input, "ISO 4217 code (EUR, USD, GBP…); empty: show such prices as plain numbers"),
+    h("button", { class: "btn", type: "submit", "data-testid": "save-currency" }, "Save"), example);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const code = input.value.trim().toUpperCase() || null;
+    try {
+      await api("PATCH", "/v1/account", { json: { default_currency: code } });
+      await refreshAccount();
+      replace(example, fmtPrice(12.5));
+      toast(code ? `Prices without a currency are shown in ${code}` : "Prices without a currency are shown as plain numbers");
+    } catch (error) {
+      toast(describeError(error), "error");
+    }
+  });
+  return h("section", { class: "card", "aria-labelledby": "currency-title" },
+    h("div", { class: "card-head" }, h("div", {}, h("h2", { id: "currency-title" }, "Prices"), h("p", {}, "Products sent without a currency are shown in this one, so every price reads the same way."))),
+    h("div", { class: "card-body" }, form));
 }
 
 function allowanceCard(id, label, used, allowance, testid, where) {
