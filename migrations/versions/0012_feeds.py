@@ -1,13 +1,13 @@
 """Catalogue feeds kept in sync: the feeds, their syncs, and the products each supplies.
 
 Revision ID: 0012
-Revises: 0006
+Revises: 0009
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0006"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

@@ -160,6 +160,7 @@ CASES: list[tuple[type[TenantScopedRepository], str, Call, Any]] = [
     (DuplicateScanRepository, "get", lambda r: r.get("dup_ten_b"), None),
     (DuplicateScanRepository, "unfinished_with_threshold", lambda r: r.unfinished_with_threshold(0.9), None),
     (DuplicateScanRepository, "update", lambda r: r.update("dup_ten_b", status=FAILED), None),
+    (DuplicateScanRepository, "unfinished_count", lambda r: r.unfinished_count(), 0),
     (DuplicateScanRepository, "prune_finished", lambda r: r.prune_finished(0), None),
     (ColourRefreshRepository, "get", lambda r: f"{r.get().tenant_id}/{r.get().status}", "ten_a/pending"),
     (ColourRefreshRepository, "set_status", lambda r: r.set_status("done"), None),
