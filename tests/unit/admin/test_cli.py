@@ -42,3 +42,15 @@ def test_tenants_from_creation_to_deletion(cli):
 def test_an_unknown_plan_is_refused(cli):
     code, _, err = cli("tenants", "create", "Acme", "--plan", "gold")
     assert code == 1 and "unknown_plan" in err and "free, pro" in err
+
+
+def test_storefront_origins_are_set_and_cleared(cli):
+    tenant_id = json.loads(cli("tenants", "create", "Acme", "--json")[1])["tenant_id"]
+    code, out, _ = cli("tenants", "update", tenant_id, "--allowed-origin", "https://Shop.example/",
+                       "--allowed-origin", "http://localhost:3000")
+    assert code == 0 and json.loads(out)["allowed_origins"] == ["http://localhost:3000", "https://shop.example"]
+    assert json.loads(cli("tenants", "show", tenant_id)[1])["allowed_origins"] == ["http://localhost:3000",
+                                                                                 "https://shop.example"]
+    code, _, err = cli("tenants", "update", tenant_id, "--allowed-origin", "https://*.shop.example")
+    assert code == 1 and "invalid_origin" in err
+    assert json.loads(cli("tenants", "update", tenant_id, "--no-allowed-origins")[1])["allowed_origins"] == []
