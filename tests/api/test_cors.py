@@ -35,7 +35,7 @@ def test_no_origins_listed_means_no_browser_access(client: TestClient) -> None:
 def test_a_listed_origin_gets_its_preflight_and_the_answer(client: TestClient) -> None:
     tenant = new_tenant(client)
     assert _allow(client, tenant.secret_key, "https://Shop.example/", "http://localhost:3000") == [
-        SHOP, "http://localhost:3000"]
+        "http://localhost:3000", SHOP]
     preflight = client.options("/v1/search/text", headers=PREFLIGHT)
     assert preflight.status_code == 204
     assert preflight.headers["access-control-allow-origin"] == SHOP

@@ -34,8 +34,9 @@ class AnalyticsRepository(TenantScopedRepository):
         insert = postgresql.insert if self.session.get_bind().dialect.name == "postgresql" else sqlite.insert
         for model, rows in increments.items():
             counters, keys = _counters(model), _keys(model)
+            # In key order: concurrent writers then lock rows in the same order (no deadlock on PostgreSQL).
             values = [{"tenant_id": self.tenant_id, **dict(zip(keys, key, strict=True)),
-                       **{name: amounts.get(name, 0) for name in counters}} for key, amounts in rows.items()]
+                       **{name: amounts.get(name, 0) for name in counters}} for key, amounts in sorted(rows.items())]
             if not values:
                 continue
             statement = insert(model)

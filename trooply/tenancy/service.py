@@ -181,7 +181,7 @@ class TenantService:
             live_tenant(repo, lock=True)
             repo.replace_origins(normalised)
         self.forget(tenant_id)
-        return normalised
+        return sorted(normalised)  # as they read back
 
     def origin_is_listed(self, origin: str) -> bool:
         with self.db.session() as session:

@@ -77,3 +77,13 @@ def test_every_command_and_argument_has_help():
     assert [choice.dest for choice in commands._choices_actions] == [
         "serve", "worker", "beat", "migrate", "tenants", "keys", "eval", "import", "models", "reindex", "duplicates"]
     assert all(choice.help for choice in commands._choices_actions)
+def test_storefront_origins_are_set_and_cleared(cli):
+    tenant_id = json.loads(cli("tenants", "create", "Acme", "--json")[1])["tenant_id"]
+    code, out, _ = cli("tenants", "update", tenant_id, "--allowed-origin", "https://Shop.example/",
+                       "--allowed-origin", "http://localhost:3000")
+    assert code == 0 and json.loads(out)["allowed_origins"] == ["http://localhost:3000", "https://shop.example"]
+    assert json.loads(cli("tenants", "show", tenant_id)[1])["allowed_origins"] == ["http://localhost:3000",
+                                                                                 "https://shop.example"]
+    code, _, err = cli("tenants", "update", tenant_id, "--allowed-origin", "https://*.shop.example")
+    assert code == 1 and "invalid_origin" in err
+    assert json.loads(cli("tenants", "update", tenant_id, "--no-allowed-origins")[1])["allowed_origins"] == []
