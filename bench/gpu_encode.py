@@ -5,6 +5,7 @@ CUDA, fp32 on the CPU (slowly, so the script itself runs anywhere). Any TROOPLY_
     .venv/bin/python bench/gpu_encode.py --model ViT-L-14 --batch 64 --images 1024
     .venv/bin/python bench/gpu_encode.py --model ViT-B-16-SigLIP --stand-in-tokenizer   # offline, random weights
     .venv/bin/python bench/gpu_encode.py --model ViT-B-32 --runtime torch onnx onnx-int8 --images 256 --batch 16
+    .venv/bin/python bench/gpu_encode.py --model ViT-B-32 --runtime onnx --onnx-threads 1 --callers 2 --batch 16
 
 `--runtime` measures each CLIP runtime (TROOPLY_CLIP_RUNTIME) in turn in this process and prints them side by side
 at the end, with each one's ratio to the first and its lowest cosine to PyTorch over the benchmark's own images.
@@ -20,6 +21,7 @@ import os
 import resource
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -85,7 +87,8 @@ def measure(args: argparse.Namespace, runtime: str, images: list[Image.Image], p
     before = rss_mib()
     started = time.perf_counter()
     encoder = ClipEncoder(args.model, args.pretrained, policy=BatchPolicy(max_batch=args.batch), text_cache_size=0,
-                          runtime=runtime, export_dir=args.export_dir, onnx_threads=args.onnx_threads)
+                          runtime=runtime, export_dir=args.export_dir, onnx_threads=args.onnx_threads,
+                          preprocess_workers=args.preprocess_workers)
     load_s = time.perf_counter() - started
     described = encoder.describe()
     report = described["runtime"]
@@ -108,9 +111,14 @@ def measure(args: argparse.Namespace, runtime: str, images: list[Image.Image], p
     synchronise()
     elapsed = time.perf_counter() - started
     print(f"  batched encode: {args.images / elapsed:8.1f} images/s (preprocessing included, one CPU thread pool)")
+    rate = None
+    if args.callers > 1:
+        rate = ingest_shaped(encoder, images, args)
+        print(f"  {args.callers} callers:      {rate:8.1f} images/s (each sends --batch images at a time: one's "
+              "preprocessing overlaps another's pass, as ingest workers do)")
     figures = {"runtime": runtime, "serving": f"{report['runtime']} {encoder.precision}",
                "images_per_s": args.images / elapsed, "probe": report.get("probe_min_cosine"),
-               "memory_mib": rss_mib() - before, "vectors": vectors}
+               "memory_mib": rss_mib() - before, "vectors": vectors, "callers_per_s": rate}
     if reference is not None:
         figures["min_cosine"] = float((vectors * reference).sum(axis=1).min())
     for kind, run in (("image", lambda i: encoder.encode_images([pool[i % len(pool)]])),
@@ -122,18 +130,41 @@ def measure(args: argparse.Namespace, runtime: str, images: list[Image.Image], p
     return figures
 
 
+def ingest_shaped(encoder: ClipEncoder, images: list[Image.Image], args: argparse.Namespace) -> float:
+    """Images/s with `--callers` threads taking --batch images at a time from one list until it is done."""
+    chunks = iter(range(0, len(images), args.batch))
+    lock = threading.Lock()
+
+    def caller() -> None:
+        while True:
+            with lock:
+                start = next(chunks, None)
+            if start is None:
+                return
+            encoder.encode_images(images[start:start + args.batch], priority=INGEST)
+
+    threads = [threading.Thread(target=caller) for _ in range(args.callers)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return len(images) / (time.perf_counter() - started)
+
+
 def side_by_side(rows: list[dict]) -> None:
     first = rows[0]
     print(f"\nside by side (one process, one after the other; ratios to {first['runtime']}):")
     print(f"{'runtime':10} {'serving':13} {'img/s':>8} {'x':>5} {'img p50':>8} {'x':>5} {'txt p50':>8} {'x':>5} "
-          f"{'cos min':>8} {'probe':>8} {'+RSS MiB':>9}")
+          f"{'cos min':>8} {'probe':>8} {'+RSS MiB':>9} {'callers img/s':>14}")
     for row in rows:
         cosine = row.get("min_cosine")
         print(f"{row['runtime']:10} {row['serving']:13} {row['images_per_s']:8.1f} "
               f"{row['images_per_s'] / first['images_per_s']:5.2f} {row['image_p50']:8.1f} "
               f"{row['image_p50'] / first['image_p50']:5.2f} {row['text_p50']:8.1f} "
               f"{row['text_p50'] / first['text_p50']:5.2f} {'-' if cosine is None else f'{cosine:.5f}':>8} "
-              f"{'-' if row['probe'] is None else format(row['probe'], '.5f'):>8} {row['memory_mib']:9,.0f}")
+              f"{'-' if row['probe'] is None else format(row['probe'], '.5f'):>8} {row['memory_mib']:9,.0f} "
+              f"{'-' if row['callers_per_s'] is None else format(row['callers_per_s'], '.1f'):>14}")
     print("cos min: the lowest cosine of a runtime's image vectors to the first runtime's, over the batched images")
 
 
@@ -151,6 +182,9 @@ def main() -> None:
     parser.add_argument("--export-dir", type=Path, default=Path(tempfile.gettempdir()) / "trooply-bench-onnx",
                         help="where the ONNX exports are kept between runs")
     parser.add_argument("--onnx-threads", type=int, help="TROOPLY_ONNX_THREADS (torch's threads when unset)")
+    parser.add_argument("--callers", type=int, default=1,
+                        help="also time this many threads encoding --batch images at a time (ingest-shaped)")
+    parser.add_argument("--preprocess-workers", type=int, help="TROOPLY_PREPROCESS_WORKERS (the cores when unset)")
     args = parser.parse_args()
     if args.stand_in_tokenizer:
         text = resolve(args.model, args.pretrained).config["text_cfg"]

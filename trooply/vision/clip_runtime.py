@@ -74,8 +74,8 @@ class TorchTowers:
 
 
 class OnnxTowers:
-    """Two ONNX Runtime sessions on the CPU. Their intra-op threads do not spin while idle: spinning threads
-    would take the cores the preprocessing pool decodes and resizes the next batch on."""
+    """Two ONNX Runtime sessions on the CPU. Their intra-op threads do not spin while idle: spinning was no faster
+    here (README, CPU inference) and would burn the cores the preprocessing pool decodes the next batch on."""
 
     def __init__(self, folder: Path, threads: int) -> None:
         import onnxruntime as ort
