@@ -44,6 +44,7 @@ class IndexHit:
     payload: dict[str, Any]
     vector: np.ndarray | None = None
     words_score: float | None = None  # found by the lexical leg: its BM25 score (IDF over the tenant's points)
+    words_coverage: float | None = None  # and the share of the query's tokens it holds
 
 
 @dataclass
@@ -186,10 +187,14 @@ class ScoredStoredPoint(StoredPoint, Protocol):
     def score(self) -> float: ...
 
 
-def words_hit(point: ScoredStoredPoint, cosine: float, vector_name: str | None) -> IndexHit:
-    """A hit of the lexical leg: its BM25 score as `words_score`, its cosine to the query vector as `score`."""
+def words_hit(point: ScoredStoredPoint, cosine: float, vector_name: str | None, words_name: str,
+              query_tokens: Sequence[int]) -> IndexHit:
+    """A hit of the lexical leg (asked for with its words vector): its BM25 score and the share of the query's tokens
+    it holds, its cosine to the query vector as `score`."""
     hit = point_hit(point, cosine, vector_name)
+    held = set(cast(dict[str, Any], point.vector)[words_name].indices)
     hit.words_score = point.score
+    hit.words_coverage = sum(token in held for token in query_tokens) / len(query_tokens) if query_tokens else 0.0
     return hit
 
 

@@ -195,13 +195,14 @@ class EdgeShardStore:
             requests.append(qe.QueryRequest(limit=query.limit, query=qe.Query.Nearest(_sparse(query.words),
                                                                                     using=WORDS_VECTOR),
                                             filter=selected, params=idf, with_payload=True,
-                                            with_vector=[keep] if keep else False))
+                                            with_vector=[WORDS_VECTOR, *([keep] if keep else [])]))
         if query.identifier:
             identified = edge_filter([*conditions, Condition(IDENTIFIERS_KEY, "eq", query.identifier)])
             requests.append(qe.QueryRequest(limit=_EXACT_LIMIT, query=nearest, filter=identified, with_payload=True,
                                             with_vector=query.with_vectors))
         with self._using():
             found = iter(self._edge.query_batch(qe.QueryBatchRequest(requests)))
+            tokens = query.words.indices if query.words else ()
             pictures = list(next(found))
             by_words = list(next(found)) if query.words else []
             cosines = {str(p.id): p.score for p in pictures}
@@ -211,7 +212,7 @@ class EdgeShardStore:
                     limit=len(unscored), query=nearest, filter=edge_filter(conditions, unscored), with_payload=False))}
             exact = list(next(found)) if query.identifier else []
         return HybridHits([point_hit(p, p.score, keep) for p in pictures],
-                          [words_hit(p, cosines[str(p.id)], keep) for p in by_words],
+                          [words_hit(p, cosines[str(p.id)], keep, WORDS_VECTOR, tokens) for p in by_words],
                           [point_hit(p, p.score, keep) for p in exact])
 
     def set_words(self, point_id: str, words: Words, scope: Sequence[Condition]) -> None:

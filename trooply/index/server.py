@@ -116,7 +116,7 @@ class CollectionStore:
                    if corpus else None)
             requests.append(models.QueryRequest(query=_sparse(query.words), using=WORDS_VECTOR, limit=query.limit,
                                                 filter=selected, params=idf, with_payload=True,
-                                                with_vector=[keep] if keep else False))
+                                                with_vector=[WORDS_VECTOR, *([keep] if keep else [])]))
         if query.identifier:
             requests.append(models.QueryRequest(
                 query=vector, using=self._vector, limit=_EXACT_LIMIT, with_payload=True, with_vector=query.with_vectors,
@@ -124,6 +124,7 @@ class CollectionStore:
         with self._retired_when_missing():
             found = iter([response.points for response in self.client.query_batch_points(self.name,
                                                                                          requests=requests)])
+            tokens = query.words.indices if query.words else ()
             pictures = next(found)
             by_words = next(found) if query.words else []
             cosines = {str(p.id): p.score for p in pictures}
@@ -134,7 +135,7 @@ class CollectionStore:
                     query_filter=server_filter(conditions, unscored)).points}
             exact = next(found) if query.identifier else []
         return HybridHits([point_hit(p, p.score, keep) for p in pictures],
-                          [words_hit(p, cosines[str(p.id)], keep) for p in by_words],
+                          [words_hit(p, cosines[str(p.id)], keep, WORDS_VECTOR, tokens) for p in by_words],
                           [point_hit(p, p.score, keep) for p in exact])
 
     def set_words(self, point_id: str, words: Words, scope: Sequence[Condition]) -> None:

@@ -33,7 +33,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
@@ -227,7 +227,7 @@ def _public(point: IndexPoint) -> IndexPoint:
 
 
 def _public_hit(hit: IndexHit) -> IndexHit:
-    return IndexHit(hit.product_id, hit.score, public_payload(hit.payload), hit.vector, hit.words_score)
+    return replace(hit, payload=public_payload(hit.payload))
 
 
 def fill_words(store: PointStore, page: int = _COPY_PAGE) -> int:

@@ -117,10 +117,18 @@ def _scored(hit: IndexHit, query: QuerySignals, rules: list[MerchandisingRule], 
 
 def _lexical_strength(hits: list[IndexHit], pinned: frozenset[str]) -> Callable[[IndexHit], float]:
     """The keywords signal: a candidate's BM25 score relative to the best among the candidates (so a rare word, a
-    model number, counts more than a common one, and title and brand words more than the description's); 1 for an
-    exact identifier; 0 for a candidate the words leg did not return."""
+    model number, counts more than a common one, and title and brand words more than the description's), times the
+    share of the query's words it holds (one that lacks the model number is not nearly the product asked for);
+    1 for an exact identifier; 0 for a candidate the words leg did not return."""
     best = max((hit.words_score for hit in hits if hit.words_score is not None), default=0.0)
-    return lambda hit: 1.0 if hit.product_id in pinned else (hit.words_score or 0.0) / best if best > 0 else 0.0
+
+    def strength(hit: IndexHit) -> float:
+        if hit.product_id in pinned:
+            return 1.0
+        if hit.words_score is None or best <= 0:
+            return 0.0
+        return hit.words_score / best * (hit.words_coverage if hit.words_coverage is not None else 1.0)
+    return strength
 
 
 def _active_signals(hits: list[IndexHit], query: QuerySignals, rules: list[MerchandisingRule]) -> set[str]:

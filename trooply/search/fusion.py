@@ -44,8 +44,9 @@ def fuse(hits: HybridHits, keyword_weight: float, limit: int, method: FusionMeth
 def _merged(known: IndexHit | None, hit: IndexHit) -> IndexHit:
     if known is None:
         return hit
-    words_score = known.words_score if known.words_score is not None else hit.words_score
-    return replace(known, vector=known.vector if known.vector is not None else hit.vector, words_score=words_score)
+    lexical = known if known.words_score is not None else hit
+    return replace(known, vector=known.vector if known.vector is not None else hit.vector,
+                   words_score=lexical.words_score, words_coverage=lexical.words_coverage)
 
 
 def _rrf(k: int) -> Callable[[Sequence[float]], list[float]]:

@@ -134,7 +134,9 @@ def test_every_hit_of_every_leg_carries_its_cosine(index: TieredIndex) -> None:
     hits = index.hybrid_query("a", words_query("samsonite", vector=unit(1) + unit(0)))
     (word_hit,) = hits.words
     assert word_hit.product_id == "p2" and word_hit.score == pytest.approx(1 / np.sqrt(2), abs=1e-5)
-    assert word_hit.words_score is not None and word_hit.words_score > 0
+    assert word_hit.words_score is not None and word_hit.words_score > 0 and word_hit.words_coverage == 1.0
+    (half,) = index.hybrid_query("a", words_query("samsonite zephyr")).words
+    assert half.product_id == "p2" and half.words_coverage == 0.5  # one of the query's two words
     assert {h.product_id: h.score for h in hits.pictures}["p2"] == pytest.approx(word_hit.score, abs=1e-5)
     assert "_ids" not in word_hit.payload and "product_id" in word_hit.payload
 
