@@ -112,6 +112,10 @@ def test_fusion_weighs_words_too_and_image_modes_have_none(shop) -> None:
                                                     "keyword_weight": 1, "profile": "accessories"},
                          headers=auth(tenant.publishable_key)).json()
     assert fusion["keyword_weight"] == 1.0 and sorted(ids(fusion)) == ["p2", "p3"]
+    led_by_image = client.post("/v1/search/fusion", json={"image_url": images.url("/5.png"), "text": "samsonite",
+                                                          "image_weight": 0.8, "profile": "accessories"},
+                               headers=auth(tenant.publishable_key)).json()
+    assert led_by_image["keyword_weight"] == pytest.approx(0.3 * 0.2)  # the profile's share, as much as text leads
     url = client.post("/v1/search/url", json={"image_url": images.url("/5.png")},
                       headers=auth(tenant.publishable_key)).json()
     assert "keyword_weight" not in url and "matched_terms" not in url["results"][0]["_match_breakdown"]

@@ -111,7 +111,7 @@ class QueryBuilder:
         return PreparedQuery("fusion", vector, fused_look(picture, words, image_weight),
                              context.conditions + parse_filters(applied or None), family, interpreted=interpreted,
                              words=lexicon().query(words) if words else None, keyword_weight=context.keyword_weight,
-                             text=text)
+                             text=text, text_share=1.0 - image_weight)
 
     def _with_relative_price(self, context: SearchContext, reading: QueryReading | None,
                              image_vector: np.ndarray) -> tuple[dict[str, Any], str | None]:

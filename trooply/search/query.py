@@ -52,7 +52,8 @@ class PreparedQuery:
     exclude: str | None = None  # similar: the product itself
     interpreted: InterpretedOut | None = None
     words: QueryWords | None = None  # text, voice and fusion: what the lexical leg looks for
-    keyword_weight: float | None = None  # the request's share of words (None: the profile's)
+    keyword_weight: float | None = None  # the request's share of words (None: the profile's, times `text_share`)
+    text_share: float = 1.0  # fusion: how much of the query the text is (1 - image_weight)
     text: str | None = None  # what the shopper typed or said, for analytics (never an image)
 
 

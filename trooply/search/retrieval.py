@@ -120,7 +120,10 @@ def _keyword_weight(query: PreparedQuery, profile: ScoringProfile) -> tuple[floa
         return None, None
     if not query.words.vector:
         return 0.0, NO_SEARCHABLE_WORDS  # only stop words or punctuation: pictures only
-    return (query.keyword_weight if query.keyword_weight is not None else profile.keyword_weight), None
+    if query.keyword_weight is not None:
+        return query.keyword_weight, None
+    # The profile's share of words, as much as the query is words: a fusion search led by its image weighs them less.
+    return round(profile.keyword_weight * query.text_share, 4), None
 
 
 def _result(entry: PageEntry, query: QuerySignals, mode: str, explain_it: bool) -> SearchHit:

@@ -12,7 +12,7 @@ const SIGNALS = {
   category: ["Category", "1 when the product's family is the query's, 0 when it is another"],
   popularity: ["Popularity", "clicks, add-to-carts and purchases from feedback; 0.5 is average"],
   rules: ["Merchant rules", "0.5 when no rule matches; above is boosted, below is buried"],
-  keywords: ["Keywords", "how well the product's words (title, brand, description, attributes, codes) match the query's: its BM25 score relative to the best candidate's; 1 for an exact id or code"],
+  keywords: ["Keywords", "how well the product's words (title, brand, description, attributes, codes) match the query's: its BM25 score relative to the best candidate's, times the share of the query's words it holds; 1 for an exact id or code"],
 };
 
 const GATES = {
