@@ -40,7 +40,7 @@ def test_a_stray_quote_inside_a_multiline_cell_rejects_its_record_and_keeps_the_
 
 def test_the_report_counts_every_row_once() -> None:
     text = f'id,image_url,title\nsku-1,{URL},"never closed\nsku-2,{URL},b\nsku-3,{URL},c\n'
-    report = submit_rows(read_rows(text, "csv"), lambda batch: ("job", [(p.id, "pending", None, None) for p in batch]))
+    report = submit_rows(read_rows(text, "csv"), lambda batch: ("job", [("pending", None, None, None) for _ in batch]))
     assert (report.rows, report.accepted, len(report.rejected)) == (3, 2, 1)
 
 

@@ -149,6 +149,7 @@ CASES: list[tuple[type[TenantScopedRepository], str, Call, Any]] = [
     (TenantRepository, "get", lambda r: r.get(), "ten_a/ten_a"),
     (TenantRepository, "lock", lambda r: r.lock(), "ten_a/ten_a"),
     (TenantRepository, "active_keys", lambda r: r.active_keys(), ["ten_a/key_ten_a"]),
+    (TenantRepository, "has_active_key", lambda r: (r.has_active_key(A * 8), r.has_active_key(B * 8)), [True, False]),
     (TenantRepository, "revoke_keys", lambda r: r.revoke_keys(), None),
     (TenantRepository, "allowed_origins", lambda r: r.allowed_origins(), ["https://ten_a.example"]),
     (TenantRepository, "replace_origins", lambda r: (r.replace_origins(["https://new.example"]),
