@@ -25,23 +25,31 @@ def document(app_client):
     return app_client.get("/openapi.json").json()
 
 
+@pytest.fixture(scope="module")
+def admin_document(app_client):
+    """The admin API's routes: out of the public document, in their own behind the token."""
+    return app_client.get("/admin/v1/openapi.json", headers=auth("contract-admin-token-0123")).json()
+
+
 def operations(document):
     for path, methods in document["paths"].items():
         for method, operation in methods.items():
             yield path, method, operation
 
 
-def test_operation_ids_read_as_method_names(document):
+def test_operation_ids_read_as_method_names(document, admin_document):
     ids = [operation["operationId"] for _, _, operation in operations(document)]
     assert len(ids) == len(set(ids))
     assert all(re.fullmatch(r"[a-z]+(_[a-z]+)*", operation_id) for operation_id in ids), ids
     by_route = {(path, method): operation["operationId"] for path, method, operation in operations(document)}
     assert by_route[("/v1/search/text", "post")] == "search_text"
     assert by_route[("/v1/products", "post")] == "submit_products"
-    assert by_route[("/admin/v1/tenants/{tenant_id}/keys/rotate", "post")] == "admin_rotate_keys"
+    admin_ids = {(path, method): operation["operationId"] for path, method, operation in operations(admin_document)}
+    assert admin_ids[("/admin/v1/tenants/{tenant_id}/keys/rotate", "post")] == "admin_rotate_keys"
+    assert not any(path.startswith("/admin/") for path, _ in by_route)
 
 
-def test_each_operation_names_the_keys_it_takes(document):
+def test_each_operation_names_the_keys_it_takes(document, admin_document):
     schemes = document["components"]["securitySchemes"]
     assert {name: scheme["scheme"] for name, scheme in schemes.items()} == {
         "secretKey": "bearer", "publishableKey": "bearer", "adminToken": "bearer"}
@@ -49,7 +57,9 @@ def test_each_operation_names_the_keys_it_takes(document):
     assert security[("/v1/search/text", "post")] == [{"publishableKey": []}, {"secretKey": []}]
     assert security[("/v1/search/feedback", "post")] == [{"publishableKey": []}, {"secretKey": []}]
     assert security[("/v1/products", "post")] == [{"secretKey": []}]
-    assert security[("/admin/v1/tenants", "post")] == [{"adminToken": []}]
+    admin = {(path, method): operation.get("security") for path, method, operation in operations(admin_document)}
+    assert admin[("/admin/v1/tenants", "post")] == [{"adminToken": []}]
+    assert admin and all(admin.values())
     assert security[("/healthz", "get")] is None
     assert all(security[route] for route in security if route[0].startswith(("/v1/", "/admin/")))
 
