@@ -15,6 +15,7 @@ from onnx import numpy_helper
 from PIL import Image
 from prometheus_client import REGISTRY
 
+from tests.support.models import write_local_dir_model
 from trooply.batching import INGEST, BatchPolicy
 from trooply.vision.clip_runtime import IMAGE_FILE, PROBE_FLOOR, resolve_runtime
 from trooply.vision.encoder import ClipEncoder
@@ -184,6 +185,22 @@ def test_the_batcher_coalesces_concurrent_queries_on_onnx(export_dir):
     # An ingest batch (several images: preprocessed on the pool) gives the vectors queries get.
     np.testing.assert_allclose(encoder.encode_images(images, priority=INGEST), np.stack(alone), atol=1e-5)
     encoder.close()
+
+
+def test_a_local_dir_model_exports_and_new_weights_export_again(tmp_path):
+    """A SigLIP-style folder model (its own size, preprocessing and context length): the exporter sees the loaded
+    model, wherever it came from; retrained weights in the same folder are a new export, never the old one reused."""
+    name = write_local_dir_model(tmp_path / "model", seed=7)
+    first = ClipEncoder(name, "", device="cpu", runtime="onnx-int8", export_dir=tmp_path / "onnx")
+    report = first.describe()["runtime"]
+    assert report["runtime"] == "onnx" and report["probe_min_cosine"] >= 0.99
+    first.close()
+
+    write_local_dir_model(tmp_path / "model", seed=8)
+    second = ClipEncoder(name, "", device="cpu", runtime="onnx-int8", export_dir=tmp_path / "onnx")
+    again = second.describe()["runtime"]
+    assert again["export"].startswith("exported in") and again["folder"] != report["folder"]
+    second.close()
 
 
 def test_onnx_threads_follow_the_setting_else_torchs(export_dir):
