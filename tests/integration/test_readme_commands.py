@@ -24,7 +24,7 @@ from tests.support.speech import encode, spoken_wav
 
 README = Path(__file__).parents[2] / "README.md"
 ADMIN_TOKEN = "readme-admin-token-0123456789"
-PLACEHOLDERS = ("job", "srch", "rule", "dup", "ten")
+PLACEHOLDERS = ("job", "srch", "rule", "dup", "ten", "feed")
 OFFLINE_MODEL = ('"hf-hub:Marqo/marqo-fashionSigLIP"', '"trooply-test-tiny-b", "pretrained": "random"')
 
 
@@ -137,7 +137,13 @@ def make_files(commands: list[str], where: Path, image_port: int) -> None:
             raise AssertionError(f"the README uploads {name}: teach this test to make one")
     for command in commands:
         for name in re.findall(r"https://(?:cdn\.)?example\.com/([\w.-]+)", command):
-            Image.new("RGB", (960, 720), (40, 60, 160)).save(where / "images" / name)
+            if name.endswith(".xml"):  # a feed: one item whose image the README's host serves
+                (where / "images" / name).write_text(
+                    '<rss xmlns:g="http://base.google.com/ns/1.0"><channel><item><g:id>feed-1</g:id>'
+                    f'<g:title>Feed sneaker</g:title><g:price>20.00 EUR</g:price><g:image_link>http://127.0.0.1:'
+                    f'{image_port}/red-sneaker.jpg</g:image_link></item></channel></rss>')
+            else:
+                Image.new("RGB", (960, 720), (40, 60, 160)).save(where / "images" / name)
 
 
 def test_every_readme_command_works_as_written(tmp_path):
