@@ -37,6 +37,13 @@ def _check_product_id(value: Any) -> Any:
     return value
 
 
+def _refuse_nul(value: Any) -> Any:
+    # Every way in (JSON, CSV, feeds) meets this: PostgreSQL's text refuses NUL, and one would fail a whole batch.
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
 class ProductFields(BaseModel):
     """The metadata fields, shared by create and patch."""
 
@@ -55,6 +62,7 @@ class ProductFields(BaseModel):
     popularity: float | None = Field(None, ge=0)
 
     _url_is_http = field_validator("url")(_check_http_url)
+    _text_has_no_nul = field_validator("title", "description", "category", "brand", "currency", "url")(_refuse_nul)
 
     @field_validator("attributes")
     @classmethod
@@ -62,6 +70,8 @@ class ProductFields(BaseModel):
         for key, item in (value or {}).items():
             if (problem := attribute_name_problem(key)) is not None:
                 raise ValueError(f"attribute name {key!r}: {problem}")
+            if "\x00" in key or (isinstance(item, str) and "\x00" in item):
+                raise ValueError(f"attribute {key!r} must not contain NUL characters")
             if isinstance(item, str) and len(item) > 500:
                 raise ValueError(f"attribute {key!r} is longer than 500 characters")
         return value
@@ -72,6 +82,7 @@ class ProductIn(ProductFields):
     image_url: str = Field(min_length=1, max_length=2048)
 
     _image_url_is_http = field_validator("image_url")(_check_http_url)
+    _image_url_has_no_nul = field_validator("image_url")(_refuse_nul)
     _id_is_addressable = field_validator("id", mode="before")(_check_product_id)
 
     def metadata(self) -> dict[str, Any]:

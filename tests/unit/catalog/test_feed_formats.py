@@ -225,3 +225,35 @@ def test_xml_is_streamed_in_memory_independent_of_the_feed_size() -> None:
         tracemalloc.stop()
     # Bounded caches (pydantic-core keeps 16k validated strings) are full by item 12,000.
     assert held[24_000] - held[12_000] < 64 * 1024, held
+
+
+def test_shopify_options_keep_the_merchants_names() -> None:
+    row = (f'tee,Tee,,Acme,,Shirts,,true,Größe,M,サイズ,44,カラー,Red,TEE-1,,,,20.00,,,{CDN}/tee.jpg,1,,active\n'
+           f'mug,Mug,,Acme,,Mugs,,true,Size,S,size,M,,,MUG-1,,,,9.00,,,{CDN}/mug.jpg,1,,active\n')
+    tee, mug = items(SHOPIFY_HEADER + row, "shopify_csv")
+    assert {name: tee.product.attributes[name] for name in ("größe", "サイズ", "カラー")} == {
+        "größe": "M", "サイズ": "44", "カラー": "Red"}
+    assert (mug.product.attributes["size"], mug.product.attributes["size_2"]) == ("S", "M")  # never overwritten
+
+
+@pytest.mark.parametrize("fmt, text", [
+    ("shopify_csv", SHOPIFY_HEADER + f'tee,Te\x00e,,Acme,,Shirts,,true,,,,,,,TEE-1,,,,20.00,,,{CDN}/t.jpg,1,,active\n'),
+    ("google_tsv", f"id\ttitle\timage_link\tprice\nd-1\tTi\x00tle\t{CDN}/d.jpg\t5.00 EUR\n"),
+])
+def test_a_nul_in_a_feed_is_a_rejected_row_not_a_stored_product(fmt: str, text: str) -> None:
+    [item] = items(text, fmt)
+    assert item.problem is not None and item.problem.field.lower() == "title"  # the feed's own field name
+    assert "NUL" in item.problem.message
+
+
+def test_a_nul_is_refused_in_every_text_field_of_a_product() -> None:
+    from pydantic import ValidationError
+
+    from trooply.catalog.schemas import ProductIn
+
+    good = {"id": "p", "image_url": f"{CDN}/p.jpg", "title": "ok", "attributes": {"size": "M"}}
+    ProductIn.model_validate(good)
+    for field, value in [("title", "a\x00"), ("brand", "b\x00"), ("attributes", {"size": "M\x00"}),
+                         ("attributes", {"si\x00ze": "M"}), ("image_url", f"{CDN}/p\x00.jpg")]:
+        with pytest.raises(ValidationError):
+            ProductIn.model_validate(good | {field: value})

@@ -6,6 +6,7 @@ import csv
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from trooply.catalog.feed_formats.google import GROUP_ATTRIBUTE
 from trooply.catalog.feed_formats.records import (
@@ -19,6 +20,7 @@ from trooply.catalog.feed_formats.records import (
     problem_item,
 )
 from trooply.errors import InvalidRequest
+from trooply.index.filters import MAX_ATTRIBUTE_KEY
 
 OPTIONS = (1, 2, 3)
 _VARIANT_COLUMNS = ("Variant SKU", "Variant Price", "Option1 Value", "Option2 Value", "Option3 Value")
@@ -135,7 +137,7 @@ def _variant_draft(handle: str, product: _Row, row: _Row, product_id: str, optio
     draft.attribute(GROUP_ATTRIBUTE, handle, "Handle")
     draft.attribute("gtin", row.get("Variant Barcode"), "Variant Barcode")
     for name, value in options.items():
-        draft.attribute(_attribute_name(name), value, name)
+        draft.attribute(_attribute_name(name, draft.attributes), value, name)
     return draft
 
 
@@ -174,6 +176,11 @@ def _variant_id(handle: str, option_values: list[str]) -> str:
     return "-".join(part for part in parts if part)
 
 
-def _attribute_name(option: str) -> str:
-    name = re.sub(r"[^a-z0-9_]+", "_", option.strip().lower()).strip("_")
-    return name[:64] or "option"
+def _attribute_name(option: str, taken: dict[str, Any]) -> str:
+    """The merchant's own option name (`Größe`, `サイズ`: any name filters exactly), lower-cased, without the dots an
+    attribute name cannot hold; a name already used by this product gets a number rather than overwriting it."""
+    base = option.strip().lower().replace(".", "_")[:MAX_ATTRIBUTE_KEY - 3] or "option"
+    name, number = base, 2
+    while name in taken:
+        name, number = f"{base}_{number}", number + 1
+    return name
