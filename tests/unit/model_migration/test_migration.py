@@ -306,7 +306,16 @@ def test_work_queued_by_another_process_is_picked_up_once(migration):
     assert migration.indexes.of(old_space).count(shop) == 2
     cli.cleanup()
     migration.service.resume_unfinished()
-    migration.wait_until(lambda _s: migration.indexes.of(old_space).count(shop) == 0)
+    migration.wait_until(lambda _s: _count_once_free(migration.indexes, old_space, shop) == 0)
+
+
+def _count_once_free(indexes: ModelIndexes, space: VectorSpace, tenant_id: str) -> int | None:
+    """The space's points, or None while the drop task still holds its folder (qdrant-client's local mode, this
+    test's stand-in for the server, lets one client at a time open a folder; seen once in a full run)."""
+    try:
+        return indexes.of(space).count(tenant_id)
+    except BlockingIOError:
+        return None
 
 
 def test_family_prompts_are_embedded_per_model(migration):
