@@ -223,8 +223,9 @@ def test_xml_is_streamed_in_memory_independent_of_the_feed_size() -> None:
                 held[number] = tracemalloc.get_traced_memory()[0]
     finally:
         tracemalloc.stop()
-    # Bounded caches (pydantic-core keeps 16k validated strings) are full by item 12,000.
-    assert held[24_000] - held[12_000] < 64 * 1024, held
+    # Bounded caches (pydantic-core keeps 16k validated strings) are full by item 12,000; a feed held whole would add
+    # about as much again as the first 12,000 items took (~1.1 MB), a bounded reader at most cache noise (seen 80 KB).
+    assert held[24_000] - held[12_000] < 256 * 1024, held
 
 
 def test_shopify_options_keep_the_merchants_names() -> None:
