@@ -93,3 +93,25 @@ def test_a_delete_racing_the_vector_write_leaves_no_orphan(shop, monkeypatch):
     wait_for_job(client, keys.secret_key, job_id)
     assert client.get("/v1/products/racy", headers=auth(keys.secret_key)).status_code == 404
     assert found_ids(client, keys.publishable_key) == []
+
+
+def test_a_delete_landing_while_the_batch_records_its_outcome_still_completes_the_job(shop, monkeypatch):
+    client, server, keys = shop
+    server.add_image("/a.png", solid_png(40, 40))
+    real_mark_indexed, deleter = ingest_module.IngestPipeline._mark_indexed, []
+
+    def mark_while_a_delete_arrives(item, record, image):
+        # The vector is written and the outcome read; the delete gets a second to land before the commit.
+        thread = threading.Thread(target=lambda: client.delete("/v1/products/late", headers=auth(keys.secret_key)))
+        thread.start()
+        deleter.append(thread)
+        thread.join(1.0)
+        real_mark_indexed(item, record, image)
+
+    monkeypatch.setattr(ingest_module.IngestPipeline, "_mark_indexed", staticmethod(mark_while_a_delete_arrives))
+    job = wait_for_job(client, keys.secret_key, post(client, keys.secret_key,
+                                                     [{"id": "late", "image_url": server.url("/a.png")}]), 30)
+    deleter[0].join(30)
+    assert job["counts"]["pending"] == 0
+    assert client.get("/v1/products/late", headers=auth(keys.secret_key)).status_code == 404
+    assert found_ids(client, keys.publishable_key) == []

@@ -234,6 +234,9 @@ class IngestPipeline:
         outcome = IngestOutcome()
         with self.db.session() as session:
             repo = CatalogRepository(session, tenant_id)
+            # Locked before the read: a DELETE landing between the read and the commit would leave this
+            # session updating a row that is gone, failing the whole task and stranding the job as running.
+            repo.lock_products(product_ids)
             current = repo.get_products(product_ids)
             for item in repo.pending_items(job_id, product_ids):
                 record, error = current.get(item.product_id), errors.get(item.product_id)
