@@ -3,28 +3,26 @@
 import threading
 from collections.abc import Callable
 
-from trooply.admin.purge import PURGE_TASK
 from trooply.admin.service import TenantAdminService
 from trooply.analytics.service import AnalyticsService
-from trooply.catalog.ingest import INGEST_TASK, IngestOutcome, IngestPipeline, run_ingest_task
-from trooply.catalog.queue import CeleryDispatcher, Dispatcher, InProcessQueue
+from trooply.catalog.ingest import IngestOutcome, IngestPipeline, run_ingest_task
 from trooply.catalog.service import CatalogService
-from trooply.colour_refresh.service import REFRESH_TASK, ColourRefreshService
+from trooply.colour_refresh.service import ColourRefreshService
 from trooply.colour_refresh.task import ColourRefresher
 from trooply.config import Settings
 from trooply.db import Database
-from trooply.duplicates.service import SCAN_TASK, DuplicateService
+from trooply.duplicates.service import DuplicateService
 from trooply.feedback.popularity import PopularityService
 from trooply.feedback.retention import RETENTION_SWEEP_SECONDS, RetentionSweep
 from trooply.feedback.service import FeedbackService
 from trooply.feeds.download import FeedDownloader
-from trooply.feeds.service import SYNC_TASK, FeedService
+from trooply.feeds.service import FeedService
 from trooply.index.base import SpaceIndex, VectorIndex
 from trooply.index.datadir_lock import DataDirLock
 from trooply.items.service import ItemService
 from trooply.model_migration.encoding import MigrationModels
 from trooply.model_migration.indexes import ModelIndexes
-from trooply.model_migration.service import DROP_SPACE_TASK, REENCODE_TASK, ModelService
+from trooply.model_migration.service import ModelService
 from trooply.model_migration.state import ModelSpec
 from trooply.model_migration.task import TenantReencoder
 from trooply.ranking.families import FamilyClassifier
@@ -36,6 +34,20 @@ from trooply.scheduling import PeriodicTask
 from trooply.search.encoders import QueryEncoders
 from trooply.search.retrieval import RankingSetup
 from trooply.search.service import SearchService
+from trooply.tasks.names import (
+    COLOUR_REFRESH_TASK,
+    DROP_SPACE_TASK,
+    FEED_SYNC_TASK,
+    FEEDS_DUE_TASK,
+    INGEST_TASK,
+    POPULARITY_TASK,
+    PURGE_TASK,
+    REENCODE_TASK,
+    RETENTION_TASK,
+    SCAN_TASK,
+    TASK_NAMES,
+)
+from trooply.tasks.queue import CeleryDispatcher, Dispatcher, InProcessQueue, Task
 from trooply.tenancy.service import TenantService
 from trooply.tenancy.usage import UsageService
 from trooply.vectors import VectorSpace
@@ -88,28 +100,40 @@ class Container:
         self.popularity = PopularityService(self.db, self._index, settings.ranking.popularity_half_life_days,
                                             settings.ranking.popularity_position_bias)
         self.duplicates = DuplicateService(self.db, self._index, settings, self._send_scan)
-        # The background tasks by name; both queue shapes run these functions (workers/tasks.py names Celery's).
-        self.dispatcher.register(INGEST_TASK, self.run_ingest)
-        self.dispatcher.register(SCAN_TASK, self.duplicates.run_scan)
         self.admin = TenantAdminService(self.db, self.tenants, settings, self.dispatcher, self._index)
-        self.dispatcher.register(PURGE_TASK, self.admin.run_purge)
         self.reencoder = TenantReencoder(self.db, self._indexes, self._encoder_for, self.fetcher, settings,
                                          self.models.read)
-        self.dispatcher.register(REENCODE_TASK, lambda tenant_id, space: self.models.reencode(
-            self.reencoder, tenant_id, space))
-        self.dispatcher.register(DROP_SPACE_TASK, self._drop_space)
         self.colour_refresh = ColourRefreshService(self.db, self.dispatcher)
         self.colour_refresher = ColourRefresher(self.db, self._index, self.fetcher, settings)
-        self.dispatcher.register(REFRESH_TASK, lambda tenant_id: self.colour_refresh.run(self.colour_refresher,
-                                                                                          tenant_id))
         self.feeds = FeedService(self.db, self.catalog, FeedDownloader.from_settings(settings), settings,
                                  self._send_feed_sync)
-        self.dispatcher.register(SYNC_TASK, self.feeds.run_sync)
+        for name, task in self.tasks().items():
+            self.dispatcher.register(name, task)
         self._refresher: PeriodicTask | None = None
         self._model_sweep: PeriodicTask | None = None
         self._purge_sweep: PeriodicTask | None = None
         self._feed_schedule: PeriodicTask | None = None
         self._retention_sweep: PeriodicTask | None = None
+
+    def tasks(self) -> dict[str, Task]:
+        """Every task name (trooply/tasks/names.py) to the function that runs it: both queue shapes run these,
+        embedded in this process, with Celery in a worker's container (workers/tasks.py)."""
+        tasks: dict[str, Task] = {
+            INGEST_TASK: self.run_ingest,
+            SCAN_TASK: self.duplicates.run_scan,
+            PURGE_TASK: self.admin.run_purge,
+            REENCODE_TASK: lambda tenant_id, space: self.models.reencode(self.reencoder, tenant_id, space),
+            DROP_SPACE_TASK: self._drop_space,
+            COLOUR_REFRESH_TASK: lambda tenant_id: self.colour_refresh.run(self.colour_refresher, tenant_id),
+            FEED_SYNC_TASK: self.feeds.run_sync,
+            # Sent by `trooply beat`; embedded, the periodic threads of `start` call the same functions.
+            POPULARITY_TASK: self.popularity.refresh_all,
+            FEEDS_DUE_TASK: self.feeds.sync_due,
+            RETENTION_TASK: self.retention.run,
+        }
+        if set(tasks) != set(TASK_NAMES):
+            raise RuntimeError(f"tasks without a function or a declared name: {set(tasks) ^ set(TASK_NAMES)}")
+        return tasks
 
     @property
     def embedded_queue(self) -> bool:
@@ -189,7 +213,7 @@ class Container:
         self.db.close()
 
     def _send_feed_sync(self, tenant_id: str, sync_id: str) -> None:
-        self.dispatcher.send(SYNC_TASK, [tenant_id, sync_id])
+        self.dispatcher.send(FEED_SYNC_TASK, [tenant_id, sync_id])
 
     def _send_scan(self, tenant_id: str, scan_id: str) -> None:
         self.dispatcher.send(SCAN_TASK, [tenant_id, scan_id])

@@ -12,12 +12,11 @@ from celery.signals import worker_process_init, worker_ready
 
 from trooply.config import Settings
 from trooply.container import Container
-from trooply.feedback.retention import RETENTION_SWEEP_SECONDS, RETENTION_TASK
-from trooply.feeds.service import DUE_TASK as FEEDS_DUE_TASK
+from trooply.feedback.retention import RETENTION_SWEEP_SECONDS
+from trooply.tasks.names import FEEDS_DUE_TASK, POPULARITY_TASK, RETENTION_TASK
 
 log = logging.getLogger(__name__)
 settings = Settings()
-POPULARITY_TASK = "trooply.refresh_popularity"
 
 app = Celery("trooply", broker=settings.redis_url, include=["workers.tasks"])
 app.conf.update(

@@ -13,7 +13,6 @@ from trooply.admin.service import TenantAdminService
 from trooply.analytics.service import AnalyticsService
 from trooply.api.body import gate_before_body
 from trooply.api.cors import admit_browser_origin
-from trooply.catalog.queue import Dispatcher
 from trooply.catalog.service import CatalogService
 from trooply.colour_refresh.service import ColourRefreshService
 from trooply.config import Settings
@@ -27,6 +26,7 @@ from trooply.model_migration.service import ModelService
 from trooply.ranking.profiles import ScoringProfile
 from trooply.ranking.rules import RuleService
 from trooply.search.service import SearchService
+from trooply.tasks.queue import Dispatcher
 from trooply.tenancy.service import Principal, TenantService
 from trooply.tenancy.usage import UsageService
 from trooply.vision.query_fetch import QueryImageFetcher

@@ -11,8 +11,6 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
-from trooply.catalog.queue import Dispatcher, background_task
-from trooply.catalog.send_once import SendOnce
 from trooply.config import Settings
 from trooply.db import Database, utcnow
 from trooply.errors import Conflict, InvalidRequest
@@ -22,12 +20,13 @@ from trooply.model_migration.repository import ModelStateRepository, TenantMigra
 from trooply.model_migration.schemas import MigrationOut, ModelOut, ModelsOut
 from trooply.model_migration.state import ModelSnapshot, ModelSpec, ModelStateCache
 from trooply.model_migration.task import TenantReencoder
+from trooply.tasks.names import DROP_SPACE_TASK, REENCODE_TASK
+from trooply.tasks.queue import Dispatcher
+from trooply.tasks.send_once import SendOnce
 from trooply.vectors import VectorSpace
 from trooply.vision.sources import ModelLoadError, resolve
 
 log = logging.getLogger(__name__)
-REENCODE_TASK = background_task("trooply.model_reencode_tenant")
-DROP_SPACE_TASK = background_task("trooply.model_drop_space")
 
 
 def model_spec(model: str, pretrained: str) -> ModelSpec:

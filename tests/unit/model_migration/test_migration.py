@@ -16,7 +16,6 @@ from tests.support.images import two_halves_png
 from tests.support.postgres import postgres_server
 from tests.support.queues import WorkerQueue
 from trooply.catalog.models import INDEXED, PENDING, ProductRecord
-from trooply.catalog.queue import InProcessQueue
 from trooply.config import Settings
 from trooply.db import Database
 from trooply.errors import Conflict, ServiceUnavailable, TrooplyError
@@ -25,9 +24,11 @@ from trooply.index.server import QdrantServerIndex
 from trooply.index.words import lexicon
 from trooply.model_migration.indexes import ModelIndexes
 from trooply.model_migration.repository import ModelStateRepository, TenantMigrationRepository
-from trooply.model_migration.service import DROP_SPACE_TASK, REENCODE_TASK, ModelService
+from trooply.model_migration.service import ModelService
 from trooply.model_migration.state import ModelSpec
 from trooply.model_migration.task import TenantReencoder
+from trooply.tasks.names import DROP_SPACE_TASK, REENCODE_TASK
+from trooply.tasks.queue import InProcessQueue
 from trooply.tenancy.service import TenantService
 from trooply.vectors import VectorSpace
 from trooply.vision.encoder import ClipEncoder
