@@ -236,6 +236,17 @@ class Container:
         self.runtime.release_clips({(spec.model, spec.pretrained) for spec in self.models.read().written})
 
     def _open_index(self, space: VectorSpace) -> SpaceIndex:
+        from trooply.index.legacy_layout import move_legacy_layout
+
+        index = self._open_engine(space)
+        try:
+            move_legacy_layout(index)  # the layout from before tiers, before the index serves a call
+        except BaseException:
+            index.close()  # not kept: the next use opens it and tries the move again
+            raise
+        return index
+
+    def _open_engine(self, space: VectorSpace) -> SpaceIndex:
         if self.settings.qdrant.url:
             from trooply.index.server import QdrantServerIndex
 
