@@ -273,23 +273,23 @@ def _tiers_on_disk(settings: Settings, db):
     if settings.qdrant.url:
         return None
     from trooply.index.edge import tier_on_disk
-    from trooply.model_migration.service import ModelService
+    from trooply.model_migration.service import ModelMigrationService
 
-    space = ModelService(db, settings, None).read().active.space.name
+    space = ModelMigrationService(db, settings, None).read().active.space.name
     return lambda tenant_id: tier_on_disk(settings.data_dir, space, tenant_id)
 
 
 def _models(args, settings: Settings) -> None:
     """Embedded, the running `trooply serve` picks the work up within seconds; with Celery, the workers do."""
     from trooply.db import Database
-    from trooply.model_migration.service import ModelService
+    from trooply.model_migration.service import ModelMigrationService
     from trooply.tasks.queue import CeleryDispatcher
 
     db = Database(settings.sql_url)
     dispatcher = CeleryDispatcher(settings.redis_url) if settings.redis_url else None
     try:
         db.migrate()
-        service = ModelService(db, settings, dispatcher)
+        service = ModelMigrationService(db, settings, dispatcher)
         service.ensure_state()
         calls = {"status": service.status, "cutover": service.cutover, "rollback": service.rollback,
                  "abort": service.abort, "retry": service.retry_failures,

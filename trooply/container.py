@@ -11,6 +11,7 @@ from trooply.colour_refresh.service import ColourRefreshService
 from trooply.colour_refresh.task import ColourRefresher
 from trooply.config import Settings
 from trooply.db import Database
+from trooply.detection.service import DetectionService
 from trooply.duplicates.service import DuplicateService
 from trooply.feedback.popularity import PopularityService
 from trooply.feedback.retention import RETENTION_SWEEP_SECONDS, RetentionSweep
@@ -19,17 +20,16 @@ from trooply.feeds.download import FeedDownloader
 from trooply.feeds.service import FeedService
 from trooply.index.base import SpaceIndex, VectorIndex
 from trooply.index.datadir_lock import DataDirLock
-from trooply.items.service import ItemService
 from trooply.model_migration.encoding import MigrationModels
 from trooply.model_migration.indexes import ModelIndexes
-from trooply.model_migration.service import ModelService
+from trooply.model_migration.service import ModelMigrationService
 from trooply.model_migration.state import ModelSpec
 from trooply.model_migration.task import TenantReencoder
 from trooply.ranking.families import FamilyClassifier
 from trooply.ranking.profiles import DEFAULT_PROFILES_DIR, load_profiles
 from trooply.ranking.rules import RuleService
+from trooply.runtime.inference import ModelRuntime, SlotDetector
 from trooply.runtime.lazy import Lazy
-from trooply.runtime.models import ModelRuntime, SlotDetector
 from trooply.scheduling import PeriodicTask
 from trooply.search.encoders import QueryEncoders
 from trooply.search.retrieval import RankingSetup
@@ -72,26 +72,29 @@ class Container:
         # A bad profile file fails start-up.
         self.profiles = load_profiles(settings.ranking.profiles_dir or DEFAULT_PROFILES_DIR)
         # The active CLIP model (and a migration's other one) as SQL records it, re-read every few seconds.
-        self.models = ModelService(self.db, settings, self.dispatcher)
+        self.model_migration = ModelMigrationService(self.db, settings, self.dispatcher)
         self.runtime = ModelRuntime(settings)  # every model, CLIP loaded on first use; forward passes on its threads
-        self.runtime.follow(self._active_model)
+        self.runtime.follow_active_model(self._active_model)
         # Opened on first use: `trooply migrate`, `reindex` and the Celery shape's API never load what they skip.
         # One index per model's vector space; services see them as one (reads: the active model's).
         self._dir_lock: DataDirLock | None = None
         self._open_lock = threading.Lock()
-        self._indexes: Lazy[ModelIndexes] = Lazy(lambda: ModelIndexes(self.models.state.current, self._open_index))
+        self._indexes: Lazy[ModelIndexes] = Lazy(lambda: ModelIndexes(self.model_migration.state.current,
+                                                                      self._open_index))
         self._index: Callable[[], VectorIndex] = self._indexes
         self._pipeline: Lazy[IngestPipeline] = Lazy(self._open_pipeline)
         self.classifier = FamilyClassifier(self.profiles, self.runtime.clip)
         self.tenants = TenantService(self.db, settings.limits.key_cache_seconds, plans=settings.plans)
-        self.catalog = CatalogService(self.db, self._index, self.dispatcher, settings, self.classifier.of_category)
+        self.catalog = CatalogService(self.db, self._index, self.dispatcher, settings,
+                                      self.classifier.family_of_category)
         self.rules = RuleService(self.db, list(self.profiles))
         self.usage = UsageService(self.db, settings)
         loader = QueryImageLoader(self.fetcher, settings.images.max_pixels, settings.images.decode_max_side,
                                   settings.images.max_concurrent_large_decodes)
         self.zero_shot_detector = ZeroShotDetector(self.runtime.clip, settings.detection.max_proposals)
-        self.items = ItemService(loader, self._detector(), self.zero_shot_detector, self.runtime.clip, self.usage)
-        self.search = SearchService(QueryEncoders(self.runtime.clip, self.runtime.transcribe, loader, self.items),
+        self.detection = DetectionService(loader, self._detector(), self.zero_shot_detector, self.runtime.clip,
+                                          self.usage)
+        self.search = SearchService(QueryEncoders(self.runtime.clip, self.runtime.transcribe, loader, self.detection),
                                     self._index, RankingSetup(self.profiles, self.classifier, self.rules), self.db,
                                     settings)
         self.feedback = FeedbackService(self.db, self.search.log_writer)
@@ -102,7 +105,7 @@ class Container:
         self.duplicates = DuplicateService(self.db, self._index, settings, self._send_scan)
         self.admin = TenantAdminService(self.db, self.tenants, settings, self.dispatcher, self._index)
         self.reencoder = TenantReencoder(self.db, self._indexes, self._encoder_for, self.fetcher, settings,
-                                         self.models.read)
+                                         self.model_migration.read)
         self.colour_refresh = ColourRefreshService(self.db, self.dispatcher)
         self.colour_refresher = ColourRefresher(self.db, self._index, self.fetcher, settings)
         self.feeds = FeedService(self.db, self.catalog, FeedDownloader.from_settings(settings), settings,
@@ -122,7 +125,7 @@ class Container:
             INGEST_TASK: self.run_ingest,
             SCAN_TASK: self.duplicates.run_scan,
             PURGE_TASK: self.admin.run_purge,
-            REENCODE_TASK: lambda tenant_id, space: self.models.reencode(self.reencoder, tenant_id, space),
+            REENCODE_TASK: lambda tenant_id, space: self.model_migration.reencode(self.reencoder, tenant_id, space),
             DROP_SPACE_TASK: self._drop_space,
             COLOUR_REFRESH_TASK: lambda tenant_id: self.colour_refresh.run(self.colour_refresher, tenant_id),
             FEED_SYNC_TASK: self.feeds.run_sync,
@@ -172,8 +175,9 @@ class Container:
             # `trooply models …`).
             self._purge_sweep = PeriodicTask(PURGE_SWEEP_SECONDS, self.admin.resume_purges, "tenant-purge")
             self.admin.resume_purges()
-            self._model_sweep = PeriodicTask(MODEL_SWEEP_SECONDS, self.models.resume_unfinished, "model-migration")
-            self.models.resume_unfinished()
+            self._model_sweep = PeriodicTask(MODEL_SWEEP_SECONDS, self.model_migration.resume_unfinished,
+                                             "model-migration")
+            self.model_migration.resume_unfinished()
             self.colour_refresh.start()  # tenants stored by an older colour signal (none once current), resumed
             # Celery beat sends the due feeds' syncs in the other shapes (workers/celery_app.py).
             self.feeds.resume_unfinished()
@@ -189,7 +193,7 @@ class Container:
         settings at the very first start)."""
         self.db.migrate()
         self.tenants.check_plans()
-        self.models.ensure_state()
+        self.model_migration.ensure_state()
 
     def stop(self) -> None:
         for periodic in (self._refresher, self._model_sweep, self._purge_sweep, self._feed_schedule,
@@ -224,7 +228,7 @@ class Container:
         return self.zero_shot_detector
 
     def _active_model(self) -> tuple[str, str]:
-        active = self.models.state.current().active
+        active = self.model_migration.state.current().active
         return active.model, active.pretrained
 
     def _encoder_for(self, spec: ModelSpec) -> ClipEncoder:
@@ -232,8 +236,8 @@ class Container:
 
     def _drop_space(self, space_name: str, dim: int) -> None:
         """The cleanup task: the retired model's vectors, then the model itself where this process loaded it."""
-        self.models.drop_space(self._indexes(), space_name, dim)
-        self.runtime.release_clips({(spec.model, spec.pretrained) for spec in self.models.read().written})
+        self.model_migration.drop_space(self._indexes(), space_name, dim)
+        self.runtime.release_clips({(spec.model, spec.pretrained) for spec in self.model_migration.read().written})
 
     def _open_index(self, space: VectorSpace) -> SpaceIndex:
         from trooply.index.legacy_layout import move_legacy_layout
@@ -260,5 +264,5 @@ class Container:
                          self.settings.index.promotion_threshold, lock=self._dir_lock)
 
     def _open_pipeline(self) -> IngestPipeline:
-        return IngestPipeline(self.db, self._index(), MigrationModels(self.models, self._indexes, self._encoder_for),
-                              self.classifier, self.fetcher, self.settings)
+        targets = MigrationModels(self.model_migration, self._indexes, self._encoder_for)
+        return IngestPipeline(self.db, self._index(), targets, self.classifier, self.fetcher, self.settings)

@@ -224,8 +224,8 @@ class IngestPipeline:
         """Precomputed here so that ranking reads a label instead of classifying 30 candidates per query.
         Without a new vector, a known category re-maps the family; otherwise the stored one stays."""
         category = record.meta.get("category")
-        guess = (self.classifier.of_product(category, vector, encoder) if vector is not None
-                 else self.classifier.of_category(category))
+        guess = (self.classifier.family_of_product(category, vector, encoder) if vector is not None
+                 else self.classifier.family_of_category(category))
         if guess is not None:
             record.family, record.family_confidence = guess.family, guess.confidence
 

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 from trooply.catalog.ingest import ModelTarget
 from trooply.errors import TrooplyError
 from trooply.model_migration.indexes import ModelIndexes
-from trooply.model_migration.service import ModelService
+from trooply.model_migration.service import ModelMigrationService
 from trooply.model_migration.state import ModelSpec
 from trooply.vision.encoder import ClipEncoder
 
@@ -15,7 +15,7 @@ from trooply.vision.encoder import ClipEncoder
 class MigrationModels:
     """Ingest's view of the model state (trooply.catalog.ingest.IngestModels)."""
 
-    def __init__(self, service: ModelService, indexes: Callable[[], ModelIndexes],
+    def __init__(self, service: ModelMigrationService, indexes: Callable[[], ModelIndexes],
                  encoder_for: Callable[[ModelSpec], ClipEncoder]) -> None:
         self._service = service
         self._indexes = indexes

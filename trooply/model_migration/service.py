@@ -35,7 +35,7 @@ def model_spec(model: str, pretrained: str) -> ModelSpec:
     return ModelSpec(model, pretrained, source.space)
 
 
-class ModelService:
+class ModelMigrationService:
     def __init__(self, db: Database, settings: Settings, dispatcher: Dispatcher | None) -> None:
         self.db = db
         self.settings = settings

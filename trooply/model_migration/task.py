@@ -174,7 +174,7 @@ class TenantReencoder:
         still = [pid for pid in ids if pid in current and current[pid].image_url == page.urls[pid]]
         encoded = [pid for pid in still if pid in page.vectors]
         indexes = self._indexes()
-        stored = {p.product_id: p.payload for p in indexes.of(state.active.space).retrieve(tenant_id, encoded)}
+        stored = {p.product_id: p.payload for p in indexes.index_of(state.active.space).retrieve(tenant_id, encoded)}
         assert state.target is not None
         points = [IndexPoint(pid, page.vectors[pid], stored[pid]) for pid in encoded if pid in stored]
         indexes.for_writes(state.target.space).upsert(tenant_id, points)

@@ -113,7 +113,7 @@ class ModelRuntime:
                                       max_queue=max_queue, describe=lambda d: d.describe())
         self._janitor: PeriodicTask | None = None
 
-    def follow(self, active_model: Callable[[], tuple[str, str]]) -> None:
+    def follow_active_model(self, active_model: Callable[[], tuple[str, str]]) -> None:
         """Where the active CLIP model is decided (the model state in SQL) instead of the settings."""
         self._active_model = active_model
 
