@@ -21,9 +21,7 @@ from trooply.feeds.service import FeedService
 from trooply.index.base import SpaceIndex, VectorIndex
 from trooply.index.datadir_lock import DataDirLock
 from trooply.model_migration.encoding import MigrationModels
-from trooply.model_migration.indexes import ModelIndexes
 from trooply.model_migration.service import ModelMigrationService
-from trooply.model_migration.state import ModelSpec
 from trooply.model_migration.task import TenantReencoder
 from trooply.ranking.families import FamilyClassifier
 from trooply.ranking.profiles import DEFAULT_PROFILES_DIR, load_profiles
@@ -34,6 +32,8 @@ from trooply.scheduling import PeriodicTask
 from trooply.search.encoders import QueryEncoders
 from trooply.search.retrieval import RankingSetup
 from trooply.search.service import SearchService
+from trooply.spaces.live import LiveSpaces
+from trooply.spaces.state import ModelSpec
 from trooply.tasks.names import (
     COLOUR_REFRESH_TASK,
     DROP_SPACE_TASK,
@@ -79,7 +79,7 @@ class Container:
         # One index per model's vector space; services see them as one (reads: the active model's).
         self._dir_lock: DataDirLock | None = None
         self._open_lock = threading.Lock()
-        self._indexes: Lazy[ModelIndexes] = Lazy(lambda: ModelIndexes(self.model_migration.state.current,
+        self._indexes: Lazy[LiveSpaces] = Lazy(lambda: LiveSpaces(self.model_migration.state.current,
                                                                       self._open_index))
         self._index: Callable[[], VectorIndex] = self._indexes
         self._pipeline: Lazy[IngestPipeline] = Lazy(self._open_pipeline)

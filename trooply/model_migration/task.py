@@ -23,10 +23,10 @@ from trooply.config import Settings
 from trooply.db import Database
 from trooply.errors import TrooplyError
 from trooply.index.base import IndexPoint
-from trooply.model_migration.indexes import ModelIndexes
 from trooply.model_migration.models import DONE, RUNNING
 from trooply.model_migration.repository import TenantMigrationRepository
-from trooply.model_migration.state import ModelSnapshot, ModelSpec
+from trooply.spaces.live import LiveSpaces
+from trooply.spaces.state import ModelSnapshot, ModelSpec
 from trooply.vision.decode import DecodedImage, decode_image
 from trooply.vision.encoder import ClipEncoder
 from trooply.vision.fetch import ImageFetcher
@@ -42,7 +42,7 @@ class EncodedPage:
 
 
 class TenantReencoder:
-    def __init__(self, db: Database, indexes: Callable[[], ModelIndexes],
+    def __init__(self, db: Database, indexes: Callable[[], LiveSpaces],
                  encoder_for: Callable[[ModelSpec], ClipEncoder], fetcher: ImageFetcher, settings: Settings,
                  read_state: Callable[[], ModelSnapshot]) -> None:
         self.db = db

@@ -22,11 +22,11 @@ from trooply.errors import Conflict, ServiceUnavailable, TrooplyError
 from trooply.index.base import HybridQuery, IndexPoint
 from trooply.index.server import QdrantServerIndex
 from trooply.index.words import lexicon
-from trooply.model_migration.indexes import ModelIndexes
 from trooply.model_migration.repository import ModelStateRepository, TenantMigrationRepository
 from trooply.model_migration.service import ModelMigrationService
-from trooply.model_migration.state import ModelSpec
 from trooply.model_migration.task import TenantReencoder
+from trooply.spaces.live import LiveSpaces
+from trooply.spaces.state import ModelSpec
 from trooply.tasks.names import DROP_SPACE_TASK, REENCODE_TASK
 from trooply.tasks.queue import InProcessQueue
 from trooply.tenancy.service import TenantService
@@ -51,7 +51,7 @@ class Migration:
     settings: Settings
     db: Database
     service: ModelMigrationService
-    indexes: ModelIndexes
+    indexes: LiveSpaces
     queue: InProcessQueue
     images: ImageServer
     reencoder: TenantReencoder
@@ -103,7 +103,7 @@ def _migration(settings: Settings) -> Iterator[Migration]:
     service.ensure_state()
     # One local qdrant-client per model, as the service opens one per space; on disk, so that a reopened
     # index shows what the cleanup left.
-    indexes = ModelIndexes(service.state.current, lambda space: QdrantServerIndex(
+    indexes = LiveSpaces(service.state.current, lambda space: QdrantServerIndex(
         QdrantClient(path=str(settings.data_dir / "qdrant" / space.name)), space))
     fetcher = ImageFetcher.from_settings(settings)
     reencoder = TenantReencoder(db, lambda: indexes, encoder_for, fetcher, settings, service.read)
@@ -310,7 +310,7 @@ def test_work_queued_by_another_process_is_picked_up_once(migration):
     migration.wait_until(lambda _s: _count_once_free(migration.indexes, old_space, shop) == 0)
 
 
-def _count_once_free(indexes: ModelIndexes, space: VectorSpace, tenant_id: str) -> int | None:
+def _count_once_free(indexes: LiveSpaces, space: VectorSpace, tenant_id: str) -> int | None:
     """The space's points, or None while the drop task still holds its folder (qdrant-client's local mode, this
     test's stand-in for the server, lets one client at a time open a folder; seen once in a full run)."""
     try:

@@ -21,11 +21,11 @@ from trooply.index.base import (
     TierStatus,
     VectorIndex,
 )
-from trooply.model_migration.state import ModelSnapshot
+from trooply.spaces.state import ModelSnapshot
 from trooply.vectors import VectorSpace
 
 
-class ModelIndexes:
+class LiveSpaces:
     def __init__(self, state: Callable[[], ModelSnapshot], open_index: Callable[[VectorSpace], SpaceIndex]) -> None:
         self._state = state
         self._open_index = open_index
