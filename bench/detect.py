@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--proposals", type=int, default=48)
     args = parser.parse_args()
-    encoder = ClipEncoder(args.model, "random", policy=BatchPolicy(max_batch=64))
+    encoder = ClipEncoder.load(args.model, "random", policy=BatchPolicy(max_batch=64))
     detector = ZeroShotDetector(lambda: encoder, args.proposals)
     detector.detect(street_photo(640, 0))  # warm-up: class prompts embedded once
     print(f"{args.model}, up to {args.proposals} proposals, {args.runs} images per size")

@@ -86,7 +86,7 @@ def measure(args: argparse.Namespace, runtime: str, images: list[Image.Image], p
     """One runtime: load (export the first time), batched images/s, one query's p50/p95, memory it took."""
     before = rss_mib()
     started = time.perf_counter()
-    encoder = ClipEncoder(args.model, args.pretrained, policy=BatchPolicy(max_batch=args.batch), text_cache_size=0,
+    encoder = ClipEncoder.load(args.model, args.pretrained, policy=BatchPolicy(max_batch=args.batch), text_cache_size=0,
                           runtime=runtime, export_dir=args.export_dir, onnx_threads=args.onnx_threads,
                           preprocess_workers=args.preprocess_workers)
     load_s = time.perf_counter() - started

@@ -152,7 +152,7 @@ def run(count: int, per_kind: int, weight: float, dim_model: str, compare_writes
         tiers.document_words(payload)
     print(f"  tokenising a product's words: {(time.perf_counter() - began) / len(payloads) * 1e6:.0f} us")
     built = time.perf_counter()
-    index.active.build_graph(tenant)  # a catalogue at rest has its graph (ModelIndexes ▸ the Edge index)
+    index.active.build_graph(tenant)  # a catalogue at rest has its graph (LiveSpaces ▸ the Edge index)
     print(f"  HNSW graph built in {time.perf_counter() - built:.1f}s")
 
     def search(query: str, keyword_weight: float | None) -> list[str]:

@@ -7,10 +7,10 @@ import sys
 from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 
-from trooply.catalog.queue import WORKER_CHOICES
 from trooply.config import Settings
 from trooply.errors import TrooplyError
 from trooply.observability import configure_logging
+from trooply.tasks.queue import WORKER_CHOICES
 from trooply.tools.benchmarks import LAYOUTS
 
 
@@ -184,7 +184,7 @@ def _worker(args, settings: Settings) -> int:
               "its own in-process workers)", file=sys.stderr)
         return 2
     import workers.tasks  # noqa: F401  (declares every task, so that every background queue is known)
-    from trooply.catalog.queue import worker_queues
+    from trooply.tasks.queue import worker_queues
     from workers.celery_app import app
 
     app.worker_main(["worker", "--loglevel=INFO", f"--concurrency={args.concurrency}", f"--pool={args.pool}",
@@ -225,8 +225,8 @@ def _begin_colour_refresh(db, settings: Settings) -> None:
     """Stored colours older than the colour signal are recomputed in the background: embedded by `trooply serve`
     (which resumes it at start); with Celery by the workers, if Redis answers now (a migrate job may run before
     it), else once POST /admin/v1/colour-refresh sends it."""
-    from trooply.catalog.queue import CeleryDispatcher
     from trooply.colour_refresh.service import ColourRefreshService
+    from trooply.tasks.queue import CeleryDispatcher
 
     dispatcher = CeleryDispatcher(settings.redis_url) if settings.redis_url else None
     try:
@@ -251,8 +251,8 @@ def _tenant_admin(settings: Settings):
     purge goes to the Celery workers, or embedded, to the running `trooply serve`'s purge sweep (or its next
     start)."""
     from trooply.admin.service import TenantAdminService
-    from trooply.catalog.queue import CeleryDispatcher
     from trooply.db import Database
+    from trooply.tasks.queue import CeleryDispatcher
     from trooply.tenancy.service import TenantService
 
     db = Database(settings.sql_url)
@@ -273,23 +273,23 @@ def _tiers_on_disk(settings: Settings, db):
     if settings.qdrant.url:
         return None
     from trooply.index.edge import tier_on_disk
-    from trooply.model_migration.service import ModelService
+    from trooply.model_migration.service import ModelMigrationService
 
-    space = ModelService(db, settings, None).read().active.space.name
+    space = ModelMigrationService(db, settings, None).read().active.space.name
     return lambda tenant_id: tier_on_disk(settings.data_dir, space, tenant_id)
 
 
 def _models(args, settings: Settings) -> None:
     """Embedded, the running `trooply serve` picks the work up within seconds; with Celery, the workers do."""
-    from trooply.catalog.queue import CeleryDispatcher
     from trooply.db import Database
-    from trooply.model_migration.service import ModelService
+    from trooply.model_migration.service import ModelMigrationService
+    from trooply.tasks.queue import CeleryDispatcher
 
     db = Database(settings.sql_url)
     dispatcher = CeleryDispatcher(settings.redis_url) if settings.redis_url else None
     try:
         db.migrate()
-        service = ModelService(db, settings, dispatcher)
+        service = ModelMigrationService(db, settings, dispatcher)
         service.ensure_state()
         calls = {"status": service.status, "cutover": service.cutover, "rollback": service.rollback,
                  "abort": service.abort, "retry": service.retry_failures,

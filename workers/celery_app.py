@@ -12,12 +12,11 @@ from celery.signals import worker_process_init, worker_ready
 
 from trooply.config import Settings
 from trooply.container import Container
-from trooply.feedback.retention import RETENTION_SWEEP_SECONDS, RETENTION_TASK
-from trooply.feeds.service import DUE_TASK as FEEDS_DUE_TASK
+from trooply.feedback.retention import RETENTION_SWEEP_SECONDS
+from trooply.tasks.names import FEEDS_DUE_TASK, POPULARITY_TASK, RETENTION_TASK
 
 log = logging.getLogger(__name__)
 settings = Settings()
-POPULARITY_TASK = "trooply.refresh_popularity"
 
 app = Celery("trooply", broker=settings.redis_url, include=["workers.tasks"])
 app.conf.update(
@@ -69,7 +68,7 @@ def _resume_unfinished(**_kwargs) -> None:
     main.prepare()
     main.catalog.resume_unfinished()
     main.admin.resume_purges()
-    main.models.resume_unfinished()
+    main.model_migration.resume_unfinished()
     main.colour_refresh.start()  # stored colours older than the colour signal (none once current), and unfinished
     threading.Thread(target=_sweep_forever, args=(main,), name="stale-sweep", daemon=True).start()
 
@@ -78,7 +77,7 @@ def _sweep_forever(main: Container) -> None:
     """As the embedded server's sweeps: work whose message was lost (feed syncs included), tenants deleted by the
     CLI while no worker ran, and a model migration's tenants created since it began."""
     sweeps = {"stale ingest": lambda: main.catalog.resume_unfinished(stale_after=STALE_AFTER_S),
-              "tenant purge": main.admin.resume_purges, "model migration": main.models.resume_unfinished,
+              "tenant purge": main.admin.resume_purges, "model migration": main.model_migration.resume_unfinished,
               "feed sync": lambda: main.feeds.resume_unfinished(stale_only=True)}
     while True:  # a daemon thread: it ends with the worker process
         time.sleep(SWEEP_INTERVAL_S)

@@ -236,9 +236,9 @@ def test_a_due_scheduled_feed_is_synced_by_the_embedded_thread(shop: Shop) -> No
 
 def test_celery_beat_sends_the_due_feeds_task() -> None:
     import workers.tasks  # noqa: F401  (registers the tasks)
-    from trooply.feeds.service import DUE_TASK, SYNC_TASK
+    from trooply.tasks.names import FEED_SYNC_TASK, FEEDS_DUE_TASK
     from workers.celery_app import app
 
-    entry = next(entry for entry in app.conf.beat_schedule.values() if entry["task"] == DUE_TASK)
+    entry = next(entry for entry in app.conf.beat_schedule.values() if entry["task"] == FEEDS_DUE_TASK)
     assert entry["schedule"] == 60.0
-    assert {DUE_TASK, SYNC_TASK} <= set(app.tasks)
+    assert {FEEDS_DUE_TASK, FEED_SYNC_TASK} <= set(app.tasks)

@@ -16,11 +16,9 @@ from tests.support.services import (
     stop,
     trooply_env,
 )
-from trooply.admin.purge import PURGE_TASK
 from trooply.api.app import create_app
-from trooply.catalog.ingest import INGEST_TASK
-from trooply.catalog.queue import INGEST_QUEUE, CeleryDispatcher, queue_of
-from trooply.duplicates.service import SCAN_TASK
+from trooply.tasks.names import INGEST_TASK, PURGE_TASK, SCAN_TASK
+from trooply.tasks.queue import INGEST_QUEUE, CeleryDispatcher, queue_of
 
 
 def worker(tmp_path, redis_url, name, queues="all"):

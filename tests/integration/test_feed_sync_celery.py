@@ -13,10 +13,10 @@ from tests.support.image_server import ImageServer
 from tests.support.images import solid_png
 from tests.support.services import redis_server, stop
 from trooply.api.app import create_app
-from trooply.catalog.queue import CeleryDispatcher
 from trooply.db import utcnow
 from trooply.feeds.models import Feed
-from trooply.feeds.service import DUE_TASK
+from trooply.tasks.names import FEEDS_DUE_TASK
+from trooply.tasks.queue import CeleryDispatcher
 
 
 def feed_of(images: ImageServer, ids: list[str]) -> str:
@@ -57,7 +57,7 @@ def test_a_worker_syncs_the_feed_and_beats_task_queues_the_due_one(tmp_path):
                 feed.publish(feed_of(images, ["a", "b"]))
                 with client.app.state.container.db.session() as session:  # the hour has passed
                     session.get(Feed, feed_id).next_sync_at = utcnow() - timedelta(seconds=1)
-                dispatcher.send(DUE_TASK, [])  # what `trooply beat` sends every TROOPLY_FEED_SCHEDULE_CHECK_SECONDS
+                dispatcher.send(FEEDS_DUE_TASK, [])  # as `trooply beat` does every TROOPLY_FEED_SCHEDULE_CHECK_SECONDS
                 latest = finished_syncs(client, key, feed_id, 2, tmp_path / "worker.log")[0]
                 assert (latest["trigger"], latest["counts"]["added"], latest["counts"]["unchanged"]) == (
                     "schedule", 1, 1), latest

@@ -119,10 +119,10 @@ def test_a_restart_on_another_model_keeps_the_recorded_one_until_a_migration(tmp
             assert container.encoder.space.size == DIM and "is ignored: the active model is" in caplog.text
             found = client.post("/v1/search/text", json={"query": "shirt"}, headers=auth(creds.publishable_key))
             assert found.status_code == 200 and [r["id"] for r in found.json()["results"]] == ["p"]
-            container.models.migrate("trooply-test-tiny", "random")
+            container.model_migration.migrate("trooply-test-tiny", "random")
             deadline = time.monotonic() + 60
-            while container.models.status().migrating is not None:
-                assert time.monotonic() < deadline, container.models.status()
+            while container.model_migration.status().migrating is not None:
+                assert time.monotonic() < deadline, container.model_migration.status()
                 time.sleep(0.05)
             time.sleep(0.3)  # the state cache
             assert container.encoder.space.size == 64

@@ -210,7 +210,7 @@ def test_the_celery_workers_run_the_migration(tmp_path):
                 job = client.post("/v1/products", json={"products": products},
                                   headers={"Authorization": f"Bearer {creds.secret_key}"}).json()
                 wait_for_job(client, creds.secret_key, job["job_id"], timeout=120)
-                models_service = client.app.state.container.models
+                models_service = client.app.state.container.model_migration
                 assert models_service.migrate(*TARGET.values()).migrating.total == 6
                 deadline = time.monotonic() + 120
                 while (state := models_service.status()).migrating is not None:

@@ -24,8 +24,8 @@ def settings_from(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Setti
 def consumed_queues(argv: list[str]) -> set[str]:
     """The Celery queues a `trooply worker …` command consumes."""
     import workers.tasks  # noqa: F401  (declares every task, as `trooply worker` does)
-    from trooply.catalog.queue import worker_queues
     from trooply.cli import _parser
+    from trooply.tasks.queue import worker_queues
 
     assert argv[:2] == ["trooply", "worker"], argv
     return set(worker_queues(_parser().parse_args(argv[1:]).queues))
@@ -33,14 +33,17 @@ def consumed_queues(argv: list[str]) -> set[str]:
 
 def background_queues() -> set[str]:
     """The Celery queues of the five background tasks, one per kind."""
-    from trooply.admin.purge import PURGE_TASK
-    from trooply.catalog.queue import queue_of
-    from trooply.colour_refresh.service import REFRESH_TASK
-    from trooply.duplicates.service import SCAN_TASK
-    from trooply.feeds.service import SYNC_TASK
-    from trooply.model_migration.service import DROP_SPACE_TASK, REENCODE_TASK
+    from trooply.tasks.names import (
+        COLOUR_REFRESH_TASK,
+        DROP_SPACE_TASK,
+        FEED_SYNC_TASK,
+        PURGE_TASK,
+        REENCODE_TASK,
+        SCAN_TASK,
+    )
+    from trooply.tasks.queue import queue_of
 
-    tasks = (PURGE_TASK, SCAN_TASK, REENCODE_TASK, DROP_SPACE_TASK, REFRESH_TASK, SYNC_TASK)
+    tasks = (PURGE_TASK, SCAN_TASK, REENCODE_TASK, DROP_SPACE_TASK, COLOUR_REFRESH_TASK, FEED_SYNC_TASK)
     queues = {queue_of(name) for name in tasks}
     assert len(queues) == len(tasks), queues
     return queues

@@ -1,5 +1,8 @@
 """Settings are grouped by concern, yet every one still reads its flat TROOPLY_* variable."""
 
+import re
+from pathlib import Path
+
 import pytest
 
 from trooply.config import Settings
@@ -67,3 +70,47 @@ def test_limits_read_as_a_person_reads_them():
 
     assert [byte_size(n) for n in (10 * 1024 * 1024, 1536, 900, 5 << 30)] == ["10 MiB", "1.5 KiB", "900 bytes",
                                                                               "5 GiB"]
+
+
+README = Path(__file__).parents[2] / "README.md"
+
+
+def documented_variables() -> set[str]:
+    """The variables README's Configuration table lists. A row may shorten a name of the same group:
+    `TROOPLY_FETCH_CONNECT_TIMEOUT` / `_READ_TIMEOUT` is TROOPLY_FETCH_READ_TIMEOUT, `…_ONNX_INPUT_SIZE` after
+    `TROOPLY_DETECTOR_ONNX_PATH` is TROOPLY_DETECTOR_ONNX_INPUT_SIZE, `TROOPLY_{FREE,PRO}_PLAN_{A,B}` is four."""
+    table = README.read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    found: set[str] = set()
+    for row in table.splitlines():
+        if not row.startswith("| `TROOPLY_"):
+            continue
+        names = re.findall(r"`((?:TROOPLY|_|…)[A-Z0-9_{},…]*)`", row.split(" | ")[0] + " | " + row.split(" | ")[-1])
+        group = names[0].split("_")[1]
+        for name in names:
+            if not name.startswith("TROOPLY"):
+                name = f"TROOPLY_{group}_" + name.lstrip("_…")
+            found |= expand_braces(name)
+    return found
+
+
+def expand_braces(name: str) -> set[str]:
+    match = re.search(r"\{([^}]*)\}", name)
+    if not match:
+        return {name}
+    return set().union(*(expand_braces(name[:match.start()] + choice + name[match.end():])
+                         for choice in match.group(1).split(",")))
+
+
+def test_every_variable_is_documented_in_the_readme_table_and_every_documented_one_is_read() -> None:
+    documented = documented_variables()
+    shortened = {"TROOPLY_FETCH_READ_TIMEOUT", "TROOPLY_DETECTOR_ONNX_INPUT_SIZE", "TROOPLY_PRO_PLAN_RATE_LIMIT"}
+    assert shortened <= documented
+    assert Settings.variables() - documented == set(), "settings missing from README's Configuration table"
+    assert documented - Settings.variables() == set(), "README documents variables no setting reads"
+
+
+def test_a_group_derives_each_variable_from_the_field_unless_the_field_names_its_own() -> None:
+    fields = Settings.model_fields
+    assert fields["fetch"].annotation.model_fields["deadline"].validation_alias == "TROOPLY_FETCH_DEADLINE"
+    assert fields["fetch"].annotation.model_fields["max_image_bytes"].validation_alias == "TROOPLY_MAX_IMAGE_BYTES"
+    assert Settings(free_plan_rate_limit=5).plan("free").rate_limit == 5

@@ -8,12 +8,10 @@ import logging
 from collections.abc import Callable
 
 from trooply.admin.repository import TENANT_TABLES, TenantPurgeRepository, TenantRoster
-from trooply.catalog.queue import background_task
 from trooply.db import Base, Database
 from trooply.index.base import VectorIndex
 
 log = logging.getLogger(__name__)
-PURGE_TASK = background_task("trooply.purge_tenant")
 PURGE_BATCH_ROWS = 1000
 
 

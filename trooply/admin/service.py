@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from trooply.admin.purge import PURGE_TASK, PurgeInterrupted, TenantPurge
+from trooply.admin.purge import PurgeInterrupted, TenantPurge
 from trooply.admin.repository import TenantRoster
 from trooply.admin.schemas import (
     TenantCreated,
@@ -17,12 +17,13 @@ from trooply.admin.schemas import (
     TenantPatch,
     TenantSummary,
 )
-from trooply.catalog.queue import Dispatcher
-from trooply.catalog.send_once import SendOnce
 from trooply.config import Settings
 from trooply.db import Database
 from trooply.errors import NotFound
 from trooply.index.base import TierStatus, VectorIndex
+from trooply.tasks.names import PURGE_TASK
+from trooply.tasks.queue import Dispatcher
+from trooply.tasks.send_once import SendOnce
 from trooply.tenancy.models import Tenant
 from trooply.tenancy.repository import TenantRepository
 from trooply.tenancy.schemas import KeyOut

@@ -13,20 +13,20 @@ from trooply.admin.service import TenantAdminService
 from trooply.analytics.service import AnalyticsService
 from trooply.api.body import gate_before_body
 from trooply.api.cors import admit_browser_origin
-from trooply.catalog.queue import Dispatcher
 from trooply.catalog.service import CatalogService
 from trooply.colour_refresh.service import ColourRefreshService
 from trooply.config import Settings
 from trooply.container import Container
+from trooply.detection.service import DetectionService
 from trooply.duplicates.service import DuplicateService
 from trooply.errors import NotFound
 from trooply.feedback.service import FeedbackService
 from trooply.feeds.service import FeedService
-from trooply.items.service import ItemService
-from trooply.model_migration.service import ModelService
+from trooply.model_migration.service import ModelMigrationService
 from trooply.ranking.profiles import ScoringProfile
 from trooply.ranking.rules import RuleService
 from trooply.search.service import SearchService
+from trooply.tasks.queue import Dispatcher
 from trooply.tenancy.service import Principal, TenantService
 from trooply.tenancy.usage import UsageService
 from trooply.vision.query_fetch import QueryImageFetcher
@@ -59,8 +59,8 @@ async def get_query_fetcher(request: Request) -> QueryImageFetcher:
     return _container(request).query_fetcher
 
 
-async def get_items(request: Request) -> ItemService:
-    return _container(request).items
+async def get_detection(request: Request) -> DetectionService:
+    return _container(request).detection
 
 
 async def get_usage(request: Request) -> UsageService:
@@ -93,8 +93,8 @@ async def get_admin(request: Request) -> TenantAdminService:
     return _container(request).admin
 
 
-async def get_models(request: Request) -> ModelService:
-    return _container(request).models
+async def get_model_migration(request: Request) -> ModelMigrationService:
+    return _container(request).model_migration
 
 
 async def get_colour_refresh(request: Request) -> ColourRefreshService:
@@ -126,7 +126,7 @@ TenantsDep = Annotated[TenantService, Depends(get_tenants)]
 CatalogDep = Annotated[CatalogService, Depends(get_catalog)]
 SearchDep = Annotated[SearchService, Depends(get_search)]
 QueryFetcherDep = Annotated[QueryImageFetcher, Depends(get_query_fetcher)]
-ItemsDep = Annotated[ItemService, Depends(get_items)]
+DetectionDep = Annotated[DetectionService, Depends(get_detection)]
 UsageDep = Annotated[UsageService, Depends(get_usage)]
 FeedbackDep = Annotated[FeedbackService, Depends(get_feedback)]
 DuplicatesDep = Annotated[DuplicateService, Depends(get_duplicates)]
@@ -136,7 +136,7 @@ AnalyticsDep = Annotated[AnalyticsService, Depends(get_analytics)]
 ProfilesDep = Annotated[dict[str, ScoringProfile], Depends(get_profiles)]
 QueueDep = Annotated[Dispatcher, Depends(get_queue)]
 AdminDep = Annotated[TenantAdminService, Depends(get_admin)]
-ModelsDep = Annotated[ModelService, Depends(get_models)]
+ModelMigrationDep = Annotated[ModelMigrationService, Depends(get_model_migration)]
 ColourRefreshDep = Annotated[ColourRefreshService, Depends(get_colour_refresh)]
 ReadinessDep = Annotated[ReadinessChecks, Depends(get_readiness)]
 

@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 from trooply.batching import INGEST
 from trooply.catalog.models import FAILED, INDEXED, IngestItem, ProductRecord
 from trooply.catalog.payload import index_payload
-from trooply.catalog.queue import Dispatcher
 from trooply.catalog.repository import CatalogRepository
 from trooply.config import Settings
 from trooply.db import Database, utcnow
@@ -25,6 +24,8 @@ from trooply.errors import TrooplyError
 from trooply.index.base import IndexPoint, VectorIndex
 from trooply.observability import INGEST_OUTCOMES
 from trooply.ranking.families import FamilyClassifier
+from trooply.tasks.names import INGEST_TASK
+from trooply.tasks.queue import Dispatcher
 from trooply.vectors import VectorSpace
 from trooply.vision.colour import aspect_ratio, colour_palette, palette_payload
 from trooply.vision.decode import DecodedImage, decode_image
@@ -32,7 +33,6 @@ from trooply.vision.encoder import ClipEncoder
 from trooply.vision.fetch import ImageFetcher
 
 log = logging.getLogger(__name__)
-INGEST_TASK = "trooply.ingest_batch"
 
 
 @dataclass
@@ -224,8 +224,8 @@ class IngestPipeline:
         """Precomputed here so that ranking reads a label instead of classifying 30 candidates per query.
         Without a new vector, a known category re-maps the family; otherwise the stored one stays."""
         category = record.meta.get("category")
-        guess = (self.classifier.of_product(category, vector, encoder) if vector is not None
-                 else self.classifier.of_category(category))
+        guess = (self.classifier.family_of_product(category, vector, encoder) if vector is not None
+                 else self.classifier.family_of_category(category))
         if guess is not None:
             record.family, record.family_confidence = guess.family, guess.confidence
 

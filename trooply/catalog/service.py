@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast
 
-from trooply.catalog.ingest import INGEST_TASK
 from trooply.catalog.models import (
     FAILED,
     PENDING,
@@ -17,7 +16,6 @@ from trooply.catalog.models import (
     ProductRecord,
 )
 from trooply.catalog.payload import index_payload
-from trooply.catalog.queue import Dispatcher
 from trooply.catalog.repository import CatalogMaintenance, CatalogRepository
 from trooply.catalog.schemas import ProductBatch, ProductIn, ProductPatch
 from trooply.config import Settings
@@ -26,6 +24,8 @@ from trooply.errors import InvalidRequest, NotFound, QuotaExceeded
 from trooply.index.base import VectorIndex
 from trooply.ranking.families import FamilyGuess
 from trooply.scheduling import TenantSlots
+from trooply.tasks.names import INGEST_TASK
+from trooply.tasks.queue import Dispatcher
 from trooply.tenancy.repository import TenantRepository
 from trooply.tenancy.service import live_tenant
 from trooply.vision.colour import palette_histogram, palette_names, stored_palette

@@ -10,14 +10,14 @@ twice runs once: the second run's cursor update fails after one page, and it sto
 
 import logging
 
-from trooply.catalog.queue import Dispatcher, background_task
 from trooply.colour_refresh.repository import ColourRefreshMaintenance
 from trooply.colour_refresh.schemas import ColourRefreshOut, TenantColourRefreshOut
 from trooply.colour_refresh.task import ColourRefresher
 from trooply.db import Database
+from trooply.tasks.names import COLOUR_REFRESH_TASK
+from trooply.tasks.queue import Dispatcher
 
 log = logging.getLogger(__name__)
-REFRESH_TASK = background_task("trooply.colour_refresh")
 COLOUR_VERSION = 2  # 1: the 64-bin histogram; 2: palettes (trooply/vision/colour.py)
 
 
@@ -58,4 +58,4 @@ class ColourRefreshService:
         if self.dispatcher is None:
             return
         for tenant_id in tenant_ids:
-            self.dispatcher.send(REFRESH_TASK, [tenant_id])
+            self.dispatcher.send(COLOUR_REFRESH_TASK, [tenant_id])

@@ -8,7 +8,6 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
 
-from trooply.catalog.queue import background_task
 from trooply.config import Settings
 from trooply.db import Database, utcnow
 from trooply.duplicates.finder import DuplicateReport, find_duplicates
@@ -22,7 +21,6 @@ from trooply.tenancy.repository import TenantRepository
 from trooply.tenancy.service import live_tenant
 
 log = logging.getLogger(__name__)
-SCAN_TASK = background_task("trooply.scan_duplicates")
 KEEP_SCANS = 10  # finished scans kept per tenant, newest first
 PROGRESS_EVERY_S = 2.0
 
@@ -37,7 +35,7 @@ class DuplicateService:
         self.db = db
         self._index = index
         self.settings = settings
-        self._dispatch = dispatch  # queues a scan's task (trooply.catalog.queue), which calls run_scan
+        self._dispatch = dispatch  # queues a scan's task (trooply.tasks.queue), which calls run_scan
         self._stopping = False
         discovery = settings.discovery
         self._sync = TenantBoundedPool(discovery.duplicates_sync_concurrency, discovery.duplicates_sync_per_tenant,

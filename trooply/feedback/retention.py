@@ -12,7 +12,6 @@ from trooply.db import Database, utcnow
 from trooply.feedback.repository import FeedbackMaintenance
 
 log = logging.getLogger(__name__)
-RETENTION_TASK = "trooply.analytics_retention"
 RETENTION_SWEEP_SECONDS = 3600.0
 BATCH_ROWS = 5000
 

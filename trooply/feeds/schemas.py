@@ -8,6 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from trooply.vision.fetch import image_url_problem
 
 FeedFormat = Literal["auto", "google_xml", "google_tsv", "shopify_csv", "csv", "jsonl"]
+# typing caches `Literal[...] | None` by its values, not their order: written out in the order the import format's
+# own `| None` (catalog/schemas.py) gives FeedPatch's schema, so /openapi.json does not depend on import order.
+_FeedFormatPatch = Literal["csv", "jsonl", "google_xml", "google_tsv", "shopify_csv", "auto"]
 Schedule = Literal["manual", "hourly", "daily"]
 
 
@@ -32,7 +35,7 @@ class FeedPatch(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True)
 
     url: str | None = Field(None, min_length=1, max_length=2048)
-    format: FeedFormat | None = None
+    format: _FeedFormatPatch | None = None
     schedule: Schedule | None = None
     delete_missing: bool | None = None
 

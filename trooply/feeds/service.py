@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from trooply.catalog.queue import background_task
 from trooply.catalog.service import CatalogService
 from trooply.config import Settings
 from trooply.db import Database, utcnow
@@ -30,8 +29,6 @@ from trooply.feeds.schemas import FeedIn, FeedList, FeedOut, FeedPatch, FeedSync
 from trooply.feeds.sync import FAILED_COUNT, CatalogueDiff, FeedDeleted, SyncInterrupted, SyncTally, read_feed
 
 log = logging.getLogger(__name__)
-SYNC_TASK = background_task("trooply.sync_feed")
-DUE_TASK = "trooply.sync_due_feeds"  # sent by `trooply beat`; short: it only queues the due syncs
 KEEP_SYNCS = 20  # finished syncs kept per feed
 SHOWN_SYNCS = 5  # in GET /v1/feeds/{id}
 STALE_MARGIN_S = 300.0

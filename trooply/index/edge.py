@@ -2,7 +2,7 @@
 
 Small tenants share `shared/`; a promoted tenant has `tenants/<tenant>/`, built in `promoting/<tenant>/`
 and renamed into place (the atomic switch). Before tiers each tenant had `data_dir/index/<tenant>/`:
-opening the index moves those into this layout (see `_move_legacy_tenants`).
+index/legacy_layout.py moves those into this layout.
 """
 
 import logging
@@ -15,14 +15,11 @@ from pathlib import Path
 from trooply.errors import ServiceUnavailable
 from trooply.index.base import TierStatus
 from trooply.index.datadir_lock import DataDirLock
-from trooply.index.edge_shard import EdgeShardStore, ShardBuilds, is_shard, stored_space
-from trooply.index.tiers import TenantView, TieredIndex, new_version
+from trooply.index.edge_shard import EdgeShardStore, ShardBuilds, is_shard
+from trooply.index.tiers import TenantView, TieredIndex
 from trooply.vectors import VectorSpace
 
 log = logging.getLogger(__name__)
-
-_LEGACY_COPY_PAGE = 1024
-_CONFLICTS = ".conflicts"  # under `index-legacy/`: legacy shards that could not be moved
 
 
 class EdgeIndex(TieredIndex):
@@ -41,7 +38,6 @@ class EdgeIndex(TieredIndex):
         self._dedicated: dict[str, EdgeShardStore] = {}
         self._targets: dict[str, EdgeShardStore] = {}
         try:
-            self._move_legacy_tenants()
             # A crash mid-promotion: those tenants are still served from shared, the next promotion starts over.
             shutil.rmtree(self._root / "promoting", ignore_errors=True)
             self._dedicated_names = {p.name for p in (self._root / "tenants").glob("*") if is_shard(p)}
@@ -180,67 +176,22 @@ class EdgeIndex(TieredIndex):
         if self._owns_dir_lock:
             self._dir_lock.release()
 
-    # The layout before tiers
+    # For the move from the layout before tiers (index/legacy_layout.py)
 
-    def _move_legacy_tenants(self) -> None:
-        """Moves each `data_dir/index/<tenant>/` shard into this layout: aside first (one rename), then
-        into the shared shard when small, else renamed into `tenants/` of its own space. Idempotent and
-        resumable: a shard stays aside until it is fully moved."""
-        aside = self._data_dir / "index-legacy"
-        legacy_builds = self._data_dir / "index-build"
-        for previous in sorted((legacy_builds / "old").glob("*")):
-            if is_shard(previous) and not (self._data_dir / "index" / previous.name).exists():
-                self._move(previous, aside / previous.name)  # the process died between the two renames of a swap
-        for shard in sorted((self._data_dir / "index").glob("*")):
-            if is_shard(shard):
-                self._move(shard, aside / shard.name)
-        shutil.rmtree(legacy_builds, ignore_errors=True)  # unfinished build copies: discarded, as a crash did
-        for shard in sorted(aside.glob("*")):
-            if shard.name != _CONFLICTS:
-                self._adopt_legacy(shard.name, shard)
-        if aside.exists() and not any(aside.iterdir()):
-            aside.rmdir()
+    @property
+    def data_dir(self) -> Path:
+        return self._data_dir
 
-    def _adopt_legacy(self, tenant_id: str, path: Path) -> None:
-        stored = stored_space(path, self.space.name)
-        if stored != self.space:  # another model's, or a size mismatch its tenant's calls report as before
-            self._move(path, self._data_dir / "index" / _path_part(stored.name, "vector space") / "tenants" / tenant_id)
-            return
-        legacy = EdgeShardStore.open(path, self.space, f"index of tenant {tenant_id}", self._builds)
-        if legacy.count([]) >= self._promotion_threshold:
-            legacy.retire()
-            self._move(path, self._tenant_path(tenant_id))
-            return
-        shared = TenantView(self._shared_store(), tenant_id, shared=True)
-        offset: object | None = None
-        while True:
-            page = legacy.scroll(_LEGACY_COPY_PAGE, offset, [], full_payload=True)
-            shared.upsert(page.points, new_version())  # same point ids on a rerun: nothing doubles
-            offset = page.next_offset
-            if offset is None:
-                break
-        legacy.retire()
-        shutil.rmtree(path)
-        log.info("moved the index of tenant %s into the shared shard", tenant_id)
+    def open_shard(self, path: Path, what: str) -> EdgeShardStore:
+        return EdgeShardStore.open(path, self.space, what, self._builds)
 
-    def _move(self, source: Path, destination: Path) -> None:
-        if destination.exists():
-            _set_aside(source, destination, self._data_dir / "index-legacy" / _CONFLICTS)
-            return
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        source.rename(destination)
+    def dedicated_path(self, tenant_id: str) -> Path:
+        return self._tenant_path(tenant_id)
 
-
-def _set_aside(source: Path, destination: Path, conflicts: Path) -> None:
-    """A legacy shard whose place is taken: kept for an operator in `conflicts`, and out of the way of the next
-    start (which would otherwise open and count it again)."""
-    conflicts.mkdir(parents=True, exist_ok=True)
-    kept = conflicts / source.name
-    suffix = 1
-    while kept.exists():
-        kept, suffix = conflicts / f"{source.name}.{suffix}", suffix + 1
-    source.rename(kept)
-    log.warning("not moving %s: %s already exists; set aside as %s", source, destination, kept)
+    def add_dedicated(self, tenant_id: str) -> None:
+        """A shard put at `dedicated_path(tenant_id)` from outside: the tenant's store from now on."""
+        with self._guard:
+            self._dedicated_names.add(tenant_id)
 
 
 def tier_on_disk(data_dir: Path, space_name: str, tenant_id: str) -> TierStatus:

@@ -15,7 +15,6 @@ collection just before it.
 """
 
 import logging
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,13 +40,12 @@ from trooply.index.base import (
     words_hit,
 )
 from trooply.index.server_filters import PAYLOAD_INDEXES, TENANT_INDEX, server_filter
-from trooply.index.tiers import TENANT_KEY, StorePoint, StoreRetired, TenantView, TieredIndex, new_version
+from trooply.index.tiers import TENANT_KEY, StorePoint, StoreRetired, TieredIndex
 from trooply.index.words import IDENTIFIERS_KEY, WORDS_VECTOR, Words
 from trooply.vectors import VectorSpace
 
 log = logging.getLogger(__name__)
 
-_LEGACY_COPY_PAGE = 1024
 _EXACT_LIMIT = 5  # products whose identifier is exactly the query
 _WORDS_CONFIG = models.SparseVectorParams(modifier=models.Modifier.IDF)
 
@@ -230,8 +228,6 @@ class QdrantServerIndex(TieredIndex):
         self._prefix = collection_prefix
         self._shared: CollectionStore | None = None
         self._checked: dict[str, str] = {}  # collections that matched the space: their vector name
-        self._legacy_moved = False
-        self._legacy_lock = threading.RLock()  # re-entered: moving a small tenant opens the shared collection
 
     @classmethod
     def from_settings(cls, settings: Settings, space: VectorSpace,
@@ -250,7 +246,6 @@ class QdrantServerIndex(TieredIndex):
 
     def destroy(self) -> None:
         self._stop_promotions()  # first: a promotion under way would create its target again
-        self._move_legacy_tenants()  # a collection from before tiers may hold this space's vectors too
         tenants = self.tenant_name("")  # a space name may hold dots: match whole parts, not `<space>.`
         for alias in self.client.get_aliases().aliases:
             if alias.alias_name.startswith(tenants):  # a promoted tenant's, onto `….data` or a collection before tiers
@@ -265,6 +260,10 @@ class QdrantServerIndex(TieredIndex):
         log.info("deleted the collections of %s", self.space.name)
 
     # Names
+
+    @property
+    def collection_prefix(self) -> str:
+        return self._prefix
 
     def shared_name(self, space: VectorSpace | None = None) -> str:
         return f"{self._prefix}{(space or self.space).name}.shared"
@@ -282,7 +281,6 @@ class QdrantServerIndex(TieredIndex):
         if self._shared is None:  # checked once per process, and again if another process deleted it
             if self._shared_lost and not self._kept():
                 raise ServiceUnavailable(f"the vectors of {self.space.name} were dropped", code="model_retired")
-            self._move_legacy_tenants()
             name = self.shared_name()
             self._create(name, shared=True)
             self._shared = CollectionStore(self.client, name, self._check(name, "the shared index"), self._forget)
@@ -290,7 +288,6 @@ class QdrantServerIndex(TieredIndex):
 
     def _dedicated_store(self, tenant_id: str) -> CollectionStore | None:
         # Asked on every call: another process may have promoted or dropped the tenant.
-        self._move_legacy_tenants()
         name = self.tenant_name(tenant_id)
         if not self.client.collection_exists(name):
             return None
@@ -329,7 +326,6 @@ class QdrantServerIndex(TieredIndex):
         self._checked.pop(alias, None)
 
     def _dedicated_tenants(self) -> list[str]:
-        self._move_legacy_tenants()
         tenants = self.tenant_name("")
         return sorted(alias.alias_name.removeprefix(tenants) for alias in self.client.get_aliases().aliases
                       if alias.alias_name.startswith(tenants))
@@ -379,52 +375,6 @@ class QdrantServerIndex(TieredIndex):
             self.client.create_payload_index(name, IDENTIFIERS_KEY, models.PayloadSchemaType.KEYWORD)
         if self.client.count(name, count_filter=_WITHOUT_WORDS, exact=False).count:
             self._fill_words_later(CollectionStore(self.client, name, vector_name, self._forget), where)
-
-    # The layout before tiers
-
-    def _move_legacy_tenants(self) -> None:
-        """Moves each `<prefix><tenant>` collection into this layout: a big one (or another model's) gets its
-        alias, a small one is copied into the shared collection and then deleted. Idempotent: a rerun
-        copies the same point ids again; once per process."""
-        with self._legacy_lock:
-            if self._legacy_moved:
-                return
-            self._legacy_moved = True  # already now: moving a small tenant re-enters through the shared collection
-            try:
-                self._adopt_legacy_collections()
-            except BaseException:
-                self._legacy_moved = False  # the next call tries the rest again
-                raise
-
-    def _adopt_legacy_collections(self) -> None:
-        aliased = {a.collection_name for a in self.client.get_aliases().aliases}
-        for collection in self.client.get_collections().collections:
-            rest = collection.name.removeprefix(self._prefix)
-            if collection.name.startswith(self._prefix) and "." not in rest and collection.name not in aliased:
-                try:
-                    self._adopt_legacy(rest, collection.name)
-                except Exception as failed:
-                    log.exception("moving collection %s into the tiered layout failed", collection.name)
-                    raise ServiceUnavailable(
-                        f"moving the index collection {collection.name} from before tiers failed: {failed}",
-                        code="index_unavailable") from failed
-
-    def _adopt_legacy(self, tenant_id: str, name: str) -> None:
-        stored = _stored_space(self.client, name, self.space.name)
-        legacy = CollectionStore(self.client, name, stored.name)
-        if stored != self.space or legacy.count([]) >= self._promotion_threshold:
-            self.client.update_collection_aliases(change_aliases_operations=[models.CreateAliasOperation(
-                create_alias=models.CreateAlias(collection_name=name, alias_name=self.tenant_name(tenant_id, stored)))])
-            return
-        shared = TenantView(self._shared_store(), tenant_id, shared=True)
-        offset: object | None = None
-        while True:
-            page = legacy.scroll(_LEGACY_COPY_PAGE, offset, [], full_payload=True)
-            shared.upsert(page.points, new_version())
-            offset = page.next_offset
-            if offset is None:
-                break
-        self.client.delete_collection(name)
 
 
 _WITHOUT_WORDS = models.Filter(must_not=[models.HasVectorCondition(has_vector=WORDS_VECTOR)])

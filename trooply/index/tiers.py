@@ -262,6 +262,14 @@ class TieredIndex(ABC):
         self._stopping = False
         self._word_fills: list[threading.Thread] = []
 
+    @property
+    def promotion_threshold(self) -> int:
+        return self._promotion_threshold
+
+    def shared_view(self, tenant_id: str) -> "TenantView":
+        """The tenant's part of the shared store (the move from the layout before tiers copies into it)."""
+        return TenantView(self._shared_store(), tenant_id, shared=True)
+
     # The engine's part
 
     @abstractmethod

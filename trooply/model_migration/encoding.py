@@ -6,16 +6,16 @@ from sqlalchemy.orm import Session
 
 from trooply.catalog.ingest import ModelTarget
 from trooply.errors import TrooplyError
-from trooply.model_migration.indexes import ModelIndexes
-from trooply.model_migration.service import ModelService
-from trooply.model_migration.state import ModelSpec
+from trooply.model_migration.service import ModelMigrationService
+from trooply.spaces.live import LiveSpaces
+from trooply.spaces.state import ModelSpec
 from trooply.vision.encoder import ClipEncoder
 
 
 class MigrationModels:
     """Ingest's view of the model state (trooply.catalog.ingest.IngestModels)."""
 
-    def __init__(self, service: ModelService, indexes: Callable[[], ModelIndexes],
+    def __init__(self, service: ModelMigrationService, indexes: Callable[[], LiveSpaces],
                  encoder_for: Callable[[ModelSpec], ClipEncoder]) -> None:
         self._service = service
         self._indexes = indexes

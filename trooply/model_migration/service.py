@@ -11,23 +11,22 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
-from trooply.catalog.queue import Dispatcher, background_task
-from trooply.catalog.send_once import SendOnce
 from trooply.config import Settings
 from trooply.db import Database, utcnow
 from trooply.errors import Conflict, InvalidRequest
-from trooply.model_migration.indexes import ModelIndexes
 from trooply.model_migration.models import AUTO, DONE, PENDING, RUNNING, STATE_ID, ModelStateRow, TenantMigration
 from trooply.model_migration.repository import ModelStateRepository, TenantMigrationRepository
 from trooply.model_migration.schemas import MigrationOut, ModelOut, ModelsOut
-from trooply.model_migration.state import ModelSnapshot, ModelSpec, ModelStateCache
 from trooply.model_migration.task import TenantReencoder
+from trooply.spaces.live import LiveSpaces
+from trooply.spaces.state import ModelSnapshot, ModelSpec, ModelStateCache
+from trooply.tasks.names import DROP_SPACE_TASK, REENCODE_TASK
+from trooply.tasks.queue import Dispatcher
+from trooply.tasks.send_once import SendOnce
 from trooply.vectors import VectorSpace
 from trooply.vision.sources import ModelLoadError, resolve
 
 log = logging.getLogger(__name__)
-REENCODE_TASK = background_task("trooply.model_reencode_tenant")
-DROP_SPACE_TASK = background_task("trooply.model_drop_space")
 
 
 def model_spec(model: str, pretrained: str) -> ModelSpec:
@@ -36,7 +35,7 @@ def model_spec(model: str, pretrained: str) -> ModelSpec:
     return ModelSpec(model, pretrained, source.space)
 
 
-class ModelService:
+class ModelMigrationService:
     def __init__(self, db: Database, settings: Settings, dispatcher: Dispatcher | None) -> None:
         self.db = db
         self.settings = settings
@@ -215,14 +214,14 @@ class ModelService:
         self._send_drop(previous, self._settle_s)
         return self.status()
 
-    def drop_space(self, indexes: ModelIndexes, space_name: str, dim: int) -> None:
+    def drop_space(self, indexes: LiveSpaces, space_name: str, dim: int) -> None:
         """The cleanup task: every tenant's vectors of a model no longer kept."""
         try:
             self._drop_space(indexes, VectorSpace(space_name, dim))
         finally:
             self._sends.ended(f"drop:{space_name}")
 
-    def _drop_space(self, indexes: ModelIndexes, space: VectorSpace) -> None:
+    def _drop_space(self, indexes: LiveSpaces, space: VectorSpace) -> None:
         space_name = space.name
         if space not in {spec.space for spec in self.read().written}:  # else in use again: nothing to drop
             indexes.retire(space)

@@ -23,10 +23,10 @@ from trooply.config import Settings
 from trooply.db import Database
 from trooply.errors import TrooplyError
 from trooply.index.base import IndexPoint
-from trooply.model_migration.indexes import ModelIndexes
 from trooply.model_migration.models import DONE, RUNNING
 from trooply.model_migration.repository import TenantMigrationRepository
-from trooply.model_migration.state import ModelSnapshot, ModelSpec
+from trooply.spaces.live import LiveSpaces
+from trooply.spaces.state import ModelSnapshot, ModelSpec
 from trooply.vision.decode import DecodedImage, decode_image
 from trooply.vision.encoder import ClipEncoder
 from trooply.vision.fetch import ImageFetcher
@@ -42,7 +42,7 @@ class EncodedPage:
 
 
 class TenantReencoder:
-    def __init__(self, db: Database, indexes: Callable[[], ModelIndexes],
+    def __init__(self, db: Database, indexes: Callable[[], LiveSpaces],
                  encoder_for: Callable[[ModelSpec], ClipEncoder], fetcher: ImageFetcher, settings: Settings,
                  read_state: Callable[[], ModelSnapshot]) -> None:
         self.db = db
@@ -174,7 +174,7 @@ class TenantReencoder:
         still = [pid for pid in ids if pid in current and current[pid].image_url == page.urls[pid]]
         encoded = [pid for pid in still if pid in page.vectors]
         indexes = self._indexes()
-        stored = {p.product_id: p.payload for p in indexes.of(state.active.space).retrieve(tenant_id, encoded)}
+        stored = {p.product_id: p.payload for p in indexes.index_of(state.active.space).retrieve(tenant_id, encoded)}
         assert state.target is not None
         points = [IndexPoint(pid, page.vectors[pid], stored[pid]) for pid in encoded if pid in stored]
         indexes.for_writes(state.target.space).upsert(tenant_id, points)

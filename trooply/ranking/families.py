@@ -47,7 +47,7 @@ class FamilyClassifier:
         self._embedded: dict[VectorSpace, _PromptEmbeddings] = {}  # per model: a migration brings a second one
         self._lock = threading.Lock()
 
-    def of_category(self, category: str | None) -> FamilyGuess | None:
+    def family_of_category(self, category: str | None) -> FamilyGuess | None:
         if not category:
             return None
         family = self._by_category.get(category.strip().lower())
@@ -60,8 +60,9 @@ class FamilyClassifier:
         best = int(np.argmax(probabilities))
         return FamilyGuess(self._names[best], round(float(probabilities[best]), 4))
 
-    def of_product(self, category: str | None, vector: np.ndarray, encoder: ClipEncoder | None = None) -> FamilyGuess:
-        return self.of_category(category) or self.classify(vector, encoder)
+    def family_of_product(self, category: str | None, vector: np.ndarray,
+                          encoder: ClipEncoder | None = None) -> FamilyGuess:
+        return self.family_of_category(category) or self.classify(vector, encoder)
 
     def warm_up(self) -> None:
         self._prompts()

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from trooply.items.service import ItemService
+from trooply.detection.service import DetectionService
 from trooply.search.context import SearchContext
 from trooply.vision.encoder import ClipEncoder
 from trooply.vision.query_image import QueryImageLoader
@@ -19,16 +19,16 @@ class QueryEncoders:
     clip: Callable[[], ClipEncoder]  # loaded on first use: a process that never searches never loads it
     transcribe: Callable[[bytes], str]
     images: QueryImageLoader
-    items: ItemService
+    items: DetectionService
 
     def text(self, context: SearchContext, words: str) -> np.ndarray:
         return context.in_model(lambda: self.clip().encode_text(words))
 
-    def picture(self, context: SearchContext, picture: Image.Image) -> np.ndarray:
-        return self.pictures(context, [picture])[0]
+    def image_vector(self, context: SearchContext, picture: Image.Image) -> np.ndarray:
+        return self.image_vectors(context, [picture])[0]
 
-    def pictures(self, context: SearchContext, pictures: Sequence[Image.Image]) -> np.ndarray:
+    def image_vectors(self, context: SearchContext, pictures: Sequence[Image.Image]) -> np.ndarray:
         return context.in_model(lambda: self.clip().encode_images(pictures))
 
-    def heard(self, context: SearchContext, audio: bytes) -> str:
+    def transcript(self, context: SearchContext, audio: bytes) -> str:
         return context.in_transcriber(lambda: self.transcribe(audio))

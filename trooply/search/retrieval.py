@@ -19,7 +19,7 @@ from trooply.search.fusion import RRF_K, FusionMethod, fuse
 from trooply.search.log_writer import SearchLogWriter
 from trooply.search.models import SearchLog
 from trooply.search.page import PageEntry, diversified, grouped
-from trooply.search.query import PreparedQuery
+from trooply.search.prepared_query import PreparedQuery
 from trooply.search.schemas import MatchBreakdown, SearchEnvelope, SearchHit
 
 TEXT_MODES = ("text", "voice")

@@ -1,4 +1,4 @@
-"""The search modes: each opens one context for the request, builds its query (trooply.search.modes) and
+"""The search modes: each opens one context for the request, builds its query (trooply.search.query_builder) and
 retrieves, ranks and logs it (trooply.search.retrieval).
 
 Privacy: query images and audio live only in memory (bytes ▸ pixels ▸ vector) and are dropped after
@@ -16,8 +16,8 @@ from trooply.index.filters import check_group_field, parse_filters
 from trooply.search.context import SearchContext
 from trooply.search.encoders import QueryEncoders
 from trooply.search.log_writer import SearchLogWriter
-from trooply.search.modes import QueryBuilder
-from trooply.search.query_reader import QueryReader
+from trooply.search.phrases import QueryReader
+from trooply.search.query_builder import QueryBuilder
 from trooply.search.retrieval import RankingSetup, Retriever
 from trooply.search.schemas import (
     DetectionOut,
@@ -42,7 +42,7 @@ class SearchService:
 
     def search_text(self, tenant_id: str, query: str, options: SearchOptions, interpret: bool = True) -> SearchEnvelope:
         context = self._begin(tenant_id, options, interpret)
-        return self.retriever.retrieve(context, self.queries.words(context, "text", query))
+        return self.retriever.retrieve(context, self.queries.text_query(context, "text", query))
 
     def search_similar(self, tenant_id: str, product_id: str, options: SearchOptions) -> SearchEnvelope:
         context = self._begin(tenant_id, options)
@@ -74,8 +74,8 @@ class SearchService:
     def search_voice(self, tenant_id: str, audio: bytes, options: SearchOptions,
                      interpret: bool = True) -> SearchEnvelope:
         context = self._begin(tenant_id, options, interpret)  # a bad filter costs no Whisper pass
-        transcript = self.encoders.heard(context, audio)
-        envelope = self.retriever.retrieve(context, self.queries.words(context, "voice", transcript))
+        transcript = self.encoders.transcript(context, audio)
+        envelope = self.retriever.retrieve(context, self.queries.text_query(context, "voice", transcript))
         envelope.transcript = transcript
         return envelope
 

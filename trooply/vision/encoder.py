@@ -7,6 +7,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,73 +35,53 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ClipEncoder", "ModelLoadError", "RANDOM", "normalise_text", "vector_space"]
+__all__ = ["ClipEncoder", "LoadedClip", "ModelLoadError", "RANDOM", "load_clip", "normalise_text", "vector_space"]
 
 
 def normalise_text(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().lower()
 
 
+@dataclass(frozen=True)
+class LoadedClip:
+    """What `ClipEncoder.load` read: the weights (on their device, in their precision), preprocessing, tokenizer and
+    the runtime that runs the towers."""
+
+    model_name: str
+    pretrained: str
+    source: ModelSource
+    device: torch.device
+    model: torch.nn.Module | None  # None when ONNX Runtime holds the weights: PyTorch's would double the memory
+    preprocess: Callable[[Image.Image], torch.Tensor]
+    preprocess_cfg: dict[str, Any]
+    tokenizer: Any
+    scoring: ZeroShotScoring
+    towers: ClipTowers
+    runtime: RuntimeReport
+
+
 class ClipEncoder:
-    def __init__(self, model_name: str, pretrained: str, device: str = "auto", policy: BatchPolicy = BatchPolicy(),
-                 text_cache_size: int = 4096, torch_threads: int | None = None,
-                 preprocess_workers: int | None = None, runtime: str = TORCH, export_dir: Path | None = None,
-                 onnx_threads: int | None = None) -> None:
-        if torch_threads is not None:
-            torch.set_num_threads(torch_threads)
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
-        # fp16 halves GPU memory and time; CPU kernels are slow or missing in fp16, so it stays fp32.
-        precision = "fp16" if self.device.type == "cuda" else "fp32"
-        self.source: ModelSource = resolve(model_name, pretrained)
+    """A loaded CLIP model behind two micro-batchers (images, texts). `load` reads it (the I/O, and its failures
+    as ModelLoadError saying what to fix); the constructor only assembles what was loaded."""
+
+    def __init__(self, loaded: LoadedClip, policy: BatchPolicy = BatchPolicy(), text_cache_size: int = 4096,
+                 preprocess_workers: int | None = None) -> None:
+        self.model_name, self.pretrained = loaded.model_name, loaded.pretrained
+        self.source: ModelSource = loaded.source
         self.space = self.source.space
-        if self.source.schema and pretrained not in ("", "openai"):  # "openai" is the setting's default
-            log.warning("TROOPLY_CLIP_PRETRAINED='%s' is ignored: '%s' loads %s", pretrained, model_name,
-                        self.source.weights_from)
-        if self.source.random:
-            log.warning("CLIP model '%s' has RANDOM weights: vectors are deterministic but have NO "
-                        "retrieval quality; use only for tests and development", model_name)
-
-        # Same seed in every process, so the API and each worker build identical random weights;
-        # fork_rng restores the caller's CPU RNG state (open_clip initialises on the CPU).
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            try:
-                # require_pretrained: open_clip would otherwise go on with random weights when a hub download fails.
-                model, _, preprocess = open_clip.create_model_and_transforms(
-                    model_name, pretrained=self.source.open_clip_pretrained, precision=precision, device=self.device,
-                    require_pretrained=not self.source.random)
-            except Exception as error:  # no network, no cached copy, a corrupt checkpoint or another model's
-                if self.source.random:
-                    raise
-                raise ModelLoadError(f"CLIP model '{model_name}' could not load {self.source.weights_from}: "
-                                     f"{self.source.fix}. Cause: {one_line(error)}") from error
-        self.model: torch.nn.Module | None = model.eval()
+        self.device = loaded.device
+        self.model = loaded.model
         # Mean, std, size, resize mode and interpolation all come from the model's own preprocess config.
-        self.preprocess: Callable[[Image.Image], torch.Tensor] = preprocess
-        try:
-            self.tokenizer = open_clip.get_tokenizer(model_name)  # its vocabulary and context length, from the config
-        except Exception as error:  # a hub tokenizer without network, or without the `transformers` package
-            raise ModelLoadError(f"CLIP model '{model_name}' could not load its tokenizer "
-                                 f"({self.source.config.get('text_cfg', {}).get('hf_tokenizer_name') or 'open_clip'}): "
-                                 "Hugging Face tokenizers need `pip install transformers` and the tokenizer files "
-                                 f"(in the local-dir folder, or from the hub). Cause: {one_line(error)}") from error
-        self.scoring = ZeroShotScoring.of(model)
-        self._preprocess_cfg = open_clip.get_model_preprocess_cfg(model)
-        self.model_name, self.pretrained = model_name, pretrained
-        dtype = torch.float16 if precision == "fp16" else torch.float32
-        # ONNX Runtime's threads default to torch's: the cores, or one in each Celery prefork child.
-        self._towers, self.runtime = self._select_towers(model, runtime, TorchTowers(model, self.device, dtype),
-                                                         export_dir, onnx_threads or torch.get_num_threads())
+        self.preprocess = loaded.preprocess
+        self._preprocess_cfg = loaded.preprocess_cfg
+        self.tokenizer = loaded.tokenizer
+        self.scoring = loaded.scoring
+        self._towers, self.runtime = loaded.towers, loaded.runtime
         self.precision = self.runtime.precision
-        if self.runtime.runtime != TORCH:
-            self.model = None  # ONNX Runtime holds its own copy of the weights: PyTorch's would double the memory
-
         # Every forward pass runs on a batcher's thread, coalescing concurrent callers; callers preprocess
         # (decode, resize, normalise) in parallel beforehand, so the model, not preprocessing, is the limit.
-        self._images = MicroBatcher(model_name, "image", self._forward_images, policy)
-        self._texts = MicroBatcher(model_name, "text", self._forward_texts, policy)
+        self._images = MicroBatcher(self.model_name, "image", self._forward_images, policy)
+        self._texts = MicroBatcher(self.model_name, "text", self._forward_texts, policy)
         self._preprocess_pool = ThreadPoolExecutor(preprocess_workers or os.cpu_count() or 1,
                                                    thread_name_prefix="preprocess")
         self._cache_lock = threading.Lock()
@@ -109,24 +90,30 @@ class ClipEncoder:
         self.images_encoded = 0
         self.texts_encoded = 0
 
-    def _select_towers(self, model: torch.nn.Module, runtime: str, reference: TorchTowers, export_dir: Path | None,
-                       threads: int) -> tuple[ClipTowers, RuntimeReport]:
-        size = self._preprocess_cfg["size"]
-        image_size = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
-        request = ExportRequest(model, self.space.name, self.source.config, image_size, self.tokenizer)
-        return select_towers(runtime, reference, request, self.preprocess, export_dir, threads)
+    @classmethod
+    def load(cls, model_name: str, pretrained: str, device: str = "auto", policy: BatchPolicy = BatchPolicy(),
+             text_cache_size: int = 4096, torch_threads: int | None = None,
+             preprocess_workers: int | None = None, runtime: str = TORCH, export_dir: Path | None = None,
+             onnx_threads: int | None = None) -> "ClipEncoder":
+        loaded = load_clip(model_name, pretrained, device, torch_threads, runtime, export_dir, onnx_threads)
+        return cls(loaded, policy, text_cache_size, preprocess_workers)
 
     @classmethod
-    def from_settings(cls, settings: "Settings") -> "ClipEncoder":
+    def from_settings(cls, settings: "Settings", model: str | None = None,
+                      pretrained: str | None = None) -> "ClipEncoder":
+        """The model the settings name, or another (`model`, `pretrained`: a model migration's) with the same
+        runtime settings."""
         policy = BatchPolicy(max_batch=settings.runtime.max_batch, max_ingest_batch=settings.runtime.max_ingest_batch,
                              max_wait_s=settings.runtime.max_wait_ms / 1000,
                              max_queue=settings.runtime.max_queue, wait_budget_s=settings.runtime.wait_budget_seconds,
                              query_timeout_s=settings.runtime.query_timeout_seconds)
-        return cls(settings.clip.model, settings.clip.pretrained, device=settings.clip.device, policy=policy,
-                   text_cache_size=settings.runtime.text_cache_size, torch_threads=settings.runtime.torch_threads,
-                   preprocess_workers=settings.runtime.preprocess_workers, runtime=settings.clip.runtime,
-                   export_dir=export_dir_of(settings),
-                   onnx_threads=settings.runtime.onnx_threads)
+        model = model or settings.clip.model
+        pretrained = settings.clip.pretrained if pretrained is None else pretrained
+        return cls.load(model, pretrained, device=settings.clip.device, policy=policy,
+                        text_cache_size=settings.runtime.text_cache_size, torch_threads=settings.runtime.torch_threads,
+                        preprocess_workers=settings.runtime.preprocess_workers, runtime=settings.clip.runtime,
+                        export_dir=export_dir_of(settings),
+                        onnx_threads=settings.runtime.onnx_threads)
 
     def describe(self) -> dict[str, Any]:
         preprocess = self._preprocess_cfg
@@ -185,3 +172,55 @@ class ClipEncoder:
                     self._text_cache.popitem(last=False)
         return vector
 
+
+def load_clip(model_name: str, pretrained: str, device: str = "auto", torch_threads: int | None = None,
+              runtime: str = TORCH, export_dir: Path | None = None, onnx_threads: int | None = None) -> LoadedClip:
+    """Reads a CLIP model: weights, preprocessing, tokenizer, and the runtime for its towers (exported and probed
+    for ONNX). A failure to read is a ModelLoadError that says what to fix."""
+    if torch_threads is not None:
+        torch.set_num_threads(torch_threads)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    on = torch.device(device)
+    # fp16 halves GPU memory and time; CPU kernels are slow or missing in fp16, so it stays fp32.
+    precision = "fp16" if on.type == "cuda" else "fp32"
+    source = resolve(model_name, pretrained)
+    if source.schema and pretrained not in ("", "openai"):  # "openai" is the setting's default
+        log.warning("TROOPLY_CLIP_PRETRAINED='%s' is ignored: '%s' loads %s", pretrained, model_name,
+                    source.weights_from)
+    if source.random:
+        log.warning("CLIP model '%s' has RANDOM weights: vectors are deterministic but have NO "
+                    "retrieval quality; use only for tests and development", model_name)
+
+    # Same seed in every process, so the API and each worker build identical random weights;
+    # fork_rng restores the caller's CPU RNG state (open_clip initialises on the CPU).
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        try:
+            # require_pretrained: open_clip would otherwise go on with random weights when a hub download fails.
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                model_name, pretrained=source.open_clip_pretrained, precision=precision, device=on,
+                require_pretrained=not source.random)
+        except Exception as error:  # no network, no cached copy, a corrupt checkpoint or another model's
+            if source.random:
+                raise
+            raise ModelLoadError(f"CLIP model '{model_name}' could not load {source.weights_from}: "
+                                 f"{source.fix}. Cause: {one_line(error)}") from error
+    model = model.eval()
+    try:
+        tokenizer = open_clip.get_tokenizer(model_name)  # its vocabulary and context length, from the config
+    except Exception as error:  # a hub tokenizer without network, or without the `transformers` package
+        raise ModelLoadError(f"CLIP model '{model_name}' could not load its tokenizer "
+                             f"({source.config.get('text_cfg', {}).get('hf_tokenizer_name') or 'open_clip'}): "
+                             "Hugging Face tokenizers need `pip install transformers` and the tokenizer files "
+                             f"(in the local-dir folder, or from the hub). Cause: {one_line(error)}") from error
+    preprocess_cfg = open_clip.get_model_preprocess_cfg(model)
+    dtype = torch.float16 if precision == "fp16" else torch.float32
+    size = preprocess_cfg["size"]
+    image_size = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    request = ExportRequest(model, source.space.name, source.config, image_size, tokenizer)
+    # ONNX Runtime's threads default to torch's: the cores, or one in each Celery prefork child.
+    towers, report = select_towers(runtime, TorchTowers(model, on, dtype), request, preprocess, export_dir,
+                                   onnx_threads or torch.get_num_threads())
+    return LoadedClip(model_name, pretrained, source, on, model if report.runtime == TORCH else None, preprocess,
+                      preprocess_cfg, tokenizer, ZeroShotScoring.of(model), towers, report)

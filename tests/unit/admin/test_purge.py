@@ -11,13 +11,12 @@ from sqlalchemy import func, select
 
 import trooply.models  # noqa: F401  (every table, for Base.metadata)
 from tests.support.queues import WorkerQueue
-from trooply.admin.purge import PURGE_TASK, PurgeInterrupted, TenantPurge
+from trooply.admin.purge import PurgeInterrupted, TenantPurge
 from trooply.admin.repository import TENANT_TABLES
 from trooply.admin.service import TenantAdminService
 from trooply.analytics.counting import EventFact, SearchFact, event_increments, search_increments
 from trooply.analytics.repository import AnalyticsRepository
 from trooply.catalog.models import IngestItem, IngestJob, ProductRecord
-from trooply.catalog.queue import InProcessQueue
 from trooply.colour_refresh.models import ColourRefresh
 from trooply.config import Settings
 from trooply.db import Base, Database, utcnow
@@ -31,6 +30,8 @@ from trooply.index.server import QdrantServerIndex
 from trooply.model_migration.models import MigrationFailure, TenantMigration
 from trooply.ranking.models import RuleRecord
 from trooply.search.models import SearchLog
+from trooply.tasks.names import PURGE_TASK
+from trooply.tasks.queue import InProcessQueue
 from trooply.tenancy.models import AllowedOrigin, Tenant, UsageCounter
 from trooply.tenancy.service import TenantService
 from trooply.vectors import VectorSpace

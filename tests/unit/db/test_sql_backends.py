@@ -11,7 +11,6 @@ from sqlalchemy import select
 import trooply.models  # noqa: F401
 from tests.conftest import make_settings
 from tests.support.postgres import postgres_server
-from trooply.catalog.queue import InProcessQueue
 from trooply.catalog.repository import CatalogRepository
 from trooply.catalog.schemas import ProductIn
 from trooply.catalog.service import CatalogService
@@ -21,6 +20,7 @@ from trooply.feedback.schemas import FeedbackIn
 from trooply.feedback.service import FeedbackService
 from trooply.search.log_writer import SearchLogWriter
 from trooply.search.models import SearchLog
+from trooply.tasks.queue import InProcessQueue
 from trooply.tenancy.service import TenantService
 from trooply.tenancy.usage import UsageService
 

@@ -23,7 +23,7 @@ from tests.support.deploy_files import (
     consumed_queues,
     settings_from,
 )
-from trooply.catalog.queue import INGEST_QUEUE
+from trooply.tasks.queue import INGEST_QUEUE
 
 ROOT = Path(__file__).resolve().parents[3]
 DEPLOY = ROOT / "deploy"

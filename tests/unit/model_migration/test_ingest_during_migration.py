@@ -18,7 +18,7 @@ TARGET = ("trooply-test-tiny-b", "random")
 
 def wait_ready(container, timeout: float = 60.0):
     deadline = time.monotonic() + timeout
-    while not (migrating := container.models.status().migrating).ready:
+    while not (migrating := container.model_migration.status().migrating).ready:
         assert time.monotonic() < deadline, migrating
         time.sleep(0.05)
     return migrating
@@ -37,10 +37,10 @@ def test_products_ingested_during_a_migration_reach_both_models_even_when_the_se
         container = client.app.state.container
         creds = new_tenant(client)
         post(client, creds.secret_key, server, "before", 10)
-        container.models.migrate(*TARGET)
+        container.model_migration.migrate(*TARGET)
         wait_ready(container)
-        state = container.models.read()
-        target_index = container.index.of(state.target.space)
+        state = container.model_migration.read()
+        target_index = container.index.index_of(state.target.space)
 
         post(client, creds.secret_key, server, "during", 90)  # after the tenant was re-encoded: ingest's doing
         assert {p.product_id for p in target_index.retrieve(creds.tenant_id, ["before", "during"])} == {
@@ -64,11 +64,11 @@ def test_a_target_model_that_cannot_load_fails_only_the_migration(tmp_path):
     with ImageServer() as server, TestClient(create_app(settings)) as client:
         container = client.app.state.container
         creds = new_tenant(client)
-        container.models.migrate(model, "openai")
+        container.model_migration.migrate(model, "openai")
         (tmp_path / "models" / "shop-siglip" / "open_clip_pytorch_model.bin").unlink()  # its weights are gone
         post(client, creds.secret_key, server, "shoe", 40)
         assert [p.product_id for p in container.index.retrieve(creds.tenant_id, ["shoe"])] == ["shoe"]
-        assert container.models.status().migrating.failed == 1  # the migration tries it again
+        assert container.model_migration.status().migrating.failed == 1  # the migration tries it again
 
 
 class MigrationLandsMidBatch:
@@ -104,14 +104,14 @@ def test_a_product_encoded_while_the_migration_began_is_left_to_the_migration(tm
         server.add_image("/shoe.png", two_halves_png(48, 48, (40, 0, 0), (0, 0, 215)))
         job = client.post("/v1/products", json={"id": "shoe", "image_url": server.url("/shoe.png")},
                           headers=auth(creds.secret_key)).json()
-        models = MigrationLandsMidBatch(container.pipeline.models, lambda: container.models.migrate(*TARGET))
+        models = MigrationLandsMidBatch(container.pipeline.models, lambda: container.model_migration.migrate(*TARGET))
         pipeline = IngestPipeline(container.db, container.index, models, container.classifier, container.fetcher,
                                   settings)
         try:
             assert pipeline.process(creds.tenant_id, job["job_id"], ["shoe"]).indexed == 1
         finally:
             pipeline.close()
-        assert container.models.status().migrating.failed == 1  # the migration tries it again
+        assert container.model_migration.status().migrating.failed == 1  # the migration tries it again
 
 
 def test_a_product_sent_again_with_a_working_image_clears_its_failure_and_the_cutover_follows(tmp_path):
@@ -122,16 +122,16 @@ def test_a_product_sent_again_with_a_working_image_clears_its_failure_and_the_cu
         post(client, creds.secret_key, server, "shoe", 40)
         post(client, creds.secret_key, server, "boot", 80)
         server.add_status("/shoe.png", 404)  # gone from the merchant's server before the migration fetches it
-        container.models.migrate(*TARGET)
+        container.model_migration.migrate(*TARGET)
         held = wait_ready(container)
         assert (held.failed, held.done, held.total) == (1, 1, 2)
-        assert container.models.status().migrating is not None  # the failure holds the automatic cutover
+        assert container.model_migration.status().migrating is not None  # the failure holds the automatic cutover
 
         post(client, creds.secret_key, server, "shoe", 120)  # the merchant fixes the image and sends it again
         deadline = time.monotonic() + 30
-        while (state := container.models.status()).migrating is not None:
+        while (state := container.model_migration.status()).migrating is not None:
             assert time.monotonic() < deadline, state
             time.sleep(0.05)
         assert state.active.model == TARGET[0]
-        target_index = container.index.of(container.models.read().active.space)
+        target_index = container.index.index_of(container.model_migration.read().active.space)
         assert {p.product_id for p in target_index.retrieve(creds.tenant_id, ["shoe", "boot"])} == {"shoe", "boot"}

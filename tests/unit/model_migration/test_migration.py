@@ -16,18 +16,19 @@ from tests.support.images import two_halves_png
 from tests.support.postgres import postgres_server
 from tests.support.queues import WorkerQueue
 from trooply.catalog.models import INDEXED, PENDING, ProductRecord
-from trooply.catalog.queue import InProcessQueue
 from trooply.config import Settings
 from trooply.db import Database
 from trooply.errors import Conflict, ServiceUnavailable, TrooplyError
 from trooply.index.base import HybridQuery, IndexPoint
 from trooply.index.server import QdrantServerIndex
 from trooply.index.words import lexicon
-from trooply.model_migration.indexes import ModelIndexes
 from trooply.model_migration.repository import ModelStateRepository, TenantMigrationRepository
-from trooply.model_migration.service import DROP_SPACE_TASK, REENCODE_TASK, ModelService
-from trooply.model_migration.state import ModelSpec
+from trooply.model_migration.service import ModelMigrationService
 from trooply.model_migration.task import TenantReencoder
+from trooply.spaces.live import LiveSpaces
+from trooply.spaces.state import ModelSpec
+from trooply.tasks.names import DROP_SPACE_TASK, REENCODE_TASK
+from trooply.tasks.queue import InProcessQueue
 from trooply.tenancy.service import TenantService
 from trooply.vectors import VectorSpace
 from trooply.vision.encoder import ClipEncoder
@@ -41,7 +42,7 @@ _ENCODERS: dict[tuple[str, str], ClipEncoder] = {}
 def encoder_for(spec: ModelSpec) -> ClipEncoder:
     key = (spec.model, spec.pretrained)
     if key not in _ENCODERS:  # shared by the tests of this module: loading is the slow part
-        _ENCODERS[key] = ClipEncoder(spec.model, spec.pretrained, device="cpu")
+        _ENCODERS[key] = ClipEncoder.load(spec.model, spec.pretrained, device="cpu")
     return _ENCODERS[key]
 
 
@@ -49,8 +50,8 @@ def encoder_for(spec: ModelSpec) -> ClipEncoder:
 class Migration:
     settings: Settings
     db: Database
-    service: ModelService
-    indexes: ModelIndexes
+    service: ModelMigrationService
+    indexes: LiveSpaces
     queue: InProcessQueue
     images: ImageServer
     reencoder: TenantReencoder
@@ -68,7 +69,7 @@ class Migration:
             session.add_all(records)
         active = self.service.read().active
         vectors = encoder_for(active).encode_texts(ids)
-        self.indexes.of(active.space).upsert(tenant_id, [
+        self.indexes.index_of(active.space).upsert(tenant_id, [
             IndexPoint(pid, vector, {"category": "shoes", "image": {"aspect_ratio": 1.0}, "title": pid})
             for pid, vector in zip(ids, vectors, strict=True)])
         return ids
@@ -98,11 +99,11 @@ def _migration(settings: Settings) -> Iterator[Migration]:
     db = Database(settings.sql_url)
     db.migrate()
     queue = InProcessQueue(1)
-    service = ModelService(db, settings, queue)
+    service = ModelMigrationService(db, settings, queue)
     service.ensure_state()
     # One local qdrant-client per model, as the service opens one per space; on disk, so that a reopened
     # index shows what the cleanup left.
-    indexes = ModelIndexes(service.state.current, lambda space: QdrantServerIndex(
+    indexes = LiveSpaces(service.state.current, lambda space: QdrantServerIndex(
         QdrantClient(path=str(settings.data_dir / "qdrant" / space.name)), space))
     fetcher = ImageFetcher.from_settings(settings)
     reencoder = TenantReencoder(db, lambda: indexes, encoder_for, fetcher, settings, service.read)
@@ -140,7 +141,7 @@ def test_migrate_re_encodes_every_tenant_then_cuts_over_rolls_back_and_cleans_up
     assert after.previous is not None and after.previous.space == old.space.name
     new_space = VectorSpace(after.active.space, after.active.dim)
     for tenant_id, ids in ((shop, shop_ids), (other, other_ids)):
-        copied = {p.product_id: p for p in migration.indexes.of(new_space).retrieve(tenant_id, ids)}
+        copied = {p.product_id: p for p in migration.indexes.index_of(new_space).retrieve(tenant_id, ids)}
         assert sorted(copied) == ids
         assert all(p.vector.shape == (40,) and p.payload["title"] == p.product_id for p in copied.values())
         assert copied[ids[0]].payload["image"] == {"aspect_ratio": 1.0}  # signals copied, not recomputed
@@ -148,19 +149,19 @@ def test_migrate_re_encodes_every_tenant_then_cuts_over_rolls_back_and_cleans_up
     query = encoder_for(ModelSpec(*TARGET, new_space)).encode_text("shoes")
     assert {h.product_id for h in migration.indexes.query(shop, query, 10)} == set(shop_ids)
     migration.indexes.set_payload(shop, shop_ids[0], {"title": "renamed"})
-    assert migration.indexes.of(old.space).retrieve(shop, shop_ids[:1])[0].payload["title"] == "renamed"
+    assert migration.indexes.index_of(old.space).retrieve(shop, shop_ids[:1])[0].payload["title"] == "renamed"
 
     rolled_back = migration.service.rollback()
     assert rolled_back.active.space == old.space.name and rolled_back.previous.space == new_space.name
-    assert migration.indexes.of(old.space).count(shop) == len(shop_ids)
+    assert migration.indexes.index_of(old.space).count(shop) == len(shop_ids)
     assert migration.indexes.space == old.space
     again = migration.service.rollback()  # and forth: the two models swap
     assert again.active.space == new_space.name
 
     cleaned = migration.service.cleanup()
     assert cleaned.previous is None and cleaned.active.space == new_space.name
-    migration.wait_until(lambda _s: migration.indexes.of(old.space).count(shop) == 0)
-    assert migration.indexes.of(new_space).count(shop) == len(shop_ids)
+    migration.wait_until(lambda _s: _count_once_free(migration.indexes, old.space, shop) == 0)
+    assert migration.indexes.index_of(new_space).count(shop) == len(shop_ids)
     with pytest.raises(Conflict) as refused:
         migration.service.rollback()
     assert refused.value.code == "no_previous_model"
@@ -176,7 +177,7 @@ def test_the_migrated_index_carries_the_words_without_another_fetch(migration):
     new_space = VectorSpace(after.active.space, after.active.dim)
     query = encoder_for(ModelSpec(*TARGET, new_space)).encode_text("case")
     words = lexicon().query("samsonite")
-    hits = migration.indexes.of(new_space).hybrid_query(shop, HybridQuery(query, 10, words.vector, "sc-55"))
+    hits = migration.indexes.index_of(new_space).hybrid_query(shop, HybridQuery(query, 10, words.vector, "sc-55"))
     assert [h.product_id for h in hits.words] == [ids[1]] and [h.product_id for h in hits.exact] == [ids[1]]
 
 
@@ -241,7 +242,7 @@ def test_a_failed_image_is_counted_and_retried_on_the_next_run(migration):
     shop, ids, target = reencoded_with_one_missing_image(migration, 4)
     progress = migration.service.status().migrating
     assert (progress.done, progress.total, progress.failed, progress.ready) == (3, 4, 1, True)
-    assert sorted(p.product_id for p in migration.indexes.of(target.space).retrieve(shop, ids)) == [
+    assert sorted(p.product_id for p in migration.indexes.index_of(target.space).retrieve(shop, ids)) == [
         ids[0], ids[2], ids[3]]
 
     migration.images.add_image(f"/{shop}/{ids[1]}.png", two_halves_png(64, 64, (1, 2, 3), (4, 5, 6)))
@@ -272,9 +273,9 @@ def test_the_first_start_records_the_model_and_later_ones_keep_it(tmp_path, capl
     first = make_settings(db_path)
     db = Database(first.sql_url)
     db.migrate()
-    assert ModelService(db, first, None).ensure_state().active.model == "trooply-test-tiny"
+    assert ModelMigrationService(db, first, None).ensure_state().active.model == "trooply-test-tiny"
     other = make_settings(db_path, clip_model=TARGET[0])
-    state = ModelService(db, other, None).ensure_state()
+    state = ModelMigrationService(db, other, None).ensure_state()
     assert state.active.model == "trooply-test-tiny" and state.active.space.size == 64
     assert "is ignored: the active model is trooply-test-tiny" in caplog.text
     db.close()
@@ -285,7 +286,7 @@ def test_pages_skip_products_deleted_or_re_imaged_meanwhile(migration):
     with migration.db.session() as session:
         session.get(ProductRecord, (shop, ids[0])).status = PENDING  # re-posted: ingest encodes it with both
     assert migration.reencoder.run(shop, target.space.name) is True
-    stored = migration.indexes.of(target.space).retrieve(shop, ids)
+    stored = migration.indexes.index_of(target.space).retrieve(shop, ids)
     assert sorted(p.product_id for p in stored) == ids[1:]
     assert all(np.isclose(np.linalg.norm(p.vector), 1.0, atol=1e-3) for p in stored)
 
@@ -295,7 +296,7 @@ def test_work_queued_by_another_process_is_picked_up_once(migration):
     finds the unfinished tenants (and models to drop) in SQL, and queues each once however often it looks."""
     shop = tenant(migration, "shop")
     migration.add_products(shop, 2)
-    cli = ModelService(migration.db, migration.settings, None)  # its tasks go nowhere
+    cli = ModelMigrationService(migration.db, migration.settings, None)  # its tasks go nowhere
     cli.migrate(*TARGET)
     assert migration.service.resume_unfinished() == 1
     assert migration.service.resume_unfinished() == 0  # already queued here
@@ -303,18 +304,22 @@ def test_work_queued_by_another_process_is_picked_up_once(migration):
     assert state.active.model == TARGET[0]
     old = state.previous
     old_space = VectorSpace(old.space, old.dim)
-    assert migration.indexes.of(old_space).count(shop) == 2
+    assert migration.indexes.index_of(old_space).count(shop) == 2
     cli.cleanup()
     migration.service.resume_unfinished()
     migration.wait_until(lambda _s: _count_once_free(migration.indexes, old_space, shop) == 0)
 
 
-def _count_once_free(indexes: ModelIndexes, space: VectorSpace, tenant_id: str) -> int | None:
+def _count_once_free(indexes: LiveSpaces, space: VectorSpace, tenant_id: str) -> int | None:
     """The space's points, or None while the drop task still holds its folder (qdrant-client's local mode, this
     test's stand-in for the server, lets one client at a time open a folder; seen once in a full run)."""
     try:
-        return indexes.of(space).count(tenant_id)
+        return indexes.index_of(space).count(tenant_id)
     except BlockingIOError:
+        return None
+    except RuntimeError as error:  # the same lock, as qdrant-client reports it when it is already held
+        if "already accessed by another instance" not in str(error):
+            raise
         return None
 
 
@@ -360,7 +365,7 @@ def test_with_workers_elsewhere_every_send_goes_out(migration):
     shop = tenant(migration, "shop")
     ids = migration.add_products(shop, 2)
     workers = WorkerQueue()
-    api = ModelService(migration.db, migration.settings, workers)
+    api = ModelMigrationService(migration.db, migration.settings, workers)
     api.migrate(*TARGET)
     space = api.read().target.space.name
     api.record_failures(shop, {ids[0]: ("second_model_failed", "the second model failed")})
@@ -393,7 +398,7 @@ def test_a_tenant_created_during_the_migration_is_re_encoded_before_the_cutover(
     assert migration.service.status().migrating.tenants_total == 2
     assert migration.reencoder.run(late, target.space.name) is True
     assert migration.service.cut_over_when_ready() is True
-    assert sorted(p.product_id for p in migration.indexes.of(target.space).retrieve(late, late_ids)) == late_ids
+    assert sorted(p.product_id for p in migration.indexes.index_of(target.space).retrieve(late, late_ids)) == late_ids
 
 
 def retired_spaces(migration: Migration) -> list[str]:
@@ -410,7 +415,7 @@ def test_abort_keeps_the_active_model_and_drops_what_was_re_encoded(tmp_path):
         migration.service.migrate(*TARGET)
         target = migration.service.read().target
         migration.wait_until(lambda s: s.migrating.ready)
-        assert migration.indexes.of(target.space).count(shop) == 3
+        assert migration.indexes.index_of(target.space).count(shop) == 3
 
         aborted = migration.service.abort()
         assert aborted.migrating is None and aborted.previous is None and aborted.active.space == active.space.name
@@ -421,7 +426,7 @@ def test_abort_keeps_the_active_model_and_drops_what_was_re_encoded(tmp_path):
             migration.service.migrate(*TARGET)
         assert dropping.value.code == "drop_in_progress"
         migration.wait_until(lambda _s, m=migration: retired_spaces(m) == [])
-        assert migration.indexes.of(target.space).count(shop) == 0
+        assert migration.indexes.index_of(target.space).count(shop) == 0
         query = encoder_for(active).encode_text("shoes")
         assert {h.product_id for h in migration.indexes.query(shop, query, 10)} == set(ids)
 
@@ -450,7 +455,7 @@ def test_a_page_under_way_when_the_migration_is_aborted_writes_nothing(migration
     shop, _ids, target = migrating_shop(migration, 5)
     between_encode_and_write(migration, monkeypatch, migration.service.abort)
     assert migration.reencoder.run(shop, target.space.name) is False
-    assert migration.indexes.of(target.space).count(shop) == 0  # else left behind once the drop has run
+    assert migration.indexes.index_of(target.space).count(shop) == 0  # else left behind once the drop has run
     assert migration.service.status().migrating is None
 
 

@@ -11,7 +11,7 @@ from trooply.vision.encoder import ClipEncoder
 
 
 def test_a_vector_of_an_unknown_model_is_a_retryable_503() -> None:
-    encoder = ClipEncoder("trooply-test-tiny", "random", device="cpu")
+    encoder = ClipEncoder.load("trooply-test-tiny", "random", device="cpu")
     classifier = FamilyClassifier(load_profiles(DEFAULT_PROFILES_DIR), lambda: encoder)
     assert classifier.classify(encoder.encode_text("running shoes")).confidence > 0
     other = np.ones(encoder.space.size - 24, dtype=np.float32) / np.sqrt(encoder.space.size - 24)

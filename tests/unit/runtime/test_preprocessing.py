@@ -28,7 +28,7 @@ def photo_jpeg(width: int, height: int, seed: int) -> bytes:
 
 @pytest.fixture(scope="module")
 def encoder():
-    encoder = ClipEncoder("trooply-test-tiny", "random", device="cpu", policy=BatchPolicy(max_batch=8),
+    encoder = ClipEncoder.load("trooply-test-tiny", "random", device="cpu", policy=BatchPolicy(max_batch=8),
                           preprocess_workers=2)
     yield encoder
     encoder.close()

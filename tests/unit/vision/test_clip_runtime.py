@@ -31,11 +31,11 @@ def export_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def reference() -> ClipEncoder:
-    return ClipEncoder(MODEL, "random", device="cpu")
+    return ClipEncoder.load(MODEL, "random", device="cpu")
 
 
 def onnx_encoder(export_dir: Path, runtime: str = "onnx", **options) -> ClipEncoder:
-    return ClipEncoder(MODEL, "random", device="cpu", runtime=runtime, export_dir=export_dir, **options)
+    return ClipEncoder.load(MODEL, "random", device="cpu", runtime=runtime, export_dir=export_dir, **options)
 
 
 def photos(count: int, seed: int) -> list[Image.Image]:
@@ -109,7 +109,8 @@ def test_an_export_killed_midway_leaves_nothing_the_next_start_reads(tmp_path):
 def test_processes_starting_together_export_once(tmp_path):
     """The API and a worker on one data dir: one exports while the other waits, then reuses it."""
     code = ("import sys; from pathlib import Path; from trooply.vision.encoder import ClipEncoder; "
-            f"encoder = ClipEncoder({MODEL!r}, 'random', device='cpu', runtime='onnx', export_dir=Path(sys.argv[1])); "
+            f"encoder = ClipEncoder.load({MODEL!r}, 'random', device='cpu', runtime='onnx', "
+            "export_dir=Path(sys.argv[1])); "
             "sys.stdout.write(encoder.describe()['runtime'].get('export', 'none'))")
     starts = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE,
                                stderr=subprocess.DEVNULL, text=True) for _ in range(2)]
@@ -191,13 +192,13 @@ def test_a_local_dir_model_exports_and_new_weights_export_again(tmp_path):
     """A SigLIP-style folder model (its own size, preprocessing and context length): the exporter sees the loaded
     model, wherever it came from; retrained weights in the same folder are a new export, never the old one reused."""
     name = write_local_dir_model(tmp_path / "model", seed=7)
-    first = ClipEncoder(name, "", device="cpu", runtime="onnx-int8", export_dir=tmp_path / "onnx")
+    first = ClipEncoder.load(name, "", device="cpu", runtime="onnx-int8", export_dir=tmp_path / "onnx")
     report = first.describe()["runtime"]
     assert report["runtime"] == "onnx" and report["probe_min_cosine"] >= 0.99
     first.close()
 
     write_local_dir_model(tmp_path / "model", seed=8)
-    second = ClipEncoder(name, "", device="cpu", runtime="onnx-int8", export_dir=tmp_path / "onnx")
+    second = ClipEncoder.load(name, "", device="cpu", runtime="onnx-int8", export_dir=tmp_path / "onnx")
     again = second.describe()["runtime"]
     assert again["export"].startswith("exported in") and again["folder"] != report["folder"]
     second.close()

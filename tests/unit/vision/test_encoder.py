@@ -22,7 +22,7 @@ def image_passes(model: str) -> float:
 
 @pytest.fixture(scope="module")
 def encoder() -> ClipEncoder:
-    return ClipEncoder(MODEL, "random", device="cpu")
+    return ClipEncoder.load(MODEL, "random", device="cpu")
 
 
 def noise_images(n: int, seed: int = 0) -> list[Image.Image]:
@@ -48,7 +48,7 @@ def test_space(encoder: ClipEncoder) -> None:
 
 def test_random_init_is_deterministic_and_keeps_caller_rng(encoder: ClipEncoder) -> None:
     state = torch.random.get_rng_state()
-    other = ClipEncoder(MODEL, "random", device="cpu")
+    other = ClipEncoder.load(MODEL, "random", device="cpu")
     assert torch.equal(torch.random.get_rng_state(), state)
     images = noise_images(2)
     np.testing.assert_array_equal(other.encode_images(images), encoder.encode_images(images))
@@ -57,7 +57,7 @@ def test_random_init_is_deterministic_and_keeps_caller_rng(encoder: ClipEncoder)
 
 def test_random_init_is_deterministic_across_processes(encoder: ClipEncoder) -> None:
     code = ("from trooply.vision.encoder import ClipEncoder; import sys; "
-            "sys.stdout.write(ClipEncoder('trooply-test-tiny', 'random', device='cpu')"
+            "sys.stdout.write(ClipEncoder.load('trooply-test-tiny', 'random', device='cpu')"
             ".encode_text('blue shoes').tobytes().hex())")
     repo = Path(__file__).resolve().parents[3]  # `python -c` puts its cwd on sys.path
     out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True,
@@ -78,7 +78,7 @@ def test_text_cache(encoder: ClipEncoder) -> None:
 
 
 def test_text_cache_evicts_least_recently_used() -> None:
-    small = ClipEncoder(MODEL, "random", device="cpu", text_cache_size=2)
+    small = ClipEncoder.load(MODEL, "random", device="cpu", text_cache_size=2)
     for text in ("a", "b", "a", "c"):  # "b" is least recently used when "c" arrives
         small.encode_text(text)
     assert small.texts_encoded == 3
@@ -89,7 +89,7 @@ def test_text_cache_evicts_least_recently_used() -> None:
 
 
 def test_batching_matches_single_images() -> None:
-    batched = ClipEncoder(MODEL, "random", device="cpu", policy=BatchPolicy(max_batch=2))
+    batched = ClipEncoder.load(MODEL, "random", device="cpu", policy=BatchPolicy(max_batch=2))
     images = noise_images(5, seed=1)
     before = batched.images_encoded
     together = batched.encode_images(images)
@@ -100,7 +100,7 @@ def test_batching_matches_single_images() -> None:
 
 
 def test_concurrent_queries_share_forward_passes_and_match_unbatched_vectors() -> None:
-    encoder = ClipEncoder(MODEL, "random", device="cpu", policy=BatchPolicy(max_batch=8, max_wait_s=0.05))
+    encoder = ClipEncoder.load(MODEL, "random", device="cpu", policy=BatchPolicy(max_batch=8, max_wait_s=0.05))
     images = noise_images(8, seed=2)
     alone = [encoder.encode_images([image])[0] for image in images]
     passes_before = image_passes(MODEL)
@@ -121,19 +121,19 @@ def test_different_images_give_different_vectors(encoder: ClipEncoder) -> None:
 def test_local_checkpoint(encoder: ClipEncoder, tmp_path) -> None:
     path = tmp_path / "tiny-ckpt.pt"
     torch.save(encoder.model.state_dict(), path)
-    loaded = ClipEncoder(MODEL, str(path), device="cpu")
+    loaded = ClipEncoder.load(MODEL, str(path), device="cpu")
     assert loaded.space == VectorSpace(name="trooply-test-tiny__tiny-ckpt", size=64)
     np.testing.assert_array_equal(loaded.encode_text("blue shoes"), encoder.encode_text("blue shoes"))
 
 
 def test_unknown_model_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="no-such-model"):
-        ClipEncoder("no-such-model", "random", device="cpu")
+        ClipEncoder.load("no-such-model", "random", device="cpu")
 
 
 def test_unknown_pretrained_tag_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="no-such-tag"):
-        ClipEncoder(MODEL, "no-such-tag", device="cpu")
+        ClipEncoder.load(MODEL, "no-such-tag", device="cpu")
 
 
 def test_concurrent_calls_agree_and_count_exactly(encoder: ClipEncoder) -> None:

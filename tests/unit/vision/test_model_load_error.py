@@ -15,7 +15,7 @@ FIX = "TROOPLY_CLIP_PRETRAINED=random"
 
 def test_a_missing_checkpoint_names_the_model_and_the_setting() -> None:
     with pytest.raises(ModelLoadError) as caught:
-        ClipEncoder(MODEL, "/nonexistent.pt", device="cpu")
+        ClipEncoder.load(MODEL, "/nonexistent.pt", device="cpu")
     assert caught.value.code == "model_unavailable"
     assert "'/nonexistent.pt'" in caught.value.message and f"'{MODEL}'" in caught.value.message
     assert FIX in caught.value.message
@@ -25,7 +25,7 @@ def test_a_corrupt_checkpoint_is_one_line_naming_the_file(tmp_path) -> None:
     path = tmp_path / "broken.pt"
     path.write_bytes(b"not a checkpoint")
     with pytest.raises(ModelLoadError) as caught:
-        ClipEncoder(MODEL, str(path), device="cpu")
+        ClipEncoder.load(MODEL, str(path), device="cpu")
     message = caught.value.message
     assert str(path) in message and "checkpoint file" in message and FIX in message
     assert "\n" not in message
@@ -37,7 +37,7 @@ def test_weights_that_cannot_be_downloaded_name_the_hub(monkeypatch) -> None:
 
     monkeypatch.setattr(open_clip, "create_model_and_transforms", offline)
     with pytest.raises(ModelLoadError) as caught:
-        ClipEncoder("ViT-B-32", "openai", device="cpu")
+        ClipEncoder.load("ViT-B-32", "openai", device="cpu")
     message = caught.value.message
     assert message.startswith("CLIP model 'ViT-B-32' could not load its weights 'openai' from the Hugging Face "
                               "hub (timm/vit_base_patch32_clip_224.openai): ")

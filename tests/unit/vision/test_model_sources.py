@@ -24,7 +24,7 @@ def folder(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def encoder(folder):
-    encoder = ClipEncoder(f"local-dir:{folder}", "openai", device="cpu")
+    encoder = ClipEncoder.load(f"local-dir:{folder}", "openai", device="cpu")
     yield encoder
     encoder.close()
 
@@ -65,7 +65,7 @@ def test_it_loads_the_folders_weights_and_ignores_pretrained(encoder, folder):
     with torch.inference_mode():
         theirs = torch.nn.functional.normalize(model.eval().encode_image(preprocess(photo(2))[None]), dim=-1)
     np.testing.assert_allclose(encoder.encode_images([photo(2)])[0], theirs[0].numpy(), atol=1e-5)
-    other = ClipEncoder(f"local-dir:{folder}", "random", device="cpu")  # "random" does not apply to a folder
+    other = ClipEncoder.load(f"local-dir:{folder}", "random", device="cpu")  # "random" does not apply to a folder
     np.testing.assert_array_equal(other.encode_text("blue shoes"), encoder.encode_text("blue shoes"))
     other.close()
 
@@ -79,7 +79,7 @@ def test_the_space_follows_the_weights_not_the_path(folder, tmp_path):
 
 
 def test_a_clip_model_scores_by_softmax_at_its_own_scale(tmp_path):
-    encoder = ClipEncoder(write_local_dir_model(tmp_path / "shop-clip", siglip=False), "", device="cpu")
+    encoder = ClipEncoder.load(write_local_dir_model(tmp_path / "shop-clip", siglip=False), "", device="cpu")
     assert encoder.scoring.kind == SOFTMAX and encoder.scoring.logit_scale == pytest.approx(1 / 0.07)
     assert encoder.describe()["scoring"] == {"kind": "softmax", "logit_scale": round(1 / 0.07, 4)}
     encoder.close()
@@ -97,7 +97,7 @@ def test_a_broken_folder_is_one_line_naming_it_and_the_fix(tmp_path, damage, sai
     write_local_dir_model(folder)
     damage(folder)
     with pytest.raises(ModelLoadError) as caught:
-        ClipEncoder(f"local-dir:{folder}", "openai", device="cpu")
+        ClipEncoder.load(f"local-dir:{folder}", "openai", device="cpu")
     message = caught.value.message
     assert said in message and str(folder) in message and "\n" not in message
     assert "open_clip_config.json" in message and caught.value.code == "model_unavailable"
@@ -127,7 +127,7 @@ def test_a_hub_model_takes_its_config_and_must_load_its_weights(monkeypatch, fol
 
     monkeypatch.setattr(open_clip, "create_model_and_transforms", no_weights)
     with pytest.raises(ModelLoadError) as caught:
-        ClipEncoder("hf-hub:acme/shop-clip", "openai", device="cpu")
+        ClipEncoder.load("hf-hub:acme/shop-clip", "openai", device="cpu")
     assert vector_space("hf-hub:acme/shop-clip", "").name == "acme-shop-clip__hf-hub"
     assert caught.value.message.startswith("CLIP model 'hf-hub:acme/shop-clip' could not load its weights from the "
                                            "Hugging Face hub (acme/shop-clip): ")

@@ -7,10 +7,10 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import ConfigDict
 
 from trooply.api.body import StrictJsonRoute, body_openapi
-from trooply.api.deps import ItemsDep, QueryFetcherDep, SearchPrincipal, SettingsDep
+from trooply.api.deps import DetectionDep, QueryFetcherDep, SearchPrincipal, SettingsDep
 from trooply.api.forms import ONE_IMAGE, read_query
 from trooply.api.query_images import fetched, one_image
-from trooply.items.schemas import DetectOptions, EmbedOptions
+from trooply.detection.schemas import DetectOptions, EmbedOptions
 from trooply.search.schemas import ImageQuery
 
 router = APIRouter(prefix="/v1", tags=["detection"], route_class=StrictJsonRoute)
@@ -26,7 +26,7 @@ class EmbedRequest(EmbedOptions, ImageQuery):
 
 
 @router.post("/detect", openapi_extra=body_openapi(DetectRequest, ONE_IMAGE))
-async def detect(request: Request, principal: SearchPrincipal, items: ItemsDep, fetcher: QueryFetcherDep,
+async def detect(request: Request, principal: SearchPrincipal, items: DetectionDep, fetcher: QueryFetcherDep,
                  settings: SettingsDep) -> dict[str, Any]:
     query, files = await read_query(request, DetectRequest, settings.images.max_upload_bytes)
     image = await fetched(fetcher, principal.tenant_id, one_image(query, files))
@@ -44,7 +44,7 @@ async def detect(request: Request, principal: SearchPrincipal, items: ItemsDep, 
 
 
 @router.post("/embed", openapi_extra=body_openapi(EmbedRequest, ONE_IMAGE))
-async def embed(request: Request, principal: SearchPrincipal, items: ItemsDep, fetcher: QueryFetcherDep,
+async def embed(request: Request, principal: SearchPrincipal, items: DetectionDep, fetcher: QueryFetcherDep,
                 settings: SettingsDep) -> dict[str, Any]:
     query, files = await read_query(request, EmbedRequest, settings.images.max_upload_bytes)
     image = await fetched(fetcher, principal.tenant_id, one_image(query, files))

@@ -17,8 +17,8 @@ from trooply.ranking.engine import NEAR_DUPLICATE_COSINE
 from trooply.ranking.families import FamilyGuess
 from trooply.search.context import SearchContext
 from trooply.search.encoders import QueryEncoders
-from trooply.search.query import PreparedQuery, QueryLook, fused_look, unit
-from trooply.search.query_reader import QueryReader, QueryReading
+from trooply.search.phrases import QueryReader, QueryReading
+from trooply.search.prepared_query import PreparedQuery, QueryLook, fused_look, unit
 from trooply.search.schemas import MAX_MULTI_IMAGES, MIN_MULTI_IMAGES, InterpretedOut
 from trooply.vision.decode import crop_image
 from trooply.vision.detection import Detection
@@ -33,7 +33,7 @@ class QueryBuilder:
         self._index = index
         self.db = db
 
-    def words(self, context: SearchContext, mode: str, said: str) -> PreparedQuery:
+    def text_query(self, context: SearchContext, mode: str, said: str) -> PreparedQuery:
         """A text or transcript, read for constraints; CLIP encodes what remains (all of it if nothing does).
         What was read is added to the request's own filters."""
         reading = self.reader.read(said) if context.interpret else None
@@ -67,13 +67,13 @@ class QueryBuilder:
             used = self.encoders.items.most_prominent(context.tenant_id, decoded, detect_class)
             if used is not None:
                 picture = decoded.crop(used.box)
-        vector = self.encoders.picture(context, picture)
+        vector = self.encoders.image_vector(context, picture)
         mode = "url" if image.url else "image"
         return PreparedQuery(mode, vector, QueryLook.of_images([picture]), context.conditions), used
 
     def crop(self, context: SearchContext, image: QueryImage, bbox: Sequence[float]) -> PreparedQuery:
         picture = crop_image(self.encoders.images.decode(image), bbox)
-        vector = self.encoders.picture(context, picture)
+        vector = self.encoders.image_vector(context, picture)
         return PreparedQuery("crop", vector, QueryLook.of_images([picture]), context.conditions)
 
     def multi(self, context: SearchContext, images: Sequence[QueryImage]) -> PreparedQuery:
@@ -87,7 +87,7 @@ class QueryBuilder:
                 pictures.append(self.encoders.images.load(image))
             except TrooplyError as error:
                 raise error.for_item(f"image {position}", position) from error
-        vector = unit(self.encoders.pictures(context, pictures).mean(axis=0))
+        vector = unit(self.encoders.image_vectors(context, pictures).mean(axis=0))
         return PreparedQuery("multi", vector, QueryLook.of_images(pictures), context.conditions)
 
     def fusion(self, context: SearchContext, image: QueryImage, text: str, image_weight: float) -> PreparedQuery:
@@ -95,7 +95,7 @@ class QueryBuilder:
         reading = self.reader.read(text) if context.interpret else None
         words = reading.text if reading else text
         picture = self.encoders.images.load(image)
-        image_vector = self.encoders.picture(context, picture)
+        image_vector = self.encoders.image_vector(context, picture)
         read, reference = self._with_relative_price(context, reading, image_vector)
         applied = _applied(context, read)
         if words:

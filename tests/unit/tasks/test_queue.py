@@ -3,8 +3,8 @@ import time
 
 import pytest
 
-import trooply.catalog.queue as queue_module
-from trooply.catalog.queue import InProcessQueue, TaskRegistry, background_task
+import trooply.tasks.queue as queue_module
+from trooply.tasks.queue import InProcessQueue, TaskRegistry, background_task
 
 SCAN, REENCODE = "tests.queue.scan", "tests.queue.reencode"
 

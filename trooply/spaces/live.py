@@ -21,11 +21,11 @@ from trooply.index.base import (
     TierStatus,
     VectorIndex,
 )
-from trooply.model_migration.state import ModelSnapshot
+from trooply.spaces.state import ModelSnapshot
 from trooply.vectors import VectorSpace
 
 
-class ModelIndexes:
+class LiveSpaces:
     def __init__(self, state: Callable[[], ModelSnapshot], open_index: Callable[[VectorSpace], SpaceIndex]) -> None:
         self._state = state
         self._open_index = open_index
@@ -33,7 +33,7 @@ class ModelIndexes:
         self._lock = threading.Lock()
         self._closed = False
 
-    def of(self, space: VectorSpace) -> VectorIndex:
+    def index_of(self, space: VectorSpace) -> VectorIndex:
         """The index of one model's vectors, opened on first use."""
         with self._lock:
             if self._closed:
@@ -47,7 +47,7 @@ class ModelIndexes:
         outlived an abort or a cleanup is refused (503 model_retired) instead of bringing its vectors back."""
         if space not in self.kept():
             raise ServiceUnavailable(f"the vectors of {space.name} are no longer kept", code="model_retired")
-        return self.of(space)
+        return self.index_of(space)
 
     def kept(self) -> set[VectorSpace]:
         """The spaces whose vectors are kept, as this process last read the model state."""
@@ -62,7 +62,7 @@ class ModelIndexes:
     def fill_words(self) -> None:
         """Every kept model's index gives the points written before the lexical leg their words, now."""
         for spec in self._state().written:
-            self.of(spec.space)
+            self.index_of(spec.space)
             with self._lock:
                 index = self._opened[spec.space]
             index.fill_all_words()
@@ -70,7 +70,7 @@ class ModelIndexes:
     def open_active(self) -> None:
         """Opens the active model's index now (embedded: takes the data-directory lock, so a second `serve`
         refuses at start rather than at its first request)."""
-        self.of(self.space)
+        self.index_of(self.space)
 
     @property
     def space(self) -> VectorSpace:
@@ -78,10 +78,10 @@ class ModelIndexes:
 
     @property
     def active(self) -> VectorIndex:
-        return self.of(self.space)
+        return self.index_of(self.space)
 
     def _written(self) -> list[VectorIndex]:
-        return [self.of(spec.space) for spec in self._state().written]
+        return [self.index_of(spec.space) for spec in self._state().written]
 
     def _for_vector(self, vector: np.ndarray) -> VectorIndex:
         """The active index, unless the vector is plainly the other model's: a query encoded a moment before
@@ -89,8 +89,8 @@ class ModelIndexes:
         state = self._state()
         second = state.second
         if len(vector) != state.active.space.size and second is not None and len(vector) == second.space.size:
-            return self.of(second.space)
-        return self.of(state.active.space)
+            return self.index_of(second.space)
+        return self.index_of(state.active.space)
 
     def upsert(self, tenant_id: str, points: Sequence[IndexPoint]) -> None:
         if points:

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from trooply.batching import Overloaded
-from trooply.runtime.models import ModelSlot
+from trooply.runtime.inference import ModelSlot
 
 
 class Loads:

@@ -4,7 +4,7 @@ must never be read as prices."""
 import pytest
 
 from trooply.ranking.profiles import load_profiles
-from trooply.search.query_reader import QueryReader
+from trooply.search.phrases import QueryReader
 
 READER = QueryReader(load_profiles())
 

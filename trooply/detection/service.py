@@ -9,8 +9,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 from PIL import Image
 
+from trooply.detection.schemas import MAX_ITEMS
 from trooply.errors import InvalidRequest, TrooplyError
-from trooply.items.schemas import MAX_ITEMS
 from trooply.tenancy.usage import UsageService
 from trooply.vision.decode import DecodedImage, crop_image
 from trooply.vision.detection import (
@@ -57,7 +57,7 @@ class EmbedResult:
     text_relevance: list[float] | list[list[float]] | None
 
 
-class ItemService:
+class DetectionService:
     def __init__(self, loader: QueryImageLoader, detector: Detector, tagger: ZeroShotDetector,
                  encoder: Callable[[], ClipEncoder], usage: UsageService) -> None:
         self.loader = loader

@@ -4,7 +4,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from trooply.catalog.queue import Dispatcher
+from trooply.tasks.queue import Dispatcher
 
 
 class SendOnce:

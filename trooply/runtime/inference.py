@@ -1,5 +1,6 @@
-"""The model runtime: owns every model (CLIP, Whisper, the ONNX detector), says what is loaded where, and
-runs every forward pass on the runtime's own threads, never on a request thread.
+"""The model runtime: owns every model (CLIP, Whisper, the ONNX detector), each through the one lifecycle of
+runtime/lifecycle.py, says what is loaded where, and runs every forward pass on the runtime's own threads, never on
+a request thread.
 
 CLIP is loaded and warmed at start and batches concurrent callers (trooply.batching). The optional
 models load on first use, run one call at a time on their own thread behind a bounded queue, and are
@@ -8,7 +9,6 @@ unloaded after an idle spell: most deployments never pay for them.
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from trooply.batching import Overloaded
 from trooply.errors import ServiceUnavailable
 from trooply.observability import RUNTIME_SHED
-from trooply.runtime.lazy import Lazy
+from trooply.runtime.lifecycle import ModelLifecycle
 from trooply.scheduling import PeriodicTask
 
 if TYPE_CHECKING:
@@ -35,16 +35,15 @@ Result = TypeVar("Result")
 
 
 class ModelSlot(Generic[Model]):
-    """One optional model: loaded on first call, unloaded by `unload_if_idle`, calls queued on one thread."""
+    """An optional model (Whisper, the ONNX detector): its lifecycle, unloaded after an idle spell, and its calls
+    queued on one thread of its own."""
 
     def __init__(self, name: str, load: Callable[[], Model], *, idle_unload_s: float, max_queue: int,
                  describe: Callable[[Model], dict[str, Any]] = lambda _model: {}) -> None:
         self.name = name
-        self._load, self._describe = load, describe
-        self.idle_unload_s, self.max_queue = idle_unload_s, max_queue
-        self._model: Model | None = None
+        self.model = ModelLifecycle(name, load, idle_unload_s=idle_unload_s, describe=describe)
+        self.max_queue = max_queue
         self._waiting = 0
-        self._last_used = time.monotonic()
         self._lock = threading.Lock()
         self._closed = False
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"model-{name}")
@@ -65,41 +64,28 @@ class ModelSlot(Generic[Model]):
                 self._waiting -= 1
 
     def _call(self, call: Callable[[Model], Result]) -> Result:
-        if self._model is None:
-            started = time.perf_counter()
-            self._model = self._load()
-            log.info("loaded the %s model in %.1f s", self.name, time.perf_counter() - started)
-        self._last_used = time.monotonic()
         try:
-            return call(self._model)
+            return call(self.model.get())
         finally:
-            self._last_used = time.monotonic()
+            self.model.used()
 
     def unload_if_idle(self) -> bool:
         """Runs on the model's own thread, so it never unloads under a call in progress."""
-        return self._executor.submit(self._unload_if_idle).result()
-
-    def _unload_if_idle(self) -> bool:
-        if self._model is None or time.monotonic() - self._last_used < self.idle_unload_s:
-            return False
-        self._model = None
-        log.info("unloaded the %s model after %.0f s idle", self.name, self.idle_unload_s)
-        return True
+        return self._executor.submit(self.model.unload_if_idle).result()
 
     @property
     def loaded(self) -> bool:
-        return self._model is not None
+        return self.model.loaded
 
     def status(self) -> dict[str, Any]:
-        model = self._model
-        return {"loaded": model is not None, "waiting": self._waiting,
-                **(self._describe(model) if model is not None else {})}
+        described = self.model.describe()
+        return {"loaded": described.pop("loaded"), "waiting": self._waiting, **described}
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
         self._executor.shutdown(wait=True)
-        self._model = None
+        self.model.close()
 
 
 class ModelRuntime:
@@ -111,7 +97,7 @@ class ModelRuntime:
         self.settings = settings
         # CLIP models by (model, pretrained), each loaded once on first use: the active one, and while a model
         # migration runs (until its cleanup) the other one, where ingest or the migration needs it.
-        self._clips: dict[tuple[str, str], Lazy[ClipEncoder]] = {}
+        self._clips: dict[tuple[str, str], ModelLifecycle[ClipEncoder]] = {}
         self._clips_lock = threading.Lock()
         self._active_model: Callable[[], tuple[str, str]] = lambda: (settings.clip.model, settings.clip.pretrained)
         idle_s, max_queue = settings.runtime.idle_unload_seconds, settings.runtime.max_queue
@@ -127,7 +113,7 @@ class ModelRuntime:
                                       max_queue=max_queue, describe=lambda d: d.describe())
         self._janitor: PeriodicTask | None = None
 
-    def follow(self, active_model: Callable[[], tuple[str, str]]) -> None:
+    def follow_active_model(self, active_model: Callable[[], tuple[str, str]]) -> None:
         """Where the active CLIP model is decided (the model state in SQL) instead of the settings."""
         self._active_model = active_model
 
@@ -137,10 +123,11 @@ class ModelRuntime:
 
     def clip_for(self, model: str, pretrained: str) -> "ClipEncoder":
         with self._clips_lock:
-            lazy = self._clips.get((model, pretrained))
-            if lazy is None:
-                lazy = self._clips[model, pretrained] = Lazy(lambda: self._load_clip(model, pretrained))
-        return lazy()
+            clip = self._clips.get((model, pretrained))
+            if clip is None:
+                clip = self._clips[model, pretrained] = ModelLifecycle(
+                    f"CLIP {model}", lambda: self._load_clip(model, pretrained), unload=lambda encoder: encoder.close())
+        return clip.get()
 
     def release_clips(self, keep: set[tuple[str, str]]) -> list[str]:
         """Closes the CLIP models not in `keep` (a model a cleanup retired); a later call loads one again."""
@@ -148,8 +135,8 @@ class ModelRuntime:
             released = {key: lazy for key, lazy in self._clips.items() if key not in keep}
             for key in released:
                 del self._clips[key]
-        for lazy in released.values():
-            lazy.close(lambda clip: clip.close())
+        for clip in released.values():
+            clip.close()
         return [model for model, _pretrained in released]
 
     def start(self) -> None:
@@ -168,12 +155,12 @@ class ModelRuntime:
         active = self._active_model()
         with self._clips_lock:
             clips = dict(self._clips)
-        lazy = clips.pop(active, None)
-        models = {"clip": {"loaded": lazy is not None and lazy.opened,
-                           **(lazy().describe() if lazy is not None and lazy.opened else {})}}
+        clip = clips.pop(active, None)
+        models = {"clip": {"loaded": clip is not None and clip.loaded,
+                           **(clip.get().describe() if clip is not None and clip.loaded else {})}}
         # The other model of a migration, where loaded: its own entry, so `clip` stays the one searches use.
-        others = {f"clip:{model}": {"loaded": True, **other().describe()}
-                  for (model, _pretrained), other in clips.items() if other.opened}
+        others = {f"clip:{model}": {"loaded": True, **other.get().describe()}
+                  for (model, _pretrained), other in clips.items() if other.loaded}
         return models | others | {slot.name: slot.status() for slot in self._slots()}
 
     def stop(self) -> None:
@@ -183,8 +170,8 @@ class ModelRuntime:
             slot.close()
         with self._clips_lock:
             clips = list(self._clips.values())
-        for lazy in clips:  # closed, and kept: a late caller gets the closed encoder's error, never a new copy
-            lazy.close(lambda clip: clip.close())
+        for clip in clips:  # closed, and kept: a late caller gets the closed encoder's error, never a new copy
+            clip.close()
 
     def _slots(self) -> list[ModelSlot]:
         return [self.whisper] + ([self.detector] if self.detector is not None else [])
@@ -192,7 +179,7 @@ class ModelRuntime:
     def _load_clip(self, model: str, pretrained: str) -> "ClipEncoder":
         from trooply.vision.encoder import ClipEncoder
 
-        return ClipEncoder.from_settings(self.settings.updated(clip_model=model, clip_pretrained=pretrained))
+        return ClipEncoder.from_settings(self.settings, model, pretrained)
 
     def _load_whisper(self) -> "Transcriber":
         from trooply.voice.transcriber import Transcriber
