@@ -242,3 +242,45 @@ def test_celery_beat_sends_the_due_feeds_task() -> None:
     entry = next(entry for entry in app.conf.beat_schedule.values() if entry["task"] == DUE_TASK)
     assert entry["schedule"] == 60.0
     assert {DUE_TASK, SYNC_TASK} <= set(app.tasks)
+
+
+def wait_until(check, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.02)
+
+
+CSV_UPLOAD = {"file": ("products.csv", "id,image_url\nz,https://cdn.example.com/z.jpg\n")}
+
+
+def test_an_import_during_a_feed_sync_of_the_account_gets_the_busy_answer(shop: Shop) -> None:
+    shop.feed.publish(xml(shop.images, [item("a")]))
+    shop.feed.hold.clear()  # the sync's download waits: the sync is running
+    feed_id = shop.client.post("/v1/feeds", headers=shop.key, json={"url": shop.feed.url()}).json()["id"]
+    wait_until(lambda: shop.feed.requests == 1, "the sync never asked for the feed")
+    busy = shop.client.post("/v1/imports", files=CSV_UPLOAD, headers=shop.key)
+    assert (busy.status_code, busy.json()["error"]["code"]) == (429, "too_many_requests"), busy.text
+    other = new_tenant(shop.client, "other")  # another account imports meanwhile
+    assert shop.client.post("/v1/imports", files=CSV_UPLOAD, headers=auth(other.secret_key)).status_code == 202
+    shop.feed.hold.set()
+    assert counts(synced(shop, feed_id)["syncs"][0]) == {"added": 1}
+    assert shop.client.post("/v1/imports", files=CSV_UPLOAD, headers=shop.key).status_code == 202
+
+
+def test_a_feed_sync_waits_for_the_accounts_import_and_then_runs(shop: Shop) -> None:
+    container = shop.client.app.state.container
+    container.feeds.defer_s = 0.1
+    shop.feed.publish(xml(shop.images, [item("a")]))
+    with container.catalog.imports.held(shop.tenant.tenant_id):  # an import of the account is running
+        feed_id = shop.client.post("/v1/feeds", headers=shop.key, json={"url": shop.feed.url()}).json()["id"]
+
+        def waiting() -> bool:
+            return "an import of the account" in (shop.client.get(
+                f"/v1/feeds/{feed_id}", headers=shop.key).json()["syncs"][0]["note"] or "")
+        wait_until(waiting, "the sync did not report that it waits for the import")
+        time.sleep(0.3)  # several retries pass while the import holds the slot: none downloads the feed
+        assert shop.feed.requests == 0
+        assert shop.client.get(f"/v1/feeds/{feed_id}", headers=shop.key).json()["syncs"][0]["status"] == "pending"
+    done = synced(shop, feed_id)["syncs"][0]
+    assert (done["status"], counts(done), done["note"]) == ("completed", {"added": 1}, None)

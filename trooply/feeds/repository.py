@@ -5,7 +5,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, or_, select, update
+from sqlalchemy import CursorResult, exists, func, or_, select, update
+from sqlalchemy.orm import aliased
 
 from trooply.catalog.models import FAILED, IngestItem
 from trooply.db import MaintenanceRepository, TenantScopedRepository, utcnow
@@ -46,12 +47,22 @@ class FeedRepository(TenantScopedRepository):
 
     def take_sync(self, sync_id: str, stale_before: datetime) -> bool:
         """Marks the sync running for this run: a pending one, or a running one whose run fell silent before
-        `stale_before`. Atomic: of two deliveries of the same sync, one runs it."""
+        `stale_before`, while no other sync of the tenant runs (one sync per account at a time, across worker
+        processes). Atomic: of two deliveries of the same sync, one runs it."""
+        other = aliased(FeedSync)
+        another_runs = exists().where(other.tenant_id == self.tenant_id, other.id != sync_id,
+                                      other.status == RUNNING, other.heartbeat_at >= stale_before)
         result = cast(CursorResult, self.session.execute(
             self._update(FeedSync).where(FeedSync.id == sync_id, or_(
-                FeedSync.status == PENDING, (FeedSync.status == RUNNING) & (FeedSync.heartbeat_at < stale_before)))
+                FeedSync.status == PENDING, (FeedSync.status == RUNNING) & (FeedSync.heartbeat_at < stale_before)),
+                ~another_runs)
             .values(status=RUNNING, heartbeat_at=utcnow()).execution_options(synchronize_session=False)))
         return bool(result.rowcount)
+
+    def sync_running(self, stale_before: datetime) -> bool:
+        """Whether a sync of the tenant runs now (one that fell silent before `stale_before` is gone)."""
+        return bool(self.session.scalar(self._select(FeedSync, func.count()).where(
+            FeedSync.status == RUNNING, FeedSync.heartbeat_at >= stale_before)))
 
     def get_sync(self, sync_id: str) -> FeedSync | None:
         return self._get(FeedSync, id=sync_id)
