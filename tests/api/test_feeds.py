@@ -284,3 +284,20 @@ def test_a_feed_sync_waits_for_the_accounts_import_and_then_runs(shop: Shop) -> 
         assert shop.client.get(f"/v1/feeds/{feed_id}", headers=shop.key).json()["syncs"][0]["status"] == "pending"
     done = synced(shop, feed_id)["syncs"][0]
     assert (done["status"], counts(done), done["note"]) == ("completed", {"added": 1}, None)
+
+
+def test_a_feed_that_suddenly_shrinks_deletes_nothing_and_says_why(shop: Shop) -> None:
+    shop.feed.publish(xml(shop.images, [item("a"), item("b"), item("c"), item("d")]))
+    feed_id = shop.client.post("/v1/feeds", headers=shop.key, json={
+        "url": shop.feed.url(), "schedule": "manual", "delete_missing": True}).json()["id"]
+    assert counts(synced(shop, feed_id)["syncs"][0]) == {"added": 4}
+    shop.feed.publish(xml(shop.images, [item("a")]))  # 3 of 4 gone at once: more than the default half
+    cut_short = sync_now(shop, feed_id, 2)
+    assert (cut_short["status"], counts(cut_short)) == ("completed", {"unchanged": 1, "kept_missing": 3})
+    assert cut_short["note"].startswith("3 of the feed's 4 products left it at once, more than "
+                                        "TROOPLY_FEED_MAX_DELETE_SHARE (50%)")
+    assert all(shop.client.get(f"/v1/products/{name}", headers=shop.key).status_code == 200 for name in "bcd")
+    shop.feed.publish(xml(shop.images, [item("a"), item("b"), item("c")]))  # one of four left: within the share
+    trimmed = sync_now(shop, feed_id, 3)
+    assert (counts(trimmed), trimmed["note"]) == ({"unchanged": 3, "deleted": 1}, None)
+    assert shop.client.get("/v1/products/d", headers=shop.key).status_code == 404

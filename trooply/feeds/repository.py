@@ -102,6 +102,13 @@ class FeedRepository(TenantScopedRepository):
         return list(self.session.scalars(self._select(FeedProduct, FeedProduct.product_id).where(
             FeedProduct.feed_id == feed_id, FeedProduct.seen < number).order_by(FeedProduct.product_id).limit(limit)))
 
+    def count_members(self, feed_id: str, seen_before: int | None = None) -> int:
+        """The products the feed supplies; those a sync numbered `seen_before` did not see, when given."""
+        query = self._select(FeedProduct, func.count()).where(FeedProduct.feed_id == feed_id)
+        if seen_before is not None:
+            query = query.where(FeedProduct.seen < seen_before)
+        return self.session.scalar(query) or 0
+
     def forget(self, feed_id: str, product_ids: Sequence[str]) -> None:
         self.session.execute(self._delete(FeedProduct).where(FeedProduct.feed_id == feed_id,
                                                              FeedProduct.product_id.in_(product_ids)))

@@ -262,10 +262,11 @@ class FeedService:
                 return
             diff = CatalogueDiff(self.db, self.catalog, run.tenant_id, run.feed_id, run.number,
                                  lambda tally: self._progress(run, tally), lambda: self._stopping)
+            held_before = diff.held()
             tally = diff.apply(read_feed(download.file, run.format))
         note = None
         if run.delete_missing and tally.valid_items:
-            diff.delete_missing()
+            note = diff.delete_missing(held_before, self.settings.feeds.max_delete_share)
         elif run.delete_missing:
             note = "no product was read from the feed: nothing was deleted"
         self._finish(run, tally, download, note=note)
