@@ -2,6 +2,7 @@
 only, or the image), skips and deletes; an unchanged feed is a conditional-GET no-op; failures carry codes;
 schedules run on the embedded thread and are wired for Celery beat."""
 
+import gzip
 import logging
 import time
 from collections.abc import Iterator
@@ -301,3 +302,9 @@ def test_a_feed_that_suddenly_shrinks_deletes_nothing_and_says_why(shop: Shop) -
     trimmed = sync_now(shop, feed_id, 3)
     assert (counts(trimmed), trimmed["note"]) == ({"unchanged": 3, "deleted": 1}, None)
     assert shop.client.get("/v1/products/d", headers=shop.key).status_code == 404
+
+
+def test_a_gzip_file_feed_is_synced(shop: Shop) -> None:
+    shop.feed.publish(gzip.compress(xml(shop.images, [item("a"), item("b")]).encode()))
+    feed_id = shop.client.post("/v1/feeds", headers=shop.key, json={"url": shop.feed.url("/feed.xml.gz")}).json()["id"]
+    assert counts(synced(shop, feed_id)["syncs"][0]) == {"added": 2}
