@@ -164,8 +164,10 @@ def _feeds_parser(commands) -> None:
     add = feeds.add_parser("add", help="register a feed (its first sync starts at once); prints it as JSON")
     add.add_argument("feed_url", help="where the feed is published (http or https)")
     add.add_argument("--format", default="auto",
-                     choices=("auto", "google_xml", "google_tsv", "shopify_csv", "csv", "jsonl"))
-    add.add_argument("--schedule", default="daily", choices=("manual", "hourly", "daily"))
+                     choices=("auto", "google_xml", "google_tsv", "shopify_csv", "csv", "jsonl"),
+                     help="the feed's format (default: auto, read from its first bytes)")
+    add.add_argument("--schedule", default="daily", choices=("manual", "hourly", "daily"),
+                     help="how often the server syncs it (default: daily; manual: only on `feeds sync`)")
     add.add_argument("--delete-missing", action="store_true", help="delete the products that leave the feed")
     sync = feeds.add_parser("sync", help="sync a feed now (or answer its running sync); prints the sync as JSON")
     sync.add_argument("feed_id", help="the feed's id (feed_…), as `feeds list` lists it")
