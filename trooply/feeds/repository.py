@@ -11,6 +11,7 @@ from sqlalchemy.orm import aliased
 from trooply.catalog.models import FAILED, IngestItem
 from trooply.db import MaintenanceRepository, TenantScopedRepository, utcnow
 from trooply.feeds.models import MANUAL, PENDING, RUNNING, UNFINISHED, Feed, FeedProduct, FeedSync
+from trooply.tenancy.models import Tenant
 
 
 class FeedRepository(TenantScopedRepository):
@@ -49,6 +50,9 @@ class FeedRepository(TenantScopedRepository):
         """Marks the sync running for this run: a pending one, or a running one whose run fell silent before
         `stale_before`, while no other sync of the tenant runs (one sync per account at a time, across worker
         processes). Atomic: of two deliveries of the same sync, one runs it."""
+        # PostgreSQL: two workers taking two syncs of one tenant queue on the tenant's row, so the second's check
+        # sees the first's sync running (SQLite writes one transaction at a time anyway).
+        self.session.execute(select(Tenant.id).where(Tenant.id == self.tenant_id).with_for_update())
         other = aliased(FeedSync)
         another_runs = exists().where(other.tenant_id == self.tenant_id, other.id != sync_id,
                                       other.status == RUNNING, other.heartbeat_at >= stale_before)
