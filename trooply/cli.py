@@ -125,6 +125,8 @@ def _parser() -> argparse.ArgumentParser:
     bulk.add_argument("--json", action="store_true", help="print the summary as JSON")
     bulk.set_defaults(run=_import)
 
+    _feeds_parser(commands)
+
     models = commands.add_parser("models", help="the active CLIP model, and changing it without downtime"
                                  ).add_subparsers(required=True, metavar="ACTION")
     models.add_parser("status", help="the active model and a migration's progress (JSON)").set_defaults(
@@ -152,6 +154,30 @@ def _parser() -> argparse.ArgumentParser:
     duplicates.add_argument("--out", default="-", help="a .jsonl file (default: standard output)")
     duplicates.set_defaults(run=_duplicates)
     return parser
+
+
+def _feeds_parser(commands) -> None:
+    feeds = commands.add_parser("feeds", help="a running server's catalogue feeds (Merchant Center, Shopify, CSV, "
+                                "JSONL) kept in sync: list, add, sync (README: Catalogue feeds)"
+                                ).add_subparsers(required=True, metavar="ACTION")
+    listing = feeds.add_parser("list", help="the feeds with their last sync, one JSON line each")
+    add = feeds.add_parser("add", help="register a feed (its first sync starts at once); prints it as JSON")
+    add.add_argument("feed_url", help="where the feed is published (http or https)")
+    add.add_argument("--format", default="auto",
+                     choices=("auto", "google_xml", "google_tsv", "shopify_csv", "csv", "jsonl"),
+                     help="the feed's format (default: auto, read from its first bytes)")
+    add.add_argument("--schedule", default="daily", choices=("manual", "hourly", "daily"),
+                     help="how often the server syncs it (default: daily; manual: only on `feeds sync`)")
+    add.add_argument("--delete-missing", action="store_true", help="delete the products that leave the feed")
+    sync = feeds.add_parser("sync", help="sync a feed now (or answer its running sync); prints the sync as JSON")
+    sync.add_argument("feed_id", help="the feed's id (feed_…), as `feeds list` lists it")
+    sync.add_argument("--wait", action="store_true", help="follow the sync to its end; exit 1 if it failed")
+    for action, command in (("list", listing), ("add", add), ("sync", sync)):
+        command.add_argument("--url", default=os.environ.get("TROOPLY_URL", "http://127.0.0.1:8000"),
+                             help="the server (default: $TROOPLY_URL, else http://127.0.0.1:8000)")
+        command.add_argument("--key", default=os.environ.get("TROOPLY_API_KEY"),
+                             help="the tenant's secret key (default: $TROOPLY_API_KEY)")
+        command.set_defaults(run=_feeds, action=action)
 
 
 def _credential_formats(parser: argparse.ArgumentParser) -> None:
@@ -435,6 +461,32 @@ def _import(args, settings: Settings) -> int:
         print_summary(result, Console(highlight=False, soft_wrap=True))
     # Scripts can tell a clean import from one that needs a look.
     return 1 if result["rejected"] or result["failed"] else 0
+
+
+def _feeds(args, _settings: Settings) -> int:
+    from trooply.tools.bulk_import import RemoteCatalog
+    from trooply.tools.feeds_cli import add_feed, list_feeds, sync_feed
+
+    if not args.key:
+        print("error: `trooply feeds` takes the tenant's secret key: --key or $TROOPLY_API_KEY", file=sys.stderr)
+        return 2
+    server = RemoteCatalog(args.url, args.key, skip_unchanged=True)
+    try:
+        if args.action == "list":
+            for feed in list_feeds(server.call):
+                print(json.dumps(feed))
+            return 0
+        if args.action == "add":
+            print(json.dumps(add_feed(server.call, args.feed_url, args.format, args.schedule, args.delete_missing)))
+            return 0
+        sync = sync_feed(server.call, args.feed_id, args.wait, on_wait=lambda running: print(
+            f"\r{running['status']}: {running['counts']}", end="", file=sys.stderr, flush=True))
+        if args.wait:
+            print(file=sys.stderr)
+        print(json.dumps(sync))
+        return 1 if sync["status"] == "failed" else 0
+    finally:
+        server.close()
 
 
 def _reindex(args, settings: Settings) -> None:

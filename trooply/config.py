@@ -259,6 +259,9 @@ class FeedSettings(_Group):
                                           description="how often scheduled feeds are checked for a due sync")
     max_per_tenant: int = Field(20, ge=1, validation_alias=_env("feeds_per_tenant"),
                                 description="feeds one tenant may register")
+    max_delete_share: float = Field(0.5, gt=0, le=1, validation_alias=_env("feed_max_delete_share"),
+                                    description="with delete_missing, a sync deletes nothing when more than this share "
+                                    "of the feed's products left it at once (a feed cut short); 1 turns it off")
 
 
 class LimitSettings(_Group):

@@ -216,8 +216,8 @@ class Container:
             self._dir_lock.release()
         self.db.close()
 
-    def _send_feed_sync(self, tenant_id: str, sync_id: str) -> None:
-        self.dispatcher.send(FEED_SYNC_TASK, [tenant_id, sync_id])
+    def _send_feed_sync(self, tenant_id: str, sync_id: str, delay: float = 0.0) -> None:
+        self.dispatcher.send(FEED_SYNC_TASK, [tenant_id, sync_id], delay)
 
     def _send_scan(self, tenant_id: str, scan_id: str) -> None:
         self.dispatcher.send(SCAN_TASK, [tenant_id, scan_id])

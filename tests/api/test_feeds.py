@@ -2,6 +2,7 @@
 only, or the image), skips and deletes; an unchanged feed is a conditional-GET no-op; failures carry codes;
 schedules run on the embedded thread and are wired for Celery beat."""
 
+import gzip
 import logging
 import time
 from collections.abc import Iterator
@@ -242,3 +243,68 @@ def test_celery_beat_sends_the_due_feeds_task() -> None:
     entry = next(entry for entry in app.conf.beat_schedule.values() if entry["task"] == FEEDS_DUE_TASK)
     assert entry["schedule"] == 60.0
     assert {FEEDS_DUE_TASK, FEED_SYNC_TASK} <= set(app.tasks)
+
+
+def wait_until(check, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.02)
+
+
+CSV_UPLOAD = {"file": ("products.csv", "id,image_url\nz,https://cdn.example.com/z.jpg\n")}
+
+
+def test_an_import_during_a_feed_sync_of_the_account_gets_the_busy_answer(shop: Shop) -> None:
+    shop.feed.publish(xml(shop.images, [item("a")]))
+    shop.feed.hold.clear()  # the sync's download waits: the sync is running
+    feed_id = shop.client.post("/v1/feeds", headers=shop.key, json={"url": shop.feed.url()}).json()["id"]
+    wait_until(lambda: shop.feed.requests == 1, "the sync never asked for the feed")
+    busy = shop.client.post("/v1/imports", files=CSV_UPLOAD, headers=shop.key)
+    assert (busy.status_code, busy.json()["error"]["code"]) == (429, "too_many_requests"), busy.text
+    other = new_tenant(shop.client, "other")  # another account imports meanwhile
+    assert shop.client.post("/v1/imports", files=CSV_UPLOAD, headers=auth(other.secret_key)).status_code == 202
+    shop.feed.hold.set()
+    assert counts(synced(shop, feed_id)["syncs"][0]) == {"added": 1}
+    assert shop.client.post("/v1/imports", files=CSV_UPLOAD, headers=shop.key).status_code == 202
+
+
+def test_a_feed_sync_waits_for_the_accounts_import_and_then_runs(shop: Shop) -> None:
+    container = shop.client.app.state.container
+    container.feeds.defer_s = 0.1
+    shop.feed.publish(xml(shop.images, [item("a")]))
+    with container.catalog.imports.held(shop.tenant.tenant_id):  # an import of the account is running
+        feed_id = shop.client.post("/v1/feeds", headers=shop.key, json={"url": shop.feed.url()}).json()["id"]
+
+        def waiting() -> bool:
+            return "an import of the account" in (shop.client.get(
+                f"/v1/feeds/{feed_id}", headers=shop.key).json()["syncs"][0]["note"] or "")
+        wait_until(waiting, "the sync did not report that it waits for the import")
+        time.sleep(0.3)  # several retries pass while the import holds the slot: none downloads the feed
+        assert shop.feed.requests == 0
+        assert shop.client.get(f"/v1/feeds/{feed_id}", headers=shop.key).json()["syncs"][0]["status"] == "pending"
+    done = synced(shop, feed_id)["syncs"][0]
+    assert (done["status"], counts(done), done["note"]) == ("completed", {"added": 1}, None)
+
+
+def test_a_feed_that_suddenly_shrinks_deletes_nothing_and_says_why(shop: Shop) -> None:
+    shop.feed.publish(xml(shop.images, [item("a"), item("b"), item("c"), item("d")]))
+    feed_id = shop.client.post("/v1/feeds", headers=shop.key, json={
+        "url": shop.feed.url(), "schedule": "manual", "delete_missing": True}).json()["id"]
+    assert counts(synced(shop, feed_id)["syncs"][0]) == {"added": 4}
+    shop.feed.publish(xml(shop.images, [item("a")]))  # 3 of 4 gone at once: more than the default half
+    cut_short = sync_now(shop, feed_id, 2)
+    assert (cut_short["status"], counts(cut_short)) == ("completed", {"unchanged": 1, "kept_missing": 3})
+    assert cut_short["note"].startswith("3 of the feed's 4 products left it at once, more than "
+                                        "TROOPLY_FEED_MAX_DELETE_SHARE (50%)")
+    assert all(shop.client.get(f"/v1/products/{name}", headers=shop.key).status_code == 200 for name in "bcd")
+    shop.feed.publish(xml(shop.images, [item("a"), item("b"), item("c")]))  # one of four left: within the share
+    trimmed = sync_now(shop, feed_id, 3)
+    assert (counts(trimmed), trimmed["note"]) == ({"unchanged": 3, "deleted": 1}, None)
+    assert shop.client.get("/v1/products/d", headers=shop.key).status_code == 404
+
+
+def test_a_gzip_file_feed_is_synced(shop: Shop) -> None:
+    shop.feed.publish(gzip.compress(xml(shop.images, [item("a"), item("b")]).encode()))
+    feed_id = shop.client.post("/v1/feeds", headers=shop.key, json={"url": shop.feed.url("/feed.xml.gz")}).json()["id"]
+    assert counts(synced(shop, feed_id)["syncs"][0]) == {"added": 2}

@@ -35,8 +35,11 @@ class FeedServer:
     def __init__(self, validators: bool = True) -> None:
         self.validators = validators
         self.delay_s = 0.0  # before answering: a sync that takes a while
+        self.hold = threading.Event()  # cleared: requests wait until it is set (a sync held mid-download)
+        self.hold.set()
         self.gzip = False  # compress the body for a client that accepts it
         self.answers: Counter[int] = Counter()
+        self.requests = 0  # received, answered or not
         self._body = b""
         self._version = 0
         self._lock = threading.Lock()
@@ -62,6 +65,8 @@ class FeedServer:
             self._version += 1
 
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
+        self.requests += 1
+        self.hold.wait(60)
         time.sleep(self.delay_s)
         with self._lock:
             body, version = self._body, self._version

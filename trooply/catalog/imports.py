@@ -6,7 +6,6 @@ The portal's upload (POST /v1/imports) and `trooply import` share this module; t
 batches to a remote server, so sending a batch is a callable here.
 """
 
-import csv
 import math
 import re
 from collections import Counter
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from trooply.catalog.csv_lines import INVALID_CSV, StrictCsv
 from trooply.catalog.feed_formats import AUTO, FEED_FORMATS, GOOGLE_XML, FeedItem, feed_items, sniff_lines
 from trooply.catalog.schemas import MAX_BATCH, ProductIn
 from trooply.errors import InvalidRequest, QuotaExceeded
@@ -35,8 +35,6 @@ _PLAIN_NUMBER = re.compile(r"^-?(0|[1-9]\d{0,14})(\.\d+)?$")
 # The longest product as JSON is some 250 KB (every text at its cap, escaped); a longer line is refused unparsed,
 # so what a line costs once parsed stays in proportion to a product, whatever the line holds.
 MAX_JSONL_LINE_CHARS = 1024 * 1024
-# The product fields and 50 attributes fit many times over; a wider header is not a catalogue.
-MAX_CSV_COLUMNS = 1000
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 
 
@@ -239,76 +237,23 @@ class _CellError(ValueError):
         self.column, self.message = column, message
 
 
-class _LineTape:
-    """The file's lines as the CSV reader pulls them, numbered, keeping those of the record being read: a record
-    the reader gives up on is read again a line at a time (a quote never closed swallows no rows)."""
-
-    def __init__(self, lines: Iterable[str]) -> None:
-        self._lines = iter(lines)
-        self.read = 0
-        self.record: list[str] = []
-
-    def __iter__(self) -> "_LineTape":
-        return self
-
-    def __next__(self) -> str:
-        text = next(self._lines)
-        self.read += 1
-        self.record.append(text)
-        return text
-
-    def begin_record(self) -> int:
-        """The line the next record starts on."""
-        self.record = []
-        return self.read + 1
-
-
 def _csv_records(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any] | ImportRow]]:
-    tape = _LineTape(lines)
-    reader = csv.reader(tape, strict=True)  # a quote left open or a stray one is an error, never a guess
-    try:
-        header = [name.strip() for name in next(reader)]
-    except StopIteration:
+    reader = StrictCsv(lines)
+    header = reader.header()
+    if header is None:
         return
-    except csv.Error as error:
-        raise InvalidRequest(f"the CSV header cannot be read: {error}", code="invalid_import_file") from None
     _check_header(header)
-    while True:
-        line = tape.begin_record()
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as error:
-            yield line, ImportRow(line, rejected=RejectedRow(line, None, "invalid_csv", _csv_problem(error, line)))
-            # The lines the broken record took are records of their own, each read once more, alone.
-            for offset, text in enumerate(tape.record[1:], start=line + 1):
-                yield from _csv_line_alone(offset, text, header)
-            continue
-        yield from _csv_record(line, cells, header)
-
-
-def _csv_problem(error: csv.Error, line: int) -> str:
-    if str(error) == "unexpected end of data":
-        return f"a quote opened on line {line} is never closed; the lines after it are read one by one"
-    return str(error)
-
-
-def _csv_line_alone(line: int, text: str, header: list[str]) -> Iterator[tuple[int, dict[str, Any] | ImportRow]]:
-    try:
-        cells = next(csv.reader([text], strict=True), [])
-    except csv.Error as error:
-        yield line, ImportRow(line, rejected=RejectedRow(line, None, "invalid_csv", _csv_problem(error, line)))
-        return
-    yield from _csv_record(line, cells, header)
+    for line, record in reader.records():
+        if isinstance(record, str):
+            yield line, ImportRow(line, rejected=RejectedRow(line, None, INVALID_CSV, record))
+        else:
+            yield from _csv_record(line, record, header)
 
 
 def _csv_record(line: int, cells: list[str], header: list[str]) -> Iterator[tuple[int, dict[str, Any] | ImportRow]]:
-    if not any(cell.strip() for cell in cells):
-        return
     if len(cells) > len(header):
         yield line, ImportRow(line, rejected=RejectedRow(
-            line, None, "invalid_csv", f"{len(cells)} cells for {len(header)} columns"))
+            line, None, INVALID_CSV, f"{len(cells)} cells for {len(header)} columns"))
         return
     try:
         yield line, _csv_product(dict(zip(header, cells, strict=False)))  # a short row leaves its last columns out
@@ -319,17 +264,13 @@ def _csv_record(line: int, cells: list[str], header: list[str]) -> Iterator[tupl
 
 
 def _check_header(header: list[str]) -> None:
-    if len(header) > MAX_CSV_COLUMNS:
-        raise InvalidRequest(f"the CSV header has {len(header)} columns; at most {MAX_CSV_COLUMNS}",
-                             code="invalid_import_file")
+    """Our own columns (the width and NUL checks are StrictCsv's)."""
     known = set(ProductIn.model_fields) - {"attributes"}
     seen: set[str] = set()
     for name in header:
         if name in seen:
             raise InvalidRequest(f"the CSV header repeats the column {name!r}", code="invalid_import_file")
         seen.add(name)
-        if "\x00" in name:
-            raise InvalidRequest(f"the CSV column {name!r} holds a NUL character", code="invalid_import_file")
         attribute = name.removeprefix(ATTRIBUTE_PREFIX) if name.startswith(ATTRIBUTE_PREFIX) else None
         if name not in known and not attribute:
             hint = " (custom fields are columns named attributes.NAME)" if name else ""

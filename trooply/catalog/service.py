@@ -72,7 +72,7 @@ class CatalogService:
         self.settings = settings
         # An import holds its file, its text and a batch: one at a time per tenant, so one account's uploads
         # cannot add up to the host's memory (a second while one runs is a 429).
-        self.imports = TenantSlots(1, "an import")
+        self.imports = TenantSlots(1, "an import or feed sync")  # feed syncs hold it too (trooply/feeds)
 
     @property
     def index(self) -> VectorIndex:

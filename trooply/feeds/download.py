@@ -1,9 +1,11 @@
 """A feed's download: under the image address rule (every hop resolved and checked, the connection pinned to the
 checked address), conditional on the last sync's validators, streamed to a temporary file with a byte cap, so
-memory never holds the feed."""
+memory never holds the feed. A gzip file (`feed.xml.gz`, told by its first bytes) is unpacked to another temporary
+file under the same cap, counted unpacked: a gzip bomb stops at the cap."""
 
 import hashlib
 import tempfile
+import zlib
 from dataclasses import dataclass
 from typing import IO
 
@@ -13,6 +15,8 @@ from trooply.vision.fetch import ImageFetcher
 
 NOT_MODIFIED = 304
 CHUNK = 256 * 1024
+GZIP_MAGIC = b"\x1f\x8b"
+_GZIP_WBITS = 16 + zlib.MAX_WBITS  # a gzip header and trailer around deflate
 # The fetcher's codes, told about a feed rather than an image.
 _FEED_MESSAGES = {
     "blocked_address": "the feed URL resolves to a non-public address",
@@ -75,7 +79,7 @@ class FeedDownloader:
                 declared = response.headers.get("content-length", "")
                 if declared.isdigit() and "content-encoding" not in response.headers and int(declared) > self.max_bytes:
                     raise self._too_large()
-                file = tempfile.TemporaryFile(prefix="trooply-feed-")  # noqa: SIM115  (the caller closes it)
+                file: IO[bytes] = tempfile.TemporaryFile(prefix="trooply-feed-")  # noqa: SIM115  (the caller closes it)
                 try:
                     digest, size = hashlib.sha256(), 0
                     # Counted decoded, as written: a compressed feed cannot expand past the cap.
@@ -86,6 +90,10 @@ class FeedDownloader:
                         digest.update(chunk)
                         file.write(chunk)
                     file.seek(0)
+                    if file.read(len(GZIP_MAGIC)) == GZIP_MAGIC:
+                        file.seek(0)
+                        file = self._gunzip(file)
+                    file.seek(0)
                 except BaseException:
                     file.close()
                     raise
@@ -94,6 +102,41 @@ class FeedDownloader:
         except ImageError as error:
             raise FeedError(_FEED_MESSAGES.get(error.code, error.message), code=error.code,
                             details=error.details) from None
+
+    def _gunzip(self, packed: IO[bytes]) -> IO[bytes]:
+        """The gzip file's content (every member of it), a chunk at a time, under the byte cap; `packed` is
+        closed."""
+        with packed:
+            unpacked = tempfile.TemporaryFile(prefix="trooply-feed-")  # noqa: SIM115  (returned open)
+            try:
+                self._inflate(packed, unpacked)
+            except BaseException:
+                unpacked.close()
+                raise
+            return unpacked
+
+    def _inflate(self, packed: IO[bytes], unpacked: IO[bytes]) -> None:
+        inflater, fed, size, pending = zlib.decompressobj(_GZIP_WBITS), False, 0, b""
+        try:
+            while True:
+                if not pending:
+                    pending = packed.read(CHUNK)
+                    if not pending:
+                        break
+                fed = True
+                out = inflater.decompress(pending, CHUNK)  # at most a chunk out per call, however it expands
+                size += len(out)
+                if size > self.max_bytes:
+                    raise self._too_large()
+                unpacked.write(out)
+                if inflater.eof:  # a member ended: another may follow
+                    pending, inflater, fed = inflater.unused_data, zlib.decompressobj(_GZIP_WBITS), False
+                else:
+                    pending = inflater.unconsumed_tail
+        except zlib.error as error:
+            raise FeedError(f"the feed is a gzip file that cannot be unpacked: {error}", code="invalid_feed") from None
+        if fed and not inflater.eof:
+            raise FeedError("the feed is a gzip file cut short", code="invalid_feed")
 
     def _too_large(self) -> FeedError:
         return FeedError(f"the feed is larger than {self.max_bytes:,} bytes (TROOPLY_FEED_MAX_BYTES)",

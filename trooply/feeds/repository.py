@@ -5,11 +5,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, or_, select, update
+from sqlalchemy import CursorResult, exists, func, or_, select, update
+from sqlalchemy.orm import aliased
 
 from trooply.catalog.models import FAILED, IngestItem
 from trooply.db import MaintenanceRepository, TenantScopedRepository, utcnow
 from trooply.feeds.models import MANUAL, PENDING, RUNNING, UNFINISHED, Feed, FeedProduct, FeedSync
+from trooply.tenancy.models import Tenant
 
 
 class FeedRepository(TenantScopedRepository):
@@ -46,12 +48,25 @@ class FeedRepository(TenantScopedRepository):
 
     def take_sync(self, sync_id: str, stale_before: datetime) -> bool:
         """Marks the sync running for this run: a pending one, or a running one whose run fell silent before
-        `stale_before`. Atomic: of two deliveries of the same sync, one runs it."""
+        `stale_before`, while no other sync of the tenant runs (one sync per account at a time, across worker
+        processes). Atomic: of two deliveries of the same sync, one runs it."""
+        # PostgreSQL: two workers taking two syncs of one tenant queue on the tenant's row, so the second's check
+        # sees the first's sync running (SQLite writes one transaction at a time anyway).
+        self.session.execute(select(Tenant.id).where(Tenant.id == self.tenant_id).with_for_update())
+        other = aliased(FeedSync)
+        another_runs = exists().where(other.tenant_id == self.tenant_id, other.id != sync_id,
+                                      other.status == RUNNING, other.heartbeat_at >= stale_before)
         result = cast(CursorResult, self.session.execute(
             self._update(FeedSync).where(FeedSync.id == sync_id, or_(
-                FeedSync.status == PENDING, (FeedSync.status == RUNNING) & (FeedSync.heartbeat_at < stale_before)))
+                FeedSync.status == PENDING, (FeedSync.status == RUNNING) & (FeedSync.heartbeat_at < stale_before)),
+                ~another_runs)
             .values(status=RUNNING, heartbeat_at=utcnow()).execution_options(synchronize_session=False)))
         return bool(result.rowcount)
+
+    def sync_running(self, stale_before: datetime) -> bool:
+        """Whether a sync of the tenant runs now (one that fell silent before `stale_before` is gone)."""
+        return bool(self.session.scalar(self._select(FeedSync, func.count()).where(
+            FeedSync.status == RUNNING, FeedSync.heartbeat_at >= stale_before)))
 
     def get_sync(self, sync_id: str) -> FeedSync | None:
         return self._get(FeedSync, id=sync_id)
@@ -90,6 +105,13 @@ class FeedRepository(TenantScopedRepository):
         """Products of the feed that the sync numbered `number` did not see, a page at a time."""
         return list(self.session.scalars(self._select(FeedProduct, FeedProduct.product_id).where(
             FeedProduct.feed_id == feed_id, FeedProduct.seen < number).order_by(FeedProduct.product_id).limit(limit)))
+
+    def count_members(self, feed_id: str, seen_before: int | None = None) -> int:
+        """The products the feed supplies; those a sync numbered `seen_before` did not see, when given."""
+        query = self._select(FeedProduct, func.count()).where(FeedProduct.feed_id == feed_id)
+        if seen_before is not None:
+            query = query.where(FeedProduct.seen < seen_before)
+        return self.session.scalar(query) or 0
 
     def forget(self, feed_id: str, product_ids: Sequence[str]) -> None:
         self.session.execute(self._delete(FeedProduct).where(FeedProduct.feed_id == feed_id,

@@ -56,6 +56,8 @@ class SyncCounts(BaseModel):
     images_changed: int = Field(0, description="of `updated`, those whose image changed: fetched and encoded again")
     unchanged: int = 0
     deleted: int = 0
+    kept_missing: int = Field(0, description="products that left the feed but were not deleted: more than "
+                              "TROOPLY_FEED_MAX_DELETE_SHARE of the feed left at once (see the sync's note)")
     rejected: int = Field(0, description="items that cannot be mapped to a product")
     failed: int = Field(0, description="products refused while syncing (quota) or failed at ingest (image fetch, …)")
 

@@ -5,10 +5,9 @@ reports what it did. One sync per feed at a time; syncs are a background task, r
 import logging
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from trooply.catalog.service import CatalogService
 from trooply.config import Settings
@@ -32,6 +31,16 @@ log = logging.getLogger(__name__)
 KEEP_SYNCS = 20  # finished syncs kept per feed
 SHOWN_SYNCS = 5  # in GET /v1/feeds/{id}
 STALE_MARGIN_S = 300.0
+# A sync that finds its account's import (or another of its syncs) running waits this long and tries again.
+DEFER_S = 30.0
+
+
+class SendSync(Protocol):
+    def __call__(self, tenant_id: str, sync_id: str, delay: float = 0.0) -> None: ...
+
+
+class _AccountBusy(Exception):
+    """Another sync of the account runs (perhaps in another worker process): this one waits its turn."""
 
 
 @dataclass(frozen=True)
@@ -56,13 +65,14 @@ class _Run:
 
 class FeedService:
     def __init__(self, db: Database, catalog: CatalogService, downloader: FeedDownloader, settings: Settings,
-                 dispatch: Callable[[str, str], None]) -> None:
+                 dispatch: SendSync) -> None:
         self.db = db
         self.catalog = catalog
         self.downloader = downloader
         self.settings = settings
-        self._dispatch = dispatch  # queues a sync's task, which calls run_sync
+        self._dispatch = dispatch  # queues a sync's task (after a delay), which calls run_sync
         self._stopping = False
+        self.defer_s = DEFER_S
 
     def create(self, tenant_id: str, feed: FeedIn) -> FeedOut:
         """Registers the feed and starts its first sync."""
@@ -163,10 +173,45 @@ class FeedService:
         self._stopping = True
         self.downloader.close()
 
+    def check_not_syncing(self, tenant_id: str) -> None:
+        """Refuses an import (429, as a second import is) while a sync of the account runs: in the Celery shape the
+        sync runs in a worker process, where the import slot of this process cannot see it."""
+        with self.db.session() as session:
+            running = FeedRepository(session, tenant_id).sync_running(utcnow() - self._stale_after())
+        if running:
+            raise TrooplyError("a feed sync of this account is running, and an account imports one file or feed at a "
+                               "time; retry when it has finished", code="too_many_requests", status=429,
+                               details={"retry_after": int(self.defer_s), "limit": 1}, transient=True)
+
     def run_sync(self, tenant_id: str, sync_id: str) -> None:
         """The background task: idempotent (a resumed sync runs again from the start; the diff skips what the
-        first run did)."""
-        run = self._take(tenant_id, sync_id)
+        first run did). It holds the account's import slot: an import and a sync of one account never run at
+        once, and a sync that finds the slot taken waits and tries again."""
+        try:
+            self.catalog.imports.take(tenant_id)
+        except TrooplyError:
+            self._defer(tenant_id, sync_id, "an import of the account is running")
+            return
+        try:
+            self._run_sync(tenant_id, sync_id)
+        finally:
+            self.catalog.imports.release(tenant_id)
+
+    def _defer(self, tenant_id: str, sync_id: str, why: str) -> None:
+        with self.db.session() as session:
+            repo = FeedRepository(session, tenant_id)
+            sync = repo.get_sync(sync_id)
+            if sync is None or sync.status != PENDING:
+                return  # finished, gone, or running elsewhere
+            repo.update_sync(sync_id, note=f"waiting: {why}; the sync starts when it has finished")
+        self._dispatch(tenant_id, sync_id, self.defer_s)
+
+    def _run_sync(self, tenant_id: str, sync_id: str) -> None:
+        try:
+            run = self._take(tenant_id, sync_id)
+        except _AccountBusy:
+            self._defer(tenant_id, sync_id, "another feed sync of the account is running")
+            return
         if run is None:
             return  # finished, gone, or running elsewhere
         try:
@@ -189,6 +234,9 @@ class FeedService:
         with self.db.session() as session:
             repo = FeedRepository(session, tenant_id)
             if not repo.take_sync(sync_id, utcnow() - self._stale_after()):
+                sync = repo.get_sync(sync_id)
+                if sync is not None and sync.status == PENDING:
+                    raise _AccountBusy
                 return None
             sync = repo.get_sync(sync_id)
             feed = repo.get(sync.feed_id) if sync is not None else None
@@ -211,10 +259,11 @@ class FeedService:
                 return
             diff = CatalogueDiff(self.db, self.catalog, run.tenant_id, run.feed_id, run.number,
                                  lambda tally: self._progress(run, tally), lambda: self._stopping)
+            held_before = diff.held()
             tally = diff.apply(read_feed(download.file, run.format))
         note = None
         if run.delete_missing and tally.valid_items:
-            diff.delete_missing()
+            note = diff.delete_missing(held_before, self.settings.feeds.max_delete_share)
         elif run.delete_missing:
             note = "no product was read from the feed: nothing was deleted"
         self._finish(run, tally, download, note=note)
@@ -243,7 +292,7 @@ class FeedService:
         with self.db.session() as session:
             repo = FeedRepository(session, run.tenant_id)
             repo.update_sync(run.sync_id, status=FAILED, error_code=error["code"], error_message=error["message"],
-                             duration_s=run.elapsed(), finished_at=now)
+                             duration_s=run.elapsed(), note=None, finished_at=now)
             feed = repo.get(run.feed_id)
             repo.release(run.feed_id, run.sync_id,
                          next_sync_at=_next_sync(feed.schedule, now) if feed is not None else None)

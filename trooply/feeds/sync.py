@@ -35,8 +35,8 @@ from trooply.index.filters import BOOLEAN_FIELDS, KEYWORD_FIELDS, NUMERIC_FIELDS
 BATCH = 500
 KEEP_REJECTED = 1000
 PROGRESS_EVERY_S = 2.0
-ADDED, UPDATED, IMAGES_CHANGED, UNCHANGED, DELETED, REJECTED, FAILED_COUNT = (
-    "added", "updated", "images_changed", "unchanged", "deleted", "rejected", "failed")
+ADDED, UPDATED, IMAGES_CHANGED, UNCHANGED, DELETED, REJECTED, FAILED_COUNT, KEPT_MISSING = (
+    "added", "updated", "images_changed", "unchanged", "deleted", "rejected", "failed", "kept_missing")
 
 
 class SyncInterrupted(Exception):
@@ -115,8 +115,25 @@ class CatalogueDiff:
             self._apply_batch(batch)
         return self.tally
 
-    def delete_missing(self) -> int:
-        """Deletes the products the feed supplied before and this run did not see, a page at a time."""
+    def held(self) -> int:
+        """The products the feed supplies (before `apply`: those it supplied when the sync began)."""
+        with self.db.session() as session:
+            return FeedRepository(session, self.tenant_id).count_members(self.feed_id)
+
+    def delete_missing(self, held_before: int, max_share: float) -> str | None:
+        """Deletes the products the feed supplied before and this run did not see, unless more than `max_share`
+        of the `held_before` it supplied left at once (a feed cut short by its exporter): then none, and why."""
+        with self.db.session() as session:
+            missing = FeedRepository(session, self.tenant_id).count_members(self.feed_id, seen_before=self.number)
+        if missing > max_share * held_before:
+            self.tally.counts[KEPT_MISSING] = missing
+            return (f"{missing:,} of the feed's {held_before:,} products left it at once, more than "
+                    f"TROOPLY_FEED_MAX_DELETE_SHARE ({max_share:.0%}) lets a sync delete: none was deleted. If the "
+                    "feed did shrink, delete them yourself or raise the share")
+        self._delete_missing()
+        return None
+
+    def _delete_missing(self) -> int:
         deleted = 0
         while True:
             self._check_stopping()

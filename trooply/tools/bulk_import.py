@@ -81,17 +81,18 @@ class RemoteCatalog:
 
     def send(self, products: list[ProductIn]) -> BatchOutcome:
         body = {"products": [product.model_dump(mode="json", exclude_none=True) for product in products]}
-        answer = self._call("POST", "/v1/products", json=body,
+        answer = self.call("POST", "/v1/products", json=body,
                             params={"skip_unchanged": "true" if self.skip_unchanged else "false"})
         return answer["job_id"], [outcome(p["status"], p.get("error")) for p in answer["products"]]
 
     def job(self, job_id: str) -> dict[str, Any]:
-        return self._call("GET", f"/v1/jobs/{job_id}")
+        return self.call("GET", f"/v1/jobs/{job_id}")
 
     def close(self) -> None:
         self.client.close()
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    def call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """One call of the public API: its JSON answer, or its error envelope raised (TrooplyError)."""
         for attempt in range(REMOTE_ATTEMPTS):
             try:
                 response = self.client.request(method, path, **kwargs)

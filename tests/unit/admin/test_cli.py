@@ -75,7 +75,8 @@ def test_every_command_and_argument_has_help():
     assert missing == []
     commands = _parser()._subparsers._group_actions[0]  # the COMMAND list, as `trooply --help` shows it
     assert [choice.dest for choice in commands._choices_actions] == [
-        "serve", "worker", "beat", "migrate", "tenants", "keys", "eval", "import", "models", "reindex", "duplicates"]
+        "serve", "worker", "beat", "migrate", "tenants", "keys", "eval", "import", "feeds", "models", "reindex",
+        "duplicates"]
     assert all(choice.help for choice in commands._choices_actions)
 def test_storefront_origins_are_set_and_cleared(cli):
     tenant_id = json.loads(cli("tenants", "create", "Acme", "--json")[1])["tenant_id"]

@@ -5,7 +5,8 @@ import tracemalloc
 
 import pytest
 
-from trooply.catalog.imports import MAX_CSV_COLUMNS, MAX_JSONL_LINE_CHARS, read_rows, submit_rows
+from trooply.catalog.csv_lines import MAX_CSV_COLUMNS
+from trooply.catalog.imports import MAX_JSONL_LINE_CHARS, read_rows, submit_rows
 from trooply.errors import InvalidRequest
 
 URL = "https://cdn.example.com/a.jpg"

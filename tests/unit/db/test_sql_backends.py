@@ -1,6 +1,7 @@
 """Migrations and repositories on both SQL engines: SQLite (embedded) and PostgreSQL (compose, Kubernetes)."""
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -148,3 +149,42 @@ def test_plan_cap_holds_under_concurrent_submissions(db, tmp_path):
     with db.session() as session:
         held = CatalogRepository(session, tenant.tenant_id).count_products()
     assert accepted == held == 1000
+
+
+def test_two_syncs_of_one_tenant_taken_at_once_run_one_at_a_time(db):
+    """Two workers take two syncs of one account together: on PostgreSQL the second waits for the first's
+    transaction (the tenant's row), then sees its sync running and does not take its own."""
+    from datetime import timedelta
+
+    from trooply.db import utcnow
+    from trooply.feeds.models import Feed, FeedSync
+    from trooply.feeds.repository import FeedRepository
+
+    tenant = TenantService(db).create_tenant("shop", "free").tenant_id
+    with db.session() as session:
+        repo = FeedRepository(session, tenant)
+        for n in (1, 2):
+            repo.add(Feed(id=f"feed_{n}", url="https://x.example/f", format="auto", schedule="manual",
+                          delete_missing=False, syncs_started=0))
+            session.flush()
+            repo.add(FeedSync(id=f"fsync_{n}", feed_id=f"feed_{n}", number=0, trigger="manual", status="pending",
+                              counts={}, failed_by_code={}, rejected=[], jobs=[], bytes=0))
+    fresh = utcnow() - timedelta(minutes=15)
+    first = db.session()
+    session = first.__enter__()
+    assert FeedRepository(session, tenant).take_sync("fsync_1", fresh)  # not committed yet
+    second_started = threading.Event()
+
+    def take_second() -> bool:
+        with db.session() as other:
+            second_started.set()
+            return FeedRepository(other, tenant).take_sync("fsync_2", fresh)
+
+    with ThreadPoolExecutor(1) as pool:
+        second = pool.submit(take_second)
+        second_started.wait(10)
+        if db.engine.dialect.name == "postgresql":
+            time.sleep(1.0)  # time for the second take to run: it waits on the tenant's row, it does not answer
+            assert not second.done() or not second.result()
+        first.__exit__(None, None, None)  # commits the first worker's take
+        assert second.result(timeout=30) is False

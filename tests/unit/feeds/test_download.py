@@ -1,6 +1,8 @@
 """A feed's download from a real 127.0.0.1 server: conditional on the last validators, streamed to a file under a
 byte cap counted on the decompressed body, and under the image address rule."""
 
+import gzip
+
 import pytest
 
 from tests.conftest import make_settings
@@ -51,3 +53,29 @@ def test_the_address_rule_applies(tmp_path) -> None:
         assert server.answers.total() == 0
     finally:
         strict.close()
+
+
+def test_a_gzip_file_feed_is_unpacked_by_its_magic_bytes(downloader) -> None:
+    with FeedServer() as server:
+        half = len(BODY) // 2
+        server.publish(gzip.compress(BODY[:half].encode()) + gzip.compress(BODY[half:].encode()))  # two members
+        download = downloader.download(server.url("/feed.xml.gz"))
+        assert download.file is not None and download.file.read().decode() == BODY
+
+
+def test_a_gzip_bomb_stops_at_the_cap_and_a_broken_gzip_is_refused(downloader) -> None:
+    with FeedServer() as server:
+        bomb_bytes = gzip.compress(b"<rss>" + b" " * 4_000_000)  # under the cap packed (~4 KB), 4 MB unpacked
+        assert len(bomb_bytes) < downloader.max_bytes
+        server.publish(bomb_bytes)
+        with pytest.raises(FeedError) as bomb:
+            downloader.download(server.url())
+        assert bomb.value.code == "feed_too_large"
+        server.publish(gzip.compress(BODY.encode())[:-40])
+        with pytest.raises(FeedError) as cut:
+            downloader.download(server.url())
+        assert (cut.value.code, cut.value.message) == ("invalid_feed", "the feed is a gzip file cut short")
+        server.publish(b"\x1f\x8b" + b"not gzip at all")
+        with pytest.raises(FeedError) as broken:
+            downloader.download(server.url())
+        assert broken.value.code == "invalid_feed" and "cannot be unpacked" in broken.value.message

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from trooply.api.body import StrictJsonRoute, body_openapi
-from trooply.api.deps import CatalogDep, CatalogPrincipal, ProductIdPath
+from trooply.api.deps import CatalogDep, CatalogPrincipal, FeedsDep, ProductIdPath
 from trooply.api.forms import read_form
 from trooply.catalog.imports import catalog_sender, decode_text, format_of, read_rows, submit_rows
 from trooply.catalog.schemas import (
@@ -52,8 +52,9 @@ def recent_jobs(principal: CatalogPrincipal, catalog: CatalogDep,
 
 @router.post("/imports", status_code=202, response_model=ImportOut, openapi_extra=body_openapi(
     ImportOptions, {"file": "the products: .csv (attributes as attributes.NAME columns) or .jsonl"}, json_body=False))
-async def import_file(request: Request, principal: CatalogPrincipal, catalog: CatalogDep):
+async def import_file(request: Request, principal: CatalogPrincipal, catalog: CatalogDep, feeds: FeedsDep):
     with catalog.imports.held(principal.tenant_id):  # one import per tenant at a time, from its first byte
+        await run_in_threadpool(feeds.check_not_syncing, principal.tenant_id)  # nor during a worker's feed sync
         form = await read_form(request)
         upload = form.get("file")
         if not isinstance(upload, UploadFile):

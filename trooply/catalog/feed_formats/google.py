@@ -1,7 +1,6 @@
 """Google Merchant Center feeds: XML (RSS 2.0 or Atom with the `g:` namespace), streamed item by item and parsed
 safely, and TSV (a header row of attribute names). Both map through the same table (`google_item`)."""
 
-import csv
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 from xml.etree.ElementTree import Element, ParseError
@@ -9,11 +8,13 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
 from defusedxml.ElementTree import iterparse
 
+from trooply.catalog.csv_lines import StrictCsv
 from trooply.catalog.feed_formats.records import (
     FeedItem,
     FieldError,
     ProductDraft,
     category_levels,
+    csv_problem_item,
     most_specific,
     parse_price,
     plain_text,
@@ -179,27 +180,18 @@ class _Chunks:
 def tsv_items(lines: Iterable[str]) -> Iterator[FeedItem]:
     """A Merchant Center TSV: a header of attribute names (a `g:` prefix allowed), one item per row;
     additional_image_link holds several URLs separated by commas."""
-    reader = csv.reader(lines, delimiter="\t")
-    try:
-        header = [name.strip().lower().removeprefix("g:") for name in next(reader)]
-    except StopIteration:
+    reader = StrictCsv(lines, delimiter="\t", kind="TSV")
+    names = reader.header()
+    if names is None:
         return
-    except csv.Error as error:
-        raise InvalidRequest(f"the TSV header cannot be read: {error}", code="invalid_import_file") from None
+    header = [name.lower().removeprefix("g:") for name in names]
     for required in ("id", "image_link"):
         if required not in header:
             raise InvalidRequest(f"the TSV header has no {required!r} column (a Merchant Center feed names its "
                                  "attributes: id, title, image_link, price, …)", code="invalid_import_file")
-    while True:
-        line = reader.line_num + 1
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as error:
-            yield problem_item(line, None, FieldError("row", str(error)))
-            continue
-        if not any(cell.strip() for cell in cells):
+    for line, cells in reader.records():
+        if isinstance(cells, str):
+            yield csv_problem_item(line, cells)
             continue
         fields: dict[str, Any] = {}
         for name, cell in zip(header, cells, strict=False):

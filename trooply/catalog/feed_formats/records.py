@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from trooply.catalog.csv_lines import INVALID_CSV
 from trooply.catalog.schemas import ProductIn
 from trooply.vision.fetch import image_url_problem
 
@@ -96,6 +97,11 @@ class ProductDraft:
 
 def problem_item(line: int, product_id: str | None, error: FieldError) -> FeedItem:
     return FeedItem(line, problem=FeedProblem(product_id, "validation_error", str(error), error.field))
+
+
+def csv_problem_item(line: int, message: str) -> FeedItem:
+    """A record the strict CSV reader could not read (trooply/catalog/csv_lines.py)."""
+    return FeedItem(line, problem=FeedProblem(None, INVALID_CSV, message))
 
 
 def parse_price(field_name: str, text: str) -> tuple[float, str | None]:

@@ -2,18 +2,19 @@
 images. Each variant becomes a product sharing the handle's text and images; rows are read one handle at a time,
 so memory holds one product's rows whatever the file's size."""
 
-import csv
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from trooply.catalog.csv_lines import StrictCsv
 from trooply.catalog.feed_formats.google import GROUP_ATTRIBUTE
 from trooply.catalog.feed_formats.records import (
     FeedItem,
     FieldError,
     ProductDraft,
     category_levels,
+    csv_problem_item,
     most_specific,
     parse_amount,
     plain_text,
@@ -25,21 +26,33 @@ from trooply.index.filters import MAX_ATTRIBUTE_KEY
 OPTIONS = (1, 2, 3)
 _VARIANT_COLUMNS = ("Variant SKU", "Variant Price", "Option1 Value", "Option2 Value", "Option3 Value")
 _DEFAULT_OPTION = "Default Title"  # Shopify's option of a product without variants
+# What a handle's later rows are kept for (its variants and images), and what its first row adds (the product's text).
+_ROW_COLUMNS = frozenset({*_VARIANT_COLUMNS, "Variant Compare At Price", "Variant Inventory Qty",
+                          "Variant Inventory Tracker", "Variant Inventory Policy", "Variant Barcode", "Variant Image",
+                          "Image Src", "Image Position"})
+_PRODUCT_COLUMNS = _ROW_COLUMNS | {"Title", "Body (HTML)", "Vendor", "Type", "Product Category", "Tags", "Status",
+                                   *(f"Option{n} Name" for n in OPTIONS)}
+# Shopify allows 2,048 variants and 250 images a product: a handle's rows are held until the next handle, so
+# their number is bounded, and a row beyond is refused with its line.
+MAX_HANDLE_ROWS = 2500
 _NOT_ID = re.compile(r"[^A-Za-z0-9._~-]+")
 
 
-@dataclass
+@dataclass(slots=True)
 class _Row:
+    """The cells of a row that the mapping reads and the row fills, stripped."""
+
     line: int
     cells: dict[str, str]
 
     def get(self, column: str) -> str:
-        return self.cells.get(column, "").strip()
+        return self.cells.get(column, "")
 
 
 @dataclass
 class _Handle:
     handle: str
+    tracker_column: bool  # the export has Variant Inventory Tracker: an empty one means not tracked
     rows: list[_Row] = field(default_factory=list)
 
 
@@ -48,40 +61,40 @@ def is_shopify_header(names: list[str]) -> bool:
 
 
 def shopify_items(lines: Iterable[str]) -> Iterator[FeedItem]:
-    reader = csv.reader(lines)
-    try:
-        header = [name.strip() for name in next(reader)]
-    except StopIteration:
+    reader = StrictCsv(lines)
+    header = reader.header()
+    if header is None:
         return
-    except csv.Error as error:
-        raise InvalidRequest(f"the CSV header cannot be read: {error}", code="invalid_import_file") from None
     if not is_shopify_header(header):
         raise InvalidRequest("not a Shopify product export: its header has Handle, Title, Body (HTML), Variant SKU, "
                              "Variant Price, Image Src, …", code="invalid_import_file")
+    handle_column = header.index("Handle")
     group: _Handle | None = None
-    while True:
-        line = reader.line_num + 1
-        try:
-            cells = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as error:
-            yield problem_item(line, None, FieldError("row", str(error)))
+    for line, cells in reader.records():
+        if isinstance(cells, str):
+            yield csv_problem_item(line, cells)
             continue
-        if not any(cell.strip() for cell in cells):
-            continue
-        row = _Row(line, dict(zip(header, cells, strict=False)))
-        handle = row.get("Handle")
+        handle = cells[handle_column].strip() if handle_column < len(cells) else ""
         if not handle:
             yield problem_item(line, None, FieldError("Handle", "a row needs its product's handle"))
             continue
         if group is None or group.handle != handle:
             if group is not None:
                 yield from _variants(group)
-            group = _Handle(handle)
-        group.rows.append(row)
+            group = _Handle(handle, "Variant Inventory Tracker" in header)
+        elif len(group.rows) >= MAX_HANDLE_ROWS:
+            yield problem_item(line, None, FieldError("Handle", f"the product {handle!r} has more than "
+                                                                f"{MAX_HANDLE_ROWS:,} rows (Shopify allows 2,048 "
+                                                                "variants and 250 images): this row is not read"))
+            continue
+        group.rows.append(_row(line, header, cells, _ROW_COLUMNS if group.rows else _PRODUCT_COLUMNS))
     if group is not None:
         yield from _variants(group)
+
+
+def _row(line: int, header: list[str], cells: list[str], columns: frozenset[str]) -> _Row:
+    return _Row(line, {name: text for name, cell in zip(header, cells, strict=False)
+                       if name in columns and (text := cell.strip())})
 
 
 def _variants(group: _Handle) -> Iterator[FeedItem]:
@@ -100,7 +113,7 @@ def _variants(group: _Handle) -> Iterator[FeedItem]:
             continue
         seen.add(product_id)
         try:
-            draft = _variant_draft(group.handle, product, row, product_id, options)
+            draft = _variant_draft(group.handle, product, row, product_id, options, group.tracker_column)
         except FieldError as error:
             yield problem_item(row.line, product_id, error)
             continue
@@ -111,7 +124,8 @@ def _variants(group: _Handle) -> Iterator[FeedItem]:
             yield draft.item(row.line, images, "Image Src")
 
 
-def _variant_draft(handle: str, product: _Row, row: _Row, product_id: str, options: dict[str, str]) -> ProductDraft:
+def _variant_draft(handle: str, product: _Row, row: _Row, product_id: str, options: dict[str, str],
+                   tracker_column: bool) -> ProductDraft:
     draft = ProductDraft()
     draft.set("id", product_id, "Variant SKU")
     draft.set("title", product.get("Title"), "Title")
@@ -125,7 +139,7 @@ def _variant_draft(handle: str, product: _Row, row: _Row, product_id: str, optio
         regular = parse_amount("Variant Compare At Price", compare_text)
         if price is not None and regular > price:
             draft.attribute("regular_price", regular, "Variant Compare At Price")
-    draft.set("in_stock", _in_stock(product, row), "Variant Inventory Qty")
+    draft.set("in_stock", _in_stock(product, row, tracker_column), "Variant Inventory Qty")
     product_type, category = product.get("Type"), product.get("Product Category")
     if product_type:
         draft.set("category", most_specific(product_type), "Type")
@@ -141,13 +155,13 @@ def _variant_draft(handle: str, product: _Row, row: _Row, product_id: str, optio
     return draft
 
 
-def _in_stock(product: _Row, row: _Row) -> bool:
+def _in_stock(product: _Row, row: _Row, tracker_column: bool) -> bool:
     """Sellable now: an active product whose variant has stock, is not tracked, or sells on when out of stock."""
     status = product.get("Status").lower()
     if status and status != "active":
         return False
     quantity = row.get("Variant Inventory Qty")
-    if not quantity or not row.get("Variant Inventory Tracker") and "Variant Inventory Tracker" in row.cells:
+    if not quantity or not row.get("Variant Inventory Tracker") and tracker_column:
         return True
     if row.get("Variant Inventory Policy").lower() == "continue":
         return True
