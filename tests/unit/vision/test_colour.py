@@ -19,7 +19,7 @@ from trooply.vision.colour import (
 )
 
 BLUE, RED, GREEN, NAVY, BROWN, BURGUNDY = (30, 60, 200), (200, 30, 35), (40, 150, 60), (20, 30, 80), \
-    (120, 72, 40), (97, 0, 35)
+    (120, 72, 40), (128, 0, 32)  # burgundy: #800020
 WHITE, BLACK, YELLOW = (250, 250, 250), (15, 15, 15), (245, 215, 40)
 
 
