@@ -41,6 +41,41 @@ BRIGHTER = frozenset({"bright", "vivid", "hot", "neon", "electric"})
 MUTED = frozenset({"muted", "dusty", "dull", "pastel"})
 MODIFIERS = LIGHTER | DARKER | BRIGHTER | MUTED
 _SYNONYMS = {"gray": "grey"}
+# A colour word that makes a known compound with the word after it, or before it, names a thing, not a colour: "olive
+# oil", "face cream", "charcoal mask", "orange juice". Only where the compound is common in shops' catalogues; an
+# unknown pairing stays a colour ("olive jacket"), and so does a material that is its colour ("sterling silver").
+_COMPOUND_AFTER = {
+    "olive": frozenset({"oil", "oils", "tree", "trees", "wood", "pits", "tapenade"}),
+    "charcoal": frozenset({"mask", "masks", "grill", "briquettes", "filter", "filters", "toothpaste", "powder", "scrub",
+                           "soap", "bbq", "barbecue", "pencil", "pencils", "teeth", "tablets", "capsules"}),
+    "cream": frozenset({"cheese", "liqueur", "cleanser", "puff", "puffs"}),
+    "mint": frozenset({"tea", "gum", "leaves", "sauce", "candy", "candies", "mouthwash", "toothpaste", "extract",
+                       "oil", "plant", "chocolate", "chocolates"}),
+    "lavender": frozenset({"oil", "essential", "plant", "plants", "seeds", "honey", "tea", "water", "scent",
+                           "fragrance", "sachet", "sachets", "soap"}),
+    "salmon": frozenset({"fillet", "fillets", "steak", "steaks", "oil", "roe", "food"}),
+    "peach": frozenset({"tea", "juice", "jam", "fruit", "tree", "schnapps"}),
+    "coral": frozenset({"reef", "reefs", "frag", "frags"}),
+    "rust": frozenset({"remover", "converter", "inhibitor", "proofing", "treatment"}),
+    "mustard": frozenset({"sauce", "seed", "seeds", "powder", "oil", "jar"}),
+    "tan": frozenset({"lotion", "oil", "spray", "mousse", "accelerator", "drops", "mitt", "remover"}),
+    "camel": frozenset({"milk", "hair"}),
+    "orange": frozenset({"juice", "marmalade", "oil", "peel", "tree", "squash"}),
+    "green": frozenset({"tea", "beans", "juice", "smoothie", "powder"}),
+    "black": frozenset({"pepper", "tea", "coffee", "beans", "friday", "seed", "seeds"}),
+    "red": frozenset({"wine", "wines", "onion", "onions", "pepper", "peppers", "lentils"}),
+    "white": frozenset({"wine", "wines", "rice", "vinegar", "noise", "sugar", "bread", "chocolate", "tea"}),
+    "brown": frozenset({"sugar", "rice", "bread", "sauce"}),
+}
+_COMPOUND_BEFORE = {
+    "cream": frozenset({"face", "hand", "eye", "night", "day", "body", "foot", "sun", "shaving", "ice", "sour",
+                        "whipped", "hair", "nappy", "diaper", "moisturising", "moisturizing", "barrier", "heavy",
+                        "coffee", "double", "single", "clotted", "hemorrhoid", "antifungal", "skin"}),
+    "charcoal": frozenset({"activated", "lump", "bamboo"}),
+    "tan": frozenset({"self", "fake", "sun", "spray", "instant", "gradual"}),
+    "mint": frozenset({"spear", "pepper", "breath"}),
+    "orange": frozenset({"blood", "mandarin", "navel"}),
+}
 # Family posteriors of colours seen before (a catalogue's palettes come back search after search), oldest out first.
 _POSTERIORS: dict[tuple[float, ...], np.ndarray] = {}
 _POSTERIORS_KEPT = 50_000
@@ -257,6 +292,8 @@ def colour_words_in(text: str) -> ColourWords | None:
     any_of, between, position = False, False, 0
     while position < len(words):
         word, end = _colour_word_at(words, position, model)
+        if word is not None and _in_a_compound(words, position, end):
+            word = None
         if word is None:
             between = between or (bool(phrases) and words[position] == "or")
             position += 1
@@ -279,6 +316,14 @@ def _colour_word_at(words: list[str], position: int, model: NamingModel) -> tupl
             return term, position + size
     word = words[position]
     return (word, position + 1) if word in model.families else (None, position + 1)
+
+
+def _in_a_compound(words: list[str], start: int, end: int) -> bool:
+    """Whether the colour word at words[start:end] is part of a known thing's name ("olive oil", "face cream")."""
+    word = words[end - 1]
+    after = words[end] if end < len(words) else None
+    before = words[start - 1] if start > 0 else None
+    return (after in _COMPOUND_AFTER.get(word, ()) or before in _COMPOUND_BEFORE.get(word, ()))
 
 
 @cache

@@ -60,6 +60,12 @@ def test_pure_blue_is_blue_not_the_violet_nearby():
     ("red or blue scarf", ["red", "blue"], True),
     ("grey and gray hoodie", ["grey"], False),
     ("leather bag", [], False),
+    # A colour word inside a known thing's name is not a colour; beside another noun it is.
+    ("olive oil", [], False), ("olive jacket", ["olive"], False),
+    ("face cream", [], False), ("cream sweater", ["cream"], False),
+    ("charcoal mask", [], False), ("charcoal blazer", ["charcoal"], False),
+    ("orange juice", [], False), ("mint tea", [], False), ("self tan", [], False), ("tan boots", ["tan"], False),
+    ("black pepper grinder", [], False), ("sterling silver ring", ["silver"], False),
 ])
 def test_colour_phrases_in_queries(text, labels, any_of):
     words = colour_words_in(text)
