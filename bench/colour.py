@@ -12,8 +12,8 @@ people gave it ("forest green" -> green). Printed per setting:
   - neutrals: the held-out ISCC-NBS near-neutral categories (bench/_colour_data.py) rendered the same way, their
     family agreement by family, and precision@k for black, white and grey over held-out survey names and neutrals
     together (so black and white rest on several colours, not the survey's one each).
-And the colour signal's time per image at ingest, on a 1200 x 1500 photo and a 240 x 300 one. The previous and the
-new naming read the same palettes (the photo pipeline is unchanged), computed once.
+And the colour signal's time per image at ingest, on a 1200 x 1500 photo and a 240 x 300 one. "Previous" is the
+previous round's palette and naming code, loaded from git.
 
     .venv/bin/python bench/colour.py                  # needs the colour-data extra (matplotlib) and git (old code)
     .venv/bin/python bench/colour.py --settings solid  # one setting only
@@ -80,6 +80,17 @@ def module_at(commit: str, path: str, data: tuple[str, ...] = ()) -> ModuleType:
     return module
 
 
+def previous_modules() -> tuple[ModuleType, ModuleType]:
+    """The previous round's naming module, and its palette module importing that naming module (not today's)."""
+    names = module_at(PREVIOUS_COMMIT, "trooply/vision/colour_names.py", ("trooply/vision/colour_names.json",))
+    today = sys.modules["trooply.vision.colour_names"]
+    sys.modules["trooply.vision.colour_names"] = names
+    try:
+        return names, module_at(PREVIOUS_COMMIT, "trooply/vision/colour.py")
+    finally:
+        sys.modules["trooply.vision.colour_names"] = today
+
+
 def family_of_word(word: str) -> str:
     word = "grey" if word == "gray" else word
     return word if word in BASIC else TERM_FAMILIES[word]
@@ -105,11 +116,8 @@ class Named:
     """Palettes named by a naming module: the palette's main colour (shares summed per name, as `palette_names`
     does) gives its family; a basic word scores the share of the palette in the word (as `colour_match` does)."""
 
-    def __init__(self, label: str, names: ModuleType) -> None:
-        self.label, self.names = label, names
-
-    def stored(self, image: Image.Image) -> Palette:
-        return colour_palette(image)
+    def __init__(self, label: str, names: ModuleType, palette: Callable[[Image.Image], Palette]) -> None:
+        self.label, self.names, self.stored = label, names, palette
 
     def family(self, stored: Palette) -> str:
         shares: Counter[tuple[str, str]] = Counter()
@@ -184,19 +192,18 @@ def main() -> None:
     fitted = json.loads(Path(colour_names.__file__).with_name("colour_names.json").read_text())["parameters"]
     print(f"naming settings (chosen by cross-validation on the fitted part): {fitted}")
     before = Before()
-    previous = Named("previous (round 3a)", module_at(PREVIOUS_COMMIT, "trooply/vision/colour_names.py",
-                                                      ("trooply/vision/colour_names.json",)))
-    after = Named("after (cross-validated)", colour_names)
+    previous_names, previous_colour = previous_modules()
+    previous = Named("previous (round 3a)", previous_names, previous_colour.colour_palette)
+    after = Named("after (cross-validated)", colour_names, colour_palette)
     for setting in args.settings:
         render = SETTINGS[setting]
         images = [render(hex_to_rgb(value), i) for i, value in enumerate(colours)]
         print(f"  {setting}:")
-        measure(before, [before.stored(image) for image in images], families, len(neutrals))
-        palettes = [colour_palette(image) for image in images]
-        for method in (previous, after):
-            measure(method, palettes, families, len(neutrals))
+        for method in (before, previous, after):
+            measure(method, [method.stored(image) for image in images], families, len(neutrals))
     for size in ((1200, 1500), (240, 300)):
-        for label, signal in ((before.label, before.stored), ("after (palette)", colour_palette)):
+        for label, signal in ((before.label, before.stored), (previous.label, previous.stored),
+                              (after.label, after.stored)):
             wall, cpu = time_per_image(signal, size, args.timing_runs)
             print(f"  colour signal per image {size[0]}x{size[1]}, {label}: median {wall:.2f} ms wall, "
                   f"{cpu:.2f} ms CPU  (target <= 5 ms)")

@@ -269,16 +269,17 @@ def _purity(lab: np.ndarray) -> np.ndarray:
     """How little each pixel looks like a blend: a pixel halfway between its neighbours on either side, where those
     differ (the thumbnail's mix of a print's two colours, or of a garment's edge and skin), is in neither colour and
     weighs little. A sharp edge, a thin stripe's own pixels and uniform texture are not blends."""
+    lab = lab.astype(np.float32)
     padded = np.pad(lab, ((1, 1), (1, 1), (0, 0)), mode="edge")
     height, width = lab.shape[:2]
-    blend = np.zeros((height, width))
+    blend = np.zeros((height, width), dtype=np.float32)
     for before, after in (((0, 1), (2, 1)), ((1, 0), (1, 2))):
         first = padded[before[0]:before[0] + height, before[1]:before[1] + width]
         second = padded[after[0]:after[0] + height, after[1]:after[1] + width]
-        apart = np.sqrt(((first - second) ** 2).sum(axis=2)) / 2
-        off_middle = np.sqrt(((lab - (first + second) / 2) ** 2).sum(axis=2))
-        blend = np.maximum(blend, apart - off_middle)
-    purity: np.ndarray = 1.0 / (1.0 + (np.maximum(blend, 0.0) / _BLEND_CONTRAST) ** 2)
+        step, off_middle = first - second, lab - (first + second) * 0.5
+        apart = np.sqrt(np.einsum("ijk,ijk->ij", step, step)) * 0.5
+        blend = np.maximum(blend, apart - np.sqrt(np.einsum("ijk,ijk->ij", off_middle, off_middle)))
+    purity: np.ndarray = (1.0 / (1.0 + (np.maximum(blend, 0.0) / _BLEND_CONTRAST) ** 2)).astype(np.float64)
     return purity
 
 
