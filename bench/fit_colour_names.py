@@ -1,23 +1,40 @@
 """Fits the colour-naming table that ships in the package (trooply/vision/colour_names.json) from the XKCD colour
-survey (bench/_colour_data.py): run it again only to change the terms or the data.
+survey and the ISCC-NBS neutrals (bench/_colour_data.py): run it again only to change the terms or the data.
 
-    python bench/fit_colour_names.py            # writes trooply/vision/colour_names.json
+    python bench/fit_colour_names.py            # validates the settings, then writes trooply/vision/colour_names.json
 
-The table holds, in CIE Lab (D65, rounded to whole units): the survey names of the fitted part whose last word is a
-basic colour, each with its family (the eleven basic terms of Berlin and Kay); for each shopper term, the names
-that use it; and each term's median lightness and chroma, which the modifiers "light",
-"dark", "bright" and "muted" move away from. Held-out names (`held_out`) are never used.
+The table holds, in CIE Lab (D65, rounded to whole units): the survey names of the fitted part whose family is
+spelled out (the eleven basic terms of Berlin and Kay), each with its family; for each shopper term, the names that
+use it; each term's median lightness and chroma, which the modifiers "light", "dark", "bright" and "muted" move away
+from; and the model's settings. Held-out names (`held_out`, `neutral_held_out`) are never used, not even to choose
+the settings:
+  - the vote's settings (neighbours, fade, the chroma below which a colour is neutral) are chosen by 5-fold
+    cross-validation on the fitted survey names (a fold's names are named by a table fitted without them);
+  - the lightness bounds of black, grey and white are fitted on the ISCC-NBS neutrals of the fitted part: each bound
+    sits midway between the lightest darker-named and the darkest lighter-named category.
 """
 
+import itertools
 import json
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
 from skimage.color import rgb2lab
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._colour_data import BASIC, family_of, held_out, hex_to_rgb, survey_names  # noqa: E402
+from bench._colour_data import (  # noqa: E402
+    BASIC,
+    ISCC_NBS_NEUTRALS,
+    family_of,
+    held_out,
+    hex_to_rgb,
+    neutral_held_out,
+    spelled_family,
+    survey_names,
+)
+from trooply.vision.colour_names import build_model, name_with  # noqa: E402
 
 TABLE = Path(__file__).resolve().parents[1] / "trooply" / "vision" / "colour_names.json"
 # The words shoppers type beyond the basic eleven, each a region made of every survey name that uses it, with
@@ -35,6 +52,16 @@ EXTRA = {"off white": ("eggshell", "ivory", "cream")}
 # Names that use a term's word for another colour ("navy green" is a green).
 EXCLUDED = frozenset({"navy green", "tan green", "khaki green", "mustard green", "greenish beige", "violet pink",
                       "violet red", "red violet", "lavender pink", "eggshell blue"})
+# The vote's settings cross-validation chooses among.
+GRID = {"neighbours": (5, 7, 9, 11, 15), "vote_fade": (4.0, 8.0, 12.0),
+        "neutral_chroma": ((4.0, 10.0), (6.0, 12.0), (8.0, 14.0), (10.0, 16.0))}
+FOLDS = 5
+NEUTRAL_SOFTNESS = 3.0  # units of L*: a smoothing of the fitted bounds, not a bound
+# So close to one of a shopper word's colours that the word names the colour, and its family, whatever the vote says
+# (the survey calls near-whites with a tint "pale yellow" or "pale green", a merchandiser cream and ivory): for the
+# words of which families, cross-validation decides among these.
+TERM_DECIDES_WITHIN = 4.0
+TERM_DECIDES = ((), ("white", "grey"), ("white", "grey", "brown"))
 
 
 def lab_of(hex_value: str) -> list[float]:
@@ -59,28 +86,109 @@ def median_lightness_chroma(points: list[list[float]]) -> list[float]:
     return [round(float(np.median(lab[:, 0])), 1), round(float(np.median(np.hypot(lab[:, 1], lab[:, 2]))), 1)]
 
 
-def fit() -> dict:
-    names = survey_names()
-    fitted = {name: lab_of(hex_value) for name, hex_value in names.items() if not held_out(name)}
+def named_family(name: str) -> str | None:
+    return family_of(name) or spelled_family(name)
+
+
+def table_from(names: dict[str, str], fitted: dict[str, list[float]], parameters: dict) -> dict:
+    """The table fitted on `fitted` (name -> Lab), with the given settings."""
     family_points = [[*whole(lab), BASIC.index(family)] for name, lab in sorted(fitted.items())
-                     if (family := family_of(name)) is not None]
-    # A term's own colours ("olive", "dark olive") are marked 1; those another colour word ends ("olive brown") 0.
-    terms = {term: [[*whole(fitted[name]), int(family_of(name) is None or name.endswith(term))]
-                    for name in term_names(term, names)] for term in TERM_FAMILIES}
+                     if (family := named_family(name)) is not None]
+    terms = {term: [whole(fitted[name]) for name in term_names(term, names) if name in fitted]
+             for term in TERM_FAMILIES}
     by_family: dict[str, list[list[float]]] = {family: [] for family in BASIC}
     for *lab, index in family_points:
         by_family[BASIC[index]].append(lab)
     return {
-        "source": "XKCD colour survey (Randall Munroe, 2010), as shipped in matplotlib._color_data.XKCD_COLORS",
-        "licence": "public domain (CC0 1.0)",
+        "source": "XKCD colour survey (Randall Munroe, 2010), as shipped in matplotlib._color_data.XKCD_COLORS; "
+                  "neutral lightness bounds from the ISCC-NBS neutrals (Kelly and Judd, NBS SP 440, 1976)",
+        "licence": "public domain (CC0 1.0; US government work)",
         "fitted_by": "bench/fit_colour_names.py",
+        "parameters": parameters,
         "families": list(BASIC),
         "family_points": family_points,
         "terms": terms,
         "term_families": TERM_FAMILIES,
         "reference": {term: median_lightness_chroma(points) for term, points in
-                      (*by_family.items(), *((term, [row[:3] for row in rows]) for term, rows in terms.items()))},
+                      (*by_family.items(), *terms.items()) if points},
     }
+
+
+def neutral_lightness(fitted: dict[str, list[float]]) -> list[float]:
+    """The black-grey and grey-white bounds of L*, fitted on the neutrals of the fitted part: the ISCC-NBS categories
+    and the survey's black, grey and white names."""
+    lightness: dict[str, list[float]] = {"black": [], "grey": [], "white": []}
+    for name, hex_value in ISCC_NBS_NEUTRALS.items():
+        if not neutral_held_out(name):
+            lightness[str(family_of(name))].append(lab_of(hex_value)[0])
+    for name, lab in fitted.items():
+        if family_of(name) in lightness:
+            lightness[str(family_of(name))].append(lab[0])
+    return [bound(lightness["black"], lightness["grey"]), bound(lightness["grey"], lightness["white"])]
+
+
+def bound(darker: list[float], lighter: list[float]) -> float:
+    """The L* that misnames fewest of the two, midway in the widest gap among equals (the survey's "pale grey" is
+    as light as its white: no bound separates every name)."""
+    values = sorted({*darker, *lighter})
+    gaps = [(low, high) for low, high in itertools.pairwise(values)]
+    def misnamed(at: float) -> int:
+        return sum(v > at for v in darker) + sum(v < at for v in lighter)
+    low, high = min(gaps, key=lambda gap: (misnamed((gap[0] + gap[1]) / 2), gap[0] - gap[1]))
+    return round((low + high) / 2, 1)
+
+
+def fold_of(name: str) -> int:
+    return zlib.crc32(f"fold:{name}".encode()) % FOLDS
+
+
+def cross_validated(names: dict[str, str], fitted: dict[str, list[float]], parameters: dict) -> float:
+    """Family agreement on the fitted survey names, each fold named by a table fitted without it. The basic names
+    are never validated (they are always fitted: the terms' focal colours); the spelled ones only fit."""
+    validated = [name for name in fitted if family_of(name) is not None and name not in BASIC]
+    agreeing = 0
+    for fold in range(FOLDS):
+        aside = [name for name in validated if fold_of(name) == fold]
+        model = build_model(table_from(names, {n: lab for n, lab in fitted.items() if n not in set(aside)},
+                                       parameters))
+        named = name_with(model, np.asarray([fitted[name] for name in aside]))
+        agreeing += sum(colour.family == family_of(name) for colour, name in zip(named, aside, strict=True))
+    return agreeing / len(validated)
+
+
+def chosen_parameters(names: dict[str, str], fitted: dict[str, list[float]], show: bool) -> dict:
+    """The vote's settings by cross-validation over the grid; then, among the shopper-word families that may
+    override the vote (`TERM_DECIDES`), the widest that validates no worse."""
+    lightness = neutral_lightness(fitted)
+    results = []
+    for neighbours, fade, chroma in itertools.product(*GRID.values()):
+        parameters = {"neighbours": neighbours, "vote_fade": fade, "neutral_chroma": list(chroma),
+                      "neutral_lightness": lightness, "neutral_softness": NEUTRAL_SOFTNESS,
+                      "term_decides": {"within": TERM_DECIDES_WITHIN, "families": []}}
+        results.append((cross_validated(names, fitted, parameters), parameters))
+    results.sort(key=lambda result: -result[0])  # stable: the first of equals in grid order wins
+    best_agreement, best = results[0]
+    overrides = []
+    for families in TERM_DECIDES:
+        parameters = best | {"term_decides": {"within": TERM_DECIDES_WITHIN, "families": list(families)}}
+        overrides.append((cross_validated(names, fitted, parameters), len(families), parameters))
+    best_agreement, _, best = max(overrides, key=lambda result: result[:2])
+    if show:
+        print(f"neutral lightness bounds (fitted neutrals): black < {lightness[0]} < grey < {lightness[1]} < white")
+        print("5-fold cross-validated family agreement on the fitted survey names (best first):")
+        for agreement, parameters in results[:6]:
+            print(f"  {agreement:6.1%}  neighbours {parameters['neighbours']:2d}  fade {parameters['vote_fade']:4.1f}  "
+                  f"neutral chroma {parameters['neutral_chroma']}")
+        for agreement, _, parameters in overrides:
+            print(f"  {agreement:6.1%}  with shopper words of {parameters['term_decides']['families'] or 'no family'} "
+                  f"deciding within delta E {TERM_DECIDES_WITHIN}")
+    return best | {"validated_agreement": round(best_agreement, 4)}
+
+
+def fit(show: bool = True) -> dict:
+    names = survey_names()
+    fitted = {name: lab_of(hex_value) for name, hex_value in names.items() if not held_out(name)}
+    return table_from(names, fitted, chosen_parameters(names, fitted, show))
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 from trooply.analytics.models import ProductDay, QueryDay, RevenueBucket, SearchBucket
 from trooply.catalog.models import IngestItem, IngestJob, ProductRecord
-from trooply.colour_refresh.models import ColourRefresh
+from trooply.colour_refresh.models import ColourRefresh, ColourRefreshFailure
 from trooply.duplicates.models import DuplicateScan
 from trooply.feedback.models import FeedbackEvent
 from trooply.feeds.models import Feed, FeedProduct, FeedSync
@@ -11,7 +11,7 @@ from trooply.ranking.models import RuleRecord
 from trooply.search.models import SearchLog
 from trooply.tenancy.models import AllowedOrigin, ApiKey, Tenant, UsageCounter
 
-__all__ = ["AllowedOrigin", "ApiKey", "ColourRefresh", "DuplicateScan", "Feed", "FeedProduct", "FeedSync",
-           "FeedbackEvent", "IngestItem", "IngestJob", "MigrationFailure", "ModelStateRow", "ProductDay",
-           "ProductRecord", "QueryDay", "RevenueBucket", "RuleRecord", "SearchBucket", "SearchLog", "TenantMigration",
-           "Tenant", "UsageCounter"]
+__all__ = ["AllowedOrigin", "ApiKey", "ColourRefresh", "ColourRefreshFailure", "DuplicateScan", "Feed",
+           "FeedProduct", "FeedSync", "FeedbackEvent", "IngestItem", "IngestJob", "MigrationFailure", "ModelStateRow",
+           "ProductDay", "ProductRecord", "QueryDay", "RevenueBucket", "RuleRecord", "SearchBucket", "SearchLog",
+           "TenantMigration", "Tenant", "UsageCounter"]

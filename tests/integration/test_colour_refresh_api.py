@@ -54,5 +54,5 @@ def test_an_old_catalogue_is_recomputed_in_the_background_and_searches_answer_th
         found = client.post("/v1/search/text", json={"query": "blue", "explain": True},
                             headers=auth(tenant["publishable_key"])).json()
         colour = {r["id"]: r["_match_breakdown"]["signals"]["colour"] for r in found["results"]}
-        assert colour["blue"] > 0.9 and colour["navy"] > 0.8 and colour["red"] < 0.1  # navy is a blue
+        assert colour["blue"] > 0.8 and colour["navy"] > 0.8 and colour["red"] < 0.1  # navy is a blue
         assert client.post("/admin/v1/colour-refresh", json={"restart": "maybe"}, headers=ADMIN).status_code == 422

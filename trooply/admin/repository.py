@@ -6,7 +6,7 @@ from sqlalchemy import CursorResult, func, inspect, select, tuple_
 
 from trooply.analytics.models import ProductDay, QueryDay, RevenueBucket, SearchBucket
 from trooply.catalog.models import IngestItem, IngestJob, ProductRecord
-from trooply.colour_refresh.models import ColourRefresh
+from trooply.colour_refresh.models import ColourRefresh, ColourRefreshFailure
 from trooply.db import Base, MaintenanceRepository, TenantScopedRepository
 from trooply.duplicates.models import DuplicateScan
 from trooply.feedback.models import FeedbackEvent
@@ -22,7 +22,7 @@ from trooply.tenancy.models import AllowedOrigin, ApiKey, Tenant, UsageCounter
 TENANT_TABLES: tuple[type[Base], ...] = (IngestItem, IngestJob, ProductRecord, FeedbackEvent, SearchLog, RuleRecord,
                                          DuplicateScan, UsageCounter, TenantMigration, MigrationFailure, ColourRefresh,
                                          AllowedOrigin, SearchBucket, RevenueBucket, QueryDay, ProductDay, ApiKey,
-                                         FeedProduct, FeedSync, Feed)
+                                         FeedProduct, FeedSync, Feed, ColourRefreshFailure)
 
 
 class TenantRoster(MaintenanceRepository):

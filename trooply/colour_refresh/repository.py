@@ -7,7 +7,7 @@ from typing import cast
 from sqlalchemy import CursorResult, func, select
 
 from trooply.catalog.models import INDEXED, ProductRecord
-from trooply.colour_refresh.models import DONE, PENDING, ColourRefresh
+from trooply.colour_refresh.models import DONE, PENDING, ColourRefresh, ColourRefreshFailure
 from trooply.db import MaintenanceRepository, TenantScopedRepository
 from trooply.tenancy.models import Tenant
 
@@ -43,6 +43,24 @@ class ColourRefreshRepository(TenantScopedRepository):
 
     def finish(self) -> None:
         self.session.execute(self._update(ColourRefresh).values(status=DONE))
+
+    def record_failures(self, failures: dict[str, tuple[str, str]]) -> None:
+        """Each failed product with its error code and message; a product failing again counts one more attempt."""
+        for product_id, (code, message) in sorted(failures.items()):
+            failure = self._get(ColourRefreshFailure, product_id=product_id)
+            if failure is None:
+                self._add(ColourRefreshFailure(product_id=product_id, code=code, message=message, attempts=1))
+            else:
+                failure.code, failure.message, failure.attempts = code, message, failure.attempts + 1
+
+    def clear_failures(self, product_ids: Sequence[str]) -> None:
+        if product_ids:
+            self.session.execute(self._delete(ColourRefreshFailure)
+                                 .where(ColourRefreshFailure.product_id.in_(product_ids)))
+
+    def failures(self, limit: int) -> list[ColourRefreshFailure]:
+        return list(self.session.scalars(self._select(ColourRefreshFailure)
+                                         .order_by(ColourRefreshFailure.product_id).limit(limit)))
 
 
 class ColourRefreshMaintenance(MaintenanceRepository):

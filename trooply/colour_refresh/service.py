@@ -10,8 +10,8 @@ twice runs once: the second run's cursor update fails after one page, and it sto
 
 import logging
 
-from trooply.colour_refresh.repository import ColourRefreshMaintenance
-from trooply.colour_refresh.schemas import ColourRefreshOut, TenantColourRefreshOut
+from trooply.colour_refresh.repository import ColourRefreshMaintenance, ColourRefreshRepository
+from trooply.colour_refresh.schemas import ColourRefreshFailureOut, ColourRefreshOut, TenantColourRefreshOut
 from trooply.colour_refresh.task import ColourRefresher
 from trooply.db import Database
 from trooply.tasks.names import COLOUR_REFRESH_TASK
@@ -19,6 +19,7 @@ from trooply.tasks.queue import Dispatcher
 
 log = logging.getLogger(__name__)
 COLOUR_VERSION = 2  # 1: the 64-bin histogram; 2: palettes (trooply/vision/colour.py)
+FAILURES_SHOWN = 100
 
 
 class ColourRefreshService:
@@ -37,9 +38,12 @@ class ColourRefreshService:
 
     def status(self, started: list[str] | None = None) -> ColourRefreshOut:
         with self.db.session() as session:
-            rows = [TenantColourRefreshOut(tenant_id=row.tenant_id, status=row.status, done=row.done,
-                                           failed=row.failed, total=row.total)
-                    for row in ColourRefreshMaintenance(session).rows()]
+            rows = [TenantColourRefreshOut(
+                tenant_id=row.tenant_id, status=row.status, done=row.done, failed=row.failed, total=row.total,
+                failures=[ColourRefreshFailureOut(product_id=f.product_id, code=f.code, message=f.message,
+                                                  attempts=f.attempts)
+                          for f in ColourRefreshRepository(session, row.tenant_id).failures(FAILURES_SHOWN)])
+                for row in ColourRefreshMaintenance(session).rows()]
         return ColourRefreshOut(version=COLOUR_VERSION, started=started or [], done=sum(r.done for r in rows),
                                 failed=sum(r.failed for r in rows), total=sum(r.total for r in rows), tenants=rows)
 

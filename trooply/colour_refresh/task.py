@@ -67,33 +67,37 @@ class ColourRefresher:
             if self._stopping:
                 return False  # cut short: the page is done again at the next start
             with self.db.session() as session:
-                if not ColourRefreshRepository(session, tenant_id).advance(cursor, products[-1].id,
-                                                                           len(products) - failed, failed):
+                repo = ColourRefreshRepository(session, tenant_id)
+                if not repo.advance(cursor, products[-1].id, len(products) - len(failed), len(failed)):
                     log.info("tenant %s: its colour refresh was restarted or moved on by another run; this run "
                              "stops", tenant_id)
                     return False
+                # After the progress row, as every writer of both: no deadlock on PostgreSQL.
+                repo.record_failures(failed)
+                repo.clear_failures([p.id for p in products if p.id not in failed])
             cursor = products[-1].id
         return False
 
-    def _refresh_page(self, tenant_id: str, products: Sequence[ProductRecord]) -> int:
-        """Recomputes the page's stale colours; returns how many products failed (their images)."""
+    def _refresh_page(self, tenant_id: str, products: Sequence[ProductRecord]) -> dict[str, tuple[str, str]]:
+        """Recomputes the page's stale colours; returns the products that failed (their images), each with its
+        error code and message."""
         stored = {p.product_id: p.payload for p in self._index().retrieve(tenant_id, [p.id for p in products])}
         stale = {p.id: p.image_url for p in products
                  if p.id in stored and stored_palette(stored[p.id].get("image") or {}) is None}
         if not stale:
-            return 0
+            return {}
         futures = {pid: self._pool.submit(self._palette_of, url) for pid, url in stale.items()}
         palettes: dict[str, Palette] = {}
-        failed = 0
+        failed: dict[str, tuple[str, str]] = {}
         for pid, future in futures.items():
             try:
                 palettes[pid] = future.result()
             except TrooplyError as error:
-                failed += 1
+                failed[pid] = (error.code, error.message)
                 log.info("colour refresh: product %r of tenant %s kept its old colour (%s)", pid, tenant_id,
                          error.code)
             except Exception:  # one product's bug fails that product alone
-                failed += 1
+                failed[pid] = ("internal_error", "the colour could not be computed")
                 log.exception("colour refresh: product %r failed unexpectedly", pid)
         if palettes and not self._stopping:
             self._write(tenant_id, stale, palettes)

@@ -42,6 +42,9 @@ _OUTLINE_DISTANCE = 6.0
 # Skin tones weigh this much when the object has other colours too, so a model's arms never name a dress.
 _SKIN_WEIGHT = 0.15
 _SKIN_SHARE_ALONE = 0.7  # ... unless the object is mostly skin-toned (a tan bag, a beige coat): then it is its colour
+# A pixel this far (Lab units) into a blend of the colours on either side of it weighs half: the thumbnail mixes a
+# print's colours, and a garment's edge with what is beside it, into colours that are in neither.
+_BLEND_CONTRAST = 8.0
 # The centre of the picture weighs fully, its corners about a third: products are framed in the middle.
 _CENTRE_SPREAD = 0.45
 # Folds and shadows: a pixel at least this fraction as light as the lightest object pixel around it (a window this
@@ -100,6 +103,7 @@ def colour_palette(image: Image.Image) -> Palette:
     weights = _object_weights(lab)
     skin = _skin_like(lab.reshape(-1, 3))  # before the shade is lifted: skin is judged as photographed
     lit = _out_of_shade(lab, weights > 0.5)
+    weights = weights * _purity(lit)
     pixels = _Pixels(lit.reshape(-1, 3), weights.reshape(-1) * _centre_weights(lab.shape[:2]))
     return _palette_of(_without_skin(pixels, skin))
 
@@ -259,6 +263,24 @@ def _out_of_shade(lab: np.ndarray, on_object: np.ndarray) -> np.ndarray:
     result: np.ndarray = np.stack([np.where(in_shade, lit, lightness), lab[..., 1] * gain, lab[..., 2] * gain],
                                   axis=-1)
     return result
+
+
+def _purity(lab: np.ndarray) -> np.ndarray:
+    """How little each pixel looks like a blend: a pixel halfway between its neighbours on either side, where those
+    differ (the thumbnail's mix of a print's two colours, or of a garment's edge and skin), is in neither colour and
+    weighs little. A sharp edge, a thin stripe's own pixels and uniform texture are not blends."""
+    lab = lab.astype(np.float32)
+    padded = np.pad(lab, ((1, 1), (1, 1), (0, 0)), mode="edge")
+    height, width = lab.shape[:2]
+    blend = np.zeros((height, width), dtype=np.float32)
+    for before, after in (((0, 1), (2, 1)), ((1, 0), (1, 2))):
+        first = padded[before[0]:before[0] + height, before[1]:before[1] + width]
+        second = padded[after[0]:after[0] + height, after[1]:after[1] + width]
+        step, off_middle = first - second, lab - (first + second) * 0.5
+        apart = np.sqrt(np.einsum("ijk,ijk->ij", step, step)) * 0.5
+        blend = np.maximum(blend, apart - np.sqrt(np.einsum("ijk,ijk->ij", off_middle, off_middle)))
+    purity: np.ndarray = (1.0 / (1.0 + (np.maximum(blend, 0.0) / _BLEND_CONTRAST) ** 2)).astype(np.float64)
+    return purity
 
 
 def _centre_weights(shape: tuple[int, ...]) -> np.ndarray:

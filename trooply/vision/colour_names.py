@@ -1,10 +1,12 @@
 """Colour names as people give them, and the colour phrases shoppers type.
 
-The model is a table fitted at build time from the XKCD colour survey (public domain, CC0; `bench/fit_colour_names.py`
-writes `colour_names.json`, about 9 KB): survey colours in CIE Lab, each with the basic family its name ends in
-("forest green" -> green), and for each shopper word (navy, burgundy, teal, ...) the survey colours named with it.
-A colour's family is a soft vote of its nearest survey colours by CIEDE2000; a shopper word is a region around the
-colours people gave that word. Near-neutral colours are named by lightness (the survey has too few names there).
+The model is a table fitted at build time (`bench/fit_colour_names.py` writes `colour_names.json`, about 9 KB) from
+the XKCD colour survey (public domain, CC0): survey colours in CIE Lab, each with the basic family its name spells
+("forest green", "bluegreen" -> green), and for each shopper word (navy, burgundy, teal, ...) the survey colours
+named with it. A colour's family is a soft vote of its nearest survey colours by CIEDE2000; a near-neutral colour is
+named by lightness, between bounds fitted on the ISCC-NBS neutral categories and the survey's greys. The vote's
+settings were chosen by cross-validation on the fitted names and are stored with the table. A shopper word is a
+region around the colours people gave that word.
 """
 
 import json
@@ -14,30 +16,23 @@ import threading
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from skimage.color import deltaE_ciede2000, lab2rgb
 
-# Nearest survey colours that vote on a family, and how fast a vote fades with distance (delta E 2000).
-_NEIGHBOURS = 7
+# CIEDE2000 runs only against this many survey colours nearest in plain Lab distance (see `_posterior`).
 _SHORTLIST = 100
-_VOTE_FADE = 8.0
 # A shopper word names a colour this close (delta E 2000) to one of its survey colours; beyond, the family does.
 _TERM_NAMES_WITHIN = 6.0
-# So close to one of a shopper word's own colours that the word names it, and its family, whatever the vote says: the
-# survey calls near-whites with a tint "light yellow" or "pale green", a merchandiser calls them cream and ivory.
-_TERM_DECIDES_WITHIN = 4.0
-_TERM_DECIDES_FAMILIES = frozenset({"white", "brown", "grey"})  # the neutrals; elsewhere the survey's vote holds
+# ... when the vote gives the word's family at least this share; else only a colour this close to one of the word's
+# own (the survey's beige is beige, whichever family people would file it under).
+_TERM_PLAUSIBLE = 0.3
+_TERM_OWN_COLOUR = 2.0
 # Words a shopper may type that a merchandiser would not name a product with ("scarlet" is a red).
 _QUERY_ONLY = frozenset({"scarlet", "crimson", "emerald", "cobalt", "violet", "cyan", "indigo"})
 # How fast a colour leaves a shopper word's region (delta E 2000).
 _TERM_FADE = 10.0
-# Below this chroma a colour is neutral and named by lightness; above the upper one by the survey vote (set by
-# hand, as are the lightness bounds: the survey has four black or white names).
-_NEUTRAL_CHROMA = (6.0, 12.0)
-# Neutral lightness: black below the first, white above the second (soft over a few units).
-_NEUTRAL_LIGHTNESS = (22.0, 90.0)
-_NEUTRAL_SOFTNESS = 3.0
 # Modifiers move the target away from the word's typical lightness or chroma (units of L* or C*).
 _MODIFIER_SOFTNESS = 6.0
 LIGHTER = frozenset({"light", "pale", "pastel", "baby", "soft"})
@@ -46,6 +41,41 @@ BRIGHTER = frozenset({"bright", "vivid", "hot", "neon", "electric"})
 MUTED = frozenset({"muted", "dusty", "dull", "pastel"})
 MODIFIERS = LIGHTER | DARKER | BRIGHTER | MUTED
 _SYNONYMS = {"gray": "grey"}
+# A colour word that makes a known compound with the word after it, or before it, names a thing, not a colour: "olive
+# oil", "face cream", "charcoal mask", "orange juice". Only where the compound is common in shops' catalogues; an
+# unknown pairing stays a colour ("olive jacket"), and so does a material that is its colour ("sterling silver").
+_COMPOUND_AFTER = {
+    "olive": frozenset({"oil", "oils", "tree", "trees", "wood", "pits", "tapenade"}),
+    "charcoal": frozenset({"mask", "masks", "grill", "briquettes", "filter", "filters", "toothpaste", "powder", "scrub",
+                           "soap", "bbq", "barbecue", "pencil", "pencils", "teeth", "tablets", "capsules"}),
+    "cream": frozenset({"cheese", "liqueur", "cleanser", "puff", "puffs"}),
+    "mint": frozenset({"tea", "gum", "leaves", "sauce", "candy", "candies", "mouthwash", "toothpaste", "extract",
+                       "oil", "plant", "chocolate", "chocolates"}),
+    "lavender": frozenset({"oil", "essential", "plant", "plants", "seeds", "honey", "tea", "water", "scent",
+                           "fragrance", "sachet", "sachets", "soap"}),
+    "salmon": frozenset({"fillet", "fillets", "steak", "steaks", "oil", "roe", "food"}),
+    "peach": frozenset({"tea", "juice", "jam", "fruit", "tree", "schnapps"}),
+    "coral": frozenset({"reef", "reefs", "frag", "frags"}),
+    "rust": frozenset({"remover", "converter", "inhibitor", "proofing", "treatment"}),
+    "mustard": frozenset({"sauce", "seed", "seeds", "powder", "oil", "jar"}),
+    "tan": frozenset({"lotion", "oil", "spray", "mousse", "accelerator", "drops", "mitt", "remover"}),
+    "camel": frozenset({"milk", "hair"}),
+    "orange": frozenset({"juice", "marmalade", "oil", "peel", "tree", "squash"}),
+    "green": frozenset({"tea", "beans", "juice", "smoothie", "powder"}),
+    "black": frozenset({"pepper", "tea", "coffee", "beans", "friday", "seed", "seeds"}),
+    "red": frozenset({"wine", "wines", "onion", "onions", "pepper", "peppers", "lentils"}),
+    "white": frozenset({"wine", "wines", "rice", "vinegar", "noise", "sugar", "bread", "chocolate", "tea"}),
+    "brown": frozenset({"sugar", "rice", "bread", "sauce"}),
+}
+_COMPOUND_BEFORE = {
+    "cream": frozenset({"face", "hand", "eye", "night", "day", "body", "foot", "sun", "shaving", "ice", "sour",
+                        "whipped", "hair", "nappy", "diaper", "moisturising", "moisturizing", "barrier", "heavy",
+                        "coffee", "double", "single", "clotted", "hemorrhoid", "antifungal", "skin"}),
+    "charcoal": frozenset({"activated", "lump", "bamboo"}),
+    "tan": frozenset({"self", "fake", "sun", "spray", "instant", "gradual"}),
+    "mint": frozenset({"spear", "pepper", "breath"}),
+    "orange": frozenset({"blood", "mandarin", "navel"}),
+}
 # Family posteriors of colours seen before (a catalogue's palettes come back search after search), oldest out first.
 _POSTERIORS: dict[tuple[float, ...], np.ndarray] = {}
 _POSTERIORS_KEPT = 50_000
@@ -54,14 +84,29 @@ _WORD = re.compile(r"[a-z]+")
 
 
 @dataclass(frozen=True)
+class NamingParameters:
+    """The naming model's settings, chosen at fit time (`bench/fit_colour_names.py`) and stored in the table."""
+
+    neighbours: int  # nearest survey colours that vote on a family
+    vote_fade: float  # how fast a vote fades with distance (delta E 2000)
+    neutral_chroma: tuple[float, float]  # below the first, a colour is neutral (named by lightness); above, voted
+    neutral_lightness: tuple[float, float]  # neutral: black below the first, white above the second
+    neutral_softness: float  # how soft those lightness bounds are (units of L*)
+    # So close (delta E 2000) to a colour of a shopper word filed under one of these families that the word names it,
+    # and its family, whatever the vote: the survey calls a cream "pale yellow", a merchandiser calls it cream.
+    term_decides_within: float
+    term_decides_families: frozenset[str]
+
+
+@dataclass(frozen=True)
 class NamingModel:
+    parameters: NamingParameters
     families: tuple[str, ...]
     points: np.ndarray  # survey colours in Lab, (n, 3)
     point_families: np.ndarray  # index into families, (n,)
     terms: dict[str, np.ndarray]  # shopper word -> its survey colours in Lab
     term_points: np.ndarray  # every shopper word's colours together, (m, 3)
     term_of_point: tuple[str, ...]  # the word of each row of term_points
-    term_core: np.ndarray  # whether each row is the word's own colour ("olive"), not another's ("olive brown")
     term_family: dict[str, str]  # the basic family a merchandiser files a shopper word under
     reference: dict[str, tuple[float, float]]  # word -> median lightness and chroma of its colours
 
@@ -94,16 +139,28 @@ class ColourWords:
 
 @cache
 def naming_model() -> NamingModel:
-    table = json.loads((Path(__file__).with_name("colour_names.json")).read_text())
+    return build_model(json.loads((Path(__file__).with_name("colour_names.json")).read_text()))
+
+
+def build_model(table: dict[str, Any]) -> NamingModel:
+    """The model of a fitted table (the shipped one, or one the fit script validates)."""
+    fitted = table["parameters"]
+    parameters = NamingParameters(
+        neighbours=int(fitted["neighbours"]), vote_fade=float(fitted["vote_fade"]),
+        neutral_chroma=(float(fitted["neutral_chroma"][0]), float(fitted["neutral_chroma"][1])),
+        neutral_lightness=(float(fitted["neutral_lightness"][0]), float(fitted["neutral_lightness"][1])),
+        neutral_softness=float(fitted["neutral_softness"]),
+        term_decides_within=float(fitted["term_decides"]["within"]),
+        term_decides_families=frozenset(fitted["term_decides"]["families"]))
     points = np.asarray(table["family_points"], dtype=np.float64)
-    rows = {term: np.asarray(labs, dtype=np.float64).reshape(-1, 4) for term, labs in table["terms"].items()}
-    terms = {term: labs[:, :3] for term, labs in rows.items() if term not in _QUERY_ONLY}
-    query_only = {term: rows[term][:, :3] for term in _QUERY_ONLY}
+    rows = {term: np.asarray(labs, dtype=np.float64).reshape(-1, 3) for term, labs in table["terms"].items()}
+    terms = {term: labs for term, labs in rows.items() if term not in _QUERY_ONLY}
+    query_only = {term: rows[term] for term in _QUERY_ONLY}
     return NamingModel(
-        families=tuple(table["families"]), points=points[:, :3], point_families=points[:, 3].astype(int),
+        parameters=parameters, families=tuple(table["families"]), points=points[:, :3],
+        point_families=points[:, 3].astype(int),
         terms=terms | query_only, term_points=np.concatenate(list(terms.values())),
         term_of_point=tuple(term for term, labs in terms.items() for _ in range(len(labs))),
-        term_core=np.concatenate([rows[term][:, 3] > 0 for term in terms]),
         term_family=table["term_families"],
         reference={term: (ref[0], ref[1]) for term, ref in table["reference"].items()})
 
@@ -138,26 +195,28 @@ def _posterior(model: NamingModel, lab: np.ndarray) -> np.ndarray:
     plain = ((lab[:, None, :] - model.points[None, :, :]) ** 2).sum(axis=2)
     shortlist = np.argpartition(plain, _SHORTLIST, axis=1)[:, :_SHORTLIST]
     distances = deltaE_ciede2000(lab[:, None, :], model.points[shortlist])
-    order = np.argsort(distances, axis=1)[:, :_NEIGHBOURS]
+    fitted = model.parameters
+    order = np.argsort(distances, axis=1)[:, :fitted.neighbours]
     near = np.take_along_axis(distances, order, axis=1)
     nearest = np.take_along_axis(shortlist, order, axis=1)
     # Measured from the nearest one, so a colour far from every survey colour still gets a vote.
-    votes = np.exp(-(near ** 2 - near[:, :1] ** 2) / (2 * _VOTE_FADE ** 2))
+    votes = np.exp(-(near ** 2 - near[:, :1] ** 2) / (2 * fitted.vote_fade ** 2))
     posterior = np.zeros((len(lab), len(model.families)))
     np.add.at(posterior, (np.arange(len(lab))[:, None], model.point_families[nearest]), votes)
     posterior /= posterior.sum(axis=1, keepdims=True)
-    neutral = _neutral_posterior(lab, model.families)
+    neutral = _neutral_posterior(lab, model)
     chroma = np.hypot(lab[:, 1], lab[:, 2])
-    low, high = _NEUTRAL_CHROMA
+    low, high = fitted.neutral_chroma
     neutrality = np.clip((high - chroma) / (high - low), 0.0, 1.0)[:, None]
     result: np.ndarray = neutrality * neutral + (1 - neutrality) * posterior
     return result
 
 
-def _neutral_posterior(lab: np.ndarray, families: tuple[str, ...]) -> np.ndarray:
-    dark, light = _NEUTRAL_LIGHTNESS
-    black = _sigmoid((dark - lab[:, 0]) / _NEUTRAL_SOFTNESS)
-    white = _sigmoid((lab[:, 0] - light) / _NEUTRAL_SOFTNESS)
+def _neutral_posterior(lab: np.ndarray, model: NamingModel) -> np.ndarray:
+    families, (dark, light) = model.families, model.parameters.neutral_lightness
+    softness = model.parameters.neutral_softness
+    black = _sigmoid((dark - lab[:, 0]) / softness)
+    white = _sigmoid((lab[:, 0] - light) / softness)
     posterior = np.zeros((len(lab), len(families)))
     posterior[:, families.index("black")] = black
     posterior[:, families.index("white")] = white
@@ -172,19 +231,33 @@ def name_colours(lab: np.ndarray) -> list[ColourName]:
 
 @lru_cache(maxsize=8192)  # stored palettes repeat across searches: name each colour once
 def _name_of(lab: tuple[float, ...]) -> ColourName:
-    model = naming_model()
     colour = np.asarray([lab])
-    family = model.families[int(np.argmax(family_posterior(colour)[0]))]
+    return _named(naming_model(), colour, family_posterior(colour)[0])
+
+
+def name_with(model: NamingModel, lab: np.ndarray) -> list[ColourName]:
+    """`name_colours` under any fitted model, uncached: the fit script validates candidate tables with it."""
+    lab = np.atleast_2d(np.asarray(lab, dtype=np.float64))
+    return [_named(model, lab[i:i + 1], posterior) for i, posterior in enumerate(_posterior(model, lab))]
+
+
+def _named(model: NamingModel, colour: np.ndarray, posterior: np.ndarray) -> ColourName:
+    """The family the vote gives, named by a shopper word when the colour sits in the word's region and the vote
+    finds the word's family plausible: #0000ff is blue, not the "blue violet" nearby; a beige stays beige even where
+    people would file it under yellow rather than brown."""
+    family = model.families[int(np.argmax(posterior))]
     distances = deltaE_ciede2000(colour, model.term_points)
-    nearest = int(np.argmin(np.where(model.term_core, distances, np.inf)))
-    term = model.term_of_point[nearest]
-    if distances[nearest] <= _TERM_DECIDES_WITHIN and model.term_family[term] in _TERM_DECIDES_FAMILIES:
+    fitted = model.parameters
+    deciding = np.asarray([model.term_family[term] in fitted.term_decides_families for term in model.term_of_point])
+    nearest = int(np.argmin(np.where(deciding, distances, np.inf)))
+    if deciding.any() and distances[nearest] <= fitted.term_decides_within:
+        term = model.term_of_point[nearest]
         return ColourName(term, model.term_family[term])
-    # Farther out, only a word filed under the colour's own family names it: #0000ff is blue, not "blue violet".
-    same_family = np.asarray([model.term_family[term] == family for term in model.term_of_point])
-    distances = np.where(same_family, distances, np.inf)
-    nearest = int(np.argmin(distances))
-    return ColourName(model.term_of_point[nearest] if distances[nearest] <= _TERM_NAMES_WITHIN else family, family)
+    plausible = {name for name, share in zip(model.families, posterior, strict=True) if share >= _TERM_PLAUSIBLE}
+    reach = np.where([model.term_family[term] in plausible for term in model.term_of_point],
+                     _TERM_NAMES_WITHIN, _TERM_OWN_COLOUR)
+    nearest = int(np.argmin(distances - reach))
+    return ColourName(model.term_of_point[nearest] if distances[nearest] <= reach[nearest] else family, family)
 
 
 def phrase_membership(lab: np.ndarray, phrase: ColourPhrase) -> np.ndarray:
@@ -219,6 +292,8 @@ def colour_words_in(text: str) -> ColourWords | None:
     any_of, between, position = False, False, 0
     while position < len(words):
         word, end = _colour_word_at(words, position, model)
+        if word is not None and _in_a_compound(words, position, end):
+            word = None
         if word is None:
             between = between or (bool(phrases) and words[position] == "or")
             position += 1
@@ -241,6 +316,14 @@ def _colour_word_at(words: list[str], position: int, model: NamingModel) -> tupl
             return term, position + size
     word = words[position]
     return (word, position + 1) if word in model.families else (None, position + 1)
+
+
+def _in_a_compound(words: list[str], start: int, end: int) -> bool:
+    """Whether the colour word at words[start:end] is part of a known thing's name ("olive oil", "face cream")."""
+    word = words[end - 1]
+    after = words[end] if end < len(words) else None
+    before = words[start - 1] if start > 0 else None
+    return (after in _COMPOUND_AFTER.get(word, ()) or before in _COMPOUND_BEFORE.get(word, ()))
 
 
 @cache

@@ -17,7 +17,7 @@ from trooply.admin.service import TenantAdminService
 from trooply.analytics.counting import EventFact, SearchFact, event_increments, search_increments
 from trooply.analytics.repository import AnalyticsRepository
 from trooply.catalog.models import IngestItem, IngestJob, ProductRecord
-from trooply.colour_refresh.models import ColourRefresh
+from trooply.colour_refresh.models import ColourRefresh, ColourRefreshFailure
 from trooply.config import Settings
 from trooply.db import Base, Database, utcnow
 from trooply.duplicates.models import DuplicateScan
@@ -77,6 +77,7 @@ def seed(db: Database, index: VectorIndex, tenant_id: str) -> None:
         session.add(TenantMigration(tenant_id=tenant_id))
         session.add(MigrationFailure(tenant_id=tenant_id, product_id="p1", code="image_unreachable"))
         session.add(ColourRefresh(tenant_id=tenant_id, version=2))
+        session.add(ColourRefreshFailure(tenant_id=tenant_id, product_id="p1", code="image_not_found"))
         session.add(Feed(id=f"feed-{tenant_id}", tenant_id=tenant_id, url="http://127.0.0.1:9/feed.xml",
                          format="google_xml"))
         session.flush()

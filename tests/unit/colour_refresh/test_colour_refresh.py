@@ -144,7 +144,14 @@ def test_current_products_are_skipped_and_failed_images_keep_a_neutral_colour_un
     assert shop.names() == {"p0": "grey", "p1": "red", "p2": None}
     status = shop.service.status()
     assert (status.done, status.failed, status.total) == (2, 1, 3)
+    # Which product failed, and why, is recorded per product.
+    assert [(f.product_id, f.code, f.attempts) for f in status.tenants[0].failures] == [
+        ("p2", "image_not_found", 1)]
+    assert shop.service.start(restart=True).started == [shop.tenant_id]  # still gone: one more attempt
+    assert shop.refresher(CountingFetcher(shop.fetcher)).run(shop.tenant_id)
+    assert [(f.product_id, f.attempts) for f in shop.service.status().tenants[0].failures] == [("p2", 2)]
     shop.images.add_image("/p2.png", solid_png(40, 40, (20, 30, 80)))  # the image is back
     assert shop.service.start(restart=True).started == [shop.tenant_id]
     assert shop.refresher(CountingFetcher(shop.fetcher)).run(shop.tenant_id)
-    assert shop.names()["p2"] == "navy" and shop.service.status().failed == 0
+    status = shop.service.status()
+    assert shop.names()["p2"] == "navy" and status.failed == 0 and status.tenants[0].failures == []

@@ -15,7 +15,7 @@ from trooply.analytics.models import ProductDay, QueryDay, RevenueBucket, Search
 from trooply.analytics.repository import AnalyticsRepository
 from trooply.catalog.models import FAILED, INDEXED, PENDING, IngestItem, IngestJob, ProductRecord
 from trooply.catalog.repository import CatalogRepository
-from trooply.colour_refresh.models import ColourRefresh
+from trooply.colour_refresh.models import ColourRefresh, ColourRefreshFailure
 from trooply.colour_refresh.repository import ColourRefreshRepository
 from trooply.db import Base, Database, TenantScopedRepository
 from trooply.duplicates.models import COMPLETED, DuplicateScan
@@ -58,6 +58,7 @@ def _rows_of(tenant: str) -> list[Any]:
         DuplicateScan(id=f"dup_{tenant}", tenant_id=tenant, threshold=0.9, status=PENDING if extra else COMPLETED,
                       products_scanned=0),
         ColourRefresh(tenant_id=tenant, version=2, status="running" if extra else "pending", total=len(products)),
+        ColourRefreshFailure(tenant_id=tenant, product_id=products[-1], code="image_not_found"),
         SearchBucket(tenant_id=tenant, hour=1, mode="text", profile="", searches=9 if extra else 1, zero_results=0,
                      searches_clicked=0, clicks=0, click_position_sum=0, searches_carted=0, add_to_carts=0,
                      searches_purchased=0, purchases=0),
@@ -169,7 +170,14 @@ CASES: list[tuple[type[TenantScopedRepository], str, Call, Any]] = [
     (ColourRefreshRepository, "image_urls", lambda r: r.image_urls(["shared", "b1"]), {"shared": "http://x/shared.png"}),
     (ColourRefreshRepository, "advance", lambda r: r.advance(None, "shared", 2, 0), True),
     (ColourRefreshRepository, "finish", lambda r: r.finish(), None),
-    (TenantPurgeRepository, "delete_batch", lambda r: sum(r.delete_batch(model, 100) for model in TENANT_TABLES), 17),
+    (ColourRefreshRepository, "failures", lambda r: [f"{f.tenant_id}/{f.product_id}" for f in r.failures(10)],
+     ["ten_a/only_a"]),
+    (ColourRefreshRepository, "record_failures", lambda r: (r.record_failures({"b1": ("image_not_found", ""),
+                                                                                "only_a": ("image_too_large", "")}),
+                                                             [(f.product_id, f.attempts) for f in r.failures(10)])[-1],
+     [["b1", 1], ["only_a", 2]]),
+    (ColourRefreshRepository, "clear_failures", lambda r: (r.clear_failures(["only_a", "b1"]), r.failures(10))[-1], []),
+    (TenantPurgeRepository, "delete_batch", lambda r: sum(r.delete_batch(model, 100) for model in TENANT_TABLES), 18),
 ]
 # Adding rows is covered by test_a_row_of_another_tenant_cannot_be_added.
 ADDERS = {"add", "add_all", "add_key", "add_event", "add_job"}
