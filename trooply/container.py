@@ -3,6 +3,7 @@
 import threading
 from collections.abc import Callable
 
+from trooply.admin.languages import RETOKENISE_TASK, LanguageService
 from trooply.admin.purge import PURGE_TASK
 from trooply.admin.service import TenantAdminService
 from trooply.analytics.service import AnalyticsService
@@ -36,6 +37,7 @@ from trooply.scheduling import PeriodicTask
 from trooply.search.encoders import QueryEncoders
 from trooply.search.retrieval import RankingSetup
 from trooply.search.service import SearchService
+from trooply.tenancy.languages import TenantLanguages
 from trooply.tenancy.service import TenantService
 from trooply.tenancy.usage import UsageService
 from trooply.vectors import VectorSpace
@@ -66,6 +68,8 @@ class Container:
         # Opened on first use: `trooply migrate`, `reindex` and the Celery shape's API never load what they skip.
         # One index per model's vector space; services see them as one (reads: the active model's).
         self._dir_lock: DataDirLock | None = None
+        # Each tenant's language: its words are tokenised in it when written (every index) and when searched.
+        self.languages = TenantLanguages(self.db, settings.limits.key_cache_seconds)
         self._open_lock = threading.Lock()
         self._indexes: Lazy[ModelIndexes] = Lazy(lambda: ModelIndexes(self.models.state.current, self._open_index))
         self._index: Callable[[], VectorIndex] = self._indexes
@@ -81,7 +85,7 @@ class Container:
         self.items = ItemService(loader, self._detector(), self.zero_shot_detector, self.runtime.clip, self.usage)
         self.search = SearchService(QueryEncoders(self.runtime.clip, self.runtime.transcribe, loader, self.items),
                                     self._index, RankingSetup(self.profiles, self.classifier, self.rules), self.db,
-                                    settings)
+                                    settings, languages=self.languages)
         self.feedback = FeedbackService(self.db, self.search.log_writer)
         self.analytics = AnalyticsService(self.db, settings.analytics.retention_days)
         self.retention = RetentionSweep(self.db, settings.analytics)
@@ -91,8 +95,11 @@ class Container:
         # The background tasks by name; both queue shapes run these functions (workers/tasks.py names Celery's).
         self.dispatcher.register(INGEST_TASK, self.run_ingest)
         self.dispatcher.register(SCAN_TASK, self.duplicates.run_scan)
-        self.admin = TenantAdminService(self.db, self.tenants, settings, self.dispatcher, self._index)
+        language_changes = LanguageService(self.db, self.languages, self.dispatcher, self._index)
+        self.admin = TenantAdminService(self.db, self.tenants, settings, self.dispatcher, self._index,
+                                        languages=language_changes)
         self.dispatcher.register(PURGE_TASK, self.admin.run_purge)
+        self.dispatcher.register(RETOKENISE_TASK, self.admin.languages.run)
         self.reencoder = TenantReencoder(self.db, self._indexes, self._encoder_for, self.fetcher, settings,
                                          self.models.read)
         self.dispatcher.register(REENCODE_TASK, lambda tenant_id, space: self.models.reencode(
@@ -110,6 +117,7 @@ class Container:
         self._purge_sweep: PeriodicTask | None = None
         self._feed_schedule: PeriodicTask | None = None
         self._retention_sweep: PeriodicTask | None = None
+        self._language_sweep: PeriodicTask | None = None
 
     @property
     def embedded_queue(self) -> bool:
@@ -148,6 +156,9 @@ class Container:
             # `trooply models …`).
             self._purge_sweep = PeriodicTask(PURGE_SWEEP_SECONDS, self.admin.resume_purges, "tenant-purge")
             self.admin.resume_purges()
+            # Re-tokenises a stop interrupted, or that the CLI's `tenants update --language` asked for.
+            self._language_sweep = PeriodicTask(PURGE_SWEEP_SECONDS, self.admin.languages.resume, "tenant-language")
+            self.admin.languages.resume()
             self._model_sweep = PeriodicTask(MODEL_SWEEP_SECONDS, self.models.resume_unfinished, "model-migration")
             self.models.resume_unfinished()
             self.colour_refresh.start()  # tenants stored by an older colour signal (none once current), resumed
@@ -169,7 +180,7 @@ class Container:
 
     def stop(self) -> None:
         for periodic in (self._refresher, self._model_sweep, self._purge_sweep, self._feed_schedule,
-                         self._retention_sweep):
+                         self._retention_sweep, self._language_sweep):
             if periodic is not None:
                 periodic.stop()
         self.reencoder.close()  # a running re-encode stops between two pages; it resumes at the next start
@@ -215,14 +226,19 @@ class Container:
         if self.settings.qdrant.url:
             from trooply.index.server import QdrantServerIndex
 
-            return QdrantServerIndex.from_settings(self.settings, space, kept=lambda: space in self._indexes().kept())
+            server = QdrantServerIndex.from_settings(self.settings, space,
+                                                     kept=lambda: space in self._indexes().kept())
+            server.languages = self.languages
+            return server
         from trooply.index.edge import EdgeIndex
 
         with self._open_lock:  # one data-directory lock, shared by every space's index and released at stop
             if self._dir_lock is None:
                 self._dir_lock = DataDirLock(self.settings.data_dir)
-        return EdgeIndex(self.settings.data_dir, space, self.settings.index.optimize_threshold,
+        edge = EdgeIndex(self.settings.data_dir, space, self.settings.index.optimize_threshold,
                          self.settings.index.promotion_threshold, lock=self._dir_lock)
+        edge.languages = self.languages
+        return edge
 
     def _open_pipeline(self) -> IngestPipeline:
         return IngestPipeline(self.db, self._index(), MigrationModels(self.models, self._indexes, self._encoder_for),

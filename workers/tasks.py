@@ -2,6 +2,7 @@
 same name (trooply/container.py), in this worker's container. A new task is one registration there and one
 definition here; the names are the contract with messages already queued, so they never change."""
 
+from trooply.admin.languages import RETOKENISE_TASK
 from trooply.admin.purge import PURGE_TASK
 from trooply.catalog.ingest import INGEST_TASK
 from trooply.colour_refresh.service import REFRESH_TASK
@@ -25,6 +26,11 @@ def scan_duplicates(tenant_id: str, scan_id: str) -> None:
 @app.task(name=PURGE_TASK)
 def purge_tenant(tenant_id: str) -> None:
     container().dispatcher.run(PURGE_TASK, [tenant_id])
+
+
+@app.task(name=RETOKENISE_TASK)
+def retokenise_tenant(tenant_id: str) -> None:
+    container().dispatcher.run(RETOKENISE_TASK, [tenant_id])
 
 
 @app.task(name=REENCODE_TASK)

@@ -115,6 +115,9 @@ class VectorIndex(Protocol):
     def hybrid_query(self, tenant_id: str, query: HybridQuery) -> HybridHits:
         """Every leg in one batched call; the lexical leg's IDF is computed over the tenant's own points."""
 
+    def retokenise(self, tenant_id: str) -> int:
+        """Re-tokenises the tenant's words in its language now (resumable); how many points it rewrote."""
+
     def retrieve(self, tenant_id: str, product_ids: Sequence[str]) -> list[IndexPoint]:
         """The stored vectors and payloads of these products, in no particular order; products not in the
         index are left out."""

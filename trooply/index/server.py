@@ -294,7 +294,8 @@ class QdrantServerIndex(TieredIndex):
         name = self.tenant_name(tenant_id)
         if not self.client.collection_exists(name):
             return None
-        return CollectionStore(self.client, name, self._check(name, f"index of tenant {tenant_id}"), self._forget)
+        return CollectionStore(self.client, name, self._check(name, f"index of tenant {tenant_id}",
+                                                                   tenant_id), self._forget)
 
     def _promotion_target(self, tenant_id: str) -> CollectionStore | None:
         name = self._target_name(tenant_id)
@@ -357,16 +358,16 @@ class QdrantServerIndex(TieredIndex):
         for key, schema in indexes.items():
             self.client.create_payload_index(name, key, schema)  # idempotent
 
-    def _check(self, name: str, where: str) -> str:
+    def _check(self, name: str, where: str, tenant_id: str | None = None) -> str:
         """The collection's vector name, once it is known to match the space."""
         if name not in self._checked:
             stored = _stored_space(self.client, name, self.space.name)
             self.space.check_matches(stored, where)
-            self._give_words(name, stored.name, where)
+            self._give_words(name, stored.name, where, tenant_id)
             self._checked[name] = stored.name
         return self._checked[name]
 
-    def _give_words(self, name: str, vector_name: str, where: str) -> None:
+    def _give_words(self, name: str, vector_name: str, where: str, tenant_id: str | None) -> None:
         """A collection built before the lexical leg gets its words vector; points without words get theirs in
         the background (also those a process stopped midway left)."""
         if WORDS_VECTOR not in (self.client.get_collection(name).config.params.sparse_vectors or {}):
@@ -378,7 +379,7 @@ class QdrantServerIndex(TieredIndex):
                     raise  # else another process added it first
             self.client.create_payload_index(name, IDENTIFIERS_KEY, models.PayloadSchemaType.KEYWORD)
         if self.client.count(name, count_filter=_WITHOUT_WORDS, exact=False).count:
-            self._fill_words_later(CollectionStore(self.client, name, vector_name, self._forget), where)
+            self._fill_words_later(CollectionStore(self.client, name, vector_name, self._forget), where, tenant_id)
 
     # The layout before tiers
 
@@ -416,7 +417,7 @@ class QdrantServerIndex(TieredIndex):
             self.client.update_collection_aliases(change_aliases_operations=[models.CreateAliasOperation(
                 create_alias=models.CreateAlias(collection_name=name, alias_name=self.tenant_name(tenant_id, stored)))])
             return
-        shared = TenantView(self._shared_store(), tenant_id, shared=True)
+        shared = TenantView(self._shared_store(), tenant_id, shared=True, language=self.languages(tenant_id))
         offset: object | None = None
         while True:
             page = legacy.scroll(_LEGACY_COPY_PAGE, offset, [], full_payload=True)

@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache, lru_cache
-from typing import Any
+from typing import Any, Literal, get_args
 
 import qdrant_edge as qe
 
@@ -22,6 +22,14 @@ WORDS_VECTOR = "words"
 IDENTIFIERS_KEY = "_ids"  # payload: the product's id and identifier attributes, lower-cased, for exact lookups
 IDENTIFIER_ATTRIBUTES = ("sku", "gtin", "mpn", "ean")
 DEFAULT_LANGUAGE = "english"
+LANGUAGE_KEY = "_lang"  # payload: the language the point's words were tokenised in (absent: the default)
+# The languages Qdrant Edge's BM25 has stop words and a stemmer for (a tenant's `language`); the same tokens on the
+# server, since both engines' vectors come from this model.
+Language = Literal["arabic", "azerbaijani", "basque", "bengali", "catalan", "chinese", "danish", "dutch", "english",
+                   "finnish", "french", "german", "greek", "hebrew", "hinglish", "hungarian", "indonesian",
+                   "italian", "japanese", "kazakh", "nepali", "norwegian", "portuguese", "romanian", "russian",
+                   "slovene", "spanish", "swedish", "tajik", "turkish"]
+LANGUAGES: tuple[str, ...] = get_args(Language)
 MAX_IDENTIFIER = 256
 _AVERAGE_TOKENS = 40  # BM25's length normalisation: a title, brand, category, attributes and a short description
 
@@ -63,6 +71,7 @@ class QueryWords:
     vector: Words
     terms: tuple[QueryTerm, ...]
     identifier: str | None
+    language: str = DEFAULT_LANGUAGE  # the tenant's: its products' words were tokenised in it
 
 
 @dataclass(frozen=True)
@@ -105,7 +114,7 @@ class Lexicon:
         # Identifiers hold no spaces: a query of several words is never looked up as one.
         identifier = text.strip().lower()
         exact = 0 < len(identifier) <= MAX_IDENTIFIER and not any(c.isspace() for c in identifier)
-        return QueryWords(vector, tuple(terms), identifier if exact else None)
+        return QueryWords(vector, tuple(terms), identifier if exact else None, self.language)
 
     def match(self, query: QueryWords, payload: dict[str, Any]) -> WordsMatch:
         if query.identifier is not None and query.identifier in identifiers(payload):
@@ -177,8 +186,13 @@ def _tokens(language: str, text: str) -> frozenset[int]:
     return frozenset(lexicon(language).embed_query(text).indices)
 
 
-def document_words(payload: dict[str, Any]) -> Words:
-    return lexicon().document(payload)
+def document_words(payload: dict[str, Any], language: str = DEFAULT_LANGUAGE) -> Words:
+    return lexicon(language).document(payload)
+
+
+def words_language(payload: dict[str, Any]) -> str:
+    """The language a stored point's words are in (points written before languages: the default)."""
+    return str(payload.get(LANGUAGE_KEY) or DEFAULT_LANGUAGE)
 
 
 def _words(vector: qe.SparseVector) -> Words:

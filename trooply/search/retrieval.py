@@ -132,7 +132,7 @@ def _result(entry: PageEntry, query: QuerySignals, mode: str, explain_it: bool) 
                     metadata=candidate.hit.payload.get("metadata", {}), group=entry.group)
     if explain_it:
         # Which words matched, and where, only for the page shown: ranking needed their BM25 score alone.
-        words = (lexicon().match(query.words, candidate.hit.payload)
+        words = (lexicon(query.words.language).match(query.words, candidate.hit.payload)
                  if query.words is not None and "keywords" in candidate.weights else None)
         hit.match_breakdown = MatchBreakdown(signals=candidate.signals, weights=candidate.weights,
                                              gates=candidate.gates, matched_terms=list(words.terms) if words else None)
