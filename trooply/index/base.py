@@ -76,6 +76,11 @@ class HybridQuery:
     identifier: str | None = None
     conditions: Sequence[Condition] = ()
     with_vectors: bool = False
+    words_limit: int | None = None  # the lexical leg's hits at most (None: `limit`)
+
+    @property
+    def words_wanted(self) -> int:
+        return self.limit if self.words_limit is None else self.words_limit
 
 
 @dataclass
@@ -182,7 +187,8 @@ def point_vector(point: StoredPoint, name: str) -> np.ndarray:
 def point_hit(point: StoredPoint, score: float, vector_name: str | None = None) -> IndexHit:
     """`vector_name`: with the stored vector of that name (asked for with the query)."""
     vector = None if vector_name is None else point_vector(point, vector_name)
-    return IndexHit(point_payload(point)["product_id"], score, point_payload(point), vector)
+    payload = point_payload(point)  # read once: each read of an engine's point converts the whole payload again
+    return IndexHit(payload["product_id"], score, payload, vector)
 
 
 class ScoredStoredPoint(StoredPoint, Protocol):

@@ -192,7 +192,7 @@ class EdgeShardStore:
                                     with_vector=query.with_vectors)]
         if query.words:
             idf = qe.SearchParams(idf=qe.IdfParams(corpus=edge_filter(corpus))) if corpus else None
-            requests.append(qe.QueryRequest(limit=query.limit, query=qe.Query.Nearest(_sparse(query.words),
+            requests.append(qe.QueryRequest(limit=query.words_wanted, query=qe.Query.Nearest(_sparse(query.words),
                                                                                     using=WORDS_VECTOR),
                                             filter=selected, params=idf, with_payload=True,
                                             with_vector=[WORDS_VECTOR, *([keep] if keep else [])]))
@@ -206,13 +206,15 @@ class EdgeShardStore:
             pictures = list(next(found))
             by_words = list(next(found)) if query.words else []
             cosines = {str(p.id): p.score for p in pictures}
-            unscored = [str(p.id) for p in by_words if str(p.id) not in cosines]
+            word_ids = [str(p.id) for p in by_words]
+            unscored = [point_id for point_id in word_ids if point_id not in cosines]
             if unscored:  # found by their words alone: their cosines scored by the engine, no vector sent back
                 cosines |= {str(p.id): p.score for p in self._edge.query(qe.QueryRequest(
                     limit=len(unscored), query=nearest, filter=edge_filter(conditions, unscored), with_payload=False))}
             exact = list(next(found)) if query.identifier else []
         return HybridHits([point_hit(p, p.score, keep) for p in pictures],
-                          [words_hit(p, cosines[str(p.id)], keep, WORDS_VECTOR, tokens) for p in by_words],
+                          [words_hit(p, cosines[point_id], keep, WORDS_VECTOR, tokens)
+                           for p, point_id in zip(by_words, word_ids, strict=True)],
                           [point_hit(p, p.score, keep) for p in exact])
 
     def set_words(self, point_id: str, words: Words, scope: Sequence[Condition]) -> None:

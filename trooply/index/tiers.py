@@ -33,7 +33,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
@@ -253,7 +253,8 @@ def _public(point: IndexPoint) -> IndexPoint:
 
 
 def _public_hit(hit: IndexHit) -> IndexHit:
-    return replace(hit, payload=public_payload(hit.payload))
+    hit.payload = public_payload(hit.payload)  # the engine's fresh hit: no copy needed
+    return hit
 
 
 def fill_words(store: PointStore, language_of: Callable[[dict[str, Any]], str] = lambda _payload: DEFAULT_LANGUAGE,
