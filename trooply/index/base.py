@@ -196,6 +196,19 @@ class ScoredStoredPoint(StoredPoint, Protocol):
     def score(self) -> float: ...
 
 
+def unit_query(vector: np.ndarray) -> np.ndarray:
+    """The query as the engines compare it with cosine: stored vectors are normalised when written."""
+    vector = np.asarray(vector, dtype=np.float32)
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm else vector
+
+
+def cosine_to(point: StoredPoint, vector_name: str, query: np.ndarray) -> float:
+    """The cosine of a point returned with its (normalised) vector to a `unit_query`: the engine's score, without
+    a second search."""
+    return float(np.dot(point_vector(point, vector_name), query))
+
+
 def words_hit(point: ScoredStoredPoint, cosine: float, vector_name: str | None, words_name: str,
               query_tokens: Sequence[int]) -> IndexHit:
     """A hit of the lexical leg (asked for with its words vector): its BM25 score and the share of the query's tokens

@@ -35,9 +35,11 @@ from trooply.index.base import (
     IndexPoint,
     ScrollPage,
     as_floats,
+    cosine_to,
     point_hit,
     point_payload,
     point_vector,
+    unit_query,
     words_hit,
 )
 from trooply.index.server_filters import PAYLOAD_INDEXES, TENANT_INDEX, server_filter
@@ -121,8 +123,7 @@ class CollectionStore:
                    if corpus else None)
             requests.append(models.QueryRequest(query=_sparse(searched_words), using=WORDS_VECTOR,
                                                 limit=query.words_wanted, filter=selected, params=idf,
-                                                with_payload=True,
-                                                with_vector=[WORDS_VECTOR, *([keep] if keep else [])]))
+                                                with_payload=True, with_vector=[WORDS_VECTOR, self._vector]))
         if query.identifier:
             requests.append(models.QueryRequest(
                 query=vector, using=self._vector, limit=_EXACT_LIMIT, with_payload=True, with_vector=query.with_vectors,
@@ -133,15 +134,12 @@ class CollectionStore:
             tokens = searched_words.indices if searched_words else ()
             pictures = next(found)
             by_words = next(found) if searched_words else []
-            cosines = {str(p.id): p.score for p in pictures}
-            unscored = [str(p.id) for p in by_words if str(p.id) not in cosines]
-            if unscored:  # found by their words alone: their cosines scored by the engine, no vector sent back
-                cosines |= {str(p.id): p.score for p in self.client.query_points(
-                    self.name, query=vector, using=self._vector, limit=len(unscored), with_payload=False,
-                    query_filter=server_filter(conditions, unscored)).points}
             exact = next(found) if query.identifier else []
+        # The words leg's cosines from the vectors it brought back (a few): no second search by id.
+        target = unit_query(query.vector)
         return HybridHits([point_hit(p, p.score, keep) for p in pictures],
-                          [words_hit(p, cosines[str(p.id)], keep, WORDS_VECTOR, tokens) for p in by_words],
+                          [words_hit(p, cosine_to(p, self._vector, target), keep, WORDS_VECTOR, tokens)
+                           for p in by_words],
                           [point_hit(p, p.score, keep) for p in exact])
 
     def set_words(self, point_id: str, words: Words, scope: Sequence[Condition]) -> None:
