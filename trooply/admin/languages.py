@@ -8,6 +8,7 @@ words are rewritten, a query tokenised in the new language may miss words whose 
 """
 
 import logging
+import time
 from collections.abc import Callable
 
 from trooply.catalog.queue import Dispatcher
@@ -54,6 +55,10 @@ class LanguageService:
             if wanted is None:
                 return  # deleted meanwhile
             rewritten = self._index().retokenise(tenant_id)
+            # Other processes see the change within their cache time: a write of theirs tokenised in the old
+            # language meanwhile is caught by a second pass (which skips what is done) before it is recorded.
+            time.sleep(self.languages.cache_seconds)
+            rewritten += self._index().retokenise(tenant_id)
             with self.db.session() as session:
                 tenant = TenantRepository(session, tenant_id).lock()
                 if tenant is not None and (tenant.language or DEFAULT_LANGUAGE) == wanted:
