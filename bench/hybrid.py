@@ -1,7 +1,13 @@
 """Words and pictures: R@1 and MRR per query kind for words-only and hybrid (RRF and DBSF), p50/p95 of hybrid
-against pictures-only in the same run, and the index's write throughput with and without the words.
+against pictures-only in the same run (interleaved query by query), and the index's write throughput with and
+without the words (interleaved batch by batch).
 
     .venv/bin/python bench/hybrid.py --products 10000 --queries 100
+    .venv/bin/python bench/hybrid.py --ingest 48 --rounds 6     # the whole ingest pipeline, with and without words
+
+`--ingest` runs the ingest pipeline (HTTP fetch from 127.0.0.1, decode, encode, colour, index, SQL) on jobs of
+products with titles, SKUs and descriptions, alternately with and without the words (the same job twice, in
+alternating order, round after round), and prints products/s of each and their ratio: the words' cost to ingest.
 
 A generated catalogue with realistic titles (brand, model name and number, colour, material, product type), an
 SKU and a short description per product, in the embedded default (Qdrant Edge, the search service in process, the
@@ -14,9 +20,11 @@ usual default).
 
 import argparse
 import random
+import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,19 +100,45 @@ def queries(products: list[Product], per_kind: int, seed: int = 1) -> dict[str, 
     }
 
 
-def populate(index, tenant_id: str, products: list[Product], vectors) -> float:
-    """Writes every product as ingest does (payload from its record); seconds spent in the index."""
-    spent = 0.0
-    for start in range(0, len(products), 1000):
-        points = []
-        for i in range(start, min(start + 1000, len(products))):
-            record = ProductRecord(tenant_id=tenant_id, id=products[i].id, image_url="http://127.0.0.1/x.png",
-                                   meta=products[i].meta())
-            points.append(IndexPoint(products[i].id, vectors[i], index_payload(record, {"aspect_ratio": 1.0})))
-        began = time.perf_counter()
-        index.upsert(tenant_id, points)
-        spent += time.perf_counter() - began
-    return spent
+@contextmanager
+def without_words() -> Iterator[None]:
+    """Index writes as before the lexical leg: no words derived, none written."""
+    before = tiers.document_words
+    tiers.document_words = lambda payload, language="english": Words()  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        tiers.document_words = before
+
+
+def batch_points(tenant_id: str, products: list[Product], vectors, start: int, end: int) -> list[IndexPoint]:
+    points = []
+    for i in range(start, end):
+        record = ProductRecord(tenant_id=tenant_id, id=products[i].id, image_url="http://127.0.0.1/x.png",
+                               meta=products[i].meta())
+        points.append(IndexPoint(products[i].id, vectors[i], index_payload(record, {"aspect_ratio": 1.0})))
+    return points
+
+
+def populate(index, tenant_id: str, products: list[Product], vectors, compare_with: str | None = None,
+             batch: int = 1000) -> tuple[float, float]:
+    """Writes every product as ingest does (payload from its record); seconds spent in the index. With
+    `compare_with`, each batch is also written without words to that tenant, in alternating order (the load of
+    the moment weighs on both alike): the seconds of each."""
+    spent = {True: 0.0, False: 0.0}
+    for number, start in enumerate(range(0, len(products), batch)):
+        end = min(start + batch, len(products))
+        runs = [(tenant_id, True), *([(compare_with, False)] if compare_with else [])]
+        for tenant, words in (runs if number % 2 == 0 else runs[::-1]):
+            points = batch_points(tenant, products, vectors, start, end)
+            began = time.perf_counter()
+            if words:
+                index.upsert(tenant, points)
+            else:
+                with without_words():
+                    index.upsert(tenant, points)
+            spent[words] += time.perf_counter() - began
+    return spent[True], spent[False]
 
 
 def quality(search: Callable[[str, float | None], list[str]], kinds: dict[str, list[tuple[str, set[str]]]],
@@ -128,20 +162,14 @@ def run(count: int, per_kind: int, weight: float, dim_model: str, compare_writes
     index, service = container.index, container.search
     products = catalogue(count)
     vectors = clustered_vectors(count, index.space.size)
-    with_words = populate(index, tenant, products, vectors)
+    with_words, without = populate(index, tenant, products, vectors, "bench-no-words" if compare_writes else None)
     if index.tier(tenant).promoting:  # past the promotion threshold: measured in its own store, as it would be
         index.promote(tenant).result()
     if compare_writes:
-        before = tiers.document_words
-        tiers.document_words = lambda payload: Words()  # type: ignore[assignment]  # the write as before words
-        try:
-            without_words = populate(index, "bench-no-words", products, vectors)
-        finally:
-            tiers.document_words = before
         index.drop_tenant("bench-no-words")
-        print(f"\n{count:,} products ({index.space.name}, {index.space.size}-d): index writes "
-              f"{count / with_words:,.0f}/s with words, {count / without_words:,.0f}/s without "
-              f"({100 * (with_words / without_words - 1):+.1f}% time)")
+        print(f"\n{count:,} products ({index.space.name}, {index.space.size}-d): index writes, interleaved by batch: "
+              f"{count / with_words:,.0f}/s with words, {count / without:,.0f}/s without "
+              f"({100 * (with_words / without - 1):+.1f}% time)")
     else:
         print(f"\n{count:,} products ({index.space.name}, {index.space.size}-d): index writes "
               f"{count / with_words:,.0f}/s with words")
@@ -189,15 +217,87 @@ def run(count: int, per_kind: int, weight: float, dim_model: str, compare_writes
     container.stop()
 
 
+def ingest(per_job: int, rounds: int, model: str) -> None:
+    """The whole pipeline's products/s, jobs with and without words alternating (each round swaps which goes
+    first); every job fetches, decodes and encodes its own images (no cache between jobs)."""
+    from bench.ingest_throughput import product_photo
+    from tests.support.image_server import ImageServer
+    from trooply.catalog.schemas import ProductIn
+    from trooply.container import Container
+
+    container = Container(bench_settings(model))
+    container.start()
+    products = catalogue(per_job * rounds * 2)
+    rates: dict[bool, list[float]] = {True: [], False: []}
+    # The seconds the pipeline spends in the index's writes, per kind of job: the words' own cost, which the
+    # load of the moment blurs far less than throughput.
+    in_index = {True: 0.0, False: 0.0}
+    running = [True]
+    upsert = tiers.TieredIndex.upsert
+
+    def timed_upsert(self, tenant_id, points) -> None:  # type: ignore[no-untyped-def]
+        began = time.perf_counter()
+        upsert(self, tenant_id, points)
+        in_index[running[0]] += time.perf_counter() - began
+
+    tiers.TieredIndex.upsert = timed_upsert  # type: ignore[method-assign]
+    try:
+        with ImageServer() as server:
+            for i in range(len(products)):
+                server.add_image(f"/{i}.jpg", product_photo(i, 256), "image/jpeg")
+            tenant = container.tenants.create_tenant("bench", "pro").tenant_id
+
+            def job(first: int, words: bool) -> None:
+                batch = [ProductIn(id=products[i].id, image_url=server.url(f"/{i}.jpg"), **products[i].meta())
+                         for i in range(first, first + per_job)]
+                running[0] = words
+                began = time.perf_counter()
+                with nullcontext() if words else without_words():
+                    job_id = container.catalog.submit(tenant, batch).job_id
+                    while container.catalog.job(tenant, job_id)["status"] != "completed":
+                        time.sleep(0.01)
+                rates[words].append(per_job / (time.perf_counter() - began))
+
+            job(0, True)  # warm-up: the model, the index, the pools
+            rates[True].clear()
+            in_index[True] = 0.0
+            for round_ in range(rounds):
+                first = (2 * round_) * per_job
+                order = [True, False] if round_ % 2 == 0 else [False, True]
+                for offset, words in enumerate(order):
+                    job(first + offset * per_job, words)
+    finally:
+        tiers.TieredIndex.upsert = upsert  # type: ignore[method-assign]
+        container.stop()
+    with_words, without = (statistics.median(rates[True]), statistics.median(rates[False]))
+    paired = statistics.median(w / o for w, o in zip(rates[True], rates[False], strict=True))
+    count = per_job * rounds
+    extra_ms = (in_index[True] - in_index[False]) / count * 1000
+    print(f"ingest ({model}), {rounds} jobs of {per_job} products each way, interleaved")
+    print(f"  with words    {with_words:7.2f} products/s (median; all: {', '.join(f'{r:.1f}' for r in rates[True])})")
+    print(f"  without words {without:7.2f} products/s (median; all: {', '.join(f'{r:.1f}' for r in rates[False])})")
+    print(f"  ratio of medians {with_words / without:.3f}, median of the rounds' ratios {paired:.3f} "
+          f"(target >= 0.95)")
+    print(f"  index writes inside the pipeline: {in_index[True] / count * 1000:.2f} ms/product with words, "
+          f"{in_index[False] / count * 1000:.2f} without: the words add {extra_ms:.2f} ms/product, "
+          f"{100 * extra_ms / (1000 / without):.1f}% of a product's time without words")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--products", type=int, nargs="+", default=[10_000])
     parser.add_argument("--queries", type=int, default=100, help="queries per kind")
     parser.add_argument("--keyword-weight", type=float, default=0.3)
     parser.add_argument("--model", default="trooply-test-tiny")
+    parser.add_argument("--ingest", type=int, default=0, metavar="N",
+                        help="instead: the ingest pipeline on jobs of N products, with and without words")
+    parser.add_argument("--rounds", type=int, default=6, help="--ingest: jobs of each kind")
     parser.add_argument("--no-write-comparison", action="store_true",
                         help="skip writing the catalogue a second time without words (halves the set-up)")
     args = parser.parse_args()
+    if args.ingest:
+        ingest(args.ingest, args.rounds, args.model)
+        return
     for count in args.products:
         run(count, args.queries, args.keyword_weight, args.model, not args.no_write_comparison)
 

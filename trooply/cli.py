@@ -80,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="a browser origin the publishable key is accepted from (repeat; replaces the list)")
     update.add_argument("--no-allowed-origins", action="store_const", const=[], dest="allowed_origins",
                         help="no browser may use the publishable key")
+    update.add_argument("--language", help="the language of the shop's product text (english, german, french, …): "
+                        "its words are re-tokenised in the background by the running server or workers")
     update.set_defaults(run=_update_tenant)
     remove = tenants.add_parser("delete", help="revoke a tenant's keys now and purge all its data")
     remove.add_argument("tenant_id", help=TENANT_HELP)
@@ -356,7 +358,8 @@ def _update_tenant(args, settings: Settings) -> int:
     from trooply.admin.schemas import TenantPatch
 
     try:
-        patch = TenantPatch(name=args.name, plan=args.plan, allowed_origins=args.allowed_origins)
+        patch = TenantPatch(name=args.name, plan=args.plan, allowed_origins=args.allowed_origins,
+                            language=args.language)
     except ValidationError as error:
         print(f"error: {error.errors()[0]['msg']}", file=sys.stderr)
         return 2

@@ -3,6 +3,7 @@
 import threading
 from collections.abc import Callable
 
+from trooply.admin.languages import LanguageService
 from trooply.admin.service import TenantAdminService
 from trooply.analytics.service import AnalyticsService
 from trooply.catalog.ingest import IngestOutcome, IngestPipeline, run_ingest_task
@@ -44,10 +45,12 @@ from trooply.tasks.names import (
     PURGE_TASK,
     REENCODE_TASK,
     RETENTION_TASK,
+    RETOKENISE_TASK,
     SCAN_TASK,
     TASK_NAMES,
 )
 from trooply.tasks.queue import CeleryDispatcher, Dispatcher, InProcessQueue, Task
+from trooply.tenancy.languages import TenantLanguages
 from trooply.tenancy.service import TenantService
 from trooply.tenancy.usage import UsageService
 from trooply.vectors import VectorSpace
@@ -78,6 +81,8 @@ class Container:
         # Opened on first use: `trooply migrate`, `reindex` and the Celery shape's API never load what they skip.
         # One index per model's vector space; services see them as one (reads: the active model's).
         self._dir_lock: DataDirLock | None = None
+        # Each tenant's language: its words are tokenised in it when written (every index) and when searched.
+        self.languages = TenantLanguages(self.db, settings.limits.key_cache_seconds)
         self._open_lock = threading.Lock()
         self._indexes: Lazy[LiveSpaces] = Lazy(lambda: LiveSpaces(self.model_migration.state.current,
                                                                       self._open_index))
@@ -96,14 +101,16 @@ class Container:
                                           self.usage)
         self.search = SearchService(QueryEncoders(self.runtime.clip, self.runtime.transcribe, loader, self.detection),
                                     self._index, RankingSetup(self.profiles, self.classifier, self.rules), self.db,
-                                    settings)
+                                    settings, languages=self.languages)
         self.feedback = FeedbackService(self.db, self.search.log_writer)
         self.analytics = AnalyticsService(self.db, settings.analytics.retention_days)
         self.retention = RetentionSweep(self.db, settings.analytics)
         self.popularity = PopularityService(self.db, self._index, settings.ranking.popularity_half_life_days,
                                             settings.ranking.popularity_position_bias)
         self.duplicates = DuplicateService(self.db, self._index, settings, self._send_scan)
-        self.admin = TenantAdminService(self.db, self.tenants, settings, self.dispatcher, self._index)
+        language_changes = LanguageService(self.db, self.languages, self.dispatcher, self._index)
+        self.admin = TenantAdminService(self.db, self.tenants, settings, self.dispatcher, self._index,
+                                        languages=language_changes)
         self.reencoder = TenantReencoder(self.db, self._indexes, self._encoder_for, self.fetcher, settings,
                                          self.model_migration.read)
         self.colour_refresh = ColourRefreshService(self.db, self.dispatcher)
@@ -117,6 +124,7 @@ class Container:
         self._purge_sweep: PeriodicTask | None = None
         self._feed_schedule: PeriodicTask | None = None
         self._retention_sweep: PeriodicTask | None = None
+        self._language_sweep: PeriodicTask | None = None
 
     def tasks(self) -> dict[str, Task]:
         """Every task name (trooply/tasks/names.py) to the function that runs it: both queue shapes run these,
@@ -125,6 +133,7 @@ class Container:
             INGEST_TASK: self.run_ingest,
             SCAN_TASK: self.duplicates.run_scan,
             PURGE_TASK: self.admin.run_purge,
+            RETOKENISE_TASK: self.admin.languages.run,
             REENCODE_TASK: lambda tenant_id, space: self.model_migration.reencode(self.reencoder, tenant_id, space),
             DROP_SPACE_TASK: self._drop_space,
             COLOUR_REFRESH_TASK: lambda tenant_id: self.colour_refresh.run(self.colour_refresher, tenant_id),
@@ -175,6 +184,9 @@ class Container:
             # `trooply models …`).
             self._purge_sweep = PeriodicTask(PURGE_SWEEP_SECONDS, self.admin.resume_purges, "tenant-purge")
             self.admin.resume_purges()
+            # Re-tokenises a stop interrupted, or that the CLI's `tenants update --language` asked for.
+            self._language_sweep = PeriodicTask(PURGE_SWEEP_SECONDS, self.admin.languages.resume, "tenant-language")
+            self.admin.languages.resume()
             self._model_sweep = PeriodicTask(MODEL_SWEEP_SECONDS, self.model_migration.resume_unfinished,
                                              "model-migration")
             self.model_migration.resume_unfinished()
@@ -197,7 +209,7 @@ class Container:
 
     def stop(self) -> None:
         for periodic in (self._refresher, self._model_sweep, self._purge_sweep, self._feed_schedule,
-                         self._retention_sweep):
+                         self._retention_sweep, self._language_sweep):
             if periodic is not None:
                 periodic.stop()
         self.reencoder.close()  # a running re-encode stops between two pages; it resumes at the next start
@@ -254,14 +266,19 @@ class Container:
         if self.settings.qdrant.url:
             from trooply.index.server import QdrantServerIndex
 
-            return QdrantServerIndex.from_settings(self.settings, space, kept=lambda: space in self._indexes().kept())
+            server = QdrantServerIndex.from_settings(self.settings, space,
+                                                     kept=lambda: space in self._indexes().kept())
+            server.languages = self.languages
+            return server
         from trooply.index.edge import EdgeIndex
 
         with self._open_lock:  # one data-directory lock, shared by every space's index and released at stop
             if self._dir_lock is None:
                 self._dir_lock = DataDirLock(self.settings.data_dir)
-        return EdgeIndex(self.settings.data_dir, space, self.settings.index.optimize_threshold,
+        edge = EdgeIndex(self.settings.data_dir, space, self.settings.index.optimize_threshold,
                          self.settings.index.promotion_threshold, lock=self._dir_lock)
+        edge.languages = self.languages
+        return edge
 
     def _open_pipeline(self) -> IngestPipeline:
         targets = MigrationModels(self.model_migration, self._indexes, self._encoder_for)

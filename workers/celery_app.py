@@ -68,6 +68,7 @@ def _resume_unfinished(**_kwargs) -> None:
     main.prepare()
     main.catalog.resume_unfinished()
     main.admin.resume_purges()
+    main.admin.languages.resume()
     main.model_migration.resume_unfinished()
     main.colour_refresh.start()  # stored colours older than the colour signal (none once current), and unfinished
     threading.Thread(target=_sweep_forever, args=(main,), name="stale-sweep", daemon=True).start()
@@ -78,6 +79,7 @@ def _sweep_forever(main: Container) -> None:
     CLI while no worker ran, and a model migration's tenants created since it began."""
     sweeps = {"stale ingest": lambda: main.catalog.resume_unfinished(stale_after=STALE_AFTER_S),
               "tenant purge": main.admin.resume_purges, "model migration": main.model_migration.resume_unfinished,
+              "tenant language": main.admin.languages.resume,
               "feed sync": lambda: main.feeds.resume_unfinished(stale_only=True)}
     while True:  # a daemon thread: it ends with the worker process
         time.sleep(SWEEP_INTERVAL_S)

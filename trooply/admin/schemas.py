@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from trooply.config import PlanLimits
+from trooply.index.words import Language
 from trooply.tenancy.schemas import KeyOut
 
 TenantName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S", description="not unique")]
@@ -27,11 +28,14 @@ class TenantPatch(BaseModel):
     allowed_origins: list[Annotated[str, Field(max_length=255)]] | None = Field(
         None, max_length=200, description="replaces the browser origins the publishable key is accepted from "
         "(exact origins such as https://shop.example; [] = no browser access)")
+    language: Language | None = Field(None, description="the language of the shop's product text: its words are "
+                                      "tokenised (stop words, stemming) in it, its indexed words re-tokenised in the "
+                                      "background")
 
     @model_validator(mode="after")
     def _changes_something(self) -> "TenantPatch":
-        if self.name is None and self.plan is None and self.allowed_origins is None:
-            raise ValueError("send name, plan, allowed_origins or several")
+        if self.name is None and self.plan is None and self.allowed_origins is None and self.language is None:
+            raise ValueError("send name, plan, allowed_origins, language or several")
         return self
 
 
@@ -60,6 +64,9 @@ class TenantOut(TenantSummary):
     limits: PlanLimits
     keys: list[KeyOut]
     allowed_origins: list[str] = Field(default_factory=list, description="browser origins of the publishable key")
+    language: str = Field("english", description="the language its products' words are tokenised in")
+    words_language: str = Field("english", description="the language its indexed words are in: differs from "
+                                "`language` while they are re-tokenised")
 
 
 class TenantPage(BaseModel):

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from trooply.admin.languages import LanguageService
 from trooply.admin.purge import PurgeInterrupted, TenantPurge
 from trooply.admin.repository import TenantRoster
 from trooply.admin.schemas import (
@@ -21,9 +22,11 @@ from trooply.config import Settings
 from trooply.db import Database
 from trooply.errors import NotFound
 from trooply.index.base import TierStatus, VectorIndex
+from trooply.index.words import DEFAULT_LANGUAGE
 from trooply.tasks.names import PURGE_TASK
 from trooply.tasks.queue import Dispatcher
 from trooply.tasks.send_once import SendOnce
+from trooply.tenancy.languages import TenantLanguages
 from trooply.tenancy.models import Tenant
 from trooply.tenancy.repository import TenantRepository
 from trooply.tenancy.schemas import KeyOut
@@ -35,7 +38,8 @@ log = logging.getLogger(__name__)
 class TenantAdminService:
     def __init__(self, db: Database, tenants: TenantService, settings: Settings, dispatcher: Dispatcher | None,
                  index: Callable[[], VectorIndex] | None = None,
-                 tiers: Callable[[str], TierStatus] | None = None) -> None:
+                 tiers: Callable[[str], TierStatus] | None = None,
+                 languages: LanguageService | None = None) -> None:
         self.db = db
         self.tenants = tenants
         self.settings = settings
@@ -47,6 +51,7 @@ class TenantAdminService:
         self._index = index
         self._tiers = tiers
         self._stopping = False
+        self.languages = languages or LanguageService(db, TenantLanguages(db), dispatcher, index)
 
     def create(self, name: str, plan: str) -> TenantCreated:
         credentials = self.tenants.create_tenant(name, plan)
@@ -70,7 +75,8 @@ class TenantAdminService:
             products = TenantRoster(session).product_counts([tenant_id])[tenant_id]
         summary = self._summary(tenant, products)
         return TenantOut(**summary.model_dump(), limits=self.settings.plan(tenant.plan), keys=keys,
-                         allowed_origins=origins)
+                         allowed_origins=origins, language=tenant.language or DEFAULT_LANGUAGE,
+                         words_language=tenant.words_language or DEFAULT_LANGUAGE)
 
     def update(self, tenant_id: str, patch: TenantPatch) -> TenantOut:
         if patch.plan is not None:
@@ -83,6 +89,8 @@ class TenantAdminService:
                 tenant.name = patch.name.strip()
             if patch.plan is not None:
                 tenant.plan = patch.plan
+        if patch.language is not None:
+            self.languages.set_language(tenant_id, patch.language)  # its words re-tokenised in the background
         # Quotas read the plan from SQL; rate limits from the cached key, so this process forgets it now
         # (other processes within TROOPLY_KEY_CACHE_SECONDS).
         self.tenants.forget(tenant_id)

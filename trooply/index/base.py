@@ -76,6 +76,11 @@ class HybridQuery:
     identifier: str | None = None
     conditions: Sequence[Condition] = ()
     with_vectors: bool = False
+    words_limit: int | None = None  # the lexical leg's hits at most (None: `limit`)
+
+    @property
+    def words_wanted(self) -> int:
+        return self.limit if self.words_limit is None else self.words_limit
 
 
 @dataclass
@@ -114,6 +119,9 @@ class VectorIndex(Protocol):
 
     def hybrid_query(self, tenant_id: str, query: HybridQuery) -> HybridHits:
         """Every leg in one batched call; the lexical leg's IDF is computed over the tenant's own points."""
+
+    def retokenise(self, tenant_id: str) -> int:
+        """Re-tokenises the tenant's words in its language now (resumable); how many points it rewrote."""
 
     def retrieve(self, tenant_id: str, product_ids: Sequence[str]) -> list[IndexPoint]:
         """The stored vectors and payloads of these products, in no particular order; products not in the
@@ -179,12 +187,26 @@ def point_vector(point: StoredPoint, name: str) -> np.ndarray:
 def point_hit(point: StoredPoint, score: float, vector_name: str | None = None) -> IndexHit:
     """`vector_name`: with the stored vector of that name (asked for with the query)."""
     vector = None if vector_name is None else point_vector(point, vector_name)
-    return IndexHit(point_payload(point)["product_id"], score, point_payload(point), vector)
+    payload = point_payload(point)  # read once: each read of an engine's point converts the whole payload again
+    return IndexHit(payload["product_id"], score, payload, vector)
 
 
 class ScoredStoredPoint(StoredPoint, Protocol):
     @property
     def score(self) -> float: ...
+
+
+def unit_query(vector: np.ndarray) -> np.ndarray:
+    """The query as the engines compare it with cosine: stored vectors are normalised when written."""
+    vector = np.asarray(vector, dtype=np.float32)
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm else vector
+
+
+def cosine_to(point: StoredPoint, vector_name: str, query: np.ndarray) -> float:
+    """The cosine of a point returned with its (normalised) vector to a `unit_query`: the engine's score, without
+    a second search."""
+    return float(np.dot(point_vector(point, vector_name), query))
 
 
 def words_hit(point: ScoredStoredPoint, cosine: float, vector_name: str | None, words_name: str,

@@ -114,7 +114,7 @@ class EdgeIndex(TieredIndex):
             if store is None and tenant_id in self._dedicated_names:
                 store = self._dedicated[tenant_id] = EdgeShardStore.open(
                     self._tenant_path(tenant_id), self.space, f"index of tenant {tenant_id}", self._builds)
-                self._fill_words_later(store, f"the index of tenant {tenant_id}")
+                self._fill_words_later(store, f"the index of tenant {tenant_id}", tenant_id)
             return store
 
     def _promotion_target(self, tenant_id: str) -> EdgeShardStore | None:

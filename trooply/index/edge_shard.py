@@ -36,9 +36,11 @@ from trooply.index.base import (
     IndexPoint,
     ScrollPage,
     as_floats,
+    cosine_to,
     point_hit,
     point_payload,
     point_vector,
+    unit_query,
     words_hit,
 )
 from trooply.index.edge_filters import PAYLOAD_INDEXES, edge_filter, tenant_index
@@ -192,10 +194,10 @@ class EdgeShardStore:
                                     with_vector=query.with_vectors)]
         if query.words:
             idf = qe.SearchParams(idf=qe.IdfParams(corpus=edge_filter(corpus))) if corpus else None
-            requests.append(qe.QueryRequest(limit=query.limit, query=qe.Query.Nearest(_sparse(query.words),
+            requests.append(qe.QueryRequest(limit=query.words_wanted, query=qe.Query.Nearest(_sparse(query.words),
                                                                                     using=WORDS_VECTOR),
                                             filter=selected, params=idf, with_payload=True,
-                                            with_vector=[WORDS_VECTOR, *([keep] if keep else [])]))
+                                            with_vector=[WORDS_VECTOR, self._vector]))
         if query.identifier:
             identified = edge_filter([*conditions, Condition(IDENTIFIERS_KEY, "eq", query.identifier)])
             requests.append(qe.QueryRequest(limit=_EXACT_LIMIT, query=nearest, filter=identified, with_payload=True,
@@ -205,14 +207,12 @@ class EdgeShardStore:
             tokens = query.words.indices if query.words else ()
             pictures = list(next(found))
             by_words = list(next(found)) if query.words else []
-            cosines = {str(p.id): p.score for p in pictures}
-            unscored = [str(p.id) for p in by_words if str(p.id) not in cosines]
-            if unscored:  # found by their words alone: their cosines scored by the engine, no vector sent back
-                cosines |= {str(p.id): p.score for p in self._edge.query(qe.QueryRequest(
-                    limit=len(unscored), query=nearest, filter=edge_filter(conditions, unscored), with_payload=False))}
             exact = list(next(found)) if query.identifier else []
+        # The words leg's cosines from the vectors it brought back (a few): no second search by id.
+        target = unit_query(query.vector)
         return HybridHits([point_hit(p, p.score, keep) for p in pictures],
-                          [words_hit(p, cosines[str(p.id)], keep, WORDS_VECTOR, tokens) for p in by_words],
+                          [words_hit(p, cosine_to(p, self._vector, target), keep, WORDS_VECTOR, tokens)
+                           for p in by_words],
                           [point_hit(p, p.score, keep) for p in exact])
 
     def set_words(self, point_id: str, words: Words, scope: Sequence[Condition]) -> None:

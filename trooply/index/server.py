@@ -34,9 +34,11 @@ from trooply.index.base import (
     IndexPoint,
     ScrollPage,
     as_floats,
+    cosine_to,
     point_hit,
     point_payload,
     point_vector,
+    unit_query,
     words_hit,
 )
 from trooply.index.server_filters import PAYLOAD_INDEXES, TENANT_INDEX, server_filter
@@ -65,18 +67,22 @@ class CollectionStore:
     `StoreRetired`, after `on_missing` let the index forget it, so the caller looks the store up again."""
 
     def __init__(self, client: QdrantClient, name: str, vector_name: str,
-                 on_missing: Callable[[str], None] = lambda _name: None) -> None:
+                 on_missing: Callable[[str], None] = lambda _name: None, words: bool = True) -> None:
+        """`words`: False for an older collection the server could not give a words vector: its searches are
+        pictures only (and exact identifiers), its writes carry no words."""
         self.client = client
         self.name = name
         self._vector = vector_name
         self._on_missing = on_missing
+        self._words = words
 
     def upsert(self, points: Sequence[StorePoint]) -> None:
         if not points:  # a catch-up pass whose stale points were all deleted meanwhile: Qdrant refuses empty writes
             return
         with self._retired_when_missing():
             self.client.upsert(self.name, points=[
-                models.PointStruct(id=p.id, vector={self._vector: as_floats(p.vector), WORDS_VECTOR: _sparse(p.words)},
+                models.PointStruct(id=p.id, vector={self._vector: as_floats(p.vector),
+                                                    **({WORDS_VECTOR: _sparse(p.words)} if self._words else {})},
                                    payload=p.payload)
                 for p in points])
 
@@ -109,12 +115,13 @@ class CollectionStore:
         keep = self._vector if query.with_vectors else None
         requests = [models.QueryRequest(query=vector, using=self._vector, limit=query.limit, filter=selected,
                                         with_payload=True, with_vector=query.with_vectors)]
-        if query.words:
+        searched_words = query.words if self._words else None
+        if searched_words:
             idf = (models.SearchParams(idf=models.IdfCorpusParams(corpus=cast(models.Filter, server_filter(corpus))))
                    if corpus else None)
-            requests.append(models.QueryRequest(query=_sparse(query.words), using=WORDS_VECTOR, limit=query.limit,
-                                                filter=selected, params=idf, with_payload=True,
-                                                with_vector=[WORDS_VECTOR, *([keep] if keep else [])]))
+            requests.append(models.QueryRequest(query=_sparse(searched_words), using=WORDS_VECTOR,
+                                                limit=query.words_wanted, filter=selected, params=idf,
+                                                with_payload=True, with_vector=[WORDS_VECTOR, self._vector]))
         if query.identifier:
             requests.append(models.QueryRequest(
                 query=vector, using=self._vector, limit=_EXACT_LIMIT, with_payload=True, with_vector=query.with_vectors,
@@ -122,24 +129,23 @@ class CollectionStore:
         with self._retired_when_missing():
             found = iter([response.points for response in self.client.query_batch_points(self.name,
                                                                                          requests=requests)])
-            tokens = query.words.indices if query.words else ()
+            tokens = searched_words.indices if searched_words else ()
             pictures = next(found)
-            by_words = next(found) if query.words else []
-            cosines = {str(p.id): p.score for p in pictures}
-            unscored = [str(p.id) for p in by_words if str(p.id) not in cosines]
-            if unscored:  # found by their words alone: their cosines scored by the engine, no vector sent back
-                cosines |= {str(p.id): p.score for p in self.client.query_points(
-                    self.name, query=vector, using=self._vector, limit=len(unscored), with_payload=False,
-                    query_filter=server_filter(conditions, unscored)).points}
+            by_words = next(found) if searched_words else []
             exact = next(found) if query.identifier else []
+        # The words leg's cosines from the vectors it brought back (a few): no second search by id.
+        target = unit_query(query.vector)
         return HybridHits([point_hit(p, p.score, keep) for p in pictures],
-                          [words_hit(p, cosines[str(p.id)], keep, WORDS_VECTOR, tokens) for p in by_words],
+                          [words_hit(p, cosine_to(p, self._vector, target), keep, WORDS_VECTOR, tokens)
+                           for p in by_words],
                           [point_hit(p, p.score, keep) for p in exact])
 
     def set_words(self, point_id: str, words: Words, scope: Sequence[Condition]) -> None:
         self._write_words([point_id], {point_id: words}, self._only(scope, [point_id]))
 
     def without_words(self, limit: int) -> list[StorePoint]:
+        if not self._words:
+            return []
         with self._retired_when_missing():
             found, _ = self.client.scroll(self.name, limit=limit, scroll_filter=_WITHOUT_WORDS, with_payload=True,
                                           with_vectors=False)
@@ -156,6 +162,8 @@ class CollectionStore:
 
     def _write_words(self, point_ids: Sequence[str], words: dict[str, Words], condition: models.Filter) -> None:
         """A point deleted meanwhile is left alone (the server refuses vectors for a missing point)."""
+        if not self._words:
+            return
         with self._retired_when_missing():
             present = [str(p.id) for p in self.client.retrieve(self.name, list(point_ids), with_payload=False)]
             if present:
@@ -228,6 +236,7 @@ class QdrantServerIndex(TieredIndex):
         self._prefix = collection_prefix
         self._shared: CollectionStore | None = None
         self._checked: dict[str, str] = {}  # collections that matched the space: their vector name
+        self._wordless: set[str] = set()  # older collections the server could not give a words vector
 
     @classmethod
     def from_settings(cls, settings: Settings, space: VectorSpace,
@@ -283,7 +292,7 @@ class QdrantServerIndex(TieredIndex):
                 raise ServiceUnavailable(f"the vectors of {self.space.name} were dropped", code="model_retired")
             name = self.shared_name()
             self._create(name, shared=True)
-            self._shared = CollectionStore(self.client, name, self._check(name, "the shared index"), self._forget)
+            self._shared = self._store(name, self._check(name, "the shared index"))
         return self._shared
 
     def _dedicated_store(self, tenant_id: str) -> CollectionStore | None:
@@ -291,7 +300,7 @@ class QdrantServerIndex(TieredIndex):
         name = self.tenant_name(tenant_id)
         if not self.client.collection_exists(name):
             return None
-        return CollectionStore(self.client, name, self._check(name, f"index of tenant {tenant_id}"), self._forget)
+        return self._store(name, self._check(name, f"index of tenant {tenant_id}", tenant_id))
 
     def _promotion_target(self, tenant_id: str) -> CollectionStore | None:
         name = self._target_name(tenant_id)
@@ -353,28 +362,36 @@ class QdrantServerIndex(TieredIndex):
         for key, schema in indexes.items():
             self.client.create_payload_index(name, key, schema)  # idempotent
 
-    def _check(self, name: str, where: str) -> str:
+    def _check(self, name: str, where: str, tenant_id: str | None = None) -> str:
         """The collection's vector name, once it is known to match the space."""
         if name not in self._checked:
             stored = _stored_space(self.client, name, self.space.name)
             self.space.check_matches(stored, where)
-            self._give_words(name, stored.name, where)
+            self._give_words(name, stored.name, where, tenant_id)
             self._checked[name] = stored.name
         return self._checked[name]
 
-    def _give_words(self, name: str, vector_name: str, where: str) -> None:
+    def _store(self, name: str, vector_name: str) -> CollectionStore:
+        return CollectionStore(self.client, name, vector_name, self._forget, words=name not in self._wordless)
+
+    def _give_words(self, name: str, vector_name: str, where: str, tenant_id: str | None) -> None:
         """A collection built before the lexical leg gets its words vector; points without words get theirs in
-        the background (also those a process stopped midway left)."""
+        the background (also those a process stopped midway left). A server that cannot add a vector to a
+        collection (older than create-vector-name) leaves it pictures only in this process, which says so."""
         if WORDS_VECTOR not in (self.client.get_collection(name).config.params.sparse_vectors or {}):
             try:
                 self.client.create_vector_name(name, WORDS_VECTOR, models.SparseVectorNameConfig(
                     sparse=models.SparseVectorConfig(modifier=models.Modifier.IDF)))
             except Exception:
                 if WORDS_VECTOR not in (self.client.get_collection(name).config.params.sparse_vectors or {}):
-                    raise  # else another process added it first
+                    log.warning("the Qdrant server could not add the words vector to %s (%s): its searches are "
+                                "pictures only until a restart on a server that can (Qdrant 1.18 or later)", where,
+                                name, exc_info=True)
+                    self._wordless.add(name)
+                    return
             self.client.create_payload_index(name, IDENTIFIERS_KEY, models.PayloadSchemaType.KEYWORD)
         if self.client.count(name, count_filter=_WITHOUT_WORDS, exact=False).count:
-            self._fill_words_later(CollectionStore(self.client, name, vector_name, self._forget), where)
+            self._fill_words_later(CollectionStore(self.client, name, vector_name, self._forget), where, tenant_id)
 
 
 _WITHOUT_WORDS = models.Filter(must_not=[models.HasVectorCondition(has_vector=WORDS_VECTOR)])

@@ -33,7 +33,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
@@ -50,14 +50,23 @@ from trooply.index.base import (
     point_id,
     shared_point_id,
 )
-from trooply.index.words import IDENTIFIERS_KEY, Words, document_words, has_text, identifiers
+from trooply.index.words import (
+    DEFAULT_LANGUAGE,
+    IDENTIFIERS_KEY,
+    LANGUAGE_KEY,
+    Words,
+    document_words,
+    has_text,
+    identifiers,
+    words_language,
+)
 from trooply.vectors import VectorSpace
 
 log = logging.getLogger(__name__)
 
 TENANT_KEY = "_tenant"
 VERSION_KEY = "_v"
-_INTERNAL_KEYS = (TENANT_KEY, VERSION_KEY, IDENTIFIERS_KEY)
+_INTERNAL_KEYS = (TENANT_KEY, VERSION_KEY, IDENTIFIERS_KEY, LANGUAGE_KEY)
 _COPY_PAGE = 256
 _CATCH_UP_PASSES = 5
 _LOOKUPS = 10  # a store retired this many times in a row during one call is a fault, not a race
@@ -129,12 +138,14 @@ def public_payload(payload: dict[str, Any]) -> dict[str, Any]:
 
 class TenantView:
     """One tenant's points in one store. In the shared store, every read and write is scoped to the tenant
-    here and nowhere else: its condition, its payload key and its point ids."""
+    here and nowhere else: its condition, its payload key and its point ids. Its words are tokenised in the
+    tenant's `language`."""
 
-    def __init__(self, store: PointStore, tenant_id: str, shared: bool) -> None:
+    def __init__(self, store: PointStore, tenant_id: str, shared: bool, language: str = DEFAULT_LANGUAGE) -> None:
         self.store = store
         self.tenant_id = tenant_id
         self.shared = shared
+        self.language = language
         self._scope = [Condition(TENANT_KEY, "eq", tenant_id)] if shared else []
 
     def upsert(self, points: Sequence[IndexPoint], version: str) -> None:
@@ -149,7 +160,20 @@ class TenantView:
         stamped = self._tagged({**payload, "product_id": product_id, VERSION_KEY: version})
         self.store.set_payload(self._id(product_id), stamped, replace, self._scope)
         if has_text(payload):  # new title, description, ...: the words follow, no picture is touched
-            self.store.set_words(self._id(product_id), document_words(stamped), self._scope)
+            self.store.set_words(self._id(product_id), document_words(stamped, self.language), self._scope)
+
+    def retokenise(self, points: Sequence[IndexPoint]) -> int:
+        """Rewrites the words of these points (read with their stamps) that are not in the view's language, each
+        only if unchanged since it was read (a write meanwhile brought its own words). A new version stamp, so that
+        a promotion under way copies the point again. How many it rewrote."""
+        stale = [p for p in points if words_language(p.payload) != self.language]
+        for point in stale:
+            read = point.payload.get(VERSION_KEY)
+            unchanged = [*self._scope, *([Condition(VERSION_KEY, "eq", read)] if read else [])]
+            self.store.set_words(self._id(point.product_id), document_words(point.payload, self.language), unchanged)
+            self.store.set_payload(self._id(point.product_id), {LANGUAGE_KEY: self.language,
+                                                                VERSION_KEY: new_version()}, False, unchanged)
+        return len(stale)
 
     def delete(self, product_ids: Sequence[str]) -> None:
         if product_ids:
@@ -207,14 +231,16 @@ class TenantView:
         return shared_point_id(self.tenant_id, product_id) if self.shared else point_id(product_id)
 
     def _tagged(self, payload: dict[str, Any]) -> dict[str, Any]:
-        untagged = {key: value for key, value in payload.items() if key not in (TENANT_KEY, IDENTIFIERS_KEY)}
+        untagged = {key: value for key, value in payload.items()
+                    if key not in (TENANT_KEY, IDENTIFIERS_KEY, LANGUAGE_KEY)}
         if has_text(payload):
             untagged[IDENTIFIERS_KEY] = identifiers(payload)
+            untagged[LANGUAGE_KEY] = self.language
         return {**untagged, TENANT_KEY: self.tenant_id} if self.shared else untagged
 
     def _stored(self, product_id: str, vector: np.ndarray, payload: dict[str, Any]) -> StorePoint:
         tagged = self._tagged(payload)
-        return StorePoint(self._id(product_id), vector, tagged, document_words(tagged))
+        return StorePoint(self._id(product_id), vector, tagged, document_words(tagged, self.language))
 
 
 def _store_unavailable(tenant_id: str) -> ServiceUnavailable:
@@ -227,19 +253,25 @@ def _public(point: IndexPoint) -> IndexPoint:
 
 
 def _public_hit(hit: IndexHit) -> IndexHit:
-    return replace(hit, payload=public_payload(hit.payload))
+    hit.payload = public_payload(hit.payload)  # the engine's fresh hit: no copy needed
+    return hit
 
 
-def fill_words(store: PointStore, page: int = _COPY_PAGE) -> int:
-    """Gives every point written before the lexical leg its words (from its payload: no fetch, no encode), a page
-    at a time; resumable, since a point once given its words (even none) is not found again. How many it filled."""
+def fill_words(store: PointStore, language_of: Callable[[dict[str, Any]], str] = lambda _payload: DEFAULT_LANGUAGE,
+               page: int = _COPY_PAGE) -> int:
+    """Gives every point written before the lexical leg its words (from its payload: no fetch, no encode) in its
+    tenant's language, a page at a time; resumable, since a point once given its words (even none) is not found
+    again. How many it filled."""
     filled, seen = 0, set[str]()
     while True:
         points = [p for p in store.without_words(page) if p.id not in seen]
         if not points:
             return filled
-        store.give_words([StorePoint(p.id, p.vector, {IDENTIFIERS_KEY: identifiers(p.payload)},
-                                     document_words(p.payload)) for p in points])
+        languages = [language_of(p.payload) for p in points]
+        store.give_words([StorePoint(p.id, p.vector, {IDENTIFIERS_KEY: identifiers(p.payload),
+                                                      LANGUAGE_KEY: language},
+                                     document_words(p.payload, language)) for p, language in zip(points, languages,
+                                                                                                  strict=True)])
         seen.update(p.id for p in points)
         filled += len(points)
 
@@ -251,6 +283,8 @@ class TieredIndex(ABC):
 
     def __init__(self, space: VectorSpace, promotion_threshold: int, settle_seconds: float = 0.0) -> None:
         self.space = space
+        # Each tenant's language (its `language` setting): its words are tokenised in it on every write.
+        self.languages: Callable[[str], str] = lambda _tenant_id: DEFAULT_LANGUAGE
         self._promotion_threshold = promotion_threshold
         # How long a promotion waits after creating its target for other processes' writes in flight.
         self._settle_seconds = settle_seconds
@@ -268,7 +302,7 @@ class TieredIndex(ABC):
 
     def shared_view(self, tenant_id: str) -> "TenantView":
         """The tenant's part of the shared store (the move from the layout before tiers copies into it)."""
-        return TenantView(self._shared_store(), tenant_id, shared=True)
+        return TenantView(self._shared_store(), tenant_id, shared=True, language=self.languages(tenant_id))
 
     # The engine's part
 
@@ -369,8 +403,8 @@ class TieredIndex(ABC):
     def _view(self, tenant_id: str) -> TenantView:
         dedicated = self._dedicated_store(tenant_id)
         if dedicated is not None:
-            return TenantView(dedicated, tenant_id, shared=False)
-        return TenantView(self._shared_store(), tenant_id, shared=True)
+            return TenantView(dedicated, tenant_id, shared=False, language=self.languages(tenant_id))
+        return TenantView(self._shared_store(), tenant_id, shared=True, language=self.languages(tenant_id))
 
     def _read(self, tenant_id: str, read: Callable[[TenantView], R]) -> R:
         for _ in range(_LOOKUPS):
@@ -403,7 +437,8 @@ class TieredIndex(ABC):
             return False
         target = self._promotion_target(tenant_id)
         if target is not None:
-            write(TenantView(target, tenant_id, shared=False))  # a promotion is copying this tenant
+            # A promotion is copying this tenant.
+            write(TenantView(target, tenant_id, shared=False, language=view.language))
         return True
 
     def _switch_count(self, tenant_id: str) -> int:
@@ -416,17 +451,18 @@ class TieredIndex(ABC):
 
     # The lexical leg of stores built before it
 
-    def _fill_words_later(self, store: PointStore, where: str) -> None:
+    def _fill_words_later(self, store: PointStore, where: str, tenant_id: str | None = None) -> None:
         """Gives the store's older points their words in the background; searches answer meanwhile (a point not
-        filled yet is found by its picture only)."""
-        fill = threading.Thread(target=self._fill_words, args=(store, where), daemon=True, name="fill-words")
+        filled yet is found by its picture only). `tenant_id`: a dedicated store's tenant (None: the shared one)."""
+        fill = threading.Thread(target=self._fill_words, args=(store, where, tenant_id), daemon=True,
+                                name="fill-words")
         with self._registry:
             self._word_fills = [*(t for t in self._word_fills if t.is_alive()), fill]
         fill.start()
 
-    def _fill_words(self, store: PointStore, where: str) -> None:
+    def _fill_words(self, store: PointStore, where: str, tenant_id: str | None) -> None:
         try:
-            filled = fill_words(store)
+            filled = fill_words(store, lambda payload: self.languages(tenant_id or str(payload.get(TENANT_KEY))))
         except StoreRetired:
             return  # dropped, promoted or closed: a store opened again is filled then
         except Exception:
@@ -449,6 +485,31 @@ class TieredIndex(ABC):
             fills = list(self._word_fills)
         for fill in fills:
             fill.join(timeout)
+
+    # A tenant's language
+
+    def retokenise(self, tenant_id: str) -> int:
+        """Re-tokenises the tenant's words in its language (its `language` setting changed), a page at a time, from
+        the stored payloads: no fetch, no encode. Resumable: a point already in the language is left alone. Each page
+        is read and rewritten under the tenant's write lock; a promotion meanwhile starts the pass over in the new
+        store. How many points it rewrote."""
+        rewritten, offset, store = 0, None, None
+        for _ in range(_LOOKUPS):  # the loop restarts only when the tenant's store is retired under it
+            try:
+                while True:
+                    self._check_running()
+                    with self._tenant_lock(tenant_id):
+                        view = self._view(tenant_id)
+                        if view.store is not store:  # first page, or promoted meanwhile: from the start there
+                            store, offset = view.store, None
+                        page = view.scroll_stamped(_COPY_PAGE, offset)
+                        rewritten += view.retokenise(page.points)
+                    offset = page.next_offset
+                    if offset is None:
+                        return rewritten
+            except StoreRetired:
+                store = None
+        raise _store_unavailable(tenant_id)
 
     # Promotion
 
@@ -476,7 +537,8 @@ class TieredIndex(ABC):
 
     def _move_to_own_store(self, tenant_id: str) -> None:
         with self._tenant_lock(tenant_id):
-            target = TenantView(self._begin_promotion(tenant_id), tenant_id, shared=False)
+            target = TenantView(self._begin_promotion(tenant_id), tenant_id, shared=False,
+                                language=self.languages(tenant_id))
         time.sleep(self._settle_seconds)
         source = TenantView(self._shared_store(), tenant_id, shared=True)
         self._copy(source, target)

@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache, lru_cache
-from typing import Any
+from typing import Any, Literal, get_args
 
 import qdrant_edge as qe
 
@@ -22,7 +22,18 @@ WORDS_VECTOR = "words"
 IDENTIFIERS_KEY = "_ids"  # payload: the product's id and identifier attributes, lower-cased, for exact lookups
 IDENTIFIER_ATTRIBUTES = ("sku", "gtin", "mpn", "ean")
 DEFAULT_LANGUAGE = "english"
+LANGUAGE_KEY = "_lang"  # payload: the language the point's words were tokenised in (absent: the default)
+# The languages Qdrant Edge's BM25 has stop words and a stemmer for (a tenant's `language`); the same tokens on the
+# server, since both engines' vectors come from this model.
+Language = Literal["arabic", "azerbaijani", "basque", "bengali", "catalan", "chinese", "danish", "dutch", "english",
+                   "finnish", "french", "german", "greek", "hebrew", "hinglish", "hungarian", "indonesian",
+                   "italian", "japanese", "kazakh", "nepali", "norwegian", "portuguese", "romanian", "russian",
+                   "slovene", "spanish", "swedish", "tajik", "turkish"]
+LANGUAGES: tuple[str, ...] = get_args(Language)
 MAX_IDENTIFIER = 256
+# A query of several words is looked up whole as an identifier ("MX 500 BLK") when it is short and holds a digit,
+# as product codes do; a phrase of words alone is left to BM25.
+MAX_IDENTIFIER_WORDS = 4
 _AVERAGE_TOKENS = 40  # BM25's length normalisation: a title, brand, category, attributes and a short description
 
 # Which field an explanation names when a word is in several: the one where a match says most.
@@ -63,6 +74,7 @@ class QueryWords:
     vector: Words
     terms: tuple[QueryTerm, ...]
     identifier: str | None
+    language: str = DEFAULT_LANGUAGE  # the tenant's: its products' words were tokenised in it
 
 
 @dataclass(frozen=True)
@@ -102,10 +114,7 @@ class Lexicon:
             tokens = self.tokens(typed) if typed else frozenset()
             if tokens:
                 terms.append(QueryTerm(typed, tokens))
-        # Identifiers hold no spaces: a query of several words is never looked up as one.
-        identifier = text.strip().lower()
-        exact = 0 < len(identifier) <= MAX_IDENTIFIER and not any(c.isspace() for c in identifier)
-        return QueryWords(vector, tuple(terms), identifier if exact else None)
+        return QueryWords(vector, tuple(terms), _looked_up_whole(text), self.language)
 
     def match(self, query: QueryWords, payload: dict[str, Any]) -> WordsMatch:
         if query.identifier is not None and query.identifier in identifiers(payload):
@@ -154,12 +163,25 @@ def product_fields(payload: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def identifiers(payload: dict[str, Any]) -> list[str]:
-    """The product's id and identifier attributes, lower-cased: what an exact query is compared with."""
+    """The product's id and identifier attributes, lower-cased, white space collapsed: what an exact query is
+    compared with."""
     metadata = payload.get("metadata") or {}
     attributes = metadata.get("attributes") or {}
     found: Iterable[Any] = [payload.get("product_id"),
                             *(v for k, v in attributes.items() if k.lower() in IDENTIFIER_ATTRIBUTES)]
-    return list(dict.fromkeys(str(v).strip().lower() for v in found if isinstance(v, (str, int)) and str(v).strip()))
+    return list(dict.fromkeys(_identifier(v) for v in found if isinstance(v, (str, int)) and str(v).strip()))
+
+
+def _identifier(value: Any) -> str:
+    return " ".join(str(value).split()).lower()
+
+
+def _looked_up_whole(text: str) -> str | None:
+    """The query as an identifier: one word, or a few holding a digit ("mx 500 blk"); None: not one."""
+    identifier = _identifier(text)
+    words = identifier.count(" ") + 1
+    code_like = words == 1 or (words <= MAX_IDENTIFIER_WORDS and any(c.isdigit() for c in identifier))
+    return identifier if 0 < len(identifier) <= MAX_IDENTIFIER and code_like else None
 
 
 def has_text(payload: dict[str, Any]) -> bool:
@@ -177,8 +199,13 @@ def _tokens(language: str, text: str) -> frozenset[int]:
     return frozenset(lexicon(language).embed_query(text).indices)
 
 
-def document_words(payload: dict[str, Any]) -> Words:
-    return lexicon().document(payload)
+def document_words(payload: dict[str, Any], language: str = DEFAULT_LANGUAGE) -> Words:
+    return lexicon(language).document(payload)
+
+
+def words_language(payload: dict[str, Any]) -> str:
+    """The language a stored point's words are in (points written before languages: the default)."""
+    return str(payload.get(LANGUAGE_KEY) or DEFAULT_LANGUAGE)
 
 
 def _words(vector: qe.SparseVector) -> Words:

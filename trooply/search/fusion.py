@@ -6,6 +6,7 @@ Both methods need no score calibration between the legs (a cosine and a BM25 sco
 Products whose identifier is exactly the query come first, whatever the legs say.
 """
 
+import math
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -15,6 +16,14 @@ from trooply.index.base import HybridHits, IndexHit
 
 FusionMethod = Literal["rrf", "dbsf"]
 RRF_K = 60
+# The words leg brings its share of the pool (keyword_weight × pool), at least this many: the union of both legs is
+# re-ranked, and each candidate costs a payload read and a scoring (bench/hybrid.py measured the pool doubled).
+MIN_WORDS_CANDIDATES = 10
+
+
+def words_candidates(pool: int, keyword_weight: float) -> int:
+    """How many candidates the words leg brings for a pool of `pool`."""
+    return min(pool, max(MIN_WORDS_CANDIDATES, math.ceil(pool * keyword_weight)))
 
 
 def fuse(hits: HybridHits, keyword_weight: float, limit: int, method: FusionMethod = "rrf",

@@ -11,7 +11,7 @@ from trooply.db import Database
 from trooply.errors import Conflict, InvalidRequest, NotFound, TrooplyError
 from trooply.index.base import VectorIndex
 from trooply.index.filters import parse_filters
-from trooply.index.words import lexicon
+from trooply.index.words import DEFAULT_LANGUAGE, Lexicon, lexicon
 from trooply.observability import INDEX_QUERY_SECONDS, timed
 from trooply.ranking.engine import NEAR_DUPLICATE_COSINE
 from trooply.ranking.families import FamilyGuess
@@ -27,8 +27,9 @@ from trooply.vision.query_image import QueryImage
 
 class QueryBuilder:
     def __init__(self, encoders: QueryEncoders, reader: QueryReader, index: Callable[[], VectorIndex],
-                 db: Database) -> None:
+                 db: Database, languages: Callable[[str], str] = lambda _tenant_id: DEFAULT_LANGUAGE) -> None:
         self.encoders = encoders
+        self.languages = languages  # each tenant's: a query's words are tokenised as its products' were
         self.reader = reader
         self._index = index
         self.db = db
@@ -44,8 +45,11 @@ class QueryBuilder:
         interpreted = InterpretedOut(text=text, filters=applied, colours=reading.colours,
                                      profile=reading.profile) if reading else None
         return PreparedQuery(mode, vector, QueryLook.of_text(text), conditions, _named_family(reading),
-                             interpreted=interpreted, words=lexicon().query(text),
+                             interpreted=interpreted, words=self._lexicon(context).query(text),
                              keyword_weight=context.keyword_weight, text=said)
+
+    def _lexicon(self, context: SearchContext) -> Lexicon:
+        return lexicon(self.languages(context.tenant_id))
 
     def similar(self, context: SearchContext, product_id: str) -> PreparedQuery:
         """More like a catalogue product: its stored vector, colour and shape; no fetch, no encode."""
@@ -110,7 +114,8 @@ class QueryBuilder:
                                          cheaper_than=reference)
         return PreparedQuery("fusion", vector, fused_look(picture, words, image_weight),
                              context.conditions + parse_filters(applied or None), family, interpreted=interpreted,
-                             words=lexicon().query(words) if words else None, keyword_weight=context.keyword_weight,
+                             words=self._lexicon(context).query(words) if words else None,
+                             keyword_weight=context.keyword_weight,
                              text=text, text_share=1.0 - image_weight)
 
     def _with_relative_price(self, context: SearchContext, reading: QueryReading | None,

@@ -15,7 +15,7 @@ from trooply.ranking.families import FamilyClassifier, FamilyGuess
 from trooply.ranking.profiles import ScoringProfile
 from trooply.ranking.rules import RuleService
 from trooply.search.context import SearchContext
-from trooply.search.fusion import RRF_K, FusionMethod, fuse
+from trooply.search.fusion import RRF_K, FusionMethod, fuse, words_candidates
 from trooply.search.log_writer import SearchLogWriter
 from trooply.search.models import SearchLog
 from trooply.search.page import PageEntry, diversified, grouped
@@ -103,13 +103,15 @@ class Retriever:
             with timed(INDEX_QUERY_SECONDS):
                 hits = self._index().query(context.tenant_id, query.vector, pool, query.conditions, with_vectors)
             return hits, len(hits) < pool, frozenset()
+        weight = signals.keyword_weight
+        words_limit = words_candidates(pool, weight)
         request = HybridQuery(query.vector, pool, query.words.vector, query.words.identifier, query.conditions,
-                              with_vectors)
+                              with_vectors, words_limit)
         with timed(INDEX_QUERY_SECONDS):
             found = self._index().hybrid_query(context.tenant_id, request)
-        weight = signals.keyword_weight
-        legs = [leg for leg, used in ((found.pictures, weight < 1), (found.words, weight > 0)) if used]
-        exhausted = all(len(leg) < pool for leg in legs)
+        legs = [(leg, wanted) for leg, wanted, used in ((found.pictures, pool, weight < 1),
+                                                        (found.words, words_limit, weight > 0)) if used]
+        exhausted = all(len(leg) < wanted for leg, wanted in legs)
         return (fuse(found, weight, 2 * pool, self.fusion, self.rrf_k), exhausted,
                 frozenset(hit.product_id for hit in found.exact))
 
@@ -132,7 +134,7 @@ def _result(entry: PageEntry, query: QuerySignals, mode: str, explain_it: bool) 
                     metadata=candidate.hit.payload.get("metadata", {}), group=entry.group)
     if explain_it:
         # Which words matched, and where, only for the page shown: ranking needed their BM25 score alone.
-        words = (lexicon().match(query.words, candidate.hit.payload)
+        words = (lexicon(query.words.language).match(query.words, candidate.hit.payload)
                  if query.words is not None and "keywords" in candidate.weights else None)
         hit.match_breakdown = MatchBreakdown(signals=candidate.signals, weights=candidate.weights,
                                              gates=candidate.gates, matched_terms=list(words.terms) if words else None)

@@ -13,6 +13,7 @@ from trooply.db import Database
 from trooply.errors import InvalidRequest
 from trooply.index.base import VectorIndex
 from trooply.index.filters import check_group_field, parse_filters
+from trooply.index.words import DEFAULT_LANGUAGE
 from trooply.search.context import SearchContext
 from trooply.search.encoders import QueryEncoders
 from trooply.search.log_writer import SearchLogWriter
@@ -31,10 +32,11 @@ from trooply.vision.query_image import QueryImage
 
 class SearchService:
     def __init__(self, encoders: QueryEncoders, index: Callable[[], VectorIndex], ranking: RankingSetup,
-                 db: Database, settings: Settings) -> None:
+                 db: Database, settings: Settings,
+                 languages: Callable[[str], str] = lambda _tenant_id: DEFAULT_LANGUAGE) -> None:
         self.profiles = ranking.profiles
         self.log_writer = SearchLogWriter(db)
-        self.queries = QueryBuilder(encoders, QueryReader(ranking.profiles), index, db)
+        self.queries = QueryBuilder(encoders, QueryReader(ranking.profiles), index, db, languages)
         self.retriever = Retriever(index, ranking, self.log_writer, settings.discovery.search_max_candidates,
                                    settings.ranking.hybrid_fusion, settings.ranking.hybrid_rrf_k,
                                    settings.analytics.query_text)

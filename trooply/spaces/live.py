@@ -111,6 +111,9 @@ class LiveSpaces:
     def hybrid_query(self, tenant_id: str, query: HybridQuery) -> HybridHits:
         return self._for_vector(query.vector).hybrid_query(tenant_id, query)
 
+    def retokenise(self, tenant_id: str) -> int:
+        return sum(index.retokenise(tenant_id) for index in self._written())
+
     def retrieve(self, tenant_id: str, product_ids: Sequence[str]) -> list[IndexPoint]:
         return self.active.retrieve(tenant_id, product_ids)
 

@@ -17,6 +17,10 @@ class Tenant(Base):
     deleted_at: Mapped[datetime | None] = mapped_column(default=None)
     # ISO 4217, upper case: the currency of the tenant's prices that name none (the portal shows them in it).
     default_currency: Mapped[str | None] = mapped_column(String(3), default=None)
+    # The language its products' words are tokenised in (trooply.index.words.LANGUAGES; None: English), and the
+    # language its indexed words are all in: while the two differ, a re-tokenise is due (trooply.tenancy.languages).
+    language: Mapped[str | None] = mapped_column(String(20), default=None)
+    words_language: Mapped[str | None] = mapped_column(String(20), default=None)
 
 
 class ApiKey(Base):

@@ -6,6 +6,7 @@ from typing import cast
 from sqlalchemy import ColumnElement, CursorResult, exists, func, select, update
 
 from trooply.db import MaintenanceRepository, TenantScopedRepository, utcnow
+from trooply.index.words import DEFAULT_LANGUAGE
 from trooply.tenancy.models import AllowedOrigin, ApiKey, Tenant, UsageCounter
 
 
@@ -85,6 +86,12 @@ class TenantDirectory(MaintenanceRepository):
         """Preflights, which carry no key: whether any live tenant allows this browser origin."""
         return bool(self.session.scalar(select(exists().where(
             AllowedOrigin.origin == origin, AllowedOrigin.tenant_id == Tenant.id, Tenant.deleted_at.is_(None)))))
+
+    def languages_due(self) -> list[str]:
+        """Live tenants whose indexed words are not all in their language yet: the re-tokenises to resume."""
+        wanted, indexed = func.coalesce(Tenant.language, DEFAULT_LANGUAGE), func.coalesce(Tenant.words_language,
+                                                                                            DEFAULT_LANGUAGE)
+        return list(self.session.scalars(select(Tenant.id).where(Tenant.deleted_at.is_(None), wanted != indexed)))
 
     def plans_in_use(self) -> dict[str, int]:
         """Live tenants per plan name."""

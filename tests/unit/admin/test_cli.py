@@ -88,3 +88,13 @@ def test_storefront_origins_are_set_and_cleared(cli):
     code, _, err = cli("tenants", "update", tenant_id, "--allowed-origin", "https://*.shop.example")
     assert code == 1 and "invalid_origin" in err
     assert json.loads(cli("tenants", "update", tenant_id, "--no-allowed-origins")[1])["allowed_origins"] == []
+
+
+def test_a_language_set_by_the_cli_is_left_to_the_server_to_re_tokenise(cli):
+    tenant_id = json.loads(cli("tenants", "create", "Laden", "--json")[1])["tenant_id"]
+    code, out, _ = cli("tenants", "update", tenant_id, "--language", "german")
+    assert code == 0 and json.loads(out)["language"] == "german"
+    assert json.loads(out)["words_language"] == "english"  # the running server's (or next start's) sweep does it
+    code, _, err = cli("tenants", "update", tenant_id, "--language", "klingon")
+    assert code == 2 and "german" in err  # the error lists what is accepted
+    assert json.loads(cli("tenants", "show", tenant_id)[1])["language"] == "german"

@@ -148,6 +148,14 @@ def test_an_exact_identifier_is_found_whatever_its_case(index: TieredIndex) -> N
     assert index.hybrid_query("a", words_query("sku-8342")).exact == []
 
 
+def test_an_identifier_with_spaces_is_matched_whole(index: TieredIndex) -> None:
+    index.upsert("a", [product("p5", 4, title="Wireless mouse", attributes={"mpn": "MX 500  BLK"})])
+    assert [h.product_id for h in index.hybrid_query("a", words_query(" mx 500 blk ")).exact] == ["p5"]
+    assert index.hybrid_query("a", words_query("mx 500")).exact == []  # a part is not the identifier
+    assert lexicon().query("red leather tote").identifier is None  # words alone: left to BM25
+    assert lexicon().query("a b c d 5").identifier is None  # too many words for a code
+
+
 def test_filters_apply_to_every_leg(index: TieredIndex) -> None:
     hits = index.hybrid_query("a", words_query("sku-83421 samsonite", filters={"brand": "samsonite"}))
     assert [h.product_id for h in hits.words] == ["p2"]
@@ -251,3 +259,32 @@ def test_the_words_do_not_hide_pictures_waiting_for_their_graph(tmp_path: Path) 
         assert reopened.graph_build("a").building  # 31 pictures written since the last build
     finally:
         reopened.close()
+
+
+def test_an_older_collection_the_server_cannot_give_words_answers_with_pictures_only(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    engine = Engine("server", tmp_path)
+    name = f"trooply_{SPACE.name}.shared"
+    engine.client.create_collection(name, vectors_config={
+        SPACE.name: models.VectorParams(size=SPACE.size, distance=models.Distance.COSINE)})
+    old = CATALOGUE[1]
+    engine.client.upsert(name, [models.PointStruct(id=shared_point_id("a", old.product_id),
+                                                   vector={SPACE.name: old.vector.tolist()},
+                                                   payload={**old.payload, "product_id": old.product_id,
+                                                            TENANT_KEY: "a"})])
+
+    def refuse(*_args: Any, **_kwargs: Any) -> None:  # a server older than create-vector-name: 404
+        raise RuntimeError("Unexpected Response: 404 (Not Found)")
+
+    monkeypatch.setattr(engine.client, "create_vector_name", refuse)
+    try:
+        index = engine.open()
+        index.upsert("a", [CATALOGUE[0], CATALOGUE[3]])  # writes go on, without words
+        index.set_payload("a", "p4", {"metadata": {"title": "Red leather tote bag"}})
+        hits = index.hybrid_query("a", words_query("sku-83421", vector=unit(1)))
+        assert hits.words == [] and hits.pictures[0].product_id == "p2"
+        assert [h.product_id for h in hits.exact] == ["p1"]  # exact identifiers still work, from the payload
+        index.fill_all_words()  # nothing to fill, no error
+        assert "pictures only" in caplog.text
+    finally:
+        engine.close()

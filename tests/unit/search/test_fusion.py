@@ -3,7 +3,7 @@
 import pytest
 
 from trooply.index.base import HybridHits, IndexHit
-from trooply.search.fusion import fuse
+from trooply.search.fusion import fuse, words_candidates
 
 
 def hit(product_id: str, cosine: float, words_score: float | None = None) -> IndexHit:
@@ -53,3 +53,13 @@ def test_exact_identifier_matches_come_first_and_the_limit_holds() -> None:
     legs = HybridHits(LEGS.pictures, LEGS.words, exact=[hit("z", 0.1)])
     assert order(fuse(legs, 0.5, 3)) == ["z", "a", "c"]
     assert order(fuse(HybridHits(LEGS.pictures, LEGS.words, exact=[hit("b", 0.8)]), 0.5, 10))[0] == "b"
+
+
+@pytest.mark.parametrize("pool, weight, wanted", [
+    (30, 1.0, 30),  # words only: the whole pool
+    (30, 0.3, 10),  # its share, at least MIN_WORDS_CANDIDATES
+    (120, 0.3, 36),  # a grown pool (grouping): its share
+    (30, 0.05, 10), (5, 0.3, 5),  # never more than the pool
+])
+def test_the_words_leg_brings_its_share_of_the_pool(pool: int, weight: float, wanted: int) -> None:
+    assert words_candidates(pool, weight) == wanted
