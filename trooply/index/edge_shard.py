@@ -42,6 +42,14 @@ from trooply.index.base import (
     words_hit,
 )
 from trooply.index.edge_filters import PAYLOAD_INDEXES, edge_filter, tenant_index
+from trooply.index.images import (
+    IMAGES_VECTOR,
+    by_closest_image,
+    closest_by_point,
+    images_hit,
+    images_to_store,
+    stored_images,
+)
 from trooply.index.tiers import TENANT_KEY, StorePoint, StoreRetired
 from trooply.index.words import IDENTIFIERS_KEY, WORDS_VECTOR, Words
 from trooply.vectors import VectorSpace
@@ -75,8 +83,26 @@ def stored_space(path: Path, expected: str | None = None) -> VectorSpace:
     """The space a shard was created for, read from its config without opening it: its vector named
     `expected` if it has one, else its first."""
     vectors = json.loads((path / "edge_config.json").read_text())["vectors"]
-    name = expected if expected is not None and expected in vectors else next(iter(vectors))
+    name = expected if expected is not None and expected in vectors else next(n for n in vectors if n != IMAGES_VECTOR)
     return VectorSpace(name, vectors[name]["size"])
+
+
+def has_images(path: Path) -> bool:
+    """Whether a shard has the multivector of products with several images (shards built before have none)."""
+    return IMAGES_VECTOR in json.loads((path / "edge_config.json").read_text())["vectors"]
+
+
+def _images_params(space: VectorSpace) -> qe.EdgeVectorParams:
+    return qe.EdgeVectorParams(size=space.size, distance=qe.Distance.Cosine,
+                               multivector_config=qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim))
+
+
+def _vectors(point: StorePoint, name: str) -> dict[str, Any]:
+    vectors: dict[str, Any] = {name: as_floats(point.vector), WORDS_VECTOR: _sparse(point.words)}
+    images = images_to_store(point.images)
+    if images is not None:
+        vectors[IMAGES_VECTOR] = images
+    return vectors
 
 
 def is_shard(path: Path) -> bool:
@@ -124,13 +150,18 @@ class EdgeShardStore:
         if not has_words(path):  # built before the lexical leg: its points get their words from `fill_words`
             edge.update(qe.UpdateOperation.create_sparse_vector(WORDS_VECTOR, qe.Modifier.Idf))
             edge.update(qe.UpdateOperation.create_field_index(IDENTIFIERS_KEY, qe.PayloadSchemaType.Keyword))
+        if not has_images(path):  # built before several images: its products have one each, nothing to fill
+            params = _images_params(space)
+            edge.update(qe.UpdateOperation.create_dense_vector(IMAGES_VECTOR, params.size, params.distance,
+                                                               multivector_config=params.multivector_config))
         return cls(path, edge, stored.name, builds)
 
     @classmethod
     def create(cls, path: Path, space: VectorSpace, builds: ShardBuilds, shared: bool) -> "EdgeShardStore":
         """A new, empty shard; `shared`: partitioned by tenant."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        vectors = {space.name: qe.EdgeVectorParams(size=space.size, distance=qe.Distance.Cosine)}
+        vectors = {space.name: qe.EdgeVectorParams(size=space.size, distance=qe.Distance.Cosine),
+                   IMAGES_VECTOR: _images_params(space)}
         words = {WORDS_VECTOR: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)}
         edge = qe.EdgeShard.create(str(path), qe.EdgeConfig(vectors=vectors, sparse_vectors=words))
         indexes = {**PAYLOAD_INDEXES, IDENTIFIERS_KEY: qe.PayloadSchemaType.Keyword,
@@ -153,9 +184,8 @@ class EdgeShardStore:
     def upsert(self, points: Sequence[StorePoint]) -> None:
         if not points:
             return
-        operation = qe.UpdateOperation.upsert_points([
-            qe.Point(p.id, {self._vector: as_floats(p.vector), WORDS_VECTOR: _sparse(p.words)}, p.payload)
-            for p in points])
+        operation = qe.UpdateOperation.upsert_points([qe.Point(p.id, _vectors(p, self._vector), p.payload)
+                                                      for p in points])
         with self._using():
             self._apply(operation)
             self._unindexed += len(points)
@@ -177,11 +207,22 @@ class EdgeShardStore:
 
     def query(self, vector: np.ndarray, limit: int, conditions: Sequence[Condition],
               with_vectors: bool) -> list[IndexHit]:
-        request = qe.QueryRequest(limit=limit, query=qe.Query.Nearest(as_floats(vector), using=self._vector),
-                                  filter=edge_filter(conditions), with_payload=True, with_vector=with_vectors)
+        selected = edge_filter(conditions)
+        keep = self._vector if with_vectors else None
+        requests = [qe.QueryRequest(limit=limit, query=qe.Query.Nearest(as_floats(vector), using=self._vector),
+                                    filter=selected, with_payload=True, with_vector=with_vectors),
+                    self._images_request(vector, limit, selected, keep)]
         with self._using():
-            found = self._edge.query(request)
-        return [point_hit(p, p.score, self._vector if with_vectors else None) for p in found]
+            main, images = self._edge.query_batch(qe.QueryBatchRequest(requests))
+        return by_closest_image([point_hit(p, p.score, keep) for p in main],
+                                [images_hit(p, vector, keep) for p in images], limit)
+
+    def _images_request(self, vector: np.ndarray, limit: int, selected: qe.Filter | None,
+                        keep: str | None) -> qe.QueryRequest:
+        """The products of several images, scored by their closest (sent back with their images to say which)."""
+        sent_back = [IMAGES_VECTOR, *([keep] if keep else [])]
+        return qe.QueryRequest(limit=limit, query=qe.Query.Nearest([as_floats(vector)], using=IMAGES_VECTOR),
+                               filter=selected, with_payload=True, with_vector=sent_back)
 
     def hybrid(self, query: HybridQuery, conditions: Sequence[Condition],
                corpus: Sequence[Condition]) -> HybridHits:
@@ -189,7 +230,8 @@ class EdgeShardStore:
         nearest = qe.Query.Nearest(as_floats(query.vector), using=self._vector)
         keep = self._vector if query.with_vectors else None
         requests = [qe.QueryRequest(limit=query.limit, query=nearest, filter=selected, with_payload=True,
-                                    with_vector=query.with_vectors)]
+                                    with_vector=query.with_vectors),
+                    self._images_request(query.vector, query.limit, selected, keep)]
         if query.words:
             idf = qe.SearchParams(idf=qe.IdfParams(corpus=edge_filter(corpus))) if corpus else None
             requests.append(qe.QueryRequest(limit=query.limit, query=qe.Query.Nearest(_sparse(query.words),
@@ -203,16 +245,18 @@ class EdgeShardStore:
         with self._using():
             found = iter(self._edge.query_batch(qe.QueryBatchRequest(requests)))
             tokens = query.words.indices if query.words else ()
-            pictures = list(next(found))
+            best = closest_by_point([(p, point_hit(p, p.score, keep)) for p in next(found)],
+                                    [(p, images_hit(p, query.vector, keep)) for p in next(found)])
             by_words = list(next(found)) if query.words else []
-            cosines = {str(p.id): p.score for p in pictures}
-            unscored = [str(p.id) for p in by_words if str(p.id) not in cosines]
+            unscored = [str(p.id) for p in by_words if str(p.id) not in best]
+            cosines = {point: hit.score for point, hit in best.items()}
             if unscored:  # found by their words alone: their cosines scored by the engine, no vector sent back
                 cosines |= {str(p.id): p.score for p in self._edge.query(qe.QueryRequest(
                     limit=len(unscored), query=nearest, filter=edge_filter(conditions, unscored), with_payload=False))}
             exact = list(next(found)) if query.identifier else []
-        return HybridHits([point_hit(p, p.score, keep) for p in pictures],
-                          [words_hit(p, cosines[str(p.id)], keep, WORDS_VECTOR, tokens) for p in by_words],
+        return HybridHits(by_closest_image(list(best.values()), [], query.limit),
+                          [words_hit(p, cosines[str(p.id)], keep, WORDS_VECTOR, tokens, best.get(str(p.id)))
+                           for p in by_words],
                           [point_hit(p, p.score, keep) for p in exact])
 
     def set_words(self, point_id: str, words: Words, scope: Sequence[Condition]) -> None:
@@ -315,7 +359,7 @@ class EdgeShardStore:
 
     def _point(self, record: qe.Record) -> IndexPoint:
         payload = point_payload(record)
-        return IndexPoint(payload["product_id"], point_vector(record, self._vector), payload)
+        return IndexPoint(payload["product_id"], point_vector(record, self._vector), payload, stored_images(record))
 
     def _build_if_due(self) -> None:
         if self._unindexed >= self._builds.threshold and not self._building:
