@@ -2,9 +2,10 @@
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from trooply.analytics.counting import normalise_query
+from trooply.catalog.gallery import matched_image
 from trooply.db import utcnow
 from trooply.index.base import HybridQuery, IndexHit, VectorIndex
 from trooply.index.words import lexicon
@@ -20,7 +21,7 @@ from trooply.search.log_writer import SearchLogWriter
 from trooply.search.models import SearchLog
 from trooply.search.page import PageEntry, diversified, grouped
 from trooply.search.query import PreparedQuery
-from trooply.search.schemas import MatchBreakdown, SearchEnvelope, SearchHit
+from trooply.search.schemas import MatchBreakdown, MatchedImage, SearchEnvelope, SearchHit
 
 TEXT_MODES = ("text", "voice")
 NO_SEARCHABLE_WORDS = "no_searchable_words"
@@ -87,6 +88,7 @@ class Retriever:
         most = max(pool, self.max_candidates)
         while True:
             hits, exhausted, pinned = self._candidates(context, query, signals, pool)
+            hits = [_signals_of_matched_image(hit) for hit in hits]
             ranking = rank([h for h in hits if h.product_id != query.exclude], signals, profile, rules, pinned)
             page = grouped([c for c in ranking.ranked if c.score >= options.threshold], options.group_by,
                            options.group_size)
@@ -126,10 +128,19 @@ def _keyword_weight(query: PreparedQuery, profile: ScoringProfile) -> tuple[floa
     return round(profile.keyword_weight * query.text_share, 4), None
 
 
+def _signals_of_matched_image(hit: IndexHit) -> IndexHit:
+    """Ranking reads the colour and aspect of the image that matched, not always the main one's."""
+    if hit.image_position == 0:
+        return hit
+    return replace(hit, payload={**hit.payload, "image": matched_image(hit.payload, hit.image_position)["image"]})
+
+
 def _result(entry: PageEntry, query: QuerySignals, mode: str, explain_it: bool) -> SearchHit:
     candidate = entry.candidate
+    matched = matched_image(candidate.hit.payload, candidate.hit.image_position)
     hit = SearchHit(id=candidate.hit.product_id, similarity_score=candidate.score,
-                    metadata=candidate.hit.payload.get("metadata", {}), group=entry.group)
+                    metadata=candidate.hit.payload.get("metadata", {}), group=entry.group,
+                    matched_image=MatchedImage(url=matched["url"], position=matched["position"]))
     if explain_it:
         # Which words matched, and where, only for the page shown: ranking needed their BM25 score alone.
         words = (lexicon().match(query.words, candidate.hit.payload)
