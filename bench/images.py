@@ -134,7 +134,9 @@ def run(products: int, images: int, dim: int, queries: int) -> None:
             query = photo.tolist()
             truth = {"single": exact(views[:, :1], photo), "multi": exact(views, photo)}
             truth["points"] = truth["multi+main"] = truth["multi"]
-            for name, (shard, _, _) in built.items():
+            names = list(built)
+            for name in names[i % len(names):] + names[:i % len(names)]:  # each layout first in turn
+                shard = built[name][0]
                 started = time.perf_counter()
                 found = search(shard, name, query, images)
                 if i >= 5:  # warm-up

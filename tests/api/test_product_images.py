@@ -1,6 +1,7 @@
 """Several images per product through the API, on both engines: input, caps, failed extras, PATCH fetching only
 what changed, and search naming the image that matched."""
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from qdrant_client import QdrantClient
 
 import trooply.index.server as server_module
 from tests.conftest import auth, make_settings, new_tenant, wait_for_job
+from tests.support.feed_server import FeedServer
 from tests.support.image_server import ImageServer
 from tests.support.images import product_png, solid_png
 from trooply.api.app import create_app
@@ -153,3 +155,43 @@ def test_a_photo_of_any_view_finds_the_product_once_naming_the_image_it_matched(
     assert back["matched_image"] == {"url": images[2], "position": 2}
     shirt = next(r for r in search(shop, "text", query="thing") if r["id"] == "shirt")
     assert shirt["matched_image"] == {"url": shop.url("/other.png"), "position": 0}
+
+
+def test_a_feeds_changed_image_list_fetches_only_the_changed_images(tmp_path: Path) -> None:
+    def feed(extras: list[str]) -> str:
+        links = "".join(f"<g:additional_image_link>{server.url(path)}</g:additional_image_link>" for path in extras)
+        return ('<?xml version="1.0"?><rss version="2.0" xmlns:g="http://base.google.com/ns/1.0"><channel><item>'
+                f"<g:id>shoe</g:id><g:title>Shoe</g:title><g:image_link>{server.url('/front.png')}</g:image_link>"
+                f"{links}</item></channel></rss>")
+
+    with TestClient(create_app(make_settings(tmp_path))) as client, ImageServer() as server, FeedServer() as feeds:
+        for path, data in VIEWS.items():
+            server.add_image(path, data)
+        keys = new_tenant(client)  # free: 3 images a product
+        shop = Shop(client, server, keys)
+        feeds.publish(feed(["/side.png", "/back.png", "/other.png"]))
+        created = client.post("/v1/feeds", headers=auth(keys.secret_key),
+                              json={"url": feeds.url(), "schedule": "manual"})
+        assert created.status_code == 201, created.text
+        feed_id = created.json()["id"]
+        wait_for_syncs(shop, feed_id, 1)
+        assert shop.product("shoe")["images"] == [server.url(p) for p in ("/front.png", "/side.png", "/back.png")]
+        feeds.publish(feed(["/new.png", "/back.png"]))
+        assert client.post(f"/v1/feeds/{feed_id}/sync", headers=auth(keys.secret_key)).status_code == 202
+        wait_for_syncs(shop, feed_id, 2)
+        assert shop.product("shoe")["images"] == [server.url(p) for p in ("/front.png", "/new.png", "/back.png")]
+        assert {path: server.hits(path) for path in VIEWS} == {"/front.png": 1, "/side.png": 1, "/back.png": 1,
+                                                               "/other.png": 0, "/new.png": 1}
+
+
+def wait_for_syncs(shop: Shop, feed_id: str, count: int) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        feed = shop.client.get(f"/v1/feeds/{feed_id}", headers=auth(shop.keys.secret_key)).json()
+        finished = [sync for sync in feed["syncs"] if sync["status"] in ("completed", "failed")]
+        if len(finished) >= count and not feed["syncing"]:
+            for job_id in feed["syncs"][0]["jobs"]:
+                wait_for_job(shop.client, shop.keys.secret_key, job_id)
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"feed {feed_id} did not finish {count} syncs")

@@ -82,18 +82,23 @@ class CatalogService:
         return self._index()
 
     def submit(self, tenant_id: str, products: list[ProductIn], skip_unchanged: bool = False,
-               indexes: list[int] | None = None, keep_images: bool = False) -> Submission:
+               indexes: list[int] | None = None, keep_images: bool = False, trim_images: bool = False) -> Submission:
         """Queues the products as one job. With `skip_unchanged`, a product stored with the same image URLs and
         metadata (and not failed) is answered `unchanged` and not queued: how a re-run import resumes. `indexes`:
         each product's place in the request (its position in `products` by default). `keep_images`: the vectors
-        of image URLs already stored are kept, not fetched again (feed syncs)."""
+        of image URLs already stored are kept, not fetched again (feed syncs). `trim_images`: a product with more
+        images than the plan allows keeps its first ones instead of being refused (a feed's item, which the merchant
+        cannot shorten for us)."""
         with self.db.session() as session:
             # Locked: serialises quota checks across processes, and a deletion waits for this submission (or it
             # sees the tenant deleted: a key cached a moment before the deletion queues nothing).
             tenant = live_tenant(TenantRepository(session, tenant_id), lock=True)
             repo = CatalogRepository(session, tenant_id)
+            cap = self.settings.images_per_product(tenant.plan)
+            if trim_images:
+                products = [_trimmed(product, cap) for product in products]
             admissions = self._admit(repo, self.settings.plan(tenant.plan).max_products, products,
-                                     skip_unchanged, self.settings.images_per_product(tenant.plan))
+                                     skip_unchanged, cap)
             for admission, index in zip(admissions, indexes or range(len(products)), strict=True):
                 admission.index = index
             accepted = [product.id for product, admission in zip(products, admissions, strict=True)
@@ -306,6 +311,12 @@ def _requeue_with_images(repo: CatalogRepository, record: ProductRecord, images:
     record.meta = {**meta, "image_url": urls[0], **({"images": urls} if len(urls) > 1 else {})}
     record.status, record.error_code, record.error_message = PENDING, None, None
     return _add_job(repo, [record.id], keep_images=True)
+
+
+def _trimmed(product: ProductIn, cap: int) -> ProductIn:
+    if len(product.images or ()) <= cap:
+        return product
+    return product.model_copy(update={"images": product.images[:cap] if product.images and cap > 1 else None})
 
 
 def _too_many_images(product_id: str, cap: int) -> dict[str, str]:
