@@ -195,3 +195,15 @@ def wait_for_syncs(shop: Shop, feed_id: str, count: int) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"feed {feed_id} did not finish {count} syncs")
+
+
+def test_similar_compares_every_image_of_the_product_and_leaves_it_out(shop: Shop) -> None:
+    images = [shop.url("/front.png"), shop.url("/side.png"), shop.url("/back.png")]
+    shop.post({"id": "shoe", "images": images}, {"id": "twin", "image_url": shop.url("/back.png")},
+              {"id": "shirt", "image_url": shop.url("/other.png")})
+    results = search(shop, "similar", product_id="shoe")
+    assert sorted(r["id"] for r in results) == ["shirt", "twin"]  # itself left out, each once
+    assert results[0]["id"] == "twin"  # through the shoe's back view, the very same image: the top visual signal
+    assert results[0]["_match_breakdown"]["signals"]["clip"] == 1.0
+    back = search(shop, "similar", product_id="twin")[0]
+    assert (back["id"], back["matched_image"]) == ("shoe", {"url": images[2], "position": 2})

@@ -44,6 +44,7 @@ from trooply.index.base import (
 from trooply.index.edge_filters import PAYLOAD_INDEXES, edge_filter, tenant_index
 from trooply.index.images import (
     IMAGES_VECTOR,
+    NAMED_IMAGES_PAYLOAD,
     by_closest_image,
     closest_by_point,
     images_hit,
@@ -284,12 +285,19 @@ class EdgeShardStore:
 
     def neighbours(self, vectors: Sequence[np.ndarray], min_score: float, limit: int,
                    conditions: Sequence[Condition]) -> list[list[IndexHit]]:
-        batch = qe.QueryBatchRequest([qe.QueryRequest(
-            limit=limit, query=qe.Query.Nearest(as_floats(v), using=self._vector), filter=edge_filter(conditions),
-            with_payload=["product_id"], score_threshold=min_score) for v in vectors])
+        selected = edge_filter(conditions)
+        requests = []
+        for vector in vectors:  # each against the main images and against every image of the products of several
+            requests += [qe.QueryRequest(limit=limit, query=qe.Query.Nearest(as_floats(vector), using=self._vector),
+                                         filter=selected, with_payload=NAMED_IMAGES_PAYLOAD, score_threshold=min_score),
+                         qe.QueryRequest(limit=limit, query=qe.Query.Nearest([as_floats(vector)], using=IMAGES_VECTOR),
+                                         filter=selected, with_payload=NAMED_IMAGES_PAYLOAD,
+                                         with_vector=[IMAGES_VECTOR], score_threshold=min_score)]
         with self._using():
-            found = self._edge.query_batch(batch)
-        return [[point_hit(p, p.score) for p in hits] for hits in found]
+            found = self._edge.query_batch(qe.QueryBatchRequest(requests))
+        return [by_closest_image([point_hit(p, p.score) for p in found[2 * i]],
+                                 [images_hit(p, vector, None) for p in found[2 * i + 1]], limit)
+                for i, vector in enumerate(vectors)]
 
     def retrieve(self, point_ids: Sequence[str], conditions: Sequence[Condition]) -> list[IndexPoint]:
         request = qe.ScrollRequest(limit=len(point_ids), filter=edge_filter(conditions, point_ids), with_payload=True,
@@ -302,7 +310,7 @@ class EdgeShardStore:
                full_payload: bool) -> ScrollPage:
         request = qe.ScrollRequest(offset=cast("qe.PointId | None", offset), limit=limit,
                                    filter=edge_filter(conditions),
-                                   with_payload=True if full_payload else ["product_id"], with_vector=True)
+                                   with_payload=True if full_payload else NAMED_IMAGES_PAYLOAD, with_vector=True)
         with self._using():
             found, after = self._edge.scroll(request)
         return ScrollPage([self._point(record) for record in found], after)

@@ -16,6 +16,9 @@ import numpy as np
 from trooply.index.base import IndexHit, ScoredStoredPoint, StoredPoint, point_hit
 
 IMAGES_VECTOR = "images"
+# What a neighbour (duplicates) or a scrolled point brings back: its id and which URL each of its images is (the
+# catalogue's payload: `metadata.image_url` for the main image, `gallery` for a product of several).
+NAMED_IMAGES_PAYLOAD = ["product_id", "metadata.image_url", "gallery[].url", "gallery[].position"]
 
 
 def stored_images(point: StoredPoint) -> np.ndarray | None:
@@ -68,3 +71,16 @@ def by_closest_image(main: Sequence[IndexHit], images: Sequence[IndexHit], limit
         if held is None or hit.score > held.score:
             best[hit.product_id] = hit
     return sorted(best.values(), key=lambda hit: -hit.score)[:limit]
+
+
+def image_named(payload: dict[str, Any], row: int) -> dict[str, Any]:
+    """Row `row` of a point's images as {"url", "position"} (the payload of `NAMED_IMAGES_PAYLOAD`)."""
+    gallery = payload.get("gallery")
+    if gallery and 0 <= row < len(gallery):
+        return {"url": gallery[row].get("url"), "position": gallery[row].get("position", row)}
+    return {"url": (payload.get("metadata") or {}).get("image_url"), "position": 0}
+
+
+def image_rows(images: np.ndarray | None, vector: np.ndarray) -> list[np.ndarray]:
+    """A point's vectors, one per image, main first."""
+    return [vector] if images is None else list(images)

@@ -42,6 +42,7 @@ from trooply.index.base import (
 )
 from trooply.index.images import (
     IMAGES_VECTOR,
+    NAMED_IMAGES_PAYLOAD,
     by_closest_image,
     closest_by_point,
     images_hit,
@@ -194,11 +195,20 @@ class CollectionStore:
 
     def neighbours(self, vectors: Sequence[np.ndarray], min_score: float, limit: int,
                    conditions: Sequence[Condition]) -> list[list[IndexHit]]:
+        selected = server_filter(conditions)
+        requests = []
+        for vector in vectors:  # each against the main images and against every image of the products of several
+            requests += [models.QueryRequest(query=as_floats(vector), using=self._vector, limit=limit,
+                                             score_threshold=min_score, filter=selected,
+                                             with_payload=NAMED_IMAGES_PAYLOAD),
+                         models.QueryRequest(query=[as_floats(vector)], using=IMAGES_VECTOR, limit=limit,
+                                             score_threshold=min_score, filter=selected,
+                                             with_payload=NAMED_IMAGES_PAYLOAD, with_vector=[IMAGES_VECTOR])]
         with self._retired_when_missing():
-            found = self.client.query_batch_points(self.name, requests=[models.QueryRequest(
-                query=as_floats(v), using=self._vector, limit=limit, score_threshold=min_score,
-                filter=server_filter(conditions), with_payload=["product_id"]) for v in vectors])
-        return [[point_hit(p, p.score) for p in response.points] for response in found]
+            found = [response.points for response in self.client.query_batch_points(self.name, requests=requests)]
+        return [by_closest_image([point_hit(p, p.score) for p in found[2 * i]],
+                                 [images_hit(p, vector, None) for p in found[2 * i + 1]], limit)
+                for i, vector in enumerate(vectors)]
 
     def retrieve(self, point_ids: Sequence[str], conditions: Sequence[Condition]) -> list[IndexPoint]:
         with self._retired_when_missing():
@@ -213,7 +223,7 @@ class CollectionStore:
             found, after = self.client.scroll(self.name, limit=limit,
                                               offset=cast("models.ExtendedPointId | None", offset),
                                               scroll_filter=server_filter(conditions),
-                                              with_payload=True if full_payload else ["product_id"],
+                                              with_payload=True if full_payload else NAMED_IMAGES_PAYLOAD,
                                               with_vectors=[self._vector, IMAGES_VECTOR])
         return ScrollPage([self._point(record) for record in found], after)
 

@@ -8,6 +8,7 @@ from trooply.analytics.counting import normalise_query
 from trooply.catalog.gallery import matched_image
 from trooply.db import utcnow
 from trooply.index.base import HybridQuery, IndexHit, VectorIndex
+from trooply.index.images import by_closest_image
 from trooply.index.words import lexicon
 from trooply.observability import INDEX_QUERY_SECONDS, SEARCH_SECONDS, timed
 from trooply.ranking.engine import MerchandisingRule, QuerySignals, Ranking, rank
@@ -103,8 +104,10 @@ class Retriever:
         with_vectors = context.options.diversity > 0
         if not signals.matches_words or query.words is None:
             with timed(INDEX_QUERY_SECONDS):
-                hits = self._index().query(context.tenant_id, query.vector, pool, query.conditions, with_vectors)
-            return hits, len(hits) < pool, frozenset()
+                legs = [self._index().query(context.tenant_id, vector, pool, query.conditions, with_vectors)
+                        for vector in (query.vector, *query.more_vectors)]
+            return by_closest_image(legs[0], [hit for leg in legs[1:] for hit in leg], pool), \
+                all(len(leg) < pool for leg in legs), frozenset()
         request = HybridQuery(query.vector, pool, query.words.vector, query.words.identifier, query.conditions,
                               with_vectors)
         with timed(INDEX_QUERY_SECONDS):
