@@ -129,7 +129,8 @@ def test_a_scan_is_sent_once_resumed_while_unfinished_and_idempotent(tmp_path: P
 
 def product_of_images(product_id: str, *vectors: np.ndarray) -> IndexPoint:
     """As ingest stores a product of several images: every image's vector, and the gallery naming them."""
-    gallery = [{"url": f"https://cdn.example.com/{product_id}-{row}.jpg", "position": row} for row in range(len(vectors))]
+    gallery = [{"url": f"https://cdn.example.com/{product_id}-{row}.jpg", "position": row}
+               for row in range(len(vectors))]
     return IndexPoint(product_id, vectors[0], {"metadata": {"image_url": gallery[0]["url"]}, "gallery": gallery},
                       np.stack(vectors) if len(vectors) > 1 else None)
 
