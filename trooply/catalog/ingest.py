@@ -76,6 +76,10 @@ class IngestModels(Protocol):
         ...
 
 
+# Per product: the main image's vector and, for a product of several, every image's (main first).
+SecondVectors = dict[str, tuple[np.ndarray, np.ndarray | None]]
+
+
 @dataclass
 class IngestOutcome:
     indexed: int = 0
@@ -107,10 +111,12 @@ class IngestPipeline:
         if not items:
             return IngestOutcome()
         in_batch = {pid: products[pid] for pid in items if pid in products}
-        stored = self._stored_points(tenant_id, list(in_batch))
+        targets = self.models.targets()
+        # While a migration runs, every image is fetched: the other model needs them all, and has none stored.
+        stored = self._stored_points(tenant_id, list(in_batch)) if len(targets) == 1 else {}
         prepared, errors = self._prepare(in_batch, stored, keep_main=bool(job and job.keep_images))
         try:
-            stored_now = self._store(tenant_id, products, prepared, stored)
+            stored_now = self._store(tenant_id, products, prepared, stored, targets)
         except TrooplyError as error:
             errors.update({pid: error for pid in prepared})
             stored_now = set()
@@ -173,25 +179,25 @@ class IngestPipeline:
         }, decoded)
 
     def _store(self, tenant_id: str, products: dict[str, ProductRecord], prepared: dict[str, PreparedProduct],
-               stored: dict[str, IndexPoint]) -> set[str]:
+               stored: dict[str, IndexPoint], targets: list[ModelTarget]) -> set[str]:
         # A main image kept, or fetched with the same content, keeps its stored vector.
         main_current = {pid for pid, product in prepared.items()
                         if pid in stored and _vector_is_current(products[pid], product.main)}
         to_encode = [pid for pid in prepared if pid not in main_current]
-        extras = [slot for pid in prepared for slot in prepared[pid].fetched()]
+        extras = [(pid, slot) for pid in prepared for slot in prepared[pid].fetched()]
         # Ingest priority: a storefront query never waits behind these in the runtime's batcher.
-        images = [_decoded(prepared[pid].main).image for pid in to_encode]
-        active, *others = self.models.targets()
+        images = [*(_decoded(prepared[pid].main).image for pid in to_encode),
+                  *(_decoded(slot.image).image for _, slot in extras)]
+        active, *others = targets
         encoder = active.encoder()
-        encoded = encoder.encode_images([*images, *(_decoded(slot.image).image for slot in extras)], priority=INGEST)
+        encoded = encoder.encode_images(images, priority=INGEST)
         vectors = dict(zip(to_encode, encoded[:len(to_encode)], strict=True))
-        for slot, vector in zip(extras, encoded[len(to_encode):], strict=True):
+        for (_, slot), vector in zip(extras, encoded[len(to_encode):], strict=True):
             slot.image.vector = vector
         main_vectors = vectors | {pid: stored[pid].vector for pid in main_current}
         rewritten = [pid for pid in prepared if pid not in main_current or _rows_changed(stored[pid], prepared[pid])]
         unchanged = [pid for pid in prepared if pid not in rewritten]
-        # The other model of a migration gets the main images here; its re-encode gives it every image.
-        second_vectors, second_errors = self._encode_second(others, to_encode, images)
+        second_vectors, second_errors = self._encode_second(others, to_encode, [pid for pid, _ in extras], images)
         with self.db.session() as session:
             repo = CatalogRepository(session, tenant_id)
             # Held until the vectors are written: a DELETE waits for it, or lands first and the re-read
@@ -208,9 +214,6 @@ class IngestPipeline:
                       for pid in rewritten if pid in payloads]
             if points:
                 active.index().upsert(tenant_id, points)
-            if others:
-                second_errors |= _several_images_wait_for_the_migration(
-                    [pid for pid in rewritten if pid in payloads and prepared[pid].extras])
             for target, second in second_vectors:
                 second_errors |= self._store_second(tenant_id, target, second, payloads)
             second_errors |= self._started_meanwhile(others, [pid for pid in rewritten if pid in payloads])
@@ -244,24 +247,32 @@ class IngestPipeline:
         return {pid: error for pid in stored}
 
     @staticmethod
-    def _encode_second(others: list[ModelTarget], to_encode: list[str], images: list[Image.Image]
-                       ) -> tuple[list[tuple[ModelTarget, dict[str, np.ndarray]]], dict[str, TrooplyError]]:
-        """A model migration's other model: its failure never fails the product for the active model."""
-        encoded: list[tuple[ModelTarget, dict[str, np.ndarray]]] = []
+    def _encode_second(others: list[ModelTarget], to_encode: list[str], extras_of: list[str],
+                       images: list[Image.Image]) -> tuple[list[tuple[ModelTarget, SecondVectors]],
+                                                           dict[str, TrooplyError]]:
+        """A model migration's other model, on every image (the main ones of `to_encode`, then the extra ones of
+        `extras_of`, in `images`' order): its failure never fails the product for the active model."""
+        encoded: list[tuple[ModelTarget, SecondVectors]] = []
         errors: dict[str, TrooplyError] = {}
         for target in others:
             try:
                 vectors = target.encoder().encode_images(images, priority=INGEST)
-                encoded.append((target, dict(zip(to_encode, vectors, strict=True))))
             except Exception as error:
                 log.exception("the second model could not encode %d products", len(to_encode))
                 errors |= {pid: _second_model_error(error) for pid in to_encode}
+                continue
+            rows = {pid: [vector] for pid, vector in zip(to_encode, vectors, strict=False)}
+            for pid, vector in zip(extras_of, vectors[len(to_encode):], strict=True):
+                rows[pid].append(vector)
+            encoded.append((target, {pid: (found[0], np.stack(found) if len(found) > 1 else None)
+                                     for pid, found in rows.items()}))
         return encoded, errors
 
     @staticmethod
-    def _store_second(tenant_id: str, target: ModelTarget, vectors: dict[str, np.ndarray],
+    def _store_second(tenant_id: str, target: ModelTarget, vectors: SecondVectors,
                       payloads: dict[str, dict]) -> dict[str, TrooplyError]:
-        points = [IndexPoint(pid, vector, payloads[pid]) for pid, vector in vectors.items() if pid in payloads]
+        points = [IndexPoint(pid, main, payloads[pid], images) for pid, (main, images) in vectors.items()
+                  if pid in payloads]
         try:
             target.index().upsert(tenant_id, points)
         except Exception as error:
@@ -353,12 +364,6 @@ def _rows_changed(point: IndexPoint, product: PreparedProduct) -> bool:
         return True
     held = [entry["url"] for entry in point.payload.get(GALLERY_KEY) or ()]
     return held != ([product.main_url, *(slot.url for slot in product.extras)] if product.extras else [])
-
-
-def _several_images_wait_for_the_migration(product_ids: list[str]) -> dict[str, TrooplyError]:
-    error = TrooplyError("the migration's model re-encodes every image of this product", code="second_model_failed",
-                         transient=True)
-    return {pid: error for pid in product_ids}
 
 
 def _mark_failed(item: IngestItem, record: ProductRecord | None, error: TrooplyError | None) -> None:
