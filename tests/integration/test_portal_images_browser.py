@@ -14,7 +14,8 @@ from tests.support.image_server import ImageServer
 from tests.support.images import product_png
 from tests.support.services import create_tenant_cli, serving, trooply_env
 
-VIEWS = {"/front.png": product_png("sneaker", (205, 38, 38)), "/back.png": product_png("lamp", (40, 140, 70)), "/mug.png": product_png("mug", (20, 130, 130))}
+VIEWS = {"/front.png": product_png("sneaker", (205, 38, 38)), "/back.png": product_png("lamp", (40, 140, 70)),
+         "/mug.png": product_png("mug", (20, 130, 130))}
 
 
 @pytest.fixture(scope="module")
