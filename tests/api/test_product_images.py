@@ -207,3 +207,17 @@ def test_similar_compares_every_image_of_the_product_and_leaves_it_out(shop: Sho
     assert results[0]["_match_breakdown"]["signals"]["clip"] == 1.0
     back = search(shop, "similar", product_id="twin")[0]
     assert (back["id"], back["matched_image"]) == ("shoe", {"url": images[2], "position": 2})
+
+
+def test_skip_unchanged_compares_the_whole_image_list(shop: Shop) -> None:
+    images = [shop.url("/front.png"), shop.url("/side.png")]
+    shop.post({"id": "shoe", "images": images})
+
+    def resend(images: list[str]) -> str:
+        response = shop.client.post("/v1/products?skip_unchanged=true", json={"id": "shoe", "images": images},
+                                    headers=auth(shop.keys.secret_key))
+        assert response.status_code == 202, response.text
+        return str(response.json()["products"][0]["status"])
+
+    assert resend(images) == "unchanged"
+    assert resend([images[0], shop.url("/back.png")]) == "pending"  # same main image, another second one
