@@ -246,17 +246,22 @@ class EdgeShardStore:
         with self._using():
             found = iter(self._edge.query_batch(qe.QueryBatchRequest(requests)))
             tokens = query.words.indices if query.words else ()
-            best = closest_by_point([(p, point_hit(p, p.score, keep)) for p in next(found)],
-                                    [(p, images_hit(p, query.vector, keep)) for p in next(found)])
+            main_leg, images_leg = list(next(found)), list(next(found))
+            best = closest_by_point([(p, point_hit(p, p.score, keep)) for p in main_leg],
+                                    [(p, images_hit(p, query.vector, keep)) for p in images_leg])
+            pictures = [*main_leg, *images_leg]
             by_words = list(next(found)) if query.words else []
             unscored = [str(p.id) for p in by_words if str(p.id) not in best]
-            cosines = {point: hit.score for point, hit in best.items()}
-            if unscored:  # found by their words alone: their cosines scored by the engine, no vector sent back
-                cosines |= {str(p.id): p.score for p in self._edge.query(qe.QueryRequest(
-                    limit=len(unscored), query=nearest, filter=edge_filter(conditions, unscored), with_payload=False))}
+            if unscored:  # found by their words alone: scored by the engine against their closest image
+                only = edge_filter(conditions, unscored)
+                main, images = self._edge.query_batch(qe.QueryBatchRequest([
+                    qe.QueryRequest(limit=len(unscored), query=nearest, filter=only, with_payload=["product_id"]),
+                    self._images_request(query.vector, len(unscored), only, None)]))
+                best |= closest_by_point([(p, point_hit(p, p.score)) for p in main],
+                                         [(p, images_hit(p, query.vector, None)) for p in images])
             exact = list(next(found)) if query.identifier else []
-        return HybridHits(by_closest_image(list(best.values()), [], query.limit),
-                          [words_hit(p, cosines[str(p.id)], keep, WORDS_VECTOR, tokens, best.get(str(p.id)))
+        return HybridHits(by_closest_image([best[str(p.id)] for p in pictures], [], query.limit),
+                          [words_hit(p, best[str(p.id)].score, keep, WORDS_VECTOR, tokens, best[str(p.id)])
                            for p in by_words],
                           [point_hit(p, p.score, keep) for p in exact])
 

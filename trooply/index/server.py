@@ -151,18 +151,23 @@ class CollectionStore:
             found = iter([response.points for response in self.client.query_batch_points(self.name,
                                                                                          requests=requests)])
             tokens = query.words.indices if query.words else ()
-            best = closest_by_point([(p, point_hit(p, p.score, keep)) for p in next(found)],
-                                    [(p, images_hit(p, query.vector, keep)) for p in next(found)])
+            main_leg, images_leg = next(found), next(found)
+            best = closest_by_point([(p, point_hit(p, p.score, keep)) for p in main_leg],
+                                    [(p, images_hit(p, query.vector, keep)) for p in images_leg])
+            pictures = [*main_leg, *images_leg]
             by_words = next(found) if query.words else []
             unscored = [str(p.id) for p in by_words if str(p.id) not in best]
-            cosines = {point: hit.score for point, hit in best.items()}
-            if unscored:  # found by their words alone: their cosines scored by the engine, no vector sent back
-                cosines |= {str(p.id): p.score for p in self.client.query_points(
-                    self.name, query=vector, using=self._vector, limit=len(unscored), with_payload=False,
-                    query_filter=server_filter(conditions, unscored)).points}
+            if unscored:  # found by their words alone: scored by the engine against their closest image
+                only = server_filter(conditions, unscored)
+                main, images = [response.points for response in self.client.query_batch_points(self.name, requests=[
+                    models.QueryRequest(query=vector, using=self._vector, limit=len(unscored), filter=only,
+                                        with_payload=["product_id"]),
+                    self._images_request(query.vector, len(unscored), only, None)])]
+                best |= closest_by_point([(p, point_hit(p, p.score)) for p in main],
+                                         [(p, images_hit(p, query.vector, None)) for p in images])
             exact = next(found) if query.identifier else []
-        return HybridHits(by_closest_image(list(best.values()), [], query.limit),
-                          [words_hit(p, cosines[str(p.id)], keep, WORDS_VECTOR, tokens, best.get(str(p.id)))
+        return HybridHits(by_closest_image([best[str(p.id)] for p in pictures], [], query.limit),
+                          [words_hit(p, best[str(p.id)].score, keep, WORDS_VECTOR, tokens, best[str(p.id)])
                            for p in by_words],
                           [point_hit(p, p.score, keep) for p in exact])
 
