@@ -221,3 +221,24 @@ def test_skip_unchanged_compares_the_whole_image_list(shop: Shop) -> None:
 
     assert resend(images) == "unchanged"
     assert resend([images[0], shop.url("/back.png")]) == "pending"  # same main image, another second one
+
+
+def test_an_import_reports_rows_over_the_image_cap_and_a_feed_keeps_the_first_images(shop: Shop) -> None:
+    free = new_tenant(shop.client, "small", plan="free")
+    key = auth(free.secret_key)
+    four = "|".join(shop.url(p) for p in ("/front.png", "/side.png", "/back.png", "/other.png"))
+    upload = {"file": ("catalog.csv", f"id,images\nshoe,{four}\n".encode(), "text/csv")}
+    report = shop.client.post("/v1/imports", files=upload, headers=key)
+    assert report.status_code == 202, report.text
+    (rejected,) = report.json()["rejected"]
+    assert (rejected["line"], rejected["product_id"], rejected["code"], rejected["field"]) == (
+        2, "shoe", "too_many_images", "images")
+    links = ",".join(shop.url(p) for p in ("/side.png", "/back.png", "/other.png"))
+    tsv = f"id\ttitle\timage_link\tadditional_image_link\nshoe\tShoe\t{shop.url('/front.png')}\t{links}\n"
+    feed = shop.client.post("/v1/imports", files={"file": ("feed.tsv", tsv.encode(), "text/plain")},
+                            data={"format": "google_tsv"}, headers=key).json()
+    assert feed["accepted"] == 1 and feed["rejected"] == []
+    for job_id in feed["jobs"]:
+        wait_for_job(shop.client, free.secret_key, job_id)
+    stored = shop.client.get("/v1/products/shoe", headers=key).json()
+    assert stored["images"] == [shop.url(p) for p in ("/front.png", "/side.png", "/back.png")]

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from trooply.catalog.feed_formats import AUTO, FEED_FORMATS, GOOGLE_XML, FeedItem, feed_items, sniff_lines
-from trooply.catalog.schemas import MAX_BATCH, ProductIn
-from trooply.errors import InvalidRequest, QuotaExceeded
+from trooply.catalog.schemas import MAX_BATCH, TOO_MANY_IMAGES, ProductIn
+from trooply.errors import InvalidRequest, QuotaExceeded, TrooplyError
 from trooply.strict_json import parse_json
 
 if TYPE_CHECKING:
@@ -128,6 +128,10 @@ def submit_rows(rows: Iterable[ImportRow], send: Callable[[list[ProductIn]], Bat
             job_id, outcomes = send([product for _, product in batch])
         except QuotaExceeded as error:
             job_id, outcomes = None, [("rejected", error.code, error.message, None) for _ in batch]
+        except TrooplyError as error:  # every product of the batch over its image cap: each says so
+            if error.code != TOO_MANY_IMAGES or not isinstance(error.details, list):
+                raise
+            job_id, outcomes = None, [outcome("rejected", admission.get("error")) for admission in error.details]
         for (line, product), (status, code, message, field_name) in zip(batch, outcomes, strict=True):
             if status == "pending":
                 report.accepted += 1

@@ -81,6 +81,7 @@ ImageUrl = Annotated[str, Field(min_length=1, max_length=2048), AfterValidator(_
                      AfterValidator(_check_http_url)]
 # The schema's own ceiling; the plan's cap (TROOPLY_MAX_IMAGES_PER_PRODUCT at most) is checked on admission.
 MAX_IMAGES = 100
+TOO_MANY_IMAGES = "too_many_images"  # the code of a product over its plan's cap
 
 
 class ProductIn(ProductFields):

@@ -20,7 +20,7 @@ from trooply.catalog.models import (
 from trooply.catalog.payload import index_payload
 from trooply.catalog.queue import Dispatcher
 from trooply.catalog.repository import CatalogMaintenance, CatalogRepository
-from trooply.catalog.schemas import ProductBatch, ProductIn, ProductPatch
+from trooply.catalog.schemas import TOO_MANY_IMAGES, ProductBatch, ProductIn, ProductPatch
 from trooply.config import Settings
 from trooply.db import Database, utcnow
 from trooply.errors import InvalidRequest, NotFound, QuotaExceeded
@@ -34,7 +34,6 @@ from trooply.vision.colour import palette_histogram, palette_names, stored_palet
 log = logging.getLogger(__name__)
 MAX_JOB_ERRORS = 1000
 UNCHANGED, REJECTED = "unchanged", "rejected"
-TOO_MANY_IMAGES = "too_many_images"
 TOP_CATEGORIES = 50
 
 
