@@ -111,7 +111,12 @@ class IngestPipeline:
         if not items:
             return IngestOutcome()
         in_batch = {pid: products[pid] for pid in items if pid in products}
-        targets = self.models.targets()
+        try:
+            targets = self.models.targets()
+        except Exception as error:  # the model state could not be read: the whole batch comes back later
+            log.exception("choosing the models of an ingest batch failed")
+            failure = TrooplyError(str(error), code="internal_error", transient=True)
+            return self._record(tenant_id, job_id, list(items), {}, set(), {pid: failure for pid in items})
         # While a migration runs, every image is fetched: the other model needs them all, and has none stored.
         stored = self._stored_points(tenant_id, list(in_batch)) if len(targets) == 1 else {}
         prepared, errors = self._prepare(in_batch, stored, keep_main=bool(job and job.keep_images))
