@@ -449,7 +449,7 @@ def _import(args, settings: Settings) -> int:
     fmt = format_of(args.file.name, args.format)
     skip_unchanged = not args.force
     target = (RemoteCatalog(args.url, args.key, skip_unchanged) if args.url
-              else LocalCatalog(settings, args.tenant, skip_unchanged))
+              else LocalCatalog(settings, args.tenant, skip_unchanged, fmt))
     try:
         result = run_import(args.file, fmt, target, Console(stderr=True), args.batch_size)
     except KeyboardInterrupt:

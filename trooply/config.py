@@ -20,11 +20,13 @@ class PlanLimits(BaseModel):
     monthly_item_calls: int | None = Field(
         None, ge=0, description="detect and embed calls a UTC calendar month, both together; null = unlimited")
     rate_limit: float = Field(ge=0, description="requests a second per tenant; 0 = off")
+    max_images_per_product: int | None = Field(
+        None, ge=1, description="images one product may have (main included); null = TROOPLY_MAX_IMAGES_PER_PRODUCT")
 
 
 DEFAULT_PLANS: Mapping[str, PlanLimits] = {
-    "free": PlanLimits(max_products=1000, monthly_item_calls=1000, rate_limit=20.0),
-    "pro": PlanLimits(max_products=None, monthly_item_calls=100_000, rate_limit=200.0),
+    "free": PlanLimits(max_products=1000, monthly_item_calls=1000, rate_limit=20.0, max_images_per_product=3),
+    "pro": PlanLimits(max_products=None, monthly_item_calls=100_000, rate_limit=200.0, max_images_per_product=10),
 }
 
 class UnknownPlan(InvalidRequest):
@@ -183,6 +185,8 @@ class IngestSettings(_Group):
     retry_base_delay: float = Field(1.0, ge=0)
     encode_batch_size: int = Field(16, ge=1, le=512, validation_alias=_env("encode_batch_size"),
                                    description="products per ingest task")
+    max_images_per_product: int = Field(10, ge=1, le=100, validation_alias=_env("max_images_per_product"),
+                                        description="images one product may have, main included, whatever its plan")
 
 
 class DetectionSettings(_Group):
@@ -378,6 +382,12 @@ class Settings(BaseSettings):
     def plan(self, name: str) -> PlanLimits:
         """The plan's limits; `UnknownPlan` (422 unknown_plan) for a name the table lacks."""
         return plan_limits(self.plans, name)
+
+    def images_per_product(self, plan: str) -> int:
+        """Images a product of this plan may have: the plan's cap within TROOPLY_MAX_IMAGES_PER_PRODUCT."""
+        capped = self.plan(plan).max_images_per_product
+        most = self.ingest.max_images_per_product
+        return most if capped is None else min(capped, most)
 
     def tenant_rate_limit(self, plan: str) -> float:
         """Requests a second for a tenant on this plan: TROOPLY_RATE_LIMIT_PER_TENANT when set, else the plan's."""

@@ -197,7 +197,7 @@ def test_a_profile_can_turn_the_relaxation_off(strict_shop):
 
 
 def test_duplicates_are_grouped_largest_first_and_paged(shop):
-    client, _, tenant, _ = shop
+    client, server, tenant, _ = shop
     key = auth(tenant.secret_key)
     body = ok(client.get("/v1/duplicates", params={"threshold": 0.97, "limit": 1}, headers=key))
     assert body["threshold"] == 0.97 and body["groups_total"] == 2 and len(body["groups"]) == 1
@@ -206,7 +206,9 @@ def test_duplicates_are_grouped_largest_first_and_paged(shop):
     assert all(pair["a"] < pair["b"] and pair["similarity"] >= 0.97 for pair in first["pairs"])
     second = ok(client.get("/v1/duplicates", params={"limit": 1, "cursor": body["next_cursor"]}, headers=key))
     assert second["groups"][0]["products"] == ["sku-1", "sku-1-copy"] and second["next_cursor"] is None
-    assert second["groups"][0]["pairs"] == [{"a": "sku-1", "b": "sku-1-copy", "similarity": 1.0}]
+    sneaker = {"url": server.url("/sneaker.png"), "position": 0}  # the pair says which images are near-identical
+    assert second["groups"][0]["pairs"] == [{"a": "sku-1", "b": "sku-1-copy", "similarity": 1.0,
+                                             "a_image": sneaker, "b_image": sneaker}]
 
 
 @pytest.mark.parametrize("params, code", [({"threshold": 0.2}, "validation_error"),

@@ -17,8 +17,8 @@ from pydantic import ValidationError
 
 from trooply.catalog.csv_lines import INVALID_CSV, StrictCsv
 from trooply.catalog.feed_formats import AUTO, FEED_FORMATS, GOOGLE_XML, FeedItem, feed_items, sniff_lines
-from trooply.catalog.schemas import MAX_BATCH, ProductIn
-from trooply.errors import InvalidRequest, QuotaExceeded
+from trooply.catalog.schemas import MAX_BATCH, TOO_MANY_IMAGES, ProductIn
+from trooply.errors import InvalidRequest, QuotaExceeded, TrooplyError
 from trooply.strict_json import parse_json
 
 if TYPE_CHECKING:
@@ -126,6 +126,10 @@ def submit_rows(rows: Iterable[ImportRow], send: Callable[[list[ProductIn]], Bat
             job_id, outcomes = send([product for _, product in batch])
         except QuotaExceeded as error:
             job_id, outcomes = None, [("rejected", error.code, error.message, None) for _ in batch]
+        except TrooplyError as error:  # every product of the batch over its image cap: each says so
+            if error.code != TOO_MANY_IMAGES or not isinstance(error.details, list):
+                raise
+            job_id, outcomes = None, [outcome("rejected", admission.get("error")) for admission in error.details]
         for (line, product), (status, code, message, field_name) in zip(batch, outcomes, strict=True):
             if status == "pending":
                 report.accepted += 1
@@ -153,11 +157,13 @@ def submit_rows(rows: Iterable[ImportRow], send: Callable[[list[ProductIn]], Bat
     return report
 
 
-def catalog_sender(catalog: "CatalogService", tenant_id: str,
-                   skip_unchanged: bool = True) -> Callable[[list[ProductIn]], BatchOutcome]:
-    """Sends a batch through this process's catalog service (the API's upload, `trooply import` locally)."""
+def catalog_sender(catalog: "CatalogService", tenant_id: str, skip_unchanged: bool = True,
+                   fmt: str | None = None) -> Callable[[list[ProductIn]], BatchOutcome]:
+    """Sends a batch through this process's catalog service (the API's upload, `trooply import` locally). A feed's
+    items (`fmt` a feed format) keep the first images their plan allows; a file of ours is refused beyond it."""
     def send(products: list[ProductIn]) -> BatchOutcome:
-        submission = catalog.submit(tenant_id, products, skip_unchanged=skip_unchanged)
+        submission = catalog.submit(tenant_id, products, skip_unchanged=skip_unchanged,
+                                    trim_images=fmt in FEED_FORMATS)
         return submission.job_id, [outcome(p.status, p.error) for p in submission.products]
     return send
 
@@ -276,9 +282,10 @@ def _check_header(header: list[str]) -> None:
             hint = " (custom fields are columns named attributes.NAME)" if name else ""
             raise InvalidRequest(f"unknown CSV column {name!r}{hint}; columns: {', '.join(sorted(known))}, "
                                  "attributes.NAME", code="invalid_import_file")
-    for required in ("id", "image_url"):
-        if required not in seen:
-            raise InvalidRequest(f"the CSV header has no {required!r} column", code="invalid_import_file")
+    if "id" not in seen:
+        raise InvalidRequest("the CSV header has no 'id' column", code="invalid_import_file")
+    if not seen & {"image_url", "images"}:
+        raise InvalidRequest("the CSV header has no 'image_url' column (nor 'images')", code="invalid_import_file")
 
 
 def _csv_product(row: dict[str, str]) -> dict[str, Any]:
@@ -297,6 +304,8 @@ def _csv_product(row: dict[str, str]) -> dict[str, Any]:
             product[column] = _number(column, cell)
         elif column == "in_stock":
             product[column] = _boolean(column, cell)
+        elif column == "images":  # main image first, separated by "|" (a character URLs escape)
+            product[column] = [url.strip() for url in cell.split("|") if url.strip()]
         else:
             product[column] = cell
     if attributes:

@@ -15,7 +15,17 @@ from PIL import Image
 from sqlalchemy.orm import Session
 
 from trooply.batching import INGEST
-from trooply.catalog.models import FAILED, INDEXED, IngestItem, ProductRecord
+from trooply.catalog.gallery import (
+    GALLERY_KEY,
+    ImageSlot,
+    PreparedImage,
+    PreparedProduct,
+    gallery_rows,
+    image_errors,
+    image_plan,
+    stored_images,
+)
+from trooply.catalog.models import FAILED, INDEXED, PENDING, IngestItem, ProductRecord, product_images
 from trooply.catalog.payload import index_payload
 from trooply.catalog.repository import CatalogRepository
 from trooply.config import Settings
@@ -33,12 +43,6 @@ from trooply.vision.encoder import ClipEncoder
 from trooply.vision.fetch import ImageFetcher
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class PreparedImage:
-    decoded: DecodedImage
-    signals: dict
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,10 @@ class IngestModels(Protocol):
         ...
 
 
+# Per product: the main image's vector and, for a product of several, every image's (main first).
+SecondVectors = dict[str, tuple[np.ndarray, np.ndarray | None]]
+
+
 @dataclass
 class IngestOutcome:
     indexed: int = 0
@@ -99,56 +107,102 @@ class IngestPipeline:
             repo = CatalogRepository(session, tenant_id)
             items = {item.product_id: item for item in repo.pending_items(job_id, product_ids)}
             products = repo.get_products(list(items))
+            job = repo.get_job(job_id)
         if not items:
             return IngestOutcome()
-        prepared, errors = self._prepare({pid: products[pid] for pid in items if pid in products})
+        in_batch = {pid: products[pid] for pid in items if pid in products}
         try:
-            stored = self._store(tenant_id, products, prepared)
+            targets = self.models.targets()
+        except Exception as error:  # the model state could not be read: the whole batch comes back later
+            log.exception("choosing the models of an ingest batch failed")
+            failure = TrooplyError(str(error), code="internal_error", transient=True)
+            return self._record(tenant_id, job_id, list(items), {}, set(), {pid: failure for pid in items})
+        # While a migration runs, every image is fetched: the other model needs them all, and has none stored.
+        stored = self._stored_points(tenant_id, list(in_batch)) if len(targets) == 1 else {}
+        prepared, errors = self._prepare(in_batch, stored, keep_main=bool(job and job.keep_images))
+        try:
+            stored_now = self._store(tenant_id, products, prepared, stored, targets)
         except TrooplyError as error:
             errors.update({pid: error for pid in prepared})
-            stored = set()
+            stored_now = set()
         except Exception as error:  # index or model outage: retried like any transient failure
             log.exception("storing ingest batch failed")
             errors.update({pid: TrooplyError(str(error), code="internal_error", transient=True) for pid in prepared})
-            stored = set()
-        return self._record(tenant_id, job_id, list(items), prepared, stored, errors)
+            stored_now = set()
+        return self._record(tenant_id, job_id, list(items), prepared, stored_now, errors)
 
-    def _prepare(self, products: dict[str, ProductRecord]) -> tuple[dict[str, PreparedImage], dict[str, TrooplyError]]:
-        futures = {pid: self._fetch_pool.submit(self._prepare_one, record.image_url)
-                   for pid, record in products.items()}
-        prepared, errors = {}, {}
-        for pid, future in futures.items():
+    def _stored_points(self, tenant_id: str, product_ids: list[str]) -> dict[str, IndexPoint]:
+        """What the active model's index holds of these products: the vectors an unchanged image URL keeps."""
+        if not product_ids:
+            return {}
+        try:
+            found = self.index.retrieve(tenant_id, product_ids)  # the active model's
+        except Exception:  # every image is fetched and encoded again instead
+            log.exception("reading the stored images of %d products failed", len(product_ids))
+            return {}
+        return {point.product_id: point for point in found}
+
+    def _prepare(self, products: dict[str, ProductRecord], stored: dict[str, IndexPoint],
+                 keep_main: bool) -> tuple[dict[str, PreparedProduct], dict[str, TrooplyError]]:
+        """Every image to fetch is fetched at once (the pool bounds it); an extra image that fails is listed on its
+        product, which is prepared as long as its main image is."""
+        plans = {pid: image_plan(record, stored_images(stored.get(pid)), keep_main) for pid, record in products.items()}
+        futures = {(pid, position, url): self._fetch_pool.submit(self._prepare_one, url)
+                   for pid, (to_fetch, _) in plans.items() for position, url in to_fetch}
+        ready: dict[str, dict[int, PreparedImage]] = {pid: dict(kept) for pid, (_, kept) in plans.items()}
+        failed: dict[str, dict[int, tuple[str, TrooplyError]]] = {pid: {} for pid in products}
+        for (pid, position, url), future in futures.items():
             try:
-                prepared[pid] = future.result()
+                ready[pid][position] = future.result()
             except TrooplyError as error:
-                errors[pid] = error
+                failed[pid][position] = (url, error)
             except Exception as error:
                 # A bug met by one product fails that product alone, never its batch-mates.
                 log.exception("preparing product %r failed unexpectedly", pid)
-                errors[pid] = TrooplyError(f"unexpected error while preparing the image ({type(error).__name__})",
-                                           code="internal_error")
+                failed[pid][position] = (url, TrooplyError(
+                    f"unexpected error while preparing the image ({type(error).__name__})", code="internal_error"))
+        prepared, errors = {}, {}
+        for pid, record in products.items():
+            if 0 in failed[pid]:
+                errors[pid] = failed[pid][0][1]
+                continue
+            urls = dict(enumerate(product_images(record)))
+            prepared[pid] = PreparedProduct(
+                urls[0], ready[pid][0], [ImageSlot(position, urls[position], image)
+                                for position, image in sorted(ready[pid].items()) if position > 0],
+                {url: error for url, error in failed[pid].values()})
         return prepared, errors
 
     def _prepare_one(self, image_url: str) -> PreparedImage:
         fetched = self.fetcher.fetch(image_url)
         decoded = decode_image(fetched.data, self.settings.images.max_pixels, self.settings.images.decode_max_side,
                                self.settings.images.max_concurrent_large_decodes)
-        return PreparedImage(decoded, {
+        return PreparedImage({
             "width": decoded.width, "height": decoded.height,
             "aspect_ratio": aspect_ratio(decoded.width, decoded.height),
             "colour_palette": palette_payload(colour_palette(decoded.image)), "content_hash": decoded.content_hash,
-        })
+        }, decoded)
 
-    def _store(self, tenant_id: str, products: dict[str, ProductRecord],
-               prepared: dict[str, PreparedImage]) -> set[str]:
-        unchanged = [pid for pid, image in prepared.items() if _vector_is_current(products[pid], image)]
-        to_encode = [pid for pid in prepared if pid not in unchanged]
+    def _store(self, tenant_id: str, products: dict[str, ProductRecord], prepared: dict[str, PreparedProduct],
+               stored: dict[str, IndexPoint], targets: list[ModelTarget]) -> set[str]:
+        # A main image kept, or fetched with the same content, keeps its stored vector.
+        main_current = {pid for pid, product in prepared.items()
+                        if pid in stored and _vector_is_current(products[pid], product.main)}
+        to_encode = [pid for pid in prepared if pid not in main_current]
+        extras = [(pid, slot) for pid in prepared for slot in prepared[pid].fetched()]
         # Ingest priority: a storefront query never waits behind these in the runtime's batcher.
-        images = [prepared[pid].decoded.image for pid in to_encode]
-        active, *others = self.models.targets()
+        images = [*(_decoded(prepared[pid].main).image for pid in to_encode),
+                  *(_decoded(slot.image).image for _, slot in extras)]
+        active, *others = targets
         encoder = active.encoder()
-        vectors = dict(zip(to_encode, encoder.encode_images(images, priority=INGEST), strict=True))
-        second_vectors, second_errors = self._encode_second(others, to_encode, images)
+        encoded = encoder.encode_images(images, priority=INGEST)
+        vectors = dict(zip(to_encode, encoded[:len(to_encode)], strict=True))
+        for (_, slot), vector in zip(extras, encoded[len(to_encode):], strict=True):
+            slot.image.vector = vector
+        main_vectors = vectors | {pid: stored[pid].vector for pid in main_current}
+        rewritten = [pid for pid in prepared if pid not in main_current or _rows_changed(stored[pid], prepared[pid])]
+        unchanged = [pid for pid in prepared if pid not in rewritten]
+        second_vectors, second_errors = self._encode_second(others, to_encode, [pid for pid, _ in extras], images)
         with self.db.session() as session:
             repo = CatalogRepository(session, tenant_id)
             # Held until the vectors are written: a DELETE waits for it, or lands first and the re-read
@@ -158,15 +212,18 @@ class IngestPipeline:
             current = repo.get_products(list(prepared))
             for pid, record in current.items():
                 self._assign_family(record, vectors.get(pid), encoder)
-            payloads = {pid: index_payload(record, prepared[pid].signals) for pid, record in current.items()}
-            points = [IndexPoint(pid, vectors[pid], payloads[pid]) for pid in to_encode if pid in payloads]
+            rows = {pid: gallery_rows(main_vectors[pid], prepared[pid]) for pid, record in current.items()}
+            payloads = {pid: index_payload(record, prepared[pid].main.signals, rows[pid][1])
+                        for pid, record in current.items()}
+            points = [IndexPoint(pid, main_vectors[pid], payloads[pid], rows[pid][0])
+                      for pid in rewritten if pid in payloads]
             if points:
                 active.index().upsert(tenant_id, points)
-            for target, encoded in second_vectors:
-                second_errors |= self._store_second(tenant_id, target, encoded, payloads)
-            second_errors |= self._started_meanwhile(others, [pid for pid in to_encode if pid in payloads])
+            for target, second in second_vectors:
+                second_errors |= self._store_second(tenant_id, target, second, payloads)
+            second_errors |= self._started_meanwhile(others, [pid for pid in rewritten if pid in payloads])
             # Every product the other models did not store has an error by now (encode, store or a late start).
-            second_stored = [pid for pid in to_encode if pid in payloads and pid not in second_errors]
+            second_stored = [pid for pid in rewritten if pid in payloads and pid not in second_errors]
             # Under the products' locks: a failure a later store records for one of them is never cleared here.
             cleared = bool(others and second_stored) and self.models.clear_second_failures(
                 session, tenant_id, second_stored)
@@ -195,24 +252,32 @@ class IngestPipeline:
         return {pid: error for pid in stored}
 
     @staticmethod
-    def _encode_second(others: list[ModelTarget], to_encode: list[str], images: list[Image.Image]
-                       ) -> tuple[list[tuple[ModelTarget, dict[str, np.ndarray]]], dict[str, TrooplyError]]:
-        """A model migration's other model: its failure never fails the product for the active model."""
-        encoded: list[tuple[ModelTarget, dict[str, np.ndarray]]] = []
+    def _encode_second(others: list[ModelTarget], to_encode: list[str], extras_of: list[str],
+                       images: list[Image.Image]) -> tuple[list[tuple[ModelTarget, SecondVectors]],
+                                                           dict[str, TrooplyError]]:
+        """A model migration's other model, on every image (the main ones of `to_encode`, then the extra ones of
+        `extras_of`, in `images`' order): its failure never fails the product for the active model."""
+        encoded: list[tuple[ModelTarget, SecondVectors]] = []
         errors: dict[str, TrooplyError] = {}
         for target in others:
             try:
                 vectors = target.encoder().encode_images(images, priority=INGEST)
-                encoded.append((target, dict(zip(to_encode, vectors, strict=True))))
             except Exception as error:
                 log.exception("the second model could not encode %d products", len(to_encode))
                 errors |= {pid: _second_model_error(error) for pid in to_encode}
+                continue
+            rows = {pid: [vector] for pid, vector in zip(to_encode, vectors, strict=False)}
+            for pid, vector in zip(extras_of, vectors[len(to_encode):], strict=True):
+                rows[pid].append(vector)
+            encoded.append((target, {pid: (found[0], np.stack(found) if len(found) > 1 else None)
+                                     for pid, found in rows.items()}))
         return encoded, errors
 
     @staticmethod
-    def _store_second(tenant_id: str, target: ModelTarget, vectors: dict[str, np.ndarray],
+    def _store_second(tenant_id: str, target: ModelTarget, vectors: SecondVectors,
                       payloads: dict[str, dict]) -> dict[str, TrooplyError]:
-        points = [IndexPoint(pid, vector, payloads[pid]) for pid, vector in vectors.items() if pid in payloads]
+        points = [IndexPoint(pid, main, payloads[pid], images) for pid, (main, images) in vectors.items()
+                  if pid in payloads]
         try:
             target.index().upsert(tenant_id, points)
         except Exception as error:
@@ -229,7 +294,7 @@ class IngestPipeline:
         if guess is not None:
             record.family, record.family_confidence = guess.family, guess.confidence
 
-    def _record(self, tenant_id: str, job_id: str, product_ids: list[str], prepared: dict[str, PreparedImage],
+    def _record(self, tenant_id: str, job_id: str, product_ids: list[str], prepared: dict[str, PreparedProduct],
                 stored: set[str], errors: dict[str, TrooplyError]) -> IngestOutcome:
         outcome = IngestOutcome()
         with self.db.session() as session:
@@ -247,9 +312,14 @@ class IngestPipeline:
                     outcome.failed += 1
                     INGEST_OUTCOMES.labels("failed", error.code).inc()
                 elif item.product_id in stored:
-                    self._mark_indexed(item, record, prepared[item.product_id])
+                    product = prepared[item.product_id]
+                    self._mark_indexed(item, record, product)
                     outcome.indexed += 1
                     INGEST_OUTCOMES.labels("indexed", "").inc()
+                    if self._retry_extra_images(item, product):  # indexed already; its failed extras come back
+                        item.status = PENDING
+                        outcome.retry_ids.append(item.product_id)
+                        outcome.retry_delay = max(outcome.retry_delay, self._backoff(item.attempts))
                 elif error is not None and error.transient and item.attempts < self.settings.ingest.max_attempts:
                     outcome.retry_ids.append(item.product_id)
                     outcome.retry_delay = max(outcome.retry_delay, self._backoff(item.attempts))
@@ -263,12 +333,20 @@ class IngestPipeline:
     def _backoff(self, attempts: int) -> float:
         return self.settings.ingest.retry_base_delay * 2 ** (attempts - 1)
 
+    def _retry_extra_images(self, item: IngestItem, product: PreparedProduct) -> bool:
+        """An extra image failed for a passing reason: tried again with the product's retries, never failing it."""
+        return (item.attempts < self.settings.ingest.max_attempts
+                and any(error.transient for error in product.image_errors.values()))
+
     @staticmethod
-    def _mark_indexed(item: IngestItem, record: ProductRecord | None, image: PreparedImage) -> None:
+    def _mark_indexed(item: IngestItem, record: ProductRecord | None, product: PreparedProduct) -> None:
         item.status, item.error_code, item.error_message = INDEXED, None, None
         if record is not None:
             record.status, record.error_code, record.error_message = INDEXED, None, None
-            record.content_hash = image.decoded.content_hash
+            main = product.main
+            record.content_hash = main.decoded.content_hash if main.decoded else main.signals.get(
+                "content_hash", record.content_hash)
+            record.image_errors = image_errors(product)
             record.indexed_at = utcnow()
 
 
@@ -278,7 +356,22 @@ def _second_model_error(error: Exception) -> TrooplyError:
 
 
 def _vector_is_current(record: ProductRecord, image: PreparedImage) -> bool:
+    if image.decoded is None:
+        return True  # kept as stored, not fetched
     return record.indexed_at is not None and record.content_hash == image.decoded.content_hash
+
+
+def _decoded(image: PreparedImage) -> DecodedImage:
+    assert image.decoded is not None, "only fetched images are encoded"
+    return image.decoded
+
+
+def _rows_changed(point: IndexPoint, product: PreparedProduct) -> bool:
+    """Whether the product's stored images differ from those prepared (one added, removed or fetched anew)."""
+    if product.fetched():
+        return True
+    held = [entry["url"] for entry in point.payload.get(GALLERY_KEY) or ()]
+    return held != ([product.main_url, *(slot.url for slot in product.extras)] if product.extras else [])
 
 
 def _mark_failed(item: IngestItem, record: ProductRecord | None, error: TrooplyError | None) -> None:

@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Float, ForeignKey, Index, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from trooply.db import Base, utcnow
@@ -22,6 +22,8 @@ class ProductRecord(Base):
     error_code: Mapped[str | None] = mapped_column(String(64), default=None)
     error_message: Mapped[str | None] = mapped_column(Text, default=None)
     content_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    # Extra images that could not be indexed ([{"url", "code"}]); the product is indexed without them.
+    image_errors: Mapped[list[dict[str, str]] | None] = mapped_column(JSON, default=None)
     # The smoothed, decayed popularity signal last written to the index (None: no feedback yet).
     popularity: Mapped[float | None] = mapped_column(Float, default=None)
     # The product family (scoring profile) from its category or zero-shot at ingest, and how sure.
@@ -38,6 +40,9 @@ class IngestJob(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     total: Mapped[int]
+    # Stored vectors of unchanged image URLs are kept, not fetched again (PATCH, feed syncs); otherwise the main
+    # image is fetched again to notice a new picture behind the same URL.
+    keep_images: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -55,3 +60,9 @@ class IngestItem(Base):
     error_code: Mapped[str | None] = mapped_column(String(64), default=None)
     error_message: Mapped[str | None] = mapped_column(Text, default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+def product_images(record: ProductRecord) -> list[str]:
+    """Every image URL of the product, the main image first."""
+    images = record.meta.get("images")
+    return list(images) if images else [record.image_url]

@@ -4,11 +4,11 @@ the field, and what the catalog endpoints answer."""
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from trooply.catalog.models import ProductRecord
+from trooply.catalog.models import ProductRecord, product_images
 from trooply.errors import InvalidRequest
 from trooply.index.filters import attribute_name_problem
 from trooply.vision.fetch import image_url_problem
@@ -77,13 +77,34 @@ class ProductFields(BaseModel):
         return value
 
 
+ImageUrl = Annotated[str, Field(min_length=1, max_length=2048), AfterValidator(_refuse_nul),
+                     AfterValidator(_check_http_url)]
+# The schema's own ceiling; the plan's cap (TROOPLY_MAX_IMAGES_PER_PRODUCT at most) is checked on admission.
+MAX_IMAGES = 100
+TOO_MANY_IMAGES = "too_many_images"  # the code of a product over its plan's cap
+
+
 class ProductIn(ProductFields):
     id: str = Field(min_length=1, max_length=256)
-    image_url: str = Field(min_length=1, max_length=2048)
+    image_url: ImageUrl = Field(description="the main image; the first of `images` when left out")
+    images: list[ImageUrl] | None = Field(None, min_length=1, max_length=MAX_IMAGES, description=(
+        "every image of the product (front, side, back, ...), the main image first; beside image_url (then first) "
+        "or alone. Each is searchable; a hit says which image matched"))
 
-    _image_url_is_http = field_validator("image_url")(_check_http_url)
-    _image_url_has_no_nul = field_validator("image_url")(_refuse_nul)
     _id_is_addressable = field_validator("id", mode="before")(_check_product_id)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _main_image_of_the_list(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("image_url") is None and isinstance(data.get("images"), list):
+            return {**data, "image_url": data["images"][0]} if data["images"] else data
+        return data
+
+    @model_validator(mode="after")
+    def _main_image_first(self) -> "ProductIn":
+        urls = list(dict.fromkeys([self.image_url, *(self.images or [])]))
+        self.images = urls if len(urls) > 1 else None  # one image: stored as before, in image_url alone
+        return self
 
     def metadata(self) -> dict[str, Any]:
         """Everything but the id, as stored and returned with search results."""
@@ -100,6 +121,8 @@ class ProductBatchIn(BaseModel):
 
 class ProductPatch(ProductFields):
     image_url: str | None = None
+    images: list[ImageUrl] | None = Field(None, min_length=1, max_length=MAX_IMAGES, description=(
+        "a new image list, main first: only the URLs that changed are fetched and encoded"))
 
 
 class RetryRequest(BaseModel):
@@ -230,10 +253,18 @@ class SubmissionOut(BaseModel):
     products: list[ProductAdmissionOut]
 
 
+class ImageErrorOut(BaseModel):
+    url: str
+    code: str
+
+
 class ProductOut(BaseModel):
     id: str
     status: str
     image_url: str
+    images: list[str] = Field([], description="every image, the main image first")
+    image_errors: list[ImageErrorOut] = Field([], description="extra images that could not be indexed; the product "
+                                              "is searchable by its other images")
     metadata: dict[str, Any]
     error: ErrorInfo | None = None
     family: str | None = Field(None, description="the scoring profile the product belongs to")
@@ -245,7 +276,8 @@ class ProductOut(BaseModel):
     @classmethod
     def of(cls, record: ProductRecord) -> "ProductOut":
         error = ErrorInfo(code=record.error_code, message=record.error_message or "") if record.error_code else None
-        return cls(id=record.id, status=record.status, image_url=record.image_url, metadata=record.meta,
+        return cls(id=record.id, status=record.status, image_url=record.image_url, images=product_images(record),
+                   image_errors=[ImageErrorOut(**error) for error in record.image_errors or ()], metadata=record.meta,
                    error=error, family=record.family, family_confidence=record.family_confidence,
                    created_at=record.created_at, updated_at=record.updated_at, indexed_at=record.indexed_at)
 

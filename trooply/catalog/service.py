@@ -14,10 +14,11 @@ from trooply.catalog.models import (
     IngestItem,
     IngestJob,
     ProductRecord,
+    product_images,
 )
 from trooply.catalog.payload import index_payload
 from trooply.catalog.repository import CatalogMaintenance, CatalogRepository
-from trooply.catalog.schemas import ProductBatch, ProductIn, ProductPatch
+from trooply.catalog.schemas import TOO_MANY_IMAGES, ProductBatch, ProductIn, ProductPatch
 from trooply.config import Settings
 from trooply.db import Database, utcnow
 from trooply.errors import InvalidRequest, NotFound, QuotaExceeded
@@ -80,27 +81,35 @@ class CatalogService:
         return self._index()
 
     def submit(self, tenant_id: str, products: list[ProductIn], skip_unchanged: bool = False,
-               indexes: list[int] | None = None) -> Submission:
-        """Queues the products as one job. With `skip_unchanged`, a product stored with the same image URL and
+               indexes: list[int] | None = None, keep_images: bool = False, trim_images: bool = False) -> Submission:
+        """Queues the products as one job. With `skip_unchanged`, a product stored with the same image URLs and
         metadata (and not failed) is answered `unchanged` and not queued: how a re-run import resumes. `indexes`:
-        each product's place in the request (its position in `products` by default)."""
+        each product's place in the request (its position in `products` by default). `keep_images`: the vectors
+        of image URLs already stored are kept, not fetched again (feed syncs). `trim_images`: a product with more
+        images than the plan allows keeps its first ones instead of being refused (a feed's item, which the merchant
+        cannot shorten for us)."""
         with self.db.session() as session:
             # Locked: serialises quota checks across processes, and a deletion waits for this submission (or it
             # sees the tenant deleted: a key cached a moment before the deletion queues nothing).
             tenant = live_tenant(TenantRepository(session, tenant_id), lock=True)
             repo = CatalogRepository(session, tenant_id)
+            cap = self.settings.images_per_product(tenant.plan)
+            if trim_images:
+                products = [_trimmed(product, cap) for product in products]
             admissions = self._admit(repo, self.settings.plan(tenant.plan).max_products, products,
-                                     skip_unchanged)
+                                     skip_unchanged, cap)
             for admission, index in zip(admissions, indexes or range(len(products)), strict=True):
                 admission.index = index
             accepted = [product.id for product, admission in zip(products, admissions, strict=True)
                         if admission.status == PENDING]
             if all(p.status == REJECTED for p in admissions):
                 reason = cast(dict[str, str], admissions[0].error)  # a rejected admission always says why
+                if reason["code"] == TOO_MANY_IMAGES:
+                    raise InvalidRequest(reason["message"], code=TOO_MANY_IMAGES, details=[vars(p) for p in admissions])
                 raise QuotaExceeded(reason["message"], details=[vars(p) for p in admissions])
             if not accepted:
                 return Submission(None, admissions)
-            job_id = _add_job(repo, accepted)
+            job_id = _add_job(repo, accepted, keep_images)
         self._dispatch_in_batches(tenant_id, job_id, accepted)
         return Submission(job_id, admissions)
 
@@ -115,13 +124,16 @@ class CatalogService:
         submission.products = sorted(submission.products + invalid, key=lambda admission: admission.index)
         return submission
 
-    def _admit(self, repo: CatalogRepository, limit: int | None,
-               products: list[ProductIn], skip_unchanged: bool) -> list[ProductAdmission]:
+    def _admit(self, repo: CatalogRepository, limit: int | None, products: list[ProductIn], skip_unchanged: bool,
+               images_cap: int) -> list[ProductAdmission]:
         existing = repo.get_products([p.id for p in products])
         held = repo.count_products()
         admissions = []
         for product in products:
             record = existing.get(product.id)
+            if len(product.images or ()) > images_cap:
+                admissions.append(ProductAdmission(product.id, REJECTED, _too_many_images(product.id, images_cap)))
+                continue
             if record is None and limit is not None and held >= limit:
                 admissions.append(ProductAdmission(product.id, REJECTED, {
                     "code": "quota_exceeded",
@@ -161,21 +173,30 @@ class CatalogService:
 
     def patch(self, tenant_id: str, product_id: str, patch: ProductPatch) -> ProductRecord:
         if patch.image_url is not None:
-            raise InvalidRequest("PATCH changes metadata only; POST the product again to change its image",
+            raise InvalidRequest("PATCH changes metadata and the image list; POST the product again to change its "
+                                 "image_url, or PATCH `images` with the new main image first",
                                  code="image_change_requires_post")
         # null leaves a field as it is: removing a field is a re-POST, which rewrites the whole payload.
-        changes = patch.model_dump(exclude_none=True, exclude={"image_url"})
+        changes = patch.model_dump(exclude_none=True, exclude={"image_url", "images"})
         with self.db.session() as session:
-            record = CatalogRepository(session, tenant_id).get_product(product_id)
+            tenant = live_tenant(TenantRepository(session, tenant_id))
+            repo = CatalogRepository(session, tenant_id)
+            record = repo.get_product(product_id)
             if record is None:
                 raise NotFound(f"no product {product_id!r}", code="product_not_found")
             record.meta = {**record.meta, **changes}
-            if record.indexed_at is not None:
+            job_id = None
+            if patch.images is not None and list(dict.fromkeys(patch.images)) != product_images(record):
+                cap = self.settings.images_per_product(tenant.plan)
+                job_id = _requeue_with_images(repo, record, patch.images, cap)
+            elif record.indexed_at is not None:
                 # Metadata only: the stored vector and image signals stay as they are.
                 mapped = self.classify_category(record.meta.get("category"))
                 if mapped is not None:
                     record.family, record.family_confidence = mapped.family, mapped.confidence
                 self.index.set_payload(tenant_id, product_id, index_payload(record))
+        if job_id is not None:
+            self._dispatch_in_batches(tenant_id, job_id, [product_id])
         return record
 
     def delete(self, tenant_id: str, product_id: str) -> None:
@@ -277,9 +298,34 @@ class CatalogService:
         return len(items)
 
 
-def _add_job(repo: CatalogRepository, product_ids: list[str]) -> str:
+def _requeue_with_images(repo: CatalogRepository, record: ProductRecord, images: list[str], cap: int) -> str:
+    """A new image list: queued again, keeping the stored vectors of the URLs it still has (only the new ones are
+    fetched and encoded); the product stays searchable by its stored images meanwhile."""
+    urls = list(dict.fromkeys(images))
+    if len(urls) > cap:
+        problem = _too_many_images(record.id, cap)
+        raise InvalidRequest(problem["message"], code=TOO_MANY_IMAGES, details=[problem])
+    record.image_url = urls[0]
+    meta = {key: value for key, value in record.meta.items() if key != "images"}
+    record.meta = {**meta, "image_url": urls[0], **({"images": urls} if len(urls) > 1 else {})}
+    record.status, record.error_code, record.error_message = PENDING, None, None
+    return _add_job(repo, [record.id], keep_images=True)
+
+
+def _trimmed(product: ProductIn, cap: int) -> ProductIn:
+    if len(product.images or ()) <= cap:
+        return product
+    return product.model_copy(update={"images": product.images[:cap] if product.images and cap > 1 else None})
+
+
+def _too_many_images(product_id: str, cap: int) -> dict[str, str]:
+    return {"code": TOO_MANY_IMAGES, "field": "images",
+            "message": f"product {product_id!r}: images holds more than the {cap} images a product may have"}
+
+
+def _add_job(repo: CatalogRepository, product_ids: list[str], keep_images: bool = False) -> str:
     job_id = f"job_{uuid.uuid4().hex[:20]}"
-    repo.add_job(IngestJob(id=job_id, total=len(product_ids)),
+    repo.add_job(IngestJob(id=job_id, total=len(product_ids), keep_images=keep_images),
                  [IngestItem(job_id=job_id, product_id=product_id) for product_id in product_ids])
     return job_id
 

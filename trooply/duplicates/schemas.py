@@ -19,10 +19,17 @@ class ScanRequest(BaseModel):
                                                                                        "products are duplicates")
 
 
+class PairImageOut(BaseModel):
+    url: str | None
+    position: int = Field(description="its place in the product's images (0: the main image)")
+
+
 class DuplicatePairOut(BaseModel):
     a: str
     b: str
     similarity: float
+    a_image: PairImageOut | None = Field(None, description="the image of `a` near-identical to one of `b`")
+    b_image: PairImageOut | None = Field(None, description="that image of `b`")
 
 
 class DuplicateGroupOut(BaseModel):

@@ -22,7 +22,7 @@ from trooply.catalog.feed_formats import (
     xml_items,
 )
 from trooply.catalog.imports import read_rows
-from trooply.catalog.models import FAILED, ProductRecord
+from trooply.catalog.models import FAILED, ProductRecord, product_images
 from trooply.catalog.payload import index_payload
 from trooply.catalog.repository import CatalogRepository
 from trooply.catalog.schemas import ProductIn
@@ -88,7 +88,7 @@ def read_feed(file: IO[bytes], fmt: str) -> Iterator[FeedItem]:
 def _import_items(lines: Iterable[str], fmt: str) -> Iterator[FeedItem]:
     for row in read_rows(lines, fmt):
         if row.product is not None:
-            yield FeedItem(row.line, product=row.product, images=[row.product.image_url])
+            yield FeedItem(row.line, product=row.product, images=row.product.images or [row.product.image_url])
         elif row.rejected is not None:
             rejected = row.rejected
             yield FeedItem(row.line, problem=FeedProblem(rejected.product_id, rejected.code, rejected.message,
@@ -175,7 +175,7 @@ class CatalogueDiff:
                 record = records.get(product_id)
                 if record is None:
                     submit.append((product, ADDED))
-                elif record.image_url != product.image_url:
+                elif product_images(record) != (product.images or [product.image_url]):
                     submit.append((product, IMAGES_CHANGED))
                 elif record.meta == product.metadata():
                     self.tally.counts[UNCHANGED] += 1
@@ -205,7 +205,9 @@ class CatalogueDiff:
 
     def _submit(self, submit: list[tuple[ProductIn, str]]) -> None:
         try:
-            submission = self.catalog.submit(self.tenant_id, [product for product, _kind in submit])
+            # Only the image URLs that changed are fetched; an item beyond the plan's cap keeps its first images.
+            submission = self.catalog.submit(self.tenant_id, [product for product, _kind in submit], keep_images=True,
+                                             trim_images=True)
         except QuotaExceeded as refused:
             for _entry in submit:
                 self.tally.fail(refused.code)

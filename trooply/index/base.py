@@ -33,8 +33,9 @@ def shared_point_id(tenant_id: str, product_id: str) -> str:
 @dataclass
 class IndexPoint:
     product_id: str
-    vector: np.ndarray
+    vector: np.ndarray  # the main image's
     payload: dict[str, Any]
+    images: np.ndarray | None = None  # every image's vector, main first, for a product of several (see `images`)
 
 
 @dataclass
@@ -45,6 +46,7 @@ class IndexHit:
     vector: np.ndarray | None = None
     words_score: float | None = None  # found by the lexical leg: its BM25 score (IDF over the tenant's points)
     words_coverage: float | None = None  # and the share of the query's tokens it holds
+    image_position: int = 0  # which of the product's images the score is of (0: the main image)
 
 
 @dataclass
@@ -193,6 +195,9 @@ def point_hit(point: StoredPoint, score: float, vector_name: str | None = None) 
 
 class ScoredStoredPoint(StoredPoint, Protocol):
     @property
+    def id(self) -> Any: ...
+
+    @property
     def score(self) -> float: ...
 
 
@@ -210,10 +215,11 @@ def cosine_to(point: StoredPoint, vector_name: str, query: np.ndarray) -> float:
 
 
 def words_hit(point: ScoredStoredPoint, cosine: float, vector_name: str | None, words_name: str,
-              query_tokens: Sequence[int]) -> IndexHit:
+              query_tokens: Sequence[int], by_picture: "IndexHit | None" = None) -> IndexHit:
     """A hit of the lexical leg (asked for with its words vector): its BM25 score and the share of the query's tokens
-    it holds, its cosine to the query vector as `score`."""
+    it holds, its cosine to the query vector as `score` (of its closest image when `by_picture` found it too)."""
     hit = point_hit(point, cosine, vector_name)
+    hit.image_position = by_picture.image_position if by_picture is not None else 0
     held = set(cast(dict[str, Any], point.vector)[words_name].indices)
     hit.words_score = point.score
     hit.words_coverage = sum(token in held for token in query_tokens) / len(query_tokens) if query_tokens else 0.0

@@ -44,6 +44,15 @@ from trooply.index.base import (
     words_hit,
 )
 from trooply.index.edge_filters import PAYLOAD_INDEXES, edge_filter, tenant_index
+from trooply.index.images import (
+    IMAGES_VECTOR,
+    NAMED_IMAGES_PAYLOAD,
+    by_closest_image,
+    closest_by_point,
+    images_hit,
+    images_to_store,
+    stored_images,
+)
 from trooply.index.tiers import TENANT_KEY, StorePoint, StoreRetired
 from trooply.index.words import IDENTIFIERS_KEY, WORDS_VECTOR, Words
 from trooply.vectors import VectorSpace
@@ -77,8 +86,26 @@ def stored_space(path: Path, expected: str | None = None) -> VectorSpace:
     """The space a shard was created for, read from its config without opening it: its vector named
     `expected` if it has one, else its first."""
     vectors = json.loads((path / "edge_config.json").read_text())["vectors"]
-    name = expected if expected is not None and expected in vectors else next(iter(vectors))
+    name = expected if expected is not None and expected in vectors else next(n for n in vectors if n != IMAGES_VECTOR)
     return VectorSpace(name, vectors[name]["size"])
+
+
+def has_images(path: Path) -> bool:
+    """Whether a shard has the multivector of products with several images (shards built before have none)."""
+    return IMAGES_VECTOR in json.loads((path / "edge_config.json").read_text())["vectors"]
+
+
+def _images_params(space: VectorSpace) -> qe.EdgeVectorParams:
+    return qe.EdgeVectorParams(size=space.size, distance=qe.Distance.Cosine,
+                               multivector_config=qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim))
+
+
+def _vectors(point: StorePoint, name: str) -> dict[str, Any]:
+    vectors: dict[str, Any] = {name: as_floats(point.vector), WORDS_VECTOR: _sparse(point.words)}
+    images = images_to_store(point.images)
+    if images is not None:
+        vectors[IMAGES_VECTOR] = images
+    return vectors
 
 
 def is_shard(path: Path) -> bool:
@@ -126,13 +153,18 @@ class EdgeShardStore:
         if not has_words(path):  # built before the lexical leg: its points get their words from `fill_words`
             edge.update(qe.UpdateOperation.create_sparse_vector(WORDS_VECTOR, qe.Modifier.Idf))
             edge.update(qe.UpdateOperation.create_field_index(IDENTIFIERS_KEY, qe.PayloadSchemaType.Keyword))
+        if not has_images(path):  # built before several images: its products have one each, nothing to fill
+            params = _images_params(space)
+            edge.update(qe.UpdateOperation.create_dense_vector(IMAGES_VECTOR, params.size, params.distance,
+                                                               multivector_config=params.multivector_config))
         return cls(path, edge, stored.name, builds)
 
     @classmethod
     def create(cls, path: Path, space: VectorSpace, builds: ShardBuilds, shared: bool) -> "EdgeShardStore":
         """A new, empty shard; `shared`: partitioned by tenant."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        vectors = {space.name: qe.EdgeVectorParams(size=space.size, distance=qe.Distance.Cosine)}
+        vectors = {space.name: qe.EdgeVectorParams(size=space.size, distance=qe.Distance.Cosine),
+                   IMAGES_VECTOR: _images_params(space)}
         words = {WORDS_VECTOR: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)}
         edge = qe.EdgeShard.create(str(path), qe.EdgeConfig(vectors=vectors, sparse_vectors=words))
         indexes = {**PAYLOAD_INDEXES, IDENTIFIERS_KEY: qe.PayloadSchemaType.Keyword,
@@ -155,9 +187,8 @@ class EdgeShardStore:
     def upsert(self, points: Sequence[StorePoint]) -> None:
         if not points:
             return
-        operation = qe.UpdateOperation.upsert_points([
-            qe.Point(p.id, {self._vector: as_floats(p.vector), WORDS_VECTOR: _sparse(p.words)}, p.payload)
-            for p in points])
+        operation = qe.UpdateOperation.upsert_points([qe.Point(p.id, _vectors(p, self._vector), p.payload)
+                                                      for p in points])
         with self._using():
             self._apply(operation)
             self._unindexed += len(points)
@@ -179,11 +210,22 @@ class EdgeShardStore:
 
     def query(self, vector: np.ndarray, limit: int, conditions: Sequence[Condition],
               with_vectors: bool) -> list[IndexHit]:
-        request = qe.QueryRequest(limit=limit, query=qe.Query.Nearest(as_floats(vector), using=self._vector),
-                                  filter=edge_filter(conditions), with_payload=True, with_vector=with_vectors)
+        selected = edge_filter(conditions)
+        keep = self._vector if with_vectors else None
+        requests = [qe.QueryRequest(limit=limit, query=qe.Query.Nearest(as_floats(vector), using=self._vector),
+                                    filter=selected, with_payload=True, with_vector=with_vectors),
+                    self._images_request(vector, limit, selected, keep)]
         with self._using():
-            found = self._edge.query(request)
-        return [point_hit(p, p.score, self._vector if with_vectors else None) for p in found]
+            main, images = self._edge.query_batch(qe.QueryBatchRequest(requests))
+        return by_closest_image([point_hit(p, p.score, keep) for p in main],
+                                [images_hit(p, vector, keep) for p in images], limit)
+
+    def _images_request(self, vector: np.ndarray, limit: int, selected: qe.Filter | None,
+                        keep: str | None) -> qe.QueryRequest:
+        """The products of several images, scored by their closest (sent back with their images to say which)."""
+        sent_back = [IMAGES_VECTOR, *([keep] if keep else [])]
+        return qe.QueryRequest(limit=limit, query=qe.Query.Nearest([as_floats(vector)], using=IMAGES_VECTOR),
+                               filter=selected, with_payload=True, with_vector=sent_back)
 
     def hybrid(self, query: HybridQuery, conditions: Sequence[Condition],
                corpus: Sequence[Condition]) -> HybridHits:
@@ -191,13 +233,14 @@ class EdgeShardStore:
         nearest = qe.Query.Nearest(as_floats(query.vector), using=self._vector)
         keep = self._vector if query.with_vectors else None
         requests = [qe.QueryRequest(limit=query.limit, query=nearest, filter=selected, with_payload=True,
-                                    with_vector=query.with_vectors)]
+                                    with_vector=query.with_vectors),
+                    self._images_request(query.vector, query.limit, selected, keep)]
         if query.words:
             idf = qe.SearchParams(idf=qe.IdfParams(corpus=edge_filter(corpus))) if corpus else None
             requests.append(qe.QueryRequest(limit=query.words_wanted, query=qe.Query.Nearest(_sparse(query.words),
                                                                                     using=WORDS_VECTOR),
                                             filter=selected, params=idf, with_payload=True,
-                                            with_vector=[WORDS_VECTOR, self._vector]))
+                                            with_vector=[WORDS_VECTOR, self._vector, IMAGES_VECTOR]))
         if query.identifier:
             identified = edge_filter([*conditions, Condition(IDENTIFIERS_KEY, "eq", query.identifier)])
             requests.append(qe.QueryRequest(limit=_EXACT_LIMIT, query=nearest, filter=identified, with_payload=True,
@@ -205,13 +248,21 @@ class EdgeShardStore:
         with self._using():
             found = iter(self._edge.query_batch(qe.QueryBatchRequest(requests)))
             tokens = query.words.indices if query.words else ()
-            pictures = list(next(found))
+            main_leg, images_leg = list(next(found)), list(next(found))
+            best = closest_by_point([(p, point_hit(p, p.score, keep)) for p in main_leg],
+                                    [(p, images_hit(p, query.vector, keep)) for p in images_leg])
+            pictures = [*main_leg, *images_leg]
             by_words = list(next(found)) if query.words else []
             exact = list(next(found)) if query.identifier else []
-        # The words leg's cosines from the vectors it brought back (a few): no second search by id.
+        # Found by their words alone: scored by their closest image, from the vectors they brought back (no second
+        # search by id).
         target = unit_query(query.vector)
-        return HybridHits([point_hit(p, p.score, keep) for p in pictures],
-                          [words_hit(p, cosine_to(p, self._vector, target), keep, WORDS_VECTOR, tokens)
+        for point in by_words:
+            if str(point.id) not in best:
+                best |= closest_by_point([(point, point_hit(point, cosine_to(point, self._vector, target)))],
+                                         [(point, images_hit(point, target, None))])
+        return HybridHits(by_closest_image([best[str(p.id)] for p in pictures], [], query.limit),
+                          [words_hit(p, best[str(p.id)].score, keep, WORDS_VECTOR, tokens, best[str(p.id)])
                            for p in by_words],
                           [point_hit(p, p.score, keep) for p in exact])
 
@@ -240,12 +291,19 @@ class EdgeShardStore:
 
     def neighbours(self, vectors: Sequence[np.ndarray], min_score: float, limit: int,
                    conditions: Sequence[Condition]) -> list[list[IndexHit]]:
-        batch = qe.QueryBatchRequest([qe.QueryRequest(
-            limit=limit, query=qe.Query.Nearest(as_floats(v), using=self._vector), filter=edge_filter(conditions),
-            with_payload=["product_id"], score_threshold=min_score) for v in vectors])
+        selected = edge_filter(conditions)
+        requests = []
+        for vector in vectors:  # each against the main images and against every image of the products of several
+            requests += [qe.QueryRequest(limit=limit, query=qe.Query.Nearest(as_floats(vector), using=self._vector),
+                                         filter=selected, with_payload=NAMED_IMAGES_PAYLOAD, score_threshold=min_score),
+                         qe.QueryRequest(limit=limit, query=qe.Query.Nearest([as_floats(vector)], using=IMAGES_VECTOR),
+                                         filter=selected, with_payload=NAMED_IMAGES_PAYLOAD,
+                                         with_vector=[IMAGES_VECTOR], score_threshold=min_score)]
         with self._using():
-            found = self._edge.query_batch(batch)
-        return [[point_hit(p, p.score) for p in hits] for hits in found]
+            found = self._edge.query_batch(qe.QueryBatchRequest(requests))
+        return [by_closest_image([point_hit(p, p.score) for p in found[2 * i]],
+                                 [images_hit(p, vector, None) for p in found[2 * i + 1]], limit)
+                for i, vector in enumerate(vectors)]
 
     def retrieve(self, point_ids: Sequence[str], conditions: Sequence[Condition]) -> list[IndexPoint]:
         request = qe.ScrollRequest(limit=len(point_ids), filter=edge_filter(conditions, point_ids), with_payload=True,
@@ -258,7 +316,7 @@ class EdgeShardStore:
                full_payload: bool) -> ScrollPage:
         request = qe.ScrollRequest(offset=cast("qe.PointId | None", offset), limit=limit,
                                    filter=edge_filter(conditions),
-                                   with_payload=True if full_payload else ["product_id"], with_vector=True)
+                                   with_payload=True if full_payload else NAMED_IMAGES_PAYLOAD, with_vector=True)
         with self._using():
             found, after = self._edge.scroll(request)
         return ScrollPage([self._point(record) for record in found], after)
@@ -315,7 +373,7 @@ class EdgeShardStore:
 
     def _point(self, record: qe.Record) -> IndexPoint:
         payload = point_payload(record)
-        return IndexPoint(payload["product_id"], point_vector(record, self._vector), payload)
+        return IndexPoint(payload["product_id"], point_vector(record, self._vector), payload, stored_images(record))
 
     def _build_if_due(self) -> None:
         if self._unindexed >= self._builds.threshold and not self._building:

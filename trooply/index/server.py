@@ -41,6 +41,15 @@ from trooply.index.base import (
     unit_query,
     words_hit,
 )
+from trooply.index.images import (
+    IMAGES_VECTOR,
+    NAMED_IMAGES_PAYLOAD,
+    by_closest_image,
+    closest_by_point,
+    images_hit,
+    images_to_store,
+    stored_images,
+)
 from trooply.index.server_filters import PAYLOAD_INDEXES, TENANT_INDEX, server_filter
 from trooply.index.tiers import TENANT_KEY, StorePoint, StoreRetired, TieredIndex
 from trooply.index.words import IDENTIFIERS_KEY, WORDS_VECTOR, Words
@@ -81,10 +90,16 @@ class CollectionStore:
             return
         with self._retired_when_missing():
             self.client.upsert(self.name, points=[
-                models.PointStruct(id=p.id, vector={self._vector: as_floats(p.vector),
-                                                    **({WORDS_VECTOR: _sparse(p.words)} if self._words else {})},
-                                   payload=p.payload)
-                for p in points])
+                models.PointStruct(id=p.id, vector=self._vectors(p), payload=p.payload) for p in points])
+
+    def _vectors(self, point: StorePoint) -> dict[str, Any]:
+        vectors: dict[str, Any] = {self._vector: as_floats(point.vector)}
+        if self._words:  # else an older collection the server could not give a words vector
+            vectors[WORDS_VECTOR] = _sparse(point.words)
+        images = images_to_store(point.images)
+        if images is not None:
+            vectors[IMAGES_VECTOR] = images
+        return vectors
 
     def set_payload(self, point_id: str, payload: dict[str, Any], replace: bool, scope: Sequence[Condition]) -> None:
         # By filter, so that a product not (or no longer) in the index is left alone instead of failing.
@@ -102,11 +117,22 @@ class CollectionStore:
 
     def query(self, vector: np.ndarray, limit: int, conditions: Sequence[Condition],
               with_vectors: bool) -> list[IndexHit]:
+        selected = server_filter(conditions)
+        keep = self._vector if with_vectors else None
+        requests = [models.QueryRequest(query=as_floats(vector), using=self._vector, limit=limit, filter=selected,
+                                        with_payload=True, with_vector=with_vectors),
+                    self._images_request(vector, limit, selected, keep)]
         with self._retired_when_missing():
-            found = self.client.query_points(
-                self.name, query=as_floats(vector), using=self._vector, limit=limit,
-                query_filter=server_filter(conditions), with_payload=True, with_vectors=with_vectors).points
-        return [point_hit(p, p.score, self._vector if with_vectors else None) for p in found]
+            main, images = [r.points for r in self.client.query_batch_points(self.name, requests=requests)]
+        return by_closest_image([point_hit(p, p.score, keep) for p in main],
+                                [images_hit(p, vector, keep) for p in images], limit)
+
+    @staticmethod
+    def _images_request(vector: np.ndarray, limit: int, selected: models.Filter | None,
+                        keep: str | None) -> models.QueryRequest:
+        """The products of several images, scored by their closest (sent back with their images to say which)."""
+        return models.QueryRequest(query=[as_floats(vector)], using=IMAGES_VECTOR, limit=limit, filter=selected,
+                                   with_payload=True, with_vector=[IMAGES_VECTOR, *([keep] if keep else [])])
 
     def hybrid(self, query: HybridQuery, conditions: Sequence[Condition],
                corpus: Sequence[Condition]) -> HybridHits:
@@ -114,14 +140,16 @@ class CollectionStore:
         vector = as_floats(query.vector)
         keep = self._vector if query.with_vectors else None
         requests = [models.QueryRequest(query=vector, using=self._vector, limit=query.limit, filter=selected,
-                                        with_payload=True, with_vector=query.with_vectors)]
+                                        with_payload=True, with_vector=query.with_vectors),
+                    self._images_request(query.vector, query.limit, selected, keep)]
         searched_words = query.words if self._words else None
         if searched_words:
             idf = (models.SearchParams(idf=models.IdfCorpusParams(corpus=cast(models.Filter, server_filter(corpus))))
                    if corpus else None)
             requests.append(models.QueryRequest(query=_sparse(searched_words), using=WORDS_VECTOR,
                                                 limit=query.words_wanted, filter=selected, params=idf,
-                                                with_payload=True, with_vector=[WORDS_VECTOR, self._vector]))
+                                                with_payload=True,
+                                                with_vector=[WORDS_VECTOR, self._vector, IMAGES_VECTOR]))
         if query.identifier:
             requests.append(models.QueryRequest(
                 query=vector, using=self._vector, limit=_EXACT_LIMIT, with_payload=True, with_vector=query.with_vectors,
@@ -130,13 +158,21 @@ class CollectionStore:
             found = iter([response.points for response in self.client.query_batch_points(self.name,
                                                                                          requests=requests)])
             tokens = searched_words.indices if searched_words else ()
-            pictures = next(found)
+            main_leg, images_leg = next(found), next(found)
+            best = closest_by_point([(p, point_hit(p, p.score, keep)) for p in main_leg],
+                                    [(p, images_hit(p, query.vector, keep)) for p in images_leg])
+            pictures = [*main_leg, *images_leg]
             by_words = next(found) if searched_words else []
             exact = next(found) if query.identifier else []
-        # The words leg's cosines from the vectors it brought back (a few): no second search by id.
+        # Found by their words alone: scored by their closest image, from the vectors they brought back (no second
+        # search by id).
         target = unit_query(query.vector)
-        return HybridHits([point_hit(p, p.score, keep) for p in pictures],
-                          [words_hit(p, cosine_to(p, self._vector, target), keep, WORDS_VECTOR, tokens)
+        for point in by_words:
+            if str(point.id) not in best:
+                best |= closest_by_point([(point, point_hit(point, cosine_to(point, self._vector, target)))],
+                                         [(point, images_hit(point, target, None))])
+        return HybridHits(by_closest_image([best[str(p.id)] for p in pictures], [], query.limit),
+                          [words_hit(p, best[str(p.id)].score, keep, WORDS_VECTOR, tokens, best[str(p.id)])
                            for p in by_words],
                           [point_hit(p, p.score, keep) for p in exact])
 
@@ -173,17 +209,26 @@ class CollectionStore:
 
     def neighbours(self, vectors: Sequence[np.ndarray], min_score: float, limit: int,
                    conditions: Sequence[Condition]) -> list[list[IndexHit]]:
+        selected = server_filter(conditions)
+        requests = []
+        for vector in vectors:  # each against the main images and against every image of the products of several
+            requests += [models.QueryRequest(query=as_floats(vector), using=self._vector, limit=limit,
+                                             score_threshold=min_score, filter=selected,
+                                             with_payload=NAMED_IMAGES_PAYLOAD),
+                         models.QueryRequest(query=[as_floats(vector)], using=IMAGES_VECTOR, limit=limit,
+                                             score_threshold=min_score, filter=selected,
+                                             with_payload=NAMED_IMAGES_PAYLOAD, with_vector=[IMAGES_VECTOR])]
         with self._retired_when_missing():
-            found = self.client.query_batch_points(self.name, requests=[models.QueryRequest(
-                query=as_floats(v), using=self._vector, limit=limit, score_threshold=min_score,
-                filter=server_filter(conditions), with_payload=["product_id"]) for v in vectors])
-        return [[point_hit(p, p.score) for p in response.points] for response in found]
+            found = [response.points for response in self.client.query_batch_points(self.name, requests=requests)]
+        return [by_closest_image([point_hit(p, p.score) for p in found[2 * i]],
+                                 [images_hit(p, vector, None) for p in found[2 * i + 1]], limit)
+                for i, vector in enumerate(vectors)]
 
     def retrieve(self, point_ids: Sequence[str], conditions: Sequence[Condition]) -> list[IndexPoint]:
         with self._retired_when_missing():
             found, _ = self.client.scroll(self.name, limit=len(point_ids),
                                           scroll_filter=server_filter(conditions, point_ids), with_payload=True,
-                                          with_vectors=[self._vector])
+                                          with_vectors=[self._vector, IMAGES_VECTOR])
         return [self._point(record) for record in found]
 
     def scroll(self, limit: int, offset: object | None, conditions: Sequence[Condition],
@@ -192,8 +237,8 @@ class CollectionStore:
             found, after = self.client.scroll(self.name, limit=limit,
                                               offset=cast("models.ExtendedPointId | None", offset),
                                               scroll_filter=server_filter(conditions),
-                                              with_payload=True if full_payload else ["product_id"],
-                                              with_vectors=[self._vector])
+                                              with_payload=True if full_payload else NAMED_IMAGES_PAYLOAD,
+                                              with_vectors=[self._vector, IMAGES_VECTOR])
         return ScrollPage([self._point(record) for record in found], after)
 
     def count(self, conditions: Sequence[Condition]) -> int:
@@ -217,7 +262,7 @@ class CollectionStore:
 
     def _point(self, record: models.Record) -> IndexPoint:
         payload = point_payload(record)
-        return IndexPoint(payload["product_id"], point_vector(record, self._vector), payload)
+        return IndexPoint(payload["product_id"], point_vector(record, self._vector), payload, stored_images(record))
 
 
 class QdrantServerIndex(TieredIndex):
@@ -349,7 +394,8 @@ class QdrantServerIndex(TieredIndex):
         if not self.client.collection_exists(name):
             try:
                 self.client.create_collection(name, vectors_config={
-                    self.space.name: models.VectorParams(size=self.space.size, distance=models.Distance.COSINE)},
+                    self.space.name: models.VectorParams(size=self.space.size, distance=models.Distance.COSINE),
+                    IMAGES_VECTOR: _images_params(self.space)},
                     sparse_vectors_config={WORDS_VECTOR: _WORDS_CONFIG},
                     shard_number=self.layout.shard_number, replication_factor=self.layout.replication_factor,
                     write_consistency_factor=self.layout.write_consistency_factor)
@@ -368,8 +414,22 @@ class QdrantServerIndex(TieredIndex):
             stored = _stored_space(self.client, name, self.space.name)
             self.space.check_matches(stored, where)
             self._give_words(name, stored.name, where, tenant_id)
+            self._give_images(name)
             self._checked[name] = stored.name
         return self._checked[name]
+
+    def _give_images(self, name: str) -> None:
+        """A collection built before several images gets their multivector (its products have one image each)."""
+        if IMAGES_VECTOR in cast(dict[str, Any], self.client.get_collection(name).config.params.vectors):
+            return
+        try:
+            params = _images_params(self.space)
+            self.client.create_vector_name(name, IMAGES_VECTOR, models.DenseVectorNameConfig(
+                dense=models.DenseVectorConfig(size=params.size, distance=params.distance,
+                                               multivector_config=params.multivector_config)))
+        except Exception:
+            if IMAGES_VECTOR not in cast(dict[str, Any], self.client.get_collection(name).config.params.vectors):
+                raise  # else another process added it first
 
     def _store(self, name: str, vector_name: str) -> CollectionStore:
         return CollectionStore(self.client, name, vector_name, self._forget, words=name not in self._wordless)
@@ -397,6 +457,11 @@ class QdrantServerIndex(TieredIndex):
 _WITHOUT_WORDS = models.Filter(must_not=[models.HasVectorCondition(has_vector=WORDS_VECTOR)])
 
 
+def _images_params(space: VectorSpace) -> models.VectorParams:
+    maxsim = models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM)
+    return models.VectorParams(size=space.size, distance=models.Distance.COSINE, multivector_config=maxsim)
+
+
 def _sparse(words: Words) -> models.SparseVector:
     return models.SparseVector(indices=list(words.indices), values=list(words.values))
 
@@ -413,5 +478,5 @@ def _stored_space(client: QdrantClient, name: str, expected: str) -> VectorSpace
     vectors = client.get_collection(name).config.params.vectors
     # Dense vectors, one or named: every collection this index creates has them.
     named = vectors if isinstance(vectors, dict) else {"": cast(models.VectorParams, vectors)}
-    stored = expected if expected in named else next(iter(named))
+    stored = expected if expected in named else next(n for n in named if n != IMAGES_VECTOR)
     return VectorSpace(stored, named[stored].size)

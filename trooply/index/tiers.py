@@ -33,7 +33,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
@@ -84,6 +84,7 @@ class StorePoint:
     vector: np.ndarray
     payload: dict[str, Any]
     words: Words = Words()  # the lexical vector, derived from the payload (see `words`)
+    images: np.ndarray | None = None  # every image's vector, for a product of several (see `images`)
 
 
 class PointStore(Protocol):
@@ -150,11 +151,11 @@ class TenantView:
 
     def upsert(self, points: Sequence[IndexPoint], version: str) -> None:
         self.write_stamped([IndexPoint(p.product_id, p.vector, {**p.payload, "product_id": p.product_id,
-                                                                VERSION_KEY: version}) for p in points])
+                                                                VERSION_KEY: version}, p.images) for p in points])
 
     def write_stamped(self, points: Sequence[IndexPoint]) -> None:
         """Writes points read with their stamps from another store (a copy keeps their versions)."""
-        self.store.upsert([self._stored(p.product_id, p.vector, p.payload) for p in points])
+        self.store.upsert([self._stored(p) for p in points])
 
     def set_payload(self, product_id: str, payload: dict[str, Any], replace: bool, version: str) -> None:
         stamped = self._tagged({**payload, "product_id": product_id, VERSION_KEY: version})
@@ -187,7 +188,7 @@ class TenantView:
     def query(self, vector: np.ndarray, limit: int, conditions: Sequence[Condition],
               with_vectors: bool) -> list[IndexHit]:
         hits = self.store.query(vector, limit, [*self._scope, *conditions], with_vectors)
-        return [IndexHit(h.product_id, h.score, public_payload(h.payload), h.vector) for h in hits]
+        return [_public_hit(h) for h in hits]
 
     def hybrid(self, query: HybridQuery) -> HybridHits:
         found = self.store.hybrid(query, [*self._scope, *query.conditions], self._scope)
@@ -238,9 +239,10 @@ class TenantView:
             untagged[LANGUAGE_KEY] = self.language
         return {**untagged, TENANT_KEY: self.tenant_id} if self.shared else untagged
 
-    def _stored(self, product_id: str, vector: np.ndarray, payload: dict[str, Any]) -> StorePoint:
-        tagged = self._tagged(payload)
-        return StorePoint(self._id(product_id), vector, tagged, document_words(tagged, self.language))
+    def _stored(self, point: IndexPoint) -> StorePoint:
+        tagged = self._tagged(point.payload)
+        return StorePoint(self._id(point.product_id), point.vector, tagged, document_words(tagged, self.language),
+                          point.images)
 
 
 def _store_unavailable(tenant_id: str) -> ServiceUnavailable:
@@ -249,7 +251,7 @@ def _store_unavailable(tenant_id: str) -> ServiceUnavailable:
 
 
 def _public(point: IndexPoint) -> IndexPoint:
-    return IndexPoint(point.product_id, point.vector, public_payload(point.payload))
+    return replace(point, payload=public_payload(point.payload))
 
 
 def _public_hit(hit: IndexHit) -> IndexHit:

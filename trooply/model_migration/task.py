@@ -12,11 +12,13 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from sqlalchemy.orm import Session
 
 from trooply.batching import INGEST
+from trooply.catalog.gallery import GALLERY_KEY
 from trooply.catalog.models import ProductRecord
 from trooply.catalog.repository import CatalogRepository
 from trooply.config import Settings
@@ -39,6 +41,9 @@ class EncodedPage:
     urls: dict[str, str]  # the image each product's vector (or error) comes from
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
     errors: dict[str, TrooplyError] = field(default_factory=dict)
+    # A product of several images: the URLs of the rows its active index holds (main first), and their vectors.
+    galleries: dict[str, list[str]] = field(default_factory=dict)
+    images: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class TenantReencoder:
@@ -81,7 +86,7 @@ class TenantReencoder:
             if not products:
                 self._finish(tenant_id)
                 return True
-            encoded = self._encode(products, encoder)
+            encoded = self._encode(tenant_id, state, products, encoder)
             if self._stopping:
                 return False  # the page was cut short: done again at the next start, not recorded as failures
             with self.db.session() as session:
@@ -110,7 +115,7 @@ class TenantReencoder:
                 repo.clear_failures(sorted(set(failed) - repo.existing(failed)))
             if not failed:
                 return
-            encoded = self._encode(products, encoder)
+            encoded = self._encode(tenant_id, state, products, encoder)
             if self._stopping:
                 return
             with self.db.session() as session:
@@ -127,21 +132,36 @@ class TenantReencoder:
                 progress.done = max(0, progress.total - repo.failure_count())
                 progress.status = DONE
 
-    def _encode(self, products: Sequence[ProductRecord], encoder: ClipEncoder) -> EncodedPage:
+    def _encode(self, tenant_id: str, state: ModelSnapshot, products: Sequence[ProductRecord],
+                encoder: ClipEncoder) -> EncodedPage:
+        """Every image a product has in the active index, in its rows' order; an image that cannot be fetched now
+        fails the product's re-encode (recorded, and tried again by the next run)."""
         page = EncodedPage({p.id: p.image_url for p in products})
-        futures = {p.id: self._pool.submit(self._decode, p.image_url) for p in products}
-        images = {}
-        for pid, future in futures.items():
+        active = self._indexes().index_of(state.active.space)
+        stored = {point.product_id: point.payload.get(GALLERY_KEY) for point in
+                  active.retrieve(tenant_id, [p.id for p in products])} if products else {}
+        page.galleries = {pid: [entry["url"] for entry in gallery] for pid, gallery in stored.items() if gallery}
+        wanted = {p.id: page.galleries.get(p.id) or [p.image_url] for p in products}
+        futures = {(pid, row): self._pool.submit(self._decode, url)
+                   for pid, urls in wanted.items() for row, url in enumerate(urls)}
+        images: dict[tuple[str, int], DecodedImage] = {}
+        for (pid, row), future in futures.items():
             try:
-                images[pid] = future.result()
+                images[pid, row] = future.result()
             except TrooplyError as error:
                 page.errors[pid] = error
             except Exception as error:  # one product's bug fails that product alone
                 log.exception("re-encoding product %r failed unexpectedly", pid)
                 page.errors[pid] = TrooplyError(f"unexpected error ({type(error).__name__})", code="internal_error")
-        if images:
-            vectors = encoder.encode_images([image.image for image in images.values()], priority=INGEST)
-            page.vectors = dict(zip(images, vectors, strict=True))
+        complete = {key: image for key, image in images.items() if key[0] not in page.errors}
+        if complete:
+            vectors = dict(zip(complete, encoder.encode_images([image.image for image in complete.values()],
+                                                               priority=INGEST), strict=True))
+            for pid, urls in wanted.items():
+                if pid not in page.errors:
+                    page.vectors[pid] = vectors[pid, 0]
+                    if len(urls) > 1:
+                        page.images[pid] = np.stack([vectors[pid, row] for row in range(len(urls))])
         return page
 
     def _decode(self, url: str) -> DecodedImage:
@@ -176,10 +196,19 @@ class TenantReencoder:
         indexes = self._indexes()
         stored = {p.product_id: p.payload for p in indexes.index_of(state.active.space).retrieve(tenant_id, encoded)}
         assert state.target is not None
-        points = [IndexPoint(pid, page.vectors[pid], stored[pid]) for pid in encoded if pid in stored]
+        # A product whose images changed meanwhile is tried again by the next run.
+        moved = {pid for pid in encoded if pid in stored and _gallery_urls(stored[pid]) != page.galleries.get(pid, [])}
+        points = [IndexPoint(pid, page.vectors[pid], stored[pid], page.images.get(pid)) for pid in encoded
+                  if pid in stored and pid not in moved]
         indexes.for_writes(state.target.space).upsert(tenant_id, points)
         repo.clear_failures(still)
         for pid in still:
             if pid in page.errors:
                 repo.record_failure(pid, page.errors[pid].code, page.errors[pid].message)
+            elif pid in moved:
+                repo.record_failure(pid, "images_changed", "the product's images changed during its re-encode")
         return len(points)
+
+
+def _gallery_urls(payload: dict[str, Any]) -> list[str]:
+    return [entry["url"] for entry in payload.get(GALLERY_KEY) or ()]

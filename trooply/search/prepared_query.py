@@ -55,6 +55,8 @@ class PreparedQuery:
     keyword_weight: float | None = None  # the request's share of words (None: the profile's, times `text_share`)
     text_share: float = 1.0  # fusion: how much of the query the text is (1 - image_weight)
     text: str | None = None  # what the shopper typed or said, for analytics (never an image)
+    # similar: the product's other images; a candidate is scored by its best match to any of them
+    more_vectors: tuple[np.ndarray, ...] = ()
 
 
 def fused_look(picture: Image.Image, text: str, image_weight: float) -> QueryLook:

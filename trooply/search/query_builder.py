@@ -52,15 +52,16 @@ class QueryBuilder:
         return lexicon(self.languages(context.tenant_id))
 
     def similar(self, context: SearchContext, product_id: str) -> PreparedQuery:
-        """More like a catalogue product: its stored vector, colour and shape; no fetch, no encode."""
+        """More like a catalogue product: its stored vectors (every image), colour and shape; no fetch, no encode."""
         stored = self._index().retrieve(context.tenant_id, [product_id])
         if not stored:
             raise self._not_searchable(context.tenant_id, product_id)
         product = stored[0]
         family = product.payload.get("family")
         known = FamilyGuess(family, product.payload.get("family_confidence", 1.0), "product") if family else None
+        others = tuple(product.images[1:]) if product.images is not None else ()
         return PreparedQuery("similar", product.vector, QueryLook.of_product(product.payload), context.conditions,
-                             known, exclude=product_id)
+                             known, exclude=product_id, more_vectors=others)
 
     def image(self, context: SearchContext, image: QueryImage, detect: bool,
               detect_class: int | None) -> tuple[PreparedQuery, Detection | None]:

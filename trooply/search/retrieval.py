@@ -2,11 +2,13 @@
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from trooply.analytics.counting import normalise_query
+from trooply.catalog.gallery import matched_image
 from trooply.db import utcnow
 from trooply.index.base import HybridQuery, IndexHit, VectorIndex
+from trooply.index.images import by_closest_image
 from trooply.index.words import lexicon
 from trooply.observability import INDEX_QUERY_SECONDS, SEARCH_SECONDS, timed
 from trooply.ranking.engine import MerchandisingRule, QuerySignals, Ranking, rank
@@ -20,7 +22,7 @@ from trooply.search.log_writer import SearchLogWriter
 from trooply.search.models import SearchLog
 from trooply.search.page import PageEntry, diversified, grouped
 from trooply.search.prepared_query import PreparedQuery
-from trooply.search.schemas import MatchBreakdown, SearchEnvelope, SearchHit
+from trooply.search.schemas import MatchBreakdown, MatchedImage, SearchEnvelope, SearchHit
 
 TEXT_MODES = ("text", "voice")
 NO_SEARCHABLE_WORDS = "no_searchable_words"
@@ -87,6 +89,7 @@ class Retriever:
         most = max(pool, self.max_candidates)
         while True:
             hits, exhausted, pinned = self._candidates(context, query, signals, pool)
+            hits = [_signals_of_matched_image(hit) for hit in hits]
             ranking = rank([h for h in hits if h.product_id != query.exclude], signals, profile, rules, pinned)
             page = grouped([c for c in ranking.ranked if c.score >= options.threshold], options.group_by,
                            options.group_size)
@@ -101,8 +104,10 @@ class Retriever:
         with_vectors = context.options.diversity > 0
         if not signals.matches_words or query.words is None:
             with timed(INDEX_QUERY_SECONDS):
-                hits = self._index().query(context.tenant_id, query.vector, pool, query.conditions, with_vectors)
-            return hits, len(hits) < pool, frozenset()
+                by_vector = [self._index().query(context.tenant_id, vector, pool, query.conditions, with_vectors)
+                             for vector in (query.vector, *query.more_vectors)]
+            return by_closest_image(by_vector[0], [hit for leg in by_vector[1:] for hit in leg], pool), \
+                all(len(leg) < pool for leg in by_vector), frozenset()
         weight = signals.keyword_weight
         words_limit = words_candidates(pool, weight)
         request = HybridQuery(query.vector, pool, query.words.vector, query.words.identifier, query.conditions,
@@ -128,10 +133,19 @@ def _keyword_weight(query: PreparedQuery, profile: ScoringProfile) -> tuple[floa
     return round(profile.keyword_weight * query.text_share, 4), None
 
 
+def _signals_of_matched_image(hit: IndexHit) -> IndexHit:
+    """Ranking reads the colour and aspect of the image that matched, not always the main one's."""
+    if hit.image_position == 0:
+        return hit
+    return replace(hit, payload={**hit.payload, "image": matched_image(hit.payload, hit.image_position)["image"]})
+
+
 def _result(entry: PageEntry, query: QuerySignals, mode: str, explain_it: bool) -> SearchHit:
     candidate = entry.candidate
+    matched = matched_image(candidate.hit.payload, candidate.hit.image_position)
     hit = SearchHit(id=candidate.hit.product_id, similarity_score=candidate.score,
-                    metadata=candidate.hit.payload.get("metadata", {}), group=entry.group)
+                    metadata=candidate.hit.payload.get("metadata", {}), group=entry.group,
+                    matched_image=MatchedImage(url=matched["url"], position=matched["position"]))
     if explain_it:
         # Which words matched, and where, only for the page shown: ranking needed their BM25 score alone.
         words = (lexicon(query.words.language).match(query.words, candidate.hit.payload)

@@ -93,12 +93,20 @@ class MatchBreakdown(BaseModel):
         "text, voice and fusion queries weighing words: the query's words found in this product, as typed"))
 
 
+class MatchedImage(BaseModel):
+    url: str | None = Field(description="the product's image the query matched best")
+    position: int = Field(description="its place in the product's images (0: the main image)")
+
+
 class SearchHit(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
     id: str
     similarity_score: float
     metadata: dict[str, Any]
+    matched_image: MatchedImage | None = Field(None, description=(
+        "which of the product's images scored it (its closest to the query); colour and aspect signals are that "
+        "image's"))
     match_breakdown: MatchBreakdown | None = Field(None, alias="_match_breakdown")
     explanation: str | None = None
     group: Any = Field(None, description="with group_by: this result's value of that field (null: it has none)")

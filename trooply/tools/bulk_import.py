@@ -46,7 +46,8 @@ class LocalCatalog:
     """This installation's catalogue. Embedded (no Redis), this process also ingests, as `trooply serve` would:
     it loads the model and opens the index, so it cannot run beside a `serve` on the same data directory."""
 
-    def __init__(self, settings: Settings, tenant_id: str, skip_unchanged: bool) -> None:
+    def __init__(self, settings: Settings, tenant_id: str, skip_unchanged: bool, fmt: str | None = None) -> None:
+        """`fmt`: the file's format (a feed's items keep the first images their plan allows)."""
         from trooply.container import Container
 
         self.container = Container(settings)
@@ -62,7 +63,7 @@ class LocalCatalog:
             if error.code == "data_dir_locked":
                 error.message += "; import through the running server instead: --url URL --key SECRET_KEY"
             raise
-        self.send = catalog_sender(self.container.catalog, tenant_id, skip_unchanged)
+        self.send = catalog_sender(self.container.catalog, tenant_id, skip_unchanged, fmt)
 
     def job(self, job_id: str) -> dict[str, Any]:
         return self.container.catalog.job(self.tenant_id, job_id)

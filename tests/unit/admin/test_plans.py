@@ -8,9 +8,11 @@ from trooply.config import Settings, UnknownPlan
 
 def test_the_default_plans():
     settings = Settings()
-    assert settings.plan("free").model_dump() == {"max_products": 1000, "monthly_item_calls": 1000, "rate_limit": 20}
+    assert settings.plan("free").model_dump() == {"max_products": 1000, "monthly_item_calls": 1000, "rate_limit": 20,
+                                                  "max_images_per_product": 3}
     assert settings.plan("pro").model_dump() == {"max_products": None, "monthly_item_calls": 100_000,
-                                                 "rate_limit": 200}
+                                                 "rate_limit": 200, "max_images_per_product": 10}
+    assert (settings.images_per_product("free"), settings.images_per_product("pro")) == (3, 10)
 
 
 def test_plans_come_from_the_environment_as_json(monkeypatch):
@@ -18,8 +20,11 @@ def test_plans_come_from_the_environment_as_json(monkeypatch):
                                         ' "enterprise": {"rate_limit": 0}}')
     monkeypatch.setenv("TROOPLY_FREE_PLAN_MONTHLY_ITEM_CALLS", "50")
     settings = Settings()
-    assert settings.plan("free").model_dump() == {"max_products": 10, "monthly_item_calls": 50, "rate_limit": 5}
+    assert settings.plan("free").model_dump() == {"max_products": 10, "monthly_item_calls": 50, "rate_limit": 5,
+                                                  "max_images_per_product": None}
     assert settings.plan("enterprise").max_products is None
+    # A plan without an image cap has TROOPLY_MAX_IMAGES_PER_PRODUCT's.
+    assert settings.images_per_product("enterprise") == settings.ingest.max_images_per_product == 10
     with pytest.raises(UnknownPlan) as refused:
         settings.plan("pro")
     assert refused.value.code == "unknown_plan" and refused.value.status == 422

@@ -74,7 +74,8 @@ def test_a_higher_threshold_splits_off_the_edited_copy(index: VectorIndex) -> No
 
 
 def test_group_pairs_orders_by_size_then_similarity_then_id() -> None:
-    groups = group_pairs({("a", "b"): 0.98, ("c", "d"): 0.99, ("e", "f"): 0.97, ("f", "g"): 0.975})
+    similarities = {("a", "b"): 0.98, ("c", "d"): 0.99, ("e", "f"): 0.97, ("f", "g"): 0.975}
+    groups = group_pairs({pair: DuplicatePair(*pair, similarity) for pair, similarity in similarities.items()})
     assert [g.products for g in groups] == [["e", "f", "g"], ["c", "d"], ["a", "b"]]
     assert groups[0].pairs == [DuplicatePair("f", "g", 0.975), DuplicatePair("e", "f", 0.97)]
     assert groups[0].max_similarity == 0.975
@@ -124,3 +125,30 @@ def test_a_scan_is_sent_once_resumed_while_unfinished_and_idempotent(tmp_path: P
     finally:
         index.close()
         db.close()
+
+
+def product_of_images(product_id: str, *vectors: np.ndarray) -> IndexPoint:
+    """As ingest stores a product of several images: every image's vector, and the gallery naming them."""
+    gallery = [{"url": f"https://cdn.example.com/{product_id}-{row}.jpg", "position": row}
+               for row in range(len(vectors))]
+    return IndexPoint(product_id, vectors[0], {"metadata": {"image_url": gallery[0]["url"]}, "gallery": gallery},
+                      np.stack(vectors) if len(vectors) > 1 else None)
+
+
+def test_two_products_sharing_one_near_identical_image_are_a_pair_naming_those_images(index: VectorIndex) -> None:
+    rng = np.random.default_rng(3)
+    views = rng.standard_normal((6, SPACE.size)).astype(np.float32)
+    views /= np.linalg.norm(views, axis=1, keepdims=True)
+    index.upsert("t1", [product_of_images("shoe", views[0], views[1], views[2]),
+                        product_of_images("boot", views[3], views[1]),  # boot's side view is the shoe's
+                        product_of_images("lamp", views[4]), product_of_images("vase", views[5], views[4])])
+    report = find_duplicates(index, "t1", 0.97, max_neighbours=10, batch_size=8)
+    assert sorted(g.products for g in report.groups) == [["boot", "shoe"], ["lamp", "vase"]]
+    pairs = {(p.a, p.b): p for g in report.groups for p in g.pairs}
+    boot_shoe = pairs["boot", "shoe"]
+    assert boot_shoe.similarity == pytest.approx(1.0, abs=1e-4)
+    assert boot_shoe.a_image == {"url": "https://cdn.example.com/boot-1.jpg", "position": 1}
+    assert boot_shoe.b_image == {"url": "https://cdn.example.com/shoe-1.jpg", "position": 1}
+    lamp_vase = pairs["lamp", "vase"]  # the lamp's only image is the vase's second
+    assert (lamp_vase.a_image, lamp_vase.b_image) == ({"url": "https://cdn.example.com/lamp-0.jpg", "position": 0},
+                                                      {"url": "https://cdn.example.com/vase-1.jpg", "position": 1})

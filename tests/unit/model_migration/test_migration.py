@@ -443,8 +443,8 @@ def between_encode_and_write(migration: Migration, monkeypatch, action) -> None:
     """Runs `action` each time the task has encoded a page and before it writes it: what lands meanwhile."""
     encode = migration.reencoder._encode
 
-    def encode_then_act(products, encoder):
-        page = encode(products, encoder)
+    def encode_then_act(*args):
+        page = encode(*args)
         action()
         return page
 

@@ -69,6 +69,6 @@ async def import_file(request: Request, principal: CatalogPrincipal, catalog: Ca
         data = await upload.read()
         if not data:
             raise InvalidRequest("`file` is empty", code="empty_upload")
-        send = catalog_sender(catalog, principal.tenant_id, options.skip_unchanged)
+        send = catalog_sender(catalog, principal.tenant_id, options.skip_unchanged, fmt)
         # Parsing, validating and queueing thousands of rows is CPU and SQL work: off the event loop.
         return await run_in_threadpool(lambda: submit_rows(read_rows(decode_text(data), fmt), send))

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from trooply.catalog.csv_lines import INVALID_CSV
-from trooply.catalog.schemas import ProductIn
+from trooply.catalog.schemas import MAX_IMAGES, ProductIn
 from trooply.vision.fetch import image_url_problem
 
 MAX_DESCRIPTION = 10_000  # ProductIn's limit: a longer description is cut at a word, not refused
@@ -92,7 +92,9 @@ class ProductDraft:
                                                       f"{source}: {message}{more}", source))
         # The main image was checked as image_url; an extra one that could never be fetched is left out.
         extras = [url for url in dict.fromkeys(images[1:]) if url != main and image_url_problem(url) is None]
-        return FeedItem(line, product=product, images=[product.image_url, *extras])
+        every = [product.image_url, *extras][:MAX_IMAGES]
+        product.images = every if len(every) > 1 else None  # the plan's cap keeps the first ones (see `submit`)
+        return FeedItem(line, product=product, images=every)
 
 
 def problem_item(line: int, product_id: str | None, error: FieldError) -> FeedItem:

@@ -54,12 +54,28 @@ export async function render(root, { args, navigate }) {
       h("div", {}, h("h1", { "data-testid": "product-title" }, meta.title || product.id), h("p", {}, meta.brand ? `${meta.brand} · ${product.id}` : product.id)),
       actions),
     h("div", { class: "detail", "data-testid": "product-detail" },
-      h("div", {}, productImage(product.image_url, meta.title || product.id, "detail-image")),
+      h("div", {}, productImage(product.image_url, meta.title || product.id, "detail-image"), imageList(product)),
       h("div", { class: "stack" },
         h("section", { class: "card", "aria-labelledby": "meta-title" },
           h("div", { class: "card-head" }, h("h2", { id: "meta-title" }, "Details")),
           h("div", { class: "card-body" }, h("dl", { class: "meta" }, rows.flatMap(([label, value]) => [h("dt", {}, label), h("dd", {}, value)])))),
         rankingCard(signals))));
+}
+
+// Every image of the product with its status: indexed with the product, failed (its code), or pending.
+function imageList(product) {
+  const images = product.images?.length ? product.images : [product.image_url];
+  const failed = new Map((product.image_errors ?? []).map((e) => [e.url, e.code]));
+  return h("ol", { class: "image-list", "data-testid": "product-images", "aria-label": "Images" },
+    images.map((url, position) => {
+      const code = failed.get(url);
+      const status = code ? "failed" : product.status === "indexed" ? "indexed" : product.status;
+      return h("li", { class: "image-item", "data-testid": "product-image", "data-status": status },
+        productImage(url, position === 0 ? "Main image" : `Image ${position + 1}`, "image-thumb"),
+        h("div", { class: "small" }, position === 0 ? "Main" : `#${position + 1}`, " · ",
+          h("span", { "data-testid": "product-image-status" }, code ? `failed: ${code}` : status)),
+        h("a", { href: url, target: "_blank", rel: "noopener noreferrer", class: "mono small" }, url));
+    }));
 }
 
 function rankingCard(signals) {

@@ -337,13 +337,14 @@ function resultCard(hit, position, envelope) {
     class: "result-card", type: "button", "data-testid": "result-card", "data-product-id": hit.id,
     "aria-label": `${title}, score ${fmtScore(hit.similarity_score)}. Open Match Analysis`,
   },
-  productImage(meta.image_url, "", ""),
+  productImage(hit.matched_image?.url || meta.image_url, "", ""),
   h("div", { class: "rc-body" },
     h("div", { class: "rc-title", title }, title),
     h("div", { class: "rc-meta" }, h("span", {}, meta.price !== undefined ? fmtPrice(meta.price, meta.currency) : meta.category || "—"),
       h("span", { class: "score-pill", "data-testid": "result-score" }, fmtScore(hit.similarity_score))),
     h("div", { class: "score-bar", "aria-hidden": "true" }, h("div", { style: { width: `${Math.max(0, Math.min(1, hit.similarity_score)) * 100}%` } })),
     h("div", { class: "faint small" }, `#${position + 1} · ${hit.id}`),
+    hit.matched_image?.position ? h("div", { class: "faint small", "data-testid": "result-matched-image" }, `matched image #${hit.matched_image.position + 1}`) : null,
     envelope.group_by ? h("div", { class: "faint small", "data-testid": "result-group" }, `${envelope.group_by}: ${hit.group ?? "none"}`) : null));
   card.addEventListener("click", () => openMatchAnalysis(hit, envelope, position));
   return card;

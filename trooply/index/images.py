@@ -1,0 +1,86 @@
+"""Several images per product: how both engines store and search them.
+
+A product keeps its main image's dense vector (the space's own, as before); a product with several images also
+holds every image, main first, in the multivector `IMAGES_VECTOR`, scored with MaxSim: against a one-vector query
+that is the cosine of its closest image. A search asks both in one batched call and scores each product by its
+better leg, so a product is found once, by its closest image, and products stored before several images (or with
+one image) need no re-encode. README "Several images per product" has the measurement behind this layout.
+"""
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any, cast
+
+import numpy as np
+
+from trooply.index.base import IndexHit, ScoredStoredPoint, StoredPoint, point_hit
+
+IMAGES_VECTOR = "images"
+# What a neighbour (duplicates) or a scrolled point brings back: its id and which URL each of its images is (the
+# catalogue's payload: `metadata.image_url` for the main image, `gallery` for a product of several).
+NAMED_IMAGES_PAYLOAD = ["product_id", "metadata.image_url", "gallery[].url", "gallery[].position"]
+
+
+def stored_images(point: StoredPoint) -> np.ndarray | None:
+    """The point's multivector (one row per image, main first), or None for a product of one image."""
+    vectors = cast(dict[str, Any], point.vector or {})
+    rows = vectors.get(IMAGES_VECTOR)
+    return None if not rows else np.asarray(rows, dtype=np.float32)
+
+
+def images_to_store(images: np.ndarray | None) -> list[list[float]] | None:
+    """What goes into the multivector: nothing for a product of one image (its main vector says it all)."""
+    if images is None or len(images) < 2:
+        return None
+    return np.asarray(images, dtype=np.float32).tolist()
+
+
+def closest_image(images: np.ndarray, query: np.ndarray) -> tuple[int, float]:
+    """The position of the image closest to the query, and its cosine (vectors are unit length)."""
+    cosines = images @ np.asarray(query, dtype=np.float32)
+    position = int(np.argmax(cosines))
+    return position, float(cosines[position])
+
+
+def images_hit(point: StoredPoint, query: np.ndarray, vector_name: str | None) -> IndexHit:
+    """A hit of the images leg (asked for with its multivector): scored by, and naming, its closest image."""
+    images = stored_images(point)
+    hit = point_hit(point, 0.0, vector_name)
+    if images is None:  # written between the legs with one image: the main leg scores it
+        return replace(hit, score=-2.0)
+    hit.image_position, hit.score = closest_image(images, query)
+    return hit
+
+
+def closest_by_point(main: Sequence[tuple[ScoredStoredPoint, IndexHit]],
+                     images: Sequence[tuple[ScoredStoredPoint, IndexHit]]) -> dict[str, IndexHit]:
+    """Both legs' hits keyed by point id, each point under its better score."""
+    best: dict[str, IndexHit] = {}
+    for point, hit in (*main, *images):
+        held = best.get(str(point.id))
+        if held is None or hit.score > held.score:
+            best[str(point.id)] = hit
+    return best
+
+
+def by_closest_image(main: Sequence[IndexHit], images: Sequence[IndexHit], limit: int) -> list[IndexHit]:
+    """Both legs merged: each product once, under its better score (its closest image), best first."""
+    best: dict[str, IndexHit] = {}
+    for hit in (*main, *images):
+        held = best.get(hit.product_id)
+        if held is None or hit.score > held.score:
+            best[hit.product_id] = hit
+    return sorted(best.values(), key=lambda hit: -hit.score)[:limit]
+
+
+def image_named(payload: dict[str, Any], row: int) -> dict[str, Any]:
+    """Row `row` of a point's images as {"url", "position"} (the payload of `NAMED_IMAGES_PAYLOAD`)."""
+    gallery = payload.get("gallery")
+    if gallery and 0 <= row < len(gallery):
+        return {"url": gallery[row].get("url"), "position": gallery[row].get("position", row)}
+    return {"url": (payload.get("metadata") or {}).get("image_url"), "position": 0}
+
+
+def image_rows(images: np.ndarray | None, vector: np.ndarray) -> list[np.ndarray]:
+    """A point's vectors, one per image, main first."""
+    return [vector] if images is None else list(images)
