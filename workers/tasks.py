@@ -4,6 +4,7 @@ definition here; the names are the contract with messages already queued, so the
 
 from trooply.admin.purge import PURGE_TASK
 from trooply.catalog.ingest import INGEST_TASK
+from trooply.catalog.queue import ENTER_TASK, TURN_TASK, CeleryDispatcher
 from trooply.colour_refresh.service import REFRESH_TASK
 from trooply.duplicates.service import SCAN_TASK
 from trooply.feedback.retention import RETENTION_TASK
@@ -12,6 +13,25 @@ from trooply.model_migration.service import DROP_SPACE_TASK, REENCODE_TASK
 from workers.celery_app import POPULARITY_TASK, app, container
 
 
+def _celery_dispatcher() -> CeleryDispatcher:
+    dispatcher = container().dispatcher
+    assert isinstance(dispatcher, CeleryDispatcher), "a Celery worker needs TROOPLY_REDIS_URL"
+    return dispatcher
+
+
+@app.task(name=TURN_TASK, bind=True)
+def take_turn(self, queue: str) -> None:
+    """One turn of the tenants' round robin (trooply/catalog/fair_share.py): what most messages are now."""
+    _celery_dispatcher().take_turn(queue, self.request.id)
+
+
+@app.task(name=ENTER_TASK)
+def enter_line(name: str, args: list) -> None:
+    """A delayed task (a retry) whose time has come: it joins its tenant's line."""
+    _celery_dispatcher().enter(name, args)
+
+
+# Messages sent by name, before the tenants' lines existed, still run directly.
 @app.task(name=INGEST_TASK)
 def ingest_batch(tenant_id: str, job_id: str, product_ids: list[str]) -> None:
     container().dispatcher.run(INGEST_TASK, [tenant_id, job_id, product_ids])
