@@ -13,7 +13,9 @@ memory under each stall of issue 20, beside a quiet baseline measured in the sam
 3. Per phase: the victim's searches (p50, p95, errors), the p95 as a multiple of the baseline's, the server's
    peak RSS above the baseline's peak, the server's CPU (% of one core), and what the attacker was answered.
    The load generator shares the machine: on a small one, sending 8 MB bodies costs the clients CPU too;
-   --control adds the same attacks sent to a process that refuses them unread (NAME@sink), for comparison.
+   --control adds the same attacks sent to a process that refuses them unread (NAME@sink), for comparison
+   (unauthenticated, publishable and import-line: most import-line requests are refused unread too, 429 while
+   the attacker's previous import holds its one slot).
 
 Attacks: `unauthenticated` — an 8 MB [1,1,…] to /v1/search/text without a key; `publishable` — /v1/search/image
 with ten ~1 MB `filters` fields and one image; `import-line` — a JSONL import (secret key) whose one line is a
@@ -255,8 +257,8 @@ def main() -> int:
     parser.add_argument("--import-mb", type=int, default=40, help="size of the one JSONL line of import-line")
     parser.add_argument("--only", nargs="*", choices=ATTACKS, default=list(ATTACKS))
     parser.add_argument("--control", action="store_true",
-                        help="after the unauthenticated and publishable phases, the same attack sent to a process "
-                             "that refuses it unread (NAME@sink): the machine's share of the slowdown")
+                        help="after the unauthenticated, publishable and import-line phases, the same attack sent "
+                             "to a process that refuses it unread (NAME@sink): the machine's share of the slowdown")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
@@ -282,7 +284,7 @@ def main() -> int:
         results["baseline"] = run_phase(server, keys, None, args)
         for name in args.only:
             results[name] = run_phase(server, keys, builders[name](server.base_url, keys), args)
-            if args.control and name in ("unauthenticated", "publishable"):
+            if args.control and name in ("unauthenticated", "publishable", "import-line"):
                 sink, sink_url = start_sink()
                 try:
                     results[f"{name}@sink"] = run_phase(server, keys, builders[name](sink_url, keys), args)

@@ -194,6 +194,7 @@ def _serve(args, settings: Settings) -> None:
     import uvicorn
 
     from trooply.api.app import create_app
+    from trooply.api.serving import OffLoopCloseH11
 
     app = create_app(settings)
     app.state.container.prepare()  # the schema, and which model is active (recorded in SQL)
@@ -203,7 +204,7 @@ def _serve(args, settings: Settings) -> None:
     # Our middleware writes the access log (JSON, with the request id): uvicorn's own is off.
     # proxy_headers off: the client address is ours to derive, from trusted proxies only (api/limits.py).
     uvicorn.run(app, host=args.host or settings.host, port=args.port or settings.port,
-                access_log=False, log_config=None, proxy_headers=False)
+                access_log=False, log_config=None, proxy_headers=False, http=OffLoopCloseH11)
 
 
 def _worker(args, settings: Settings) -> int:

@@ -10,15 +10,21 @@ publishable key, and nothing else is opened to other origins.
 - An error answered before a publishable key was admitted (a bad key, a rate limit, a body too large, or the
   origin refused for this key) carries them too when some tenant lists the origin, so that the page can show why;
   an answer to a secret key never does. Same-origin requests (the portal) are not CORS.
+- What a caller without a key can make this cost is bounded: preflights take the per-address rate limit (this
+  middleware sits outside it), a request's origin is looked up only for an error answer, never for a 429 (the
+  cache answers, or no CORS header), and the cache keeps listed and unknown origins apart, each a bounded LRU, so
+  a flood of made-up origins evicts only made-up origins.
 """
 
 import time
+from collections import OrderedDict
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from trooply.api.errors import error_response
+from trooply.api.limits import RateLimited, RateLimiter, refusal
 from trooply.errors import Forbidden
 from trooply.tenancy.service import PUBLISHABLE, SECRET, Principal, TenantService
 
@@ -60,31 +66,75 @@ def admit_browser_origin(request: Request, principal: Principal) -> None:
         request.scope.setdefault("state", {})[STATE_KEY] = origin
 
 
-class ListedOrigins:
-    """Whether any live tenant lists an origin, remembered briefly: preflights come before every search."""
+class _Recent:
+    """A bounded map of origin to expiry, least recently used out first."""
 
-    MAX_ENTRIES = 10_000
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._expiry: OrderedDict[str, float] = OrderedDict()
+
+    def fresh(self, origin: str, now: float) -> bool:
+        expiry = self._expiry.get(origin)
+        if expiry is None:
+            return False
+        if expiry <= now:
+            del self._expiry[origin]
+            return False
+        self._expiry.move_to_end(origin)
+        return True
+
+    def put(self, origin: str, expiry: float) -> None:
+        self._expiry[origin] = expiry
+        self._expiry.move_to_end(origin)
+        while len(self._expiry) > self.size:
+            self._expiry.popitem(last=False)
+
+    def discard(self, origin: str) -> None:
+        self._expiry.pop(origin, None)
+
+
+class ListedOrigins:
+    """Whether any live tenant lists an origin, remembered briefly: preflights come before every search. Listed
+    and unknown origins are remembered apart (unknown ones for less time), so made-up origins never evict a
+    shop's."""
+
+    MAX_LISTED = 10_000
+    MAX_UNKNOWN = 10_000
+    UNKNOWN_TTL_FRACTION = 0.25  # an origin a merchant just added is seen within a quarter of the TTL
 
     def __init__(self, tenants: TenantService, ttl_seconds: float, clock=time.monotonic) -> None:
         self.tenants, self.ttl, self.clock = tenants, ttl_seconds, clock
-        self._known: dict[str, tuple[float, bool]] = {}
+        self._listed, self._unknown = _Recent(self.MAX_LISTED), _Recent(self.MAX_UNKNOWN)
+        self.lookups = 0  # database lookups made (metrics and tests)
+
+    def known(self, origin: str) -> bool | None:
+        """What the cache says, without a lookup (None: it does not know)."""
+        now = self.clock()
+        if self._listed.fresh(origin, now):
+            return True
+        return False if self._unknown.fresh(origin, now) else None
 
     async def listed(self, origin: str) -> bool:
-        known = self._known.get(origin)
-        if known is not None and known[0] > self.clock():
-            return known[1]
+        known = self.known(origin)
+        if known is not None:
+            return known
+        self.lookups += 1
         listed = await run_in_threadpool(self.tenants.origin_is_listed, origin.lower())
-        if len(self._known) >= self.MAX_ENTRIES:
-            self._known.clear()
-        self._known[origin] = (self.clock() + self.ttl, listed)
+        now = self.clock()
+        if listed:
+            self._unknown.discard(origin)
+            self._listed.put(origin, now + self.ttl)
+        else:
+            self._listed.discard(origin)
+            self._unknown.put(origin, now + self.ttl * self.UNKNOWN_TTL_FRACTION)
         return listed
 
 
 class CorsMiddleware:
     """Answers preflights and adds the CORS headers to answers `admit_browser_origin` marked. Plain ASGI."""
 
-    def __init__(self, app, origins: ListedOrigins) -> None:
-        self.app, self.origins = app, origins
+    def __init__(self, app, origins: ListedOrigins, limiter: RateLimiter | None = None) -> None:
+        self.app, self.origins, self.limiter = app, origins, limiter
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -95,14 +145,14 @@ class CorsMiddleware:
             return await self._preflight(scope, receive, send, origin, headers)
         if not origin or not is_browser_path(scope["path"]):
             return await self.app(scope, receive, send)
-        listed = await self.origins.listed(origin)
 
         async def send_with_cors(message) -> None:
             if message["type"] == "http.response.start":
                 extra = [(b"vary", b"Origin")]
                 state = scope.get("state", {})
                 allowed = state.get(STATE_KEY)
-                if not allowed and listed and message["status"] >= 400 and state.get(KIND_KEY) != SECRET:
+                if not allowed and message["status"] >= 400 and state.get(KIND_KEY) != SECRET \
+                        and await self._listed_for_error(origin, message["status"]):
                     allowed = origin  # an error the page may read: why its request failed
                 if allowed:
                     extra += [(b"access-control-allow-origin", allowed.encode("latin-1")),
@@ -112,7 +162,17 @@ class CorsMiddleware:
 
         await self.app(scope, receive, send_with_cors)
 
+    async def _listed_for_error(self, origin: str, status: int) -> bool:
+        if status == 429:  # refused for its rate: the cache answers (a shop's page has had its preflight)
+            return bool(self.origins.known(origin))
+        return await self.origins.listed(origin)
+
     async def _preflight(self, scope, receive, send, origin: str, headers: dict[bytes, bytes]) -> None:
+        if self.limiter is not None and not self.limiter.exempts(scope):
+            try:
+                await self.limiter.check_address(scope)
+            except RateLimited as error:
+                return await refusal(error)(scope, receive, send)
         method = headers[b"access-control-request-method"].decode("latin-1").upper()
         asked = {h.strip().lower() for h in headers.get(b"access-control-request-headers", b"").decode("latin-1")
                  .split(",") if h.strip()}
@@ -133,4 +193,6 @@ def _preflight_answer(origin: str) -> Response:
 
 
 def install_cors(app: FastAPI, tenants: TenantService, cache_seconds: float) -> None:
-    app.add_middleware(CorsMiddleware, origins=ListedOrigins(tenants, max(1.0, cache_seconds)))
+    """Call after `install_limits`: preflights take its per-address limit."""
+    app.add_middleware(CorsMiddleware, origins=ListedOrigins(tenants, max(1.0, cache_seconds)),
+                       limiter=getattr(app.state, "rate_limiter", None))

@@ -163,7 +163,8 @@ class RateLimiter:
         await self.buckets.close()
 
 
-def _answer(error: TrooplyError):
+def refusal(error: TrooplyError):
+    """The answer to a request refused before routing (a rate or a body cap)."""
     # These answers leave before routing, where the domain error handler never runs: its envelope, by hand.
     headers = {"Retry-After": str(error.details["retry_after"])} if isinstance(error, RateLimited) else None
     return error_response(error.status, error.code, error.message, error.details, headers)
@@ -189,7 +190,7 @@ class BodyLimitMiddleware:
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > cap:
             REQUESTS_REFUSED.labels("body").inc()
-            return await _answer(_too_large(cap))(scope, receive, send)
+            return await refusal(_too_large(cap))(scope, receive, send)
         received, over, started = 0, False, False
 
         async def capped_receive():
@@ -215,7 +216,7 @@ class BodyLimitMiddleware:
                 raise
         if over and not started:
             REQUESTS_REFUSED.labels("body").inc()
-            await _answer(_too_large(cap))(scope, receive, send)
+            await refusal(_too_large(cap))(scope, receive, send)
 
 
 class RateLimitMiddleware:
@@ -235,7 +236,7 @@ class RateLimitMiddleware:
             try:
                 await self.limiter.check_address(scope)
             except RateLimited as error:
-                return await _answer(error)(scope, receive, send)
+                return await refusal(error)(scope, receive, send)
         await self.app(scope, receive, send)
 
 

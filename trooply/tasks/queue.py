@@ -9,6 +9,7 @@ thousands queued at once) are declared where their name is (`background_task`) a
 ingest batches or of another kind of background task: embedded, each kind has its own thread; with Celery,
 each kind has its own queue (`trooply.background.<kind>`), which `trooply worker --queues background`
 consumes in turn with the others (kombu's round robin), so a scan waits for one re-encode, not for all.
+In both shapes, tenants take turns within a queue (`_Lane` embedded, trooply/tasks/fair_share.py with Celery).
 """
 
 import heapq
@@ -238,22 +239,53 @@ class InProcessQueue:
             return lane
 
 
+TURN_TASK = "trooply.fair_share.turn"  # a turn token: runs the next task of the sharer whose turn it is
+ENTER_TASK = "trooply.fair_share.enter"  # a delayed send: joins its sharer's line when due
+
+
 class CeleryDispatcher:
-    """The Celery shape: sends tasks by name to the workers (`trooply worker`), which run them."""
+    """The Celery shape: sends tasks by name to the workers (`trooply worker`), which run them. As embedded,
+    tenants take turns (trooply/tasks/fair_share.py): a task waits in its tenant's line in Redis and the
+    Celery queue carries one turn token per task."""
 
     runs_here = False
 
     def __init__(self, broker_url: str) -> None:
         from celery import Celery
 
+        from trooply.tasks.fair_share import FairLines
+
         self.tasks = TaskRegistry()
         self.app = Celery("trooply-client", broker=broker_url)
+        self.lines = FairLines(broker_url)
 
     def register(self, name: str, task: Task) -> None:
         self.tasks.register(name, task)  # run by a worker's `run`
 
     def send(self, name: str, args: Sequence[Any], delay: float = 0.0) -> None:
-        self.app.send_task(name, args=list(args), countdown=delay or None, queue=queue_of(name))
+        if not args:  # no sharer (beat's periodic tasks, run by name on a worker): nothing to share
+            self.app.send_task(name, countdown=delay or None, queue=queue_of(name))
+        elif delay > 0:  # a retry: it joins its line when due, as the embedded lane's due time does
+            self.app.send_task(ENTER_TASK, args=[name, list(args)], countdown=delay, queue=queue_of(name))
+        else:
+            self.enter(name, args)
+
+    def enter(self, name: str, args: Sequence[Any]) -> None:
+        """Puts a task at the back of its sharer's line and one turn token on its Celery queue."""
+        queue = queue_of(name)
+        self.lines.push(queue, name, args)
+        self.app.send_task(TURN_TASK, args=[queue], queue=queue)
+
+    def take_turn(self, queue: str, token: str) -> None:
+        """A worker's turn token (`token`: its Celery task id): runs the next task of the sharer whose turn it is;
+        delivered again after a crash, it runs the task it had claimed."""
+        task = self.lines.claim(queue, token)
+        if task is None:
+            return
+        try:
+            self.run(*task)
+        finally:
+            self.lines.release(token)
 
     def run(self, name: str, args: Sequence[Any]) -> object:
         return self.tasks.run(name, args)
@@ -263,6 +295,7 @@ class CeleryDispatcher:
 
     def stop(self) -> None:
         self.app.close()  # the broker connection pool
+        self.lines.close()
 
     def ping(self) -> None:
         with self.app.connection_for_write() as connection:
