@@ -164,7 +164,8 @@ class ImageSettings(_Group):
 
 
 class IngestSettings(_Group):
-    workers: int = Field(2, ge=1, le=64, validation_alias=_env("ingest_workers"))
+    workers: int | None = Field(None, ge=1, le=64, validation_alias=_env("ingest_workers"),
+                                description="embedded ingest threads; from the CLIP runtime and the cores when unset")
     fetch_concurrency: int = Field(8, ge=1, le=64, validation_alias=_env("ingest_fetch_concurrency"))
     max_attempts: int = Field(4, ge=1, validation_alias=_env("ingest_max_attempts"))
     retry_base_delay: float = Field(1.0, ge=0, validation_alias=_env("ingest_retry_base_delay"))

@@ -140,6 +140,23 @@ def resolve_runtime(requested: str, device: torch.device) -> str:
     return requested
 
 
+def ingest_workers(settings: "Settings") -> int:
+    """TROOPLY_INGEST_WORKERS, else as many batches in flight as keep the model busy. An ingest batch fetches,
+    decodes and colours its images, then waits for one forward pass (the batcher runs one at a time), then
+    stores. PyTorch's pass on a CPU is long enough for one other batch to be prepared meanwhile: 2. ONNX
+    Runtime's is about a third of that in int8, and with two batches in flight it stood idle while they were
+    fetched and stored (int8 ingest 1.7x PyTorch with 2, 2.5x with 4, on 2 cores; README, CPU inference): 2 per
+    core, at least 4, and no more than 8 (each holds up to encode_batch_size decoded images)."""
+    if settings.ingest.workers is not None:
+        return settings.ingest.workers
+    device = settings.clip.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if resolve_runtime(settings.clip.runtime, torch.device(device)) == TORCH:
+        return 2
+    return min(8, max(4, 2 * (os.cpu_count() or 1)))
+
+
 def select_towers(requested: str, reference: TorchTowers, request: ExportRequest,
                   preprocess: Callable[[Image.Image], torch.Tensor], export_dir: Path | None,
                   threads: int) -> tuple[ClipTowers, RuntimeReport]:

@@ -15,9 +15,10 @@ from onnx import numpy_helper
 from PIL import Image
 from prometheus_client import REGISTRY
 
+from tests.conftest import make_settings
 from tests.support.models import write_local_dir_model
 from trooply.batching import INGEST, BatchPolicy
-from trooply.vision.clip_runtime import IMAGE_FILE, PROBE_FLOOR, resolve_runtime
+from trooply.vision.clip_runtime import IMAGE_FILE, PROBE_FLOOR, ingest_workers, resolve_runtime
 from trooply.vision.encoder import ClipEncoder
 
 MODEL = "trooply-test-tiny"
@@ -216,6 +217,21 @@ def test_auto_is_onnx_on_a_cpu_and_pytorch_on_cuda():
     assert resolve_runtime("auto", torch.device("cpu")) == "onnx"
     assert resolve_runtime("auto", torch.device("cuda")) == "torch"
     assert resolve_runtime("onnx-int8", torch.device("cpu")) == "onnx-int8"
+
+
+@pytest.mark.parametrize(("runtime", "device", "cores", "workers"), [
+    ("torch", "cpu", 2, 2), ("torch", "cpu", 16, 2), ("auto", "cuda", 2, 2),
+    ("onnx-int8", "cpu", 2, 4), ("onnx", "cpu", 1, 4), ("auto", "cpu", 3, 6), ("onnx-int8", "cpu", 32, 8),
+])
+def test_ingest_workers_keep_the_runtimes_model_busy(tmp_path, monkeypatch, runtime, device, cores, workers):
+    monkeypatch.setattr("os.cpu_count", lambda: cores)
+    settings = make_settings(tmp_path, ingest_workers=None, clip_runtime=runtime, clip_device=device)
+    assert ingest_workers(settings) == workers
+
+
+def test_ingest_workers_set_by_the_operator_win(tmp_path, monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 16)
+    assert ingest_workers(make_settings(tmp_path, ingest_workers=3, clip_runtime="onnx-int8")) == 3
 
 
 def test_pytorch_is_asked_for_by_name(export_dir, reference):
