@@ -169,6 +169,37 @@ def test_a_runtime_whose_vectors_drift_is_refused_by_the_probe(tmp_path, referen
     refused.close()
 
 
+def test_a_refused_int8_serves_with_onnx_fp32_and_says_so_in_one_line(tmp_path, reference, caplog, monkeypatch):
+    monkeypatch.setitem(PROBE_FLOOR, "int8", 1.01)  # no int8 vector reaches it: int8 is refused
+    with caplog.at_level(logging.WARNING, logger="trooply.vision.clip_runtime"):
+        encoder = onnx_encoder(tmp_path, "onnx-int8")
+    report = encoder.describe()["runtime"]
+    assert (report["requested"], report["runtime"], report["precision"]) == ("onnx-int8", "onnx", "fp32")
+    assert report["fallback"].startswith("onnx-int8: probe cosine") and report["folder"].endswith("-fp32")
+    assert report["probe_min_cosine"] >= PROBE_FLOOR["fp32"] and encoder.precision == "fp32"
+    lines = [record.getMessage() for record in caplog.records if record.name == "trooply.vision.clip_runtime"]
+    assert len(lines) == 1 and lines[0].endswith("serving with ONNX Runtime fp32")
+    images = photos(3, seed=5)
+    cosines = (encoder.encode_images(images) * reference.encode_images(images)).sum(axis=1)
+    assert cosines.min() >= PROBE_FLOOR["fp32"]
+    encoder.close()
+
+
+def test_int8_and_then_fp32_refused_serve_with_pytorch(tmp_path, reference, caplog, monkeypatch):
+    monkeypatch.setitem(PROBE_FLOOR, "int8", 1.01)
+    monkeypatch.setitem(PROBE_FLOOR, "fp32", 1.01)
+    with caplog.at_level(logging.WARNING, logger="trooply.vision.clip_runtime"):
+        encoder = onnx_encoder(tmp_path, "onnx-int8")
+    report = encoder.describe()["runtime"]
+    assert report["runtime"] == "torch" and report["folder"].endswith("-int8")
+    assert report["fallback"].startswith("onnx-int8: probe cosine")
+    assert "; then onnx (fp32): probe" in report["fallback"]
+    lines = [record.getMessage() for record in caplog.records if record.name == "trooply.vision.clip_runtime"]
+    assert len(lines) == 1 and lines[0].endswith("serving with PyTorch")
+    np.testing.assert_array_equal(encoder.encode_texts(TEXTS), reference.encode_texts(TEXTS))
+    encoder.close()
+
+
 def image_passes() -> float:
     return REGISTRY.get_sample_value("trooply_runtime_batch_size_count", {"model": MODEL, "kind": "image"}) or 0
 
