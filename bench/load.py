@@ -264,7 +264,7 @@ def ingest(base_url: str, secret_key: str, urls: list[str], timeout: float, firs
                     break
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"ingest not done within {timeout:.0f}s: {job}")
-                time.sleep(0.1)
+                time.sleep(0.2)
             counts.update(job.get("counts", {}))
             errors.extend(job.get("errors", [])[:3])
     return {"seconds": time.perf_counter() - started, "counts": dict(counts), "errors": errors[:5]}
