@@ -3,8 +3,8 @@
 `TROOPLY_CLIP_RUNTIME=auto` serves with ONNX Runtime fp32 on a CPU and PyTorch on CUDA. The ONNX towers are
 exported once per model and weights (a fingerprint of both names the folder) under the export folder and reused
 at the next start. Before a runtime serves, a fixed probe (generated images and texts) is encoded by PyTorch and
-by it: below the probe floor, or when the export fails, the encoder serves with PyTorch and says why in one log
-line and in /readyz. Nothing here ever stops the service from starting.
+by it: below the probe floor, or when the export fails, the encoder serves with PyTorch (a refused int8 tries
+ONNX fp32 first) and says why in one log line and in /readyz. Nothing here ever stops the service from starting.
 
 The vectors of every runtime that passes the probe share the model's vector space: the floor bounds how far a
 vector may move (cosine 0.999 fp32, 0.99 int8), well inside the distance between different products.
