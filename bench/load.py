@@ -573,8 +573,12 @@ def run_interleaved(args, specs: list[str], extra_env: dict[str, str], data_dir:
             del run["creds"]
         return runs
     finally:
-        for server in servers:
-            server.stop()
+        for server in servers:  # each on its own: one that will not die must not leave the others running
+            try:
+                server.stop()
+            except Exception as error:
+                print(f"stopping the server on {server.base_url} (pid {server.process.pid}) failed: {error!r}",
+                      file=sys.stderr)
 
 
 def run_runtime(args, runtime: str, extra_env: dict[str, str], data_dir: Path, raw: dict, urls: list[str],
