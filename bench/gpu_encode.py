@@ -7,8 +7,9 @@ CUDA, fp32 on the CPU (slowly, so the script itself runs anywhere). Any TROOPLY_
     .venv/bin/python bench/gpu_encode.py --model ViT-B-32 --runtime torch onnx onnx-int8 --images 256 --batch 16
     .venv/bin/python bench/gpu_encode.py --model ViT-B-32 --runtime onnx --onnx-threads 1 --callers 2 --batch 16
 
-`--runtime` measures each CLIP runtime (TROOPLY_CLIP_RUNTIME) in turn in this process and prints them side by side
-at the end, with each one's ratio to the first and its lowest cosine to PyTorch over the benchmark's own images.
+`--runtime` loads each CLIP runtime (TROOPLY_CLIP_RUNTIME) in this process, then measures them taking turns over
+--rounds rounds (so a shared machine's load falls on each alike), and prints them side by side at the end, with each
+one's ratio to the first and its lowest cosine to the first over the benchmark's own images.
 The ONNX exports are kept under --export-dir, so a second run times the runtimes, not the export.
 
 Random weights time like real ones (same architecture, same kernels). A SigLIP model's tokenizer comes from the
@@ -71,19 +72,18 @@ def folder_mib(folder: str | None) -> float:
     return sum(f.stat().st_size for f in Path(folder).iterdir()) / 2**20 if folder else 0.0
 
 
-def percentile_ms(run, count: int) -> tuple[float, float]:
+def timed_ms(run, indices: range) -> list[float]:
     samples = []
-    for i in range(count):
+    for i in indices:
         begin = time.perf_counter()
         run(i)
         synchronise()
         samples.append((time.perf_counter() - begin) * 1000)
-    return float(np.percentile(samples, 50)), float(np.percentile(samples, 95))
+    return samples
 
 
-def measure(args: argparse.Namespace, runtime: str, images: list[Image.Image], pool: list[Image.Image],
-            reference: np.ndarray | None) -> dict:
-    """One runtime: load (export the first time), batched images/s, one query's p50/p95, memory it took."""
+def load(args: argparse.Namespace, runtime: str, images: list[Image.Image]) -> tuple[ClipEncoder, dict]:
+    """One runtime's encoder (exported the first time), warmed up, and what it takes."""
     before = rss_mib()
     started = time.perf_counter()
     encoder = ClipEncoder.load(args.model, args.pretrained, policy=BatchPolicy(max_batch=args.batch), text_cache_size=0,
@@ -100,34 +100,48 @@ def measure(args: argparse.Namespace, runtime: str, images: list[Image.Image], p
         weights, parameters = folder_mib(report.get("folder")), ""
     print(f"\n{args.model} [{runtime}: {report['runtime']} {encoder.precision}] on {device}, batch {args.batch}: "
           f"{parameters}{encoder.space.size}-d, {described['image_size'][0]} px, weights {weights:,.0f} MiB, "
-          f"scoring {described['scoring']['kind']}; loaded in {load_s:.1f} s ({report.get('export') or 'no export'})")
+          f"scoring {described['scoring']['kind']}; loaded in {load_s:.1f} s ({report.get('export') or 'no export'})",
+          flush=True)
     if report.get("fallback"):
         print(f"  FELL BACK: {report['fallback']}")
     # Bulk work goes in at ingest priority: a query of this size would be refused as overload.
     encoder.encode_images(images[:args.batch], priority=INGEST)  # warm-up: kernels, allocator
+    encoder.encode_text("warm-up")
     synchronise()
+    return encoder, {"runtime": runtime, "serving": f"{report['runtime']} {encoder.precision}",
+                     "probe": report.get("probe_min_cosine"), "memory_mib": rss_mib() - before,
+                     "batched_s": 0.0, "callers_s": 0.0, "image_ms": [], "text_ms": []}
+
+
+def measure_round(args: argparse.Namespace, encoder: ClipEncoder, figures: dict, images: list[Image.Image],
+                  pool: list[Image.Image], queries: range) -> np.ndarray:
+    """One round of one runtime: its share of the batched images, of the ingest-shaped run and of the queries.
+    Returns the batched vectors."""
     started = time.perf_counter()
     vectors = encoder.encode_images(images, priority=INGEST)
     synchronise()
-    elapsed = time.perf_counter() - started
-    print(f"  batched encode: {args.images / elapsed:8.1f} images/s (preprocessing included, one CPU thread pool)")
-    rate = None
+    figures["batched_s"] += time.perf_counter() - started
     if args.callers > 1:
-        rate = ingest_shaped(encoder, images, args)
-        print(f"  {args.callers} callers:      {rate:8.1f} images/s (each sends --batch images at a time: one's "
-              "preprocessing overlaps another's pass, as ingest workers do)")
-    figures = {"runtime": runtime, "serving": f"{report['runtime']} {encoder.precision}",
-               "images_per_s": args.images / elapsed, "probe": report.get("probe_min_cosine"),
-               "memory_mib": rss_mib() - before, "vectors": vectors, "callers_per_s": rate}
-    if reference is not None:
-        figures["min_cosine"] = float((vectors * reference).sum(axis=1).min())
-    for kind, run in (("image", lambda i: encoder.encode_images([pool[i % len(pool)]])),
-                      ("text", lambda i: encoder.encode_text(f"query {i} red leather handbag"))):
-        p50, p95 = percentile_ms(run, args.queries)
-        figures[f"{kind}_p50"] = p50
-        print(f"  one {kind:5} query: p50 {p50:7.2f} ms   p95 {p95:7.2f} ms")
-    encoder.close()
-    return figures
+        started = time.perf_counter()
+        ingest_shaped(encoder, images, args)
+        figures["callers_s"] += time.perf_counter() - started
+    figures["image_ms"] += timed_ms(lambda i: encoder.encode_images([pool[i % len(pool)]]), queries)
+    figures["text_ms"] += timed_ms(lambda i: encoder.encode_text(f"query {i} red leather handbag"), queries)
+    return vectors
+
+
+def report(args: argparse.Namespace, figures: dict) -> None:
+    figures["images_per_s"] = args.images / figures["batched_s"]
+    figures["callers_per_s"] = args.images / figures["callers_s"] if args.callers > 1 else None
+    print(f"\n[{figures['runtime']}: {figures['serving']}]")
+    print(f"  batched encode: {figures['images_per_s']:8.1f} images/s (preprocessing included, one CPU thread pool)")
+    if figures["callers_per_s"] is not None:
+        print(f"  {args.callers} callers:      {figures['callers_per_s']:8.1f} images/s (each sends --batch images at "
+              "a time: one's preprocessing overlaps another's pass, as ingest workers do)")
+    for kind in ("image", "text"):
+        samples = figures.pop(f"{kind}_ms")
+        figures[f"{kind}_p50"] = float(np.percentile(samples, 50))
+        print(f"  one {kind:5} query: p50 {figures[f'{kind}_p50']:7.2f} ms   p95 {np.percentile(samples, 95):7.2f} ms")
 
 
 def ingest_shaped(encoder: ClipEncoder, images: list[Image.Image], args: argparse.Namespace) -> float:
@@ -154,7 +168,7 @@ def ingest_shaped(encoder: ClipEncoder, images: list[Image.Image], args: argpars
 
 def side_by_side(rows: list[dict]) -> None:
     first = rows[0]
-    print(f"\nside by side (one process, one after the other; ratios to {first['runtime']}):")
+    print(f"\nside by side (one process, the runtimes taking turns in rounds; ratios to {first['runtime']}):")
     print(f"{'runtime':10} {'serving':13} {'img/s':>8} {'x':>5} {'img p50':>8} {'x':>5} {'txt p50':>8} {'x':>5} "
           f"{'cos min':>8} {'probe':>8} {'+RSS MiB':>9} {'callers img/s':>14}")
     for row in rows:
@@ -185,6 +199,8 @@ def main() -> None:
     parser.add_argument("--callers", type=int, default=1,
                         help="also time this many threads encoding --batch images at a time (ingest-shaped)")
     parser.add_argument("--preprocess-workers", type=int, help="TROOPLY_PREPROCESS_WORKERS (the cores when unset)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="the images and queries are split into this many rounds that the runtimes take in turn")
     args = parser.parse_args()
     if args.stand_in_tokenizer:
         text = resolve(args.model, args.pretrained).config["text_cfg"]
@@ -192,9 +208,24 @@ def main() -> None:
         open_clip.get_tokenizer = lambda *_args, **_kwargs: stand_in
     pool = photos(min(args.images, 256))
     images = [pool[i % len(pool)] for i in range(args.images)]
-    rows: list[dict] = []
-    for runtime in args.runtime:
-        rows.append(measure(args, runtime, images, pool, rows[0]["vectors"] if rows else None))
+    loaded = [load(args, runtime, images) for runtime in args.runtime]
+    rows = [figures for _, figures in loaded]
+    # The runtimes take turns, in an order reversed every round: load from other processes that comes and goes
+    # falls on each alike, so the ratios hold on a shared machine better than the absolute figures.
+    chunk, per_round = -(-args.images // args.rounds), -(-args.queries // args.rounds)
+    for number in range(args.rounds):
+        order = loaded if number % 2 == 0 else loaded[::-1]
+        part = images[number * chunk:(number + 1) * chunk]
+        queries = range(number * per_round, min(args.queries, (number + 1) * per_round))
+        vectors = {figures["runtime"]: measure_round(args, encoder, figures, part, pool, queries)
+                   for encoder, figures in order}
+        first = vectors[rows[0]["runtime"]]
+        for figures in rows[1:]:
+            lowest = float((vectors[figures["runtime"]] * first).sum(axis=1).min())
+            figures["min_cosine"] = min(figures.get("min_cosine", 1.0), lowest)
+    for encoder, figures in loaded:
+        report(args, figures)
+        encoder.close()
     if torch.cuda.is_available():
         print(f"\nmemory: {torch.cuda.max_memory_allocated() / 2**20:,.0f} MiB GPU peak allocated")
     else:

@@ -241,12 +241,13 @@ def create_tenant(env: dict[str, str]) -> dict:
     return json.loads(out.stdout)
 
 
-def ingest(base_url: str, secret_key: str, urls: list[str], timeout: float) -> dict:
+def ingest(base_url: str, secret_key: str, urls: list[str], timeout: float, first: int = 0) -> dict:
+    """POSTs products p{first}... naming these URLs and waits for their jobs."""
     started = time.perf_counter()
     jobs = []
     with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {secret_key}"}, timeout=120) as client:
         for start in range(0, len(urls), INGEST_BATCH):
-            products = [{"id": f"p{i}", "image_url": urls[i], "title": f"Product {i}",
+            products = [{"id": f"p{first + i}", "image_url": urls[i], "title": f"Product {first + i}",
                          "category": CATEGORIES[i % len(CATEGORIES)], "price": float(5 + i % 300),
                          "in_stock": i % 4 != 0} for i in range(start, min(start + INGEST_BATCH, len(urls)))]
             response = client.post("/v1/products", json={"products": products})
@@ -263,7 +264,7 @@ def ingest(base_url: str, secret_key: str, urls: list[str], timeout: float) -> d
                     break
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"ingest not done within {timeout:.0f}s: {job}")
-                time.sleep(0.5)
+                time.sleep(0.2)
             counts.update(job.get("counts", {}))
             errors.extend(job.get("errors", [])[:3])
     return {"seconds": time.perf_counter() - started, "counts": dict(counts), "errors": errors[:5]}
@@ -325,6 +326,7 @@ class Level:
         self.start = self.deadline = 0.0
         self.results: list[list[tuple[float, float, int | None, str | None]]] = [[] for _ in range(concurrency)]
         self.phrases: list[set[str]] = [set() for _ in range(concurrency)]
+        self.wall = self.cpu = 0.0  # summed over the rounds run so far
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, headers={"Authorization": f"Bearer {self.key}"},
@@ -356,6 +358,10 @@ class Level:
                     time.sleep(self.retry_pause)
 
     def run(self) -> dict:
+        """One round of --seconds; a later call adds another round, and the figures cover every round so far."""
+        self.go.clear()
+        self.stop.clear()
+        self.ready.reset()
         threads = [threading.Thread(target=self._worker, args=(i,), daemon=True) for i in range(self.concurrency)]
         for thread in threads:
             thread.start()
@@ -370,9 +376,13 @@ class Level:
                     thread.join(0.2)
         finally:
             self.stop.set()
-        end = max([r[1] for rows in self.results for r in rows], default=time.perf_counter())
-        wall = max(end - self.start, 1e-9)
-        cpu = time.process_time() - cpu0
+        end = max([r[1] for rows in self.results for r in rows if r[0] >= self.start], default=time.perf_counter())
+        self.wall += max(end - self.start, 1e-9)
+        self.cpu += time.process_time() - cpu0
+        return self.summary()
+
+    def summary(self) -> dict:
+        wall, cpu = self.wall, self.cpu
         rows = [r for rows in self.results for r in rows]
         ok = [1000 * (t1 - t0) for t0, t1, status, _ in rows if status == 200]
         statuses = Counter(status for _, _, status, _ in rows)
@@ -466,21 +476,118 @@ def parse_env(pairs: list[str]) -> dict[str, str]:
     return env
 
 
+RUNTIME_NAMES = ("auto", "torch", "onnx", "onnx-int8")
+
+
+def parse_runtime(spec: str) -> tuple[str, dict[str, str]]:
+    """`onnx-int8` or `onnx-int8:TROOPLY_INGEST_WORKERS=4,TROOPLY_ONNX_THREADS=1`: a runtime and its own env."""
+    name, _, pairs = spec.partition(":")
+    if name not in RUNTIME_NAMES:
+        raise SystemExit(f"--runtime: {name!r} is not one of {', '.join(RUNTIME_NAMES)}")
+    return name, parse_env([pair for pair in pairs.split(",") if pair])
+
+
+def runtime_env(args, spec: str, extra_env: dict[str, str], data_dir: Path) -> dict[str, str]:
+    runtime, own = parse_runtime(spec)
+    return server_env(data_dir / "data", args.model, extra_env | own | {
+        "TROOPLY_CLIP_RUNTIME": runtime, "TROOPLY_CLIP_EXPORT_DIR": str(args.export_dir)})
+
+
+def start_server(spec: str, env: dict[str, str], data_dir: Path, timeout: float) -> tuple[Server, dict]:
+    data_dir.mkdir(parents=True)
+    server = Server(env, data_dir / "server.log")
+    started = time.perf_counter()
+    server.wait_ready(timeout)
+    clip = httpx.get(f"{server.base_url}/readyz", timeout=30).json()["models"]["clip"]
+    served = clip.get("runtime", {})
+    print(f"\n[{spec}] trooply serve ready on {server.base_url} in {time.perf_counter() - started:.1f}s (pid "
+          f"{server.process.pid}); serving with {served or clip.get('precision')}", flush=True)
+    return server, served
+
+
+def run_interleaved(args, specs: list[str], extra_env: dict[str, str], data_dir: Path, raw: dict, urls: list[str],
+                    uploads: list[bytes]) -> list[dict]:
+    """Every runtime's server up at once (started one after the other, so exports never overlap; an idle one
+    costs next to nothing), then --rounds rounds of ingest and of each level, the runtimes taking turns in an
+    order reversed every round: load from other processes that comes and goes falls on each runtime alike."""
+    servers: list[Server] = []
+    runs: list[dict] = []
+    try:
+        for number, spec in enumerate(specs):
+            env = runtime_env(args, spec, extra_env, data_dir / f"{number}")
+            server, served = start_server(spec, env, data_dir / f"{number}", args.startup_timeout)
+            servers.append(server)
+            runs.append({"runtime": spec, "clip_runtime": served, "levels": [], "creds": create_tenant(env)})
+
+        def turns(round_number: int) -> list[int]:
+            order = list(range(len(specs)))
+            return order if round_number % 2 == 0 else order[::-1]
+
+        chunk = -(-len(urls) // args.rounds)
+        ingested = [{"seconds": 0.0, "counts": Counter(), "errors": []} for _ in specs]
+        for round_number in range(args.rounds):
+            first = round_number * chunk
+            for i in turns(round_number):
+                done = ingest(servers[i].base_url, runs[i]["creds"]["secret_key"], urls[first:first + chunk],
+                              args.ingest_timeout, first)
+                ingested[i]["seconds"] += done["seconds"]
+                ingested[i]["counts"].update(done["counts"])
+                ingested[i]["errors"].extend(done["errors"])
+        for run, done in zip(runs, ingested, strict=True):
+            run["ingest"] = done | {"counts": dict(done["counts"]), "errors": done["errors"][:5]}
+            print(f"[{run['runtime']}] ingested {len(urls)} products in {args.rounds} rounds, {done['seconds']:.1f}s "
+                  f"({len(urls) / done['seconds']:.1f}/s): {dict(done['counts'])}", flush=True)
+
+        build = builders(urls, uploads)
+        clients = [httpx.Client(base_url=server.base_url, timeout=30) for server in servers]
+        print(f"\n{args.seconds:g}s per level and runtime in {args.rounds} rounds; latency over 200s only", flush=True)
+        print(f"{'runtime':24} " + HEADER, flush=True)
+        for mode in args.modes:
+            for server, run in zip(servers, runs, strict=True):
+                warm_up(server.base_url, run["creds"]["publishable_key"], mode, build[mode], args.warmup)
+            for concurrency in args.concurrency:
+                levels = [Level(server.base_url, run["creds"]["publishable_key"], mode, build[mode], concurrency,
+                                args.seconds / args.rounds, args.retry_pause)
+                          for server, run in zip(servers, runs, strict=True)]
+                before = [scrape(client) for client in clients]
+                cpu = [0.0 for _ in specs]
+                for round_number in range(args.rounds):
+                    for i in turns(round_number):
+                        servers[i].check_alive()
+                        srv0 = servers[i].cpu_seconds()
+                        levels[i].run()
+                        srv1 = servers[i].cpu_seconds()
+                        cpu[i] += (srv1 or 0.0) - (srv0 or 0.0)
+                for i, (level, run) in enumerate(zip(levels, runs, strict=True)):
+                    summary = level.summary()
+                    summary["batch_mean"], summary["server_shed_metric"] = metric_deltas(before[i], scrape(clients[i]))
+                    summary["server_cpu_pct"] = 100 * cpu[i] / summary["seconds"]
+                    raw8 = raw["text_per_s_batch8"] if mode == "text" else raw["image_per_s_batch8"]
+                    summary["ratio_to_raw8"] = summary["req_per_s"] / raw8
+                    run["levels"].append(summary)
+                    print(f"{run['runtime'][:24]:24} " + row(summary), flush=True)
+        for client in clients:
+            client.close()
+        for run in runs:
+            run["targets"] = targets(run["levels"], raw)
+            del run["creds"]
+        return runs
+    finally:
+        for server in servers:  # each on its own: one that will not die must not leave the others running
+            try:
+                server.stop()
+            except Exception as error:
+                print(f"stopping the server on {server.base_url} (pid {server.process.pid}) failed: {error!r}",
+                      file=sys.stderr)
+
+
 def run_runtime(args, runtime: str, extra_env: dict[str, str], data_dir: Path, raw: dict, urls: list[str],
                 uploads: list[bytes], busy_at_start: bool) -> dict:
     """One `trooply serve` with this CLIP runtime on a fresh data dir: ingest, then every mode and level."""
-    env = server_env(data_dir / "data", args.model, extra_env | {"TROOPLY_CLIP_RUNTIME": runtime,
-                                                                 "TROOPLY_CLIP_EXPORT_DIR": str(args.export_dir)})
+    env = runtime_env(args, runtime, extra_env, data_dir)
     summary: dict = {"runtime": runtime, "levels": []}
-    data_dir.mkdir(parents=True)
-    server = Server(env, data_dir / "server.log")
+    server, summary["clip_runtime"] = start_server(runtime, env, data_dir, args.startup_timeout)
     try:
-        started = time.perf_counter()
-        server.wait_ready(args.startup_timeout)
-        clip = httpx.get(f"{server.base_url}/readyz", timeout=30).json()["models"]["clip"]
-        summary["clip_runtime"] = clip.get("runtime", {})
-        print(f"\n[{runtime}] trooply serve ready on {server.base_url} in {time.perf_counter() - started:.1f}s (pid "
-              f"{server.process.pid}); serving with {summary['clip_runtime'] or clip.get('precision')}", flush=True)
         creds = create_tenant(env)
         done = ingest(server.base_url, creds["secret_key"], urls, args.ingest_timeout)
         summary["ingest"] = done
@@ -563,33 +670,31 @@ def run_runtime(args, runtime: str, extra_env: dict[str, str], data_dir: Path, r
         server.stop()
 
 
-def runtimes_side_by_side(runs: list[dict], products: int) -> None:
+def runtimes_side_by_side(runs: list[dict], products: int, rounds: int) -> None:
     """Each runtime's ingest rate and each level's req/s and p50, with ratios to the first runtime."""
     first = runs[0]
-    print(f"\nruntimes side by side (one run, one server after the other; x = ratio to {first['runtime']}):")
-    print(f"{'runtime':10} {'serving':12} {'probe':>8} {'ingest/s':>9} {'x':>5}")
+    how = f"taking turns in {rounds} rounds" if rounds > 1 else "one server after the other"
+    print(f"\nruntimes side by side (one run, {how}; x = ratio to {first['runtime']}):")
+    print(f"{'runtime':40} {'serving':12} {'probe':>8} {'ingest/s':>9} {'x':>5}")
     for run in runs:
         served = run.get("clip_runtime", {})
         rate = products / run["ingest"]["seconds"]
         probe = served.get("probe_min_cosine")
-        print(f"{run['runtime']:10} {served.get('runtime', '?') + ' ' + served.get('precision', ''):12} "
+        print(f"{run['runtime']:40} {served.get('runtime', '?') + ' ' + served.get('precision', ''):12} "
               f"{'-' if probe is None else format(probe, '.5f'):>8} {rate:9.1f} "
               f"{rate / (products / first['ingest']['seconds']):5.2f}")
-    print(f"{'mode':6} {'conc':>4}  " + "  ".join(f"{run['runtime'] + ' req/s':>16} {'x':>5} {'p50 ms':>8} {'x':>5}"
-                                              for run in runs))
+    print(f"\n{'mode':6} {'conc':>4} {'runtime':40} {'req/s':>8} {'x':>5} {'p50 ms':>8} {'x':>5}")
     base = {(level["mode"], level["concurrency"]): level for level in first["levels"]}
     for level0 in first["levels"]:
-        cells = []
+        reference = base[level0["mode"], level0["concurrency"]]
         for run in runs:
             level = next(lv for lv in run["levels"]
                          if (lv["mode"], lv["concurrency"]) == (level0["mode"], level0["concurrency"]))
-            reference = base[level0["mode"], level0["concurrency"]]
             speed = level["req_per_s"] / reference["req_per_s"] if reference["req_per_s"] else None
             latency = (level["p50_ms"] / reference["p50_ms"]
                        if level["p50_ms"] is not None and reference["p50_ms"] else None)
-            cells.append(f"{level['req_per_s']:16.1f} {fmt(speed, '.2f'):>5} {fmt(level['p50_ms']):>8} "
-                         f"{fmt(latency, '.2f'):>5}")
-        print(f"{level0['mode']:6} {level0['concurrency']:>4}  " + "  ".join(cells))
+            print(f"{level0['mode']:6} {level0['concurrency']:>4} {run['runtime'][:40]:40} {level['req_per_s']:8.1f} "
+                  f"{fmt(speed, '.2f'):>5} {fmt(level['p50_ms']):>8} {fmt(latency, '.2f'):>5}")
 
 
 def main() -> int:
@@ -601,14 +706,18 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=15.0, help="per mode and concurrency level")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                         help="extra server environment, repeatable (e.g. batching settings to compare)")
-    parser.add_argument("--runtime", nargs="+", choices=("auto", "torch", "onnx", "onnx-int8"),
-                        help="TROOPLY_CLIP_RUNTIME of the server; several: one server each, in turn, printed side by "
+    parser.add_argument("--runtime", nargs="+", metavar="RUNTIME[:KEY=VALUE,...]",
+                        help="TROOPLY_CLIP_RUNTIME of the server (auto, torch, onnx, onnx-int8), optionally with env "
+                        "of its own (onnx-int8:TROOPLY_INGEST_WORKERS=4); several: one server each, printed side by "
                         "side (default: --env's TROOPLY_CLIP_RUNTIME, else auto)")
+    parser.add_argument("--rounds", type=int, help="with several runtimes: all servers up at once, ingest and each "
+                        "level split into this many rounds that the runtimes take in turn (default 3); 1: one "
+                        "runtime after the other, each on its own")
     parser.add_argument("--export-dir", type=Path, default=Path(tempfile.gettempdir()) / "trooply-bench-onnx",
                         help="TROOPLY_CLIP_EXPORT_DIR of every server: the ONNX exports are reused between runs")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write a JSON summary here")
     parser.add_argument("--warmup", type=int, default=5, help="uncounted requests per mode before its levels")
-    parser.add_argument("--raw-seconds", type=float, default=3.0, help="per raw measurement")
+    parser.add_argument("--raw-seconds", type=float, default=3.0, help="per raw measurement; 0 skips them")
     parser.add_argument("--retry-pause", type=float, default=0.05,
                         help="seconds a client pauses after a 429/503 before its next request")
     parser.add_argument("--startup-timeout", type=float, default=600.0)
@@ -616,6 +725,9 @@ def main() -> int:
     args = parser.parse_args()
     extra_env = parse_env(args.env)
     runtimes = args.runtime or [extra_env.get("TROOPLY_CLIP_RUNTIME", "auto")]
+    for spec in runtimes:
+        parse_runtime(spec)
+    args.rounds = args.rounds or (3 if len(runtimes) > 1 else 1)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks on `kill`
 
     torch_threads = extra_env.get("TROOPLY_TORCH_THREADS") or os.environ.get("TROOPLY_TORCH_THREADS")
@@ -623,7 +735,13 @@ def main() -> int:
     busy_at_start = os.getloadavg()[0] > 0.5 * (os.cpu_count() or 1)
     print(f"model {args.model}, random weights; {os.cpu_count()} CPU cores, load average {load} before we start; "
           f"server env extra: {extra_env or 'none'}; runtimes: {', '.join(runtimes)}", flush=True)
-    raw = measure_raw(args.model, args.raw_seconds, int(torch_threads) if torch_threads else None)
+    if args.raw_seconds <= 0:  # a large model on a busy CPU: its raw passes alone would take minutes
+        nan = float("nan")
+        raw = {"device": "skipped (--raw-seconds 0)", "precision": "-", "torch_threads": "-"} | dict.fromkeys(
+            ("image_per_s_batch8", "image_per_s_batch1", "image_batch8_ms", "image_batch1_ms", "text_per_s_batch8",
+             "text_per_s_batch1", "text_batch8_ms", "text_batch1_ms"), nan)
+    else:
+        raw = measure_raw(args.model, args.raw_seconds, int(torch_threads) if torch_threads else None)
     import torch
     if torch.cuda.is_available():  # hand the raw model's GPU memory back before the server loads its own
         gc.collect()
@@ -653,13 +771,16 @@ def main() -> int:
         uploads = [jpeg(photo(50_000 + i, side=300)) for i in range(16)]
         print(f"\n{args.products} product images generated in {time.perf_counter() - started:.1f}s, "
               f"served from {images.url('/')}", flush=True)
-        for number, runtime in enumerate(runtimes):
-            summary["runtimes"].append(run_runtime(args, runtime, extra_env, data_dir / f"{number}-{runtime}", raw,
-                                                   urls, uploads, busy_at_start))
+        if args.rounds > 1:
+            summary["runtimes"] = run_interleaved(args, runtimes, extra_env, data_dir, raw, urls, uploads)
+        else:
+            for number, runtime in enumerate(runtimes):
+                summary["runtimes"].append(run_runtime(args, runtime, extra_env, data_dir / f"{number}", raw,
+                                                       urls, uploads, busy_at_start))
         # The first runtime's figures where a single run put them.
         summary |= {key: summary["runtimes"][0][key] for key in ("ingest", "levels", "targets")}
         if len(runtimes) > 1:
-            runtimes_side_by_side(summary["runtimes"], args.products)
+            runtimes_side_by_side(summary["runtimes"], args.products, args.rounds)
         if args.json:
             args.json.write_text(json.dumps(summary, indent=2))
             print(f"\nJSON summary written to {args.json}")

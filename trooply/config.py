@@ -179,7 +179,8 @@ class ImageSettings(_Group):
 class IngestSettings(_Group):
     model_config = _flat_names("ingest_")
 
-    workers: int = Field(2, ge=1, le=64)
+    workers: int | None = Field(None, ge=1, le=64,
+                                description="embedded ingest threads; from the CLIP runtime and the cores when unset")
     fetch_concurrency: int = Field(8, ge=1, le=64)
     max_attempts: int = Field(4, ge=1)
     retry_base_delay: float = Field(1.0, ge=0)

@@ -54,6 +54,7 @@ from trooply.tenancy.languages import TenantLanguages
 from trooply.tenancy.service import TenantService
 from trooply.tenancy.usage import UsageService
 from trooply.vectors import VectorSpace
+from trooply.vision.clip_runtime import ingest_workers
 from trooply.vision.detection import Detector, ZeroShotDetector
 from trooply.vision.encoder import ClipEncoder
 from trooply.vision.fetch import ImageFetcher
@@ -71,7 +72,7 @@ class Container:
         self.fetcher = ImageFetcher.from_settings(settings)
         self.query_fetcher = QueryImageFetcher.from_settings(settings)  # its own pool: shoppers' URLs
         self.dispatcher: Dispatcher = (CeleryDispatcher(settings.redis_url) if settings.redis_url
-                                       else InProcessQueue(settings.ingest.workers))
+                                       else InProcessQueue(ingest_workers(settings)))
         # A bad profile file fails start-up.
         self.profiles = load_profiles(settings.ranking.profiles_dir or DEFAULT_PROFILES_DIR)
         # The active CLIP model (and a migration's other one) as SQL records it, re-read every few seconds.

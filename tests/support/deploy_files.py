@@ -32,18 +32,20 @@ def consumed_queues(argv: list[str]) -> set[str]:
 
 
 def background_queues() -> set[str]:
-    """The Celery queues of the five background tasks, one per kind."""
+    """The Celery queues of the background tasks, one per kind."""
     from trooply.tasks.names import (
         COLOUR_REFRESH_TASK,
         DROP_SPACE_TASK,
         FEED_SYNC_TASK,
         PURGE_TASK,
         REENCODE_TASK,
+        RETOKENISE_TASK,
         SCAN_TASK,
     )
     from trooply.tasks.queue import queue_of
 
-    tasks = (PURGE_TASK, SCAN_TASK, REENCODE_TASK, DROP_SPACE_TASK, COLOUR_REFRESH_TASK, FEED_SYNC_TASK)
+    tasks = (PURGE_TASK, SCAN_TASK, REENCODE_TASK, DROP_SPACE_TASK, COLOUR_REFRESH_TASK, FEED_SYNC_TASK,
+             RETOKENISE_TASK)
     queues = {queue_of(name) for name in tasks}
     assert len(queues) == len(tasks), queues
     return queues

@@ -132,8 +132,29 @@ def run_benchmark(settings: Settings, path: Path, layout: str = "auto", profile:
 
 def compare_runtimes(evaluate: Callable[[Settings], dict[str, dict]], settings: Settings,
                      runtime: str) -> dict[str, dict[str, dict]]:
-    """The same evaluation with PyTorch, then with `runtime`: {"torch": report, runtime: report}."""
-    return {name: evaluate(settings.updated(clip_runtime=name)) for name in ("torch", runtime)}
+    """The same evaluation with PyTorch, then with `runtime`: {"torch": report, runtime: report}. The other
+    runtime's report also says how far its top 10 agrees with PyTorch's, query by query (`_agreement`)."""
+    reports = {name: evaluate(settings.updated(clip_runtime=name)) for name in ("torch", runtime)}
+    base = reports["torch"].pop(RANKED)
+    other = reports[runtime]
+    other["_agreement"] = agreement(base, other.pop(RANKED))
+    return reports
+
+
+RANKED = "_ranked"  # each way's top K ids per query, in query order: what compare_runtimes compares
+
+
+def agreement(base: dict[str, list[list[str]]], other: dict[str, list[list[str]]]) -> dict[str, dict[str, float]]:
+    """Per way, over the queries: the share of the top K both runtimes returned, and of queries whose first
+    result is the same. Needs no labels: how often int8 changes what a shopper sees, not whether it is right."""
+    found = {}
+    for way, rows in base.items():
+        pairs = list(zip(rows, other[way], strict=True))
+        shared = [len(set(a) & set(b)) / max(len(a), len(b)) if a or b else 1.0 for a, b in pairs]
+        same_first = [a[:1] == b[:1] for a, b in pairs]
+        found[way] = {f"overlap@{K}": sum(shared) / max(1, len(pairs)),
+                      "same_first": sum(same_first) / max(1, len(pairs))}
+    return found
 
 
 def _run(settings: Settings, products: list[ProductIn], labelled: list[LabelledQuery], metric: Metrics,
@@ -229,6 +250,7 @@ def _score(container, tenant: str, labelled: list[LabelledQuery], metric: Metric
                                "queries_per_s": round(len(labelled) / timing[way], 2) if timing[way] else 0.0}
                          for way in WAYS}
     report["_timing"]["concurrency"] = max(1, concurrency)
+    report[RANKED] = {"pipeline": [ranked for ranked, _ in searched], "cosine": raw}
     return report
 
 
@@ -288,6 +310,10 @@ def format_comparison(reports: dict[str, dict[str, dict]]) -> str:
                      f"{report['_model']['runtime'].get('probe_min_cosine', '-')}; indexing "
                      f"{report['_catalogue']['images_per_s'] / base['_catalogue']['images_per_s']:.2f}x, searching "
                      + ", ".join(f"{way} {_ratio(report['_timing'][way], base['_timing'][way])}" for way in WAYS))
+        if "_agreement" in report:
+            lines.append(f"top {K} against {base_name} (no labels needed): " + ", ".join(
+                f"{way} {report['_agreement'][way][f'overlap@{K}']:.1%} shared, same first result "
+                f"{report['_agreement'][way]['same_first']:.1%}" for way in WAYS))
         lines.append(f"{'group':14} {'way':9} {'R@1':>15} {'R@10':>15} {'nDCG@10':>15}")
         for group in ["all", *sorted(g for g in report if g != "all" and not g.startswith("_"))]:
             if group not in base:

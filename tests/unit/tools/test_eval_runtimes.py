@@ -6,7 +6,7 @@ from functools import partial
 from tests.conftest import make_settings
 from tests.support.image_server import ImageServer
 from tests.support.images import two_halves_png
-from trooply.tools.evaluation import compare_runtimes, format_comparison, run_evaluation
+from trooply.tools.evaluation import agreement, compare_runtimes, format_comparison, run_evaluation
 
 
 def test_eval_compares_a_runtime_with_pytorch_on_the_same_catalogue(tmp_path):
@@ -31,6 +31,19 @@ def test_eval_compares_a_runtime_with_pytorch_on_the_same_catalogue(tmp_path):
     assert int8_model["runtime"]["folder"].startswith(str(tmp_path / "data" / "onnx"))
     for report in reports.values():
         assert report["_catalogue"]["indexed"] == 4 and report["all"]["queries"] == 5
+    # Four products: every top 10 holds all of them, whatever the runtime.
+    assert reports["onnx-int8"]["_agreement"]["cosine"]["overlap@10"] == 1.0
+    assert all("_ranked" not in report for report in reports.values())
     text = format_comparison(reports)
+    assert "top 10 against torch (no labels needed): cosine 100.0% shared, same first result" in text
     assert "== torch ==" in text and "== onnx-int8 ==" in text and "onnx-int8 against torch" in text
     assert "onnx int8" in text  # the model line names the runtime that served
+
+
+def test_agreement_is_the_share_of_the_top_k_and_of_first_results_in_common():
+    base = {"cosine": [["a", "b", "c", "d"], ["x"], []], "pipeline": [["a"], ["b"], ["c"]]}
+    other = {"cosine": [["b", "a", "e", "f"], ["x"], []], "pipeline": [["a"], ["c"], ["c"]]}
+    found = agreement(base, other)
+    assert found["cosine"]["overlap@10"] == (0.5 + 1.0 + 1.0) / 3
+    assert found["cosine"]["same_first"] == 2 / 3  # "a" then "b" differ; two empty lists agree
+    assert found["pipeline"] == {"overlap@10": 2 / 3, "same_first": 2 / 3}

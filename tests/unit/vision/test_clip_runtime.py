@@ -15,9 +15,10 @@ from onnx import numpy_helper
 from PIL import Image
 from prometheus_client import REGISTRY
 
+from tests.conftest import make_settings
 from tests.support.models import write_local_dir_model
 from trooply.batching import INGEST, BatchPolicy
-from trooply.vision.clip_runtime import IMAGE_FILE, PROBE_FLOOR, resolve_runtime
+from trooply.vision.clip_runtime import IMAGE_FILE, PROBE_FLOOR, ingest_workers, resolve_runtime
 from trooply.vision.encoder import ClipEncoder
 
 MODEL = "trooply-test-tiny"
@@ -169,6 +170,37 @@ def test_a_runtime_whose_vectors_drift_is_refused_by_the_probe(tmp_path, referen
     refused.close()
 
 
+def test_a_refused_int8_serves_with_onnx_fp32_and_says_so_in_one_line(tmp_path, reference, caplog, monkeypatch):
+    monkeypatch.setitem(PROBE_FLOOR, "int8", 1.01)  # no int8 vector reaches it: int8 is refused
+    with caplog.at_level(logging.WARNING, logger="trooply.vision.clip_runtime"):
+        encoder = onnx_encoder(tmp_path, "onnx-int8")
+    report = encoder.describe()["runtime"]
+    assert (report["requested"], report["runtime"], report["precision"]) == ("onnx-int8", "onnx", "fp32")
+    assert report["fallback"].startswith("onnx-int8: probe cosine") and report["folder"].endswith("-fp32")
+    assert report["probe_min_cosine"] >= PROBE_FLOOR["fp32"] and encoder.precision == "fp32"
+    lines = [record.getMessage() for record in caplog.records if record.name == "trooply.vision.clip_runtime"]
+    assert len(lines) == 1 and lines[0].endswith("serving with ONNX Runtime fp32")
+    images = photos(3, seed=5)
+    cosines = (encoder.encode_images(images) * reference.encode_images(images)).sum(axis=1)
+    assert cosines.min() >= PROBE_FLOOR["fp32"]
+    encoder.close()
+
+
+def test_int8_and_then_fp32_refused_serve_with_pytorch(tmp_path, reference, caplog, monkeypatch):
+    monkeypatch.setitem(PROBE_FLOOR, "int8", 1.01)
+    monkeypatch.setitem(PROBE_FLOOR, "fp32", 1.01)
+    with caplog.at_level(logging.WARNING, logger="trooply.vision.clip_runtime"):
+        encoder = onnx_encoder(tmp_path, "onnx-int8")
+    report = encoder.describe()["runtime"]
+    assert report["runtime"] == "torch" and report["folder"].endswith("-int8")
+    assert report["fallback"].startswith("onnx-int8: probe cosine")
+    assert "; then onnx (fp32): probe" in report["fallback"]
+    lines = [record.getMessage() for record in caplog.records if record.name == "trooply.vision.clip_runtime"]
+    assert len(lines) == 1 and lines[0].endswith("serving with PyTorch")
+    np.testing.assert_array_equal(encoder.encode_texts(TEXTS), reference.encode_texts(TEXTS))
+    encoder.close()
+
+
 def image_passes() -> float:
     return REGISTRY.get_sample_value("trooply_runtime_batch_size_count", {"model": MODEL, "kind": "image"}) or 0
 
@@ -217,6 +249,21 @@ def test_auto_is_onnx_on_a_cpu_and_pytorch_on_cuda():
     assert resolve_runtime("auto", torch.device("cpu")) == "onnx"
     assert resolve_runtime("auto", torch.device("cuda")) == "torch"
     assert resolve_runtime("onnx-int8", torch.device("cpu")) == "onnx-int8"
+
+
+@pytest.mark.parametrize(("runtime", "device", "cores", "workers"), [
+    ("torch", "cpu", 2, 2), ("torch", "cpu", 16, 2), ("auto", "cuda", 2, 2),
+    ("onnx-int8", "cpu", 2, 4), ("onnx", "cpu", 1, 4), ("auto", "cpu", 3, 6), ("onnx-int8", "cpu", 32, 8),
+])
+def test_ingest_workers_keep_the_runtimes_model_busy(tmp_path, monkeypatch, runtime, device, cores, workers):
+    monkeypatch.setattr("os.cpu_count", lambda: cores)
+    settings = make_settings(tmp_path, ingest_workers=None, clip_runtime=runtime, clip_device=device)
+    assert ingest_workers(settings) == workers
+
+
+def test_ingest_workers_set_by_the_operator_win(tmp_path, monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 16)
+    assert ingest_workers(make_settings(tmp_path, ingest_workers=3, clip_runtime="onnx-int8")) == 3
 
 
 def test_pytorch_is_asked_for_by_name(export_dir, reference):
