@@ -64,7 +64,8 @@ def test_a_created_tenant_gets_working_keys_shown_once(client):
     shown = client.get(f"/admin/v1/tenants/{tenant['tenant_id']}", headers=ADMIN).json()
     assert tenant["secret_key"] not in str(shown)
     assert {key["kind"] for key in shown["keys"]} == {"secret", "publishable"}
-    assert shown["limits"] == {"max_products": None, "monthly_item_calls": 100_000, "rate_limit": 200.0}
+    assert shown["limits"] == {"max_products": None, "monthly_item_calls": 100_000, "rate_limit": 200.0,
+                               "max_images_per_product": 10}
 
 
 @pytest.mark.parametrize("body, code", [
