@@ -203,7 +203,8 @@ def test_a_feed_deleted_during_its_sync_stops_it(shop: Shop, caplog: pytest.LogC
     deadline = time.monotonic() + 10
     while shop.feed.answers[200] == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
-    time.sleep(0.5)  # the download ends, then the first batch finds the feed gone
+    while "was deleted during its sync" not in caplog.text and time.monotonic() < deadline + 20:
+        time.sleep(0.05)  # the download ends, then the first batch finds the feed gone
     assert shop.client.get("/v1/products", headers=shop.key).json()["products"] == []
     assert "was deleted during its sync" in caplog.text and "failed" not in caplog.text
 
