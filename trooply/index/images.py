@@ -13,7 +13,18 @@ from typing import Any, cast
 
 import numpy as np
 
-from trooply.index.base import IndexHit, ScoredStoredPoint, StoredPoint, point_hit
+from trooply.index.base import (
+    HybridHits,
+    HybridQuery,
+    IndexHit,
+    ScoredStoredPoint,
+    StoredPoint,
+    cosine_to,
+    point_hit,
+    unit_query,
+    words_hit,
+)
+from trooply.index.words import WORDS_VECTOR
 
 IMAGES_VECTOR = "images"
 # What a neighbour (duplicates) or a scrolled point brings back: its id and which URL each of its images is (the
@@ -84,3 +95,24 @@ def image_named(payload: dict[str, Any], row: int) -> dict[str, Any]:
 def image_rows(images: np.ndarray | None, vector: np.ndarray) -> list[np.ndarray]:
     """A point's vectors, one per image, main first."""
     return [vector] if images is None else list(images)
+
+
+def hybrid_hits(query: HybridQuery, vector_name: str, tokens: Sequence[int], main_leg: Sequence[ScoredStoredPoint],
+                images_leg: Sequence[ScoredStoredPoint], by_words: Sequence[ScoredStoredPoint],
+                exact: Sequence[ScoredStoredPoint]) -> HybridHits:
+    """Both engines' hybrid answer from the legs of their one batched call: each product once, scored by its closest
+    image; a product found by its words alone is scored by its closest image too, from the vectors the words leg
+    brought back (its main vector and its images: no second search by id)."""
+    keep = vector_name if query.with_vectors else None
+    best = closest_by_point([(p, point_hit(p, p.score, keep)) for p in main_leg],
+                            [(p, images_hit(p, query.vector, keep)) for p in images_leg])
+    target = unit_query(query.vector)
+    for point in by_words:
+        if str(point.id) not in best:
+            best |= closest_by_point([(point, point_hit(point, cosine_to(point, vector_name, target)))],
+                                     [(point, images_hit(point, target, None))])
+    pictures = [best[str(p.id)] for p in (*main_leg, *images_leg)]
+    return HybridHits(by_closest_image(pictures, [], query.limit),
+                      [words_hit(p, best[str(p.id)].score, keep, WORDS_VECTOR, tokens, best[str(p.id)])
+                       for p in by_words],
+                      [point_hit(p, p.score, keep) for p in exact])

@@ -34,18 +34,15 @@ from trooply.index.base import (
     IndexPoint,
     ScrollPage,
     as_floats,
-    cosine_to,
     point_hit,
     point_payload,
     point_vector,
-    unit_query,
-    words_hit,
 )
 from trooply.index.images import (
     IMAGES_VECTOR,
     NAMED_IMAGES_PAYLOAD,
     by_closest_image,
-    closest_by_point,
+    hybrid_hits,
     images_hit,
     images_to_store,
     stored_images,
@@ -159,22 +156,9 @@ class CollectionStore:
                                                                                          requests=requests)])
             tokens = searched_words.indices if searched_words else ()
             main_leg, images_leg = next(found), next(found)
-            best = closest_by_point([(p, point_hit(p, p.score, keep)) for p in main_leg],
-                                    [(p, images_hit(p, query.vector, keep)) for p in images_leg])
-            pictures = [*main_leg, *images_leg]
             by_words = next(found) if searched_words else []
             exact = next(found) if query.identifier else []
-        # Found by their words alone: scored by their closest image, from the vectors they brought back (no second
-        # search by id).
-        target = unit_query(query.vector)
-        for point in by_words:
-            if str(point.id) not in best:
-                best |= closest_by_point([(point, point_hit(point, cosine_to(point, self._vector, target)))],
-                                         [(point, images_hit(point, target, None))])
-        return HybridHits(by_closest_image([best[str(p.id)] for p in pictures], [], query.limit),
-                          [words_hit(p, best[str(p.id)].score, keep, WORDS_VECTOR, tokens, best[str(p.id)])
-                           for p in by_words],
-                          [point_hit(p, p.score, keep) for p in exact])
+        return hybrid_hits(query, self._vector, tokens, main_leg, images_leg, by_words, exact)
 
     def set_words(self, point_id: str, words: Words, scope: Sequence[Condition]) -> None:
         self._write_words([point_id], {point_id: words}, self._only(scope, [point_id]))
