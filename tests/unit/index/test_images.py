@@ -8,16 +8,13 @@ from typing import Any
 import numpy as np
 import pytest
 import qdrant_edge as qe
-from qdrant_client import QdrantClient, models
+from qdrant_client import models
 
+from tests.support.index_engines import SPACE, Engine
 from trooply.index.base import HybridQuery, IndexPoint, shared_point_id
-from trooply.index.edge import EdgeIndex
 from trooply.index.filters import filterable_payload, parse_filters
-from trooply.index.server import QdrantServerIndex
 from trooply.index.tiers import TENANT_KEY, TieredIndex
-from trooply.vectors import VectorSpace
 
-SPACE = VectorSpace("clip-test", 8)
 pytestmark = pytest.mark.filterwarnings("ignore:Payload indexes have no effect:UserWarning")
 
 
@@ -38,28 +35,11 @@ BOOT = product("boot", direction(1, 0.2), direction(0, 1), category="shoes")
 BAG = product("bag", direction(0, 0, 0, 0, 1), category="bags")
 
 
-class Engine:
-    def __init__(self, kind: str, tmp_path: Path) -> None:
-        self.kind = kind
-        self.tmp_path = tmp_path
-        self.client = QdrantClient(":memory:")
-        self.opened: list[TieredIndex] = []
-
-    def open(self) -> TieredIndex:
-        index: TieredIndex = (EdgeIndex(self.tmp_path, SPACE) if self.kind == "edge"
-                              else QdrantServerIndex(self.client, SPACE, settle_seconds=0))
-        self.opened.append(index)
-        return index
-
-    def close(self) -> None:
-        for index in self.opened:
-            index.close()
-        self.client.close()
 
 
 @pytest.fixture(params=["edge", "server"])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    opened = Engine(request.param, tmp_path)
+    opened = Engine(request.param, tmp_path, server_settle_seconds=0)
     yield opened
     opened.close()
 

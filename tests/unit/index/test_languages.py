@@ -5,26 +5,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import qdrant_edge as qe
-from qdrant_client import QdrantClient, models
+from qdrant_client import models
 
+from tests.support.index_engines import SPACE, Engine, unit
 from trooply.index.base import HybridQuery, IndexPoint, shared_point_id
-from trooply.index.edge import EdgeIndex
-from trooply.index.server import QdrantServerIndex
 from trooply.index.tiers import TENANT_KEY, TieredIndex
 from trooply.index.words import LANGUAGES, lexicon
-from trooply.vectors import VectorSpace
 
-SPACE = VectorSpace("clip-test", 8)
 pytestmark = pytest.mark.filterwarnings("ignore:Payload indexes have no effect:UserWarning")
 
 
-def unit(i: int) -> np.ndarray:
-    vector = np.zeros(SPACE.size, dtype=np.float32)
-    vector[i % SPACE.size] = 1.0
-    return vector
 
 
 def product(product_id: str, i: int, title: str) -> IndexPoint:
@@ -35,24 +27,6 @@ JACKETS = [product(f"j{i}", i, f"Rote Jacke aus Leder für Kinder {i}") for i in
 BAG = product("bag", 6, "Schwarze Tasche")
 
 
-class Engine:
-    def __init__(self, kind: str, tmp_path: Path) -> None:
-        self.kind, self.tmp_path = kind, tmp_path
-        self.client = QdrantClient(":memory:")
-        self.languages: dict[str, str] = {}
-        self.opened: list[TieredIndex] = []
-
-    def open(self) -> TieredIndex:
-        index: TieredIndex = (EdgeIndex(self.tmp_path, SPACE) if self.kind == "edge"
-                              else QdrantServerIndex(self.client, SPACE))
-        index.languages = lambda tenant_id: self.languages.get(tenant_id, "english")
-        self.opened.append(index)
-        return index
-
-    def close(self) -> None:
-        for index in self.opened:
-            index.close()
-        self.client.close()
 
 
 @pytest.fixture(params=["edge", "server"])

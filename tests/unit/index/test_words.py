@@ -8,24 +8,19 @@ from typing import Any
 import numpy as np
 import pytest
 import qdrant_edge as qe
-from qdrant_client import QdrantClient, models
+from qdrant_client import models
 
+from tests.support.index_engines import SPACE, Engine, unit
 from trooply.index.base import HybridQuery, IndexPoint, shared_point_id
 from trooply.index.edge import EdgeIndex
 from trooply.index.filters import filterable_payload, parse_filters
-from trooply.index.server import QdrantServerIndex
 from trooply.index.tiers import TENANT_KEY, TieredIndex
 from trooply.index.words import WORDS_VECTOR, WordsMatch, lexicon
 from trooply.vectors import VectorSpace
 
-SPACE = VectorSpace("clip-test", 8)
 pytestmark = pytest.mark.filterwarnings("ignore:Payload indexes have no effect:UserWarning")
 
 
-def unit(i: int) -> np.ndarray:
-    vector = np.zeros(SPACE.size, dtype=np.float32)
-    vector[i % SPACE.size] = 1.0
-    return vector
 
 
 def product(product_id: str, i: int, **metadata: Any) -> IndexPoint:
@@ -78,23 +73,6 @@ def test_a_match_names_the_typed_words_and_the_field_holding_them() -> None:
     assert lexicon().match(lexicon().query("suitcase"), payload) == WordsMatch((), None)
 
 
-class Engine:
-    def __init__(self, kind: str, tmp_path: Path) -> None:
-        self.kind = kind
-        self.tmp_path = tmp_path
-        self.client = QdrantClient(":memory:")
-        self.opened: list[TieredIndex] = []
-
-    def open(self) -> TieredIndex:
-        index: TieredIndex = (EdgeIndex(self.tmp_path, SPACE) if self.kind == "edge"
-                              else QdrantServerIndex(self.client, SPACE))
-        self.opened.append(index)
-        return index
-
-    def close(self) -> None:
-        for index in self.opened:
-            index.close()
-        self.client.close()
 
 
 @pytest.fixture(params=["edge", "server"])
