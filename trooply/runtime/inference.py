@@ -192,12 +192,12 @@ class ModelRuntime:
         from trooply.voice.transcriber import Transcriber
 
         voice = self.settings.voice
-        return Transcriber(voice.whisper_model, voice.max_audio_bytes, voice.max_audio_seconds)
+        return Transcriber.load(voice.whisper_model, voice.max_audio_bytes, voice.max_audio_seconds)
 
     def _load_detector(self, path: "Path") -> "OnnxDetector":
         from trooply.vision.detection import OnnxDetector
 
-        return OnnxDetector(path, self.settings.detection.onnx_input_size)
+        return OnnxDetector.load(path, self.settings.detection.onnx_input_size)
 
 
 def batch_policy(runtime: "RuntimeSettings") -> BatchPolicy:

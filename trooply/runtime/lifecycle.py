@@ -7,7 +7,9 @@ calls reach them: CLIP's own micro-batcher threads, a single queued thread for t
 CLIP's loader (`runtime/inference.py:ModelRuntime._load_clip`) runs in stages: the weights, tokenizer and
 preprocessing (`vision/encoder.py:read_clip`), then the runtime that serves them (`serve_clip`): for ONNX Runtime,
 fp32 or int8, the towers exported if missing (cached by a fingerprint of the weights), opened and probed against
-PyTorch, a refusal falling back (int8 to fp32, then PyTorch) with the reason in the log and /readyz."""
+PyTorch, a refusal falling back (int8 to fp32, then PyTorch) with the reason in the log and /readyz. The optional
+models load through `voice/transcriber.py:Transcriber.load` and `vision/detection.py:OnnxDetector.load` (which
+checks the graph's contract); their constructors only hold what was loaded."""
 
 import logging
 import threading
