@@ -90,6 +90,7 @@ class TenantWalker:
     def __init__(self, db: Database, workers: int, thread_name: str, max_attempts: int,
                  retry_base_delay: float) -> None:
         self.db = db
+        self.thread_name = thread_name
         self.max_attempts = max_attempts
         self.retry_base_delay = retry_base_delay
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix=thread_name)
@@ -145,7 +146,7 @@ class TenantWalker:
             except TrooplyError as error:
                 failed[key] = error
             except Exception as error:
-                log.exception("%r failed unexpectedly", key)
+                log.exception("%s: %r failed unexpectedly", self.thread_name, key)
                 failed[key] = unexpected(error)
         return done, failed
 
