@@ -6,14 +6,16 @@ pixel caps, retries of transient failures), and only the colour is computed: no 
 The palette is written under the products' locks, only while the product still has that image and no palette
 (ingest may have written a newer one meanwhile), and the cursor and counts of a page land after its writes, so a
 killed process resumes at the first page it had not recorded, and a page done twice finds its palettes there.
-Searches answer throughout: a product not yet recomputed has a neutral colour signal.
+Searches answer throughout: a product not yet recomputed has a neutral colour signal. The paging, the cursor, the
+stop and the retries are the walk of `tasks/walker.py`; this module says what a page is.
 """
 
 import logging
-import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from trooply.catalog.models import ProductRecord
 from trooply.catalog.repository import CatalogRepository
@@ -23,8 +25,9 @@ from trooply.config import Settings
 from trooply.db import Database
 from trooply.errors import TrooplyError
 from trooply.index.base import VectorIndex
+from trooply.tasks.walker import Resume, TenantWalk, TenantWalker
 from trooply.vision.colour import Palette, colour_palette, palette_payload, stored_palette
-from trooply.vision.decode import decode_image
+from trooply.vision.decode import DecodedImage, decode_image
 from trooply.vision.fetch import ImageFetcher
 
 log = logging.getLogger(__name__)
@@ -39,44 +42,16 @@ class ColourRefresher:
         self._index = index  # opened on first use
         self.fetcher = fetcher
         self.settings = settings
-        self._pool = ThreadPoolExecutor(settings.ingest.fetch_concurrency, thread_name_prefix="colour-fetch")
-        self._stopping = False
+        self._walker = TenantWalker(db, settings.ingest.fetch_concurrency, "colour-fetch",
+                                    settings.ingest.max_attempts, settings.ingest.retry_base_delay)
 
     def close(self) -> None:
         """Stops between two pages: the tenant stays unfinished and is resumed at the next start."""
-        self._stopping = True
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._walker.stop()
 
     def run(self, tenant_id: str) -> bool:
         """Brings the tenant's stored colours up to date; True when it finished."""
-        with self.db.session() as session:
-            repo = ColourRefreshRepository(session, tenant_id)
-            progress = repo.get()
-            if progress is None or progress.status == DONE:
-                return False
-            repo.set_status(RUNNING)
-            cursor = progress.cursor
-        while not self._stopping:
-            with self.db.session() as session:
-                products = ColourRefreshRepository(session, tenant_id).indexed_after(cursor, self.page_size)
-            if not products:
-                with self.db.session() as session:
-                    ColourRefreshRepository(session, tenant_id).finish()
-                return True
-            failed = self._refresh_page(tenant_id, products)
-            if self._stopping:
-                return False  # cut short: the page is done again at the next start
-            with self.db.session() as session:
-                repo = ColourRefreshRepository(session, tenant_id)
-                if not repo.advance(cursor, products[-1].id, len(products) - len(failed), len(failed)):
-                    log.info("tenant %s: its colour refresh was restarted or moved on by another run; this run "
-                             "stops", tenant_id)
-                    return False
-                # After the progress row, as every writer of both: no deadlock on PostgreSQL.
-                repo.record_failures(failed)
-                repo.clear_failures([p.id for p in products if p.id not in failed])
-            cursor = products[-1].id
-        return False
+        return self._walker.walk(tenant_id, _Refresh(self, tenant_id), self.page_size)
 
     def _refresh_page(self, tenant_id: str, products: Sequence[ProductRecord]) -> dict[str, tuple[str, str]]:
         """Recomputes the page's stale colours; returns the products that failed (their images), each with its
@@ -86,22 +61,13 @@ class ColourRefresher:
                  if p.id in stored and stored_palette(stored[p.id].get("image") or {}) is None}
         if not stale:
             return {}
-        futures = {pid: self._pool.submit(self._palette_of, url) for pid, url in stale.items()}
-        palettes: dict[str, Palette] = {}
-        failed: dict[str, tuple[str, str]] = {}
-        for pid, future in futures.items():
-            try:
-                palettes[pid] = future.result()
-            except TrooplyError as error:
-                failed[pid] = (error.code, error.message)
-                log.info("colour refresh: product %r of tenant %s kept its old colour (%s)", pid, tenant_id,
-                         error.code)
-            except Exception:  # one product's bug fails that product alone
-                failed[pid] = ("internal_error", "the colour could not be computed")
-                log.exception("colour refresh: product %r failed unexpectedly", pid)
-        if palettes and not self._stopping:
+        palettes, errors = self._walker.each({pid: partial(self._palette_of, url) for pid, url in stale.items()},
+                                             _unexpected)
+        for pid, error in errors.items():
+            log.info("colour refresh: product %r of tenant %s kept its old colour (%s)", pid, tenant_id, error.code)
+        if palettes and not self._walker.stopping:
             self._write(tenant_id, stale, palettes)
-        return failed
+        return {pid: (error.code, error.message) for pid, error in errors.items()}
 
     def _write(self, tenant_id: str, urls: dict[str, str], palettes: dict[str, Palette]) -> None:
         index = self._index()
@@ -120,19 +86,53 @@ class ColourRefresher:
 
     def _palette_of(self, url: str) -> Palette:
         """Ingest's fetch and decode, with its retries of transient failures (timeouts, 5xx, 429)."""
-        attempt = 1
-        while True:
-            try:
-                fetched = self.fetcher.fetch(url)
-                decoded = decode_image(fetched.data, self.settings.images.max_pixels,
-                                       self.settings.images.decode_max_side,
-                                       self.settings.images.max_concurrent_large_decodes)
-                return colour_palette(decoded.image)
-            except TrooplyError as error:
-                if not error.transient or attempt >= self.settings.ingest.max_attempts or self._stopping:
-                    raise
-            time.sleep(self.settings.ingest.retry_base_delay * 2 ** (attempt - 1))
-            attempt += 1
+        return colour_palette(self._walker.retrying(partial(self._decode, url)).image)
+
+    def _decode(self, url: str) -> DecodedImage:
+        fetched = self.fetcher.fetch(url)
+        return decode_image(fetched.data, self.settings.images.max_pixels, self.settings.images.decode_max_side,
+                            self.settings.images.max_concurrent_large_decodes)
+
+
+class _Refresh(TenantWalk[ProductRecord, dict[str, tuple[str, str]]]):
+    """One run over one tenant: the pages' colours, their failures and the cursor in the refresh's tables."""
+
+    what = "colour refresh"
+
+    def __init__(self, refresher: ColourRefresher, tenant_id: str) -> None:
+        self.refresher = refresher
+        self.tenant_id = tenant_id
+
+    def begin(self, session: Session) -> Resume | None:
+        repo = ColourRefreshRepository(session, self.tenant_id)
+        progress = repo.get()
+        if progress is None or progress.status == DONE:
+            return None
+        repo.set_status(RUNNING)
+        return Resume(progress.cursor)
+
+    def page_after(self, session: Session, cursor: str | None, limit: int) -> Sequence[ProductRecord]:
+        return ColourRefreshRepository(session, self.tenant_id).indexed_after(cursor, limit)
+
+    def work(self, items: Sequence[ProductRecord]) -> dict[str, tuple[str, str]]:
+        return self.refresher._refresh_page(self.tenant_id, items)
+
+    def record(self, session: Session, cursor: str | None, items: Sequence[ProductRecord],
+               worked: dict[str, tuple[str, str]]) -> bool:
+        repo = ColourRefreshRepository(session, self.tenant_id)
+        if not repo.advance(cursor, items[-1].id, len(items) - len(worked), len(worked)):
+            return False
+        # After the progress row, as every writer of both: no deadlock on PostgreSQL.
+        repo.record_failures(worked)
+        repo.clear_failures([p.id for p in items if p.id not in worked])
+        return True
+
+    def finish(self, session: Session) -> None:
+        ColourRefreshRepository(session, self.tenant_id).finish()
+
+
+def _unexpected(error: Exception) -> TrooplyError:
+    return TrooplyError("the colour could not be computed", code="internal_error")
 
 
 def _with_palette(image: dict[str, Any], palette: Palette) -> dict[str, Any]:

@@ -4,14 +4,14 @@ Products are paged in id order after the tenant's persisted cursor; each page is
 ingest's rules (safe fetch, pixel caps, retries of transient failures), encoded by the target model, and
 written to the target's index with the payload copied from the active index (colour, aspect and family need
 no recomputation). The vectors, the cursor and the counts of a page land together, so a killed process
-resumes at the first page it had not recorded, and a page done twice writes the same points again.
+resumes at the first page it had not recorded, and a page done twice writes the same points again. The paging,
+the cursor, the stop and the retries are the walk of `tasks/walker.py`; this module says what a page is.
 """
 
 import logging
-import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -29,6 +29,7 @@ from trooply.model_migration.models import DONE, RUNNING
 from trooply.model_migration.repository import TenantMigrationRepository
 from trooply.spaces.live import LiveSpaces
 from trooply.spaces.state import ModelSnapshot, ModelSpec
+from trooply.tasks.walker import Resume, TenantWalk, TenantWalker
 from trooply.vision.decode import DecodedImage, decode_image
 from trooply.vision.encoder import ClipEncoder
 from trooply.vision.fetch import ImageFetcher
@@ -56,13 +57,12 @@ class TenantReencoder:
         self.fetcher = fetcher
         self.settings = settings
         self._read_state = read_state
-        self._pool = ThreadPoolExecutor(settings.ingest.fetch_concurrency, thread_name_prefix="migrate-fetch")
-        self._stopping = False
+        self._walker = TenantWalker(db, settings.ingest.fetch_concurrency, "migrate-fetch",
+                                    settings.ingest.max_attempts, settings.ingest.retry_base_delay)
 
     def close(self) -> None:
         """Stops between two pages: the tenant stays unfinished and is resumed at the next start."""
-        self._stopping = True
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._walker.stop()
 
     def run(self, tenant_id: str, target_space: str) -> bool:
         """Re-encodes the tenant's products; True when it finished (then the caller may cut over)."""
@@ -70,41 +70,12 @@ class TenantReencoder:
         target = state.target
         if target is None or target.space.name != target_space:
             return False  # the migration this task was sent for is over (cut over, or another one started)
-        with self.db.session() as session:
-            repo = TenantMigrationRepository(session, tenant_id)
-            progress = repo.get()
-            if progress is None or progress.status == DONE:
-                return False
-            repo.set_status(RUNNING)
-            cursor = progress.cursor
-        encoder = self._encoder_for(target)
-        self._retry_failures(tenant_id, state, encoder)
-        page_size = self.settings.migration.page_size
-        while not self._stopping:
-            with self.db.session() as session:
-                products = TenantMigrationRepository(session, tenant_id).indexed_after(cursor, page_size)
-            if not products:
-                self._finish(tenant_id)
-                return True
-            encoded = self._encode(tenant_id, state, products, encoder)
-            if self._stopping:
-                return False  # the page was cut short: done again at the next start, not recorded as failures
-            with self.db.session() as session:
-                repo = TenantMigrationRepository(session, tenant_id)
-                written = self._write(session, repo, tenant_id, state, encoded)
-                total = repo.count_indexed_after(None)
-                if not repo.advance(cursor, products[-1].id, written, total):
-                    log.info("tenant %s: its migration was aborted, reopened or moved on by another run of its "
-                             "task; this run stops", tenant_id)
-                    session.rollback()
-                    return False
-            cursor = products[-1].id
-        return False
+        return self._walker.walk(tenant_id, _Reencode(self, tenant_id, state), self.settings.migration.page_size)
 
     def _retry_failures(self, tenant_id: str, state: ModelSnapshot, encoder: ClipEncoder) -> None:
         """Each run tries every recorded failure once more (an image back online, ingest's second encode)."""
         after = None
-        while not self._stopping:
+        while not self._walker.stopping:
             with self.db.session() as session:
                 repo = TenantMigrationRepository(session, tenant_id)
                 repo.lock()  # before the failure rows, as every writer of both takes them
@@ -116,21 +87,12 @@ class TenantReencoder:
             if not failed:
                 return
             encoded = self._encode(tenant_id, state, products, encoder)
-            if self._stopping:
+            if self._walker.stopping:
                 return
             with self.db.session() as session:
                 repo = TenantMigrationRepository(session, tenant_id)
                 self._write(session, repo, tenant_id, state, encoded)
             after = failed[-1]
-
-    def _finish(self, tenant_id: str) -> None:
-        with self.db.session() as session:
-            repo = TenantMigrationRepository(session, tenant_id)
-            progress = repo.lock()  # else an abort deleting it now would fail this update
-            if progress is not None and progress.status == RUNNING:
-                progress.total = repo.count_indexed_after(None)
-                progress.done = max(0, progress.total - repo.failure_count())
-                progress.status = DONE
 
     def _encode(self, tenant_id: str, state: ModelSnapshot, products: Sequence[ProductRecord],
                 encoder: ClipEncoder) -> EncodedPage:
@@ -142,17 +104,10 @@ class TenantReencoder:
                   active.retrieve(tenant_id, [p.id for p in products])} if products else {}
         page.galleries = {pid: [entry["url"] for entry in gallery] for pid, gallery in stored.items() if gallery}
         wanted = {p.id: page.galleries.get(p.id) or [p.image_url] for p in products}
-        futures = {(pid, row): self._pool.submit(self._decode, url)
-                   for pid, urls in wanted.items() for row, url in enumerate(urls)}
-        images: dict[tuple[str, int], DecodedImage] = {}
-        for (pid, row), future in futures.items():
-            try:
-                images[pid, row] = future.result()
-            except TrooplyError as error:
-                page.errors[pid] = error
-            except Exception as error:  # one product's bug fails that product alone
-                log.exception("re-encoding product %r failed unexpectedly", pid)
-                page.errors[pid] = TrooplyError(f"unexpected error ({type(error).__name__})", code="internal_error")
+        images, errors = self._walker.each({(pid, row): partial(self._walker.retrying, partial(self._decode, url))
+                                            for pid, urls in wanted.items() for row, url in enumerate(urls)},
+                                           _unexpected)
+        page.errors.update({pid: error for (pid, _row), error in errors.items()})
         complete = {key: image for key, image in images.items() if key[0] not in page.errors}
         if complete:
             vectors = dict(zip(complete, encoder.encode_images([image.image for image in complete.values()],
@@ -165,18 +120,10 @@ class TenantReencoder:
         return page
 
     def _decode(self, url: str) -> DecodedImage:
-        """Ingest's fetch and decode, with its retries of transient failures (timeouts, 5xx, 429)."""
-        attempt = 1
-        while True:
-            try:
-                fetched = self.fetcher.fetch(url)
-                return decode_image(fetched.data, self.settings.images.max_pixels, self.settings.images.decode_max_side,
-                                    self.settings.images.max_concurrent_large_decodes)
-            except TrooplyError as error:
-                if not error.transient or attempt >= self.settings.ingest.max_attempts or self._stopping:
-                    raise
-            time.sleep(self.settings.ingest.retry_base_delay * 2 ** (attempt - 1))
-            attempt += 1
+        """Ingest's fetch and decode (the walker retries its transient failures: timeouts, 5xx, 429)."""
+        fetched = self.fetcher.fetch(url)
+        return decode_image(fetched.data, self.settings.images.max_pixels, self.settings.images.decode_max_side,
+                            self.settings.images.max_concurrent_large_decodes)
 
     def _write(self, session: Session, repo: TenantMigrationRepository, tenant_id: str, state: ModelSnapshot,
                page: EncodedPage) -> int:
@@ -208,6 +155,56 @@ class TenantReencoder:
             elif pid in moved:
                 repo.record_failure(pid, "images_changed", "the product's images changed during its re-encode")
         return len(points)
+
+
+class _Reencode(TenantWalk[ProductRecord, EncodedPage]):
+    """One run over one tenant: its recorded failures tried again, then its pages encoded by the target model,
+    written to the target's index with their failures and the cursor."""
+
+    what = "migration"
+
+    def __init__(self, reencoder: TenantReencoder, tenant_id: str, state: ModelSnapshot) -> None:
+        assert state.target is not None
+        self.reencoder = reencoder
+        self.tenant_id = tenant_id
+        self.state = state
+        self.target = state.target
+
+    def begin(self, session: Session) -> Resume | None:
+        repo = TenantMigrationRepository(session, self.tenant_id)
+        progress = repo.get()
+        if progress is None or progress.status == DONE:
+            return None
+        repo.set_status(RUNNING)
+        return Resume(progress.cursor)
+
+    def before_pages(self) -> None:
+        self.encoder = self.reencoder._encoder_for(self.target)  # the target model loads only where a run is due
+        self.reencoder._retry_failures(self.tenant_id, self.state, self.encoder)
+
+    def page_after(self, session: Session, cursor: str | None, limit: int) -> Sequence[ProductRecord]:
+        return TenantMigrationRepository(session, self.tenant_id).indexed_after(cursor, limit)
+
+    def work(self, items: Sequence[ProductRecord]) -> EncodedPage:
+        return self.reencoder._encode(self.tenant_id, self.state, items, self.encoder)
+
+    def record(self, session: Session, cursor: str | None, items: Sequence[ProductRecord],
+               worked: EncodedPage) -> bool:
+        repo = TenantMigrationRepository(session, self.tenant_id)
+        written = self.reencoder._write(session, repo, self.tenant_id, self.state, worked)
+        return repo.advance(cursor, items[-1].id, written, repo.count_indexed_after(None))
+
+    def finish(self, session: Session) -> None:
+        repo = TenantMigrationRepository(session, self.tenant_id)
+        progress = repo.lock()  # else an abort deleting it now would fail this update
+        if progress is not None and progress.status == RUNNING:
+            progress.total = repo.count_indexed_after(None)
+            progress.done = max(0, progress.total - repo.failure_count())
+            progress.status = DONE
+
+
+def _unexpected(error: Exception) -> TrooplyError:
+    return TrooplyError(f"unexpected error ({type(error).__name__})", code="internal_error")
 
 
 def _gallery_urls(payload: dict[str, Any]) -> list[str]:

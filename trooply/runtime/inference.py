@@ -13,7 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from trooply.batching import Overloaded
+from trooply.batching import BatchPolicy, Overloaded
 from trooply.errors import ServiceUnavailable
 from trooply.observability import RUNTIME_SHED
 from trooply.runtime.lifecycle import ModelLifecycle
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from PIL import Image
 
-    from trooply.config import Settings
+    from trooply.config import RuntimeSettings, Settings
     from trooply.vision.detection import Detection, DetectionTimings, OnnxDetector
     from trooply.vision.encoder import ClipEncoder
     from trooply.voice.transcriber import Transcriber
@@ -177,20 +177,34 @@ class ModelRuntime:
         return [self.whisper] + ([self.detector] if self.detector is not None else [])
 
     def _load_clip(self, model: str, pretrained: str) -> "ClipEncoder":
-        from trooply.vision.encoder import ClipEncoder
+        """CLIP's load, in its stages: the weights (a failure says what to fix), then the runtime that runs them
+        (ONNX Runtime exported if missing, probed, else a fallback that says why), then the encoder around both.
+        The active model and a migration's other one load alike, from the same runtime settings."""
+        from trooply.vision.clip_runtime import export_dir_of
+        from trooply.vision.encoder import ClipEncoder, read_clip, serve_clip
 
-        return ClipEncoder.from_settings(self.settings, model, pretrained)
+        clip, runtime = self.settings.clip, self.settings.runtime
+        weights = read_clip(model, pretrained, clip.device, runtime.torch_threads)
+        loaded = serve_clip(weights, clip.runtime, export_dir_of(self.settings), runtime.onnx_threads)
+        return ClipEncoder(loaded, batch_policy(runtime), runtime.text_cache_size, runtime.preprocess_workers)
 
     def _load_whisper(self) -> "Transcriber":
         from trooply.voice.transcriber import Transcriber
 
         voice = self.settings.voice
-        return Transcriber(voice.whisper_model, voice.max_audio_bytes, voice.max_audio_seconds)
+        return Transcriber.load(voice.whisper_model, voice.max_audio_bytes, voice.max_audio_seconds)
 
     def _load_detector(self, path: "Path") -> "OnnxDetector":
         from trooply.vision.detection import OnnxDetector
 
-        return OnnxDetector(path, self.settings.detection.onnx_input_size)
+        return OnnxDetector.load(path, self.settings.detection.onnx_input_size)
+
+
+def batch_policy(runtime: "RuntimeSettings") -> BatchPolicy:
+    """How CLIP's micro-batchers coalesce callers and shed load."""
+    return BatchPolicy(max_batch=runtime.max_batch, max_ingest_batch=runtime.max_ingest_batch,
+                       max_wait_s=runtime.max_wait_ms / 1000, max_queue=runtime.max_queue,
+                       wait_budget_s=runtime.wait_budget_seconds, query_timeout_s=runtime.query_timeout_seconds)
 
 
 class SlotDetector:

@@ -2,7 +2,14 @@
 `InferenceModel`: a loader function does the I/O and turns its failures into clear errors (never a constructor),
 `get` loads on first use and marks the model used, `unload` gives the memory back (the next `get` loads again),
 and `unload_if_idle` is the idle unload the runtime's janitor calls. What differs between models is only how
-calls reach them: CLIP's own micro-batcher threads, a single queued thread for the optional ones (`ModelSlot`)."""
+calls reach them: CLIP's own micro-batcher threads, a single queued thread for the optional ones (`ModelSlot`).
+
+CLIP's loader (`runtime/inference.py:ModelRuntime._load_clip`) runs in stages: the weights, tokenizer and
+preprocessing (`vision/encoder.py:read_clip`), then the runtime that serves them (`serve_clip`): for ONNX Runtime,
+fp32 or int8, the towers exported if missing (cached by a fingerprint of the weights), opened and probed against
+PyTorch, a refusal falling back (int8 to fp32, then PyTorch) with the reason in the log and /readyz. The optional
+models load through `voice/transcriber.py:Transcriber.load` and `vision/detection.py:OnnxDetector.load` (which
+checks the graph's contract); their constructors only hold what was loaded."""
 
 import logging
 import threading

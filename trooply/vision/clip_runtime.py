@@ -76,9 +76,14 @@ class TorchTowers:
 
 class OnnxTowers:
     """Two ONNX Runtime sessions on the CPU. Their intra-op threads do not spin while idle: spinning was no faster
-    here (README, CPU inference) and would burn the cores the preprocessing pool decodes the next batch on."""
+    here (README, CPU inference) and would burn the cores the preprocessing pool decodes the next batch on.
+    `open` reads an export (the I/O, and its failures); the constructor only holds the sessions."""
 
-    def __init__(self, folder: Path, threads: int) -> None:
+    def __init__(self, image: Any, text: Any, threads: int) -> None:
+        self._image, self._text, self.threads = image, text, threads
+
+    @classmethod
+    def open(cls, folder: Path, threads: int) -> "OnnxTowers":
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -87,9 +92,8 @@ class OnnxTowers:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         providers = ["CPUExecutionProvider"]
-        self._image = ort.InferenceSession(str(folder / IMAGE_FILE), options, providers=providers)
-        self._text = ort.InferenceSession(str(folder / TEXT_FILE), options, providers=providers)
-        self.threads = threads
+        return cls(ort.InferenceSession(str(folder / IMAGE_FILE), options, providers=providers),
+                   ort.InferenceSession(str(folder / TEXT_FILE), options, providers=providers), threads)
 
     def encode_images(self, pixels: torch.Tensor) -> np.ndarray:
         features = self._image.run(None, {"pixels": pixels.float().numpy()})[0]
@@ -192,15 +196,50 @@ def select_towers(requested: str, reference: TorchTowers, request: ExportRequest
     return reference, _fell_back(refused, request.space, chosen, reason)
 
 
+@dataclass(frozen=True)
+class OnnxExport:
+    """A model's ONNX towers at one precision, in a folder named by the model's space, a fingerprint of its weights
+    and the precision: exported once, then reused by every later start (the cache)."""
+
+    request: ExportRequest
+    precision: str  # fp32 | int8
+    folder: Path
+
+    @classmethod
+    def of(cls, request: ExportRequest, export_dir: Path, precision: str) -> "OnnxExport":
+        return cls(request, precision, export_dir / f"{request.space}-{fingerprint(request)}-{precision}")
+
+    @property
+    def cached(self) -> bool:
+        return (self.folder / MANIFEST_FILE).is_file()
+
+    def export_if_missing(self) -> str:
+        """How the folder came to be: exported now, or reused from an earlier start."""
+        folder, precision = self.folder, self.precision
+        with _export_lock(folder):  # the API and its workers starting together: one exports, the others reuse it
+            if self.cached:
+                return "reused"
+            for stale in folder.parent.glob(f".{folder.name}-*"):  # what an export killed midway left: gigabytes
+                shutil.rmtree(stale, ignore_errors=True)
+            started = time.perf_counter()
+            fp32 = folder.with_name(folder.name.removesuffix(f"-{precision}") + "-fp32")
+            int8 = precision == "int8"
+            export_towers(self.request, folder, int8, fp32 if int8 and (fp32 / MANIFEST_FILE).is_file() else None)
+        log.info("exported CLIP model '%s' to ONNX (%s) in %s", self.request.space, precision, folder)
+        return f"exported in {time.perf_counter() - started:.1f} s"
+
+
 def _onnx_towers(requested: str, reference: TorchTowers, request: ExportRequest,
                  preprocess: Callable[[Image.Image], torch.Tensor], export_dir: Path, threads: int,
                  precision: str) -> tuple[OnnxTowers | None, RuntimeReport, str]:
-    """ONNX Runtime towers at this precision that passed the probe, or None and why not."""
-    folder = export_dir / f"{request.space}-{fingerprint(request)}-{precision}"
+    """ONNX Runtime towers at this precision that passed the probe, or None and why not: exported if missing,
+    opened, probed against PyTorch."""
+    candidate = OnnxExport.of(request, export_dir, precision)
+    folder = candidate.folder
     report = RuntimeReport(requested, ONNX, precision, folder=str(folder), threads=threads)
     try:
-        export = _export_once(request, folder, precision)
-        towers = OnnxTowers(folder, threads)
+        export = candidate.export_if_missing()
+        towers = OnnxTowers.open(folder, threads)
     except Exception as error:  # an op the exporter lacks, a full disk, a read-only data dir, a corrupt file
         return None, RuntimeReport(requested, ONNX, precision), f"export to {folder} failed: {_first_line(error)}"
     try:
@@ -214,21 +253,6 @@ def _onnx_towers(requested: str, reference: TorchTowers, request: ExportRequest,
     log.info("CLIP model '%s' runs on ONNX Runtime %s, %d threads (probe cosine %.5f to PyTorch; export %s)",
              request.space, precision, threads, figure, export)
     return towers, report, ""
-
-
-def _export_once(request: ExportRequest, folder: Path, precision: str) -> str:
-    """How the folder came to be: exported now, or reused from an earlier start."""
-    with _export_lock(folder):  # the API and its workers starting together: one exports, the others reuse it
-        if (folder / MANIFEST_FILE).is_file():
-            return "reused"
-        for stale in folder.parent.glob(f".{folder.name}-*"):  # what an export killed midway left: gigabytes
-            shutil.rmtree(stale, ignore_errors=True)
-        started = time.perf_counter()
-        fp32 = folder.with_name(folder.name.removesuffix(f"-{precision}") + "-fp32")
-        int8 = precision == "int8"
-        export_towers(request, folder, int8, fp32 if int8 and (fp32 / MANIFEST_FILE).is_file() else None)
-    log.info("exported CLIP model '%s' to ONNX (%s) in %s", request.space, precision, folder)
-    return f"exported in {time.perf_counter() - started:.1f} s"
 
 
 def _fell_back(report: RuntimeReport, space: str, chosen: str, reason: str) -> RuntimeReport:

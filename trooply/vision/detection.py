@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import yaml
@@ -244,20 +244,26 @@ def _merge(r: _Region, s: _Region) -> _Region:
 class OnnxDetector:
     """A trained detector exported to ONNX. Contract: input float32 [1, 3, H, W] RGB in [0, 1] (H, W from
     the model, else `input_size`); outputs `boxes` [N, 4] (x1, y1, x2, y2 in input pixels), `scores` [N]
-    in [0, 1] and `labels` [N] (our class ids)."""
+    in [0, 1] and `labels` [N] (our class ids). `load` reads the graph and checks that contract; the constructor
+    only holds the session."""
 
-    def __init__(self, path: str | Path, input_size: int = 640) -> None:
-        import onnxruntime
-
-        self.session = onnxruntime.InferenceSession(str(path), providers=onnxruntime.get_available_providers())
-        spec = self.session.get_inputs()[0]
+    def __init__(self, session: Any, path: str, input_size: int = 640) -> None:
+        self.session = session
+        spec = session.get_inputs()[0]
         height, width = spec.shape[2], spec.shape[3]
         self.input_name = spec.name
         self.size = (width if isinstance(width, int) else input_size, height if isinstance(height, int) else input_size)
-        self.path = str(path)
-        outputs = {o.name for o in self.session.get_outputs()}
+        self.path = path
+
+    @classmethod
+    def load(cls, path: str | Path, input_size: int = 640) -> "OnnxDetector":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(path), providers=onnxruntime.get_available_providers())
+        outputs = {o.name for o in session.get_outputs()}
         if not {"boxes", "scores", "labels"} <= outputs:
             raise ValueError(f"{path}: an ONNX detector must output boxes, scores and labels; it has {sorted(outputs)}")
+        return cls(session, str(path), input_size)
 
     def describe(self) -> dict[str, object]:
         return {"model": self.path, "providers": self.session.get_providers(), "input_size": list(self.size)}

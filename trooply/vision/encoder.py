@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import open_clip
@@ -24,18 +24,15 @@ from trooply.vision.clip_runtime import (
     ExportRequest,
     RuntimeReport,
     TorchTowers,
-    export_dir_of,
     select_towers,
 )
 from trooply.vision.scoring import ZeroShotScoring
 from trooply.vision.sources import RANDOM, ModelLoadError, ModelSource, one_line, resolve, vector_space
 
-if TYPE_CHECKING:
-    from trooply.config import Settings
-
 log = logging.getLogger(__name__)
 
-__all__ = ["ClipEncoder", "LoadedClip", "ModelLoadError", "RANDOM", "load_clip", "normalise_text", "vector_space"]
+__all__ = ["ClipEncoder", "ClipWeights", "LoadedClip", "ModelLoadError", "RANDOM", "load_clip", "normalise_text",
+           "read_clip", "serve_clip", "vector_space"]
 
 
 def normalise_text(text: str) -> str:
@@ -98,23 +95,6 @@ class ClipEncoder:
         loaded = load_clip(model_name, pretrained, device, torch_threads, runtime, export_dir, onnx_threads)
         return cls(loaded, policy, text_cache_size, preprocess_workers)
 
-    @classmethod
-    def from_settings(cls, settings: "Settings", model: str | None = None,
-                      pretrained: str | None = None) -> "ClipEncoder":
-        """The model the settings name, or another (`model`, `pretrained`: a model migration's) with the same
-        runtime settings."""
-        policy = BatchPolicy(max_batch=settings.runtime.max_batch, max_ingest_batch=settings.runtime.max_ingest_batch,
-                             max_wait_s=settings.runtime.max_wait_ms / 1000,
-                             max_queue=settings.runtime.max_queue, wait_budget_s=settings.runtime.wait_budget_seconds,
-                             query_timeout_s=settings.runtime.query_timeout_seconds)
-        model = model or settings.clip.model
-        pretrained = settings.clip.pretrained if pretrained is None else pretrained
-        return cls.load(model, pretrained, device=settings.clip.device, policy=policy,
-                        text_cache_size=settings.runtime.text_cache_size, torch_threads=settings.runtime.torch_threads,
-                        preprocess_workers=settings.runtime.preprocess_workers, runtime=settings.clip.runtime,
-                        export_dir=export_dir_of(settings),
-                        onnx_threads=settings.runtime.onnx_threads)
-
     def describe(self) -> dict[str, Any]:
         preprocess = self._preprocess_cfg
         return {"model": self.model_name, "pretrained": self.source.pretrained or None,
@@ -173,10 +153,32 @@ class ClipEncoder:
         return vector
 
 
+@dataclass(frozen=True)
+class ClipWeights:
+    """The first stage of loading a CLIP model: its weights (on their device, in their precision), preprocessing
+    and tokenizer, as PyTorch runs them."""
+
+    model_name: str
+    pretrained: str
+    source: ModelSource
+    device: torch.device
+    dtype: torch.dtype
+    model: torch.nn.Module
+    preprocess: Callable[[Image.Image], torch.Tensor]
+    preprocess_cfg: dict[str, Any]
+    tokenizer: Any
+
+
 def load_clip(model_name: str, pretrained: str, device: str = "auto", torch_threads: int | None = None,
               runtime: str = TORCH, export_dir: Path | None = None, onnx_threads: int | None = None) -> LoadedClip:
-    """Reads a CLIP model: weights, preprocessing, tokenizer, and the runtime for its towers (exported and probed
-    for ONNX). A failure to read is a ModelLoadError that says what to fix."""
+    """Reads a CLIP model, then prepares the runtime for its towers: the two stages of its load."""
+    return serve_clip(read_clip(model_name, pretrained, device, torch_threads), runtime, export_dir, onnx_threads)
+
+
+def read_clip(model_name: str, pretrained: str, device: str = "auto",
+              torch_threads: int | None = None) -> ClipWeights:
+    """Reads a CLIP model's weights, preprocessing and tokenizer. A failure to read is a ModelLoadError that says
+    what to fix."""
     if torch_threads is not None:
         torch.set_num_threads(torch_threads)
     if device == "auto":
@@ -214,13 +216,23 @@ def load_clip(model_name: str, pretrained: str, device: str = "auto", torch_thre
                              f"({source.config.get('text_cfg', {}).get('hf_tokenizer_name') or 'open_clip'}): "
                              "Hugging Face tokenizers need `pip install transformers` and the tokenizer files "
                              f"(in the local-dir folder, or from the hub). Cause: {one_line(error)}") from error
-    preprocess_cfg = open_clip.get_model_preprocess_cfg(model)
     dtype = torch.float16 if precision == "fp16" else torch.float32
-    size = preprocess_cfg["size"]
+    return ClipWeights(model_name, pretrained, source, on, dtype, model, preprocess,
+                       open_clip.get_model_preprocess_cfg(model), tokenizer)
+
+
+def serve_clip(weights: ClipWeights, runtime: str = TORCH, export_dir: Path | None = None,
+               onnx_threads: int | None = None) -> LoadedClip:
+    """The second stage: the runtime that runs the towers. For ONNX Runtime (fp32 or int8) the towers are exported
+    if missing (cached in `export_dir`), opened and probed against PyTorch; a refused runtime falls back (int8 to
+    fp32, then to PyTorch) and says why (`vision/clip_runtime.py:select_towers`). Never raises for a refusal."""
+    size = weights.preprocess_cfg["size"]
     image_size = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
-    request = ExportRequest(model, source.space.name, source.config, image_size, tokenizer)
+    source, model = weights.source, weights.model
+    request = ExportRequest(model, source.space.name, source.config, image_size, weights.tokenizer)
     # ONNX Runtime's threads default to torch's: the cores, or one in each Celery prefork child.
-    towers, report = select_towers(runtime, TorchTowers(model, on, dtype), request, preprocess, export_dir,
-                                   onnx_threads or torch.get_num_threads())
-    return LoadedClip(model_name, pretrained, source, on, model if report.runtime == TORCH else None, preprocess,
-                      preprocess_cfg, tokenizer, ZeroShotScoring.of(model), towers, report)
+    towers, report = select_towers(runtime, TorchTowers(model, weights.device, weights.dtype), request,
+                                   weights.preprocess, export_dir, onnx_threads or torch.get_num_threads())
+    return LoadedClip(weights.model_name, weights.pretrained, source, weights.device,
+                      model if report.runtime == TORCH else None, weights.preprocess, weights.preprocess_cfg,
+                      weights.tokenizer, ZeroShotScoring.of(model), towers, report)

@@ -6,6 +6,7 @@ search works offline. Audio is never written to disk or logged.
 
 import io
 import os
+from typing import Any
 
 import av
 import numpy as np
@@ -24,16 +25,25 @@ def default_model_path() -> str:
 
 
 class Transcriber:
-    def __init__(self, model_path: str | None = None, max_bytes: int = 5 * 1024 * 1024,
-                 max_seconds: float = 30.0, device: str = "cpu") -> None:
+    """A loaded Whisper model and the audio limits. `load` reads the model; the constructor only holds it."""
+
+    def __init__(self, model: Any, model_path: str, device: str, compute_type: str, max_bytes: int = 5 * 1024 * 1024,
+                 max_seconds: float = 30.0) -> None:
+        self.model, self.model_path = model, model_path
+        self.device, self.compute_type = device, compute_type
+        self.max_bytes = max_bytes
+        self.max_seconds = max_seconds
+
+    @classmethod
+    def load(cls, model_path: str | None = None, max_bytes: int = 5 * 1024 * 1024, max_seconds: float = 30.0,
+             device: str = "cpu") -> "Transcriber":
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local model path must never reach for a hub
         from faster_whisper import WhisperModel
 
-        self.model_path, self.device = model_path or default_model_path(), device
-        self.compute_type = "int8" if device == "cpu" else "float16"
-        self.model = WhisperModel(self.model_path, device=device, compute_type=self.compute_type)
-        self.max_bytes = max_bytes
-        self.max_seconds = max_seconds
+        path = model_path or default_model_path()
+        compute_type = "int8" if device == "cpu" else "float16"
+        return cls(WhisperModel(path, device=device, compute_type=compute_type), path, device, compute_type,
+                   max_bytes, max_seconds)
 
     def transcribe(self, data: bytes) -> str:
         """Not thread-safe by design: the model runtime runs one transcription at a time (CTranslate2 uses

@@ -2,12 +2,12 @@
 
 import math
 
-import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper
 from PIL import Image, ImageDraw
 
+from tests.support.detector_graph import tiny_detector_graph
 from trooply.vision.detection import (
     CLASS_NAMES,
     Detection,
@@ -103,29 +103,11 @@ def test_annotated_image_keeps_the_size_and_draws_the_boxes():
     assert drawn.getpixel((40, 150)) == (255, 40, 40) and image.getpixel((40, 150)) != (255, 40, 40)
 
 
-def tiny_detector_graph(path, boxes, scores, labels, size=64) -> None:
-    """A graph that ignores its pixels and answers fixed detections: enough to test the adapter's contract."""
-    constant = lambda name, dtype, values: helper.make_node(  # noqa: E731
-        "Constant", [], [name],
-        value=helper.make_tensor(name + "_v", dtype, np.shape(values), np.ravel(values).tolist()))
-    graph = helper.make_graph(
-        [constant("boxes", TensorProto.FLOAT, boxes), constant("scores", TensorProto.FLOAT, scores),
-         constant("labels", TensorProto.INT64, labels)],
-        "tiny-detector", [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, size, size])],
-        [helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [len(scores), 4]),
-         helper.make_tensor_value_info("scores", TensorProto.FLOAT, [len(scores)]),
-         helper.make_tensor_value_info("labels", TensorProto.INT64, [len(scores)])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 9
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-
-
 def test_onnx_detector_scales_boxes_back_and_feeds_the_same_nms(tmp_path):
     path = tmp_path / "detector.onnx"
     tiny_detector_graph(path, boxes=[[8, 8, 40, 40], [9, 9, 41, 41], [0, 0, 20, 60], [0, 0, 70, 70]],
                         scores=[0.9, 0.8, 0.7, 0.6], labels=[0, 0, 6, 42])
-    detector = OnnxDetector(path)
+    detector = OnnxDetector.load(path)
     candidates, _ = detector.detect(Image.new("RGB", (128, 256)))
     assert [d.class_id for d in candidates] == [0, 0, 6], "an unknown label (42) is dropped"
     assert candidates[0].box == (16.0, 32.0, 80.0, 160.0)  # x scaled by 128/64, y by 256/64
@@ -137,7 +119,7 @@ def test_onnx_detector_clips_boxes_to_the_image_and_drops_those_outside_or_not_a
     tiny_detector_graph(path, boxes=[[-8, -8, 80, 80], [70, 70, 90, 90], [float("nan"), 0, 8, 8], [8, 8, 16, 16]],
                         scores=[0.9, 0.8, 0.7, float("nan")], labels=[0, 1, 2, 3])
     for size in [(128, 256), (39000, 1), (1, 39000), (2, 2)]:
-        candidates, _ = OnnxDetector(path).detect(Image.new("RGB", size))
+        candidates, _ = OnnxDetector.load(path).detect(Image.new("RGB", size))
         assert [d.class_id for d in candidates] == [0], size
         assert candidates[0].box == (0.0, 0.0, float(size[0]), float(size[1]))
 
@@ -152,4 +134,4 @@ def test_onnx_detector_refuses_a_graph_without_the_contracted_outputs(tmp_path):
     model.ir_version = 9
     onnx.save(model, str(path))
     with pytest.raises(ValueError, match="boxes, scores and labels"):
-        OnnxDetector(path)
+        OnnxDetector.load(path)
