@@ -21,7 +21,6 @@ from trooply.feeds.download import FeedDownloader
 from trooply.feeds.service import FeedService
 from trooply.index.base import SpaceIndex, VectorIndex
 from trooply.index.datadir_lock import DataDirLock
-from trooply.model_migration.encoding import MigrationModels
 from trooply.model_migration.service import ModelMigrationService
 from trooply.model_migration.task import TenantReencoder
 from trooply.ranking.families import FamilyClassifier
@@ -35,6 +34,7 @@ from trooply.search.retrieval import RankingSetup
 from trooply.search.service import SearchService
 from trooply.spaces.live import LiveSpaces
 from trooply.spaces.state import ModelSpec
+from trooply.spaces.writes import SpaceWriter
 from trooply.tasks.names import (
     COLOUR_REFRESH_TASK,
     DROP_SPACE_TASK,
@@ -282,5 +282,5 @@ class Container:
         return edge
 
     def _open_pipeline(self) -> IngestPipeline:
-        targets = MigrationModels(self.model_migration, self._indexes, self._encoder_for)
-        return IngestPipeline(self.db, self._index(), targets, self.classifier, self.fetcher, self.settings)
+        writer = SpaceWriter(self._indexes(), self._encoder_for, self.model_migration)
+        return IngestPipeline(self.db, writer, self.classifier, self.fetcher, self.settings)

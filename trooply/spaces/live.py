@@ -21,7 +21,7 @@ from trooply.index.base import (
     TierStatus,
     VectorIndex,
 )
-from trooply.spaces.state import ModelSnapshot
+from trooply.spaces.state import ModelSnapshot, ModelSpec
 from trooply.vectors import VectorSpace
 
 
@@ -52,6 +52,10 @@ class LiveSpaces:
     def kept(self) -> set[VectorSpace]:
         """The spaces whose vectors are kept, as this process last read the model state."""
         return {spec.space for spec in self._state().written}
+
+    def kept_models(self) -> list[ModelSpec]:
+        """The models whose vectors are kept, the active one first."""
+        return self._state().written
 
     def retire(self, space: VectorSpace) -> None:
         """Deletes a cleaned-up model's index, every tenant's vectors at once (those of tenants purged since too)."""
