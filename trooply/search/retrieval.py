@@ -1,13 +1,12 @@
 """From a prepared query to the response: choose the profile, pre-filtered ANN, re-rank, page, explain, log."""
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from trooply.analytics.counting import normalise_query
 from trooply.catalog.gallery import matched_image
 from trooply.db import utcnow
-from trooply.index.base import HybridQuery, IndexHit, VectorIndex
+from trooply.index.base import HybridQuery, IndexHit
 from trooply.index.images import by_closest_image
 from trooply.index.words import lexicon
 from trooply.observability import INDEX_QUERY_SECONDS, SEARCH_SECONDS, timed
@@ -23,6 +22,7 @@ from trooply.search.models import SearchLog
 from trooply.search.page import PageEntry, diversified, grouped
 from trooply.search.prepared_query import PreparedQuery
 from trooply.search.schemas import MatchBreakdown, MatchedImage, SearchEnvelope, SearchHit
+from trooply.spaces.live import LiveSpaces
 
 TEXT_MODES = ("text", "voice")
 NO_SEARCHABLE_WORDS = "no_searchable_words"
@@ -45,10 +45,10 @@ class RankingSetup:
 
 
 class Retriever:
-    def __init__(self, index: Callable[[], VectorIndex], ranking: RankingSetup, log_writer: SearchLogWriter,
+    def __init__(self, spaces: LiveSpaces, ranking: RankingSetup, log_writer: SearchLogWriter,
                  max_candidates: int, fusion: FusionMethod = "rrf", rrf_k: int = RRF_K,
                  keep_query_text: bool = True) -> None:
-        self._index = index
+        self.spaces = spaces
         self.keep_query_text = keep_query_text
         self.ranking = ranking
         self.log_writer = log_writer
@@ -104,7 +104,7 @@ class Retriever:
         with_vectors = context.options.diversity > 0
         if not signals.matches_words or query.words is None:
             with timed(INDEX_QUERY_SECONDS):
-                by_vector = [self._index().query(context.tenant_id, vector, pool, query.conditions, with_vectors)
+                by_vector = [self.spaces.query(context.tenant_id, vector, pool, query.conditions, with_vectors)
                              for vector in (query.vector, *query.more_vectors)]
             return by_closest_image(by_vector[0], [hit for leg in by_vector[1:] for hit in leg], pool), \
                 all(len(leg) < pool for leg in by_vector), frozenset()
@@ -113,7 +113,7 @@ class Retriever:
         request = HybridQuery(query.vector, pool, query.words.vector, query.words.identifier, query.conditions,
                               with_vectors, words_limit)
         with timed(INDEX_QUERY_SECONDS):
-            found = self._index().hybrid_query(context.tenant_id, request)
+            found = self.spaces.hybrid_query(context.tenant_id, request)
         legs = [(leg, wanted) for leg, wanted, used in ((found.pictures, pool, weight < 1),
                                                         (found.words, words_limit, weight > 0)) if used]
         exhausted = all(len(leg) < wanted for leg, wanted in legs)

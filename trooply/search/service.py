@@ -11,7 +11,6 @@ from collections.abc import Callable, Sequence
 from trooply.config import Settings
 from trooply.db import Database
 from trooply.errors import InvalidRequest
-from trooply.index.base import VectorIndex
 from trooply.index.filters import check_group_field, parse_filters
 from trooply.index.words import DEFAULT_LANGUAGE
 from trooply.search.context import SearchContext
@@ -27,17 +26,18 @@ from trooply.search.schemas import (
     SearchEnvelope,
     SearchOptions,
 )
+from trooply.spaces.live import LiveSpaces
 from trooply.vision.query_image import QueryImage
 
 
 class SearchService:
-    def __init__(self, encoders: QueryEncoders, index: Callable[[], VectorIndex], ranking: RankingSetup,
+    def __init__(self, encoders: QueryEncoders, spaces: LiveSpaces, ranking: RankingSetup,
                  db: Database, settings: Settings,
                  languages: Callable[[str], str] = lambda _tenant_id: DEFAULT_LANGUAGE) -> None:
         self.profiles = ranking.profiles
         self.log_writer = SearchLogWriter(db)
-        self.queries = QueryBuilder(encoders, QueryReader(ranking.profiles), index, db, languages)
-        self.retriever = Retriever(index, ranking, self.log_writer, settings.discovery.search_max_candidates,
+        self.queries = QueryBuilder(encoders, QueryReader(ranking.profiles), spaces, db, languages)
+        self.retriever = Retriever(spaces, ranking, self.log_writer, settings.discovery.search_max_candidates,
                                    settings.ranking.hybrid_fusion, settings.ranking.hybrid_rrf_k,
                                    settings.analytics.query_text)
         self.encoders = encoders

@@ -33,6 +33,12 @@ class LiveSpaces:
         self._lock = threading.Lock()
         self._closed = False
 
+    @classmethod
+    def serving(cls, index: SpaceIndex) -> "LiveSpaces":
+        """One space, always the active one: a tool or a test with a single index."""
+        only = ModelSnapshot(ModelSpec("", "", index.space))
+        return cls(lambda: only, lambda _space: index)
+
     def index_of(self, space: VectorSpace) -> VectorIndex:
         """The index of one model's vectors, opened on first use."""
         with self._lock:
