@@ -29,7 +29,7 @@ from trooply.runtime.inference import ModelRuntime, SlotDetector
 from trooply.runtime.lazy import Lazy
 from trooply.scheduling import PeriodicTask
 from trooply.search.encoders import QueryEncoders
-from trooply.search.retrieval import RankingSetup
+from trooply.search.reranking import RankingSetup
 from trooply.search.service import SearchService
 from trooply.spaces.live import LiveSpaces
 from trooply.spaces.state import ModelSpec
