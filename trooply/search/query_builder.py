@@ -60,8 +60,8 @@ class QueryBuilder:
         family = product.payload.get("family")
         known = FamilyGuess(family, product.payload.get("family_confidence", 1.0), "product") if family else None
         others = tuple(product.images[1:]) if product.images is not None else ()
-        return PreparedQuery("similar", product.vector, QueryLook.of_product(product.payload), context.conditions,
-                             known, exclude=product_id, more_vectors=others)
+        return PreparedQuery("similar", product.vector, QueryLook.of_stored_product(product.payload),
+                             context.conditions, known, exclude=product_id, more_vectors=others)
 
     def image(self, context: SearchContext, image: QueryImage, detect: bool,
               detect_class: int | None) -> tuple[PreparedQuery, Detection | None]:
