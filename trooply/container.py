@@ -84,7 +84,8 @@ class Container:
         # Each tenant's language: its words are tokenised in it when written (every index) and when searched.
         self.languages = TenantLanguages(self.db, settings.limits.key_cache_seconds)
         self._open_lock = threading.Lock()
-        # Each space's index opens on first use: a process that only queues work never takes the index lock.
+        # Services take these by name; each space's index opens on first use, so a process that only queues work
+        # never takes the index lock.
         self.spaces = LiveSpaces(self.model_migration.state.current, self._open_index)
         self._pipeline: Lazy[IngestPipeline] = Lazy(self._open_pipeline)
         self.classifier = FamilyClassifier(self.profiles, self.runtime.clip)
@@ -156,6 +157,7 @@ class Container:
 
     @property
     def index(self) -> LiveSpaces:
+        """The live spaces, by the name tests and tools have long read them under."""
         return self.spaces
 
     @property
