@@ -1,7 +1,6 @@
 """Wires settings into services; heavy parts (model, index) open on first use or at start()."""
 
 import threading
-from collections.abc import Callable
 
 from trooply.admin.languages import LanguageService
 from trooply.admin.service import TenantAdminService
@@ -19,9 +18,8 @@ from trooply.feedback.retention import RETENTION_SWEEP_SECONDS, RetentionSweep
 from trooply.feedback.service import FeedbackService
 from trooply.feeds.download import FeedDownloader
 from trooply.feeds.service import FeedService
-from trooply.index.base import SpaceIndex, VectorIndex
+from trooply.index.base import SpaceIndex
 from trooply.index.datadir_lock import DataDirLock
-from trooply.model_migration.encoding import MigrationModels
 from trooply.model_migration.service import ModelMigrationService
 from trooply.model_migration.task import TenantReencoder
 from trooply.ranking.families import FamilyClassifier
@@ -31,10 +29,11 @@ from trooply.runtime.inference import ModelRuntime, SlotDetector
 from trooply.runtime.lazy import Lazy
 from trooply.scheduling import PeriodicTask
 from trooply.search.encoders import QueryEncoders
-from trooply.search.retrieval import RankingSetup
+from trooply.search.reranking import RankingSetup
 from trooply.search.service import SearchService
 from trooply.spaces.live import LiveSpaces
 from trooply.spaces.state import ModelSpec
+from trooply.spaces.writes import SpaceWriter
 from trooply.tasks.names import (
     COLOUR_REFRESH_TASK,
     DROP_SPACE_TASK,
@@ -85,13 +84,13 @@ class Container:
         # Each tenant's language: its words are tokenised in it when written (every index) and when searched.
         self.languages = TenantLanguages(self.db, settings.limits.key_cache_seconds)
         self._open_lock = threading.Lock()
-        self._indexes: Lazy[LiveSpaces] = Lazy(lambda: LiveSpaces(self.model_migration.state.current,
-                                                                      self._open_index))
-        self._index: Callable[[], VectorIndex] = self._indexes
+        # Services take these by name; each space's index opens on first use, so a process that only queues work
+        # never takes the index lock.
+        self.spaces = LiveSpaces(self.model_migration.state.current, self._open_index)
         self._pipeline: Lazy[IngestPipeline] = Lazy(self._open_pipeline)
         self.classifier = FamilyClassifier(self.profiles, self.runtime.clip)
         self.tenants = TenantService(self.db, settings.limits.key_cache_seconds, plans=settings.plans)
-        self.catalog = CatalogService(self.db, self._index, self.dispatcher, settings,
+        self.catalog = CatalogService(self.db, self.spaces, self.dispatcher, settings,
                                       self.classifier.family_of_category)
         self.rules = RuleService(self.db, list(self.profiles))
         self.usage = UsageService(self.db, settings)
@@ -101,21 +100,21 @@ class Container:
         self.detection = DetectionService(loader, self._detector(), self.zero_shot_detector, self.runtime.clip,
                                           self.usage)
         self.search = SearchService(QueryEncoders(self.runtime.clip, self.runtime.transcribe, loader, self.detection),
-                                    self._index, RankingSetup(self.profiles, self.classifier, self.rules), self.db,
+                                    self.spaces, RankingSetup(self.profiles, self.classifier, self.rules), self.db,
                                     settings, languages=self.languages)
         self.feedback = FeedbackService(self.db, self.search.log_writer)
         self.analytics = AnalyticsService(self.db, settings.analytics.retention_days)
         self.retention = RetentionSweep(self.db, settings.analytics)
-        self.popularity = PopularityService(self.db, self._index, settings.ranking.popularity_half_life_days,
+        self.popularity = PopularityService(self.db, self.spaces, settings.ranking.popularity_half_life_days,
                                             settings.ranking.popularity_position_bias)
-        self.duplicates = DuplicateService(self.db, self._index, settings, self._send_scan)
-        language_changes = LanguageService(self.db, self.languages, self.dispatcher, self._index)
-        self.admin = TenantAdminService(self.db, self.tenants, settings, self.dispatcher, self._index,
+        self.duplicates = DuplicateService(self.db, self.spaces, settings, self._send_scan)
+        language_changes = LanguageService(self.db, self.languages, self.dispatcher, lambda: self.spaces)
+        self.admin = TenantAdminService(self.db, self.tenants, settings, self.dispatcher, self.spaces,
                                         languages=language_changes)
-        self.reencoder = TenantReencoder(self.db, self._indexes, self._encoder_for, self.fetcher, settings,
+        self.reencoder = TenantReencoder(self.db, lambda: self.spaces, self._encoder_for, self.fetcher, settings,
                                          self.model_migration.read)
         self.colour_refresh = ColourRefreshService(self.db, self.dispatcher)
-        self.colour_refresher = ColourRefresher(self.db, self._index, self.fetcher, settings)
+        self.colour_refresher = ColourRefresher(self.db, lambda: self.spaces, self.fetcher, settings)
         self.feeds = FeedService(self.db, self.catalog, FeedDownloader.from_settings(settings), settings,
                                  self._send_feed_sync)
         for name, task in self.tasks().items():
@@ -157,8 +156,9 @@ class Container:
         return self.runtime.clip()
 
     @property
-    def index(self) -> VectorIndex:
-        return self._index()
+    def index(self) -> LiveSpaces:
+        """The live spaces, by the name tests and tools have long read them under."""
+        return self.spaces
 
     @property
     def pipeline(self) -> IngestPipeline:
@@ -173,7 +173,7 @@ class Container:
         self.runtime.start()
         self.classifier.warm_up()  # loads the model and embeds the profile prompts before the first request
         if self.dispatcher.runs_here:  # embedded; Celery's workers start on their own (`trooply worker`)
-            self._indexes().open_active()
+            self.spaces.open_active()
             self.dispatcher.start()
             # Celery beat refreshes popularity in the single-host shape; embedded, this thread does.
             self._refresher = PeriodicTask(self.settings.ranking.popularity_refresh_seconds,
@@ -199,7 +199,7 @@ class Container:
 
     def fill_words(self) -> None:
         """`trooply migrate`: indexes built before the lexical leg get their words now (else they do at open)."""
-        self._indexes().fill_words()
+        self.spaces.fill_words()
 
     def prepare(self) -> None:
         """The SQL schema, every tenant's plan in the plan table, and the active model recorded (from the
@@ -224,7 +224,7 @@ class Container:
         self.fetcher.close()
         self.runtime.stop()  # after the queue and the pipeline: ingest's last passes are drained first
         self.search.log_writer.close()
-        self._indexes.close(lambda index: index.close())
+        self.spaces.close()
         if self._dir_lock is not None:
             self._dir_lock.release()
         self.db.close()
@@ -249,7 +249,7 @@ class Container:
 
     def _drop_space(self, space_name: str, dim: int) -> None:
         """The cleanup task: the retired model's vectors, then the model itself where this process loaded it."""
-        self.model_migration.drop_space(self._indexes(), space_name, dim)
+        self.model_migration.drop_space(self.spaces, space_name, dim)
         self.runtime.release_clips({(spec.model, spec.pretrained) for spec in self.model_migration.read().written})
 
     def _open_index(self, space: VectorSpace) -> SpaceIndex:
@@ -268,7 +268,7 @@ class Container:
             from trooply.index.server import QdrantServerIndex
 
             server = QdrantServerIndex.from_settings(self.settings, space,
-                                                     kept=lambda: space in self._indexes().kept())
+                                                     kept=lambda: space in self.spaces.kept())
             server.languages = self.languages
             return server
         from trooply.index.edge import EdgeIndex
@@ -282,5 +282,5 @@ class Container:
         return edge
 
     def _open_pipeline(self) -> IngestPipeline:
-        targets = MigrationModels(self.model_migration, self._indexes, self._encoder_for)
-        return IngestPipeline(self.db, self._index(), targets, self.classifier, self.fetcher, self.settings)
+        writer = SpaceWriter(self.spaces, self._encoder_for, self.model_migration)
+        return IngestPipeline(self.db, writer, self.classifier, self.fetcher, self.settings)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from trooply.admin.repository import TENANT_TABLES, TenantPurgeRepository, TenantRoster
 from trooply.db import Base, Database
-from trooply.index.base import VectorIndex
+from trooply.spaces.live import LiveSpaces
 
 log = logging.getLogger(__name__)
 PURGE_BATCH_ROWS = 1000
@@ -20,10 +20,10 @@ class PurgeInterrupted(Exception):
 
 
 class TenantPurge:
-    def __init__(self, db: Database, index: Callable[[], VectorIndex], batch_rows: int = PURGE_BATCH_ROWS,
+    def __init__(self, db: Database, spaces: LiveSpaces, batch_rows: int = PURGE_BATCH_ROWS,
                  stopping: Callable[[], bool] = lambda: False) -> None:
         self.db = db
-        self._index = index
+        self.spaces = spaces
         self.batch_rows = batch_rows
         self._stopping = stopping
 
@@ -36,11 +36,11 @@ class TenantPurge:
         if tenant.deleted_at is None:
             log.error("refusing to purge tenant %s: it is not marked deleted", tenant_id)
             return
-        self._index().drop_tenant(tenant_id)
+        self.spaces.drop_tenant(tenant_id)
         for model in TENANT_TABLES:
             self._empty(model, tenant_id)
         # Again: an ingest batch that was in flight at the deletion may have written vectors since.
-        self._index().drop_tenant(tenant_id)
+        self.spaces.drop_tenant(tenant_id)
         with self.db.session() as session:
             TenantRoster(session).remove_deleted_tenant(tenant_id)  # cascades any row written meanwhile
         log.info("tenant %s purged", tenant_id)

@@ -21,8 +21,9 @@ from trooply.admin.schemas import (
 from trooply.config import Settings
 from trooply.db import Database
 from trooply.errors import NotFound
-from trooply.index.base import TierStatus, VectorIndex
+from trooply.index.base import TierStatus
 from trooply.index.words import DEFAULT_LANGUAGE
+from trooply.spaces.live import LiveSpaces
 from trooply.tasks.names import PURGE_TASK
 from trooply.tasks.queue import Dispatcher
 from trooply.tasks.send_once import SendOnce
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 
 class TenantAdminService:
     def __init__(self, db: Database, tenants: TenantService, settings: Settings, dispatcher: Dispatcher | None,
-                 index: Callable[[], VectorIndex] | None = None,
+                 spaces: LiveSpaces | None = None,
                  tiers: Callable[[str], TierStatus] | None = None,
                  languages: LanguageService | None = None) -> None:
         self.db = db
@@ -48,10 +49,11 @@ class TenantAdminService:
         self._sends = SendOnce(dispatcher)
         # None in a process that must not open the index (the CLI: a running server may hold it): storage
         # tiers then come from `tiers` (read without the index), else read as unknown.
-        self._index = index
+        self.spaces = spaces
         self._tiers = tiers
         self._stopping = False
-        self.languages = languages or LanguageService(db, TenantLanguages(db), dispatcher, index)
+        self.languages = languages or LanguageService(db, TenantLanguages(db), dispatcher,
+                                                      None if spaces is None else lambda: spaces)
 
     def create(self, name: str, plan: str) -> TenantCreated:
         credentials = self.tenants.create_tenant(name, plan)
@@ -109,10 +111,10 @@ class TenantAdminService:
 
     def run_purge(self, tenant_id: str) -> None:
         """PURGE_TASK: on a Celery worker that consumes the background queues, or embedded on the purge thread."""
-        if self._index is None:
+        if self.spaces is None:
             raise RuntimeError("this process has no index to purge")
         try:
-            TenantPurge(self.db, self._index, stopping=lambda: self._stopping).run(tenant_id)
+            TenantPurge(self.db, self.spaces, stopping=lambda: self._stopping).run(tenant_id)
         except PurgeInterrupted:
             log.info("purge of tenant %s interrupted by shutdown; it resumes at the next start", tenant_id)
         finally:
@@ -139,8 +141,8 @@ class TenantAdminService:
                              products=products, **self._storage(tenant.id))
 
     def _storage(self, tenant_id: str) -> dict[str, Any]:
-        if self._index is not None:
-            status = self._index().tier(tenant_id)
+        if self.spaces is not None:
+            status = self.spaces.tier(tenant_id)
         elif self._tiers is not None:
             status = self._tiers(tenant_id)
         else:

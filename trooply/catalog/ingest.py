@@ -5,16 +5,12 @@ so a task delivered twice (Celery acks_late, restart recovery) converges to the 
 """
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
-from PIL import Image
-from sqlalchemy.orm import Session
 
-from trooply.batching import INGEST
 from trooply.catalog.gallery import (
     GALLERY_KEY,
     ImageSlot,
@@ -31,12 +27,12 @@ from trooply.catalog.repository import CatalogRepository
 from trooply.config import Settings
 from trooply.db import Database, utcnow
 from trooply.errors import TrooplyError
-from trooply.index.base import IndexPoint, VectorIndex
+from trooply.index.base import IndexPoint
 from trooply.observability import INGEST_OUTCOMES
 from trooply.ranking.families import FamilyClassifier
+from trooply.spaces.writes import SpaceBatch, SpaceWriter
 from trooply.tasks.names import INGEST_TASK
 from trooply.tasks.queue import Dispatcher
-from trooply.vectors import VectorSpace
 from trooply.vision.colour import aspect_ratio, colour_palette, palette_payload
 from trooply.vision.decode import DecodedImage, decode_image
 from trooply.vision.encoder import ClipEncoder
@@ -45,39 +41,14 @@ from trooply.vision.fetch import ImageFetcher
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class ModelTarget:
-    """A model products are encoded with, and the index its vectors go to: both resolved when used, so a
-    migration's model that cannot load (or whose index cannot open) fails only its own encode."""
+@dataclass
+class BatchVectors:
+    """A batch's main vectors in the active space, and which products' points are written again."""
 
-    space: VectorSpace
-    encoder: Callable[[], ClipEncoder]
-    index: Callable[[], VectorIndex]
-
-
-class IngestModels(Protocol):
-    """Which models ingest encodes with (trooply.model_migration.encoding implements it)."""
-
-    def targets(self) -> list[ModelTarget]:
-        """The active model first; while a model migration runs (and until its cleanup), the other one too."""
-        ...
-
-    def second_failed(self, tenant_id: str, errors: dict[str, TrooplyError]) -> None:
-        """The other model could not encode or store these products: the migration tries them again."""
-        ...
-
-    def clear_second_failures(self, session: Session, tenant_id: str, product_ids: list[str]) -> bool:
-        """Every other model stored these products, in the transaction that holds their rows: a failure recorded
-        for one of them by an earlier store is void. True when one was cleared."""
-        ...
-
-    def second_failures_cleared(self) -> None:
-        """After that transaction: the last failure cleared may let a migration's automatic cutover go."""
-        ...
-
-
-# Per product: the main image's vector and, for a product of several, every image's (main first).
-SecondVectors = dict[str, tuple[np.ndarray, np.ndarray | None]]
+    fresh: dict[str, np.ndarray]  # encoded now: the product's family is assigned from it
+    main: dict[str, np.ndarray]  # every prepared product's, encoded now or kept as stored
+    rewritten: list[str]  # a new main vector or another set of images: the whole point is written
+    unchanged: list[str]  # only the payload is rewritten
 
 
 @dataclass
@@ -89,11 +60,11 @@ class IngestOutcome:
 
 
 class IngestPipeline:
-    def __init__(self, db: Database, index: VectorIndex, models: IngestModels, classifier: FamilyClassifier,
-                 fetcher: ImageFetcher, settings: Settings) -> None:
+    def __init__(self, db: Database, writer: SpaceWriter, classifier: FamilyClassifier, fetcher: ImageFetcher,
+                 settings: Settings) -> None:
         self.db = db
-        self.index = index  # payload updates: every model's index
-        self.models = models
+        self.writer = writer
+        self.spaces = writer.spaces  # reads: the active space; payload updates: every kept one
         self.classifier = classifier
         self.fetcher = fetcher
         self.settings = settings
@@ -112,16 +83,16 @@ class IngestPipeline:
             return IngestOutcome()
         in_batch = {pid: products[pid] for pid in items if pid in products}
         try:
-            targets = self.models.targets()
+            batch = self.writer.batch()
         except Exception as error:  # the model state could not be read: the whole batch comes back later
             log.exception("choosing the models of an ingest batch failed")
             failure = TrooplyError(str(error), code="internal_error", transient=True)
             return self._record(tenant_id, job_id, list(items), {}, set(), {pid: failure for pid in items})
         # While a migration runs, every image is fetched: the other model needs them all, and has none stored.
-        stored = self._stored_points(tenant_id, list(in_batch)) if len(targets) == 1 else {}
+        stored = self._stored_points(tenant_id, list(in_batch)) if batch.only_active else {}
         prepared, errors = self._prepare(in_batch, stored, keep_main=bool(job and job.keep_images))
         try:
-            stored_now = self._store(tenant_id, products, prepared, stored, targets)
+            stored_now = self._store(tenant_id, products, prepared, stored, batch)
         except TrooplyError as error:
             errors.update({pid: error for pid in prepared})
             stored_now = set()
@@ -136,7 +107,7 @@ class IngestPipeline:
         if not product_ids:
             return {}
         try:
-            found = self.index.retrieve(tenant_id, product_ids)  # the active model's
+            found = self.spaces.retrieve(tenant_id, product_ids)  # the active model's
         except Exception:  # every image is fetched and encoded again instead
             log.exception("reading the stored images of %d products failed", len(product_ids))
             return {}
@@ -184,106 +155,52 @@ class IngestPipeline:
         }, decoded)
 
     def _store(self, tenant_id: str, products: dict[str, ProductRecord], prepared: dict[str, PreparedProduct],
-               stored: dict[str, IndexPoint], targets: list[ModelTarget]) -> set[str]:
-        # A main image kept, or fetched with the same content, keeps its stored vector.
-        main_current = {pid for pid, product in prepared.items()
-                        if pid in stored and _vector_is_current(products[pid], product.main)}
-        to_encode = [pid for pid in prepared if pid not in main_current]
-        extras = [(pid, slot) for pid in prepared for slot in prepared[pid].fetched()]
-        # Ingest priority: a storefront query never waits behind these in the runtime's batcher.
-        images = [*(_decoded(prepared[pid].main).image for pid in to_encode),
-                  *(_decoded(slot.image).image for _, slot in extras)]
-        active, *others = targets
-        encoder = active.encoder()
-        encoded = encoder.encode_images(images, priority=INGEST)
-        vectors = dict(zip(to_encode, encoded[:len(to_encode)], strict=True))
-        for (_, slot), vector in zip(extras, encoded[len(to_encode):], strict=True):
-            slot.image.vector = vector
-        main_vectors = vectors | {pid: stored[pid].vector for pid in main_current}
-        rewritten = [pid for pid in prepared if pid not in main_current or _rows_changed(stored[pid], prepared[pid])]
-        unchanged = [pid for pid in prepared if pid not in rewritten]
-        second_vectors, second_errors = self._encode_second(others, to_encode, [pid for pid, _ in extras], images)
+               stored: dict[str, IndexPoint], batch: SpaceBatch) -> set[str]:
+        encoder, vectors = self._encode(products, prepared, stored, batch)
         with self.db.session() as session:
             repo = CatalogRepository(session, tenant_id)
             # Held until the vectors are written: a DELETE waits for it, or lands first and the re-read
             # below no longer finds the product, so a deleted product never gets a vector back.
             repo.lock_products(list(prepared))
             # Re-read so a PATCH that landed while we fetched is not overwritten by stale metadata.
-            current = repo.get_products(list(prepared))
-            for pid, record in current.items():
-                self._assign_family(record, vectors.get(pid), encoder)
-            rows = {pid: gallery_rows(main_vectors[pid], prepared[pid]) for pid, record in current.items()}
-            payloads = {pid: index_payload(record, prepared[pid].main.signals, rows[pid][1])
-                        for pid, record in current.items()}
-            points = [IndexPoint(pid, main_vectors[pid], payloads[pid], rows[pid][0])
-                      for pid in rewritten if pid in payloads]
-            if points:
-                active.index().upsert(tenant_id, points)
-            for target, second in second_vectors:
-                second_errors |= self._store_second(tenant_id, target, second, payloads)
-            second_errors |= self._started_meanwhile(others, [pid for pid in rewritten if pid in payloads])
-            # Every product the other models did not store has an error by now (encode, store or a late start).
-            second_stored = [pid for pid in rewritten if pid in payloads and pid not in second_errors]
-            # Under the products' locks: a failure a later store records for one of them is never cleared here.
-            cleared = bool(others and second_stored) and self.models.clear_second_failures(
-                session, tenant_id, second_stored)
-            for pid in unchanged:
-                if pid in payloads:
+            points = self._points(repo.get_products(list(prepared)), prepared, vectors, encoder)
+            batch.store(session, tenant_id, [points[pid] for pid in vectors.rewritten if pid in points])
+            for pid in vectors.unchanged:
+                if pid in points:
                     # The whole payload is rewritten: a field the merchant dropped must stop matching filters.
-                    self.index.set_payload(tenant_id, pid, payloads[pid], replace=True)
-        if second_errors:
-            self.models.second_failed(tenant_id, second_errors)
-        if cleared:
-            try:
-                self.models.second_failures_cleared()
-            except Exception:  # the products are stored: the migration's periodic sweep checks the cutover too
-                log.exception("checking the model cutover after clearing failures failed")
-        return set(payloads)
-
-    def _started_meanwhile(self, encoded_with: list[ModelTarget], stored: list[str]) -> dict[str, TrooplyError]:
-        """A migration that began while the batch was encoding: its model has no vector for these products,
-        and its re-encode may already have passed them (not indexed yet), so the migration tries them again."""
-        known = {target.space for target in encoded_with}
-        missed = [target for target in self.models.targets()[1:] if target.space not in known]
-        if not missed or not stored:
-            return {}
-        error = TrooplyError("the model migration began while this product was being encoded",
-                             code="second_model_failed", transient=True)
-        return {pid: error for pid in stored}
+                    self.spaces.set_payload(tenant_id, pid, points[pid].payload, replace=True)
+        batch.settle(tenant_id)
+        return set(points)
 
     @staticmethod
-    def _encode_second(others: list[ModelTarget], to_encode: list[str], extras_of: list[str],
-                       images: list[Image.Image]) -> tuple[list[tuple[ModelTarget, SecondVectors]],
-                                                           dict[str, TrooplyError]]:
-        """A model migration's other model, on every image (the main ones of `to_encode`, then the extra ones of
-        `extras_of`, in `images`' order): its failure never fails the product for the active model."""
-        encoded: list[tuple[ModelTarget, SecondVectors]] = []
-        errors: dict[str, TrooplyError] = {}
-        for target in others:
-            try:
-                vectors = target.encoder().encode_images(images, priority=INGEST)
-            except Exception as error:
-                log.exception("the second model could not encode %d products", len(to_encode))
-                errors |= {pid: _second_model_error(error) for pid in to_encode}
-                continue
-            rows = {pid: [vector] for pid, vector in zip(to_encode, vectors, strict=False)}
-            for pid, vector in zip(extras_of, vectors[len(to_encode):], strict=True):
-                rows[pid].append(vector)
-            encoded.append((target, {pid: (found[0], np.stack(found) if len(found) > 1 else None)
-                                     for pid, found in rows.items()}))
-        return encoded, errors
+    def _encode(products: dict[str, ProductRecord], prepared: dict[str, PreparedProduct],
+                stored: dict[str, IndexPoint], batch: SpaceBatch) -> tuple[ClipEncoder, BatchVectors]:
+        """Every fetched image, in every live space; a main image kept, or fetched with the same content, keeps
+        its stored vector."""
+        main_current = {pid for pid, product in prepared.items()
+                        if pid in stored and _vector_is_current(products[pid], product.main)}
+        to_encode = [pid for pid in prepared if pid not in main_current]
+        extras = [(pid, slot) for pid in prepared for slot in prepared[pid].fetched()]
+        images = [*(_decoded(prepared[pid].main).image for pid in to_encode),
+                  *(_decoded(slot.image).image for _, slot in extras)]
+        encoder, encoded = batch.encode(images, [*to_encode, *(pid for pid, _ in extras)])
+        fresh = dict(zip(to_encode, encoded[:len(to_encode)], strict=True))
+        for (_, slot), vector in zip(extras, encoded[len(to_encode):], strict=True):
+            slot.image.vector = vector
+        rewritten = [pid for pid in prepared if pid not in main_current or _rows_changed(stored[pid], prepared[pid])]
+        return encoder, BatchVectors(fresh, fresh | {pid: stored[pid].vector for pid in main_current}, rewritten,
+                                     [pid for pid in prepared if pid not in rewritten])
 
-    @staticmethod
-    def _store_second(tenant_id: str, target: ModelTarget, vectors: SecondVectors,
-                      payloads: dict[str, dict]) -> dict[str, TrooplyError]:
-        points = [IndexPoint(pid, main, payloads[pid], images) for pid, (main, images) in vectors.items()
-                  if pid in payloads]
-        try:
-            target.index().upsert(tenant_id, points)
-        except Exception as error:
-            log.exception("the second model's index could not store %d products", len(points))
-            return {point.product_id: _second_model_error(error) for point in points}
-        return {}
+    def _points(self, current: dict[str, ProductRecord], prepared: dict[str, PreparedProduct],
+                vectors: BatchVectors, encoder: ClipEncoder) -> dict[str, IndexPoint]:
+        """The point of every product still there, with its family assigned and its payload from current rows."""
+        points = {}
+        for pid, record in current.items():
+            self._assign_family(record, vectors.fresh.get(pid), encoder)
+            images, gallery = gallery_rows(vectors.main[pid], prepared[pid])
+            points[pid] = IndexPoint(pid, vectors.main[pid], index_payload(record, prepared[pid].main.signals, gallery),
+                                     images)
+        return points
 
     def _assign_family(self, record: ProductRecord, vector: np.ndarray | None, encoder: ClipEncoder) -> None:
         """Precomputed here so that ranking reads a label instead of classifying 30 candidates per query.
@@ -348,11 +265,6 @@ class IngestPipeline:
                 "content_hash", record.content_hash)
             record.image_errors = image_errors(product)
             record.indexed_at = utcnow()
-
-
-def _second_model_error(error: Exception) -> TrooplyError:
-    message = error.message if isinstance(error, TrooplyError) else type(error).__name__
-    return TrooplyError(f"the migration's second model failed: {message}", code="second_model_failed", transient=True)
 
 
 def _vector_is_current(record: ProductRecord, image: PreparedImage) -> bool:

@@ -22,9 +22,9 @@ from trooply.catalog.schemas import TOO_MANY_IMAGES, ProductBatch, ProductIn, Pr
 from trooply.config import Settings
 from trooply.db import Database, utcnow
 from trooply.errors import InvalidRequest, NotFound, QuotaExceeded
-from trooply.index.base import VectorIndex
 from trooply.ranking.families import FamilyGuess
 from trooply.scheduling import TenantSlots
+from trooply.spaces.live import LiveSpaces
 from trooply.tasks.names import INGEST_TASK
 from trooply.tasks.queue import Dispatcher
 from trooply.tenancy.repository import TenantRepository
@@ -64,21 +64,16 @@ class Submission:
 
 
 class CatalogService:
-    def __init__(self, db: Database, index: Callable[[], VectorIndex], dispatcher: Dispatcher, settings: Settings,
+    def __init__(self, db: Database, spaces: LiveSpaces, dispatcher: Dispatcher, settings: Settings,
                  classify_category: Callable[[str | None], FamilyGuess | None]) -> None:
         self.db = db
         self.classify_category = classify_category
-        self._index = index
+        self.spaces = spaces
         self.dispatcher = dispatcher
         self.settings = settings
         # An import holds its file, its text and a batch: one at a time per tenant, so one account's uploads
         # cannot add up to the host's memory (a second while one runs is a 429).
         self.imports = TenantSlots(1, "an import or feed sync")  # feed syncs hold it too (trooply/feeds)
-
-    @property
-    def index(self) -> VectorIndex:
-        # Opened on first use, so a process that only queues work never takes the index lock.
-        return self._index()
 
     def submit(self, tenant_id: str, products: list[ProductIn], skip_unchanged: bool = False,
                indexes: list[int] | None = None, keep_images: bool = False, trim_images: bool = False) -> Submission:
@@ -194,7 +189,7 @@ class CatalogService:
                 mapped = self.classify_category(record.meta.get("category"))
                 if mapped is not None:
                     record.family, record.family_confidence = mapped.family, mapped.confidence
-                self.index.set_payload(tenant_id, product_id, index_payload(record))
+                self.spaces.set_payload(tenant_id, product_id, index_payload(record))
         if job_id is not None:
             self._dispatch_in_batches(tenant_id, job_id, [product_id])
         return record
@@ -203,7 +198,7 @@ class CatalogService:
         with self.db.session() as session:
             if not CatalogRepository(session, tenant_id).delete_product(product_id):
                 raise NotFound(f"no product {product_id!r}", code="product_not_found")
-            self.index.delete(tenant_id, [product_id])
+            self.spaces.delete(tenant_id, [product_id])
 
     def job(self, tenant_id: str, job_id: str) -> dict[str, Any]:
         with self.db.session() as session:
@@ -219,7 +214,7 @@ class CatalogService:
 
     def reindex(self, tenant_id: str) -> str | None:
         """Drop the tenant's vectors and queue every product again (after a model change)."""
-        self.index.drop_tenant(tenant_id)
+        self.spaces.drop_tenant(tenant_id)
         with self.db.session() as session:
             repo = CatalogRepository(session, tenant_id)
             repo.forget_vectors()
@@ -269,7 +264,7 @@ class CatalogService:
         (size, aspect ratio, colour palette and the colour names people would give it). `image` is None until
         indexed; a payload from before palettes shows its old histogram, no names, and `colour_stale`."""
         record = self.get(tenant_id, product_id)
-        points = self.index.retrieve(tenant_id, [product_id]) if record.indexed_at is not None else []
+        points = self.spaces.retrieve(tenant_id, [product_id]) if record.indexed_at is not None else []
         stored = points[0].payload.get("image") if points else None
         image = None
         if stored:

@@ -15,8 +15,8 @@ from trooply.duplicates.models import COMPLETED, FAILED, PENDING, RUNNING, UNFIN
 from trooply.duplicates.repository import DuplicateScanMaintenance, DuplicateScanRepository
 from trooply.duplicates.schemas import DuplicateScanOut, DuplicatesOut, page_of
 from trooply.errors import InvalidRequest, NotFound, TrooplyError
-from trooply.index.base import VectorIndex
 from trooply.scheduling import TenantBoundedPool
+from trooply.spaces.live import LiveSpaces
 from trooply.tenancy.repository import TenantRepository
 from trooply.tenancy.service import live_tenant
 
@@ -30,10 +30,10 @@ class ScanInterrupted(Exception):
 
 
 class DuplicateService:
-    def __init__(self, db: Database, index: Callable[[], VectorIndex], settings: Settings,
+    def __init__(self, db: Database, spaces: LiveSpaces, settings: Settings,
                  dispatch: Callable[[str, str], None]) -> None:
         self.db = db
-        self._index = index
+        self.spaces = spaces
         self.settings = settings
         self._dispatch = dispatch  # queues a scan's task (trooply.tasks.queue), which calls run_scan
         self._stopping = False
@@ -43,11 +43,11 @@ class DuplicateService:
 
     def report(self, tenant_id: str, threshold: float,
                progress: Callable[[int], None] | None = None) -> DuplicateReport:
-        return find_duplicates(self._index(), tenant_id, threshold, self.settings.discovery.duplicates_max_neighbours,
+        return find_duplicates(self.spaces, tenant_id, threshold, self.settings.discovery.duplicates_max_neighbours,
                                self.settings.discovery.duplicates_batch_size, progress)
 
     def find(self, tenant_id: str, threshold: float, limit: int, cursor: str | None) -> DuplicatesOut:
-        held, most = self._index().count(tenant_id), self.settings.discovery.duplicates_sync_max_products
+        held, most = self.spaces.count(tenant_id), self.settings.discovery.duplicates_sync_max_products
         if held > most:
             raise InvalidRequest(f"{held:,} products are too many to compare in one request (at most {most:,}); "
                                  "start a scan with POST /v1/duplicates/scan and read its result when done",

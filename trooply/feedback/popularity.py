@@ -19,13 +19,13 @@ query path only reads a number.
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from trooply.catalog.repository import CatalogRepository
 from trooply.db import Database, utcnow
 from trooply.feedback.repository import FeedbackMaintenance, FeedbackRepository
-from trooply.index.base import VectorIndex
+from trooply.spaces.live import LiveSpaces
 
 log = logging.getLogger(__name__)
 EVENT_WEIGHTS = {"click": 1.0, "add_to_cart": 3.0, "purchase": 8.0}
@@ -67,10 +67,10 @@ def _decay(age: timedelta, half_life: timedelta) -> float:
 
 
 class PopularityService:
-    def __init__(self, db: Database, index: Callable[[], VectorIndex], half_life_days: float,
+    def __init__(self, db: Database, spaces: LiveSpaces, half_life_days: float,
                  position_bias: float = 1.0) -> None:
         self.db = db
-        self._index = index
+        self.spaces = spaces
         self.half_life = timedelta(days=half_life_days)
         self.position_bias = position_bias
 
@@ -95,7 +95,7 @@ class PopularityService:
                     continue
                 product.popularity = value
                 changed.append((product.id, value))
-        index = self._index()
+        index = self.spaces
         for product_id, value in changed:
             index.set_payload(tenant_id, product_id, {"popularity": value})
         if changed:

@@ -145,7 +145,7 @@ class CatalogueDiff:
                 catalog = CatalogRepository(session, self.tenant_id)
                 deleted += sum(1 for product_id in gone if catalog.delete_product(product_id))
                 feeds.forget(self.feed_id, gone)
-                self.catalog.index.delete(self.tenant_id, gone)
+                self.catalog.spaces.delete(self.tenant_id, gone)
             self.tally.counts[DELETED] = deleted
             self._progress(self.tally)
 
@@ -201,7 +201,7 @@ class CatalogueDiff:
         if mapped is not None:
             record.family, record.family_confidence = mapped.family, mapped.confidence
         payload = {name: None for name in (*KEYWORD_FIELDS, *NUMERIC_FIELDS, *BOOLEAN_FIELDS)}
-        self.catalog.index.set_payload(self.tenant_id, record.id, payload | index_payload(record))
+        self.catalog.spaces.set_payload(self.tenant_id, record.id, payload | index_payload(record))
 
     def _submit(self, submit: list[tuple[ProductIn, str]]) -> None:
         try:

@@ -98,16 +98,17 @@ class Lexicon:
         """Cached: ranking asks again for the same catalogue texts query after query."""
         return _tokens(self.language, text)
 
-    def document(self, payload: dict[str, Any]) -> Words:
+    def document_vector(self, payload: dict[str, Any]) -> Words:
+        """A product's BM25 vector: its fields' words, a title's and brand's counted twice."""
         text = " ".join(with_joined_codes(part) for field, part in product_fields(payload)
                         for _ in range(_REPEATS[field]))
-        return _words(self._bm25.embed_document(text)) if text else Words()
+        return _word_vector(self._bm25.embed_document(text)) if text else Words()
 
-    def embed_query(self, text: str) -> Words:
-        return _words(self._bm25.embed_query(with_joined_codes(text)))
+    def query_vector(self, text: str) -> Words:
+        return _word_vector(self._bm25.embed_query(with_joined_codes(text)))
 
     def query(self, text: str) -> QueryWords:
-        vector = self.embed_query(text)
+        vector = self.query_vector(text)
         terms = []
         for match in _TYPED_WORD.finditer(text):
             typed = match.group().strip(_EDGE_PUNCTUATION)
@@ -196,11 +197,11 @@ def lexicon(language: str = DEFAULT_LANGUAGE) -> Lexicon:
 
 @lru_cache(maxsize=65536)
 def _tokens(language: str, text: str) -> frozenset[int]:
-    return frozenset(lexicon(language).embed_query(text).indices)
+    return frozenset(lexicon(language).query_vector(text).indices)
 
 
 def document_words(payload: dict[str, Any], language: str = DEFAULT_LANGUAGE) -> Words:
-    return lexicon(language).document(payload)
+    return lexicon(language).document_vector(payload)
 
 
 def words_language(payload: dict[str, Any]) -> str:
@@ -208,5 +209,5 @@ def words_language(payload: dict[str, Any]) -> str:
     return str(payload.get(LANGUAGE_KEY) or DEFAULT_LANGUAGE)
 
 
-def _words(vector: qe.SparseVector) -> Words:
+def _word_vector(vector: qe.SparseVector) -> Words:
     return Words(tuple(vector.indices), tuple(vector.values))

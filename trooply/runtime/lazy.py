@@ -1,4 +1,4 @@
-"""A heavy part (the index, a model, the ingest pipeline) opened on first use, once, whoever asks first."""
+"""A heavy part (a model, the ingest pipeline) opened on first use, once, whoever asks first."""
 
 import threading
 from collections.abc import Callable

@@ -5,11 +5,12 @@ import logging
 import queue
 import threading
 
-from trooply.analytics.counting import SearchFact, search_increments
+from trooply.analytics.counting import SearchFact, normalise_query, search_increments
 from trooply.analytics.repository import AnalyticsRepository
 from trooply.db import Database, utcnow
 from trooply.search.models import SearchLog
 from trooply.search.repository import SearchLogRepository
+from trooply.search.schemas import SearchEnvelope
 
 log = logging.getLogger(__name__)
 _STOP = object()
@@ -63,6 +64,13 @@ class SearchLogWriter:
                     self._rows.task_done()
             if len(rows) < len(batch):
                 return
+
+
+def search_log(envelope: SearchEnvelope, tenant_id: str, query_text: str | None) -> SearchLog:
+    """The row a search leaves: its ids, mode, profile and time; a text query only normalised, when kept at all."""
+    return SearchLog(id=envelope.search_id, tenant_id=tenant_id, mode=envelope.mode, profile=envelope.profile,
+                     product_ids=[r.id for r in envelope.results], took_ms=envelope.took_ms, created_at=utcnow(),
+                     query=normalise_query(query_text))
 
 
 def _fact(row: SearchLog) -> SearchFact:

@@ -33,7 +33,7 @@ class QueryLook:
         return cls(ColourTarget(palette=palette), round(float(np.exp(log_ratio)), 4))
 
     @classmethod
-    def of_product(cls, payload: dict[str, Any]) -> "QueryLook":
+    def of_stored_product(cls, payload: dict[str, Any]) -> "QueryLook":
         """A catalogue product's look, from the signals stored with it at ingest (no colour before palettes)."""
         image = payload.get("image") or {}
         palette = stored_palette(image)

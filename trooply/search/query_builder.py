@@ -9,7 +9,6 @@ import numpy as np
 from trooply.catalog.repository import CatalogRepository
 from trooply.db import Database
 from trooply.errors import Conflict, InvalidRequest, NotFound, TrooplyError
-from trooply.index.base import VectorIndex
 from trooply.index.filters import parse_filters
 from trooply.index.words import DEFAULT_LANGUAGE, Lexicon, lexicon
 from trooply.observability import INDEX_QUERY_SECONDS, timed
@@ -20,18 +19,19 @@ from trooply.search.encoders import QueryEncoders
 from trooply.search.phrases import QueryReader, QueryReading
 from trooply.search.prepared_query import PreparedQuery, QueryLook, fused_look, unit
 from trooply.search.schemas import MAX_MULTI_IMAGES, MIN_MULTI_IMAGES, InterpretedOut
+from trooply.spaces.live import LiveSpaces
 from trooply.vision.decode import crop_image
 from trooply.vision.detection import Detection
 from trooply.vision.query_image import QueryImage
 
 
 class QueryBuilder:
-    def __init__(self, encoders: QueryEncoders, reader: QueryReader, index: Callable[[], VectorIndex],
+    def __init__(self, encoders: QueryEncoders, reader: QueryReader, spaces: LiveSpaces,
                  db: Database, languages: Callable[[str], str] = lambda _tenant_id: DEFAULT_LANGUAGE) -> None:
         self.encoders = encoders
         self.languages = languages  # each tenant's: a query's words are tokenised as its products' were
         self.reader = reader
-        self._index = index
+        self.spaces = spaces
         self.db = db
 
     def text_query(self, context: SearchContext, mode: str, said: str) -> PreparedQuery:
@@ -53,15 +53,15 @@ class QueryBuilder:
 
     def similar(self, context: SearchContext, product_id: str) -> PreparedQuery:
         """More like a catalogue product: its stored vectors (every image), colour and shape; no fetch, no encode."""
-        stored = self._index().retrieve(context.tenant_id, [product_id])
+        stored = self.spaces.retrieve(context.tenant_id, [product_id])
         if not stored:
             raise self._not_searchable(context.tenant_id, product_id)
         product = stored[0]
         family = product.payload.get("family")
         known = FamilyGuess(family, product.payload.get("family_confidence", 1.0), "product") if family else None
         others = tuple(product.images[1:]) if product.images is not None else ()
-        return PreparedQuery("similar", product.vector, QueryLook.of_product(product.payload), context.conditions,
-                             known, exclude=product_id, more_vectors=others)
+        return PreparedQuery("similar", product.vector, QueryLook.of_stored_product(product.payload),
+                             context.conditions, known, exclude=product_id, more_vectors=others)
 
     def image(self, context: SearchContext, image: QueryImage, detect: bool,
               detect_class: int | None) -> tuple[PreparedQuery, Detection | None]:
@@ -127,7 +127,7 @@ class QueryBuilder:
         if reading is None or not reading.cheaper or "price" in read or "price" in (context.options.filters or {}):
             return read, None
         with timed(INDEX_QUERY_SECONDS):
-            closest = self._index().query(context.tenant_id, image_vector, 1)
+            closest = self.spaces.query(context.tenant_id, image_vector, 1)
         if not closest or closest[0].score < NEAR_DUPLICATE_COSINE or closest[0].payload.get("price") is None:
             return read, None
         read["price"] = {"lt": float(closest[0].payload["price"])}

@@ -21,7 +21,7 @@ from trooply.index.base import (
     TierStatus,
     VectorIndex,
 )
-from trooply.spaces.state import ModelSnapshot
+from trooply.spaces.state import ModelSnapshot, ModelSpec
 from trooply.vectors import VectorSpace
 
 
@@ -32,6 +32,12 @@ class LiveSpaces:
         self._opened: dict[VectorSpace, SpaceIndex] = {}
         self._lock = threading.Lock()
         self._closed = False
+
+    @classmethod
+    def serving(cls, index: SpaceIndex) -> "LiveSpaces":
+        """One space, always the active one: a tool or a test with a single index."""
+        only = ModelSnapshot(ModelSpec("", "", index.space))
+        return cls(lambda: only, lambda _space: index)
 
     def index_of(self, space: VectorSpace) -> VectorIndex:
         """The index of one model's vectors, opened on first use."""
@@ -52,6 +58,10 @@ class LiveSpaces:
     def kept(self) -> set[VectorSpace]:
         """The spaces whose vectors are kept, as this process last read the model state."""
         return {spec.space for spec in self._state().written}
+
+    def kept_models(self) -> list[ModelSpec]:
+        """The models whose vectors are kept, the active one first."""
+        return self._state().written
 
     def retire(self, space: VectorSpace) -> None:
         """Deletes a cleaned-up model's index, every tenant's vectors at once (those of tenants purged since too)."""

@@ -30,6 +30,7 @@ from trooply.index.server import QdrantServerIndex
 from trooply.model_migration.models import MigrationFailure, TenantMigration
 from trooply.ranking.models import RuleRecord
 from trooply.search.models import SearchLog
+from trooply.spaces.live import LiveSpaces
 from trooply.tasks.names import PURGE_TASK
 from trooply.tasks.queue import InProcessQueue
 from trooply.tenancy.models import AllowedOrigin, Tenant, UsageCounter
@@ -125,13 +126,13 @@ def test_a_deleted_tenant_leaves_nothing_behind_and_others_keep_everything(db, i
     assert tenants.mark_deleted(victim)
     with pytest.raises(Unauthorized):
         tenants.authenticate(victim_key)  # at once, cached or not
-    TenantPurge(db, lambda: index, batch_rows=3).run(victim)
+    TenantPurge(db, LiveSpaces.serving(index), batch_rows=3).run(victim)
 
     assert set(rows_of(db, victim).values()) == {0}
     assert index.count(victim) == 0
     assert rows_of(db, bystander) == before and index.count(bystander) == PRODUCTS
     assert tenants.authenticate(bystander_key).tenant_id == bystander
-    TenantPurge(db, lambda: index).run(victim)  # again: nothing left to do, no error
+    TenantPurge(db, LiveSpaces.serving(index)).run(victim)  # again: nothing left to do, no error
 
 
 def test_an_interrupted_purge_is_resumed_at_start(db, index):
@@ -140,13 +141,14 @@ def test_an_interrupted_purge_is_resumed_at_start(db, index):
     tenants.mark_deleted(victim)
     batches = iter(range(4))
     with pytest.raises(PurgeInterrupted):  # the process stops after four batches
-        TenantPurge(db, lambda: index, batch_rows=2, stopping=lambda: next(batches, None) is None).run(victim)
+        TenantPurge(db, LiveSpaces.serving(index), batch_rows=2,
+                    stopping=lambda: next(batches, None) is None).run(victim)
     left = rows_of(db, victim)
     assert left["tenants"] == 1
     assert left["ingest_items"] == 0 and left["products"] == PRODUCTS  # midway: the items are gone, not the rest
 
     queue = InProcessQueue(1)  # the next start: the service resumes the purge on the real task queue
-    admin = TenantAdminService(db, tenants, Settings(), queue, lambda: index)
+    admin = TenantAdminService(db, tenants, Settings(), queue, LiveSpaces.serving(index))
     queue.register(PURGE_TASK, admin.run_purge)
     queue.start()
     try:
@@ -163,14 +165,14 @@ def test_an_interrupted_purge_is_resumed_at_start(db, index):
 def test_a_tenant_not_marked_deleted_is_never_purged(db, index):
     tenants = TenantService(db)
     tenant, key = new_tenant(tenants, db, index)
-    TenantPurge(db, lambda: index).run(tenant)
+    TenantPurge(db, LiveSpaces.serving(index)).run(tenant)
     assert all(count > 0 for count in rows_of(db, tenant).values())
     assert index.count(tenant) == PRODUCTS and tenants.authenticate(key).tenant_id == tenant
 
 
 def test_a_deleted_tenant_is_gone_for_every_operation(db, index):
     tenants = TenantService(db)
-    admin = TenantAdminService(db, tenants, Settings(), None, lambda: index)
+    admin = TenantAdminService(db, tenants, Settings(), None, LiveSpaces.serving(index))
     tenant, _ = new_tenant(tenants, db, index)
     admin.delete(tenant)
     assert admin.delete(tenant).status == "deleting"  # again while the purge is pending: the same answer
@@ -178,7 +180,7 @@ def test_a_deleted_tenant_is_gone_for_every_operation(db, index):
     for operation in (admin.get, admin.rotate_keys, tenants.rotate_keys, tenants.account, tenants.get_plan):
         with pytest.raises(NotFound):
             operation(tenant)
-    TenantPurge(db, lambda: index).run(tenant)
+    TenantPurge(db, LiveSpaces.serving(index)).run(tenant)
     with pytest.raises(NotFound):
         admin.delete(tenant)
     with db.session() as session:
@@ -189,7 +191,7 @@ def test_with_workers_elsewhere_every_sweep_sends_the_purge_again(db, index):
     """A worker's purge that was lost (or is still running) is sent again: it is idempotent."""
     tenants = TenantService(db)
     workers = WorkerQueue()
-    admin = TenantAdminService(db, tenants, Settings(), workers, lambda: index)
+    admin = TenantAdminService(db, tenants, Settings(), workers, LiveSpaces.serving(index))
     tenant, _ = new_tenant(tenants, db, index)
     admin.delete(tenant)
     assert admin.resume_purges() == 1

@@ -31,7 +31,7 @@ def setup(tmp_path):
     container = Container(settings)
     container.prepare()
     queue = SentTasks()
-    catalog = CatalogService(container.db, lambda: container.index, queue, settings,
+    catalog = CatalogService(container.db, container.spaces, queue, settings,
                              container.classifier.family_of_category)
     tenant = container.tenants.create_tenant("acme", "free").tenant_id
     yield catalog, queue, tenant

@@ -55,7 +55,7 @@ def test_tenants_keys_products_jobs_and_quota(db, tmp_path):
     tenants = TenantService(db)
     creds, other = tenants.create_tenant("shop", "free"), tenants.create_tenant("other", "free")
     assert tenants.authenticate(creds.secret_key).tenant_id == creds.tenant_id
-    catalog = CatalogService(db, lambda: None, InProcessQueue(1), settings, lambda category: None)
+    catalog = CatalogService(db, None, InProcessQueue(1), settings, lambda category: None)
     products = [ProductIn(id=f"p{i}", image_url=f"http://127.0.0.1:9/{i}.png", category="shoes") for i in range(3)]
     submission = catalog.submit(creds.tenant_id, products)
     assert [p.status for p in submission.products] == ["pending", "pending", "rejected"]
@@ -73,7 +73,7 @@ def test_tenants_keys_products_jobs_and_quota(db, tmp_path):
 def test_catalogue_stats_retry_resume_and_recent_jobs(db, tmp_path):
     tenants = TenantService(db)
     creds, other = tenants.create_tenant("shop", "free"), tenants.create_tenant("other", "free")
-    catalog = CatalogService(db, lambda: None, InProcessQueue(1), make_settings(tmp_path), lambda category: None)
+    catalog = CatalogService(db, None, InProcessQueue(1), make_settings(tmp_path), lambda category: None)
     products = [ProductIn(id=f"p{i}", image_url=f"http://127.0.0.1:9/{i}.png", category=category)
                 for i, category in enumerate(["shoes", "shoes", "bags", None])]
     first = catalog.submit(creds.tenant_id, products)
@@ -119,7 +119,7 @@ def test_a_deleted_tenant_queues_nothing_and_counts_no_usage(db, tmp_path):
     tenants = TenantService(db)
     creds = tenants.create_tenant("leaving", "pro")
     assert tenants.mark_deleted(creds.tenant_id)
-    catalog = CatalogService(db, lambda: None, InProcessQueue(1), settings, lambda category: None)
+    catalog = CatalogService(db, None, InProcessQueue(1), settings, lambda category: None)
     with pytest.raises(NotFound) as refused:
         catalog.submit(creds.tenant_id, [ProductIn(id="p1", image_url="http://127.0.0.1:9/1.png")])
     assert refused.value.code == "tenant_not_found"
@@ -133,7 +133,7 @@ def test_a_deleted_tenant_queues_nothing_and_counts_no_usage(db, tmp_path):
 def test_plan_cap_holds_under_concurrent_submissions(db, tmp_path):
     """8 submissions of 200 at once against a 1,000-product plan: exactly 1,000 held, never more."""
     tenant = TenantService(db).create_tenant("busy", "free")
-    catalog = CatalogService(db, lambda: None, InProcessQueue(1), make_settings(tmp_path), lambda category: None)
+    catalog = CatalogService(db, None, InProcessQueue(1), make_settings(tmp_path), lambda category: None)
     start = threading.Barrier(8)
 
     def submit(batch: int) -> int:

@@ -13,6 +13,7 @@ from trooply.errors import InvalidRequest, NotFound
 from trooply.index.base import IndexPoint, VectorIndex
 from trooply.index.edge import EdgeIndex
 from trooply.index.server import QdrantServerIndex
+from trooply.spaces.live import LiveSpaces
 from trooply.vectors import VectorSpace
 
 SPACE = VectorSpace("clip-test", 16)
@@ -108,7 +109,8 @@ def test_a_scan_is_sent_once_resumed_while_unfinished_and_idempotent(tmp_path: P
         twin = np.arange(1, SPACE.size + 1, dtype=np.float32)
         index.upsert(tenant, [IndexPoint("a", twin, {}), IndexPoint("b", twin, {}), IndexPoint("c", -twin, {})])
         sent: list[tuple[str, str]] = []
-        service = DuplicateService(db, lambda: index, Settings(data_dir=tmp_path), lambda *scan: sent.append(scan))
+        service = DuplicateService(db, LiveSpaces.serving(index), Settings(data_dir=tmp_path),
+                                   lambda *scan: sent.append(scan))
         scan = service.start_scan(tenant, 0.97)
         assert scan.status == "pending" and sent == [(tenant, scan.scan_id)]
         assert service.start_scan(tenant, 0.97).scan_id == scan.scan_id, "asked twice: one scan answers both"

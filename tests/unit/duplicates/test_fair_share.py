@@ -14,6 +14,7 @@ from trooply.errors import TrooplyError
 from trooply.index.base import IndexPoint
 from trooply.index.edge import EdgeIndex
 from trooply.scheduling import TenantBoundedPool
+from trooply.spaces.live import LiveSpaces
 from trooply.tenancy.service import TenantService
 from trooply.vectors import VectorSpace
 
@@ -26,7 +27,7 @@ def service(tmp_path: Path):
     db.migrate()
     index = EdgeIndex(tmp_path / "data", SPACE)
     settings = Settings(data_dir=tmp_path, duplicates_scans_per_tenant=2)
-    yield DuplicateService(db, lambda: index, settings, lambda *scan: None), TenantService(db), index
+    yield DuplicateService(db, LiveSpaces.serving(index), settings, lambda *scan: None), TenantService(db), index
     index.close()
     db.close()
 

@@ -10,8 +10,8 @@ from tests.support.image_server import ImageServer
 from tests.support.images import two_halves_png
 from tests.support.models import write_local_dir_model
 from trooply.api.app import create_app
-from trooply.catalog.ingest import IngestModels, IngestPipeline, ModelTarget
-from trooply.errors import TrooplyError
+from trooply.catalog.ingest import IngestPipeline
+from trooply.spaces.writes import SpaceBatch, SpaceWriter
 
 TARGET = ("trooply-test-tiny-b", "random")
 
@@ -72,27 +72,19 @@ def test_a_target_model_that_cannot_load_fails_only_the_migration(tmp_path):
 
 
 class MigrationLandsMidBatch:
-    """Ingest's model view, with `trooply models migrate` landing right after the batch chose its models."""
+    """Ingest's writer, with `trooply models migrate` landing right after the batch chose its spaces."""
 
-    def __init__(self, models: IngestModels, migrate) -> None:
-        self._models, self._migrate = models, migrate
+    def __init__(self, writer: SpaceWriter, migrate) -> None:
+        self._writer, self._migrate = writer, migrate
+        self.spaces = writer.spaces
         self._landed = False
 
-    def targets(self) -> list[ModelTarget]:
-        chosen = self._models.targets()
+    def batch(self) -> SpaceBatch:
+        chosen = self._writer.batch()
         if not self._landed:
             self._landed = True
             self._migrate()
         return chosen
-
-    def second_failed(self, tenant_id: str, errors: dict[str, TrooplyError]) -> None:
-        self._models.second_failed(tenant_id, errors)
-
-    def clear_second_failures(self, session, tenant_id: str, product_ids: list[str]) -> bool:
-        return self._models.clear_second_failures(session, tenant_id, product_ids)
-
-    def second_failures_cleared(self) -> None:
-        self._models.second_failures_cleared()
 
 
 def test_a_product_encoded_while_the_migration_began_is_left_to_the_migration(tmp_path):
@@ -104,9 +96,8 @@ def test_a_product_encoded_while_the_migration_began_is_left_to_the_migration(tm
         server.add_image("/shoe.png", two_halves_png(48, 48, (40, 0, 0), (0, 0, 215)))
         job = client.post("/v1/products", json={"id": "shoe", "image_url": server.url("/shoe.png")},
                           headers=auth(creds.secret_key)).json()
-        models = MigrationLandsMidBatch(container.pipeline.models, lambda: container.model_migration.migrate(*TARGET))
-        pipeline = IngestPipeline(container.db, container.index, models, container.classifier, container.fetcher,
-                                  settings)
+        writer = MigrationLandsMidBatch(container.pipeline.writer, lambda: container.model_migration.migrate(*TARGET))
+        pipeline = IngestPipeline(container.db, writer, container.classifier, container.fetcher, settings)
         try:
             assert pipeline.process(creds.tenant_id, job["job_id"], ["shoe"]).indexed == 1
         finally:
