@@ -108,13 +108,13 @@ class Container:
         self.popularity = PopularityService(self.db, self.spaces, settings.ranking.popularity_half_life_days,
                                             settings.ranking.popularity_position_bias)
         self.duplicates = DuplicateService(self.db, self.spaces, settings, self._send_scan)
-        language_changes = LanguageService(self.db, self.languages, self.dispatcher, lambda: self.spaces)
+        language_changes = LanguageService(self.db, self.languages, self.dispatcher, self.spaces)
         self.admin = TenantAdminService(self.db, self.tenants, settings, self.dispatcher, self.spaces,
                                         languages=language_changes)
-        self.reencoder = TenantReencoder(self.db, lambda: self.spaces, self._encoder_for, self.fetcher, settings,
+        self.reencoder = TenantReencoder(self.db, self.spaces, self._encoder_for, self.fetcher, settings,
                                          self.model_migration.read)
         self.colour_refresh = ColourRefreshService(self.db, self.dispatcher)
-        self.colour_refresher = ColourRefresher(self.db, lambda: self.spaces, self.fetcher, settings)
+        self.colour_refresher = ColourRefresher(self.db, self.spaces, self.fetcher, settings)
         self.feeds = FeedService(self.db, self.catalog, FeedDownloader.from_settings(settings), settings,
                                  self._send_feed_sync)
         for name, task in self.tasks().items():

@@ -9,11 +9,10 @@ words are rewritten, a query tokenised in the new language may miss words whose 
 
 import logging
 import time
-from collections.abc import Callable
 
 from trooply.db import Database
-from trooply.index.base import VectorIndex
 from trooply.index.words import DEFAULT_LANGUAGE
+from trooply.spaces.live import LiveSpaces
 from trooply.tasks.names import RETOKENISE_TASK
 from trooply.tasks.queue import Dispatcher
 from trooply.tasks.send_once import SendOnce
@@ -27,12 +26,12 @@ log = logging.getLogger(__name__)
 
 class LanguageService:
     def __init__(self, db: Database, languages: TenantLanguages, dispatcher: Dispatcher | None,
-                 index: Callable[[], VectorIndex] | None = None) -> None:
+                 spaces: LiveSpaces | None = None) -> None:
         self.db = db
         self.languages = languages
         # No dispatcher (the CLI beside a server): the server's sweep sends the re-tokenise.
         self._sends = SendOnce(dispatcher)
-        self._index = index
+        self.spaces = spaces  # None in the CLI: it must not open an index a server may hold
 
     def set_language(self, tenant_id: str, language: str) -> None:
         """A language of trooply.index.words.LANGUAGES (the schema refuses others)."""
@@ -47,18 +46,18 @@ class LanguageService:
     def run(self, tenant_id: str) -> None:
         """RETOKENISE_TASK: the tenant's words in its language, then recorded as done unless it changed meanwhile
         (that change sent a task of its own)."""
-        if self._index is None:
+        if self.spaces is None:
             raise RuntimeError("this process has no index to re-tokenise")
         try:
             self.languages.forget(tenant_id)
             wanted = self._wanted(tenant_id)
             if wanted is None:
                 return  # deleted meanwhile
-            rewritten = self._index().retokenise(tenant_id)
+            rewritten = self.spaces.retokenise(tenant_id)
             # Other processes see the change within their cache time: a write of theirs tokenised in the old
             # language meanwhile is caught by a second pass (which skips what is done) before it is recorded.
             time.sleep(self.languages.cache_seconds)
-            rewritten += self._index().retokenise(tenant_id)
+            rewritten += self.spaces.retokenise(tenant_id)
             with self.db.session() as session:
                 tenant = TenantRepository(session, tenant_id).lock()
                 if tenant is not None and (tenant.language or DEFAULT_LANGUAGE) == wanted:

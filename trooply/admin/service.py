@@ -52,8 +52,7 @@ class TenantAdminService:
         self.spaces = spaces
         self._tiers = tiers
         self._stopping = False
-        self.languages = languages or LanguageService(db, TenantLanguages(db), dispatcher,
-                                                      None if spaces is None else lambda: spaces)
+        self.languages = languages or LanguageService(db, TenantLanguages(db), dispatcher, spaces)
 
     def create(self, name: str, plan: str) -> TenantCreated:
         credentials = self.tenants.create_tenant(name, plan)

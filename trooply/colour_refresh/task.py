@@ -11,7 +11,7 @@ stop and the retries are the walk of `tasks/walker.py`; this module says what a 
 """
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
@@ -24,7 +24,7 @@ from trooply.colour_refresh.repository import ColourRefreshRepository
 from trooply.config import Settings
 from trooply.db import Database
 from trooply.errors import TrooplyError
-from trooply.index.base import VectorIndex
+from trooply.spaces.live import LiveSpaces
 from trooply.tasks.walker import Resume, TenantWalk, TenantWalker
 from trooply.vision.colour import Palette, colour_palette, palette_payload, stored_palette
 from trooply.vision.decode import DecodedImage, decode_image
@@ -35,11 +35,11 @@ PAGE_SIZE = 32
 
 
 class ColourRefresher:
-    def __init__(self, db: Database, index: Callable[[], VectorIndex], fetcher: ImageFetcher, settings: Settings,
+    def __init__(self, db: Database, spaces: LiveSpaces, fetcher: ImageFetcher, settings: Settings,
                  page_size: int = PAGE_SIZE) -> None:
         self.db = db
         self.page_size = page_size
-        self._index = index  # opened on first use
+        self.spaces = spaces  # each space's index opens on first use
         self.fetcher = fetcher
         self.settings = settings
         self._walker = TenantWalker(db, settings.ingest.fetch_concurrency, "colour-fetch",
@@ -56,7 +56,7 @@ class ColourRefresher:
     def _refresh_page(self, tenant_id: str, products: Sequence[ProductRecord]) -> dict[str, tuple[str, str]]:
         """Recomputes the page's stale colours; returns the products that failed (their images), each with its
         error code and message."""
-        stored = {p.product_id: p.payload for p in self._index().retrieve(tenant_id, [p.id for p in products])}
+        stored = {p.product_id: p.payload for p in self.spaces.retrieve(tenant_id, [p.id for p in products])}
         stale = {p.id: p.image_url for p in products
                  if p.id in stored and stored_palette(stored[p.id].get("image") or {}) is None}
         if not stale:
@@ -70,7 +70,7 @@ class ColourRefresher:
         return {pid: (error.code, error.message) for pid, error in errors.items()}
 
     def _write(self, tenant_id: str, urls: dict[str, str], palettes: dict[str, Palette]) -> None:
-        index = self._index()
+        index = self.spaces
         with self.db.session() as session:
             ids = sorted(palettes)
             # Held while the payloads are written, as ingest does: a new image or a delete waits, or lands first

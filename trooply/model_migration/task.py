@@ -48,11 +48,11 @@ class EncodedPage:
 
 
 class TenantReencoder:
-    def __init__(self, db: Database, indexes: Callable[[], LiveSpaces],
+    def __init__(self, db: Database, spaces: LiveSpaces,
                  encoder_for: Callable[[ModelSpec], ClipEncoder], fetcher: ImageFetcher, settings: Settings,
                  read_state: Callable[[], ModelSnapshot]) -> None:
         self.db = db
-        self._indexes = indexes  # opened on first use
+        self.spaces = spaces  # each space's index opens on first use
         self._encoder_for = encoder_for  # the target model loads only where a migration runs
         self.fetcher = fetcher
         self.settings = settings
@@ -99,7 +99,7 @@ class TenantReencoder:
         """Every image a product has in the active index, in its rows' order; an image that cannot be fetched now
         fails the product's re-encode (recorded, and tried again by the next run)."""
         page = EncodedPage({p.id: p.image_url for p in products})
-        active = self._indexes().index_of(state.active.space)
+        active = self.spaces.index_of(state.active.space)
         stored = {point.product_id: point.payload.get(GALLERY_KEY) for point in
                   active.retrieve(tenant_id, [p.id for p in products])} if products else {}
         page.galleries = {pid: [entry["url"] for entry in gallery] for pid, gallery in stored.items() if gallery}
@@ -140,7 +140,7 @@ class TenantReencoder:
         # Products whose image is still the one tried; the others are ingest's (which writes both models).
         still = [pid for pid in ids if pid in current and current[pid].image_url == page.urls[pid]]
         encoded = [pid for pid in still if pid in page.vectors]
-        indexes = self._indexes()
+        indexes = self.spaces
         stored = {p.product_id: p.payload for p in indexes.index_of(state.active.space).retrieve(tenant_id, encoded)}
         assert state.target is not None
         # A product whose images changed meanwhile is tried again by the next run.

@@ -14,6 +14,7 @@ from trooply.db import Database
 from trooply.index.base import HybridQuery, IndexPoint
 from trooply.index.edge import EdgeIndex
 from trooply.index.words import lexicon
+from trooply.spaces.live import LiveSpaces
 from trooply.tasks.names import RETOKENISE_TASK
 from trooply.tenancy.languages import TenantLanguages
 from trooply.tenancy.service import TenantService
@@ -46,7 +47,7 @@ def test_the_task_is_sent_until_the_words_are_in_the_language_then_no_more(db: D
     workers = WorkerQueue()
     languages = index.languages
     assert isinstance(languages, TenantLanguages)
-    service = LanguageService(db, languages, workers, lambda: index)
+    service = LanguageService(db, languages, workers, LiveSpaces.serving(index))
     assert service.resume() == 0  # nothing due: every tenant's words are in English
 
     service.set_language(tenant_id, "german")

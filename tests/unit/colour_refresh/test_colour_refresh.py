@@ -19,6 +19,7 @@ from trooply.colour_refresh.task import ColourRefresher
 from trooply.db import Database
 from trooply.index.base import IndexPoint
 from trooply.index.server import QdrantServerIndex
+from trooply.spaces.live import LiveSpaces
 from trooply.tenancy.service import TenantService
 from trooply.vectors import VectorSpace
 from trooply.vision.colour import palette_names, stored_palette
@@ -67,7 +68,8 @@ class Shop:
             "title": pid, "image": {**image, "aspect_ratio": 1.0}}) for pid in colours])
 
     def refresher(self, fetcher: object, page_size: int = 2) -> ColourRefresher:
-        return ColourRefresher(self.db, lambda: self.index, fetcher, self.settings, page_size=page_size)  # type: ignore[arg-type]
+        return ColourRefresher(self.db, LiveSpaces.serving(self.index), fetcher, self.settings,  # type: ignore[arg-type]
+                               page_size=page_size)
 
     def names(self) -> dict[str, str | None]:
         points = self.index.retrieve(self.tenant_id, [f"p{i}" for i in range(10)])

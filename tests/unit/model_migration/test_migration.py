@@ -106,7 +106,7 @@ def _migration(settings: Settings) -> Iterator[Migration]:
     indexes = LiveSpaces(service.state.current, lambda space: QdrantServerIndex(
         QdrantClient(path=str(settings.data_dir / "qdrant" / space.name)), space))
     fetcher = ImageFetcher.from_settings(settings)
-    reencoder = TenantReencoder(db, lambda: indexes, encoder_for, fetcher, settings, service.read)
+    reencoder = TenantReencoder(db, indexes, encoder_for, fetcher, settings, service.read)
 
     queue.register(REENCODE_TASK, lambda tenant_id, space: service.reencode(reencoder, tenant_id, space))
     queue.register(DROP_SPACE_TASK, lambda name, dim: service.drop_space(indexes, name, dim))
