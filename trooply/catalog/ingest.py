@@ -33,8 +33,9 @@ from trooply.ranking.families import FamilyClassifier
 from trooply.spaces.writes import SpaceBatch, SpaceWriter
 from trooply.tasks.names import INGEST_TASK
 from trooply.tasks.queue import Dispatcher
+from trooply.vision.catalog_image import fetch_catalogue_image
 from trooply.vision.colour import aspect_ratio, colour_palette, palette_payload
-from trooply.vision.decode import DecodedImage, decode_image
+from trooply.vision.decode import DecodedImage
 from trooply.vision.encoder import ClipEncoder
 from trooply.vision.fetch import ImageFetcher
 
@@ -145,9 +146,7 @@ class IngestPipeline:
         return prepared, errors
 
     def _prepare_one(self, image_url: str) -> PreparedImage:
-        fetched = self.fetcher.fetch(image_url)
-        decoded = decode_image(fetched.data, self.settings.images.max_pixels, self.settings.images.decode_max_side,
-                               self.settings.images.max_concurrent_large_decodes)
+        decoded = fetch_catalogue_image(self.fetcher, self.settings.images, image_url)
         return PreparedImage({
             "width": decoded.width, "height": decoded.height,
             "aspect_ratio": aspect_ratio(decoded.width, decoded.height),

@@ -26,8 +26,9 @@ from trooply.db import Database
 from trooply.errors import TrooplyError
 from trooply.spaces.live import LiveSpaces
 from trooply.tasks.walker import Resume, TenantWalk, TenantWalker
+from trooply.vision.catalog_image import fetch_catalogue_image
 from trooply.vision.colour import Palette, colour_palette, palette_payload, stored_palette
-from trooply.vision.decode import DecodedImage, decode_image
+from trooply.vision.decode import DecodedImage
 from trooply.vision.fetch import ImageFetcher
 
 log = logging.getLogger(__name__)
@@ -89,9 +90,7 @@ class ColourRefresher:
         return colour_palette(self._walker.retrying(partial(self._decode, url)).image)
 
     def _decode(self, url: str) -> DecodedImage:
-        fetched = self.fetcher.fetch(url)
-        return decode_image(fetched.data, self.settings.images.max_pixels, self.settings.images.decode_max_side,
-                            self.settings.images.max_concurrent_large_decodes)
+        return fetch_catalogue_image(self.fetcher, self.settings.images, url)
 
 
 class _Refresh(TenantWalk[ProductRecord, dict[str, tuple[str, str]]]):

@@ -30,7 +30,8 @@ from trooply.model_migration.repository import TenantMigrationRepository
 from trooply.spaces.live import LiveSpaces
 from trooply.spaces.state import ModelSnapshot, ModelSpec
 from trooply.tasks.walker import Resume, TenantWalk, TenantWalker
-from trooply.vision.decode import DecodedImage, decode_image
+from trooply.vision.catalog_image import fetch_catalogue_image
+from trooply.vision.decode import DecodedImage
 from trooply.vision.encoder import ClipEncoder
 from trooply.vision.fetch import ImageFetcher
 
@@ -121,9 +122,7 @@ class TenantReencoder:
 
     def _decode(self, url: str) -> DecodedImage:
         """Ingest's fetch and decode (the walker retries its transient failures: timeouts, 5xx, 429)."""
-        fetched = self.fetcher.fetch(url)
-        return decode_image(fetched.data, self.settings.images.max_pixels, self.settings.images.decode_max_side,
-                            self.settings.images.max_concurrent_large_decodes)
+        return fetch_catalogue_image(self.fetcher, self.settings.images, url)
 
     def _write(self, session: Session, repo: TenantMigrationRepository, tenant_id: str, state: ModelSnapshot,
                page: EncodedPage) -> int:
