@@ -103,21 +103,22 @@ def hybrid_hits(query: HybridQuery, vector_name: str, tokens: Sequence[int], mai
     keep = vector_name if query.with_vectors else None
     by_picture = closest_by_product([point_hit(p, p.score, keep) for p in main_leg],
                                     [images_hit(p, query.vector, keep) for p in images_leg])
-    target = unit_query(query.vector)
-    words = [_words_hit(point, by_picture, target, vector_name, keep, tokens) for point in by_words]
+    # Payload and vectors read once each: every read of an engine's point converts all of it again.
+    read = [(point, point_payload(point), cast(dict[str, Any], point.vector)) for point in by_words]
+    unseen = [vectors for _, payload, vectors in read if payload["product_id"] not in by_picture]
+    closest = iter(_closest_images(unseen, vector_name, query.vector))
+    words = []
+    for point, payload, vectors in read:
+        seen = by_picture.get(payload["product_id"])
+        position, cosine = (seen.image_position, seen.score) if seen is not None else next(closest)
+        words.append(_words_hit(point, payload, vectors, position, cosine, keep, tokens))
     return HybridHits(_best_first(by_picture, query.limit), words, [point_hit(p, p.score, keep) for p in exact])
 
 
-def _words_hit(point: ScoredStoredPoint, by_picture: dict[str, IndexHit], target: np.ndarray, vector_name: str,
-               keep: str | None, tokens: Sequence[int]) -> IndexHit:
-    """A hit of the lexical leg (asked for with its words, main and images vectors): its BM25 score and the share of
-    the query's tokens it holds; `score` is the cosine of its closest image, the picture legs' when they found it
-    too. Payload and vectors are read once each: every read of an engine's point converts all of it again."""
-    payload = point_payload(point)
-    vectors = cast(dict[str, Any], point.vector)
-    seen = by_picture.get(payload["product_id"])
-    position, cosine = (seen.image_position, seen.score) if seen is not None else _closest(vectors, vector_name,
-                                                                                          target)
+def _words_hit(point: ScoredStoredPoint, payload: dict[str, Any], vectors: dict[str, Any], position: int,
+               cosine: float, keep: str | None, tokens: Sequence[int]) -> IndexHit:
+    """A hit of the lexical leg (asked for with its words vector): its BM25 score and the share of the query's tokens
+    it holds; `score` is the cosine of its closest image."""
     held = set(vectors[WORDS_VECTOR].indices)
     coverage = sum(token in held for token in tokens) / len(tokens) if tokens else 0.0
     vector = None if keep is None else np.asarray(vectors[keep], dtype=np.float32)
@@ -125,12 +126,16 @@ def _words_hit(point: ScoredStoredPoint, by_picture: dict[str, IndexHit], target
                     image_position=position)
 
 
-def _closest(vectors: dict[str, Any], vector_name: str, target: np.ndarray) -> tuple[int, float]:
-    """The closest image (position, cosine) of a point sent back with its vectors: the engines' own score, computed
-    here instead of a second search by id."""
-    main = float(np.dot(np.asarray(vectors[vector_name], dtype=np.float32), target))
-    rows = vectors.get(IMAGES_VECTOR)
-    if not rows:
-        return 0, main
-    position, cosine = closest_image(np.asarray(rows, dtype=np.float32), target)
-    return (position, cosine) if cosine > main else (0, main)
+def _closest_images(points: Sequence[dict[str, Any]], vector_name: str, query: np.ndarray) -> list[tuple[int, float]]:
+    """The closest image (position, cosine) of each point sent back with its main vector and images: the engines'
+    own score, computed here (all main vectors in one product) instead of a second search by id."""
+    if not points:
+        return []
+    target = unit_query(query)
+    mains = np.asarray([vectors[vector_name] for vectors in points], dtype=np.float32) @ target
+    closest = []
+    for vectors, main in zip(points, mains.tolist(), strict=True):
+        rows = vectors.get(IMAGES_VECTOR)
+        position, cosine = closest_image(np.asarray(rows, dtype=np.float32), target) if rows else (0, main)
+        closest.append((position, cosine) if cosine > main else (0, main))
+    return closest
