@@ -208,24 +208,6 @@ def unit_query(vector: np.ndarray) -> np.ndarray:
     return vector / norm if norm else vector
 
 
-def cosine_to(point: StoredPoint, vector_name: str, query: np.ndarray) -> float:
-    """The cosine of a point returned with its (normalised) vector to a `unit_query`: the engine's score, without
-    a second search."""
-    return float(np.dot(point_vector(point, vector_name), query))
-
-
-def words_hit(point: ScoredStoredPoint, cosine: float, vector_name: str | None, words_name: str,
-              query_tokens: Sequence[int], by_picture: "IndexHit | None" = None) -> IndexHit:
-    """A hit of the lexical leg (asked for with its words vector): its BM25 score and the share of the query's tokens
-    it holds, its cosine to the query vector as `score` (of its closest image when `by_picture` found it too)."""
-    hit = point_hit(point, cosine, vector_name)
-    hit.image_position = by_picture.image_position if by_picture is not None else 0
-    held = set(cast(dict[str, Any], point.vector)[words_name].indices)
-    hit.words_score = point.score
-    hit.words_coverage = sum(token in held for token in query_tokens) / len(query_tokens) if query_tokens else 0.0
-    return hit
-
-
 def neighbours_without(product_id: str, found: Sequence[ScoredStoredPoint], limit: int) -> list[IndexHit]:
     """A point is its own nearest neighbour: the others found, at most `limit`."""
     return [hit for hit in (point_hit(p, p.score) for p in found) if hit.product_id != product_id][:limit]

@@ -19,10 +19,9 @@ from trooply.index.base import (
     IndexHit,
     ScoredStoredPoint,
     StoredPoint,
-    cosine_to,
     point_hit,
+    point_payload,
     unit_query,
-    words_hit,
 )
 from trooply.index.words import WORDS_VECTOR
 
@@ -63,25 +62,23 @@ def images_hit(point: StoredPoint, query: np.ndarray, vector_name: str | None) -
     return hit
 
 
-def closest_by_point(main: Sequence[tuple[ScoredStoredPoint, IndexHit]],
-                     images: Sequence[tuple[ScoredStoredPoint, IndexHit]]) -> dict[str, IndexHit]:
-    """Both legs' hits keyed by point id, each point under its better score."""
-    best: dict[str, IndexHit] = {}
-    for point, hit in (*main, *images):
-        held = best.get(str(point.id))
-        if held is None or hit.score > held.score:
-            best[str(point.id)] = hit
-    return best
-
-
-def by_closest_image(main: Sequence[IndexHit], images: Sequence[IndexHit], limit: int) -> list[IndexHit]:
-    """Both legs merged: each product once, under its better score (its closest image), best first."""
+def closest_by_product(main: Sequence[IndexHit], images: Sequence[IndexHit]) -> dict[str, IndexHit]:
+    """Both legs' hits keyed by product id (one tenant's: unique), each product under its better score."""
     best: dict[str, IndexHit] = {}
     for hit in (*main, *images):
         held = best.get(hit.product_id)
         if held is None or hit.score > held.score:
             best[hit.product_id] = hit
-    return sorted(best.values(), key=lambda hit: -hit.score)[:limit]
+    return best
+
+
+def by_closest_image(main: Sequence[IndexHit], images: Sequence[IndexHit], limit: int) -> list[IndexHit]:
+    """Both legs merged: each product once, under its better score (its closest image), best first."""
+    return _best_first(closest_by_product(main, images), limit)
+
+
+def _best_first(hits: dict[str, IndexHit], limit: int) -> list[IndexHit]:
+    return sorted(hits.values(), key=lambda hit: -hit.score)[:limit]
 
 
 def image_named(payload: dict[str, Any], row: int) -> dict[str, Any]:
@@ -104,15 +101,41 @@ def hybrid_hits(query: HybridQuery, vector_name: str, tokens: Sequence[int], mai
     image; a product found by its words alone is scored by its closest image too, from the vectors the words leg
     brought back (its main vector and its images: no second search by id)."""
     keep = vector_name if query.with_vectors else None
-    best = closest_by_point([(p, point_hit(p, p.score, keep)) for p in main_leg],
-                            [(p, images_hit(p, query.vector, keep)) for p in images_leg])
-    target = unit_query(query.vector)
-    for point in by_words:
-        if str(point.id) not in best:
-            best |= closest_by_point([(point, point_hit(point, cosine_to(point, vector_name, target)))],
-                                     [(point, images_hit(point, target, None))])
-    pictures = [best[str(p.id)] for p in (*main_leg, *images_leg)]
-    return HybridHits(by_closest_image(pictures, [], query.limit),
-                      [words_hit(p, best[str(p.id)].score, keep, WORDS_VECTOR, tokens, best[str(p.id)])
-                       for p in by_words],
-                      [point_hit(p, p.score, keep) for p in exact])
+    by_picture = closest_by_product([point_hit(p, p.score, keep) for p in main_leg],
+                                    [images_hit(p, query.vector, keep) for p in images_leg])
+    # Payload and vectors read once each: every read of an engine's point converts all of it again.
+    read = [(point, point_payload(point), cast(dict[str, Any], point.vector)) for point in by_words]
+    unseen = [vectors for _, payload, vectors in read if payload["product_id"] not in by_picture]
+    closest = iter(_closest_images(unseen, vector_name, query.vector))
+    words = []
+    for point, payload, vectors in read:
+        seen = by_picture.get(payload["product_id"])
+        position, cosine = (seen.image_position, seen.score) if seen is not None else next(closest)
+        words.append(_words_hit(point, payload, vectors, position, cosine, keep, tokens))
+    return HybridHits(_best_first(by_picture, query.limit), words, [point_hit(p, p.score, keep) for p in exact])
+
+
+def _words_hit(point: ScoredStoredPoint, payload: dict[str, Any], vectors: dict[str, Any], position: int,
+               cosine: float, keep: str | None, tokens: Sequence[int]) -> IndexHit:
+    """A hit of the lexical leg (asked for with its words vector): its BM25 score and the share of the query's tokens
+    it holds; `score` is the cosine of its closest image."""
+    held = set(vectors[WORDS_VECTOR].indices)
+    coverage = sum(token in held for token in tokens) / len(tokens) if tokens else 0.0
+    vector = None if keep is None else np.asarray(vectors[keep], dtype=np.float32)
+    return IndexHit(payload["product_id"], cosine, payload, vector, words_score=point.score, words_coverage=coverage,
+                    image_position=position)
+
+
+def _closest_images(points: Sequence[dict[str, Any]], vector_name: str, query: np.ndarray) -> list[tuple[int, float]]:
+    """The closest image (position, cosine) of each point sent back with its main vector and images: the engines'
+    own score, computed here (all main vectors in one product) instead of a second search by id."""
+    if not points:
+        return []
+    target = unit_query(query)
+    mains = np.asarray([vectors[vector_name] for vectors in points], dtype=np.float32) @ target
+    closest = []
+    for vectors, main in zip(points, mains.tolist(), strict=True):
+        rows = vectors.get(IMAGES_VECTOR)
+        position, cosine = closest_image(np.asarray(rows, dtype=np.float32), target) if rows else (0, main)
+        closest.append((position, cosine) if cosine > main else (0, main))
+    return closest

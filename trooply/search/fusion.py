@@ -16,14 +16,21 @@ from trooply.index.base import HybridHits, IndexHit
 
 FusionMethod = Literal["rrf", "dbsf"]
 RRF_K = 60
-# The words leg brings its share of the pool (keyword_weight × pool), at least this many: the union of both legs is
-# re-ranked, and each candidate costs a payload read and a scoring (bench/hybrid.py measured the pool doubled).
+# The words leg brings its share of the pool (keyword_weight × pool), at least this many, and the pictures leg the
+# rest: the union of both legs is re-ranked, and each candidate costs the engine a payload read and a scoring, so
+# a hybrid search re-ranks about the profile's pool, as a pictures-only one does (bench/hybrid.py measured the
+# pool doubled, then a third more, as the largest part of what hybrid added).
 MIN_WORDS_CANDIDATES = 10
 
 
 def words_candidates(pool: int, keyword_weight: float) -> int:
     """How many candidates the words leg brings for a pool of `pool`."""
     return min(pool, max(MIN_WORDS_CANDIDATES, math.ceil(pool * keyword_weight)))
+
+
+def pictures_candidates(pool: int, keyword_weight: float, page: int) -> int:
+    """How many candidates the pictures leg brings: what the words leave of the pool, never fewer than a page."""
+    return max(page, pool - words_candidates(pool, keyword_weight))
 
 
 def fuse(hits: HybridHits, keyword_weight: float, limit: int, method: FusionMethod = "rrf",

@@ -6,7 +6,7 @@ from trooply.index.images import by_closest_image
 from trooply.observability import INDEX_QUERY_SECONDS, timed
 from trooply.ranking.engine import QuerySignals
 from trooply.search.context import SearchContext
-from trooply.search.fusion import RRF_K, FusionMethod, fuse, words_candidates
+from trooply.search.fusion import RRF_K, FusionMethod, fuse, pictures_candidates, words_candidates
 from trooply.search.prepared_query import PreparedQuery
 from trooply.spaces.live import LiveSpaces
 
@@ -30,11 +30,12 @@ class Retriever:
                 all(len(leg) < pool for leg in by_vector), frozenset()
         weight = signals.keyword_weight
         words_limit = words_candidates(pool, weight)
-        request = HybridQuery(query.vector, pool, query.words.vector, query.words.identifier, query.conditions,
-                              with_vectors, words_limit)
+        pictures_limit = pictures_candidates(pool, weight, context.options.limit)
+        request = HybridQuery(query.vector, pictures_limit, query.words.vector, query.words.identifier,
+                              query.conditions, with_vectors, words_limit)
         with timed(INDEX_QUERY_SECONDS):
             found = self.spaces.hybrid_query(context.tenant_id, request)
-        legs = [(leg, wanted) for leg, wanted, used in ((found.pictures, pool, weight < 1),
+        legs = [(leg, wanted) for leg, wanted, used in ((found.pictures, pictures_limit, weight < 1),
                                                         (found.words, words_limit, weight > 0)) if used]
         exhausted = all(len(leg) < wanted for leg, wanted in legs)
         return (fuse(found, weight, 2 * pool, self.fusion, self.rrf_k), exhausted,

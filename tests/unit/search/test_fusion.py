@@ -3,7 +3,7 @@
 import pytest
 
 from trooply.index.base import HybridHits, IndexHit
-from trooply.search.fusion import fuse, words_candidates
+from trooply.search.fusion import fuse, pictures_candidates, words_candidates
 
 
 def hit(product_id: str, cosine: float, words_score: float | None = None) -> IndexHit:
@@ -63,3 +63,12 @@ def test_exact_identifier_matches_come_first_and_the_limit_holds() -> None:
 ])
 def test_the_words_leg_brings_its_share_of_the_pool(pool: int, weight: float, wanted: int) -> None:
     assert words_candidates(pool, weight) == wanted
+
+
+@pytest.mark.parametrize("pool, weight, page, wanted", [
+    (30, 0.3, 10, 20),  # the rest of the pool: about the pool is re-ranked, as in a pictures-only search
+    (120, 0.3, 10, 84),  # a grown pool (grouping)
+    (30, 0.9, 10, 10), (30, 1.0, 10, 10), (60, 0.3, 50, 50),  # never fewer than a page
+])
+def test_the_pictures_leg_brings_the_rest_of_the_pool(pool: int, weight: float, page: int, wanted: int) -> None:
+    assert pictures_candidates(pool, weight, page) == wanted
