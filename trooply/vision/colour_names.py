@@ -365,10 +365,12 @@ def _name_of(lab: tuple[float, ...]) -> ColourName:
     return _named(naming_model(), colour, family_posterior(colour)[0])
 
 
-def name_with(model: NamingModel, lab: np.ndarray) -> list[ColourName]:
-    """`name_colours` under any fitted model, uncached: the fit script validates candidate tables with it."""
+def name_with(model: NamingModel, lab: np.ndarray) -> tuple[list[ColourName], np.ndarray]:
+    """`name_colours` and `family_posterior` under any fitted model, uncached: the fit script validates candidate
+    tables with it."""
     lab = np.atleast_2d(np.asarray(lab, dtype=np.float64))
-    return [_named(model, lab[i:i + 1], posterior) for i, posterior in enumerate(_posterior(model, lab))]
+    posteriors = _posterior(model, lab)
+    return [_named(model, lab[i:i + 1], posterior) for i, posterior in enumerate(posteriors)], posteriors
 
 
 def _named(model: NamingModel, colour: np.ndarray, posterior: np.ndarray) -> ColourName:
