@@ -3,10 +3,12 @@
 The model is a table fitted at build time (`bench/fit_colour_names.py` writes `colour_names.json`, about 9 KB) from
 the XKCD colour survey (public domain, CC0): survey colours in CIE Lab, each with the basic family its name spells
 ("forest green", "bluegreen" -> green), and for each shopper word (navy, burgundy, teal, ...) the survey colours
-named with it. A colour's family is a soft vote of its nearest survey colours by CIEDE2000; a near-neutral colour is
-named by lightness, between bounds fitted on the ISCC-NBS neutral categories and the survey's greys. The vote's
-settings were chosen by cross-validation on the fitted names and are stored with the table. A shopper word is a
-region around the colours people gave that word.
+named with it. A colour's family is a soft vote among the chromatic families, in CAM16-UCS (Li et al. 2017, a
+space where distance follows perceived difference more evenly than in Lab): a Gaussian region per family, the nearest
+survey colours' vote, or a mix of the two; a near-neutral colour (by its chroma) is named by lightness, between
+bounds fitted on the ISCC-NBS neutral categories and the survey's greys. Which of these, and their settings, were
+chosen by cross-validation on the fitted names and are stored with the table. A shopper word is a region around the
+colours people gave that word.
 """
 
 import json
@@ -285,16 +287,17 @@ def _in_vote_space(lab: np.ndarray, space: str) -> np.ndarray:
     return _cam16_ucs(lab) if space == "cam16ucs" else lab
 
 
-# CAM16 (Li et al. 2017) under sRGB's reference viewing: D65 white, adapting luminance 64 lux / pi x 0.2, a grey
-# background of Y 20, average surround.
+# CAM16 (Li et al. 2017) under sRGB's reference viewing: D65 white, adapting luminance 64 lux / pi x 0.2 (cd/m2), a
+# grey background of Y 20, average surround.
 _M16 = np.array([[0.401288, 0.650173, -0.051461], [-0.250268, 1.204414, 0.045854], [-0.002079, 0.048952, 0.953127]])
 _WHITE = np.array([95.047, 100.0, 108.883])
+_ADAPTING = 64 / math.pi * 0.2
 
 
 @cache
-def _cam16_viewing() -> tuple[np.ndarray, float, float, float, float, float]:
-    """CAM16's constants for the viewing conditions: per-channel adaptation, F_L, N_bb, z, A_w, n."""
-    adapting, background, surround, c = 64 / math.pi * 0.2, 20.0, 1.0, 0.69
+def _cam16_viewing(adapting: float) -> tuple[np.ndarray, float, float, float, float, float]:
+    """CAM16's constants for the viewing conditions: per-channel adaptation, F_L, N_bb, c z, A_w, n."""
+    background, surround, c = 20.0, 1.0, 0.69
     white_rgb = _M16 @ _WHITE
     degree = float(np.clip(surround * (1 - (1 / 3.6) * math.exp((-adapting - 42) / 92)), 0.0, 1.0))
     adaptation = degree * 100.0 / white_rgb + 1 - degree
@@ -323,10 +326,10 @@ def _lab_to_xyz(lab: np.ndarray) -> np.ndarray:
     return result
 
 
-def _cam16_ucs(lab: np.ndarray) -> np.ndarray:
+def _cam16_ucs(lab: np.ndarray, adapting: float = _ADAPTING) -> np.ndarray:
     """CIE Lab (D65) to CAM16-UCS J', a', b' (Li et al. 2017), where Euclidean distance follows perceived difference
     more evenly than Lab's."""
-    adaptation, f_l, n_bb, cz, a_w, n = _cam16_viewing()
+    adaptation, f_l, n_bb, cz, a_w, n = _cam16_viewing(adapting)
     xyz = _lab_to_xyz(np.atleast_2d(lab))
     rgb = _cam16_compress((xyz @ _M16.T) * adaptation, f_l)
     red, green, blue = rgb[:, 0], rgb[:, 1], rgb[:, 2]

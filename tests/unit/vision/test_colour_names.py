@@ -1,15 +1,28 @@
 """The naming model against colours people named in the XKCD survey, and the colour phrases shoppers type."""
 
+import math
+
 import numpy as np
 import pytest
-from skimage.color import rgb2lab
+from skimage.color import rgb2lab, xyz2lab
 
-from trooply.vision.colour_names import ColourPhrase, colour_words_in, name_colours, phrase_membership
+from trooply.vision.colour_names import ColourPhrase, _cam16_ucs, colour_words_in, name_colours, phrase_membership
 
 
 def lab(hex_value: str) -> np.ndarray:
     rgb = np.asarray([[[int(hex_value[i:i + 2], 16) / 255.0 for i in (1, 3, 5)]]])
     return rgb2lab(rgb).reshape(1, 3)
+
+
+def test_cam16_ucs_matches_the_published_worked_example():
+    # CAM16's worked example (Li et al. 2017, as colour-science documents it): XYZ (19.01, 20.00, 21.78) under D65,
+    # L_A 318.31, Y_b 20, average surround gives J 41.731, M 0.1074, h 217.07 degrees; CAM16-UCS is J' = 1.7 J /
+    # (1 + 0.007 J), M' = ln(1 + 0.0228 M) / 0.0228.
+    lightness, colourfulness, hue = 41.7312079, 0.1074367, math.radians(217.0679597)
+    m = math.log1p(0.0228 * colourfulness) / 0.0228
+    expected = [1.7 * lightness / (1 + 0.007 * lightness), m * math.cos(hue), m * math.sin(hue)]
+    ucs = _cam16_ucs(xyz2lab(np.asarray([[0.1901, 0.2000, 0.2178]])), adapting=318.31)[0]
+    assert ucs == pytest.approx(expected, abs=0.02)
 
 
 # Survey colours with the family their name ends in, across the boundaries the old histogram got wrong, and neutrals
