@@ -1,6 +1,7 @@
 """Colour signal quality and cost: before (the 64-bin histogram of the base commit), the previous naming model (round
-3a: 7-NN vote, neutral bounds set by hand), and after (the model whose settings were chosen by cross-validation on
-the fitted part; `bench/fit_colour_names.py`), measured only on names held out of the fit.
+3b: a 15-NN vote by CIEDE2000), and after (the model chosen by repeated cross-validation on the fitted part,
+`bench/fit_colour_names.py`: a Gaussian region per chromatic family in CAM16-UCS), measured only on names held out of
+the fit.
 
 Each held-out name becomes a product photo: a T-shirt of that colour on white ("solid"), and the same shirt with
 folds and shading, a knit texture, a white printed stripe, worn by a model (skin tones in turn, hair, studio
@@ -53,7 +54,7 @@ from trooply.vision import colour_names  # noqa: E402
 from trooply.vision.colour import Palette, colour_palette  # noqa: E402
 
 BASE_COMMIT = "8a1f8ea"  # the last commit with the histogram
-PREVIOUS_COMMIT = "d77b542"  # the last commit with the previous naming model (round 3a)
+PREVIOUS_COMMIT = "c85409b"  # the last commit with the previous naming model (round 3b)
 NEUTRAL_WORDS = ("black", "white", "grey")
 SETTINGS: dict[str, Callable[[tuple[int, int, int], int], Image.Image]] = {
     "solid": lambda rgb, i: garment(rgb),
@@ -193,7 +194,7 @@ def main() -> None:
     print(f"naming settings (chosen by cross-validation on the fitted part): {fitted}")
     before = Before()
     previous_names, previous_colour = previous_modules()
-    previous = Named("previous (round 3a)", previous_names, previous_colour.colour_palette)
+    previous = Named("previous (round 3b)", previous_names, previous_colour.colour_palette)
     after = Named("after (cross-validated)", colour_names, colour_palette)
     for setting in args.settings:
         render = SETTINGS[setting]

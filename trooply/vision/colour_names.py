@@ -3,10 +3,12 @@
 The model is a table fitted at build time (`bench/fit_colour_names.py` writes `colour_names.json`, about 9 KB) from
 the XKCD colour survey (public domain, CC0): survey colours in CIE Lab, each with the basic family its name spells
 ("forest green", "bluegreen" -> green), and for each shopper word (navy, burgundy, teal, ...) the survey colours
-named with it. A colour's family is a soft vote of its nearest survey colours by CIEDE2000; a near-neutral colour is
-named by lightness, between bounds fitted on the ISCC-NBS neutral categories and the survey's greys. The vote's
-settings were chosen by cross-validation on the fitted names and are stored with the table. A shopper word is a
-region around the colours people gave that word.
+named with it. A colour's family is a soft vote among the chromatic families, in CAM16-UCS (Li et al. 2017, a
+space where distance follows perceived difference more evenly than in Lab): a Gaussian region per family, the nearest
+survey colours' vote, or a mix of the two; a near-neutral colour (by its chroma) is named by lightness, between
+bounds fitted on the ISCC-NBS neutral categories and the survey's greys. Which of these, and their settings, were
+chosen by cross-validation on the fitted names and are stored with the table. A shopper word is a region around the
+colours people gave that word.
 """
 
 import json
@@ -96,6 +98,22 @@ class NamingParameters:
     # and its family, whatever the vote: the survey calls a cream "pale yellow", a merchandiser calls it cream.
     term_decides_within: float
     term_decides_families: frozenset[str]
+    # The space the vote works in: "cielab" (distances by CIEDE2000) or "cam16ucs" (CAM16-UCS, Euclidean distances).
+    vote_space: str = "cielab"
+    # The share of the family posterior given by a Gaussian region per family (in the vote's space, weighted by how
+    # many survey colours the family has), the rest by the nearest colours' vote; and the spread added to each
+    # family's covariance (squared units of the space), so a family of few colours is not a needle.
+    gaussian_share: float = 0.0
+    gaussian_spread: float = 0.0
+
+
+@dataclass(frozen=True)
+class FamilyRegions:
+    """A Gaussian region per family in the vote's space; a family of fewer than 4 colours has none."""
+
+    means: np.ndarray  # (families, 3)
+    precisions: np.ndarray  # inverse covariances, (families, 3, 3)
+    log_weights: np.ndarray  # log prior share minus half the log determinant; -inf where no region, (families,)
 
 
 @dataclass(frozen=True)
@@ -103,6 +121,8 @@ class NamingModel:
     parameters: NamingParameters
     families: tuple[str, ...]
     points: np.ndarray  # survey colours in Lab, (n, 3)
+    vote_points: np.ndarray  # the same in the vote's space
+    regions: "FamilyRegions"
     point_families: np.ndarray  # index into families, (n,)
     terms: dict[str, np.ndarray]  # shopper word -> its survey colours in Lab
     term_points: np.ndarray  # every shopper word's colours together, (m, 3)
@@ -151,13 +171,19 @@ def build_model(table: dict[str, Any]) -> NamingModel:
         neutral_lightness=(float(fitted["neutral_lightness"][0]), float(fitted["neutral_lightness"][1])),
         neutral_softness=float(fitted["neutral_softness"]),
         term_decides_within=float(fitted["term_decides"]["within"]),
-        term_decides_families=frozenset(fitted["term_decides"]["families"]))
+        term_decides_families=frozenset(fitted["term_decides"]["families"]),
+        vote_space=str(fitted.get("vote_space", "cielab")), gaussian_share=float(fitted.get("gaussian_share", 0.0)),
+        gaussian_spread=float(fitted.get("gaussian_spread", 0.0)))
     points = np.asarray(table["family_points"], dtype=np.float64)
+    vote_points = _in_vote_space(points[:, :3], parameters.vote_space)
     rows = {term: np.asarray(labs, dtype=np.float64).reshape(-1, 3) for term, labs in table["terms"].items()}
     terms = {term: labs for term, labs in rows.items() if term not in _QUERY_ONLY}
     query_only = {term: rows[term] for term in _QUERY_ONLY}
     return NamingModel(
         parameters=parameters, families=tuple(table["families"]), points=points[:, :3],
+        vote_points=vote_points,
+        regions=_family_regions(vote_points, points[:, 3].astype(int), len(table["families"]),
+                                parameters.gaussian_spread),
         point_families=points[:, 3].astype(int),
         terms=terms | query_only, term_points=np.concatenate(list(terms.values())),
         term_of_point=tuple(term for term, labs in terms.items() for _ in range(len(labs))),
@@ -190,26 +216,133 @@ def family_posterior(lab: np.ndarray) -> np.ndarray:
 
 def _posterior(model: NamingModel, lab: np.ndarray) -> np.ndarray:
     lab = np.atleast_2d(np.asarray(lab, dtype=np.float64))
-    # CIEDE2000 costs ~1 us a pair: measured only against the survey colours nearest in plain Lab distance,
-    # a margin wide enough to hold the nearest few by CIEDE2000.
-    plain = ((lab[:, None, :] - model.points[None, :, :]) ** 2).sum(axis=2)
-    shortlist = np.argpartition(plain, _SHORTLIST, axis=1)[:, :_SHORTLIST]
-    distances = deltaE_ciede2000(lab[:, None, :], model.points[shortlist])
     fitted = model.parameters
-    order = np.argsort(distances, axis=1)[:, :fitted.neighbours]
-    near = np.take_along_axis(distances, order, axis=1)
-    nearest = np.take_along_axis(shortlist, order, axis=1)
-    # Measured from the nearest one, so a colour far from every survey colour still gets a vote.
-    votes = np.exp(-(near ** 2 - near[:, :1] ** 2) / (2 * fitted.vote_fade ** 2))
-    posterior = np.zeros((len(lab), len(model.families)))
-    np.add.at(posterior, (np.arange(len(lab))[:, None], model.point_families[nearest]), votes)
-    posterior /= posterior.sum(axis=1, keepdims=True)
+    posterior = _vote(model, lab)
     neutral = _neutral_posterior(lab, model)
     chroma = np.hypot(lab[:, 1], lab[:, 2])
     low, high = fitted.neutral_chroma
     neutrality = np.clip((high - chroma) / (high - low), 0.0, 1.0)[:, None]
     result: np.ndarray = neutrality * neutral + (1 - neutrality) * posterior
     return result
+
+
+def _vote(model: NamingModel, lab: np.ndarray) -> np.ndarray:
+    """Family shares: the Gaussian regions' and the nearest survey colours' votes, mixed as the table says."""
+    share = model.parameters.gaussian_share
+    if share >= 1.0:
+        return _region_vote(model, lab)
+    nearest_vote = _nearest_vote(model, lab)
+    return nearest_vote if share <= 0.0 else share * _region_vote(model, lab) + (1 - share) * nearest_vote
+
+
+def _region_vote(model: NamingModel, lab: np.ndarray) -> np.ndarray:
+    regions = model.regions
+    offsets = _in_vote_space(lab, model.parameters.vote_space)[:, None, :] - regions.means[None, :, :]
+    log_likelihood = regions.log_weights - 0.5 * np.einsum("nfi,fij,nfj->nf", offsets, regions.precisions, offsets)
+    likelihood = np.exp(log_likelihood - log_likelihood.max(axis=1, keepdims=True))
+    result: np.ndarray = likelihood / likelihood.sum(axis=1, keepdims=True)
+    return result
+
+
+def _family_regions(points: np.ndarray, families: np.ndarray, count: int, spread: float) -> FamilyRegions:
+    means, precisions, log_weights = np.zeros((count, 3)), np.tile(np.eye(3), (count, 1, 1)), np.full(count, -np.inf)
+    for family in range(count):
+        members = points[families == family]
+        if len(members) < 4:
+            continue
+        covariance = np.cov(members.T) + spread * np.eye(3)
+        means[family], precisions[family] = members.mean(axis=0), np.linalg.inv(covariance)
+        log_weights[family] = math.log(len(members) / len(points)) - 0.5 * math.log(np.linalg.det(covariance))
+    return FamilyRegions(means, precisions, log_weights)
+
+
+def _nearest_vote(model: NamingModel, lab: np.ndarray) -> np.ndarray:
+    """The family shares of the nearest survey colours' vote, each vote fading with its distance."""
+    near, nearest = _nearest_points(model, lab)
+    # Measured from the nearest one, so a colour far from every survey colour still gets a vote.
+    votes = np.exp(-(near ** 2 - near[:, :1] ** 2) / (2 * model.parameters.vote_fade ** 2))
+    posterior = np.zeros((len(lab), len(model.families)))
+    np.add.at(posterior, (np.arange(len(lab))[:, None], model.point_families[nearest]), votes)
+    result: np.ndarray = posterior / posterior.sum(axis=1, keepdims=True)
+    return result
+
+
+def _nearest_points(model: NamingModel, lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distances to, and indices of, each colour's nearest survey colours in the vote's space, nearest first."""
+    count = model.parameters.neighbours
+    if model.parameters.vote_space == "cam16ucs":
+        distances = np.sqrt(((_cam16_ucs(lab)[:, None, :] - model.vote_points[None, :, :]) ** 2).sum(axis=2))
+        order = np.argsort(distances, axis=1)[:, :count]
+        return np.take_along_axis(distances, order, axis=1), order
+    # CIEDE2000 costs ~1 us a pair: measured only against the survey colours nearest in plain Lab distance,
+    # a margin wide enough to hold the nearest few by CIEDE2000.
+    plain = ((lab[:, None, :] - model.points[None, :, :]) ** 2).sum(axis=2)
+    shortlist = np.argpartition(plain, _SHORTLIST, axis=1)[:, :_SHORTLIST]
+    distances = deltaE_ciede2000(lab[:, None, :], model.points[shortlist])
+    order = np.argsort(distances, axis=1)[:, :count]
+    return np.take_along_axis(distances, order, axis=1), np.take_along_axis(shortlist, order, axis=1)
+
+
+def _in_vote_space(lab: np.ndarray, space: str) -> np.ndarray:
+    return _cam16_ucs(lab) if space == "cam16ucs" else lab
+
+
+# CAM16 (Li et al. 2017) under sRGB's reference viewing: D65 white, adapting luminance 64 lux / pi x 0.2 (cd/m2), a
+# grey background of Y 20, average surround.
+_M16 = np.array([[0.401288, 0.650173, -0.051461], [-0.250268, 1.204414, 0.045854], [-0.002079, 0.048952, 0.953127]])
+_WHITE = np.array([95.047, 100.0, 108.883])
+_ADAPTING = 64 / math.pi * 0.2
+
+
+@cache
+def _cam16_viewing(adapting: float) -> tuple[np.ndarray, float, float, float, float, float]:
+    """CAM16's constants for the viewing conditions: per-channel adaptation, F_L, N_bb, c z, A_w, n."""
+    background, surround, c = 20.0, 1.0, 0.69
+    white_rgb = _M16 @ _WHITE
+    degree = float(np.clip(surround * (1 - (1 / 3.6) * math.exp((-adapting - 42) / 92)), 0.0, 1.0))
+    adaptation = degree * 100.0 / white_rgb + 1 - degree
+    k = 1 / (5 * adapting + 1)
+    f_l = 0.2 * k ** 4 * (5 * adapting) + 0.1 * (1 - k ** 4) ** 2 * (5 * adapting) ** (1 / 3)
+    n = background / 100.0
+    n_bb = 0.725 * n ** -0.2
+    z = 1.48 + math.sqrt(n)
+    white_a = _cam16_compress(adaptation * white_rgb, f_l)
+    a_w = float((2 * white_a[0] + white_a[1] + 0.05 * white_a[2] - 0.305) * n_bb)
+    return adaptation, f_l, n_bb, z * c, a_w, n
+
+
+def _cam16_compress(rgb: np.ndarray, f_l: float) -> np.ndarray:
+    scaled = (f_l * np.abs(rgb) / 100.0) ** 0.42
+    result: np.ndarray = np.sign(rgb) * 400.0 * scaled / (scaled + 27.13) + 0.1
+    return result
+
+
+def _lab_to_xyz(lab: np.ndarray) -> np.ndarray:
+    """CIE Lab (D65) to XYZ scaled to Y = 100 for white; an out-of-gamut Lab (a query's target) stays as it is."""
+    fy = (lab[:, 0] + 16) / 116
+    f = np.stack([fy + lab[:, 1] / 500, fy, fy - lab[:, 2] / 200], axis=1)
+    linear = np.where(f > 6 / 29, f ** 3, 3 * (6 / 29) ** 2 * (f - 4 / 29))
+    result: np.ndarray = linear * _WHITE
+    return result
+
+
+def _cam16_ucs(lab: np.ndarray, adapting: float = _ADAPTING) -> np.ndarray:
+    """CIE Lab (D65) to CAM16-UCS J', a', b' (Li et al. 2017), where Euclidean distance follows perceived difference
+    more evenly than Lab's."""
+    adaptation, f_l, n_bb, cz, a_w, n = _cam16_viewing(adapting)
+    xyz = _lab_to_xyz(np.atleast_2d(lab))
+    rgb = _cam16_compress((xyz @ _M16.T) * adaptation, f_l)
+    red, green, blue = rgb[:, 0], rgb[:, 1], rgb[:, 2]
+    a = red - 12 * green / 11 + blue / 11
+    b = (red + green - 2 * blue) / 9
+    hue = np.arctan2(b, a)
+    achromatic = np.maximum((2 * red + green + 0.05 * blue - 0.305) * n_bb, 0.0)
+    lightness = 100.0 * (achromatic / a_w) ** cz
+    eccentricity = 0.25 * (np.cos(hue + 2) + 3.8)
+    t = (50000 / 13 * n_bb * eccentricity * np.hypot(a, b)) / (red + green + 21 / 20 * blue)
+    colourfulness = t ** 0.9 * np.sqrt(lightness / 100) * (1.64 - 0.29 ** n) ** 0.73 * f_l ** 0.25
+    m = np.log1p(0.0228 * colourfulness) / 0.0228
+    return np.stack([1.7 * lightness / (1 + 0.007 * lightness), m * np.cos(hue), m * np.sin(hue)], axis=1)
 
 
 def _neutral_posterior(lab: np.ndarray, model: NamingModel) -> np.ndarray:
@@ -235,10 +368,12 @@ def _name_of(lab: tuple[float, ...]) -> ColourName:
     return _named(naming_model(), colour, family_posterior(colour)[0])
 
 
-def name_with(model: NamingModel, lab: np.ndarray) -> list[ColourName]:
-    """`name_colours` under any fitted model, uncached: the fit script validates candidate tables with it."""
+def name_with(model: NamingModel, lab: np.ndarray) -> tuple[list[ColourName], np.ndarray]:
+    """`name_colours` and `family_posterior` under any fitted model, uncached: the fit script validates candidate
+    tables with it."""
     lab = np.atleast_2d(np.asarray(lab, dtype=np.float64))
-    return [_named(model, lab[i:i + 1], posterior) for i, posterior in enumerate(_posterior(model, lab))]
+    posteriors = _posterior(model, lab)
+    return [_named(model, lab[i:i + 1], posterior) for i, posterior in enumerate(posteriors)], posteriors
 
 
 def _named(model: NamingModel, colour: np.ndarray, posterior: np.ndarray) -> ColourName:
