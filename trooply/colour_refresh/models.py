@@ -6,8 +6,9 @@ from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from trooply.db import Base, utcnow
-
-PENDING, RUNNING, DONE = "pending", "running", "done"
+from trooply.tasks.walker import DONE as DONE
+from trooply.tasks.walker import PENDING as PENDING
+from trooply.tasks.walker import RUNNING as RUNNING
 
 
 class ColourRefresh(Base):

@@ -19,13 +19,12 @@ from sqlalchemy.orm import Session
 
 from trooply.catalog.models import ProductRecord
 from trooply.catalog.repository import CatalogRepository
-from trooply.colour_refresh.models import DONE, RUNNING
 from trooply.colour_refresh.repository import ColourRefreshRepository
 from trooply.config import Settings
 from trooply.db import Database
 from trooply.errors import TrooplyError
 from trooply.spaces.live import LiveSpaces
-from trooply.tasks.walker import Resume, TenantWalk, TenantWalker
+from trooply.tasks.walker import ProgressWalk, TenantWalker
 from trooply.vision.catalog_image import fetch_catalogue_image
 from trooply.vision.colour import Palette, colour_palette, palette_payload, stored_palette
 from trooply.vision.decode import DecodedImage
@@ -93,7 +92,7 @@ class ColourRefresher:
         return fetch_catalogue_image(self.fetcher, self.settings.images, url)
 
 
-class _Refresh(TenantWalk[ProductRecord, dict[str, tuple[str, str]]]):
+class _Refresh(ProgressWalk[ProductRecord, dict[str, tuple[str, str]]]):
     """One run over one tenant: the pages' colours, their failures and the cursor in the refresh's tables."""
 
     what = "colour refresh"
@@ -102,23 +101,15 @@ class _Refresh(TenantWalk[ProductRecord, dict[str, tuple[str, str]]]):
         self.refresher = refresher
         self.tenant_id = tenant_id
 
-    def begin(self, session: Session) -> Resume | None:
-        repo = ColourRefreshRepository(session, self.tenant_id)
-        progress = repo.get()
-        if progress is None or progress.status == DONE:
-            return None
-        repo.set_status(RUNNING)
-        return Resume(progress.cursor)
-
-    def page_after(self, session: Session, cursor: str | None, limit: int) -> Sequence[ProductRecord]:
-        return ColourRefreshRepository(session, self.tenant_id).indexed_after(cursor, limit)
+    def progress(self, session: Session) -> ColourRefreshRepository:
+        return ColourRefreshRepository(session, self.tenant_id)
 
     def work(self, items: Sequence[ProductRecord]) -> dict[str, tuple[str, str]]:
         return self.refresher._refresh_page(self.tenant_id, items)
 
     def record(self, session: Session, cursor: str | None, items: Sequence[ProductRecord],
                worked: dict[str, tuple[str, str]]) -> bool:
-        repo = ColourRefreshRepository(session, self.tenant_id)
+        repo = self.progress(session)
         if not repo.advance(cursor, items[-1].id, len(items) - len(worked), len(worked)):
             return False
         # After the progress row, as every writer of both: no deadlock on PostgreSQL.
@@ -127,7 +118,7 @@ class _Refresh(TenantWalk[ProductRecord, dict[str, tuple[str, str]]]):
         return True
 
     def finish(self, session: Session) -> None:
-        ColourRefreshRepository(session, self.tenant_id).finish()
+        self.progress(session).finish()
 
 
 def _unexpected(error: Exception) -> TrooplyError:

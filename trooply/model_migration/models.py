@@ -9,8 +9,10 @@ from sqlalchemy import JSON, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from trooply.db import Base, utcnow
+from trooply.tasks.walker import DONE as DONE
+from trooply.tasks.walker import PENDING as PENDING
+from trooply.tasks.walker import RUNNING as RUNNING
 
-PENDING, RUNNING, DONE = "pending", "running", "done"
 AUTO, MANUAL = "auto", "manual"
 STATE_ID = 1  # the single row
 

@@ -29,7 +29,7 @@ from trooply.model_migration.models import DONE, RUNNING
 from trooply.model_migration.repository import TenantMigrationRepository
 from trooply.spaces.live import LiveSpaces
 from trooply.spaces.state import ModelSnapshot, ModelSpec
-from trooply.tasks.walker import Resume, TenantWalk, TenantWalker
+from trooply.tasks.walker import ProgressWalk, TenantWalker
 from trooply.vision.catalog_image import fetch_catalogue_image
 from trooply.vision.decode import DecodedImage
 from trooply.vision.encoder import ClipEncoder
@@ -156,7 +156,7 @@ class TenantReencoder:
         return len(points)
 
 
-class _Reencode(TenantWalk[ProductRecord, EncodedPage]):
+class _Reencode(ProgressWalk[ProductRecord, EncodedPage]):
     """One run over one tenant: its recorded failures tried again, then its pages encoded by the target model,
     written to the target's index with their failures and the cursor."""
 
@@ -169,20 +169,12 @@ class _Reencode(TenantWalk[ProductRecord, EncodedPage]):
         self.state = state
         self.target = state.target
 
-    def begin(self, session: Session) -> Resume | None:
-        repo = TenantMigrationRepository(session, self.tenant_id)
-        progress = repo.get()
-        if progress is None or progress.status == DONE:
-            return None
-        repo.set_status(RUNNING)
-        return Resume(progress.cursor)
-
     def before_pages(self) -> None:
         self.encoder = self.reencoder._encoder_for(self.target)  # the target model loads only where a run is due
         self.reencoder._retry_failures(self.tenant_id, self.state, self.encoder)
 
-    def page_after(self, session: Session, cursor: str | None, limit: int) -> Sequence[ProductRecord]:
-        return TenantMigrationRepository(session, self.tenant_id).indexed_after(cursor, limit)
+    def progress(self, session: Session) -> TenantMigrationRepository:
+        return TenantMigrationRepository(session, self.tenant_id)
 
     def work(self, items: Sequence[ProductRecord]) -> EncodedPage:
         return self.reencoder._encode(self.tenant_id, self.state, items, self.encoder)

@@ -42,11 +42,31 @@ Item = TypeVar("Item")  # a `Keyed` (SQLAlchemy's mapped `id` is not a protocol 
 Worked = TypeVar("Worked")
 Key = TypeVar("Key", bound=Hashable)
 Value = TypeVar("Value")
+Paged = TypeVar("Paged", covariant=True)
+
+
+# A walk's progress row: pending until a run starts, running while its pages are walked, done after the last.
+PENDING, RUNNING, DONE = "pending", "running", "done"
 
 
 @dataclass(frozen=True)
 class Resume:
     cursor: str | None  # the last product recorded; None: from the first
+
+
+class ProgressRow(Protocol):
+    status: str
+    cursor: str | None
+
+
+class ProgressRepository(Protocol[Paged]):
+    """One tenant's progress row and its products in id order, as a task's repository keeps them."""
+
+    def get(self) -> ProgressRow | None: ...
+
+    def set_status(self, status: str) -> None: ...
+
+    def indexed_after(self, cursor: str | None, limit: int) -> Sequence[Paged]: ...
 
 
 class TenantWalk(ABC, Generic[Item, Worked]):
@@ -82,6 +102,26 @@ class TenantWalk(ABC, Generic[Item, Worked]):
     @abstractmethod
     def finish(self, session: Session) -> None:
         """Every page is recorded: marks the tenant's work done."""
+
+
+class ProgressWalk(TenantWalk[Item, Worked]):
+    """A walk whose progress is one row per tenant (`status`, `cursor`) beside its products, behind the task's
+    repository: it begins and pages the same way for every such task."""
+
+    @abstractmethod
+    def progress(self, session: Session) -> ProgressRepository[Item]:
+        """The task's repository for this tenant, in this session."""
+
+    def begin(self, session: Session) -> Resume | None:
+        repo = self.progress(session)
+        row = repo.get()
+        if row is None or row.status == DONE:
+            return None
+        repo.set_status(RUNNING)
+        return Resume(row.cursor)
+
+    def page_after(self, session: Session, cursor: str | None, limit: int) -> Sequence[Item]:
+        return self.progress(session).indexed_after(cursor, limit)
 
 
 class TenantWalker:
