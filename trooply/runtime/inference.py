@@ -126,7 +126,8 @@ class ModelRuntime:
             clip = self._clips.get((model, pretrained))
             if clip is None:
                 clip = self._clips[model, pretrained] = ModelLifecycle(
-                    f"CLIP {model}", lambda: self._load_clip(model, pretrained), unload=lambda encoder: encoder.close())
+                    f"CLIP {model}", lambda: self._load_clip(model, pretrained), unload=lambda encoder: encoder.close(),
+                    describe=lambda encoder: encoder.describe())
         return clip.get()
 
     def release_clips(self, keep: set[tuple[str, str]]) -> list[str]:
@@ -156,11 +157,10 @@ class ModelRuntime:
         with self._clips_lock:
             clips = dict(self._clips)
         clip = clips.pop(active, None)
-        models = {"clip": {"loaded": clip is not None and clip.loaded,
-                           **(clip.get().describe() if clip is not None and clip.loaded else {})}}
+        # Described without `get`: a health check must not count as a use that keeps a model from its idle unload.
+        models = {"clip": clip.describe() if clip is not None else {"loaded": False}}
         # The other model of a migration, where loaded: its own entry, so `clip` stays the one searches use.
-        others = {f"clip:{model}": {"loaded": True, **other.get().describe()}
-                  for (model, _pretrained), other in clips.items() if other.loaded}
+        others = {f"clip:{model}": other.describe() for (model, _pretrained), other in clips.items() if other.loaded}
         return models | others | {slot.name: slot.status() for slot in self._slots()}
 
     def stop(self) -> None:
@@ -181,12 +181,12 @@ class ModelRuntime:
         (ONNX Runtime exported if missing, probed, else a fallback that says why), then the encoder around both.
         The active model and a migration's other one load alike, from the same runtime settings."""
         from trooply.vision.clip_runtime import export_dir_of
-        from trooply.vision.encoder import ClipEncoder, read_clip, serve_clip
+        from trooply.vision.encoder import ClipEncoder
 
         clip, runtime = self.settings.clip, self.settings.runtime
-        weights = read_clip(model, pretrained, clip.device, runtime.torch_threads)
-        loaded = serve_clip(weights, clip.runtime, export_dir_of(self.settings), runtime.onnx_threads)
-        return ClipEncoder(loaded, batch_policy(runtime), runtime.text_cache_size, runtime.preprocess_workers)
+        return ClipEncoder.load(model, pretrained, clip.device, batch_policy(runtime), runtime.text_cache_size,
+                                runtime.torch_threads, runtime.preprocess_workers, clip.runtime,
+                                export_dir_of(self.settings), runtime.onnx_threads)
 
     def _load_whisper(self) -> "Transcriber":
         from trooply.voice.transcriber import Transcriber

@@ -76,7 +76,9 @@ class ModelLifecycle(Generic[Model]):
 
     def describe(self) -> dict[str, Any]:
         model = self._model
-        return {"loaded": model is not None, **(self._describe(model) if model is not None else {})}
+        if model is None or self._closed:
+            return {"loaded": False}
+        return {"loaded": True, **self._describe(model)}
 
     def close(self) -> None:
         with self._lock:

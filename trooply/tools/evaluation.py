@@ -268,13 +268,17 @@ def _score_words(container, tenant: str, texts: list[LabelledQuery], metric: Met
     return found
 
 
+_RUNTIME_NAMES = {"torch": "PyTorch", "onnx": "ONNX Runtime"}
+
+
 def format_report(report: dict[str, dict]) -> str:
     catalogue, timing, model = report["_catalogue"], report["_timing"], report["_model"]
     runtime = model["runtime"]
     lines = [f"model: {model['model']} ({model['loaded_from']}; {model['dim']}-d, {model['device']}, "
              f"{runtime['runtime']} {model['precision']})"]
     if "fallback" in runtime:
-        lines.append(f"runtime: {runtime['requested']} fell back to PyTorch: {runtime['fallback']}")
+        served = f"{_RUNTIME_NAMES.get(runtime['runtime'], runtime['runtime'])} {runtime['precision']}"
+        lines.append(f"runtime: {runtime['requested']} fell back to {served}: {runtime['fallback']}")
     if "_dataset" in report:
         dataset = report["_dataset"]
         lines.append(f"dataset: {dataset['name']}: {dataset['gallery']} gallery images of {dataset['products']} "

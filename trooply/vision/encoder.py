@@ -31,7 +31,7 @@ from trooply.vision.sources import RANDOM, ModelLoadError, ModelSource, one_line
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ClipEncoder", "ClipWeights", "LoadedClip", "ModelLoadError", "RANDOM", "load_clip", "normalise_text",
+__all__ = ["ClipEncoder", "ClipWeights", "LoadedClip", "ModelLoadError", "RANDOM", "normalise_text",
            "read_clip", "serve_clip", "vector_space"]
 
 
@@ -92,8 +92,9 @@ class ClipEncoder:
              text_cache_size: int = 4096, torch_threads: int | None = None,
              preprocess_workers: int | None = None, runtime: str = TORCH, export_dir: Path | None = None,
              onnx_threads: int | None = None) -> "ClipEncoder":
-        loaded = load_clip(model_name, pretrained, device, torch_threads, runtime, export_dir, onnx_threads)
-        return cls(loaded, policy, text_cache_size, preprocess_workers)
+        """CLIP's load in its two stages: the weights (`read_clip`), then the runtime that runs them (`serve_clip`)."""
+        weights = read_clip(model_name, pretrained, device, torch_threads)
+        return cls(serve_clip(weights, runtime, export_dir, onnx_threads), policy, text_cache_size, preprocess_workers)
 
     def describe(self) -> dict[str, Any]:
         preprocess = self._preprocess_cfg
@@ -167,12 +168,6 @@ class ClipWeights:
     preprocess: Callable[[Image.Image], torch.Tensor]
     preprocess_cfg: dict[str, Any]
     tokenizer: Any
-
-
-def load_clip(model_name: str, pretrained: str, device: str = "auto", torch_threads: int | None = None,
-              runtime: str = TORCH, export_dir: Path | None = None, onnx_threads: int | None = None) -> LoadedClip:
-    """Reads a CLIP model, then prepares the runtime for its towers: the two stages of its load."""
-    return serve_clip(read_clip(model_name, pretrained, device, torch_threads), runtime, export_dir, onnx_threads)
 
 
 def read_clip(model_name: str, pretrained: str, device: str = "auto",

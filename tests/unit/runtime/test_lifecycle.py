@@ -64,3 +64,12 @@ def test_after_close_a_late_caller_gets_the_closed_model_not_a_new_one():
     lifecycle.get()
     lifecycle.close()
     assert lifecycle.get() is made[0] and made[0].closed and len(made) == 1 and not lifecycle.loaded
+    assert lifecycle.describe() == {"loaded": False}  # /readyz agrees with `loaded`
+
+
+def test_describing_a_model_does_not_count_as_a_use():
+    lifecycle, made = counting_lifecycle(idle_unload_s=0.05)
+    lifecycle.get()
+    time.sleep(0.06)
+    assert lifecycle.describe() == {"loaded": True, "number": 0}
+    assert lifecycle.unload_if_idle() and made[0].closed
