@@ -105,7 +105,6 @@ class ListedOrigins:
     def __init__(self, tenants: TenantService, ttl_seconds: float, clock=time.monotonic) -> None:
         self.tenants, self.ttl, self.clock = tenants, ttl_seconds, clock
         self._listed, self._unknown = _Recent(self.MAX_LISTED), _Recent(self.MAX_UNKNOWN)
-        self.lookups = 0  # database lookups made (metrics and tests)
 
     def known(self, origin: str) -> bool | None:
         """What the cache says, without a lookup (None: it does not know)."""
@@ -118,7 +117,6 @@ class ListedOrigins:
         known = self.known(origin)
         if known is not None:
             return known
-        self.lookups += 1
         listed = await run_in_threadpool(self.tenants.origin_is_listed, origin.lower())
         now = self.clock()
         if listed:

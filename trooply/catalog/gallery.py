@@ -14,6 +14,7 @@ import numpy as np
 from trooply.catalog.models import ProductRecord, product_images
 from trooply.errors import TrooplyError
 from trooply.index.base import IndexPoint
+from trooply.index.images import image_named
 from trooply.vision.decode import DecodedImage
 
 GALLERY_KEY = "gallery"
@@ -87,10 +88,13 @@ def image_errors(prepared: PreparedProduct) -> list[dict[str, str]] | None:
     return [{"url": url, "code": error.code} for url, error in prepared.image_errors.items()] or None
 
 
+def gallery_urls(payload: dict[str, Any]) -> list[str]:
+    """The URLs of a stored product's several images, main first; empty for a product of one image."""
+    return [entry["url"] for entry in payload.get(GALLERY_KEY) or ()]
+
+
 def matched_image(payload: dict[str, Any], position: int) -> dict[str, Any]:
-    """The image a hit matched ({"url", "position"}) and its signals, from the stored payload."""
+    """The image a hit matched ({"url", "position"}, as `index.images.image_named` reads them) and its signals."""
     gallery = payload.get(GALLERY_KEY)
-    if gallery and 0 <= position < len(gallery):
-        entry = gallery[position]
-        return {"url": entry["url"], "position": entry["position"], "image": entry.get("image")}
-    return {"url": (payload.get("metadata") or {}).get("image_url"), "position": 0, "image": payload.get("image")}
+    image = gallery[position].get("image") if gallery and 0 <= position < len(gallery) else payload.get("image")
+    return {**image_named(payload, position), "image": image}

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from trooply.catalog.gallery import (
-    GALLERY_KEY,
     ImageSlot,
     PreparedImage,
     PreparedProduct,
     gallery_rows,
+    gallery_urls,
     image_errors,
     image_plan,
     stored_images,
@@ -90,7 +90,9 @@ class IngestPipeline:
             failure = TrooplyError(str(error), code="internal_error", transient=True)
             return self._record(tenant_id, job_id, list(items), {}, set(), {pid: failure for pid in items})
         # While a migration runs, every image is fetched: the other model needs them all, and has none stored.
-        stored = self._stored_points(tenant_id, list(in_batch)) if batch.only_active else {}
+        # A product never indexed has no point to keep vectors from: a first import reads nothing back.
+        indexed = [pid for pid, record in in_batch.items() if record.indexed_at is not None]
+        stored = self._stored_points(tenant_id, indexed) if batch.only_active else {}
         prepared, errors = self._prepare(in_batch, stored, keep_main=bool(job and job.keep_images))
         try:
             stored_now = self._store(tenant_id, products, prepared, stored, batch)
@@ -281,8 +283,8 @@ def _rows_changed(point: IndexPoint, product: PreparedProduct) -> bool:
     """Whether the product's stored images differ from those prepared (one added, removed or fetched anew)."""
     if product.fetched():
         return True
-    held = [entry["url"] for entry in point.payload.get(GALLERY_KEY) or ()]
-    return held != ([product.main_url, *(slot.url for slot in product.extras)] if product.extras else [])
+    prepared = [product.main_url, *(slot.url for slot in product.extras)] if product.extras else []
+    return gallery_urls(point.payload) != prepared
 
 
 def _mark_failed(item: IngestItem, record: ProductRecord | None, error: TrooplyError | None) -> None:

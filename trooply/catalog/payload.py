@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from trooply.catalog.gallery import GALLERY_KEY
 from trooply.catalog.models import ProductRecord
 from trooply.index.filters import filterable_payload
 
@@ -15,7 +16,7 @@ def index_payload(record: ProductRecord, image_signals: dict[str, Any] | None = 
     if image_signals is not None:
         payload["image"] = image_signals
     if gallery is not None:
-        payload["gallery"] = gallery
+        payload[GALLERY_KEY] = gallery
     if record.family is not None:
         payload["family"], payload["family_confidence"] = record.family, record.family_confidence
     if record.popularity is not None:

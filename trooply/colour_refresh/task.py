@@ -22,12 +22,10 @@ from trooply.catalog.repository import CatalogRepository
 from trooply.colour_refresh.repository import ColourRefreshRepository
 from trooply.config import Settings
 from trooply.db import Database
-from trooply.errors import TrooplyError
 from trooply.spaces.live import LiveSpaces
 from trooply.tasks.walker import ProgressWalk, TenantWalker
 from trooply.vision.catalog_image import fetch_catalogue_image
 from trooply.vision.colour import Palette, colour_palette, palette_payload, stored_palette
-from trooply.vision.decode import DecodedImage
 from trooply.vision.fetch import ImageFetcher
 
 log = logging.getLogger(__name__)
@@ -61,8 +59,7 @@ class ColourRefresher:
                  if p.id in stored and stored_palette(stored[p.id].get("image") or {}) is None}
         if not stale:
             return {}
-        palettes, errors = self._walker.each({pid: partial(self._palette_of, url) for pid, url in stale.items()},
-                                             _unexpected)
+        palettes, errors = self._walker.each({pid: partial(self._palette_of, url) for pid, url in stale.items()})
         for pid, error in errors.items():
             log.info("colour refresh: product %r of tenant %s kept its old colour (%s)", pid, tenant_id, error.code)
         if palettes and not self._walker.stopping:
@@ -86,10 +83,8 @@ class ColourRefresher:
 
     def _palette_of(self, url: str) -> Palette:
         """Ingest's fetch and decode, with its retries of transient failures (timeouts, 5xx, 429)."""
-        return colour_palette(self._walker.retrying(partial(self._decode, url)).image)
-
-    def _decode(self, url: str) -> DecodedImage:
-        return fetch_catalogue_image(self.fetcher, self.settings.images, url)
+        read = partial(fetch_catalogue_image, self.fetcher, self.settings.images, url)
+        return colour_palette(self._walker.retrying(read).image)
 
 
 class _Refresh(ProgressWalk[ProductRecord, dict[str, tuple[str, str]]]):
@@ -119,10 +114,6 @@ class _Refresh(ProgressWalk[ProductRecord, dict[str, tuple[str, str]]]):
 
     def finish(self, session: Session) -> None:
         self.progress(session).finish()
-
-
-def _unexpected(error: Exception) -> TrooplyError:
-    return TrooplyError("the colour could not be computed", code="internal_error")
 
 
 def _with_palette(image: dict[str, Any], palette: Palette) -> dict[str, Any]:

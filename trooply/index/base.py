@@ -195,9 +195,6 @@ def point_hit(point: StoredPoint, score: float, vector_name: str | None = None) 
 
 class ScoredStoredPoint(StoredPoint, Protocol):
     @property
-    def id(self) -> Any: ...
-
-    @property
     def score(self) -> float: ...
 
 
@@ -208,6 +205,3 @@ def unit_query(vector: np.ndarray) -> np.ndarray:
     return vector / norm if norm else vector
 
 
-def neighbours_without(product_id: str, found: Sequence[ScoredStoredPoint], limit: int) -> list[IndexHit]:
-    """A point is its own nearest neighbour: the others found, at most `limit`."""
-    return [hit for hit in (point_hit(p, p.score) for p in found) if hit.product_id != product_id][:limit]

@@ -7,13 +7,16 @@ layout is current it only lists the data directory or the collections."""
 import logging
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trooply.errors import ServiceUnavailable
 from trooply.index.base import ScrollPage
 from trooply.index.edge import EdgeIndex, _path_part
 from trooply.index.edge_shard import is_shard, stored_space
-from trooply.index.server import CollectionStore, QdrantServerIndex, _stored_space
 from trooply.index.tiers import new_version
+
+if TYPE_CHECKING:  # the server engine (and qdrant-client with it) loads only where a server index is opened
+    from trooply.index.server import QdrantServerIndex
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +28,10 @@ def move_legacy_layout(index: object) -> None:
     """Moves what the layout before tiers left into `index`'s (an engine without a legacy layout: nothing)."""
     if isinstance(index, EdgeIndex):
         _EdgeMove(index).run()
-    elif isinstance(index, QdrantServerIndex):
+        return
+    from trooply.index.server import QdrantServerIndex
+
+    if isinstance(index, QdrantServerIndex):
         _move_server_collections(index)
 
 
@@ -92,7 +98,7 @@ def _set_aside(source: Path, destination: Path, conflicts: Path) -> None:
     log.warning("not moving %s: %s already exists; set aside as %s", source, destination, kept)
 
 
-def _move_server_collections(index: QdrantServerIndex) -> None:
+def _move_server_collections(index: "QdrantServerIndex") -> None:
     """Each `<prefix><tenant>` collection: a big one (or another model's) gets its alias, a small one is copied into
     the shared collection and then deleted. A failure is refused clearly (503 index_unavailable); the container
     then keeps the index closed, so the next call tries again."""
@@ -110,8 +116,10 @@ def _move_server_collections(index: QdrantServerIndex) -> None:
                     code="index_unavailable") from failed
 
 
-def _adopt_collection(index: QdrantServerIndex, tenant_id: str, name: str) -> None:
+def _adopt_collection(index: "QdrantServerIndex", tenant_id: str, name: str) -> None:
     from qdrant_client import models
+
+    from trooply.index.server import CollectionStore, _stored_space
 
     stored = _stored_space(index.client, name, index.space.name)
     legacy = CollectionStore(index.client, name, stored.name)
@@ -123,7 +131,7 @@ def _adopt_collection(index: QdrantServerIndex, tenant_id: str, name: str) -> No
     index.client.delete_collection(name)
 
 
-def _copy_pages(page_at, index: EdgeIndex | QdrantServerIndex, tenant_id: str) -> None:
+def _copy_pages(page_at, index: "EdgeIndex | QdrantServerIndex", tenant_id: str) -> None:
     """Every point of a legacy store into the tenant's part of the shared one (same point ids on a rerun: nothing
     doubles)."""
     shared = index.shared_view(tenant_id)

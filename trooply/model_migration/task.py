@@ -12,13 +12,12 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
 
 import numpy as np
 from sqlalchemy.orm import Session
 
 from trooply.batching import INGEST
-from trooply.catalog.gallery import GALLERY_KEY
+from trooply.catalog.gallery import gallery_urls
 from trooply.catalog.models import ProductRecord
 from trooply.catalog.repository import CatalogRepository
 from trooply.config import Settings
@@ -31,7 +30,6 @@ from trooply.spaces.live import LiveSpaces
 from trooply.spaces.state import ModelSnapshot, ModelSpec
 from trooply.tasks.walker import ProgressWalk, TenantWalker
 from trooply.vision.catalog_image import fetch_catalogue_image
-from trooply.vision.decode import DecodedImage
 from trooply.vision.encoder import ClipEncoder
 from trooply.vision.fetch import ImageFetcher
 
@@ -101,13 +99,13 @@ class TenantReencoder:
         fails the product's re-encode (recorded, and tried again by the next run)."""
         page = EncodedPage({p.id: p.image_url for p in products})
         active = self.spaces.index_of(state.active.space)
-        stored = {point.product_id: point.payload.get(GALLERY_KEY) for point in
+        stored = {point.product_id: gallery_urls(point.payload) for point in
                   active.retrieve(tenant_id, [p.id for p in products])} if products else {}
-        page.galleries = {pid: [entry["url"] for entry in gallery] for pid, gallery in stored.items() if gallery}
+        page.galleries = {pid: urls for pid, urls in stored.items() if urls}
         wanted = {p.id: page.galleries.get(p.id) or [p.image_url] for p in products}
-        images, errors = self._walker.each({(pid, row): partial(self._walker.retrying, partial(self._decode, url))
-                                            for pid, urls in wanted.items() for row, url in enumerate(urls)},
-                                           _unexpected)
+        read = partial(fetch_catalogue_image, self.fetcher, self.settings.images)
+        images, errors = self._walker.each({(pid, row): partial(self._walker.retrying, partial(read, url))
+                                            for pid, urls in wanted.items() for row, url in enumerate(urls)})
         page.errors.update({pid: error for (pid, _row), error in errors.items()})
         complete = {key: image for key, image in images.items() if key[0] not in page.errors}
         if complete:
@@ -119,10 +117,6 @@ class TenantReencoder:
                     if len(urls) > 1:
                         page.images[pid] = np.stack([vectors[pid, row] for row in range(len(urls))])
         return page
-
-    def _decode(self, url: str) -> DecodedImage:
-        """Ingest's fetch and decode (the walker retries its transient failures: timeouts, 5xx, 429)."""
-        return fetch_catalogue_image(self.fetcher, self.settings.images, url)
 
     def _write(self, session: Session, repo: TenantMigrationRepository, tenant_id: str, state: ModelSnapshot,
                page: EncodedPage) -> int:
@@ -143,7 +137,7 @@ class TenantReencoder:
         stored = {p.product_id: p.payload for p in indexes.index_of(state.active.space).retrieve(tenant_id, encoded)}
         assert state.target is not None
         # A product whose images changed meanwhile is tried again by the next run.
-        moved = {pid for pid in encoded if pid in stored and _gallery_urls(stored[pid]) != page.galleries.get(pid, [])}
+        moved = {pid for pid in encoded if pid in stored and gallery_urls(stored[pid]) != page.galleries.get(pid, [])}
         points = [IndexPoint(pid, page.vectors[pid], stored[pid], page.images.get(pid)) for pid in encoded
                   if pid in stored and pid not in moved]
         indexes.for_writes(state.target.space).upsert(tenant_id, points)
@@ -194,9 +188,3 @@ class _Reencode(ProgressWalk[ProductRecord, EncodedPage]):
             progress.status = DONE
 
 
-def _unexpected(error: Exception) -> TrooplyError:
-    return TrooplyError(f"unexpected error ({type(error).__name__})", code="internal_error")
-
-
-def _gallery_urls(payload: dict[str, Any]) -> list[str]:
-    return [entry["url"] for entry in payload.get(GALLERY_KEY) or ()]

@@ -172,11 +172,10 @@ class TenantWalker:
             cursor = steps.cursor_of(items[-1])
         return False
 
-    def each(self, calls: Mapping[Key, Callable[[], Value]],
-             unexpected: Callable[[Exception], TrooplyError]) -> tuple[dict[Key, Value], dict[Key, TrooplyError]]:
+    def each(self, calls: Mapping[Key, Callable[[], Value]]) -> tuple[dict[Key, Value], dict[Key, TrooplyError]]:
         """Runs the calls on the pool; returns what each gave, and each one's failure apart. A `TrooplyError`
-        is the key's failure as raised; any other exception is a bug that fails that key alone, as
-        `unexpected` says."""
+        is the key's failure as raised; any other exception is a bug that fails that key alone (internal_error,
+        logged with its traceback)."""
         futures = {key: self._pool.submit(call) for key, call in calls.items()}
         done: dict[Key, Value] = {}
         failed: dict[Key, TrooplyError] = {}
@@ -187,7 +186,7 @@ class TenantWalker:
                 failed[key] = error
             except Exception as error:
                 log.exception("%s: %r failed unexpectedly", self.thread_name, key)
-                failed[key] = unexpected(error)
+                failed[key] = TrooplyError(f"unexpected error ({type(error).__name__})", code="internal_error")
         return done, failed
 
     def retrying(self, call: Callable[[], Value]) -> Value:

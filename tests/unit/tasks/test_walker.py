@@ -187,13 +187,12 @@ def test_each_keeps_one_failure_to_its_own_key():
 
     pool = walker(Database("sqlite://"))
     try:
-        done, failed = pool.each({"a": lambda: "A", "b": missing, "c": broken},
-                                 lambda error: TrooplyError(f"bug: {type(error).__name__}", code="internal_error"))
+        done, failed = pool.each({"a": lambda: "A", "b": missing, "c": broken})
     finally:
         pool.stop()
     assert done == {"a": "A"}
     assert {key: (error.code, error.message) for key, error in failed.items()} == {
-        "b": ("image_not_found", "gone"), "c": ("internal_error", "bug: KeyError")}
+        "b": ("image_not_found", "gone"), "c": ("internal_error", "unexpected error (KeyError)")}
 
 
 def test_retrying_tries_transient_failures_again_up_to_the_attempts_and_others_once():
