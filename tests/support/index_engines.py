@@ -2,10 +2,13 @@
 API through qdrant-client's in-memory mode. Each test module parametrises its own `engine` fixture with `Engine`."""
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from qdrant_client import QdrantClient
+import qdrant_edge as qe
+from qdrant_client import QdrantClient, models
 
+from trooply.index.base import shared_point_id
 from trooply.index.edge import EdgeIndex
 from trooply.index.server import QdrantServerIndex
 from trooply.index.tiers import TieredIndex
@@ -36,6 +39,25 @@ class Engine:
         index.languages = lambda tenant_id: self.languages.get(tenant_id, "english")
         self.opened.append(index)
         return index
+
+    def write_old_shared_store(self, tenant_id: str, points: dict[str, tuple[list[float], dict[str, Any]]]) -> None:
+        """The shared store as an index from before the words leg and several images wrote it (the main vector
+        only), before `open`: {product id: (vector, payload)}."""
+        if self.kind == "edge":
+            config = qe.EdgeConfig(vectors={SPACE.name: qe.EdgeVectorParams(size=SPACE.size,
+                                                                            distance=qe.Distance.Cosine)})
+            shard = qe.EdgeShard.create(str(self.tmp_path / "index" / SPACE.name / "shared"), config)
+            shard.update(qe.UpdateOperation.upsert_points([
+                qe.Point(shared_point_id(tenant_id, pid), {SPACE.name: vector}, payload)
+                for pid, (vector, payload) in points.items()]))
+            shard.flush()
+            shard.close()
+            return
+        name = f"trooply_{SPACE.name}.shared"
+        self.client.create_collection(name, vectors_config={
+            SPACE.name: models.VectorParams(size=SPACE.size, distance=models.Distance.COSINE)})
+        self.client.upsert(name, [models.PointStruct(id=shared_point_id(tenant_id, pid), vector={SPACE.name: vector},
+                                                     payload=payload) for pid, (vector, payload) in points.items()])
 
     def close(self) -> None:
         for index in self.opened:

@@ -7,11 +7,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-import qdrant_edge as qe
-from qdrant_client import models
 
 from tests.support.index_engines import SPACE, Engine
-from trooply.index.base import HybridQuery, IndexPoint, shared_point_id
+from trooply.index.base import HybridQuery, IndexPoint
 from trooply.index.filters import filterable_payload, parse_filters
 from trooply.index.tiers import TENANT_KEY, TieredIndex
 
@@ -104,19 +102,7 @@ def test_deleting_a_product_removes_every_image(index: TieredIndex) -> None:
 
 def test_a_store_built_before_several_images_serves_its_products_and_takes_new_ones(engine: Engine) -> None:
     payload = {"product_id": "old", TENANT_KEY: "a"}
-    if engine.kind == "edge":
-        config = qe.EdgeConfig(vectors={SPACE.name: qe.EdgeVectorParams(size=SPACE.size, distance=qe.Distance.Cosine)})
-        shard = qe.EdgeShard.create(str(engine.tmp_path / "index" / SPACE.name / "shared"), config)
-        shard.update(qe.UpdateOperation.upsert_points([qe.Point(shared_point_id("a", "old"),
-                                                                {SPACE.name: direction(0, 1).tolist()}, payload)]))
-        shard.flush()
-        shard.close()
-    else:
-        name = f"trooply_{SPACE.name}.shared"
-        engine.client.create_collection(name, vectors_config={
-            SPACE.name: models.VectorParams(size=SPACE.size, distance=models.Distance.COSINE)})
-        engine.client.upsert(name, [models.PointStruct(id=shared_point_id("a", "old"),
-                                                       vector={SPACE.name: direction(0, 1).tolist()}, payload=payload)])
+    engine.write_old_shared_store("a", {"old": (direction(0, 1).tolist(), payload)})
     index = engine.open()
     index.upsert("a", [SHOE])
     assert ranked(index.query("a", direction(0, 1), 1)) == [("old", 0, 1.0)]  # no re-encode needed

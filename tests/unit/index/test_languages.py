@@ -7,10 +7,9 @@ from typing import Any
 
 import pytest
 import qdrant_edge as qe
-from qdrant_client import models
 
-from tests.support.index_engines import SPACE, Engine, unit
-from trooply.index.base import HybridQuery, IndexPoint, shared_point_id
+from tests.support.index_engines import Engine, unit
+from trooply.index.base import HybridQuery, IndexPoint
 from trooply.index.tiers import TENANT_KEY, TieredIndex
 from trooply.index.words import LANGUAGES, lexicon
 
@@ -103,19 +102,7 @@ def test_an_older_index_is_given_its_words_in_each_tenant_s_language(engine: Eng
     payloads: dict[str, dict[str, Any]] = {p.product_id: {**p.payload, "product_id": p.product_id, TENANT_KEY: "a"}
                                            for p in JACKETS}
     vectors = {p.product_id: p.vector.tolist() for p in JACKETS}
-    if engine.kind == "edge":
-        config = qe.EdgeConfig(vectors={SPACE.name: qe.EdgeVectorParams(size=SPACE.size, distance=qe.Distance.Cosine)})
-        shard = qe.EdgeShard.create(str(engine.tmp_path / "index" / SPACE.name / "shared"), config)
-        shard.update(qe.UpdateOperation.upsert_points([qe.Point(shared_point_id("a", pid), {SPACE.name: vectors[pid]},
-                                                                payload) for pid, payload in payloads.items()]))
-        shard.flush()
-        shard.close()
-    else:
-        name = f"trooply_{SPACE.name}.shared"
-        engine.client.create_collection(name, vectors_config={
-            SPACE.name: models.VectorParams(size=SPACE.size, distance=models.Distance.COSINE)})
-        engine.client.upsert(name, [models.PointStruct(id=shared_point_id("a", pid), vector={SPACE.name: vectors[pid]},
-                                                       payload=payload) for pid, payload in payloads.items()])
+    engine.write_old_shared_store("a", {pid: (vectors[pid], payload) for pid, payload in payloads.items()})
     index = engine.open()
     index.fill_all_words()
     assert found(index, "a", "Kind", "german") == [p.product_id for p in JACKETS]

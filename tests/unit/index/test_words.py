@@ -176,19 +176,7 @@ def test_a_promoted_tenant_keeps_its_words(engine: Engine) -> None:
 def test_an_index_built_before_the_words_leg_gets_its_words_without_an_encode(engine: Engine) -> None:
     payloads = {p.product_id: {**p.payload, "product_id": p.product_id, TENANT_KEY: "a"} for p in CATALOGUE}
     vectors = {p.product_id: p.vector.tolist() for p in CATALOGUE}
-    if engine.kind == "edge":
-        config = qe.EdgeConfig(vectors={SPACE.name: qe.EdgeVectorParams(size=SPACE.size, distance=qe.Distance.Cosine)})
-        shard = qe.EdgeShard.create(str(engine.tmp_path / "index" / SPACE.name / "shared"), config)
-        shard.update(qe.UpdateOperation.upsert_points([qe.Point(shared_point_id("a", pid), {SPACE.name: vectors[pid]},
-                                                                payload) for pid, payload in payloads.items()]))
-        shard.flush()
-        shard.close()
-    else:
-        name = f"trooply_{SPACE.name}.shared"
-        engine.client.create_collection(name, vectors_config={
-            SPACE.name: models.VectorParams(size=SPACE.size, distance=models.Distance.COSINE)})
-        engine.client.upsert(name, [models.PointStruct(id=shared_point_id("a", pid), vector={SPACE.name: vectors[pid]},
-                                                       payload=payload) for pid, payload in payloads.items()])
+    engine.write_old_shared_store("a", {pid: (vectors[pid], payload) for pid, payload in payloads.items()})
     index = engine.open()
     assert index.count("a") == 4  # searches answer while the words are filled
     index.fill_all_words()  # what `trooply migrate` does; opening the index has started it already

@@ -8,20 +8,13 @@ from fastapi.testclient import TestClient
 from tests.conftest import auth, make_settings, new_tenant, wait_for_job
 from tests.support.image_server import ImageServer
 from tests.support.images import two_halves_png
+from tests.support.migrations import wait_ready
 from tests.support.models import write_local_dir_model
 from trooply.api.app import create_app
 from trooply.catalog.ingest import IngestPipeline
 from trooply.spaces.writes import SpaceBatch, SpaceWriter
 
 TARGET = ("trooply-test-tiny-b", "random")
-
-
-def wait_ready(container, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while not (migrating := container.model_migration.status().migrating).ready:
-        assert time.monotonic() < deadline, migrating
-        time.sleep(0.05)
-    return migrating
 
 
 def post(client, key: str, server: ImageServer, product_id: str, shade: int) -> None:

@@ -3,7 +3,6 @@ active one has, in the same rows, so search on the new model still finds a produ
 product ingested during the migration reaches the target whole too."""
 
 import io
-import time
 
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -11,20 +10,13 @@ from PIL import Image
 from tests.conftest import auth, make_settings, new_tenant, wait_for_job
 from tests.support.image_server import ImageServer
 from tests.support.images import product_png
+from tests.support.migrations import wait_ready
 from trooply.api.app import create_app
 
 TARGET = ("trooply-test-tiny-b", "random")
 VIEWS = {"front": product_png("shoe", (200, 30, 30)), "side": product_png("bag", (30, 30, 200)),
          "back": product_png("lamp", (30, 160, 40)), "top": product_png("shirt", (240, 200, 0)),
          "strap": product_png("watch", (90, 0, 120))}
-
-
-def wait_ready(container, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while not (migrating := container.model_migration.status().migrating).ready:
-        assert time.monotonic() < deadline, migrating
-        time.sleep(0.05)
-    return migrating
 
 
 def test_the_migration_re_encodes_every_image_of_every_product(tmp_path):
