@@ -118,13 +118,14 @@ class PointStore(Protocol):
 
     def neighbours(self, vectors: Sequence[np.ndarray], min_score: float, limit: int,
                    conditions: Sequence[Condition]) -> list[list[IndexHit]]:
-        """Payloads hold only the product id."""
+        """Payloads hold only the product id and which URL each image is (`index.images.NAMED_IMAGES_PAYLOAD`)."""
 
     def retrieve(self, point_ids: Sequence[str], conditions: Sequence[Condition]) -> list[IndexPoint]: ...
 
     def scroll(self, limit: int, offset: object | None, conditions: Sequence[Condition],
                full_payload: bool) -> ScrollPage:
-        """Without `full_payload`, payloads hold only the product id."""
+        """Without `full_payload`, payloads hold only the product id and which URL each image is
+        (`index.images.NAMED_IMAGES_PAYLOAD`)."""
 
     def count(self, conditions: Sequence[Condition]) -> int: ...
 
