@@ -155,7 +155,7 @@ def quality(search: Callable[[str, float | None], list[str]], kinds: dict[str, l
 
 
 def run(count: int, per_kind: int, weight: float, dim_model: str, compare_writes: bool,
-        latency_rounds: int) -> None:
+        latency_rounds: int, back_to_back: bool = False) -> None:
     app = create_app(bench_settings(dim_model, hybrid_fusion="rrf"))
     container = app.state.container
     container.start()
@@ -202,14 +202,20 @@ def run(count: int, per_kind: int, weight: float, dim_model: str, compare_writes
                         for label in ("words", "rrf", "dbsf"))
         print(f"  {kind:<14}{cells}")
 
-    latency(search, [q for cases in kinds.values() for q, _ in cases], weight, latency_rounds)
+    # Each timed search starts with the last one's log row written (the writer's thread runs off the request path):
+    # back to back, search i's row would be written during search i+1, at the first moment it lets go of the GIL.
+    settle = None if back_to_back else service.log_writer.flush
+    latency(search, [q for cases in kinds.values() for q, _ in cases], weight, latency_rounds, settle)
     container.stop()
 
 
-def latency(search: Callable[[str, float | None], object], texts: list[str], weight: float, rounds: int) -> None:
+def latency(search: Callable[[str, float | None], object], texts: list[str], weight: float, rounds: int,
+            settle: Callable[[], None] | None) -> None:
     """p50/p95 of hybrid against pictures-only, robust to a shared machine: both modes run query by query, in
     alternating order (neither always pays for a cache the other fills), after a warm-up pass; each round gives its
-    own p95 ratio, and the median of the rounds' ratios is the figure, with their spread."""
+    own p95 ratio, and the median of the rounds' ratios is the figure, with their spread. `settle` runs after each
+    timed search, untimed: what the search left to background threads is done before the next one starts (None:
+    back to back)."""
     for text in texts:  # warm-up
         search(text, 0.0)
         search(text, weight)
@@ -222,8 +228,12 @@ def latency(search: Callable[[str, float | None], object], texts: list[str], wei
                 began = time.perf_counter()
                 search(text, w)
                 samples[label].append((time.perf_counter() - began) * 1000)
+                if settle is not None:
+                    settle()
         per_round.append(samples)
-    print(f"  search_text latency, {rounds} rounds of {len(texts)} queries, the two modes interleaved query by query")
+    pacing = "back to back" if settle is None else "each after the last one's log row is written"
+    print(f"  search_text latency, {rounds} rounds of {len(texts)} queries, the two modes interleaved query by query, "
+          f"{pacing}")
     print(f"  {'round':<7}{'pictures p50':>13}{'p95':>8}{'hybrid p50':>12}{'p95':>8}{'p50 ratio':>11}{'p95 ratio':>11}")
     p50_ratios, p95_ratios = [], []
     for number, samples in enumerate(per_round, 1):
@@ -320,6 +330,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6, help="--ingest: jobs of each kind")
     parser.add_argument("--latency-rounds", type=int, default=5,
                         help="rounds of the latency comparison (each gives a p95 ratio; the median is reported)")
+    parser.add_argument("--back-to-back", action="store_true",
+                        help="time each search while the previous one's log row is still being written (the "
+                             "writer's thread then takes the GIL from whichever search runs next)")
     parser.add_argument("--no-write-comparison", action="store_true",
                         help="skip writing the catalogue a second time without words (halves the set-up)")
     args = parser.parse_args()
@@ -328,7 +341,7 @@ def main() -> None:
         return
     for count in args.products:
         run(count, args.queries, args.keyword_weight, args.model, not args.no_write_comparison,
-            args.latency_rounds)
+            args.latency_rounds, args.back_to_back)
 
 
 if __name__ == "__main__":

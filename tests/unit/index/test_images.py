@@ -2,6 +2,7 @@
 found once, the image that matched named, and the images carried by every read and move of a point."""
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from tests.support.index_engines import SPACE, Engine
 from trooply.index.base import HybridQuery, IndexPoint
 from trooply.index.filters import filterable_payload, parse_filters
 from trooply.index.tiers import TENANT_KEY, TieredIndex
+from trooply.index.words import lexicon
 
 pytestmark = pytest.mark.filterwarnings("ignore:Payload indexes have no effect:UserWarning")
 
@@ -74,6 +76,30 @@ def test_every_leg_of_a_hybrid_query_names_the_closest_image(index: TieredIndex)
     assert ranked(hits)[0] == ("boot", 1, 1.0)
     assert [hit.product_id for hit in hits] == ["boot", "shoe"]  # the filter holds on the images leg too
     assert hits[0].vector == pytest.approx(BOOT.vector)  # the product's main vector, as before
+
+
+@pytest.mark.parametrize("with_vectors", [False, True])
+def test_a_product_found_by_its_words_alone_is_scored_by_its_closest_image(engine: Engine,
+                                                                            with_vectors: bool) -> None:
+    # The pictures legs (one hit each) find the boot (by its second image) and the bag; the words alone find the
+    # runner and the tote, each scored by its closest image all the same.
+    def titled(point: IndexPoint, title: str) -> IndexPoint:
+        return replace(point, payload={**point.payload, "metadata": {"title": title}})
+    index = engine.open()
+    index.upsert("a", [titled(product("runner", direction(1), direction(0, 0.6, 0.8)), "trail runner"),
+                       titled(product("tote", direction(0, 0, 0, 1)), "trail tote"),
+                       titled(product("boot", direction(0, 0.8, 0.2), direction(0, 1, 0.2)), "boot"),
+                       titled(product("bag", direction(0, 1)), "bag")])
+    query = HybridQuery(direction(0, 1, 0.3), 1, lexicon().query("trail").vector, with_vectors=with_vectors,
+                        words_limit=10)
+    found = index.hybrid_query("a", query)
+    assert [hit.product_id for hit in found.pictures] == ["boot"]
+    by_words = {hit.product_id: hit for hit in found.words}
+    assert set(by_words) == {"runner", "tote"}
+    runner, tote = by_words["runner"], by_words["tote"]
+    assert (runner.image_position, runner.score) == (1, pytest.approx(float(query.vector @ direction(0, 0.6, 0.8))))
+    assert (tote.image_position, tote.score) == (0, pytest.approx(0.0, abs=1e-6))
+    assert (runner.vector is not None) == with_vectors
 
 
 def test_the_images_come_back_with_the_point_and_a_new_list_replaces_them(index: TieredIndex) -> None:
