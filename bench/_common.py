@@ -1,5 +1,7 @@
 """Helpers shared by the benchmarks: percentiles, clustered vectors, a throwaway container."""
 
+import atexit
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -24,6 +26,7 @@ def clustered_vectors(count: int, dim: int, clusters: int = 256, spread: float =
 
 def bench_settings(model: str, **overrides) -> Settings:
     data_dir = Path(tempfile.mkdtemp(prefix="trooply-bench-"))
+    atexit.register(shutil.rmtree, data_dir, True)  # a 768-d index of 100,000 products is 1.6 GB on disk
     # Rate limits off: a benchmark measures the service, not the plan's allowance.
     # The ONNX exports (TROOPLY_CLIP_RUNTIME=auto on a CPU) are kept between runs: a bench times serving, not exporting.
     values = dict(data_dir=data_dir, clip_model=model, clip_pretrained="random",
