@@ -81,8 +81,8 @@ def test_every_leg_of_a_hybrid_query_names_the_closest_image(index: TieredIndex)
 @pytest.mark.parametrize("with_vectors", [False, True])
 def test_a_product_found_by_its_words_alone_is_scored_by_its_closest_image(engine: Engine,
                                                                             with_vectors: bool) -> None:
-    # The pictures legs (one hit each) find the boot (by its second image) and the bag; the words alone find the
-    # runner and the tote, each scored by its closest image all the same.
+    # The pictures legs (one hit each) find the boot alone; the words alone find the runner and the tote, each
+    # scored by its closest image all the same: the runner by its second image, the tote by its only one.
     def titled(point: IndexPoint, title: str) -> IndexPoint:
         return replace(point, payload={**point.payload, "metadata": {"title": title}})
     index = engine.open()
