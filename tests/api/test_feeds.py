@@ -197,16 +197,15 @@ def test_one_sync_per_feed_at_a_time(shop: Shop) -> None:
 def test_a_feed_deleted_during_its_sync_stops_it(shop: Shop, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="trooply.feeds")
     shop.feed.publish(xml(shop.images, [item("a"), item("b")]))
-    shop.feed.delay_s = 0.5
+    shop.feed.hold.clear()  # the sync's download waits, so the feed is deleted during the sync, not before it starts
     feed_id = shop.client.post("/v1/feeds", headers=shop.key, json={"url": shop.feed.url()}).json()["id"]
+    wait_until(lambda: shop.feed.requests >= 1, "the sync's download to start")
     assert shop.client.delete(f"/v1/feeds/{feed_id}", headers=shop.key).status_code == 204
-    deadline = time.monotonic() + 10
-    while shop.feed.answers[200] == 0 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    while "was deleted during its sync" not in caplog.text and time.monotonic() < deadline + 20:
-        time.sleep(0.05)  # the download ends, then the first batch finds the feed gone
+    shop.feed.hold.set()
+    # the download ends, then the first batch finds the feed gone
+    wait_until(lambda: "was deleted during its sync" in caplog.text, "the sync to stop")
     assert shop.client.get("/v1/products", headers=shop.key).json()["products"] == []
-    assert "was deleted during its sync" in caplog.text and "failed" not in caplog.text
+    assert "failed" not in caplog.text
 
 
 def test_a_shopify_export_is_read_as_such_and_its_variants_synced(shop: Shop) -> None:
