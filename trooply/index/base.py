@@ -198,10 +198,11 @@ class ScoredStoredPoint(StoredPoint, Protocol):
     def score(self) -> float: ...
 
 
-def unit_query(vector: np.ndarray) -> np.ndarray:
-    """The query as the engines compare it with cosine: stored vectors are normalised when written."""
+def unit_floats(vector: np.ndarray) -> list[float]:
+    """The query as the engines compare it with cosine (stored vectors are normalised when written), as the floats
+    a request sends: the engines score the same with it as with the vector unnormalised."""
     vector = np.asarray(vector, dtype=np.float32)
     norm = float(np.linalg.norm(vector))
-    return vector / norm if norm else vector
+    return (vector / norm if norm else vector).tolist()
 
 

@@ -39,6 +39,7 @@ from trooply.index.base import (
     point_hit,
     point_payload,
     point_vector,
+    unit_floats,
 )
 from trooply.index.edge_filters import PAYLOAD_INDEXES, edge_filter, tenant_index
 from trooply.index.images import (
@@ -227,7 +228,8 @@ class EdgeShardStore:
     def hybrid(self, query: HybridQuery, conditions: Sequence[Condition],
                corpus: Sequence[Condition]) -> HybridHits:
         selected = edge_filter(conditions)
-        nearest = qe.Query.Nearest(as_floats(query.vector), using=self._vector)
+        target = unit_floats(query.vector)
+        nearest = qe.Query.Nearest(target, using=self._vector)
         keep = self._vector if query.with_vectors else None
         requests = [qe.QueryRequest(limit=query.limit, query=nearest, filter=selected, with_payload=True,
                                     with_vector=query.with_vectors),
@@ -248,7 +250,7 @@ class EdgeShardStore:
             main_leg, images_leg = list(next(found)), list(next(found))
             by_words = list(next(found)) if query.words else []
             exact = list(next(found)) if query.identifier else []
-        return hybrid_hits(query, self._vector, tokens, main_leg, images_leg, by_words, exact)
+        return hybrid_hits(query, self._vector, target, tokens, main_leg, images_leg, by_words, exact)
 
     def set_words(self, point_id: str, words: Words, scope: Sequence[Condition]) -> None:
         with self._using():

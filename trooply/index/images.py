@@ -9,6 +9,7 @@ one image) need no re-encode. README "Several images per product" has the measur
 
 from collections.abc import Sequence
 from dataclasses import replace
+from operator import mul
 from typing import Any, cast
 
 import numpy as np
@@ -21,7 +22,6 @@ from trooply.index.base import (
     StoredPoint,
     point_hit,
     point_payload,
-    unit_query,
 )
 from trooply.index.words import WORDS_VECTOR
 
@@ -94,23 +94,23 @@ def image_rows(images: np.ndarray | None, vector: np.ndarray) -> list[np.ndarray
     return [vector] if images is None else list(images)
 
 
-def hybrid_hits(query: HybridQuery, vector_name: str, tokens: Sequence[int], main_leg: Sequence[ScoredStoredPoint],
-                images_leg: Sequence[ScoredStoredPoint], by_words: Sequence[ScoredStoredPoint],
-                exact: Sequence[ScoredStoredPoint]) -> HybridHits:
+def hybrid_hits(query: HybridQuery, vector_name: str, target: Sequence[float], tokens: Sequence[int],
+                main_leg: Sequence[ScoredStoredPoint], images_leg: Sequence[ScoredStoredPoint],
+                by_words: Sequence[ScoredStoredPoint], exact: Sequence[ScoredStoredPoint]) -> HybridHits:
     """Both engines' hybrid answer from the legs of their one batched call: each product once, scored by its closest
     image; a product found by its words alone is scored by its closest image too, from the vectors the words leg
-    brought back (its main vector and its images: no second search by id)."""
+    brought back (its main vector and its images: no second search by id). `target`: the query as sent
+    (`base.unit_floats`)."""
     keep = vector_name if query.with_vectors else None
     by_picture = closest_by_product([point_hit(p, p.score, keep) for p in main_leg],
                                     [images_hit(p, query.vector, keep) for p in images_leg])
     # Payload and vectors read once each: every read of an engine's point converts all of it again.
     read = [(point, point_payload(point), cast(dict[str, Any], point.vector)) for point in by_words]
-    unseen = [vectors for _, payload, vectors in read if payload["product_id"] not in by_picture]
-    closest = iter(_closest_images(unseen, vector_name, query.vector))
     words = []
     for point, payload, vectors in read:
         seen = by_picture.get(payload["product_id"])
-        position, cosine = (seen.image_position, seen.score) if seen is not None else next(closest)
+        position, cosine = (seen.image_position, seen.score) if seen is not None else \
+            _closest_image_sent_back(vectors, vector_name, target)
         words.append(_words_hit(point, payload, vectors, position, cosine, keep, tokens))
     return HybridHits(_best_first(by_picture, query.limit), words, [point_hit(p, p.score, keep) for p in exact])
 
@@ -126,16 +126,17 @@ def _words_hit(point: ScoredStoredPoint, payload: dict[str, Any], vectors: dict[
                     image_position=position)
 
 
-def _closest_images(points: Sequence[dict[str, Any]], vector_name: str, query: np.ndarray) -> list[tuple[int, float]]:
-    """The closest image (position, cosine) of each point sent back with its main vector and images: the engines'
-    own score, computed here (all main vectors in one product) instead of a second search by id."""
-    if not points:
-        return []
-    target = unit_query(query)
-    mains = np.asarray([vectors[vector_name] for vectors in points], dtype=np.float32) @ target
-    closest = []
-    for vectors, main in zip(points, mains.tolist(), strict=True):
-        rows = vectors.get(IMAGES_VECTOR)
-        position, cosine = closest_image(np.asarray(rows, dtype=np.float32), target) if rows else (0, main)
-        closest.append((position, cosine) if cosine > main else (0, main))
-    return closest
+def _closest_image_sent_back(vectors: dict[str, Any], vector_name: str, target: Sequence[float]) -> tuple[int, float]:
+    """The closest image (position, cosine) of a point sent back with its main vector and images: the engines' own
+    score, computed here instead of a second search by id. In Python on the engine's float lists: a handful of
+    products, and converting them to numpy cost more than the products themselves (bench/hybrid.py, README)."""
+    rows = vectors.get(IMAGES_VECTOR)  # main first: a product of one image has none
+    if not rows:
+        return 0, _cosine(vectors[vector_name], target)
+    cosines = [_cosine(row, target) for row in rows]
+    position = max(range(len(cosines)), key=cosines.__getitem__)
+    return position, cosines[position]
+
+
+def _cosine(vector: Sequence[float], target: Sequence[float]) -> float:
+    return sum(map(mul, vector, target))

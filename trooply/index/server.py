@@ -37,6 +37,7 @@ from trooply.index.base import (
     point_hit,
     point_payload,
     point_vector,
+    unit_floats,
 )
 from trooply.index.images import (
     IMAGES_VECTOR,
@@ -134,7 +135,7 @@ class CollectionStore:
     def hybrid(self, query: HybridQuery, conditions: Sequence[Condition],
                corpus: Sequence[Condition]) -> HybridHits:
         selected = server_filter(conditions)
-        vector = as_floats(query.vector)
+        vector = unit_floats(query.vector)
         keep = self._vector if query.with_vectors else None
         requests = [models.QueryRequest(query=vector, using=self._vector, limit=query.limit, filter=selected,
                                         with_payload=True, with_vector=query.with_vectors),
@@ -158,7 +159,7 @@ class CollectionStore:
             main_leg, images_leg = next(found), next(found)
             by_words = next(found) if searched_words else []
             exact = next(found) if query.identifier else []
-        return hybrid_hits(query, self._vector, tokens, main_leg, images_leg, by_words, exact)
+        return hybrid_hits(query, self._vector, vector, tokens, main_leg, images_leg, by_words, exact)
 
     def set_words(self, point_id: str, words: Words, scope: Sequence[Condition]) -> None:
         self._write_words([point_id], {point_id: words}, self._only(scope, [point_id]))
