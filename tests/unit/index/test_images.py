@@ -78,11 +78,12 @@ def test_every_leg_of_a_hybrid_query_names_the_closest_image(index: TieredIndex)
     assert hits[0].vector == pytest.approx(BOOT.vector)  # the product's main vector, as before
 
 
-@pytest.mark.parametrize("with_vectors", [False, True])
-def test_a_product_found_by_its_words_alone_is_scored_by_its_closest_image(engine: Engine,
-                                                                            with_vectors: bool) -> None:
+@pytest.mark.parametrize(("with_vectors", "length"), [(False, 1.0), (True, 1.0), (False, 3.0)])
+def test_a_product_found_by_its_words_alone_is_scored_by_its_closest_image(engine: Engine, with_vectors: bool,
+                                                                            length: float) -> None:
     # The pictures legs (one hit each) find the boot alone; the words alone find the runner and the tote, each
-    # scored by its closest image all the same: the runner by its second image, the tote by its only one.
+    # scored by its closest image all the same: the runner by its second image, the tote by its only one. Scored
+    # by the cosine, as the engine scores the pictures legs, whatever the query vector's length.
     def titled(point: IndexPoint, title: str) -> IndexPoint:
         return replace(point, payload={**point.payload, "metadata": {"title": title}})
     index = engine.open()
@@ -90,14 +91,15 @@ def test_a_product_found_by_its_words_alone_is_scored_by_its_closest_image(engin
                        titled(product("tote", direction(0, 0, 0, 1)), "trail tote"),
                        titled(product("boot", direction(0, 0.8, 0.2), direction(0, 1, 0.2)), "boot"),
                        titled(product("bag", direction(0, 1)), "bag")])
-    query = HybridQuery(direction(0, 1, 0.3), 1, lexicon().query("trail").vector, with_vectors=with_vectors,
-                        words_limit=10)
+    query = HybridQuery(length * direction(0, 1, 0.3), 1, lexicon().query("trail").vector,
+                        with_vectors=with_vectors, words_limit=10)
     found = index.hybrid_query("a", query)
     assert [hit.product_id for hit in found.pictures] == ["boot"]
     by_words = {hit.product_id: hit for hit in found.words}
     assert set(by_words) == {"runner", "tote"}
     runner, tote = by_words["runner"], by_words["tote"]
-    assert (runner.image_position, runner.score) == (1, pytest.approx(float(query.vector @ direction(0, 0.6, 0.8))))
+    cosine = float(direction(0, 1, 0.3) @ direction(0, 0.6, 0.8))
+    assert (runner.image_position, runner.score) == (1, pytest.approx(cosine))
     assert (tote.image_position, tote.score) == (0, pytest.approx(0.0, abs=1e-6))
     assert (runner.vector is not None) == with_vectors
 
