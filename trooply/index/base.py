@@ -79,6 +79,7 @@ class HybridQuery:
     conditions: Sequence[Condition] = ()
     with_vectors: bool = False
     words_limit: int | None = None  # the lexical leg's hits at most (None: `limit`)
+    words_min_score: float | None = None  # the lexical leg leaves out hits scoring less (None: none left out)
 
     @property
     def words_wanted(self) -> int:

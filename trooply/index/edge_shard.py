@@ -238,7 +238,8 @@ class EdgeShardStore:
             idf = qe.SearchParams(idf=qe.IdfParams(corpus=edge_filter(corpus))) if corpus else None
             requests.append(qe.QueryRequest(limit=query.words_wanted, query=qe.Query.Nearest(_sparse(query.words),
                                                                                     using=WORDS_VECTOR),
-                                            filter=selected, params=idf, with_payload=True,
+                                            filter=selected, params=idf, score_threshold=query.words_min_score,
+                                            with_payload=True,
                                             with_vector=[WORDS_VECTOR, self._vector, IMAGES_VECTOR]))
         if query.identifier:
             identified = edge_filter([*conditions, Condition(IDENTIFIERS_KEY, "eq", query.identifier)])

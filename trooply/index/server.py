@@ -146,7 +146,7 @@ class CollectionStore:
                    if corpus else None)
             requests.append(models.QueryRequest(query=_sparse(searched_words), using=WORDS_VECTOR,
                                                 limit=query.words_wanted, filter=selected, params=idf,
-                                                with_payload=True,
+                                                score_threshold=query.words_min_score, with_payload=True,
                                                 with_vector=[WORDS_VECTOR, self._vector, IMAGES_VECTOR]))
         if query.identifier:
             requests.append(models.QueryRequest(

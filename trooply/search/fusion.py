@@ -21,11 +21,22 @@ RRF_K = 60
 # a hybrid search re-ranks about the profile's pool, as a pictures-only one does (bench/hybrid.py measured the
 # pool doubled, then a third more, as the largest part of what hybrid added).
 MIN_WORDS_CANDIDATES = 10
+# In a hybrid search the words leg leaves out products whose BM25 score is below this: they hold only words (nearly)
+# every product of the tenant has, whose IDF is ~0.5 / the catalogue's size against 2-10 for a word that tells
+# products apart ("sku" in every "SKU-…" code of 100,000 products adds ~0.00001; a word held by 95% of them, matched
+# once, ~0.05). Such hits say nothing, RRF would rank them by position as if they did, and each costs the engine a
+# payload read. Words only (keyword_weight 1) keeps them: there they are all the words can answer.
+MIN_WORDS_SCORE = 0.05
 
 
 def words_candidates(pool: int, keyword_weight: float) -> int:
     """How many candidates the words leg brings for a pool of `pool`."""
     return min(pool, max(MIN_WORDS_CANDIDATES, math.ceil(pool * keyword_weight)))
+
+
+def words_min_score(keyword_weight: float) -> float | None:
+    """The words leg's least BM25 score: none for words only."""
+    return MIN_WORDS_SCORE if keyword_weight < 1 else None
 
 
 def pictures_candidates(pool: int, keyword_weight: float, page: int) -> int:

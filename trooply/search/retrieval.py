@@ -6,7 +6,14 @@ from trooply.index.images import by_closest_image
 from trooply.observability import INDEX_QUERY_SECONDS, timed
 from trooply.ranking.engine import QuerySignals
 from trooply.search.context import SearchContext
-from trooply.search.fusion import RRF_K, FusionMethod, fuse, pictures_candidates, words_candidates
+from trooply.search.fusion import (
+    RRF_K,
+    FusionMethod,
+    fuse,
+    pictures_candidates,
+    words_candidates,
+    words_min_score,
+)
 from trooply.search.prepared_query import PreparedQuery
 from trooply.spaces.live import LiveSpaces
 
@@ -32,7 +39,7 @@ class Retriever:
         words_limit = words_candidates(pool, weight)
         pictures_limit = pictures_candidates(pool, weight, context.options.limit)
         request = HybridQuery(query.vector, pictures_limit, query.words.vector, query.words.identifier,
-                              query.conditions, with_vectors, words_limit)
+                              query.conditions, with_vectors, words_limit, words_min_score(weight))
         with timed(INDEX_QUERY_SECONDS):
             found = self.spaces.hybrid_query(context.tenant_id, request)
         legs = [(leg, wanted) for leg, wanted, used in ((found.pictures, pictures_limit, weight < 1),

@@ -2,6 +2,7 @@
 temporary directory, the server API through qdrant-client in memory)."""
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from trooply.index.edge import EdgeIndex
 from trooply.index.filters import filterable_payload, parse_filters
 from trooply.index.tiers import TENANT_KEY, TieredIndex
 from trooply.index.words import WORDS_VECTOR, WordsMatch, lexicon
+from trooply.search.fusion import MIN_WORDS_SCORE
 from trooply.vectors import VectorSpace
 
 pytestmark = pytest.mark.filterwarnings("ignore:Payload indexes have no effect:UserWarning")
@@ -152,6 +154,17 @@ def test_another_tenants_words_never_change_a_tenants_results_or_scores(engine: 
     index.upsert("b", [product(f"b{i}", i, title="zephyr zephyr zephyr", description="zephyr") for i in range(1000)])
     assert scores() == before and [p for p, _ in before] == ["z1", "p4", "z2"]
     assert found(index, "zephyr", tenant_id="b", limit=3) and found(index, "tote", tenant_id="b") == []
+
+
+def test_words_every_product_holds_bring_no_hits_past_the_least_score(index: TieredIndex) -> None:
+    # In tenant "c" every product is a canvas bag and one is also a zephyr: "canvas" and "bag" say nothing there.
+    index.upsert("c", [product(f"c{i}", i % SPACE.size, title="Canvas bag" + (" zephyr" if i == 0 else ""))
+                       for i in range(100)])
+    query = words_query("canvas zephyr")
+    assert [hit.product_id for hit in index.hybrid_query("c", replace(query, words_min_score=MIN_WORDS_SCORE)).words] \
+        == ["c0"]
+    assert len(index.hybrid_query("c", query).words) == 10  # without the least score: by position, the rest too
+    assert index.hybrid_query("c", replace(words_query("canvas bag"), words_min_score=MIN_WORDS_SCORE)).words == []
 
 
 def test_new_text_in_a_payload_write_brings_new_words(index: TieredIndex) -> None:

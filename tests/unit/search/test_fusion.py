@@ -3,7 +3,7 @@
 import pytest
 
 from trooply.index.base import HybridHits, IndexHit
-from trooply.search.fusion import fuse, pictures_candidates, words_candidates
+from trooply.search.fusion import MIN_WORDS_SCORE, fuse, pictures_candidates, words_candidates, words_min_score
 
 
 def hit(product_id: str, cosine: float, words_score: float | None = None) -> IndexHit:
@@ -72,3 +72,8 @@ def test_the_words_leg_brings_its_share_of_the_pool(pool: int, weight: float, wa
 ])
 def test_the_pictures_leg_brings_the_rest_of_the_pool(pool: int, weight: float, page: int, wanted: int) -> None:
     assert pictures_candidates(pool, weight, page) == wanted
+
+
+def test_words_only_keeps_every_words_hit_and_hybrid_only_those_with_some_evidence() -> None:
+    assert words_min_score(1.0) is None  # words only: all the words can answer
+    assert words_min_score(0.3) == words_min_score(0.99) == MIN_WORDS_SCORE > 0
