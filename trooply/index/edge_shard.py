@@ -209,20 +209,21 @@ class EdgeShardStore:
     def query(self, vector: np.ndarray, limit: int, conditions: Sequence[Condition],
               with_vectors: bool) -> list[IndexHit]:
         selected = edge_filter(conditions)
+        target = unit_floats(vector)
         keep = self._vector if with_vectors else None
-        requests = [qe.QueryRequest(limit=limit, query=qe.Query.Nearest(as_floats(vector), using=self._vector),
+        requests = [qe.QueryRequest(limit=limit, query=qe.Query.Nearest(target, using=self._vector),
                                     filter=selected, with_payload=True, with_vector=with_vectors),
-                    self._images_request(vector, limit, selected, keep)]
+                    self._images_request(target, limit, selected, keep)]
         with self._using():
             main, images = self._edge.query_batch(qe.QueryBatchRequest(requests))
         return by_closest_image([point_hit(p, p.score, keep) for p in main],
-                                [images_hit(p, vector, keep) for p in images], limit)
+                                [images_hit(p, target, keep) for p in images], limit)
 
-    def _images_request(self, vector: np.ndarray, limit: int, selected: qe.Filter | None,
+    def _images_request(self, target: list[float], limit: int, selected: qe.Filter | None,
                         keep: str | None) -> qe.QueryRequest:
         """The products of several images, scored by their closest (sent back with their images to say which)."""
         sent_back = [IMAGES_VECTOR, *([keep] if keep else [])]
-        return qe.QueryRequest(limit=limit, query=qe.Query.Nearest([as_floats(vector)], using=IMAGES_VECTOR),
+        return qe.QueryRequest(limit=limit, query=qe.Query.Nearest([target], using=IMAGES_VECTOR),
                                filter=selected, with_payload=True, with_vector=sent_back)
 
     def hybrid(self, query: HybridQuery, conditions: Sequence[Condition],
@@ -233,7 +234,7 @@ class EdgeShardStore:
         keep = self._vector if query.with_vectors else None
         requests = [qe.QueryRequest(limit=query.limit, query=nearest, filter=selected, with_payload=True,
                                     with_vector=query.with_vectors),
-                    self._images_request(query.vector, query.limit, selected, keep)]
+                    self._images_request(target, query.limit, selected, keep)]
         if query.words:
             idf = qe.SearchParams(idf=qe.IdfParams(corpus=edge_filter(corpus))) if corpus else None
             requests.append(qe.QueryRequest(limit=query.words_wanted, query=qe.Query.Nearest(_sparse(query.words),
@@ -280,17 +281,18 @@ class EdgeShardStore:
                    conditions: Sequence[Condition]) -> list[list[IndexHit]]:
         selected = edge_filter(conditions)
         requests = []
-        for vector in vectors:  # each against the main images and against every image of the products of several
-            requests += [qe.QueryRequest(limit=limit, query=qe.Query.Nearest(as_floats(vector), using=self._vector),
+        targets = [unit_floats(vector) for vector in vectors]
+        for target in targets:  # each against the main images and against every image of the products of several
+            requests += [qe.QueryRequest(limit=limit, query=qe.Query.Nearest(target, using=self._vector),
                                          filter=selected, with_payload=NAMED_IMAGES_PAYLOAD, score_threshold=min_score),
-                         qe.QueryRequest(limit=limit, query=qe.Query.Nearest([as_floats(vector)], using=IMAGES_VECTOR),
+                         qe.QueryRequest(limit=limit, query=qe.Query.Nearest([target], using=IMAGES_VECTOR),
                                          filter=selected, with_payload=NAMED_IMAGES_PAYLOAD,
                                          with_vector=[IMAGES_VECTOR], score_threshold=min_score)]
         with self._using():
             found = self._edge.query_batch(qe.QueryBatchRequest(requests))
         return [by_closest_image([point_hit(p, p.score) for p in found[2 * i]],
-                                 [images_hit(p, vector, None) for p in found[2 * i + 1]], limit)
-                for i, vector in enumerate(vectors)]
+                                 [images_hit(p, target, None) for p in found[2 * i + 1]], limit)
+                for i, target in enumerate(targets)]
 
     def retrieve(self, point_ids: Sequence[str], conditions: Sequence[Condition]) -> list[IndexPoint]:
         request = qe.ScrollRequest(limit=len(point_ids), filter=edge_filter(conditions, point_ids), with_payload=True,

@@ -45,20 +45,22 @@ def images_to_store(images: np.ndarray | None) -> list[list[float]] | None:
     return np.asarray(images, dtype=np.float32).tolist()
 
 
-def closest_image(images: np.ndarray, query: np.ndarray) -> tuple[int, float]:
-    """The position of the image closest to the query, and its cosine (vectors are unit length)."""
-    cosines = images @ np.asarray(query, dtype=np.float32)
-    position = int(np.argmax(cosines))
-    return position, float(cosines[position])
+def closest_image(rows: Sequence[Sequence[float]], target: Sequence[float]) -> tuple[int, float]:
+    """The position of the image closest to the query, and its cosine (stored vectors are unit length; `target` is
+    the query as sent, `base.unit_floats`). In Python on the engine's float lists: right after the engine's call
+    numpy's first operations run ~25x slower than warm, more than these few products cost (README, hybrid)."""
+    cosines = [sum(map(mul, row, target)) for row in rows]
+    position = max(range(len(cosines)), key=cosines.__getitem__)
+    return position, cosines[position]
 
 
-def images_hit(point: StoredPoint, query: np.ndarray, vector_name: str | None) -> IndexHit:
+def images_hit(point: StoredPoint, target: Sequence[float], vector_name: str | None) -> IndexHit:
     """A hit of the images leg (asked for with its multivector): scored by, and naming, its closest image."""
-    images = stored_images(point)
+    rows = cast(dict[str, Any], point.vector or {}).get(IMAGES_VECTOR)
     hit = point_hit(point, 0.0, vector_name)
-    if images is None:  # written between the legs with one image: the main leg scores it
+    if not rows:  # written between the legs with one image: the main leg scores it
         return replace(hit, score=-2.0)
-    hit.image_position, hit.score = closest_image(images, query)
+    hit.image_position, hit.score = closest_image(rows, target)
     return hit
 
 
@@ -103,7 +105,7 @@ def hybrid_hits(query: HybridQuery, vector_name: str, target: Sequence[float], t
     (`base.unit_floats`)."""
     keep = vector_name if query.with_vectors else None
     by_picture = closest_by_product([point_hit(p, p.score, keep) for p in main_leg],
-                                    [images_hit(p, query.vector, keep) for p in images_leg])
+                                    [images_hit(p, target, keep) for p in images_leg])
     # Payload and vectors read once each: every read of an engine's point converts all of it again.
     read = [(point, point_payload(point), cast(dict[str, Any], point.vector)) for point in by_words]
     words = []
@@ -128,15 +130,6 @@ def _words_hit(point: ScoredStoredPoint, payload: dict[str, Any], vectors: dict[
 
 def _closest_image_sent_back(vectors: dict[str, Any], vector_name: str, target: Sequence[float]) -> tuple[int, float]:
     """The closest image (position, cosine) of a point sent back with its main vector and images: the engines' own
-    score, computed here instead of a second search by id. In Python on the engine's float lists: a handful of
-    products, and converting them to numpy cost more than the products themselves (bench/hybrid.py, README)."""
+    score, computed here instead of a second search by id."""
     rows = vectors.get(IMAGES_VECTOR)  # main first: a product of one image has none
-    if not rows:
-        return 0, _cosine(vectors[vector_name], target)
-    cosines = [_cosine(row, target) for row in rows]
-    position = max(range(len(cosines)), key=cosines.__getitem__)
-    return position, cosines[position]
-
-
-def _cosine(vector: Sequence[float], target: Sequence[float]) -> float:
-    return sum(map(mul, vector, target))
+    return closest_image(rows or [vectors[vector_name]], target)

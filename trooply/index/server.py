@@ -116,20 +116,21 @@ class CollectionStore:
     def query(self, vector: np.ndarray, limit: int, conditions: Sequence[Condition],
               with_vectors: bool) -> list[IndexHit]:
         selected = server_filter(conditions)
+        target = unit_floats(vector)
         keep = self._vector if with_vectors else None
-        requests = [models.QueryRequest(query=as_floats(vector), using=self._vector, limit=limit, filter=selected,
+        requests = [models.QueryRequest(query=target, using=self._vector, limit=limit, filter=selected,
                                         with_payload=True, with_vector=with_vectors),
-                    self._images_request(vector, limit, selected, keep)]
+                    self._images_request(target, limit, selected, keep)]
         with self._retired_when_missing():
             main, images = [r.points for r in self.client.query_batch_points(self.name, requests=requests)]
         return by_closest_image([point_hit(p, p.score, keep) for p in main],
-                                [images_hit(p, vector, keep) for p in images], limit)
+                                [images_hit(p, target, keep) for p in images], limit)
 
     @staticmethod
-    def _images_request(vector: np.ndarray, limit: int, selected: models.Filter | None,
+    def _images_request(target: list[float], limit: int, selected: models.Filter | None,
                         keep: str | None) -> models.QueryRequest:
         """The products of several images, scored by their closest (sent back with their images to say which)."""
-        return models.QueryRequest(query=[as_floats(vector)], using=IMAGES_VECTOR, limit=limit, filter=selected,
+        return models.QueryRequest(query=[target], using=IMAGES_VECTOR, limit=limit, filter=selected,
                                    with_payload=True, with_vector=[IMAGES_VECTOR, *([keep] if keep else [])])
 
     def hybrid(self, query: HybridQuery, conditions: Sequence[Condition],
@@ -139,7 +140,7 @@ class CollectionStore:
         keep = self._vector if query.with_vectors else None
         requests = [models.QueryRequest(query=vector, using=self._vector, limit=query.limit, filter=selected,
                                         with_payload=True, with_vector=query.with_vectors),
-                    self._images_request(query.vector, query.limit, selected, keep)]
+                    self._images_request(vector, query.limit, selected, keep)]
         searched_words = query.words if self._words else None
         if searched_words:
             idf = (models.SearchParams(idf=models.IdfCorpusParams(corpus=cast(models.Filter, server_filter(corpus))))
@@ -196,18 +197,19 @@ class CollectionStore:
                    conditions: Sequence[Condition]) -> list[list[IndexHit]]:
         selected = server_filter(conditions)
         requests = []
-        for vector in vectors:  # each against the main images and against every image of the products of several
-            requests += [models.QueryRequest(query=as_floats(vector), using=self._vector, limit=limit,
+        targets = [unit_floats(vector) for vector in vectors]
+        for target in targets:  # each against the main images and against every image of the products of several
+            requests += [models.QueryRequest(query=target, using=self._vector, limit=limit,
                                              score_threshold=min_score, filter=selected,
                                              with_payload=NAMED_IMAGES_PAYLOAD),
-                         models.QueryRequest(query=[as_floats(vector)], using=IMAGES_VECTOR, limit=limit,
+                         models.QueryRequest(query=[target], using=IMAGES_VECTOR, limit=limit,
                                              score_threshold=min_score, filter=selected,
                                              with_payload=NAMED_IMAGES_PAYLOAD, with_vector=[IMAGES_VECTOR])]
         with self._retired_when_missing():
             found = [response.points for response in self.client.query_batch_points(self.name, requests=requests)]
         return [by_closest_image([point_hit(p, p.score) for p in found[2 * i]],
-                                 [images_hit(p, vector, None) for p in found[2 * i + 1]], limit)
-                for i, vector in enumerate(vectors)]
+                                 [images_hit(p, target, None) for p in found[2 * i + 1]], limit)
+                for i, target in enumerate(targets)]
 
     def retrieve(self, point_ids: Sequence[str], conditions: Sequence[Condition]) -> list[IndexPoint]:
         with self._retired_when_missing():
